@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// FilmRestore: a streaming film-restoration pipeline.
+//
+// Layering (C stays at the edges):
+//   CFFmpeg  ── MediaIO ──┐
+//   CBLAS    ── TensorCore │
+//   FilmCore (frames, rationals, color) ── Restoration (stages, pipeline, presets) ── filmrestore (CLI)
+let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "FilmRestore",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "filmrestore", targets: ["filmrestore"]),
+        .library(name: "Restoration", targets: ["Restoration"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libavutil libswscale",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "FilmCore", swiftSettings: v5),
+        .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore"], swiftSettings: v5),
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v5),
+        .target(
+            name: "Restoration",
+            dependencies: ["FilmCore", "MediaIO", "TensorCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: v5),
+        .executableTarget(
+            name: "filmrestore",
+            dependencies: ["Restoration", "MediaIO", "FilmCore",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: v5),
+        .target(name: "TestSupport", dependencies: ["FilmCore", "Restoration"], swiftSettings: v5),
+        .testTarget(name: "FilmCoreTests", dependencies: ["FilmCore", "TestSupport"], swiftSettings: v5),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: v5),
+        .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v5),
+        .testTarget(name: "RestorationTests", dependencies: ["Restoration", "TestSupport"], swiftSettings: v5),
+        .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport"], swiftSettings: v5),
+    ]
+)

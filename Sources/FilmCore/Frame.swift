@@ -1,0 +1,120 @@
+/// How the float planes of a frame are to be read.
+public enum PixelLayout: String, Sendable, Hashable {
+    /// One plane of gamma-encoded luma, 0…1 (a black-and-white picture).
+    case gray
+    /// Three planes R', G', B' (gamma-encoded, the stream's primaries), 0…1.
+    case rgb
+
+    public var planeCount: Int { self == .gray ? 1 : 3 }
+}
+
+/// Per-frame facts that every stage passes on unchanged unless it is the stage that sets them.
+public struct FrameProperties: Sendable, Hashable {
+    /// Color description the pixels are in.
+    public var color: ColorMetadata
+    /// True on the first frame of a new shot.
+    public var sceneCut: Bool
+    /// Index of the decoded source frame this frame was made from (the "dominant" source frame).
+    public var sourceIndex: Int
+    /// Sample (pixel) aspect ratio of the picture.
+    public var sampleAspect: Rational
+    /// True when the source frame was interlaced (and not yet deinterlaced).
+    public var interlaced: Bool
+    public var topFieldFirst: Bool
+    /// Free-form values set by stages (e.g. "noise.sigma": "4.2").
+    public var extra: [String: String]
+
+    public init(color: ColorMetadata = .bt709, sceneCut: Bool = false, sourceIndex: Int = 0,
+                sampleAspect: Rational = .one, interlaced: Bool = false, topFieldFirst: Bool = true,
+                extra: [String: String] = [:]) {
+        self.color = color; self.sceneCut = sceneCut; self.sourceIndex = sourceIndex
+        self.sampleAspect = sampleAspect; self.interlaced = interlaced; self.topFieldFirst = topFieldFirst
+        self.extra = extra
+    }
+}
+
+/// A picture in the pipeline: planar Float32 (0…1), a rational presentation time in seconds, and
+/// properties.
+///
+/// Planes are value-typed arrays: copying a frame (the `fps` stage repeating one) shares storage
+/// until someone writes to it.
+public struct Frame: Sendable {
+    public var width: Int
+    public var height: Int
+    public var layout: PixelLayout
+    public var planes: [[Float]]
+    /// Presentation time in seconds.
+    public var pts: Rational
+    /// How long the frame is shown, in seconds.
+    public var duration: Rational
+    public var properties: FrameProperties
+
+    public init(width: Int, height: Int, layout: PixelLayout, planes: [[Float]], pts: Rational,
+                duration: Rational, properties: FrameProperties = FrameProperties()) {
+        precondition(planes.count == layout.planeCount, "a \(layout) frame has \(layout.planeCount) planes")
+        precondition(planes.allSatisfy { $0.count == width * height }, "plane size must be width*height")
+        self.width = width; self.height = height; self.layout = layout; self.planes = planes
+        self.pts = pts; self.duration = duration; self.properties = properties
+    }
+
+    /// A frame of one constant value per plane.
+    public init(width: Int, height: Int, layout: PixelLayout, fill: [Float], pts: Rational = .zero,
+                duration: Rational = Rational(1, 24), properties: FrameProperties = FrameProperties()) {
+        self.init(width: width, height: height, layout: layout,
+                  planes: (0..<layout.planeCount).map { [Float](repeating: fill[$0 % fill.count], count: width * height) },
+                  pts: pts, duration: duration, properties: properties)
+    }
+
+    /// The same picture with three identical planes (for stages that need color).
+    public func promotedToRGB() -> Frame {
+        guard layout == .gray else { return self }
+        var f = self
+        f.layout = .rgb
+        f.planes = [planes[0], planes[0], planes[0]]
+        return f
+    }
+
+    /// A frame with new pixels that keeps this frame's timing and properties.
+    public func with(width: Int, height: Int, layout: PixelLayout? = nil, planes: [[Float]]) -> Frame {
+        Frame(width: width, height: height, layout: layout ?? self.layout, planes: planes, pts: pts,
+              duration: duration, properties: properties)
+    }
+}
+
+/// What a stage consumes or produces: the stream-wide facts that an encoder needs before the first
+/// frame.
+public struct StreamInfo: Sendable, Hashable, CustomStringConvertible {
+    public var width: Int
+    public var height: Int
+    public var layout: PixelLayout
+    public var sampleAspect: Rational
+    /// The constant frame rate, or nil for variable frame rate.
+    public var frameRate: Rational?
+    /// The average rate (for progress and estimates, even when VFR).
+    public var averageRate: Rational
+    public var color: ColorMetadata
+    /// Start time of the stream in seconds.
+    public var startTime: Rational
+    /// Duration in seconds, when known.
+    public var duration: Rational?
+    /// Number of frames, when known or estimated.
+    public var frameCount: Int?
+
+    public init(width: Int, height: Int, layout: PixelLayout, sampleAspect: Rational = .one,
+                frameRate: Rational?, averageRate: Rational, color: ColorMetadata, startTime: Rational = .zero,
+                duration: Rational? = nil, frameCount: Int? = nil) {
+        self.width = width; self.height = height; self.layout = layout; self.sampleAspect = sampleAspect
+        self.frameRate = frameRate; self.averageRate = averageRate; self.color = color
+        self.startTime = startTime; self.duration = duration; self.frameCount = frameCount
+    }
+
+    /// Display aspect ratio (width × SAR / height).
+    public var displayAspect: Rational { Rational(Int64(width), Int64(height)) * sampleAspect }
+
+    public var description: String {
+        let rate = frameRate.map { "\($0) fps" } ?? "VFR (avg \(String(format: "%.3f", averageRate.doubleValue)) fps)"
+        return "\(width)x\(height) \(layout) SAR \(sampleAspect) \(rate)"
+    }
+}
+
+import Foundation

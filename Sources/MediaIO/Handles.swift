@@ -1,0 +1,88 @@
+import CFFmpeg
+
+// Owned FFmpeg objects. Each class frees its object in deinit; nothing here is public, and no
+// pointer borrowed from an owner (an AVStream inside a format context) is stored beyond the owner.
+
+final class FormatInput {
+    var ctx: UnsafeMutablePointer<AVFormatContext>?
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        var c: UnsafeMutablePointer<AVFormatContext>? = nil
+        try check(avformat_open_input(&c, path, nil, nil), "avformat_open_input", path)
+        ctx = c
+        try check(avformat_find_stream_info(c, nil), "avformat_find_stream_info", path)
+    }
+
+    var pointer: UnsafeMutablePointer<AVFormatContext> { ctx! }
+
+    func stream(_ i: Int) -> UnsafeMutablePointer<AVStream> { pointer.pointee.streams[i]! }
+    var streamCount: Int { Int(pointer.pointee.nb_streams) }
+
+    deinit { if ctx != nil { avformat_close_input(&ctx) } }
+}
+
+final class CodecContext {
+    var ctx: UnsafeMutablePointer<AVCodecContext>?
+    init(codec: UnsafePointer<AVCodec>?) throws {
+        guard let c = avcodec_alloc_context3(codec) else {
+            throw MediaError.ffmpeg(call: "avcodec_alloc_context3", code: fr_averror(ENOMEM), reason: "out of memory", context: "")
+        }
+        ctx = c
+    }
+    var pointer: UnsafeMutablePointer<AVCodecContext> { ctx! }
+    deinit { avcodec_free_context(&ctx) }
+}
+
+final class FrameBox {
+    var frame: UnsafeMutablePointer<AVFrame>?
+    init() throws {
+        guard let f = av_frame_alloc() else { throw MediaError.io("av_frame_alloc failed: out of memory") }
+        frame = f
+    }
+    var pointer: UnsafeMutablePointer<AVFrame> { frame! }
+    deinit { av_frame_free(&frame) }
+}
+
+final class PacketBox {
+    var packet: UnsafeMutablePointer<AVPacket>?
+    init() throws {
+        guard let p = av_packet_alloc() else { throw MediaError.io("av_packet_alloc failed: out of memory") }
+        packet = p
+    }
+    var pointer: UnsafeMutablePointer<AVPacket> { packet! }
+    deinit { av_packet_free(&packet) }
+}
+
+final class ScalerBox {
+    let ctx: OpaquePointer
+    init(srcW: Int32, srcH: Int32, srcFmt: AVPixelFormat, dstW: Int32, dstH: Int32, dstFmt: AVPixelFormat) throws {
+        guard let c = sws_getContext(srcW, srcH, srcFmt, dstW, dstH, dstFmt,
+                                     SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP,
+                                     nil, nil, nil) else {
+            throw MediaError.unsupported("sws_getContext failed: cannot convert \(pixelFormatName(srcFmt)) to \(pixelFormatName(dstFmt))")
+        }
+        ctx = c
+    }
+    deinit { sws_freeContext(ctx) }
+}
+
+func pixelFormatName(_ f: AVPixelFormat) -> String {
+    guard let n = av_get_pix_fmt_name(f) else { return "pix_fmt(\(f.rawValue))" }
+    return String(cString: n)
+}
+
+func rationalOf(_ q: AVRational) -> Rational? {
+    guard q.den != 0, q.num != 0 else { return nil }
+    return Rational(Int64(q.num), Int64(q.den))
+}
+
+/// Plane i of a frame (data[i], linesize[i]).
+func planeOf(_ f: UnsafeMutablePointer<AVFrame>, _ i: Int) -> (UnsafeMutablePointer<UInt8>, Int) {
+    let data = withUnsafeBytes(of: &f.pointee.data) { $0.load(fromByteOffset: i * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride, as: UnsafeMutablePointer<UInt8>?.self) }
+    let line = withUnsafeBytes(of: &f.pointee.linesize) { $0.load(fromByteOffset: i * MemoryLayout<Int32>.stride, as: Int32.self) }
+    return (data!, Int(line))
+}
+
+import FilmCore

@@ -1,0 +1,239 @@
+import CFFmpeg
+import FilmCore
+
+/// Demuxes and decodes the best video stream of a file into planar Float32 frames with rational
+/// timestamps (seconds from the start of the file).
+public final class MediaReader {
+    public let path: String
+    public let info: MediaInfo
+    /// What the decoded frames look like (after rotation).
+    public let stream: StreamInfo
+    /// The file's start time in seconds; subtracted from every timestamp (video here, audio in the
+    /// writer) so all streams keep their relative offsets.
+    public let startOffset: Rational
+    public private(set) var framesDecoded = 0
+    /// Packets the decoder rejected as corrupt (decoding went on past them).
+    public private(set) var corruptPackets = 0
+
+    private let input: FormatInput
+    private let codec: CodecContext
+    private let packet: PacketBox
+    private let frame: FrameBox
+    private let pictures: PictureDecoder
+    private let videoIndex: Int32
+    private let timeBase: Rational
+    private let rotation: Int
+    private let streamColor: ColorMetadata?
+    private let defaultDuration: Rational
+    private var draining = false
+    private var finished = false
+    private var lastPts: Rational?
+
+    public init(path: String, threads: Int = 0) throws {
+        self.path = path
+        input = try FormatInput(path: path)
+        info = Self.describe(input)
+        var decoder: UnsafePointer<AVCodec>? = nil
+        let best = av_find_best_stream(input.pointer, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
+        guard best >= 0, let bestIndex = info.bestVideoStream else {
+            if best == fr_averror_decoder_not_found() {
+                throw MediaError.unsupported("\(path): no decoder for the video stream")
+            }
+            throw MediaError.noVideoStream(path: path)
+        }
+        videoIndex = Int32(bestIndex)
+        if bestIndex != Int(best) { decoder = avcodec_find_decoder(input.stream(bestIndex).pointee.codecpar.pointee.codec_id) }
+        guard let dec = decoder else { throw MediaError.unsupported("\(path): no decoder for the video stream") }
+        let st = input.stream(bestIndex)
+        codec = try CodecContext(codec: dec)
+        try check(avcodec_parameters_to_context(codec.pointer, st.pointee.codecpar), "avcodec_parameters_to_context", path)
+        codec.pointer.pointee.pkt_timebase = st.pointee.time_base
+        codec.pointer.pointee.thread_count = Int32(threads)
+        codec.pointer.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+        try check(avcodec_open2(codec.pointer, dec, nil), "avcodec_open2", path)
+        packet = try PacketBox()
+        frame = try FrameBox()
+        pictures = try PictureDecoder()
+
+        timeBase = rationalOf(st.pointee.time_base) ?? Rational(1, 90000)
+        let startUs = input.pointer.pointee.start_time
+        startOffset = startUs == AV_NOPTS ? .zero : Rational(startUs, Int64(AV_TIME_BASE))
+
+        let vs = info.streams[bestIndex]
+        rotation = Self.quarterTurns(vs.rotation)
+        streamColor = vs.color
+        let rate = vs.frameRate ?? vs.averageFrameRate ?? Rational(25)
+        let avg = vs.averageFrameRate ?? rate
+        defaultDuration = avg.reciprocal
+        let isCFR: Bool = {
+            guard let r = vs.frameRate, let a = vs.averageFrameRate else { return false }
+            return abs(r.doubleValue - a.doubleValue) / r.doubleValue < 0.002
+        }()
+        let par = st.pointee.codecpar.pointee
+        let gray = Self.isGrayFormat(AVPixelFormat(rawValue: par.format))
+        var w = Int(par.width), h = Int(par.height)
+        var sar = vs.sampleAspect ?? .one
+        if rotation % 2 == 1 { swap(&w, &h); sar = sar.reciprocal }
+        let tb = timeBase, fmtDuration = input.pointer.pointee.duration
+        let dur: Rational? = {
+            if st.pointee.duration != AV_NOPTS && st.pointee.duration > 0 { return Rational(st.pointee.duration) * tb }
+            return fmtDuration != AV_NOPTS && fmtDuration > 0 ? Rational(fmtDuration, Int64(AV_TIME_BASE)) : nil
+        }()
+        var count: Int? = st.pointee.nb_frames > 0 ? Int(st.pointee.nb_frames) : nil
+        if count == nil, let d = dur { count = Int((d * avg).rounded) }
+        let color = vs.color ?? ColorMetadata.defaultFor(width: w, height: h)
+        stream = StreamInfo(width: w, height: h, layout: gray ? .gray : .rgb, sampleAspect: sar,
+                            frameRate: isCFR ? vs.frameRate : nil, averageRate: avg, color: color,
+                            startTime: .zero, duration: dur, frameCount: count)
+    }
+
+    /// The next decoded frame, or nil at the end of the stream.
+    public func nextFrame() throws -> Frame? {
+        if finished { return nil }
+        while true {
+            let r = avcodec_receive_frame(codec.pointer, frame.pointer)
+            if r == 0 {
+                defer { av_frame_unref(frame.pointer) }
+                return try makeFrame()
+            }
+            if r == AVERROR_EOF_ { finished = true; return nil }
+            if r == fr_averror_invaliddata() { corruptPackets += 1; continue }
+            if r != AVERROR_EAGAIN_ { try check(r, "avcodec_receive_frame", path) }
+            if draining { finished = true; return nil }
+            let rr = av_read_frame(input.pointer, packet.pointer)
+            if rr == AVERROR_EOF_ {
+                try check(avcodec_send_packet(codec.pointer, nil), "avcodec_send_packet", path)
+                draining = true
+                continue
+            }
+            try check(rr, "av_read_frame", path)
+            defer { av_packet_unref(packet.pointer) }
+            guard packet.pointer.pointee.stream_index == videoIndex else { continue }
+            let s = avcodec_send_packet(codec.pointer, packet.pointer)
+            if s == fr_averror_invaliddata() { corruptPackets += 1; continue }
+            try check(s, "avcodec_send_packet", path)
+        }
+    }
+
+    private func makeFrame() throws -> Frame {
+        let f = frame.pointer
+        let pic = try pictures.convert(f, streamColor: streamColor)
+        var pts: Rational
+        let ts = f.pointee.best_effort_timestamp
+        if ts != AV_NOPTS {
+            pts = Rational(ts) * timeBase - startOffset
+        } else if let last = lastPts {
+            pts = last + defaultDuration
+        } else {
+            pts = .zero
+        }
+        // Timestamps must increase: a repeated or backward timestamp (broken muxing) moves just past
+        // the previous one.
+        if let last = lastPts, pts <= last { pts = last + timeBase }
+        lastPts = pts
+        let d = f.pointee.pkt_duration > 0 ? Rational(f.pointee.pkt_duration) * timeBase : defaultDuration
+
+        var sar = rationalOf(av_guess_sample_aspect_ratio(input.pointer, input.stream(Int(videoIndex)), f)) ?? stream.sampleAspect
+        var width = pic.width, height = pic.height, planes = pic.planes
+        if rotation != 0 {
+            planes = planes.map { Rotation.rotate($0, width: pic.width, height: pic.height, quarterTurnsClockwise: rotation) }
+            if rotation % 2 == 1 { swap(&width, &height); sar = sar.reciprocal }
+        }
+        let props = FrameProperties(color: pic.color, sceneCut: false, sourceIndex: framesDecoded, sampleAspect: sar,
+                                    interlaced: fr_frame_is_interlaced(f) != 0, topFieldFirst: fr_frame_top_field_first(f) != 0)
+        framesDecoded += 1
+        return Frame(width: width, height: height, layout: pic.layout, planes: planes, pts: pts, duration: d, properties: props)
+    }
+
+    /// FFmpeg's display-matrix angle (counter-clockwise) → clockwise quarter turns that make the
+    /// picture upright, as FFmpeg's autorotate does.
+    static func quarterTurns(_ degreesCCW: Double) -> Int {
+        let theta = (-degreesCCW).truncatingRemainder(dividingBy: 360)
+        let t = theta < 0 ? theta + 360 : theta
+        return Int((t / 90).rounded()) % 4
+    }
+
+    static func isGrayFormat(_ f: AVPixelFormat) -> Bool {
+        guard let d = av_pix_fmt_desc_get(f) else { return false }
+        let flags = d.pointee.flags
+        if flags & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL) != 0 { return false }
+        let n = Int(d.pointee.nb_components) - (flags & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0 ? 1 : 0)
+        return n == 1
+    }
+
+    /// Reads the container's streams, color tags and metadata without decoding.
+    public static func probe(path: String) throws -> MediaInfo {
+        describe(try FormatInput(path: path))
+    }
+
+    static func describe(_ input: FormatInput) -> MediaInfo {
+        let fc = input.pointer.pointee
+        var streams: [MediaInfo.Stream] = []
+        for i in 0..<input.streamCount {
+            let st = input.stream(i)
+            let par = st.pointee.codecpar.pointee
+            let kind: MediaInfo.Stream.Kind
+            switch par.codec_type {
+            case AVMEDIA_TYPE_VIDEO: kind = .video
+            case AVMEDIA_TYPE_AUDIO: kind = .audio
+            case AVMEDIA_TYPE_SUBTITLE: kind = .subtitle
+            case AVMEDIA_TYPE_DATA: kind = .data
+            case AVMEDIA_TYPE_ATTACHMENT: kind = .attachment
+            default: kind = .unknown
+            }
+            var s = MediaInfo.Stream(index: i, kind: kind, codec: String(cString: avcodec_get_name(par.codec_id)))
+            s.language = dictValue(st.pointee.metadata, "language")
+            if st.pointee.duration != AV_NOPTS, let tb = rationalOf(st.pointee.time_base) {
+                s.duration = (Rational(st.pointee.duration) * tb).doubleValue
+            }
+            if kind == .video {
+                s.width = Int(par.width); s.height = Int(par.height)
+                s.pixelFormat = par.format >= 0 ? pixelFormatName(AVPixelFormat(rawValue: par.format)) : nil
+                s.sampleAspect = rationalOf(par.sample_aspect_ratio) ?? rationalOf(st.pointee.sample_aspect_ratio) ?? .one
+                s.frameRate = rationalOf(st.pointee.r_frame_rate)
+                s.averageFrameRate = rationalOf(st.pointee.avg_frame_rate)
+                s.bitsPerSample = Int(par.bits_per_raw_sample)
+                s.attachedPicture = st.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
+                s.rotation = fr_stream_rotation(st)
+                var c = ColorMetadata.defaultFor(width: s.width, height: s.height)
+                if let m = ColorMetadata.Matrix(rawValue: Int(par.color_space.rawValue)), m != .unspecified { c.matrix = m; c.inferred = false }
+                c.range = ColorMetadata.Range(rawValue: Int(par.color_range.rawValue)) ?? .unspecified
+                if Int(par.color_primaries.rawValue) != 2 { c.primaries = Int(par.color_primaries.rawValue) }
+                if Int(par.color_trc.rawValue) != 2 { c.transfer = Int(par.color_trc.rawValue) }
+                s.color = c
+                switch par.field_order {
+                case AV_FIELD_PROGRESSIVE: s.fieldOrder = "progressive"
+                case AV_FIELD_TT: s.fieldOrder = "interlaced (top field first)"
+                case AV_FIELD_BB: s.fieldOrder = "interlaced (bottom field first)"
+                case AV_FIELD_TB: s.fieldOrder = "interlaced (top coded first, bottom displayed first)"
+                case AV_FIELD_BT: s.fieldOrder = "interlaced (bottom coded first, top displayed first)"
+                default: s.fieldOrder = nil
+                }
+            } else if kind == .audio {
+                s.sampleRate = Int(par.sample_rate)
+                s.channels = Int(par.ch_layout.nb_channels)
+            }
+            streams.append(s)
+        }
+        // The stream restore decodes: av_find_best_stream's pick, but never an attached picture (cover art).
+        var best: Int? = nil
+        let b = av_find_best_stream(input.pointer, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        if b >= 0, !streams[Int(b)].attachedPicture { best = Int(b) }
+        else { best = streams.first(where: { $0.kind == .video && !$0.attachedPicture })?.index }
+        var meta: [String: String] = [:]
+        var e: UnsafeMutablePointer<AVDictionaryEntry>? = nil
+        while let n = av_dict_get(fc.metadata, "", e, AV_DICT_IGNORE_SUFFIX) {
+            meta[String(cString: n.pointee.key)] = String(cString: n.pointee.value); e = n
+        }
+        return MediaInfo(path: input.path, format: String(cString: fc.iformat.pointee.name),
+                         duration: fc.duration != AV_NOPTS ? Double(fc.duration) / Double(AV_TIME_BASE) : nil,
+                         startTime: fc.start_time != AV_NOPTS ? Double(fc.start_time) / Double(AV_TIME_BASE) : 0,
+                         bitRate: Int(fc.bit_rate), streams: streams, chapters: Int(fc.nb_chapters), metadata: meta,
+                         bestVideoStream: best)
+    }
+}
+
+func dictValue(_ d: OpaquePointer?, _ key: String) -> String? {
+    guard let e = av_dict_get(d, key, nil, 0) else { return nil }
+    return String(cString: e.pointee.value)
+}

@@ -1,0 +1,257 @@
+import CFFmpeg
+import FilmCore
+
+/// Encodes float frames and muxes them, together with every audio stream (and the subtitle streams
+/// the container can hold) copied packet for packet from the source, plus the source's metadata and
+/// chapters.
+///
+/// Audio is read from the source by a second demuxer of its own and interleaved as video packets
+/// are written, so nothing accumulates however long the film is.
+public final class MediaWriter {
+    public let path: String
+    public let outputColor: ColorMetadata
+    public let pixelFormat: String
+    public private(set) var framesWritten = 0
+    public private(set) var copiedStreams: [Int] = []
+    public private(set) var skippedStreams: [(index: Int, reason: String)] = []
+
+    private var oc: UnsafeMutablePointer<AVFormatContext>?
+    private let enc: CodecContext
+    private let videoStream: UnsafeMutablePointer<AVStream>
+    private let encFrame: FrameBox
+    private let encPacket: PacketBox
+    private var picture: PictureEncoder
+    private let frameRate: Rational?
+    private let encTimeBase: Rational
+    private var lastPts: Int64 = Int64.min
+    private var headerWritten = false
+    private var finished = false
+    private var ioOpen = false
+
+    // Side streams (audio/subtitles) copied from the source.
+    private let side: FormatInput?
+    private var sideMap: [Int32: Int32] = [:]
+    private let sidePacket: PacketBox
+    private var sidePending = false
+    private var sideDone = false
+    private let startOffset: Rational
+
+    /// - Parameters:
+    ///   - path: the file written (a temporary name; the caller renames it when done).
+    ///   - containerFor: the name whose extension chooses the container (the final output name).
+    ///   - stream: size, rate and layout of the frames that will be written.
+    ///   - copyFrom: the source whose audio, subtitles, metadata and chapters are copied.
+    ///   - startOffset: what the reader subtracted from every timestamp (seconds).
+    ///   - metadata: extra global tags to write.
+    public init(path: String, containerFor: String, stream: StreamInfo, settings: EncoderSettings,
+                copyFrom source: String?, startOffset: Rational = .zero, metadata: [String: String] = [:]) throws {
+        self.path = path
+        self.startOffset = startOffset
+        guard let ofmt = av_guess_format(nil, containerFor, nil) else {
+            throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
+        }
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
+        try check(avformat_alloc_output_context2(&ctx, ofmt, nil, path), "avformat_alloc_output_context2", containerFor)
+        oc = ctx
+        guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
+            throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
+        }
+        guard avformat_query_codec(ofmt, codec.pointee.id, FF_COMPLIANCE_NORMAL) != 0 else {
+            throw MediaError.unsupported("\(settings.codec) cannot be stored in a .\(Self.ext(containerFor)) file; use .mkv or .mov")
+        }
+        let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
+        let pix = av_get_pix_fmt(pixName)
+        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) else {
+            throw MediaError.unsupported("output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)")
+        }
+        if let list = codec.pointee.pix_fmts {
+            var ok = false, i = 0
+            while list[i] != AV_PIX_FMT_NONE { if list[i] == pix { ok = true }; i += 1 }
+            guard ok else { throw MediaError.unsupported("\(settings.codec) cannot encode \(pixName)") }
+        }
+        pixelFormat = pixName
+        let isGrayFormat = av_pix_fmt_desc_get(pix)!.pointee.nb_components == 1
+        var color = (stream.height >= 720 || stream.width >= 1280) ? ColorMetadata.bt709 : ColorMetadata.bt601
+        if isGrayFormat { color.range = .full }
+        outputColor = color
+
+        enc = try CodecContext(codec: codec)
+        let c = enc.pointer
+        c.pointee.width = Int32(stream.width)
+        c.pointee.height = Int32(stream.height)
+        c.pointee.pix_fmt = pix
+        frameRate = stream.frameRate
+        encTimeBase = stream.frameRate?.reciprocal ?? Rational(1, 90000)
+        c.pointee.time_base = AVRational(num: Int32(encTimeBase.num), den: Int32(encTimeBase.den))
+        let rate = stream.frameRate ?? stream.averageRate
+        c.pointee.framerate = AVRational(num: Int32(rate.num), den: Int32(rate.den))
+        c.pointee.sample_aspect_ratio = AVRational(num: Int32(stream.sampleAspect.num), den: Int32(stream.sampleAspect.den))
+        c.pointee.colorspace = AVColorSpace(rawValue: UInt32(color.matrix.rawValue))
+        c.pointee.color_range = AVColorRange(rawValue: UInt32(color.range.rawValue))
+        c.pointee.color_primaries = AVColorPrimaries(rawValue: UInt32(color.primaries))
+        c.pointee.color_trc = AVColorTransferCharacteristic(rawValue: UInt32(color.transfer))
+        c.pointee.chroma_sample_location = AVCHROMA_LOC_LEFT
+        c.pointee.field_order = AV_FIELD_PROGRESSIVE
+        c.pointee.thread_count = 0
+        if let b = settings.bitrate { c.pointee.bit_rate = Int64(b) }
+        if ofmt.pointee.flags & AVFMT_GLOBALHEADER != 0 { c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+
+        var opts: OpaquePointer? = nil
+        defer { av_dict_free(&opts) }
+        var wanted: [String: String] = [:]
+        switch settings.codec {
+        case "ffv1": wanted = ["level": "3", "slicecrc": "1", "g": "1"]
+        case "prores_ks": wanted = ["profile": "hq"]
+        default: break
+        }
+        if let crf = settings.crf, settings.bitrate == nil { wanted["crf"] = String(crf) }
+        if let p = settings.preset { wanted["preset"] = p }
+        for (k, v) in settings.options { wanted[k] = v }
+        for (k, v) in wanted { av_dict_set(&opts, k, v, 0) }
+        try check(avcodec_open2(c, codec, &opts), "avcodec_open2", settings.codec)
+        if let left = av_dict_get(opts, "", nil, AV_DICT_IGNORE_SUFFIX) {
+            throw MediaError.invalidArgument("\(settings.codec) has no option '\(String(cString: left.pointee.key))'")
+        }
+
+        guard let st = avformat_new_stream(ctx, nil) else { throw MediaError.io("avformat_new_stream failed") }
+        videoStream = st
+        try check(avcodec_parameters_from_context(st.pointee.codecpar, c), "avcodec_parameters_from_context")
+        st.pointee.time_base = c.pointee.time_base
+        st.pointee.avg_frame_rate = c.pointee.framerate
+        st.pointee.sample_aspect_ratio = c.pointee.sample_aspect_ratio
+
+        encFrame = try FrameBox()
+        encFrame.pointer.pointee.width = c.pointee.width
+        encFrame.pointer.pointee.height = c.pointee.height
+        encFrame.pointer.pointee.format = pix.rawValue
+        try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
+        encPacket = try PacketBox()
+        sidePacket = try PacketBox()
+        picture = PictureEncoder(width: stream.width, height: stream.height, format: pix, color: color)
+
+        // Side streams, metadata, chapters.
+        if let source = source {
+            let input = try FormatInput(path: source)
+            side = input
+            av_dict_copy(&ctx!.pointee.metadata, input.pointer.pointee.metadata, 0)
+            for i in 0..<input.streamCount {
+                let ist = input.stream(i)
+                let par = ist.pointee.codecpar!
+                let type = par.pointee.codec_type
+                guard type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE else { continue }
+                let name = String(cString: avcodec_get_name(par.pointee.codec_id))
+                let q = avformat_query_codec(ofmt, par.pointee.codec_id, FF_COMPLIANCE_NORMAL)
+                if q == 0 {
+                    if type == AVMEDIA_TYPE_AUDIO {
+                        throw MediaError.unsupported("audio stream #\(i) (\(name)) cannot be copied into a .\(Self.ext(containerFor)) file; use .mkv or .mov")
+                    }
+                    skippedStreams.append((i, "subtitle codec \(name) cannot be stored in .\(Self.ext(containerFor))"))
+                    continue
+                }
+                guard let ost = avformat_new_stream(ctx, nil) else { throw MediaError.io("avformat_new_stream failed") }
+                try check(avcodec_parameters_copy(ost.pointee.codecpar, par), "avcodec_parameters_copy")
+                ost.pointee.codecpar.pointee.codec_tag = 0
+                ost.pointee.time_base = ist.pointee.time_base
+                ost.pointee.disposition = ist.pointee.disposition
+                av_dict_copy(&ost.pointee.metadata, ist.pointee.metadata, 0)
+                sideMap[Int32(i)] = ost.pointee.index
+                copiedStreams.append(i)
+            }
+            let offUs = (startOffset * Rational(Int64(AV_TIME_BASE))).rounded
+            try check(fr_copy_chapters(ctx, input.pointer, offUs), "copying chapters")
+        } else {
+            side = nil
+        }
+        for (k, v) in metadata { av_dict_set(&ctx!.pointee.metadata, k, v, 0) }
+
+        if ofmt.pointee.flags & AVFMT_NOFILE == 0 {
+            var pb: UnsafeMutablePointer<AVIOContext>? = nil
+            try check(avio_open(&pb, path, AVIO_FLAG_WRITE), "avio_open", path)
+            ctx!.pointee.pb = pb
+            ioOpen = true
+        }
+        var mopts: OpaquePointer? = nil
+        defer { av_dict_free(&mopts) }
+        if Self.ext(containerFor) == "mp4" || Self.ext(containerFor) == "mov" { av_dict_set(&mopts, "movflags", "+faststart", 0) }
+        try check(avformat_write_header(ctx, &mopts), "avformat_write_header", containerFor)
+        headerWritten = true
+    }
+
+    static func ext(_ p: String) -> String { String(p.split(separator: ".").last ?? "").lowercased() }
+
+    /// Encodes one frame. Frames must come in presentation order with increasing timestamps.
+    public func write(_ frame: Frame) throws {
+        let f = encFrame.pointer
+        try check(av_frame_make_writable(f), "av_frame_make_writable")
+        picture.fill(f, from: frame)
+        var pts = (frame.pts / encTimeBase).rounded
+        if pts <= lastPts { pts = lastPts + 1 }
+        lastPts = pts
+        f.pointee.pts = pts
+        f.pointee.pkt_duration = max(1, (frame.duration / encTimeBase).rounded)
+        f.pointee.sample_aspect_ratio = enc.pointer.pointee.sample_aspect_ratio
+        try check(avcodec_send_frame(enc.pointer, f), "avcodec_send_frame")
+        try drainEncoder()
+        framesWritten += 1
+    }
+
+    private func drainEncoder() throws {
+        while true {
+            let r = avcodec_receive_packet(enc.pointer, encPacket.pointer)
+            if r == AVERROR_EAGAIN_ || r == AVERROR_EOF_ { return }
+            try check(r, "avcodec_receive_packet")
+            let p = encPacket.pointer
+            let dts = p.pointee.dts != AV_NOPTS ? p.pointee.dts : p.pointee.pts
+            // Copy side packets up to a second past this video packet, then the packet itself.
+            try pumpSide(until: Rational(dts) * encTimeBase + Rational(1))
+            p.pointee.stream_index = videoStream.pointee.index
+            av_packet_rescale_ts(p, enc.pointer.pointee.time_base, videoStream.pointee.time_base)
+            try check(av_interleaved_write_frame(oc, p), "av_interleaved_write_frame")
+        }
+    }
+
+    /// Copies source packets of the mapped streams whose time is ≤ `until` seconds (all of them when nil).
+    private func pumpSide(until: Rational?) throws {
+        guard let input = side, !sideDone else { return }
+        let p = sidePacket.pointer
+        while true {
+            if !sidePending {
+                let r = av_read_frame(input.pointer, p)
+                if r == AVERROR_EOF_ { sideDone = true; return }
+                try check(r, "av_read_frame", input.path)
+                guard sideMap[p.pointee.stream_index] != nil else { av_packet_unref(p); continue }
+                sidePending = true
+            }
+            let ist = input.stream(Int(p.pointee.stream_index))
+            let tb = rationalOf(ist.pointee.time_base) ?? Rational(1, 1000)
+            let ts = p.pointee.dts != AV_NOPTS ? p.pointee.dts : p.pointee.pts
+            if let limit = until, ts != AV_NOPTS, Rational(ts) * tb - startOffset > limit { return }
+            let out = sideMap[p.pointee.stream_index]!
+            let shift = (startOffset / tb).rounded
+            if p.pointee.pts != AV_NOPTS { p.pointee.pts -= shift }
+            if p.pointee.dts != AV_NOPTS { p.pointee.dts -= shift }
+            p.pointee.stream_index = out
+            p.pointee.pos = -1
+            av_packet_rescale_ts(p, ist.pointee.time_base, oc!.pointee.streams[Int(out)]!.pointee.time_base)
+            sidePending = false
+            let w = av_interleaved_write_frame(oc, p)   // takes the packet's reference
+            try check(w, "av_interleaved_write_frame")
+        }
+    }
+
+    /// Flushes the encoder, copies the rest of the side streams and writes the trailer.
+    public func finish() throws {
+        guard !finished else { return }
+        finished = true
+        try check(avcodec_send_frame(enc.pointer, nil), "avcodec_send_frame")
+        try drainEncoder()
+        try pumpSide(until: nil)
+        try check(av_write_trailer(oc), "av_write_trailer")
+        if ioOpen { avio_closep(&oc!.pointee.pb); ioOpen = false }
+    }
+
+    deinit {
+        if ioOpen { avio_closep(&oc!.pointee.pb) }
+        avformat_free_context(oc)
+    }
+}

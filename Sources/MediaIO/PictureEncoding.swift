@@ -1,0 +1,112 @@
+import CFFmpeg
+import FilmCore
+
+/// Writes planar float frames into an encoder's AVFrame: R'G'B' → Y'CbCr with the output matrix,
+/// chroma downsampled with MPEG-2 ("left") siting, quantized to the format's depth and range.
+struct PictureEncoder {
+    let width: Int, height: Int
+    let log2cw: Int, log2ch: Int
+    let depth: Int
+    let gray: Bool
+    let matrix: YCbCrMatrix
+    let range: CodeRange
+    // Workspaces, allocated once.
+    private var y: [Float], cb: [Float], cr: [Float]
+
+    static func supported(_ fmt: AVPixelFormat) -> Bool {
+        guard let d = av_pix_fmt_desc_get(fmt) else { return false }
+        let f = d.pointee.flags
+        return PictureDecoder.isNative(d) && f & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_ALPHA) == 0
+    }
+
+    init(width: Int, height: Int, format: AVPixelFormat, color: ColorMetadata) {
+        let d = av_pix_fmt_desc_get(format)!.pointee
+        self.width = width; self.height = height
+        gray = d.nb_components == 1
+        log2cw = Int(d.log2_chroma_w); log2ch = Int(d.log2_chroma_h)
+        depth = Int(d.comp.0.depth)
+        matrix = YCbCrMatrix(color.matrix)
+        range = CodeRange(range: color.range, depth: depth)
+        y = [Float](repeating: 0, count: width * height)
+        cb = gray ? [] : y
+        cr = gray ? [] : y
+    }
+
+    mutating func fill(_ frame: UnsafeMutablePointer<AVFrame>, from f: Frame) {
+        precondition(f.width == width && f.height == height, "frame size \(f.width)x\(f.height) ≠ encoder \(width)x\(height)")
+        let n = width * height
+        if f.layout == .gray {
+            y = f.planes[0]
+            if !gray {
+                for i in 0..<n { cb[i] = 0; cr[i] = 0 }
+            }
+        } else if gray {
+            y = matrix.luma(f.planes)
+        } else {
+            let m = matrix
+            f.planes[0].withUnsafeBufferPointer { r in f.planes[1].withUnsafeBufferPointer { g in f.planes[2].withUnsafeBufferPointer { b in
+                y.withUnsafeMutableBufferPointer { yo in cb.withUnsafeMutableBufferPointer { bo in cr.withUnsafeMutableBufferPointer { ro in
+                    for i in 0..<n {
+                        let (yy, u, v) = m.ycbcr(r: r[i], g: g[i], b: b[i])
+                        yo[i] = yy; bo[i] = u; ro[i] = v
+                    }
+                }}}
+            }}}
+        }
+        store(y, w: width, h: height, into: frame, plane: 0, scale: range.yScale, offset: range.yOffset)
+        if !gray {
+            let cw = ceilShift(width, log2cw), ch = ceilShift(height, log2ch)
+            let u = downsample(cb, cw: cw, ch: ch), v = downsample(cr, cw: cw, ch: ch)
+            store(u, w: cw, h: ch, into: frame, plane: 1, scale: range.cScale, offset: range.cOffset)
+            store(v, w: cw, h: ch, into: frame, plane: 2, scale: range.cScale, offset: range.cOffset)
+        }
+    }
+
+    /// [1 2 1]/4 horizontally around co-sited even columns; rows averaged in pairs (interstitial).
+    private func downsample(_ p: [Float], cw: Int, ch: Int) -> [Float] {
+        if log2cw == 0 && log2ch == 0 { return p }
+        var rows = p
+        if log2cw > 0 {
+            rows = [Float](repeating: 0, count: cw * height)
+            for yy in 0..<height {
+                let base = yy * width
+                for x in 0..<cw {
+                    let c = 2 * x
+                    let l = p[base + max(c - 1, 0)], m = p[base + c], r = p[base + min(c + 1, width - 1)]
+                    rows[yy * cw + x] = 0.25 * l + 0.5 * m + 0.25 * r
+                }
+            }
+        }
+        if log2ch == 0 { return rows }
+        var out = [Float](repeating: 0, count: cw * ch)
+        for yy in 0..<ch {
+            let r0 = 2 * yy, r1 = min(2 * yy + 1, height - 1)
+            for x in 0..<cw { out[yy * cw + x] = 0.5 * (rows[r0 * cw + x] + rows[r1 * cw + x]) }
+        }
+        return out
+    }
+
+    private func store(_ p: [Float], w: Int, h: Int, into frame: UnsafeMutablePointer<AVFrame>, plane: Int, scale: Float, offset: Float) {
+        let (base, stride) = planeOf(frame, plane)
+        let maxCode = range.maxCode
+        p.withUnsafeBufferPointer { src in
+            if depth > 8 {
+                for yy in 0..<h {
+                    let row = UnsafeMutableRawPointer(base + yy * stride).assumingMemoryBound(to: UInt16.self)
+                    for x in 0..<w {
+                        let v = min(max(src[yy * w + x] * scale + offset, 0), maxCode)
+                        row[x] = UInt16(v.rounded()).littleEndian
+                    }
+                }
+            } else {
+                for yy in 0..<h {
+                    let row = base + yy * stride
+                    for x in 0..<w {
+                        let v = min(max(src[yy * w + x] * scale + offset, 0), maxCode)
+                        row[x] = UInt8(v.rounded())
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import FilmCore
+
+/// Counters of one pipeline step, readable from any thread while the pipeline runs.
+public final class StepStats: @unchecked Sendable {
+    public let name: String
+    private let lock = NSLock()
+    private var _in = 0, _out = 0, _busy = 0.0
+    init(name: String) { self.name = name }
+    public var framesIn: Int { lock.withLock { _in } }
+    public var framesOut: Int { lock.withLock { _out } }
+    /// Seconds spent working (not waiting on queues).
+    public var busySeconds: Double { lock.withLock { _busy } }
+    func add(in i: Int = 0, out o: Int = 0, busy b: Double = 0) { lock.withLock { _in += i; _out += o; _busy += b } }
+}
+
+/// Runs a source, a chain of stages and a sink concurrently: each on a Dispatch queue of its own,
+/// joined by bounded queues, so a slow step holds back the ones before it (backpressure) and memory
+/// is bounded by the queue capacities, however long the film is. The first error anywhere stops
+/// every step and is rethrown naming the step.
+public final class Pipeline {
+    public struct Node {
+        public let name: String
+        public let stage: any Stage
+        public init(name: String, stage: any Stage) { self.name = name; self.stage = stage }
+    }
+
+    public let nodes: [Node]
+    public let capacity: Int
+    /// queues[i] feeds nodes[i]; the last one feeds the sink. Created by `run`.
+    public private(set) var queues: [BoundedQueue<Frame>] = []
+    /// "decode", each stage's name, "encode".
+    public let stats: [StepStats]
+    private let failure = FirstFailure()
+
+    public init(nodes: [Node], capacity: Int = 2) {
+        self.nodes = nodes
+        self.capacity = max(1, capacity)
+        stats = [StepStats(name: "decode")] + nodes.map { StepStats(name: $0.name) } + [StepStats(name: "encode")]
+    }
+
+    /// Stops the run from outside (SIGINT): every step ends promptly and `run` throws `.cancelled`.
+    public func cancel() {
+        failure.record(step: "", error: RestoreError.cancelled)
+        queues.forEach { $0.cancel() }
+    }
+
+    public func run(source: @escaping () throws -> Frame?, sink: @escaping (Frame) throws -> Void) throws {
+        queues = (0...nodes.count).map { _ in BoundedQueue<Frame>(capacity: capacity) }
+        let queues = self.queues
+        let group = DispatchGroup()
+        let failure = self.failure
+        let stop: (String, Error) -> Void = { step, error in
+            failure.record(step: step, error: error)
+            queues.forEach { $0.cancel() }
+        }
+        if failure.error != nil { queues.forEach { $0.cancel() } }
+
+        let decodeStats = stats[0]
+        DispatchQueue(label: "filmrestore.decode").async(group: group) {
+            do {
+                while true {
+                    let t0 = DispatchTime.now()
+                    guard let f = try source() else { break }
+                    decodeStats.add(out: 1, busy: Self.seconds(since: t0))
+                    try queues[0].push(f)
+                }
+                queues[0].close()
+            } catch { stop("decode", error) }
+        }
+        for (i, node) in nodes.enumerated() {
+            let input = queues[i], output = queues[i + 1], st = stats[i + 1]
+            DispatchQueue(label: "filmrestore.stage.\(node.name)").async(group: group) {
+                do {
+                    // Time blocked on a full output queue is not the stage's work.
+                    var blocked = 0.0
+                    let emit: (Frame) throws -> Void = { f in
+                        let t = DispatchTime.now()
+                        try output.push(f)
+                        blocked += Self.seconds(since: t)
+                        st.add(out: 1)
+                    }
+                    while let f = try input.pop() {
+                        let t0 = DispatchTime.now()
+                        blocked = 0
+                        st.add(in: 1)
+                        try node.stage.process(f, emit: emit)
+                        st.add(busy: Self.seconds(since: t0) - blocked)
+                    }
+                    try node.stage.flush(emit: emit)
+                    output.close()
+                } catch { stop(node.name, error) }
+            }
+        }
+        let encodeStats = stats[stats.count - 1], last = queues[nodes.count]
+        DispatchQueue(label: "filmrestore.encode").async(group: group) {
+            do {
+                while let f = try last.pop() {
+                    let t0 = DispatchTime.now()
+                    try sink(f)
+                    encodeStats.add(in: 1, busy: Self.seconds(since: t0))
+                }
+            } catch { stop("encode", error) }
+        }
+        group.wait()
+        if let (step, error) = failure.error {
+            if case RestoreError.cancelled = error { throw RestoreError.cancelled }
+            throw RestoreError.stageFailed(stage: step, underlying: error)
+        }
+    }
+
+    static func seconds(since t0: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+    }
+}
+
+/// The first error of a run; later ones (queues cancelled because of it) are ignored.
+final class FirstFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: (String, Error)?
+    func record(step: String, error: Error) { lock.withLock { if first == nil { first = (step, error) } } }
+    var error: (String, Error)? { lock.withLock { first } }
+}

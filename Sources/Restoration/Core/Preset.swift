@@ -1,0 +1,144 @@
+import Foundation
+import Yams
+import MediaIO
+
+/// A named pipeline: an ordered list of stages with their options, and output settings.
+///
+/// ```yaml
+/// description: One line shown by `filmrestore presets`.
+/// stages:
+///   - fit: {size: 3840x2160, mode: pad}
+///   - fps: {rate: 60}
+/// output: {codec: libx264, crf: 18, preset: medium, pixel_format: yuv420p}
+/// ```
+public struct Preset {
+    public struct StageEntry {
+        public var name: String
+        public var options: [String: String]
+        public init(name: String, options: [String: String] = [:]) { self.name = name; self.options = options }
+    }
+    public var name: String
+    public var description: String
+    public var stages: [StageEntry]
+    public var encoder: EncoderSettings
+    public var path: String?
+
+    public init(name: String, description: String = "", stages: [StageEntry], encoder: EncoderSettings = EncoderSettings()) {
+        self.name = name; self.description = description; self.stages = stages; self.encoder = encoder
+    }
+
+    /// Stages this preset names that this build does not have.
+    public var unavailableStages: [String] {
+        stages.map(\.name).filter { StageRegistry.type(named: $0) == nil && StageRegistry.planned[$0] != nil }
+    }
+
+    public static func parse(yaml text: String, name: String) throws -> Preset {
+        let doc: Any?
+        do { doc = try Yams.load(yaml: text) } catch {
+            throw RestoreError.preset("preset '\(name)': not valid YAML (\(String(describing: error).split(separator: "\n").first ?? ""))")
+        }
+        guard let root = doc as? [String: Any] else { throw RestoreError.preset("preset '\(name)': expected a mapping with 'stages' and 'output'") }
+        let known: Set<String> = ["description", "stages", "output", "name"]
+        if let k = root.keys.first(where: { !known.contains($0) }) { throw RestoreError.preset("preset '\(name)': unknown key '\(k)'") }
+        var p = Preset(name: name, description: root["description"].map { "\($0)" } ?? "", stages: [])
+        guard let list = root["stages"] as? [Any] else { throw RestoreError.preset("preset '\(name)': 'stages' must be a list") }
+        for item in list {
+            if let s = item as? String { p.stages.append(StageEntry(name: s)); continue }
+            guard let m = item as? [String: Any], m.count == 1, let (stage, opts) = m.first else {
+                throw RestoreError.preset("preset '\(name)': each stage is a name or a one-key mapping 'name: {options}'")
+            }
+            var o: [String: String] = [:]
+            if let d = opts as? [String: Any] { for (k, v) in d { o[k] = "\(v)" } }
+            else if !(opts is NSNull) { throw RestoreError.preset("preset '\(name)': options of stage '\(stage)' must be a mapping") }
+            p.stages.append(StageEntry(name: stage, options: o))
+        }
+        for s in p.stages where StageRegistry.type(named: s.name) == nil && StageRegistry.planned[s.name] == nil {
+            throw RestoreError.unknownStage(s.name, known: StageRegistry.names)
+        }
+        if let out = root["output"] {
+            guard let o = out as? [String: Any] else { throw RestoreError.preset("preset '\(name)': 'output' must be a mapping") }
+            var e = EncoderSettings()
+            for (k, v) in o {
+                let s = "\(v)"
+                switch k {
+                case "codec": e.codec = s
+                case "crf": guard let c = Int(s) else { throw RestoreError.preset("preset '\(name)': output.crf must be a whole number") }; e.crf = c
+                case "bitrate": guard let b = parseBitrate(s) else { throw RestoreError.preset("preset '\(name)': output.bitrate must be like 20M or 8000k") }; e.bitrate = b
+                case "preset": e.preset = s
+                case "pixel_format": e.pixelFormat = s
+                case "options":
+                    guard let d = v as? [String: Any] else { throw RestoreError.preset("preset '\(name)': output.options must be a mapping") }
+                    for (ok, ov) in d { e.options[ok] = "\(ov)" }
+                default: throw RestoreError.preset("preset '\(name)': unknown output setting '\(k)'")
+                }
+            }
+            p.encoder = e
+        }
+        return p
+    }
+
+    public static func parseBitrate(_ s: String) -> Int? {
+        let t = s.trimmingCharacters(in: .whitespaces).lowercased()
+        let mult: Double = t.hasSuffix("m") ? 1e6 : t.hasSuffix("k") ? 1e3 : 1
+        let num = mult == 1 ? t : String(t.dropLast())
+        guard let v = Double(num), v > 0 else { return nil }
+        return Int(v * mult)
+    }
+}
+
+/// Finds presets by name in the Pipelines folders, or by path.
+public enum PresetLibrary {
+    /// Where named presets are looked up, first match wins: $FILMRESTORE_PIPELINES, ./Pipelines,
+    /// the Pipelines folder of the checkout the binary was built in, /usr/local/share/filmrestore/Pipelines.
+    public static var searchPaths: [String] {
+        var dirs: [String] = []
+        if let env = ProcessInfo.processInfo.environment["FILMRESTORE_PIPELINES"] { dirs.append(env) }
+        dirs.append(FileManager.default.currentDirectoryPath + "/Pipelines")
+        // .build/<triple>/<config>/filmrestore → the checkout's Pipelines/
+        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        for _ in 0..<5 {
+            exe = exe.deletingLastPathComponent()
+            dirs.append(exe.path + "/Pipelines")
+        }
+        dirs.append("/usr/local/share/filmrestore/Pipelines")
+        var seen = Set<String>()
+        return dirs.filter { seen.insert($0).inserted }
+    }
+
+    public static func load(_ nameOrPath: String) throws -> Preset {
+        let fm = FileManager.default
+        var path: String? = nil
+        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".yml") || nameOrPath.hasSuffix(".yaml") {
+            guard fm.fileExists(atPath: nameOrPath) else { throw RestoreError.preset("preset file \(nameOrPath) does not exist") }
+            path = nameOrPath
+        } else {
+            for d in searchPaths {
+                for ext in ["yml", "yaml"] where fm.fileExists(atPath: "\(d)/\(nameOrPath).\(ext)") {
+                    path = "\(d)/\(nameOrPath).\(ext)"; break
+                }
+                if path != nil { break }
+            }
+        }
+        guard let p = path else {
+            let names = all().map(\.name)
+            throw RestoreError.preset("unknown preset '\(nameOrPath)' (available: \(names.isEmpty ? "none found" : names.joined(separator: ", ")))")
+        }
+        guard let text = try? String(contentsOfFile: p, encoding: .utf8) else { throw RestoreError.preset("cannot read preset \(p)") }
+        let name = URL(fileURLWithPath: p).deletingPathExtension().lastPathComponent
+        var preset = try Preset.parse(yaml: text, name: name)
+        preset.path = p
+        return preset
+    }
+
+    /// Every preset in the first search folder that has any.
+    public static func all() -> [Preset] {
+        let fm = FileManager.default
+        for d in searchPaths {
+            guard let files = try? fm.contentsOfDirectory(atPath: d) else { continue }
+            let ymls = files.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
+            if ymls.isEmpty { continue }
+            return ymls.compactMap { try? load("\(d)/\($0)") }
+        }
+        return []
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import FilmCore
+import MediaIO
+
+/// What to restore, how, and where.
+public struct RestoreJob {
+    public var input: String
+    public var output: String
+    public var preset: Preset
+    /// Overrides the output size (every `fit` stage; adds one if the preset has none).
+    public var size: (width: Int, height: Int)?
+    /// Overrides the output rate (every `fps`/`interpolate` stage; adds `fps` if there is none).
+    public var fps: Rational?
+    public var codec: String?
+    public var crf: Int?
+    public var encoderPreset: String?
+    public var force = false
+    public var queueCapacity = 2
+    /// Stages inserted after the preset's own (diagnostics and tests).
+    public var extraStages: [Pipeline.Node] = []
+
+    public init(input: String, output: String, preset: Preset) {
+        self.input = input; self.output = output; self.preset = preset
+    }
+}
+
+/// A snapshot of a running restore, for progress display.
+public struct RestoreProgress {
+    public var framesDone: Int
+    public var framesTotal: Int?
+    public var elapsed: Double
+    /// Each step's name and its frames per second of busy time.
+    public var stepRates: [(name: String, fps: Double)]
+    public var speed: Double { elapsed > 0 ? Double(framesDone) / elapsed : 0 }
+    public var eta: Double? {
+        guard let t = framesTotal, framesDone > 0, t > framesDone else { return nil }
+        return Double(t - framesDone) / max(speed, 1e-9)
+    }
+}
+
+public struct RestoreSummary {
+    public var input: StreamInfo
+    public var output: StreamInfo
+    public var framesDecoded: Int
+    public var framesWritten: Int
+    public var seconds: Double
+    public var queueHighWater: [Int]
+    public var queueCapacity: Int
+    public var copiedStreams: [Int]
+    public var skippedStreams: [String]
+    public var stepSeconds: [(name: String, seconds: Double)]
+    public var corruptPackets: Int
+}
+
+/// Runs one restore: decode → stages → encode, with the sound copied, into a temporary file that is
+/// renamed over the output at the end.
+public final class Restorer {
+    public let job: RestoreJob
+    public let reader: MediaReader
+    public let nodes: [Pipeline.Node]
+    public let outputStream: StreamInfo
+    public let encoder: EncoderSettings
+    public private(set) var pipeline: Pipeline
+    private let output: OutputFile
+
+    /// Checks everything that can be checked before any frame is decoded, so bad input or options
+    /// fail at once with one line.
+    public init(job: RestoreJob) throws {
+        self.job = job
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: job.input, isDirectory: &isDir) else { throw RestoreError.input("input \(job.input) does not exist") }
+        if isDir.boolValue { throw RestoreError.input("input \(job.input) is a folder") }
+        guard fm.isReadableFile(atPath: job.input) else { throw RestoreError.input("input \(job.input) is not readable") }
+        output = try OutputFile(path: job.output, input: job.input, force: job.force)
+        let missing = job.preset.unavailableStages
+        if !missing.isEmpty {
+            let what = missing.map { "\($0) (\(StageRegistry.planned[$0] ?? ""))" }
+            throw RestoreError.stageUnavailable(preset: job.preset.name, stages: what)
+        }
+        var entries = job.preset.stages
+        if let s = job.size {
+            let value = "\(s.width)x\(s.height)"
+            if entries.contains(where: { $0.name == "fit" }) {
+                for i in entries.indices where entries[i].name == "fit" { entries[i].options["size"] = value }
+            } else { entries.append(.init(name: "fit", options: ["size": value])) }
+        }
+        if let r = job.fps {
+            if entries.contains(where: { $0.name == "fps" || $0.name == "interpolate" }) {
+                for i in entries.indices where entries[i].name == "fps" || entries[i].name == "interpolate" { entries[i].options["rate"] = r.description }
+            } else { entries.append(.init(name: "fps", options: ["rate": r.description])) }
+        }
+        var built: [Pipeline.Node] = []
+        for e in entries {
+            let opts = StageOptions(stage: e.name, values: e.options)
+            built.append(Pipeline.Node(name: e.name, stage: try StageRegistry.make(e.name, options: opts)))
+        }
+        built += job.extraStages
+        nodes = built
+
+        do { reader = try MediaReader(path: job.input) } catch let e as MediaError {
+            throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
+        }
+        var info = reader.stream
+        for n in nodes { info = try n.stage.configure(info) }
+        outputStream = info
+        var enc = job.preset.encoder
+        if let c = job.codec { enc.codec = c; enc.pixelFormat = nil; enc.preset = nil }
+        if let c = job.crf { enc.crf = c }
+        if let p = job.encoderPreset { enc.preset = p }
+        encoder = enc
+        pipeline = Pipeline(nodes: nodes, capacity: job.queueCapacity)
+    }
+
+    static func shortReason(_ e: MediaError, path: String) -> String {
+        if case let .ffmpeg(call, _, reason, _) = e {
+            if call == "avformat_open_input" || call == "avformat_find_stream_info" {
+                return "not a video file FFmpeg can read (\(call): \(reason))"
+            }
+            return "\(call): \(reason)"
+        }
+        return e.description.replacingOccurrences(of: "\(path): ", with: "")
+    }
+
+    public func cancel() { pipeline.cancel() }
+
+    /// Runs the restore; `progress` is called about every `interval` seconds from another thread.
+    public func run(progressInterval: Double = 1, progress: ((RestoreProgress) -> Void)? = nil) throws -> RestoreSummary {
+        let start = Date()
+        let writer: MediaWriter
+        do {
+            writer = try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: outputStream, settings: encoder,
+                                     copyFrom: job.input, startOffset: reader.startOffset,
+                                     metadata: ["encoding_tool": "filmrestore \(FilmRestoreVersion.string) (preset \(job.preset.name))"])
+        } catch let e as MediaError {
+            output.discard()
+            throw RestoreError.output("cannot write \(job.output): \(e)")
+        }
+        let reader = self.reader, pipeline = self.pipeline
+        var timer: DispatchSourceTimer? = nil
+        if let cb = progress {
+            let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "filmrestore.progress"))
+            t.schedule(deadline: .now() + progressInterval, repeating: progressInterval)
+            let total = outputStream.frameCount
+            t.setEventHandler {
+                cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: total, elapsed: Date().timeIntervalSince(start),
+                                   stepRates: pipeline.stats.map { ($0.name, $0.busySeconds > 0 ? Double(max($0.framesOut, $0.framesIn)) / $0.busySeconds : 0) }))
+            }
+            t.resume()
+            timer = t
+        }
+        defer { timer?.cancel() }
+        do {
+            try pipeline.run(source: { try reader.nextFrame() }, sink: { try writer.write($0) })
+            try writer.finish()
+            try output.commit()
+        } catch {
+            output.discard()
+            throw error
+        }
+        if let cb = progress {
+            cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: writer.framesWritten, elapsed: Date().timeIntervalSince(start),
+                               stepRates: pipeline.stats.map { ($0.name, $0.busySeconds > 0 ? Double(max($0.framesOut, $0.framesIn)) / $0.busySeconds : 0) }))
+        }
+        return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded,
+                              framesWritten: writer.framesWritten, seconds: Date().timeIntervalSince(start),
+                              queueHighWater: pipeline.queues.map(\.highWater), queueCapacity: pipeline.capacity,
+                              copiedStreams: writer.copiedStreams, skippedStreams: writer.skippedStreams.map { "#\($0.index): \($0.reason)" },
+                              stepSeconds: pipeline.stats.map { ($0.name, $0.busySeconds) }, corruptPackets: reader.corruptPackets)
+    }
+}
+
+public enum FilmRestoreVersion {
+    public static let string = "0.1.0"
+}

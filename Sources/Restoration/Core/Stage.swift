@@ -1,0 +1,63 @@
+import FilmCore
+
+/// How many neighbouring frames a stage looks at around the frame it is making.
+public struct TemporalWindow: Sendable, Equatable {
+    public var past: Int
+    public var future: Int
+    public init(past: Int = 0, future: Int = 0) { self.past = past; self.future = future }
+    public static let none = TemporalWindow()
+}
+
+/// One processing step of the pipeline.
+///
+/// A stage is configured from preset options, learns the incoming stream in `configure` (where it
+/// sizes its buffers, once), then receives frames in presentation order and emits 0…N frames for
+/// each; `flush` emits what it still holds at the end of the stream. A stage runs on one queue of
+/// its own: it is never called concurrently, and may keep state between calls. Every emitted frame
+/// keeps the properties of the source frame it was made from.
+public protocol Stage: AnyObject {
+    /// The name presets use.
+    static var name: String { get }
+    /// One line for `filmrestore presets` and error messages.
+    static var summary: String { get }
+    /// The options the stage understands, with a help line each.
+    static var options: [String: String] { get }
+
+    init(options: StageOptions) throws
+
+    var window: TemporalWindow { get }
+    func configure(_ input: StreamInfo) throws -> StreamInfo
+    func process(_ frame: Frame, emit: (Frame) throws -> Void) throws
+    func flush(emit: (Frame) throws -> Void) throws
+}
+
+extension Stage {
+    public var window: TemporalWindow { .none }
+    public func flush(emit: (Frame) throws -> Void) throws {}
+}
+
+/// Errors raised while building or running a pipeline. Every message fits on one line.
+public enum RestoreError: Error, CustomStringConvertible {
+    case invalidOption(stage: String, message: String)
+    case unknownStage(String, known: [String])
+    case stageUnavailable(preset: String, stages: [String])
+    case stageFailed(stage: String, underlying: Error)
+    case preset(String)
+    case input(String)
+    case output(String)
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(stage, message): return "stage '\(stage)': \(message)"
+        case let .unknownStage(name, known): return "unknown stage '\(name)' (available: \(known.joined(separator: ", ")))"
+        case let .stageUnavailable(preset, stages):
+            return "preset '\(preset)' needs stages that are not available in this version: \(stages.joined(separator: ", "))"
+        case let .stageFailed(stage, underlying): return "stage '\(stage)' failed: \(underlying)"
+        case let .preset(m): return m
+        case let .input(m): return m
+        case let .output(m): return m
+        case .cancelled: return "interrupted"
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Separable Lanczos-3 resampling of float planes, with filter taps computed once per geometry.
+///
+/// Downscaling widens the kernel by the scale factor (so it low-passes instead of aliasing);
+/// edges clamp. Rows are processed on all cores.
+public final class Resampler {
+    public let srcWidth: Int, srcHeight: Int, dstWidth: Int, dstHeight: Int
+    private let h: Taps, v: Taps
+
+    struct Taps {
+        var start: [Int32]      // first source index per output sample
+        var count: Int          // taps per output sample
+        var weights: [Float]    // count per output sample
+
+        init(src: Int, dst: Int, a: Double = 3) {
+            let scale = Double(dst) / Double(src)
+            let support = scale < 1 ? a / scale : a
+            let count = Int((support * 2).rounded(.up)) + 1
+            self.count = count
+            start = [Int32](repeating: 0, count: dst)
+            weights = [Float](repeating: 0, count: dst * count)
+            let stretch = scale < 1 ? scale : 1
+            for i in 0..<dst {
+                let center = (Double(i) + 0.5) / scale - 0.5
+                let first = Int((center - support).rounded(.up))
+                start[i] = Int32(first)
+                var ws = [Double](repeating: 0, count: count), sum = 0.0
+                for k in 0..<count {
+                    let x = (Double(first + k) - center) * stretch
+                    let w = Taps.lanczos(x, a)
+                    ws[k] = w; sum += w
+                }
+                for k in 0..<count { weights[i * count + k] = Float(ws[k] / sum) }
+            }
+        }
+
+        static func lanczos(_ x: Double, _ a: Double) -> Double {
+            if x == 0 { return 1 }
+            if abs(x) >= a { return 0 }
+            let px = Double.pi * x
+            return a * sin(px) * sin(px / a) / (px * px)
+        }
+    }
+
+    public init(from sw: Int, _ sh: Int, to dw: Int, _ dh: Int) {
+        srcWidth = sw; srcHeight = sh; dstWidth = dw; dstHeight = dh
+        h = Taps(src: sw, dst: dw)
+        v = Taps(src: sh, dst: dh)
+    }
+
+    /// Resamples one plane.
+    public func resample(_ src: [Float]) -> [Float] {
+        precondition(src.count == srcWidth * srcHeight)
+        if srcWidth == dstWidth && srcHeight == dstHeight { return src }
+        let sw = srcWidth, sh = srcHeight, dw = dstWidth, dh = dstHeight
+        // Horizontal pass: sh rows × dw.
+        var mid = [Float](repeating: 0, count: dw * sh)
+        let hc = h.count
+        src.withUnsafeBufferPointer { s in
+            mid.withUnsafeMutableBufferPointer { m in
+                h.start.withUnsafeBufferPointer { hs in h.weights.withUnsafeBufferPointer { hw in
+                    let mp = m.baseAddress!
+                    Self.parallelRows(sh) { y in
+                        let row = s.baseAddress! + y * sw
+                        let out = mp + y * dw
+                        for x in 0..<dw {
+                            let first = Int(hs[x])
+                            var acc: Float = 0
+                            let wbase = x * hc
+                            if first >= 0 && first + hc <= sw {
+                                for k in 0..<hc { acc += hw[wbase + k] * row[first + k] }
+                            } else {
+                                for k in 0..<hc { acc += hw[wbase + k] * row[min(max(first + k, 0), sw - 1)] }
+                            }
+                            out[x] = acc
+                        }
+                    }
+                }}
+            }
+        }
+        // Vertical pass: dh rows × dw, accumulating whole rows (vectorizes).
+        var dst = [Float](repeating: 0, count: dw * dh)
+        let vc = v.count
+        mid.withUnsafeBufferPointer { m in
+            dst.withUnsafeMutableBufferPointer { d in
+                v.start.withUnsafeBufferPointer { vs in v.weights.withUnsafeBufferPointer { vw in
+                    let dp = d.baseAddress!
+                    Self.parallelRows(dh) { y in
+                        let out = dp + y * dw
+                        let first = Int(vs[y])
+                        for k in 0..<vc {
+                            let w = vw[y * vc + k]
+                            if w == 0 { continue }
+                            let sy = min(max(first + k, 0), sh - 1)
+                            let row = m.baseAddress! + sy * dw
+                            for x in 0..<dw { out[x] += w * row[x] }
+                        }
+                    }
+                }}
+            }
+        }
+        return dst
+    }
+
+    /// Runs body(y) for every row, split into chunks over the cores.
+    static func parallelRows(_ rows: Int, _ body: (Int) -> Void) {
+        let chunks = min(rows, ProcessInfo.processInfo.activeProcessorCount * 4)
+        if chunks <= 1 || rows < 64 { for y in 0..<rows { body(y) }; return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let a = rows * c / chunks, b = rows * (c + 1) / chunks
+            for y in a..<b { body(y) }
+        }
+    }
+}

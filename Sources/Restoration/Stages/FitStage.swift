@@ -1,0 +1,75 @@
+import FilmCore
+
+/// `fit`: scales the picture to the output size keeping its display aspect ratio (sample aspect
+/// ratio included), with Lanczos-3, and letterboxes/pillarboxes (`mode: pad`), fills and crops
+/// (`mode: crop`) or ignores the aspect (`mode: stretch`). Output pixels are square.
+public final class FitStage: Stage {
+    public static let name = "fit"
+    public static let summary = "scale to the output size keeping the display aspect ratio (Lanczos), pad or crop"
+    public static let options = [
+        "size": "output size WIDTHxHEIGHT (default 3840x2160; also 4k, 1080p, 720p)",
+        "mode": "pad (letterbox/pillarbox, default), crop (fill and crop), stretch",
+        "background": "gray level of the padding, 0…1 (default 0, black)",
+    ]
+
+    let width: Int, height: Int
+    let mode: String
+    let background: Float
+    private var resampler: Resampler?
+    /// Where the scaled picture lands in the output (pad) or which part of it is kept (crop).
+    private(set) var scaledWidth = 0, scaledHeight = 0, offsetX = 0, offsetY = 0
+
+    public init(options: StageOptions) throws {
+        (width, height) = try options.size("size", default: (3840, 2160))
+        mode = try options.choice("mode", ["pad", "crop", "stretch"], default: "pad")
+        background = Float(try options.double("background", default: 0, range: 0...1))
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo {
+        let dar = input.displayAspect.doubleValue
+        let outAspect = Double(width) / Double(height)
+        switch mode {
+        case "stretch":
+            scaledWidth = width; scaledHeight = height
+        case "crop":
+            if dar > outAspect { scaledHeight = height; scaledWidth = Self.even(Double(height) * dar) }
+            else { scaledWidth = width; scaledHeight = Self.even(Double(width) / dar) }
+        default:
+            if dar > outAspect { scaledWidth = width; scaledHeight = min(height, Self.even(Double(width) / dar)) }
+            else { scaledHeight = height; scaledWidth = min(width, Self.even(Double(height) * dar)) }
+        }
+        offsetX = (width - scaledWidth) / 2
+        offsetY = (height - scaledHeight) / 2
+        resampler = Resampler(from: input.width, input.height, to: scaledWidth, scaledHeight)
+        var out = input
+        out.width = width; out.height = height; out.sampleAspect = .one
+        return out
+    }
+
+    static func even(_ v: Double) -> Int { max(2, Int((v / 2).rounded()) * 2) }
+
+    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        guard let r = resampler, r.srcWidth == frame.width, r.srcHeight == frame.height else {
+            throw RestoreError.invalidOption(stage: Self.name, message: "frame size \(frame.width)x\(frame.height) changed mid-stream")
+        }
+        let planes = frame.planes.map { place(r.resample($0)) }
+        var out = frame.with(width: width, height: height, planes: planes)
+        out.properties.sampleAspect = .one
+        try emit(out)
+    }
+
+    /// Puts a scaledWidth×scaledHeight plane into the output canvas (padding or cropping).
+    private func place(_ p: [Float]) -> [Float] {
+        if scaledWidth == width && scaledHeight == height { return p }
+        var out = [Float](repeating: background, count: width * height)
+        let ox = offsetX, oy = offsetY, sw = scaledWidth
+        for y in 0..<height {
+            let sy = y - oy
+            guard sy >= 0 && sy < scaledHeight else { continue }
+            let x0 = max(0, ox), x1 = min(width, ox + sw)
+            guard x1 > x0 else { continue }
+            for x in x0..<x1 { out[y * width + x] = p[sy * sw + (x - ox)] }
+        }
+        return out
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import FilmCore
+import Restoration
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames) or `bench pipeline` (a whole restore).")
+
+    @Argument(help: "What to measure: stage or pipeline.") var what: String
+    @Argument(help: "Stage name (for `stage`).") var stage: String?
+    @Option(help: "Input frame size WIDTHxHEIGHT.") var size = "640x480"
+    @Option(help: "Frames to push through.") var frames = 24
+    @Option(help: "Stage option key=value (repeatable).") var option: [String] = []
+    @Option(help: "For `pipeline`: the input clip.") var input: String?
+    @Option(help: "For `pipeline`: the preset.") var preset = "fit-4k60"
+
+    func run() throws {
+        do {
+            switch what {
+            case "stage": try benchStage()
+            case "pipeline": try benchPipeline()
+            default: throw ValidationError("bench takes `stage NAME` or `pipeline`")
+            }
+        } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
+    }
+
+    func benchStage() throws {
+        guard let name = stage else { throw ValidationError("bench stage needs a stage name") }
+        guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+        var values: [String: String] = [:]
+        for o in option {
+            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw ValidationError("--option takes key=value") }
+            values[kv[0]] = kv[1]
+        }
+        let s = try StageRegistry.make(name, options: StageOptions(stage: name, values: values))
+        let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24),
+                              color: .bt709, duration: Rational(Int64(frames), 24), frameCount: frames)
+        let out = try s.configure(info)
+        var rng = SystemRandomNumberGenerator()
+        let planes = (0..<3).map { _ in (0..<(w * h)).map { _ in Float.random(in: 0...1, using: &rng) } }
+        var emitted = 0
+        let t0 = Date()
+        for i in 0..<frames {
+            let f = Frame(width: w, height: h, layout: .rgb, planes: planes, pts: Rational(Int64(i), 24), duration: Rational(1, 24))
+            try s.process(f) { _ in emitted += 1 }
+        }
+        try s.flush { _ in emitted += 1 }
+        let dt = Date().timeIntervalSince(t0)
+        print(String(format: "stage %@ %dx%d → %dx%d: %d frames in %.3f s = %.3f s/frame (%.2f input fps), %d frames out",
+                     name, w, h, out.width, out.height, frames, dt, dt / Double(frames), Double(frames) / dt, emitted))
+    }
+
+    func benchPipeline() throws {
+        guard let input = input else { throw ValidationError("bench pipeline needs --input CLIP") }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("filmrestore-bench-\(getpid()).mkv").path
+        defer { unlink(out) }
+        let job = RestoreJob(input: input, output: out, preset: try PresetLibrary.load(preset))
+        let r = try Restorer(job: job)
+        let s = try r.run()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print(String(format: "pipeline %@ on %@ (%@ → %@): %d frames out in %.2f s = %.2f fps; peak RSS %.0f MiB",
+                     preset, input, r.reader.stream.description, s.output.description, s.framesWritten, s.seconds,
+                     Double(s.framesWritten) / s.seconds, Double(usage.ru_maxrss) / 1024))
+        for (name, sec) in s.stepSeconds { print(String(format: "  %-10@ busy %.2f s", name as NSString, sec)) }
+    }
+}

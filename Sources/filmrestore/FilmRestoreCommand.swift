@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import FilmCore
+import MediaIO
+import Restoration
+
+@main
+struct FilmRestore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "filmrestore",
+        abstract: "Restore old film: clean, color, upscale and interpolate to 4K at 60 fps, with the sound kept in sync.",
+        version: FilmRestoreVersion.string,
+        subcommands: [Restore.self, Probe.self, Presets.self, Bench.self])
+
+    /// Prints one line for an error and exits non-zero; nothing else is printed.
+    static func fail(_ error: Error) -> Never {
+        let text: String
+        switch error {
+        case let e as RestoreError: text = e.description
+        case let e as MediaError: text = e.description
+        default: text = "\(error)"
+        }
+        FileHandle.standardError.write(Data("filmrestore: error: \(text.replacingOccurrences(of: "\n", with: " "))\n".utf8))
+        if case RestoreError.cancelled = error { Foundation.exit(130) }
+        Foundation.exit(1)
+    }
+}
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Restore a film: IN → OUT through a preset's stages.")
+
+    @Argument(help: "Input video (anything FFmpeg reads).") var input: String
+    @Option(name: .shortAndLong, help: "Output file (.mkv, .mp4 or .mov).") var output: String
+    @Option(help: "Preset name (see `filmrestore presets`) or path to a preset file.") var preset = "fit-4k60"
+    @Option(help: "Output size WIDTHxHEIGHT (overrides the preset's fit size).") var size: String?
+    @Option(help: "Output frame rate, e.g. 60, 50, 24000/1001 (overrides the preset's).") var fps: String?
+    @Option(help: "Video encoder: libx264, libx265, libsvtav1, ffv1, prores_ks.") var codec: String?
+    @Option(help: "Constant-quality factor for x264/x265/SVT-AV1.") var crf: Int?
+    @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset (x264/x265: ultrafast…veryslow; SVT-AV1: 0…13).") var encoderPreset: String?
+    @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds (memory vs. smoothing).") var queueCapacity = 2
+    @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
+    @Flag(help: "Overwrite OUT if it exists.") var force = false
+    @Flag(help: "No progress output.") var quiet = false
+    @Flag(help: "Let FFmpeg print its own warnings.") var verbose = false
+
+    func run() throws {
+        MediaLog.setVerbose(verbose)
+        do {
+            let p = try PresetLibrary.load(preset)
+            var job = RestoreJob(input: input, output: output, preset: p)
+            if let s = size {
+                guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
+                job.size = v
+            }
+            if let f = fps {
+                guard let r = Rational(parsing: f), r > .zero else { throw ValidationError("--fps must be a rate like 60, 24000/1001 or 23.976") }
+                job.fps = r
+            }
+            job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset; job.force = force
+            job.queueCapacity = max(1, queueCapacity)
+            let restorer = try Restorer(job: job)
+            let progress = ProgressPrinter(enabled: !quiet)
+            if !quiet {
+                progress.line("\(input): \(restorer.reader.stream) → \(output): \(restorer.outputStream), \(restorer.encoder.codec); stages: \(restorer.nodes.map(\.name).joined(separator: " → "))")
+            }
+            let interrupt = Interrupts.install { restorer.cancel() }
+            defer { interrupt.cancel() }
+            let summary = try restorer.run(progressInterval: progress.isTerminal ? 0.5 : 5) { progress.update($0) }
+            progress.finish()
+            if !quiet {
+                progress.line(String(format: "wrote %@: %d frames in %.1f s (%.2f fps)%@", output, summary.framesWritten, summary.seconds,
+                                     Double(summary.framesWritten) / max(summary.seconds, 1e-9),
+                                     summary.copiedStreams.isEmpty ? "" : ", \(summary.copiedStreams.count) audio/subtitle stream(s) copied"))
+                for s in summary.skippedStreams { progress.line("note: skipped stream \(s)") }
+                if summary.corruptPackets > 0 { progress.line("note: \(summary.corruptPackets) corrupt packet(s) in the input were skipped") }
+            }
+            if let path = statsJSON { try writeStats(summary, to: path) }
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            FilmRestore.fail(error)
+        }
+    }
+
+    func writeStats(_ s: RestoreSummary, to path: String) throws {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let obj: [String: Any] = [
+            "frames_decoded": s.framesDecoded, "frames_written": s.framesWritten, "seconds": s.seconds,
+            "peak_rss_kib": usage.ru_maxrss, "queue_capacity": s.queueCapacity, "queue_high_water": s.queueHighWater,
+            "output": ["width": s.output.width, "height": s.output.height,
+                       "fps": s.output.frameRate.map { $0.description } ?? "vfr"],
+            "steps": Dictionary(uniqueKeysWithValues: s.stepSeconds.map { ($0.name, $0.seconds) }),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+}
+
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show streams, codecs, size, aspect, rate, duration and color metadata.")
+    @Argument(help: "Input file.") var input: String
+    func run() throws {
+        MediaLog.setVerbose(false)
+        guard FileManager.default.fileExists(atPath: input) else { FilmRestore.fail(RestoreError.input("input \(input) does not exist")) }
+        do { print(try MediaReader.probe(path: input).summary) } catch { FilmRestore.fail(RestoreError.input("cannot read \(input): \(error)")) }
+    }
+}
+
+struct Presets: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the presets with a one-line description.")
+    func run() throws {
+        let all = PresetLibrary.all()
+        if all.isEmpty { FilmRestore.fail(RestoreError.preset("no presets found (looked in \(PresetLibrary.searchPaths.joined(separator: ", ")))")) }
+        let width = all.map(\.name.count).max() ?? 10
+        for p in all {
+            var line = p.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + p.description
+            let missing = p.unavailableStages
+            if !missing.isEmpty { line += " [not yet available: \(missing.joined(separator: ", "))]" }
+            print(line)
+        }
+    }
+}
