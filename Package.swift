@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "FilmCoreTests", dependencies: ["FilmCore", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: v5),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "RestorationTests", dependencies: ["Restoration", "TestSupport"], swiftSettings: v5),
+        .testTarget(name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport"], swiftSettings: v5),
     ]
 )

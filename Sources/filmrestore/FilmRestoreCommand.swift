@@ -110,8 +110,10 @@ struct Probe: ParsableCommand {
 struct Presets: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the presets with a one-line description.")
     func run() throws {
-        let all = PresetLibrary.all()
-        if all.isEmpty { FilmRestore.fail(RestoreError.preset("no presets found (looked in \(PresetLibrary.searchPaths.joined(separator: ", ")))")) }
+        let files = PresetLibrary.allFiles()
+        if files.isEmpty { FilmRestore.fail(RestoreError.preset("no presets found (looked in \(PresetLibrary.searchPaths.joined(separator: ", ")))")) }
+        for case let (path, .failure(error)) in files { print("\(path): broken preset: \(error)") }
+        let all = files.compactMap { try? $0.preset.get() }
         let width = all.map(\.name.count).max() ?? 10
         for p in all {
             var line = p.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + p.description

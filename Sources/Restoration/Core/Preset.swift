@@ -131,13 +131,16 @@ public enum PresetLibrary {
     }
 
     /// Every preset in the first search folder that has any.
-    public static func all() -> [Preset] {
+    public static func all() -> [Preset] { allFiles().compactMap { try? $0.preset.get() } }
+
+    /// Every preset file in the first search folder that has any, loaded or with its error.
+    public static func allFiles() -> [(path: String, preset: Result<Preset, Error>)] {
         let fm = FileManager.default
         for d in searchPaths {
             guard let files = try? fm.contentsOfDirectory(atPath: d) else { continue }
             let ymls = files.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted()
             if ymls.isEmpty { continue }
-            return ymls.compactMap { try? load("\(d)/\($0)") }
+            return ymls.map { f in ("\(d)/\(f)", Result { try load("\(d)/\(f)") }) }
         }
         return []
     }

@@ -1,0 +1,93 @@
+import XCTest
+import FilmCore
+import Restoration
+import TestSupport
+
+/// Passes frames on after sleeping; records nothing (the queues are checked from outside).
+final class SlowStage: Stage {
+    static let name = "test-slow"
+    static let summary = "sleeps"
+    static let options: [String: String] = [:]
+    let delay: Double
+    init(options: StageOptions) throws { delay = 0.002 }
+    init(delay: Double) { self.delay = delay }
+    func configure(_ input: StreamInfo) throws -> StreamInfo { input }
+    func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        Thread.sleep(forTimeInterval: delay)
+        try emit(frame)
+    }
+}
+
+struct Boom: Error, CustomStringConvertible { var description: String { "boom at frame 5" } }
+
+final class FailingStage: Stage {
+    static let name = "test-fail"
+    static let summary = "throws"
+    static let options: [String: String] = [:]
+    var seen = 0
+    init(options: StageOptions) throws {}
+    init() {}
+    func configure(_ input: StreamInfo) throws -> StreamInfo { input }
+    func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        seen += 1
+        if seen == 5 { throw Boom() }
+        try emit(frame)
+    }
+}
+
+final class PipelineTests: XCTestCase {
+    func test_pipeline_backpressure_queuesNeverExceedCapacity_noFrameLost() throws {
+        let p = Pipeline(nodes: [Pipeline.Node(name: "a", stage: SlowStage(delay: 0)),
+                                 Pipeline.Node(name: "slow", stage: SlowStage(delay: 0.003)),
+                                 Pipeline.Node(name: "b", stage: SlowStage(delay: 0))], capacity: 3)
+        var produced = 0
+        var received: [Int] = []
+        try p.run(source: {
+            guard produced < 200 else { return nil }
+            defer { produced += 1 }
+            return Frame(width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(produced), 24), properties: FrameProperties(sourceIndex: produced))
+        }, sink: { received.append($0.properties.sourceIndex) })
+        XCTAssertEqual(received, Array(0..<200))
+        for q in p.queues { XCTAssertLessThanOrEqual(q.highWater, 3) }
+        // the queue in front of the slow stage filled up: the producer really was held back
+        XCTAssertEqual(p.queues[1].highWater, 3)
+    }
+
+    func test_pipeline_errorInAStage_stopsEverythingAndNamesTheStage() {
+        let p = Pipeline(nodes: [Pipeline.Node(name: "fit", stage: SlowStage(delay: 0)),
+                                 Pipeline.Node(name: "explode", stage: FailingStage())], capacity: 2)
+        var produced = 0
+        XCTAssertThrowsError(try p.run(source: {
+            produced += 1
+            return Frame(width: 4, height: 4, layout: .gray, fill: [0])   // endless source: only the error can stop it
+        }, sink: { _ in })) { e in
+            XCTAssertEqual("\(e)", "stage 'explode' failed: boom at frame 5")
+        }
+    }
+
+    func test_pipeline_cancel_stopsPromptly() {
+        let p = Pipeline(nodes: [Pipeline.Node(name: "slow", stage: SlowStage(delay: 0.01))], capacity: 2)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { p.cancel() }
+        let t0 = Date()
+        XCTAssertThrowsError(try p.run(source: { Frame(width: 4, height: 4, layout: .gray, fill: [0]) }, sink: { _ in })) { e in
+            guard case RestoreError.cancelled = e else { return XCTFail("\(e)") }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
+    }
+
+    func test_boundedQueue_blocksProducerWhenFull() throws {
+        let q = BoundedQueue<Int>(capacity: 2)
+        try q.push(1); try q.push(2)
+        let pushed = expectation(description: "third push completes after a pop")
+        DispatchQueue.global().async { try? q.push(3); pushed.fulfill() }
+        Thread.sleep(forTimeInterval: 0.1)
+        XCTAssertEqual(q.count, 2)
+        XCTAssertEqual(try q.pop(), 1)
+        wait(for: [pushed], timeout: 5)
+        q.close()
+        XCTAssertEqual(try q.pop(), 2)
+        XCTAssertEqual(try q.pop(), 3)
+        XCTAssertNil(try q.pop())
+        XCTAssertEqual(q.highWater, 2)
+    }
+}

@@ -1,0 +1,56 @@
+import XCTest
+import FilmCore
+import Restoration
+import MediaIO
+import TestSupport
+
+final class RestorerTests: XCTestCase {
+    var dir: TempDir!
+    override func setUp() { dir = TempDir("restorer") }
+    override func tearDown() { dir.remove() }
+
+    func makeClip(seconds: Double = 1, name: String = "in.mkv") throws -> String {
+        let p = dir.file(name)
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=\(seconds)", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=\(seconds)", "-pix_fmt", "yuv420p", "-c:v", "ffv1", "-c:a", "flac", "-shortest", p])
+        return p
+    }
+
+    func preset() -> Preset {
+        Preset(name: "test", stages: [.init(name: "fit", options: ["size": "320x180"]), .init(name: "fps", options: ["rate": "30"])],
+               encoder: EncoderSettings(codec: "ffv1", pixelFormat: "yuv420p"))
+    }
+
+    func test_restore_stageThrowingMidStream_failsNamingIt_andLeavesNoFile() throws {
+        let input = try makeClip()
+        var job = RestoreJob(input: input, output: dir.file("out.mkv"), preset: preset())
+        job.extraStages = [Pipeline.Node(name: "explode", stage: FailingStage())]
+        let r = try Restorer(job: job)
+        XCTAssertThrowsError(try r.run()) { e in XCTAssertEqual("\(e)", "stage 'explode' failed: boom at frame 5") }
+        XCTAssertEqual(dir.listing(), ["in.mkv"])
+    }
+
+    func test_restore_writesExactRateAndCopiesAudio() throws {
+        let input = try makeClip(seconds: 2)
+        let out = dir.file("out.mkv")
+        let s = try Restorer(job: RestoreJob(input: input, output: out, preset: preset())).run()
+        XCTAssertEqual(s.framesDecoded, 48)
+        XCTAssertEqual(s.framesWritten, 60)
+        let streams = try probeStreams(out)
+        XCTAssertEqual(streams.filter { $0.type == "video" }.first?.rFrameRate, "30/1")
+        XCTAssertEqual(streams.filter { $0.type == "audio" }.count, 1)
+        XCTAssertEqual(try packetHashes(input, stream: "a:0"), try packetHashes(out, stream: "a:0"))
+        XCTAssertEqual(dir.listing(), ["in.mkv", "out.mkv"])
+        for (h, c) in zip(s.queueHighWater, Array(repeating: s.queueCapacity, count: s.queueHighWater.count)) { XCTAssertLessThanOrEqual(h, c) }
+    }
+
+    func test_restore_archivalPreset_saysWhichStagesAreMissing() throws {
+        let input = try makeClip(seconds: 0.5)
+        let p = try Preset.parse(yaml: "stages: [denoise, colorize, fit]", name: "archival")
+        XCTAssertThrowsError(try Restorer(job: RestoreJob(input: input, output: dir.file("o.mkv"), preset: p))) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("not available"), s)
+            XCTAssertTrue(s.contains("denoise") && s.contains("colorize"), s)
+        }
+    }
+}
