@@ -24,7 +24,7 @@ final class ProgressPrinter: @unchecked Sendable {
         if let t = p.framesTotal { s += "/\(t)" }
         s += String(format: "  %.2f fps", p.speed)
         if let eta = p.eta { s += "  ETA " + Self.clock(eta) }
-        s += "  [" + p.stepRates.map { String(format: "%@ %.1f", $0.name, $0.fps) }.joined(separator: ", ") + " fps]"
+        s += "  [" + p.stepRates.map { $0.fps >= 1000 ? "\($0.name) >999" : String(format: "%@ %.1f", $0.name, $0.fps) }.joined(separator: ", ") + " fps]"
         lock.withLock {
             if isTerminal {
                 FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))

@@ -158,6 +158,7 @@ public final class Restorer {
             output.discard()
             throw error
         }
+        timer?.cancel()
         if let cb = progress {
             cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: writer.framesWritten, elapsed: Date().timeIntervalSince(start),
                                stepRates: pipeline.stats.map { ($0.name, $0.busySeconds > 0 ? Double(max($0.framesOut, $0.framesIn)) / $0.busySeconds : 0) }))
