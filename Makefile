@@ -27,7 +27,7 @@ build: setup
 ## test: every test, optimized
 test: setup
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
-	$(SWIFT) test $(BUILD_FLAGS) --skip-build
+	$(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-swift-testing
 
 ## demo: set up, build, and restore the sample clip to 4K at 60 fps into out/
 demo: build

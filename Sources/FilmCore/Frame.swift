@@ -81,6 +81,17 @@ public struct Frame: Sendable {
     }
 }
 
+/// How the lines of a picture were scanned.
+public enum FieldOrder: String, Sendable, Hashable {
+    case progressive, unknown
+    /// Interlaced, top field first in time.
+    case topFirst
+    /// Interlaced, bottom field first in time.
+    case bottomFirst
+
+    public var isInterlaced: Bool { self == .topFirst || self == .bottomFirst }
+}
+
 /// What a stage consumes or produces: the stream-wide facts that an encoder needs before the first
 /// frame.
 public struct StreamInfo: Sendable, Hashable, CustomStringConvertible {
@@ -99,6 +110,8 @@ public struct StreamInfo: Sendable, Hashable, CustomStringConvertible {
     public var duration: Rational?
     /// Number of frames, when known or estimated.
     public var frameCount: Int?
+    /// Progressive or interlaced (as the stream says; frames may also say so one by one).
+    public var fieldOrder: FieldOrder = .unknown
 
     public init(width: Int, height: Int, layout: PixelLayout, sampleAspect: Rational = .one,
                 frameRate: Rational?, averageRate: Rational, color: ColorMetadata, startTime: Rational = .zero,

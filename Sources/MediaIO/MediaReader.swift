@@ -7,7 +7,7 @@ public final class MediaReader {
     public let path: String
     public let info: MediaInfo
     /// What the decoded frames look like (after rotation).
-    public let stream: StreamInfo
+    public private(set) var stream: StreamInfo
     /// The file's start time in seconds; subtracted from every timestamp (video here, audio in the
     /// writer) so all streams keep their relative offsets.
     public let startOffset: Rational
@@ -85,6 +85,12 @@ public final class MediaReader {
         stream = StreamInfo(width: w, height: h, layout: gray ? .gray : .rgb, sampleAspect: sar,
                             frameRate: isCFR ? vs.frameRate : nil, averageRate: avg, color: color,
                             startTime: .zero, duration: dur, frameCount: count)
+        switch par.field_order {
+        case AV_FIELD_PROGRESSIVE: stream.fieldOrder = .progressive
+        case AV_FIELD_TT, AV_FIELD_BT: stream.fieldOrder = .topFirst
+        case AV_FIELD_BB, AV_FIELD_TB: stream.fieldOrder = .bottomFirst
+        default: stream.fieldOrder = .unknown
+        }
     }
 
     /// The next decoded frame, or nil at the end of the stream.

@@ -15,27 +15,29 @@ public struct ProcessResult {
     public var stderr: String
 }
 
-/// Runs a program and waits for it.
+/// Runs a program and waits for it. Its output goes to temporary files, not pipes, so a
+/// grandchild that keeps a pipe open can never hang the test.
 @discardableResult
-public func runProcess(_ exe: String, _ args: [String], stdin: Data? = nil) throws -> ProcessResult {
+public func runProcess(_ exe: String, _ args: [String]) throws -> ProcessResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: exe.hasPrefix("/") ? exe : "/usr/bin/env")
     p.arguments = exe.hasPrefix("/") ? args : [exe] + args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
+    let base = NSTemporaryDirectory() + "/filmrestore-proc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let outPath = base + ".out", errPath = base + ".err"
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { unlink(outPath); unlink(errPath) }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    p.standardOutput = out
+    p.standardError = err
     p.standardInput = FileHandle.nullDevice
     try p.run()
-    // Read both pipes concurrently so a chatty child never blocks.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let g = DispatchGroup()
-    DispatchQueue.global().async(group: g) { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    g.wait()
-    let errData = errBox.data
     p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    try? out.close(); try? err.close()
+    let o = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+    let e = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
+    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
 /// `ffmpeg -v error -y ARGS`, throwing with its message on failure.

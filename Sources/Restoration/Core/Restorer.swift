@@ -90,6 +90,13 @@ public final class Restorer {
                 for i in entries.indices where entries[i].name == "fps" || entries[i].name == "interpolate" { entries[i].options["rate"] = r.description }
             } else { entries.append(.init(name: "fps", options: ["rate": r.description])) }
         }
+        do { reader = try MediaReader(path: job.input) } catch let e as MediaError {
+            throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
+        }
+        // Interlaced sources (tape, TV) are made progressive first, unless the preset says how.
+        if reader.stream.fieldOrder.isInterlaced && !entries.contains(where: { $0.name == DeinterlaceStage.name }) {
+            entries.insert(.init(name: DeinterlaceStage.name), at: 0)
+        }
         var built: [Pipeline.Node] = []
         for e in entries {
             let opts = StageOptions(stage: e.name, values: e.options)
@@ -97,10 +104,6 @@ public final class Restorer {
         }
         built += job.extraStages
         nodes = built
-
-        do { reader = try MediaReader(path: job.input) } catch let e as MediaError {
-            throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
-        }
         var info = reader.stream
         for n in nodes { info = try n.stage.configure(info) }
         outputStream = info

@@ -1,6 +1,7 @@
 /// Every stage a preset can name. Adding a stage is one file plus one line here.
 public enum StageRegistry {
     public static let stages: [any Stage.Type] = [
+        DeinterlaceStage.self,
         FitStage.self,
         FrameRateStage.self,
     ]
