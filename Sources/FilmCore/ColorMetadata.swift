@@ -49,6 +49,7 @@ public struct ColorMetadata: Hashable, Sendable, CustomStringConvertible {
     /// The convention for untagged video: SD (height < 720 and width < 1280) is BT.601, HD and larger BT.709.
     public static func defaultFor(width: Int, height: Int) -> ColorMetadata {
         var c = (height >= 720 || width >= 1280) ? bt709 : bt601
+        if c.matrix == .smpte170m && (height == 576 || height == 288) { c.primaries = 5 }   // 625-line (PAL) → EBU primaries
         c.inferred = true
         return c
     }

@@ -71,7 +71,16 @@ public final class MediaWriter {
         }
         pixelFormat = pixName
         let isGrayFormat = av_pix_fmt_desc_get(pix)!.pointee.nb_components == 1
-        var color = (stream.height >= 720 || stream.width >= 1280) ? ColorMetadata.bt709 : ColorMetadata.bt601
+        // HD and 4K are BT.709 (converting SD primaries); SD keeps its own primaries and curve.
+        var color: ColorMetadata
+        if stream.height >= 720 || stream.width >= 1280 {
+            color = .bt709
+        } else {
+            color = .bt601
+            if PrimariesConversion.chromaticities(stream.color.primaries) != nil { color.primaries = stream.color.primaries }
+            if stream.color.primaries == 5 { color.matrix = .bt470bg }
+            if stream.color.transfer != 2 { color.transfer = stream.color.transfer }
+        }
         if isGrayFormat { color.range = .full }
         outputColor = color
 
@@ -127,7 +136,8 @@ public final class MediaWriter {
         try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
         encPacket = try PacketBox()
         sidePacket = try PacketBox()
-        picture = PictureEncoder(width: stream.width, height: stream.height, format: pix, color: color)
+        picture = PictureEncoder(width: stream.width, height: stream.height, format: pix, color: color,
+                                 sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
         if let source = source {

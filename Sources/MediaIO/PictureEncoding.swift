@@ -10,6 +10,8 @@ struct PictureEncoder {
     let gray: Bool
     let matrix: YCbCrMatrix
     let range: CodeRange
+    /// Source primaries → output primaries (SD material in an HD/4K master), when they differ.
+    let primaries: PrimariesConversion?
     // Workspaces, allocated once.
     private var y: [Float], cb: [Float], cr: [Float]
 
@@ -19,7 +21,8 @@ struct PictureEncoder {
         return PictureDecoder.isNative(d) && f & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_ALPHA) == 0
     }
 
-    init(width: Int, height: Int, format: AVPixelFormat, color: ColorMetadata) {
+    init(width: Int, height: Int, format: AVPixelFormat, color: ColorMetadata, sourcePrimaries: Int) {
+        primaries = PrimariesConversion(from: sourcePrimaries, to: color.primaries)
         let d = av_pix_fmt_desc_get(format)!.pointee
         self.width = width; self.height = height
         gray = d.nb_components == 1
@@ -46,9 +49,17 @@ struct PictureEncoder {
             let m = matrix
             f.planes[0].withUnsafeBufferPointer { r in f.planes[1].withUnsafeBufferPointer { g in f.planes[2].withUnsafeBufferPointer { b in
                 y.withUnsafeMutableBufferPointer { yo in cb.withUnsafeMutableBufferPointer { bo in cr.withUnsafeMutableBufferPointer { ro in
-                    for i in 0..<n {
-                        let (yy, u, v) = m.ycbcr(r: r[i], g: g[i], b: b[i])
-                        yo[i] = yy; bo[i] = u; ro[i] = v
+                    if let conv = primaries {
+                        for i in 0..<n {
+                            let (cr, cg, cb) = conv.convert(r[i], g[i], b[i])
+                            let (yy, u, v) = m.ycbcr(r: cr, g: cg, b: cb)
+                            yo[i] = yy; bo[i] = u; ro[i] = v
+                        }
+                    } else {
+                        for i in 0..<n {
+                            let (yy, u, v) = m.ycbcr(r: r[i], g: g[i], b: b[i])
+                            yo[i] = yy; bo[i] = u; ro[i] = v
+                        }
                     }
                 }}}
             }}}

@@ -36,6 +36,7 @@ struct Restore: ParsableCommand {
     @Option(help: "Output frame rate, e.g. 60, 50, 24000/1001 (overrides the preset's).") var fps: String?
     @Option(help: "Video encoder: libx264, libx265, libsvtav1, ffv1, prores_ks.") var codec: String?
     @Option(help: "Constant-quality factor for x264/x265/SVT-AV1.") var crf: Int?
+    @Option(help: "Target video bitrate instead of CRF, e.g. 40M or 8000k.") var bitrate: String?
     @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset (x264/x265: ultrafast…veryslow; SVT-AV1: 0…13).") var encoderPreset: String?
     @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
@@ -55,6 +56,10 @@ struct Restore: ParsableCommand {
             if let f = fps {
                 guard let r = Rational(parsing: f), r > .zero else { throw ValidationError("--fps must be a rate like 60, 24000/1001 or 23.976") }
                 job.fps = r
+            }
+            if let b = bitrate {
+                guard let v = Preset.parseBitrate(b) else { throw ValidationError("--bitrate must be like 40M or 8000k") }
+                job.bitrate = v
             }
             job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset; job.force = force
             job.queueCapacity = max(1, queueCapacity)

@@ -44,6 +44,17 @@ final class RestorerTests: XCTestCase {
         for (h, c) in zip(s.queueHighWater, Array(repeating: s.queueCapacity, count: s.queueHighWater.count)) { XCTAssertLessThanOrEqual(h, c) }
     }
 
+    func test_restore_interlacedSource_isDeinterlacedFirst() throws {
+        let input = dir.file("tape.mkv")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=50:duration=0.5", "-vf", "tinterlace=mode=interleave_top,setfield=tff",
+                    "-c:v", "ffv1", "-field_order", "tt", input])
+        let out = dir.file("o.mkv")
+        let r = try Restorer(job: RestoreJob(input: input, output: out, preset: preset()))
+        XCTAssertEqual(r.nodes.map(\.name), ["deinterlace", "fit", "fps"])
+        _ = try r.run()
+        XCTAssertTrue(try runProcess("ffprobe", ["-v", "error", "-show_entries", "stream=field_order", "-of", "csv=p=0", out]).stdout.contains("progressive"))
+    }
+
     func test_restore_archivalPreset_saysWhichStagesAreMissing() throws {
         let input = try makeClip(seconds: 0.5)
         let p = try Preset.parse(yaml: "stages: [denoise, colorize, fit]", name: "archival")

@@ -13,6 +13,8 @@ public struct RestoreJob {
     public var fps: Rational?
     public var codec: String?
     public var crf: Int?
+    /// Bits per second; replaces CRF.
+    public var bitrate: Int?
     public var encoderPreset: String?
     public var force = false
     public var queueCapacity = 2
@@ -110,6 +112,7 @@ public final class Restorer {
         var enc = job.preset.encoder
         if let c = job.codec { enc.codec = c; enc.pixelFormat = nil; enc.preset = nil }
         if let c = job.crf { enc.crf = c }
+        if let b = job.bitrate { enc.bitrate = b }
         if let p = job.encoderPreset { enc.preset = p }
         encoder = enc
         pipeline = Pipeline(nodes: nodes, capacity: job.queueCapacity)
