@@ -41,7 +41,7 @@ let package = Package(
             dependencies: ["Restoration", "MediaIO", "FilmCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: v5),
-        .target(name: "TestSupport", dependencies: ["FilmCore", "Restoration"], swiftSettings: v5),
+        .target(name: "TestSupport", dependencies: ["FilmCore", "MediaIO", "Restoration"], swiftSettings: v5),
         .testTarget(name: "FilmCoreTests", dependencies: ["FilmCore", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: v5),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v5),

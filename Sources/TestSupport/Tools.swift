@@ -1,6 +1,7 @@
 import Foundation
 import FilmCore
 import Restoration
+import MediaIO
 
 /// Helpers for tests: synthetic clips made with the `ffmpeg` command, probing with `ffprobe`,
 /// image metrics, and a synchronous stage harness.
@@ -201,4 +202,12 @@ public func streamInfo(width: Int, height: Int, layout: PixelLayout = .rgb, fps:
                        sar: Rational = .one, frames: Int? = nil) -> StreamInfo {
     StreamInfo(width: width, height: height, layout: layout, sampleAspect: sar, frameRate: fps, averageRate: fps,
                color: .bt709, duration: frames.map { Rational(Int64($0)) / fps }, frameCount: frames)
+}
+
+/// Every frame of a file, decoded by MediaReader, with the reader (for its stream description).
+public func decodeAll(_ path: String) throws -> (MediaReader, [Frame]) {
+    let r = try MediaReader(path: path)
+    var frames: [Frame] = []
+    while let f = try r.nextFrame() { frames.append(f) }
+    return (r, frames)
 }

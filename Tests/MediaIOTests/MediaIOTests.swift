@@ -8,12 +8,7 @@ final class MediaIOTests: XCTestCase {
     override func setUp() { dir = TempDir("mediaio") }
     override func tearDown() { dir.remove() }
 
-    func readAll(_ path: String) throws -> (MediaReader, [Frame]) {
-        let r = try MediaReader(path: path)
-        var frames: [Frame] = []
-        while let f = try r.nextFrame() { frames.append(f) }
-        return (r, frames)
-    }
+    func readAll(_ path: String) throws -> (MediaReader, [Frame]) { try decodeAll(path) }
 
     // MARK: lossless round trip
 

@@ -10,9 +10,7 @@ final class DeinterlaceTests: XCTestCase {
     override func tearDown() { dir.remove() }
 
     func readAll(_ path: String) throws -> (StreamInfo, [Frame]) {
-        let r = try MediaReader(path: path)
-        var frames: [Frame] = []
-        while let f = try r.nextFrame() { frames.append(f) }
+        let (r, frames) = try decodeAll(path)
         return (r.stream, frames)
     }
 
