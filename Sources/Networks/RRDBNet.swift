@@ -1,0 +1,93 @@
+import TensorCore
+
+/// RRDBNet (ESRGAN, RealESRGAN_x4plus), as BasicSR defines it, with the checkpoint's names:
+///
+///     conv_first; body.i.rdb{1,2,3}.conv{1…5} (dense blocks, LeakyReLU 0.2 after conv1–4,
+///     out = conv5·0.2 + x; RRDB out = rdb3·0.2 + x); conv_body; feat += body;
+///     conv_up1, conv_up2 (each after nearest ×2, LeakyReLU 0.2); conv_hr (LeakyReLU); conv_last
+///
+/// Blocks, features and growth channels are read from the weights. Scale 4 here (scale 2 and 1
+/// models start with a pixel unshuffle; not supported yet).
+public final class RRDBNet: SuperResolutionNetwork, @unchecked Sendable {
+    public struct RDB { public let convs: [Conv2d] }
+    public struct RRDB { public let rdbs: [RDB] }
+
+    public let convFirst: Conv2d
+    public let body: [RRDB]
+    public let convBody: Conv2d, convUp1: Conv2d, convUp2: Conv2d, convHR: Conv2d, convLast: Conv2d
+    public let scale = 4
+    public var numFeat: Int { convFirst.outChannels }
+    public var numGrow: Int { body.first?.rdbs[0].convs[0].outChannels ?? 0 }
+    public var receptiveRadius: Int { 1 + body.count * 15 + 1 + 4 }
+
+    /// `convs` in BasicSR's order: conv_first, the 15 convs of each RRDB, conv_body, conv_up1,
+    /// conv_up2, conv_hr, conv_last.
+    public init(convs: [Conv2d]) throws {
+        guard convs.count >= 6 + 15, (convs.count - 6) % 15 == 0 else {
+            throw TensorError.shape("RRDBNet: \(convs.count) convolutions do not make conv_first + 15·blocks + 5")
+        }
+        guard convs[0].inChannels == 3 else {
+            throw TensorError.shape("RRDBNet: conv_first takes \(convs[0].inChannels) channels; only scale-4 models (3 input channels) are supported")
+        }
+        let nb = (convs.count - 6) / 15
+        convFirst = convs[0]
+        let nf = convFirst.outChannels
+        var blocks: [RRDB] = []
+        for b in 0..<nb {
+            var rdbs: [RDB] = []
+            for r in 0..<3 {
+                let cs = Array(convs[(1 + b * 15 + r * 5)..<(1 + b * 15 + r * 5 + 5)])
+                let gc = cs[0].outChannels
+                for (j, c) in cs.enumerated() {
+                    let expectIn = nf + j * gc, expectOut = j == 4 ? nf : gc
+                    guard c.inChannels == expectIn, c.outChannels == expectOut else {
+                        throw TensorError.shape("RRDBNet: body.\(b).rdb\(r + 1).conv\(j + 1) is \(c.inChannels)→\(c.outChannels), expected \(expectIn)→\(expectOut)")
+                    }
+                }
+                rdbs.append(RDB(convs: cs))
+            }
+            blocks.append(RRDB(rdbs: rdbs))
+        }
+        body = blocks
+        let tail = Array(convs.suffix(5))
+        (convBody, convUp1, convUp2, convHR, convLast) = (tail[0], tail[1], tail[2], tail[3], tail[4])
+        guard convLast.outChannels == 3 else { throw TensorError.shape("RRDBNet: conv_last gives \(convLast.outChannels) channels, expected 3") }
+    }
+
+    public convenience init(ncnn m: NCNNModel) throws {
+        let layers = m.layers.filter { $0.type == "Convolution" }
+        let nb = (layers.count - 6) / 15
+        var names = ["conv_first"]
+        for b in 0..<max(nb, 0) { for r in 1...3 { for c in 1...5 { names.append("body.\(b).rdb\(r).conv\(c)") } } }
+        names += ["conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last"]
+        guard names.count == layers.count else { throw TensorError.format("RRDBNet: \(layers.count) convolutions in the ncnn graph do not fit the architecture") }
+        try self.init(convs: zip(layers, names).map { try $0.conv2d(name: $1) })
+    }
+
+    public func forward(_ x: Tensor, workspace ws: Workspace) throws -> Tensor {
+        guard x.channels == 3 else { throw TensorError.shape("RRDBNet takes RGB, got \(x.channels) channels") }
+        let feat = try convFirst.forward(x, workspace: ws)
+        var h = feat
+        for block in body {
+            var r = h
+            for rdb in block.rdbs {
+                var xs = [r]
+                for c in rdb.convs.prefix(4) { xs.append(try c.forward(try Ops.concat(xs), workspace: ws)) }
+                let x5 = try rdb.convs[4].forward(try Ops.concat(xs), workspace: ws)
+                r = try Ops.add(x5, r, scaleA: 0.2)
+            }
+            h = try Ops.add(r, h, scaleA: 0.2)
+        }
+        var f = try Ops.add(try convBody.forward(h, workspace: ws), feat)
+        f = try convUp1.forward(Ops.upsampleNearest(f, 2), workspace: ws)
+        f = try convUp2.forward(Ops.upsampleNearest(f, 2), workspace: ws)
+        return try convLast.forward(try convHR.forward(f, workspace: ws), workspace: ws)
+    }
+
+    public func flops(height h: Int, width w: Int) -> Double {
+        var total = convFirst.flops(h, w) + convBody.flops(h, w)
+        for b in body { for r in b.rdbs { for c in r.convs { total += c.flops(h, w) } } }
+        total += convUp1.flops(2 * h, 2 * w) + convUp2.flops(4 * h, 4 * w) + convHR.flops(4 * h, 4 * w) + convLast.flops(4 * h, 4 * w)
+        return total
+    }
+}

@@ -1,0 +1,58 @@
+import TensorCore
+
+/// SRVGGNetCompact (Real-ESRGAN's realesr-animevideov3 and realesr-general models), as BasicSR
+/// defines it:
+///
+///     body.0  conv 3→F, body.1 PReLU, then num_conv × (conv F→F, PReLU), last conv F→3·s²
+///     out = pixel_shuffle(body(x), s) + nearest_upsample(x, s)
+///
+/// Layer names are the checkpoint keys (`body.N`); each PReLU is fused into the convolution before it.
+public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable {
+    public let body: [Conv2d]
+    public let scale: Int
+    public var numFeat: Int { body[0].outChannels }
+    public var numConv: Int { body.count - 2 }
+    public var receptiveRadius: Int { body.count }
+
+    public init(body: [Conv2d], scale: Int) throws {
+        guard body.count >= 2, body[0].inChannels == 3, body.last!.outChannels == 3 * scale * scale else {
+            throw TensorError.shape("SRVGGNetCompact: first conv must take 3 channels and the last give 3·\(scale)² (got \(body.first?.inChannels ?? 0)→…→\(body.last?.outChannels ?? 0))")
+        }
+        for (a, b) in zip(body, body.dropFirst()) where a.outChannels != b.inChannels {
+            throw TensorError.shape("SRVGGNetCompact: \(a.name) gives \(a.outChannels) channels but \(b.name) takes \(b.inChannels)")
+        }
+        self.body = body; self.scale = scale
+    }
+
+    /// From the ncnn export (Conv_0, PRelu_1, …, Conv_2n, PixelShuffle, Interp, BinaryOp add).
+    public convenience init(ncnn m: NCNNModel) throws {
+        var convs: [Conv2d] = []
+        var index = 0
+        for (i, l) in m.layers.enumerated() where l.type == "Convolution" {
+            var act: Activation = .none
+            if i + 1 < m.layers.count, m.layers[i + 1].type == "PReLU", m.layers[i + 1].inputs.first == l.outputs.first,
+               let s = m.layers[i + 1].blobs["slope"] {
+                act = .prelu(s)
+            }
+            convs.append(try l.conv2d(name: "body.\(index)", activation: act))
+            index += act == .none ? 1 : 2
+        }
+        guard let ps = m.layers.first(where: { $0.type == "PixelShuffle" }) else { throw TensorError.format("SRVGGNetCompact: no PixelShuffle layer") }
+        let s = ps.int(0, 1)
+        if let interp = m.layers.first(where: { $0.type == "Interp" }) {
+            guard interp.int(0, 0) == 1, Int(interp.float(1, 0)) == s, Int(interp.float(2, 0)) == s else {
+                throw TensorError.format("SRVGGNetCompact: the skip path must be a nearest ×\(s) upsampling")
+            }
+        }
+        try self.init(body: convs, scale: s)
+    }
+
+    public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
+        guard x.channels == 3 else { throw TensorError.shape("SRVGGNetCompact takes RGB, got \(x.channels) channels") }
+        var f = x
+        for conv in body { f = try conv.forward(f, workspace: workspace) }
+        return try Ops.add(try Ops.pixelShuffle(f, scale), Ops.upsampleNearest(x, scale))
+    }
+
+    public func flops(height: Int, width: Int) -> Double { body.reduce(0) { $0 + $1.flops(height, width) } }
+}

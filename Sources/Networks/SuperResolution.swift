@@ -1,0 +1,82 @@
+import Foundation
+import TensorCore
+
+/// A network that enlarges an RGB image (0…1) by an integer factor.
+public protocol SuperResolutionNetwork: AnyObject, Sendable {
+    var scale: Int { get }
+    /// How far (in input pixels) an output pixel sees: tiles overlap by at least this for seamless
+    /// results.
+    var receptiveRadius: Int { get }
+    func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor
+    func flops(height: Int, width: Int) -> Double
+}
+
+/// Where model files are looked up: $FILMRESTORE_MODELS, ./Models, the checkout's Models/ (beside
+/// the built binary), /usr/local/share/filmrestore/Models.
+public enum ModelStore {
+    public static var searchPaths: [String] {
+        var dirs: [String] = []
+        if let env = ProcessInfo.processInfo.environment["FILMRESTORE_MODELS"] { dirs.append(env) }
+        dirs.append(FileManager.default.currentDirectoryPath + "/Models")
+        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        for _ in 0..<5 { exe = exe.deletingLastPathComponent(); dirs.append(exe.path + "/Models") }
+        dirs.append("/usr/local/share/filmrestore/Models")
+        var seen = Set<String>()
+        return dirs.filter { seen.insert($0).inserted }
+    }
+
+    /// The folder holding all of `files`, or an error naming the fix.
+    public static func locate(_ files: [String], model: String, in explicit: String? = nil) throws -> URL {
+        let dirs = explicit.map { [$0] } ?? searchPaths
+        for d in dirs where files.allSatisfy({ FileManager.default.fileExists(atPath: d + "/" + $0) }) {
+            return URL(fileURLWithPath: d)
+        }
+        throw TensorError.missingModel("model \(model) not found (\(files.joined(separator: ", ")) in \(explicit ?? "Models/")): run `make models` to download it")
+    }
+}
+
+/// The super-resolution models the project ships names for.
+public enum SuperResolutionModels {
+    public static let names = ["realesr-animevideov3", "realesrgan-x4plus"]
+
+    public static func load(_ name: String, modelsDir: String? = nil) throws -> any SuperResolutionNetwork {
+        let file: String
+        switch name {
+        case "realesr-animevideov3": file = "realesr-animevideov3-x4"
+        case "realesrgan-x4plus": file = "realesrgan-x4plus"
+        default:
+            if name.hasSuffix(".param") { return try loadNCNN(URL(fileURLWithPath: name)) }
+            throw TensorError.missingModel("unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
+        }
+        let dir = try ModelStore.locate([file + ".param", file + ".bin"], model: name, in: modelsDir)
+        return try loadNCNN(dir.appendingPathComponent(file + ".param"))
+    }
+
+    /// Builds SRVGGNetCompact or RRDBNet from an ncnn graph, by its shape.
+    public static func loadNCNN(_ param: URL) throws -> any SuperResolutionNetwork {
+        let model = try NCNNModel(param: param, bin: param.deletingPathExtension().appendingPathExtension("bin"))
+        if model.layers.contains(where: { $0.type == "PixelShuffle" }) { return try SRVGGNetCompact(ncnn: model) }
+        return try RRDBNet(ncnn: model)
+    }
+}
+
+extension NCNNModel.Layer {
+    /// The convolution this layer describes, with its ncnn-fused activation (9=…, 10=[…]).
+    func conv2d(name: String, activation: Activation? = nil) throws -> Conv2d {
+        guard type == "Convolution", let w = blobs["weight"] else { throw TensorError.format("\(self.name) is not a convolution") }
+        let out = int(0, 0), k = int(1, 1)
+        guard int(11, k) == k, int(2, 1) == 1, int(12, 1) == 1 else { throw TensorError.format("\(self.name): only square, undilated kernels are supported") }
+        let inCh = w.count / (out * k * k)
+        var act = activation ?? .none
+        if activation == nil {
+            switch int(9, 0) {
+            case 0: act = .none
+            case 1: act = .leakyReLU(0)
+            case 2: act = .leakyReLU(arrays[10]?.first ?? 0)
+            default: throw TensorError.format("\(self.name): activation type \(int(9, 0)) is not supported")
+            }
+        }
+        return try Conv2d(name: name, inChannels: inCh, outChannels: out, kernel: k, stride: int(3, 1), padding: int(4, 0),
+                          weight: w, bias: blobs["bias"], activation: act)
+    }
+}

@@ -1,0 +1,253 @@
+import CBLAS
+import Foundation
+
+/// What follows a convolution, fused into its output pass.
+public enum Activation: Sendable, Equatable {
+    case none
+    case leakyReLU(Float)
+    /// One slope per output channel.
+    case prelu([Float])
+}
+
+/// A 2-D convolution (square kernel, stride, zero padding, bias) computed as im2col + sgemm over
+/// bands of output rows, with the bias and activation applied while the band is in cache.
+///
+/// Shapes: weight [out][in][k][k], bias [out]; input [in][H][W] → output [out][H'][W'],
+/// H' = (H + 2p − k) / s + 1.
+public final class Conv2d: @unchecked Sendable {
+    public let name: String
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    public let weight: [Float]
+    public let bias: [Float]
+    public var activation: Activation
+
+    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
+                weight: [Float], bias: [Float]?, activation: Activation = .none) throws {
+        guard weight.count == outChannels * inChannels * kernel * kernel else {
+            throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(outChannels)×\(inChannels)×\(kernel)×\(kernel)")
+        }
+        if let b = bias, b.count != outChannels { throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)") }
+        if case let .prelu(s) = activation, s.count != outChannels, s.count != 1 {
+            throw TensorError.shape("\(name) PReLU has \(s.count) slopes for \(outChannels) channels")
+        }
+        self.name = name
+        self.inChannels = inChannels; self.outChannels = outChannels; self.kernel = kernel; self.stride = stride
+        self.padding = padding ?? kernel / 2
+        self.weight = weight
+        self.bias = bias ?? [Float](repeating: 0, count: outChannels)
+        self.activation = activation
+    }
+
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+    }
+
+    /// Floating-point operations for one input of this size.
+    public func flops(_ h: Int, _ w: Int) -> Double {
+        let (oh, ow) = outputSize(h, w)
+        return 2 * Double(outChannels * inChannels * kernel * kernel) * Double(oh * ow)
+    }
+
+    public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
+        guard x.channels == inChannels else { throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)") }
+        let (oh, ow) = outputSize(x.height, x.width)
+        var out = Tensor(channels: outChannels, height: oh, width: ow)
+        let kk = inChannels * kernel * kernel
+        // Band of output rows whose column matrix fits the workspace.
+        let band = max(1, min(oh, workspace.capacity / max(kk * ow, 1)))
+        workspace.reserve(kk * ow * band)
+        let n = oh * ow
+        x.data.withUnsafeBufferPointer { src in
+            weight.withUnsafeBufferPointer { wp in
+                out.data.withUnsafeMutableBufferPointer { dst in
+                    var r0 = 0
+                    while r0 < oh {
+                        let rows = min(band, oh - r0)
+                        let cols = rows * ow
+                        if kernel == 1 && stride == 1 && padding == 0 {
+                            // 1x1: the input rows are the column matrix already.
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
+                                        wp.baseAddress, Int32(kk), src.baseAddress! + r0 * ow, Int32(x.plane), 0,
+                                        dst.baseAddress! + r0 * ow, Int32(n))
+                        } else {
+                            im2col(src.baseAddress!, x, rowStart: r0, rows: rows, outWidth: ow, into: workspace.pointer)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
+                                        wp.baseAddress, Int32(kk), workspace.pointer, Int32(cols), 0,
+                                        dst.baseAddress! + r0 * ow, Int32(n))
+                        }
+                        finish(dst.baseAddress!, offset: r0 * ow, count: cols, planeStride: n)
+                        r0 += rows
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// col[(c·k + ky)·k + kx][r·ow + ox] = x[c][oy·s − p + ky][ox·s − p + kx] (zero outside).
+    private func im2col(_ src: UnsafePointer<Float>, _ x: Tensor, rowStart: Int, rows: Int, outWidth ow: Int, into col: UnsafeMutablePointer<Float>) {
+        let cols = rows * ow, k = kernel, s = stride, p = padding, w = x.width, h = x.height
+        DispatchQueue.concurrentPerform(iterations: inChannels) { c in
+            let plane = src + c * x.plane
+            for ky in 0..<k {
+                for kx in 0..<k {
+                    let dstRow = col + ((c * k + ky) * k + kx) * cols
+                    for r in 0..<rows {
+                        let iy = (rowStart + r) * s - p + ky
+                        let d = dstRow + r * ow
+                        if iy < 0 || iy >= h { d.update(repeating: 0, count: ow); continue }
+                        let line = plane + iy * w
+                        if s == 1 {
+                            // ox + kx − p within [0, w): copy the middle, zero the edges.
+                            let lo = max(0, p - kx), hi = min(ow, w - kx + p)
+                            if lo > 0 { d.update(repeating: 0, count: lo) }
+                            if hi > lo { d.advanced(by: lo).update(from: line + (lo + kx - p), count: hi - lo) }
+                            if hi < ow { d.advanced(by: max(hi, 0)).update(repeating: 0, count: ow - max(hi, 0)) }
+                        } else {
+                            for ox in 0..<ow {
+                                let ix = ox * s - p + kx
+                                d[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bias and activation over a band of every output channel.
+    private func finish(_ dst: UnsafeMutablePointer<Float>, offset: Int, count: Int, planeStride: Int) {
+        for o in 0..<outChannels {
+            let p = dst + o * planeStride + offset
+            let b = bias[o]
+            switch activation {
+            case .none:
+                for i in 0..<count { p[i] += b }
+            case let .leakyReLU(slope):
+                for i in 0..<count { let v = p[i] + b; p[i] = v < 0 ? v * slope : v }
+            case let .prelu(slopes):
+                let slope = slopes.count == 1 ? slopes[0] : slopes[o]
+                for i in 0..<count { let v = p[i] + b; p[i] = v < 0 ? v * slope : v }
+            }
+        }
+    }
+
+    /// The direct definition, kept beside the fast path to test it.
+    public func reference(_ x: Tensor) -> Tensor {
+        let (oh, ow) = outputSize(x.height, x.width)
+        var out = Tensor(channels: outChannels, height: oh, width: ow)
+        for o in 0..<outChannels {
+            for oy in 0..<oh { for ox in 0..<ow {
+                var acc = bias[o]
+                for c in 0..<inChannels { for ky in 0..<kernel { for kx in 0..<kernel {
+                    let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
+                    if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
+                        acc += weight[((o * inChannels + c) * kernel + ky) * kernel + kx] * x.data[(c * x.height + iy) * x.width + ix]
+                    }
+                }}}
+                switch activation {
+                case .none: break
+                case let .leakyReLU(s): if acc < 0 { acc *= s }
+                case let .prelu(s): if acc < 0 { acc *= (s.count == 1 ? s[0] : s[o]) }
+                }
+                out.data[(o * oh + oy) * ow + ox] = acc
+            }}
+        }
+        return out
+    }
+}
+
+/// Scratch memory for im2col, allocated once and grown only when a larger layer needs it.
+public final class Workspace: @unchecked Sendable {
+    public private(set) var pointer: UnsafeMutablePointer<Float>
+    public private(set) var capacity: Int
+
+    /// `floats`: the column-matrix budget (16 Mi floats = 64 MiB by default).
+    public init(floats: Int = 1 << 24) {
+        capacity = floats
+        pointer = .allocate(capacity: floats)
+    }
+
+    func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        pointer.deallocate()
+        pointer = .allocate(capacity: n)
+        capacity = n
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// Element-wise and layout operations of the networks.
+public enum Ops {
+    /// [C·r²][H][W] → [C][H·r][W·r] (PyTorch pixel_shuffle / ncnn PixelShuffle).
+    public static func pixelShuffle(_ x: Tensor, _ r: Int) throws -> Tensor {
+        guard x.channels % (r * r) == 0 else { throw TensorError.shape("pixel shuffle by \(r) of \(x.channels) channels") }
+        let c = x.channels / (r * r), h = x.height, w = x.width
+        var out = Tensor(channels: c, height: h * r, width: w * r)
+        for ch in 0..<c { for i in 0..<r { for j in 0..<r {
+            let src = (ch * r * r + i * r + j) * h * w
+            for y in 0..<h {
+                let dst = (ch * h * r + y * r + i) * w * r + j
+                for xx in 0..<w { out.data[dst + xx * r] = x.data[src + y * w + xx] }
+            }
+        }}}
+        return out
+    }
+
+    /// Nearest-neighbour upsampling by an integer factor.
+    public static func upsampleNearest(_ x: Tensor, _ s: Int) -> Tensor {
+        var out = Tensor(channels: x.channels, height: x.height * s, width: x.width * s)
+        let w = x.width, ow = w * s
+        for c in 0..<x.channels { for y in 0..<(x.height * s) {
+            let src = (c * x.height + y / s) * w, dst = (c * x.height * s + y) * ow
+            for xx in 0..<ow { out.data[dst + xx] = x.data[src + xx / s] }
+        }}
+        return out
+    }
+
+    /// Bilinear resize (align_corners = false, as PyTorch's and ncnn's default).
+    public static func resizeBilinear(_ x: Tensor, height oh: Int, width ow: Int) -> Tensor {
+        var out = Tensor(channels: x.channels, height: oh, width: ow)
+        let sy = Float(x.height) / Float(oh), sx = Float(x.width) / Float(ow)
+        func taps(_ n: Int, _ src: Int, _ scale: Float) -> [(Int, Int, Float)] {
+            (0..<n).map { i in
+                let f = max((Float(i) + 0.5) * scale - 0.5, 0)
+                let i0 = min(Int(f), src - 1), i1 = min(i0 + 1, src - 1)
+                return (i0, i1, f - Float(i0))
+            }
+        }
+        let ty = taps(oh, x.height, sy), tx = taps(ow, x.width, sx)
+        for c in 0..<x.channels {
+            let base = c * x.plane
+            for y in 0..<oh {
+                let (y0, y1, fy) = ty[y]
+                for xx in 0..<ow {
+                    let (x0, x1, fx) = tx[xx]
+                    let a = x.data[base + y0 * x.width + x0], b = x.data[base + y0 * x.width + x1]
+                    let c0 = x.data[base + y1 * x.width + x0], d = x.data[base + y1 * x.width + x1]
+                    out.data[(c * oh + y) * ow + xx] = (a * (1 - fx) + b * fx) * (1 - fy) + (c0 * (1 - fx) + d * fx) * fy
+                }
+            }
+        }
+        return out
+    }
+
+    /// a·sa + b·sb, element-wise.
+    public static func add(_ a: Tensor, _ b: Tensor, scaleA: Float = 1, scaleB: Float = 1) throws -> Tensor {
+        guard a.shape == b.shape else { throw TensorError.shape("add \(a.shape) + \(b.shape)") }
+        var out = a
+        for i in 0..<a.data.count { out.data[i] = a.data[i] * scaleA + b.data[i] * scaleB }
+        return out
+    }
+
+    /// Channel concatenation.
+    public static func concat(_ xs: [Tensor]) throws -> Tensor {
+        guard let f = xs.first else { throw TensorError.shape("concat of nothing") }
+        guard xs.allSatisfy({ $0.height == f.height && $0.width == f.width }) else { throw TensorError.shape("concat of different sizes") }
+        var data: [Float] = []
+        data.reserveCapacity(xs.reduce(0) { $0 + $1.data.count })
+        for x in xs { data += x.data }
+        return Tensor(channels: xs.reduce(0) { $0 + $1.channels }, height: f.height, width: f.width, data: data)
+    }
+}

@@ -1,0 +1,34 @@
+/// A 3-D float tensor, channels × height × width (one image of NCHW, row-major).
+public struct Tensor: Sendable {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var data: [Float]
+
+    public init(channels: Int, height: Int, width: Int, data: [Float]) {
+        precondition(data.count == channels * height * width, "tensor data size \(data.count) ≠ \(channels)×\(height)×\(width)")
+        self.channels = channels; self.height = height; self.width = width; self.data = data
+    }
+
+    public init(channels: Int, height: Int, width: Int, fill: Float = 0) {
+        self.init(channels: channels, height: height, width: width, data: [Float](repeating: fill, count: channels * height * width))
+    }
+
+    public var plane: Int { height * width }
+    public var shape: [Int] { [channels, height, width] }
+}
+
+/// Errors of the inference core and its loaders.
+public enum TensorError: Error, CustomStringConvertible, Equatable {
+    case shape(String)
+    case format(String)
+    case missingModel(String)
+
+    public var description: String {
+        switch self {
+        case let .shape(s): return "shape mismatch: \(s)"
+        case let .format(s): return s
+        case let .missingModel(s): return s
+        }
+    }
+}

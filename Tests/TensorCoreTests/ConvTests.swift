@@ -1,0 +1,151 @@
+import XCTest
+import Foundation
+import TensorCore
+import Networks
+
+func randomTensor(_ c: Int, _ h: Int, _ w: Int, seed: UInt64) -> Tensor {
+    var g = SplitMix(seed)
+    return Tensor(channels: c, height: h, width: w, data: (0..<(c * h * w)).map { _ in g.nextFloat() * 2 - 1 })
+}
+
+struct SplitMix {
+    var s: UInt64
+    init(_ seed: UInt64) { s = seed }
+    mutating func next() -> UInt64 {
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}
+
+func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
+    let scale = max(b.map { abs($0) }.max() ?? 1, 1e-6)
+    return zip(a, b).map { abs($0 - $1) }.max()! / scale
+}
+
+final class ConvTests: XCTestCase {
+    func test_conv2d_im2colSgemm_matchesNaive_onRandomShapes() throws {
+        let ws = Workspace(floats: 4096)   // small: forces several row bands
+        var g = SplitMix(7)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
+            // in, out, k, stride, pad, h, w
+            (3, 64, 3, 1, 1, 23, 37), (64, 48, 3, 1, 1, 9, 11), (5, 7, 1, 1, 0, 13, 17), (4, 6, 3, 2, 1, 15, 10),
+            (2, 3, 3, 1, 0, 8, 9), (1, 1, 3, 1, 1, 1, 1), (16, 8, 3, 1, 1, 2, 31),
+        ]
+        for (ci, co, k, s, p, h, w) in cases {
+            let weight = (0..<(co * ci * k * k)).map { _ in g.nextFloat() - 0.5 }
+            let bias = (0..<co).map { _ in g.nextFloat() - 0.5 }
+            for act in [Activation.none, .leakyReLU(0.2), .prelu((0..<co).map { _ in g.nextFloat() * 0.5 })] {
+                let conv = try Conv2d(name: "c", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight, bias: bias, activation: act)
+                let x = randomTensor(ci, h, w, seed: UInt64(ci * 100 + h))
+                let fast = try conv.forward(x, workspace: ws), ref = conv.reference(x)
+                XCTAssertEqual(fast.shape, ref.shape)
+                XCTAssertLessThanOrEqual(maxRelativeError(fast.data, ref.data), 1e-4, "\(ci)→\(co) k\(k) s\(s) p\(p) \(h)x\(w) \(act)")
+            }
+        }
+    }
+
+    func test_conv2d_rejectsWrongShapes() {
+        XCTAssertThrowsError(try Conv2d(name: "body.0", inChannels: 3, outChannels: 4, kernel: 3, weight: [1, 2], bias: nil)) {
+            XCTAssertTrue("\($0)".contains("body.0.weight"), "\($0)")
+        }
+        let c = try! Conv2d(name: "c", inChannels: 2, outChannels: 1, kernel: 1, weight: [1, 1], bias: nil)
+        XCTAssertThrowsError(try c.forward(Tensor(channels: 3, height: 2, width: 2), workspace: Workspace()))
+    }
+
+    func test_pixelShuffle_matchesDefinition() throws {
+        let x = randomTensor(8, 3, 5, seed: 3)   // 2 channels × 2²
+        let y = try Ops.pixelShuffle(x, 2)
+        XCTAssertEqual(y.shape, [2, 6, 10])
+        for c in 0..<2 { for h in 0..<6 { for w in 0..<10 {
+            let src = x.data[((c * 4 + (h % 2) * 2 + (w % 2)) * 3 + h / 2) * 5 + w / 2]
+            XCTAssertEqual(y.data[(c * 6 + h) * 10 + w], src)
+        }}}
+    }
+
+    func test_upsampling_nearestAndBilinear() {
+        let x = Tensor(channels: 1, height: 2, width: 2, data: [0, 1, 2, 3])
+        XCTAssertEqual(Ops.upsampleNearest(x, 2).data, [0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3])
+        let b = Ops.resizeBilinear(x, height: 4, width: 4)
+        // PyTorch F.interpolate(mode='bilinear', align_corners=False) of [[0,1],[2,3]] to 4x4, first row:
+        XCTAssertEqual(b.data[0..<4].map { $0 }, [0, 0.25, 0.75, 1])
+        XCTAssertEqual(b.data[12..<16].map { $0 }, [2, 2.25, 2.75, 3])
+    }
+}
+
+final class NCNNTests: XCTestCase {
+    static var modelsDir: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Models").path
+    }
+    static var fixtures: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/sr")
+    }
+
+    func loadF32(_ name: String) throws -> [Float] {
+        let d = try Data(contentsOf: Self.fixtures.appendingPathComponent(name))
+        return d.withUnsafeBytes { p in (0..<(d.count / 4)).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+    }
+
+    /// The original network's output, computed once by the `ncnn` package (Tools/make_sr_reference.py).
+    func parity(_ model: String, file: String, w: Int, h: Int) throws {
+        let net = try SuperResolutionModels.load(model, modelsDir: Self.modelsDir)
+        let x = Tensor(channels: 3, height: h, width: w, data: try loadF32(file + ".input.f32"))
+        let y = try net.forward(x, workspace: Workspace())
+        let ref = try loadF32(file + ".output.f32")
+        XCTAssertEqual(y.shape, [3, h * 4, w * 4])
+        let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(model): max abs error \(maxErr)")
+    }
+
+    func test_parity_realesrAnimevideov3_withNCNN() throws { try parity("realesr-animevideov3", file: "realesr-animevideov3-x4", w: 24, h: 20) }
+    func test_parity_realesrganX4plus_withNCNN() throws { try parity("realesrgan-x4plus", file: "realesrgan-x4plus", w: 16, h: 12) }
+
+    func test_ncnnLoader_readsArchitectureFromWeights() throws {
+        let a = try XCTUnwrap(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
+        XCTAssertEqual(a.numFeat, 64); XCTAssertEqual(a.numConv, 16); XCTAssertEqual(a.scale, 4)
+        XCTAssertEqual(a.body.map(\.name).prefix(3), ["body.0", "body.2", "body.4"])
+        let r = try XCTUnwrap(try SuperResolutionModels.load("realesrgan-x4plus", modelsDir: Self.modelsDir) as? RRDBNet)
+        XCTAssertEqual(r.body.count, 23); XCTAssertEqual(r.numFeat, 64); XCTAssertEqual(r.numGrow, 32)
+    }
+
+    func test_ncnnLoader_rejectsBrokenFiles() throws {
+        let param = try String(contentsOfFile: Self.modelsDir + "/realesr-animevideov3-x4.param", encoding: .utf8)
+        let bin = try Data(contentsOf: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.bin"))
+        func rejects(_ p: String, _ b: Data, _ needle: String, line: UInt = #line) {
+            XCTAssertThrowsError(try NCNNModel(paramText: p, bin: b), line: line) { XCTAssertTrue("\($0)".contains(needle), "\($0)", line: line) }
+        }
+        rejects("7767518\n" + param.dropFirst(8), bin, "magic")
+        rejects(param, bin.prefix(bin.count - 100), "truncated")
+        rejects(param, bin + Data(count: 8), "left over")
+        rejects(param.replacingOccurrences(of: "6=36864", with: "6=999999999"), bin, "implausible")
+        rejects(param.replacingOccurrences(of: "40 41", with: "41 41"), bin, "declares 41 layers")
+        var tagged = bin; tagged[0] = 0x38; tagged[1] = 0x4B; tagged[2] = 0x0D; tagged[3] = 0
+        rejects(param, tagged, "unsupported")
+        XCTAssertThrowsError(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: "/nonexistent")) {
+            XCTAssertTrue("\($0)".contains("make models"), "\($0)")
+        }
+    }
+
+    /// A seeded mutation loop: random byte flips, truncations and line damage must give errors, never a crash.
+    func test_ncnnLoader_fuzz_neverCrashes() throws {
+        let param = try String(contentsOfFile: Self.modelsDir + "/realesr-animevideov3-x4.param", encoding: .utf8)
+        let bin = try Data(contentsOf: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.bin"))
+        var g = SplitMix(99)
+        var errors = 0
+        for _ in 0..<300 {
+            var p = Array(param.utf8), b = bin
+            switch g.next() % 4 {
+            case 0: for _ in 0..<4 { p[Int(g.next() % UInt64(p.count))] = UInt8(32 + g.next() % 90) }
+            case 1: b = b.prefix(Int(g.next() % UInt64(b.count)))
+            case 2: for _ in 0..<8 { b[Int(g.next() % UInt64(b.count))] = UInt8(g.next() & 0xFF) }
+            default: p = Array(p.prefix(Int(g.next() % UInt64(p.count))))
+            }
+            do { _ = try NCNNModel(paramText: String(decoding: p, as: UTF8.self), bin: b) } catch { errors += 1 }
+        }
+        XCTAssertGreaterThan(errors, 100)
+    }
+}
