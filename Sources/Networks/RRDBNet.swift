@@ -19,6 +19,8 @@ public final class RRDBNet: SuperResolutionNetwork, @unchecked Sendable {
     public var numFeat: Int { convFirst.outChannels }
     public var numGrow: Int { body.first?.rdbs[0].convs[0].outChannels ?? 0 }
     public var receptiveRadius: Int { 1 + body.count * 15 + 1 + 4 }
+    /// The dense block's concatenations at low resolution, and the ×4 feature maps of the tail.
+    public var bytesPerInputPixel: Int { 4 * (8 * numFeat + 4 * numGrow + 3 * numFeat * scale * scale) }
 
     /// `convs` in BasicSR's order: conv_first, the 15 convs of each RRDB, conv_body, conv_up1,
     /// conv_up2, conv_hr, conv_last.

@@ -13,6 +13,8 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable 
     public var numFeat: Int { body[0].outChannels }
     public var numConv: Int { body.count - 2 }
     public var receptiveRadius: Int { body.count }
+    /// Two feature maps, the shuffled output and the skip path, in fp32.
+    public var bytesPerInputPixel: Int { 4 * (2 * numFeat + 2 * 3 * scale * scale + 3) }
 
     public init(body: [Conv2d], scale: Int) throws {
         guard body.count >= 2, body[0].inChannels == 3, body.last!.outChannels == 3 * scale * scale else {
@@ -49,9 +51,22 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable 
 
     public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
         guard x.channels == 3 else { throw TensorError.shape("SRVGGNetCompact takes RGB, got \(x.channels) channels") }
-        var f = x
-        for conv in body { f = try conv.forward(f, workspace: workspace) }
-        return try Ops.add(try Ops.pixelShuffle(f, scale), Ops.upsampleNearest(x, scale))
+        // Two activation buffers from the workspace, ping-ponged through the body.
+        var a = workspace.takeBuffer(), b = workspace.takeBuffer()
+        defer { workspace.giveBack(a); workspace.giveBack(b) }
+        try body[0].forward(x, into: &a, workspace: workspace)
+        for conv in body.dropFirst() {
+            try conv.forward(a, into: &b, workspace: workspace)
+            swap(&a, &b)
+        }
+        var out = try Ops.pixelShuffle(a, scale)
+        // + nearest-upsampled input
+        let s = scale, w = x.width, ow = w * s, oh = x.height * s
+        for c in 0..<3 { for y in 0..<oh {
+            let src = (c * x.height + y / s) * w, dst = (c * oh + y) * ow
+            for xx in 0..<ow { out.data[dst + xx] += x.data[src + xx / s] }
+        }}
+        return out
     }
 
     public func flops(height: Int, width: Int) -> Double { body.reduce(0) { $0 + $1.flops(height, width) } }

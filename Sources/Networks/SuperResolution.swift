@@ -9,6 +9,8 @@ public protocol SuperResolutionNetwork: AnyObject, Sendable {
     var receptiveRadius: Int { get }
     func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor
     func flops(height: Int, width: Int) -> Double
+    /// Peak activation memory per input pixel (bytes), for choosing tile sizes.
+    var bytesPerInputPixel: Int { get }
 }
 
 /// Where model files are looked up: $FILMRESTORE_MODELS, ./Models, the checkout's Models/ (beside

@@ -20,6 +20,8 @@ public final class Conv2d: @unchecked Sendable {
     public let weight: [Float]
     public let bias: [Float]
     public var activation: Activation
+    /// Winograd-transformed weights for 3×3 / stride 1 / pad 1 layers with enough channels.
+    let winograd: WinogradConv?
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
                 weight: [Float], bias: [Float]?, activation: Activation = .none) throws {
@@ -36,6 +38,8 @@ public final class Conv2d: @unchecked Sendable {
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outChannels)
         self.activation = activation
+        winograd = (kernel == 3 && stride == 1 && self.padding == 1 && inChannels >= 8)
+            ? WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels) : nil
     }
 
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
@@ -49,9 +53,28 @@ public final class Conv2d: @unchecked Sendable {
     }
 
     public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
+        var out = Tensor(channels: 0, height: 0, width: 0)
+        try forward(x, into: &out, workspace: workspace)
+        return out
+    }
+
+    /// Writes the result into `out`, reusing its storage when it is already the right size (a
+    /// network ping-pongs between two such buffers instead of allocating per layer).
+    public func forward(_ x: Tensor, into out: inout Tensor, workspace: Workspace) throws {
         guard x.channels == inChannels else { throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)") }
         let (oh, ow) = outputSize(x.height, x.width)
-        var out = Tensor(channels: outChannels, height: oh, width: ow)
+        if out.data.count != outChannels * oh * ow {
+            out = Tensor(channels: outChannels, height: oh, width: ow)
+        } else {
+            out.channels = outChannels; out.height = oh; out.width = ow
+        }
+        if let wg = winograd {
+            x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
+                wg.forward(src.baseAddress!, height: x.height, width: x.width, out: dst.baseAddress!, bias: bias,
+                           activation: activation, workspace: workspace)
+            }}
+            return
+        }
         let kk = inChannels * kernel * kernel
         // Band of output rows whose column matrix fits the workspace.
         let band = max(1, min(oh, workspace.capacity / max(kk * ow, 1)))
@@ -81,7 +104,6 @@ public final class Conv2d: @unchecked Sendable {
                 }
             }
         }
-        return out
     }
 
     /// col[(c·k + ky)·k + kx][r·ow + ox] = x[c][oy·s − p + ky][ox·s − p + kx] (zero outside).
@@ -167,6 +189,12 @@ public final class Workspace: @unchecked Sendable {
         capacity = floats
         pointer = .allocate(capacity: floats)
     }
+
+    /// Activation buffers that networks reuse from frame to frame (taken and given back).
+    public var buffers: [Tensor] = []
+
+    public func takeBuffer() -> Tensor { buffers.popLast() ?? Tensor(channels: 0, height: 0, width: 0) }
+    public func giveBack(_ t: Tensor) { buffers.append(t) }
 
     func reserve(_ n: Int) {
         guard n > capacity else { return }

@@ -4,6 +4,7 @@ public enum StageRegistry {
         DeinterlaceStage.self,
         FitStage.self,
         FrameRateStage.self,
+        UpscaleStage.self,
     ]
 
     /// Stages the product plans but this build does not have yet, with what they will do. A preset
@@ -13,7 +14,6 @@ public enum StageRegistry {
         "despeckle": "dust and scratch repair",
         "deflicker": "brightness flicker removal",
         "colorize": "DeOldify-style colorization",
-        "upscale": "ESRGAN-family x4 upscaling",
         "interpolate": "flow-based frame interpolation",
     ]
 

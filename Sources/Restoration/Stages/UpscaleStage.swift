@@ -1,0 +1,93 @@
+import Foundation
+import FilmCore
+import TensorCore
+import Networks
+
+/// `upscale`: ×4 super-resolution with the published Real-ESRGAN networks, run on the CPU by our
+/// own inference core. Large frames are cut into tiles that overlap by the network's receptive
+/// radius (so the seams are invisible: tiled equals untiled), sized from a memory budget. Gray
+/// frames are run as RGB and come back as one plane.
+public final class UpscaleStage: Stage {
+    public static let name = "upscale"
+    public static let summary = "×4 super-resolution (Real-ESRGAN: realesr-animevideov3, realesrgan-x4plus), tiled"
+    public static let options = [
+        "model": "realesr-animevideov3 (fast, default), realesrgan-x4plus (quality), or a path to an ncnn .param",
+        "tile": "tile size in input pixels (default 0: from the memory budget; the whole frame when it fits)",
+        "tile-pad": "overlap of tiles in input pixels (default: the network's receptive radius, at most 32)",
+        "memory": "memory budget for one tile's activations in MiB (default 2048)",
+        "models-dir": "folder with the model files (default: Models/ as installed by `make models`)",
+    ]
+
+    public let network: any SuperResolutionNetwork
+    let tile: Int, pad: Int, budget: Int
+    private let workspace = Workspace()
+    private var tileSize = 0
+
+    public init(options: StageOptions) throws {
+        let model = options.string("model", default: "realesr-animevideov3")
+        let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
+        tile = try options.int("tile", default: 0, range: 0...8192)
+        budget = try options.int("memory", default: 2048, range: 64...65536)
+        do { network = try SuperResolutionModels.load(model, modelsDir: dir) } catch let e as TensorError {
+            throw RestoreError.invalidOption(stage: Self.name, message: e.description)
+        }
+        pad = try options.int("tile-pad", default: min(network.receptiveRadius, 32), range: 0...512)
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo {
+        let s = network.scale
+        if tile > 0 { tileSize = tile } else {
+            // The largest square tile (with its padding) whose activations fit the budget.
+            let pixels = budget * 1_048_576 / max(network.bytesPerInputPixel, 1)
+            tileSize = max(32, Int(Double(pixels).squareRoot()) - 2 * pad)
+        }
+        var out = input
+        out.width = input.width * s
+        out.height = input.height * s
+        return out
+    }
+
+    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        let rgb = frame.layout == .gray ? [frame.planes[0], frame.planes[0], frame.planes[0]] : frame.planes
+        let x = Tensor(channels: 3, height: frame.height, width: frame.width, data: rgb[0] + rgb[1] + rgb[2])
+        let y = try upscale(x)
+        let s = network.scale, n = frame.width * s * frame.height * s
+        var planes = (0..<3).map { c in y.data[(c * n)..<((c + 1) * n)].map { min(max($0, 0), 1) } }
+        if frame.layout == .gray {
+            planes = [(0..<n).map { (planes[0][$0] + planes[1][$0] + planes[2][$0]) / 3 }]
+        }
+        try emit(frame.with(width: frame.width * s, height: frame.height * s, planes: planes))
+    }
+
+    /// Runs the network over overlapping tiles and stitches the centres.
+    public func upscale(_ x: Tensor) throws -> Tensor {
+        let s = network.scale
+        if x.width <= tileSize + 2 * pad && x.height <= tileSize + 2 * pad {
+            return try network.forward(x, workspace: workspace)
+        }
+        var out = Tensor(channels: 3, height: x.height * s, width: x.width * s)
+        let t = tileSize
+        for ty in stride(from: 0, to: x.height, by: t) {
+            for tx in stride(from: 0, to: x.width, by: t) {
+                let x0 = max(tx - pad, 0), y0 = max(ty - pad, 0)
+                let x1 = min(tx + t + pad, x.width), y1 = min(ty + t + pad, x.height)
+                let pw = x1 - x0, ph = y1 - y0
+                var patch = Tensor(channels: 3, height: ph, width: pw)
+                for c in 0..<3 { for yy in 0..<ph {
+                    let src = (c * x.height + y0 + yy) * x.width + x0, dst = (c * ph + yy) * pw
+                    patch.data.replaceSubrange(dst..<(dst + pw), with: x.data[src..<(src + pw)])
+                }}
+                let r = try network.forward(patch, workspace: workspace)
+                // the tile's own region, without its padding, in output pixels
+                let cw = (min(tx + t, x.width) - tx) * s, ch = (min(ty + t, x.height) - ty) * s
+                let ox = (tx - x0) * s, oy = (ty - y0) * s
+                for c in 0..<3 { for yy in 0..<ch {
+                    let src = (c * r.height + oy + yy) * r.width + ox
+                    let dst = (c * out.height + ty * s + yy) * out.width + tx * s
+                    out.data.replaceSubrange(dst..<(dst + cw), with: r.data[src..<(src + cw)])
+                }}
+            }
+        }
+        return out
+    }
+}
