@@ -68,19 +68,36 @@ public final class RRDBNet: SuperResolutionNetwork, @unchecked Sendable {
 
     public func forward(_ x: Tensor, workspace ws: Workspace) throws -> Tensor {
         guard x.channels == 3 else { throw TensorError.shape("RRDBNet takes RGB, got \(x.channels) channels") }
+        let h = x.height, w = x.width, n = h * w, nf = numFeat, gc = numGrow
         let feat = try convFirst.forward(x, workspace: ws)
-        var h = feat
-        for block in body {
-            var r = h
-            for rdb in block.rdbs {
-                var xs = [r]
-                for c in rdb.convs.prefix(4) { xs.append(try c.forward(try Ops.concat(xs), workspace: ws)) }
-                let x5 = try rdb.convs[4].forward(try Ops.concat(xs), workspace: ws)
-                r = try Ops.add(x5, r, scaleA: 0.2)
-            }
-            h = try Ops.add(r, h, scaleA: 0.2)
+        // The dense block works in one buffer: channels [0, nf) hold the block input, and each of
+        // conv1…conv4 reads the prefix written so far and appends its gc channels (the
+        // concatenations of the reference, without copies).
+        var dense = ws.takeBuffer(), x5 = ws.takeBuffer(), trunk = ws.takeBuffer()
+        defer { ws.giveBack(dense); ws.giveBack(x5); ws.giveBack(trunk) }
+        func sized(_ t: inout Tensor, _ c: Int) {
+            if t.data.count != c * n { t = Tensor(channels: c, height: h, width: w) } else { t.channels = c; t.height = h; t.width = w }
         }
-        var f = try Ops.add(try convBody.forward(h, workspace: ws), feat)
+        sized(&dense, nf + 4 * gc); sized(&x5, nf); trunk = feat
+        dense.data.withUnsafeMutableBufferPointer { d in
+            x5.data.withUnsafeMutableBufferPointer { x5p in
+                trunk.data.withUnsafeMutableBufferPointer { tp in
+                    let D = d.baseAddress!, X5 = x5p.baseAddress!, H = tp.baseAddress!
+                    for block in body {
+                        D.update(from: H, count: nf * n)                  // r = h
+                        for rdb in block.rdbs {
+                            for (j, c) in rdb.convs.prefix(4).enumerated() {
+                                c.forward(D, height: h, width: w, into: D + (nf + j * gc) * n, workspace: ws)
+                            }
+                            rdb.convs[4].forward(D, height: h, width: w, into: X5, workspace: ws)
+                            for i in 0..<(nf * n) { D[i] = X5[i] * 0.2 + D[i] }   // r = x5·0.2 + r
+                        }
+                        for i in 0..<(nf * n) { H[i] = D[i] * 0.2 + H[i] }       // h = r·0.2 + h
+                    }
+                }
+            }
+        }
+        var f = try Ops.add(try convBody.forward(trunk, workspace: ws), feat)
         f = try convUp1.forward(Ops.upsampleNearest(f, 2), workspace: ws)
         f = try convUp2.forward(Ops.upsampleNearest(f, 2), workspace: ws)
         return try convLast.forward(try convHR.forward(f, workspace: ws), workspace: ws)

@@ -59,14 +59,27 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable 
             try conv.forward(a, into: &b, workspace: workspace)
             swap(&a, &b)
         }
-        var out = try Ops.pixelShuffle(a, scale)
-        // + nearest-upsampled input
-        let s = scale, w = x.width, ow = w * s, oh = x.height * s
-        for c in 0..<3 { for y in 0..<oh {
-            let src = (c * x.height + y / s) * w, dst = (c * oh + y) * ow
-            for xx in 0..<ow { out.data[dst + xx] += x.data[src + xx / s] }
-        }}
-        return out
+        return Self.shuffleAddingUpsampled(a, x, scale)
+    }
+
+    /// pixel_shuffle(f, s) + nearest_upsample(x, s) in one pass, without zero-filling the output.
+    static func shuffleAddingUpsampled(_ f: Tensor, _ x: Tensor, _ s: Int) -> Tensor {
+        let h = x.height, w = x.width, oh = h * s, ow = w * s
+        let data = [Float](unsafeUninitializedCapacity: 3 * oh * ow) { buf, count in
+            f.data.withUnsafeBufferPointer { fp in x.data.withUnsafeBufferPointer { xp in
+                let o = buf.baseAddress!
+                for c in 0..<3 { for y in 0..<h { for i in 0..<s {
+                    let dst = o + (c * oh + y * s + i) * ow
+                    let skip = xp.baseAddress! + (c * h + y) * w
+                    for j in 0..<s {
+                        let src = fp.baseAddress! + ((c * s * s + i * s + j) * h + y) * w
+                        for xx in 0..<w { dst[xx * s + j] = src[xx] + skip[xx] }
+                    }
+                }}}
+            }}
+            count = 3 * oh * ow
+        }
+        return Tensor(channels: 3, height: oh, width: ow, data: data)
     }
 
     public func flops(height: Int, width: Int) -> Double { body.reduce(0) { $0 + $1.flops(height, width) } }

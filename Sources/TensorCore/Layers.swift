@@ -68,49 +68,52 @@ public final class Conv2d: @unchecked Sendable {
         } else {
             out.channels = outChannels; out.height = oh; out.width = ow
         }
+        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
+            forward(src.baseAddress!, height: x.height, width: x.width, into: dst.baseAddress!, workspace: workspace)
+        }}
+    }
+
+    /// The kernel on raw CHW memory: `inChannels` planes of height×width at `input`, `outChannels`
+    /// planes of the output size at `output`. Networks use it to read a prefix of a channel buffer
+    /// and write into a slice of another (dense blocks without concatenation copies).
+    public func forward(_ input: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>,
+                        workspace: Workspace) {
         if let wg = winograd {
-            x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
-                wg.forward(src.baseAddress!, height: x.height, width: x.width, out: dst.baseAddress!, bias: bias,
-                           activation: activation, workspace: workspace)
-            }}
+            wg.forward(input, height: height, width: width, out: output, bias: bias, activation: activation, workspace: workspace)
             return
         }
+        let (oh, ow) = outputSize(height, width)
         let kk = inChannels * kernel * kernel
         // Band of output rows whose column matrix fits the workspace.
         let band = max(1, min(oh, workspace.capacity / max(kk * ow, 1)))
         workspace.reserve(kk * ow * band)
         let n = oh * ow
-        x.data.withUnsafeBufferPointer { src in
-            weight.withUnsafeBufferPointer { wp in
-                out.data.withUnsafeMutableBufferPointer { dst in
-                    var r0 = 0
-                    while r0 < oh {
-                        let rows = min(band, oh - r0)
-                        let cols = rows * ow
-                        if kernel == 1 && stride == 1 && padding == 0 {
-                            // 1x1: the input rows are the column matrix already.
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
-                                        wp.baseAddress, Int32(kk), src.baseAddress! + r0 * ow, Int32(x.plane), 0,
-                                        dst.baseAddress! + r0 * ow, Int32(n))
-                        } else {
-                            im2col(src.baseAddress!, x, rowStart: r0, rows: rows, outWidth: ow, into: workspace.pointer)
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
-                                        wp.baseAddress, Int32(kk), workspace.pointer, Int32(cols), 0,
-                                        dst.baseAddress! + r0 * ow, Int32(n))
-                        }
-                        finish(dst.baseAddress!, offset: r0 * ow, count: cols, planeStride: n)
-                        r0 += rows
-                    }
+        weight.withUnsafeBufferPointer { wp in
+            var r0 = 0
+            while r0 < oh {
+                let rows = min(band, oh - r0)
+                let cols = rows * ow
+                if kernel == 1 && stride == 1 && padding == 0 {
+                    // 1x1: the input rows are the column matrix already.
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
+                                wp.baseAddress, Int32(kk), input + r0 * ow, Int32(height * width), 0, output + r0 * ow, Int32(n))
+                } else {
+                    im2col(input, height: height, width: width, rowStart: r0, rows: rows, outWidth: ow, into: workspace.pointer)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
+                                wp.baseAddress, Int32(kk), workspace.pointer, Int32(cols), 0, output + r0 * ow, Int32(n))
                 }
+                finish(output, offset: r0 * ow, count: cols, planeStride: n)
+                r0 += rows
             }
         }
     }
 
     /// col[(c·k + ky)·k + kx][r·ow + ox] = x[c][oy·s − p + ky][ox·s − p + kx] (zero outside).
-    private func im2col(_ src: UnsafePointer<Float>, _ x: Tensor, rowStart: Int, rows: Int, outWidth ow: Int, into col: UnsafeMutablePointer<Float>) {
-        let cols = rows * ow, k = kernel, s = stride, p = padding, w = x.width, h = x.height
+    private func im2col(_ src: UnsafePointer<Float>, height h: Int, width w: Int, rowStart: Int, rows: Int, outWidth ow: Int,
+                        into col: UnsafeMutablePointer<Float>) {
+        let cols = rows * ow, k = kernel, s = stride, p = padding
         DispatchQueue.concurrentPerform(iterations: inChannels) { c in
-            let plane = src + c * x.plane
+            let plane = src + c * h * w
             for ky in 0..<k {
                 for kx in 0..<k {
                     let dstRow = col + ((c * k + ky) * k + kx) * cols

@@ -52,9 +52,19 @@ public final class UpscaleStage: Stage {
         let x = Tensor(channels: 3, height: frame.height, width: frame.width, data: rgb[0] + rgb[1] + rgb[2])
         let y = try upscale(x)
         let s = network.scale, n = frame.width * s * frame.height * s
-        var planes = (0..<3).map { c in y.data[(c * n)..<((c + 1) * n)].map { min(max($0, 0), 1) } }
-        if frame.layout == .gray {
-            planes = [(0..<n).map { (planes[0][$0] + planes[1][$0] + planes[2][$0]) / 3 }]
+        let planes: [[Float]] = y.data.withUnsafeBufferPointer { p in
+            if frame.layout == .gray {
+                return [[Float](unsafeUninitializedCapacity: n) { b, c in
+                    for i in 0..<n { b[i] = min(max((p[i] + p[n + i] + p[2 * n + i]) / 3, 0), 1) }
+                    c = n
+                }]
+            }
+            return (0..<3).map { ch in
+                [Float](unsafeUninitializedCapacity: n) { b, c in
+                    for i in 0..<n { b[i] = min(max(p[ch * n + i], 0), 1) }
+                    c = n
+                }
+            }
         }
         try emit(frame.with(width: frame.width * s, height: frame.height * s, planes: planes))
     }
