@@ -4,7 +4,7 @@ SWIFT        ?= swift
 # One set of build flags for the tool, the tests and the benchmarks, so nothing is built twice.
 # Release: the numeric code is 10-100x slower in debug builds.
 BUILD_FLAGS  ?= -c release -Xswiftc -enable-testing
-APT_PACKAGES := pkg-config ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev
+APT_PACKAGES := pkg-config python3 python3-pip ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4
@@ -44,6 +44,9 @@ bench: build models
 	$(BIN) bench pipeline --input $(SAMPLE) --preset fit-4k60
 	$(BIN) bench stage fit --size 640x480 --frames 24
 	$(BIN) bench stage fit --size 1920x1080 --frames 12
+	$(BIN) bench upscale --model realesr-animevideov3 --size 640x480 --frames 3
+	$(BIN) bench upscale --model realesrgan-x4plus --size 320x240 --frames 1
+	$(BIN) bench upscale --model realesr-animevideov3 --size 1920x1080 --frames 1 --option memory=1024
 
 ## sample: remake Samples/oldfilm-sample.mp4 (committed; see Samples/README.md)
 sample:

@@ -39,7 +39,7 @@ let package = Package(
             swiftSettings: v5),
         .executableTarget(
             name: "filmrestore",
-            dependencies: ["Restoration", "MediaIO", "FilmCore",
+            dependencies: ["Restoration", "MediaIO", "FilmCore", "TensorCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: v5),
         .target(name: "TestSupport", dependencies: ["FilmCore", "MediaIO", "Restoration"], swiftSettings: v5),
@@ -47,6 +47,6 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport"], swiftSettings: v5),
+        .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport", "MediaIO", "FilmCore"], swiftSettings: v5),
     ]
 )

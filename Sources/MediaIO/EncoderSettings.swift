@@ -21,7 +21,7 @@ public struct EncoderSettings: Sendable, Equatable {
         self.pixelFormat = pixelFormat; self.options = options
     }
 
-    public static let knownCodecs = ["libx264", "libx265", "libsvtav1", "ffv1", "prores_ks"]
+    public static let knownCodecs = ["libx264", "libx265", "libsvtav1", "ffv1", "prores_ks", "png", "tiff", "mjpeg"]
 
     /// The format each codec writes unless told otherwise: 8-bit 4:2:0 for H.264 (plays everywhere),
     /// 10-bit 4:2:0 for HEVC and AV1, 10-bit 4:2:2 for ProRes HQ, and for FFV1 (the archive master)
@@ -32,6 +32,9 @@ public struct EncoderSettings: Sendable, Equatable {
         case "libx265", "libsvtav1": return "yuv420p10le"
         case "prores_ks", "prores", "prores_aw": return "yuv422p10le"
         case "ffv1": return gray ? "gray16le" : "yuv444p10le"
+        case "png": return gray ? "gray16be" : "rgb48be"
+        case "tiff": return gray ? "gray16le" : "rgb48le"
+        case "mjpeg": return "yuvj444p"
         default: return "yuv420p"
         }
     }

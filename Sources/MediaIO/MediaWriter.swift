@@ -21,6 +21,7 @@ public final class MediaWriter {
     private let encFrame: FrameBox
     private let encPacket: PacketBox
     private var picture: PictureEncoder
+    private let packed: AVPixelFormat?
     private let frameRate: Rational?
     private let encTimeBase: Rational
     private var lastPts: Int64 = Int64.min
@@ -71,6 +72,7 @@ public final class MediaWriter {
         }
         pixelFormat = pixName
         let isGrayFormat = av_pix_fmt_desc_get(pix)!.pointee.nb_components == 1
+        packed = PictureEncoder.packedFormats.contains(pix) ? pix : nil
         // HD and 4K are BT.709 (converting SD primaries); SD keeps its own primaries and curve.
         var color: ColorMetadata
         if stream.height >= 720 || stream.width >= 1280 {
@@ -81,7 +83,8 @@ public final class MediaWriter {
             if stream.color.primaries == 5 { color.matrix = .bt470bg }
             if stream.color.transfer != 2 { color.transfer = stream.color.transfer }
         }
-        if isGrayFormat { color.range = .full }
+        if isGrayFormat || packed != nil || pixName.hasPrefix("yuvj") { color.range = .full }
+        if packed != nil, !isGrayFormat { color.matrix = .rgb }
         outputColor = color
 
         enc = try CodecContext(codec: codec)
@@ -116,6 +119,12 @@ public final class MediaWriter {
         if let crf = settings.crf, settings.bitrate == nil { wanted["crf"] = String(crf) }
         if let p = settings.preset { wanted["preset"] = p }
         for (k, v) in settings.options { wanted[k] = v }
+        // Fixed quantizer (JPEG quality, 2 = best … 31), as FFmpeg's -q:v.
+        if let q = wanted.removeValue(forKey: "qscale") {
+            guard let v = Int32(q), (1...31).contains(v) else { throw MediaError.invalidArgument("qscale must be 1…31, not '\(q)'") }
+            c.pointee.flags |= AV_CODEC_FLAG_QSCALE
+            c.pointee.global_quality = v * FF_QP2LAMBDA
+        }
         for (k, v) in wanted { av_dict_set(&opts, k, v, 0) }
         try check(avcodec_open2(c, codec, &opts), "avcodec_open2", settings.codec)
         if let left = av_dict_get(opts, "", nil, AV_DICT_IGNORE_SUFFIX) {
@@ -136,7 +145,7 @@ public final class MediaWriter {
         try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
         encPacket = try PacketBox()
         sidePacket = try PacketBox()
-        picture = PictureEncoder(width: stream.width, height: stream.height, format: pix, color: color,
+        picture = PictureEncoder(width: stream.width, height: stream.height, format: packed == nil ? pix : AV_PIX_FMT_YUV444P, color: color,
                                  sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
@@ -183,17 +192,22 @@ public final class MediaWriter {
         var mopts: OpaquePointer? = nil
         defer { av_dict_free(&mopts) }
         if Self.ext(containerFor) == "mp4" || Self.ext(containerFor) == "mov" { av_dict_set(&mopts, "movflags", "+faststart", 0) }
+        if Self.isImage(containerFor) { av_dict_set(&mopts, "update", "1", 0) }   // one picture, one file
         try check(avformat_write_header(ctx, &mopts), "avformat_write_header", containerFor)
         headerWritten = true
     }
 
     static func ext(_ p: String) -> String { String(p.split(separator: ".").last ?? "").lowercased() }
 
+    /// Still-image outputs and the encoder that writes each.
+    public static let imageCodecs = ["png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff", "tiff": "tiff"]
+    public static func isImage(_ path: String) -> Bool { imageCodecs[ext(path)] != nil }
+
     /// Encodes one frame. Frames must come in presentation order with increasing timestamps.
     public func write(_ frame: Frame) throws {
         let f = encFrame.pointer
         try check(av_frame_make_writable(f), "av_frame_make_writable")
-        picture.fill(f, from: frame)
+        if let p = packed { PictureEncoder.fillPacked(f, from: frame, format: p) } else { picture.fill(f, from: frame) }
         var pts = (frame.pts / encTimeBase).rounded
         if pts <= lastPts { pts = lastPts + 1 }
         lastPts = pts

@@ -145,11 +145,15 @@ final class PictureDecoder {
         return planes.count == n
     }
 
+    /// Same family, planar, and 8 bits when the source has at most 8 (so 8-bit values stay exact:
+    /// swscale widens 8 to 16 bits by shifting, which is not ×257), else 16 bits.
     static func canonicalTarget(_ d: UnsafePointer<AVPixFmtDescriptor>) -> AVPixelFormat {
         let f = d.pointee.flags
-        if f & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL) != 0 { return AV_PIX_FMT_GBRP16LE }
+        let deep = d.pointee.comp.0.depth > 8 || f & UInt64(AV_PIX_FMT_FLAG_FLOAT) != 0
+        if f & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL) != 0 { return deep ? AV_PIX_FMT_GBRP16LE : AV_PIX_FMT_GBRP }
         let n = Int(d.pointee.nb_components) - (f & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0 ? 1 : 0)
-        return n == 1 ? AV_PIX_FMT_GRAY16LE : AV_PIX_FMT_YUV444P16LE
+        if n == 1 { return deep ? AV_PIX_FMT_GRAY16LE : AV_PIX_FMT_GRAY8 }
+        return deep ? AV_PIX_FMT_YUV444P16LE : AV_PIX_FMT_YUV444P
     }
 
     static func isJPEGFormat(_ f: AVPixelFormat) -> Bool {

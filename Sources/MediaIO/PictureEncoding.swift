@@ -15,10 +15,40 @@ struct PictureEncoder {
     // Workspaces, allocated once.
     private var y: [Float], cb: [Float], cr: [Float]
 
+    /// Packed R'G'B' formats of still images (PNG, TIFF) and big-endian gray (16-bit PNG).
+    static let packedFormats: [AVPixelFormat] = [AV_PIX_FMT_RGB24, AV_PIX_FMT_RGB48BE, AV_PIX_FMT_RGB48LE, AV_PIX_FMT_GRAY16BE]
+
     static func supported(_ fmt: AVPixelFormat) -> Bool {
+        if packedFormats.contains(fmt) { return true }
         guard let d = av_pix_fmt_desc_get(fmt) else { return false }
         let f = d.pointee.flags
         return PictureDecoder.isNative(d) && f & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_ALPHA) == 0
+    }
+
+    /// Writes R'G'B' (or gray) samples interleaved, full range, 8 or 16 bits, either endianness.
+    static func fillPacked(_ frame: UnsafeMutablePointer<AVFrame>, from f: Frame, format: AVPixelFormat) {
+        let d = av_pix_fmt_desc_get(format)!.pointee
+        let comps = Int(d.nb_components), depth = Int(d.comp.0.depth)
+        let bigEndian = d.flags & UInt64(AV_PIX_FMT_FLAG_BE) != 0
+        let maxCode = Float((1 << depth) - 1)
+        let (base, stride) = planeOf(frame, 0)
+        let w = f.width
+        let planes: [[Float]] = comps == 1 ? (f.layout == .gray ? f.planes : [YCbCrMatrix(.bt709).luma(f.planes)])
+                                           : (f.layout == .gray ? [f.planes[0], f.planes[0], f.planes[0]] : f.planes)
+        for y in 0..<f.height {
+            let row = base + y * stride
+            for x in 0..<w {
+                for c in 0..<comps {
+                    let v = UInt16((min(max(planes[c][y * w + x], 0), 1) * maxCode).rounded())
+                    if depth > 8 {
+                        let p = UnsafeMutableRawPointer(row + (x * comps + c) * 2).assumingMemoryBound(to: UInt16.self)
+                        p.pointee = bigEndian ? v.bigEndian : v.littleEndian
+                    } else {
+                        row[x * comps + c] = UInt8(v)
+                    }
+                }
+            }
+        }
     }
 
     init(width: Int, height: Int, format: AVPixelFormat, color: ColorMetadata, sourcePrimaries: Int) {

@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// Single-precision matrix products on OpenBLAS: the base of the inference core (im2col + sgemm).
 /// Row-major: C[m×n] = alpha · A[m×k] · B[k×n] + beta · C.
@@ -18,6 +19,20 @@ public enum GEMM {
             c[i * n + j] = s
         }}
         return c
+    }
+
+    /// Achieved sgemm speed on a large square product (the roof for the convolutions).
+    public static func measureGFLOPS(size n: Int = 1536) -> Double {
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        sgemm(m: n, n: n, k: n, a: a, b: b, c: &c)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            sgemm(m: n, n: n, k: n, a: a, b: b, c: &c)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
     }
 
     /// Threads OpenBLAS uses.

@@ -2,10 +2,11 @@ import ArgumentParser
 import Foundation
 import FilmCore
 import Restoration
+import TensorCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames) or `bench pipeline` (a whole restore).")
+        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames), `bench upscale` (the network: s/frame, GFLOP/s, peak memory) or `bench pipeline` (a whole restore).")
 
     @Argument(help: "What to measure: stage or pipeline.") var what: String
     @Argument(help: "Stage name (for `stage`).") var stage: String?
@@ -14,12 +15,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Stage option key=value (repeatable).") var option: [String] = []
     @Option(help: "For `pipeline`: the input clip.") var input: String?
     @Option(help: "For `pipeline`: the preset.") var preset = "fit-4k60"
+    @Option(help: "For `upscale`: the model.") var model = "realesr-animevideov3"
 
     func run() throws {
         do {
             switch what {
             case "stage": try benchStage()
             case "pipeline": try benchPipeline()
+            case "upscale": try benchUpscale()
             default: throw ValidationError("bench takes `stage NAME` or `pipeline`")
             }
         } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
@@ -50,6 +53,32 @@ struct Bench: ParsableCommand {
         let dt = Date().timeIntervalSince(t0)
         print(String(format: "stage %@ %dx%d → %dx%d: %d frames in %.3f s = %.3f s/frame (%.2f input fps), %d frames out",
                      name, w, h, out.width, out.height, frames, dt, dt / Double(frames), Double(frames) / dt, emitted))
+    }
+
+    func benchUpscale() throws {
+        guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+        var values = ["model": model]
+        for o in option {
+            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+            if kv.count == 2 { values[kv[0]] = kv[1] }
+        }
+        let stage = try UpscaleStage(options: StageOptions(stage: "upscale", values: values))
+        let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
+        _ = try stage.configure(info)
+        let roof = GEMM.measureGFLOPS()
+        let frame = Frame(width: w, height: h, layout: .rgb, fill: [0.4, 0.5, 0.6])
+        var times: [Double] = []
+        for _ in 0..<max(1, frames) {
+            let t0 = Date()
+            try stage.process(frame) { _ in }
+            times.append(Date().timeIntervalSince(t0))
+        }
+        let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
+        let gflop = stage.network.flops(height: h, width: w) / 1e9
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print(String(format: "upscale %@ %dx%d → %dx%d, %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                     model, w, h, w * 4, h * 4, GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(usage.ru_maxrss) / 1024))
     }
 
     func benchPipeline() throws {

@@ -1,6 +1,8 @@
 import XCTest
 import Foundation
 import TestSupport
+import MediaIO
+import FilmCore
 
 /// Runs the built `filmrestore` binary as a user would.
 final class CLITests: XCTestCase {
@@ -202,5 +204,33 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((streams[1]["tags"] as? [String: Any])?["language"] as? String, "fra")
         XCTAssertEqual((j["chapters"] as? [Any])?.count, 2)
         XCTAssertEqual(((j["format"] as? [String: Any])?["tags"] as? [String: Any])?["title"] as? String, "Reel One")
+    }
+}
+
+final class StillImageTests: XCTestCase {
+    func test_stillImages_upscaleX4_pngJpegTiff() throws {
+        let dir = TempDir("stills")
+        let png = dir.file("scan.png"), png16 = dir.file("scan16.png")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=48x36:duration=0.04", "-frames:v", "1", png])
+        try ffmpeg(["-i", png, "-pix_fmt", "rgb48be", png16])
+        for (input, output, fmt) in [(png, "x4.png", "rgb24"), (png16, "x4-16.png", "rgb48be"), (png, "x4.jpg", "yuvj444p"), (png, "x4.tif", "rgb24")] {
+            let r = try runProcess(CLITests.binary, ["restore", input, "-o", dir.file(output), "--preset", "upscale-x4", "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let s = try XCTUnwrap(try probeStreams(dir.file(output)).first)
+            XCTAssertEqual(s.width, 192, output); XCTAssertEqual(s.height, 144, output)
+            XCTAssertEqual(s.pixFmt, fmt, output)
+        }
+        // an exact copy of a PNG through a stage-less preset keeps every 8-bit value
+        let copyPreset = dir.file("copy.yml")
+        try "description: copy\nstages: []\n".write(toFile: copyPreset, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runProcess(CLITests.binary, ["restore", png, "-o", dir.file("copy.png"), "--preset", copyPreset, "--quiet"]).status, 0)
+        let (_, a) = try decodeAll(png), (_, b) = try decodeAll(dir.file("copy.png"))
+        XCTAssertEqual(psnr(a[0], b[0]), .infinity)
+        // a clip cannot become one picture
+        let clip = dir.file("clip.mkv")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=48x36:rate=24:duration=0.5", "-c:v", "ffv1", clip])
+        let bad = try runProcess(CLITests.binary, ["restore", clip, "-o", dir.file("frame.png"), "--preset", "upscale-x4"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("takes one picture"), bad.stderr)
     }
 }

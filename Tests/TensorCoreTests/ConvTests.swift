@@ -33,7 +33,7 @@ final class ConvTests: XCTestCase {
         let cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
             // in, out, k, stride, pad, h, w
             (3, 64, 3, 1, 1, 23, 37), (64, 48, 3, 1, 1, 9, 11), (5, 7, 1, 1, 0, 13, 17), (4, 6, 3, 2, 1, 15, 10),
-            (2, 3, 3, 1, 0, 8, 9), (1, 1, 3, 1, 1, 1, 1), (16, 8, 3, 1, 1, 2, 31),
+            (2, 3, 3, 1, 0, 8, 9), (1, 1, 3, 1, 1, 1, 1), (16, 8, 3, 1, 1, 2, 31), (64, 64, 3, 1, 1, 96, 128), (32, 16, 3, 1, 1, 61, 67),
         ]
         for (ci, co, k, s, p, h, w) in cases {
             let weight = (0..<(co * ci * k * k)).map { _ in g.nextFloat() - 0.5 }

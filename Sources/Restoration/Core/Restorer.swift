@@ -111,6 +111,18 @@ public final class Restorer {
         outputStream = info
         var enc = job.preset.encoder
         if let c = job.codec { enc.codec = c; enc.pixelFormat = nil; enc.preset = nil }
+        if let imageCodec = MediaWriter.imageCodecs[URL(fileURLWithPath: job.output).pathExtension.lowercased()] {
+            // A still picture out: one frame in, the image format's own encoder, 8 or 16 bits as the source.
+            if let n = reader.stream.frameCount, n > 1 {
+                throw RestoreError.output("\(job.input) has \(n) frames; a still image output (.\(URL(fileURLWithPath: job.output).pathExtension)) takes one picture: write .mkv, .mp4 or .mov")
+            }
+            let sourceInfo = reader.info
+            let sourceFormat = sourceInfo.bestVideoStream.flatMap { sourceInfo.streams[$0].pixelFormat } ?? ""
+            let deep = ["48", "16", "64"].contains { sourceFormat.contains($0) }
+            enc = EncoderSettings(codec: imageCodec)
+            if imageCodec == "mjpeg" { enc.options = ["qscale": "2"] }
+            else if !deep { enc.pixelFormat = info.layout == .gray ? "gray" : "rgb24" }
+        }
         if let c = job.crf { enc.crf = c }
         if let b = job.bitrate { enc.bitrate = b }
         if let p = job.encoderPreset { enc.preset = p }
@@ -136,7 +148,7 @@ public final class Restorer {
         let writer: MediaWriter
         do {
             writer = try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: outputStream, settings: encoder,
-                                     copyFrom: job.input, startOffset: reader.startOffset,
+                                     copyFrom: MediaWriter.isImage(job.output) ? nil : job.input, startOffset: reader.startOffset,
                                      metadata: ["encoding_tool": "filmrestore \(FilmRestoreVersion.string) (preset \(job.preset.name))"])
         } catch let e as MediaError {
             output.discard()
