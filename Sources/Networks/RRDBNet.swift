@@ -110,3 +110,45 @@ public final class RRDBNet: SuperResolutionNetwork, @unchecked Sendable {
         return total
     }
 }
+
+extension RRDBNet {
+    /// From a BasicSR state dict (`conv_first`, `body.i.rdbK.convJ`, `conv_body`, `conv_up1`,
+    /// `conv_up2`, `conv_hr`, `conv_last`), or an original ESRGAN one (`model.0`, `RRDB_trunk…`,
+    /// `trunk_conv`, `upconv1`, `upconv2`, `HRconv`), whose names are translated.
+    public convenience init(stateDict raw: StateDict) throws {
+        let sd = Self.basicSRNames(raw)
+        func conv(_ n: String, _ act: Activation) throws -> Conv2d {
+            let w = try sd.require(n + ".weight")
+            guard w.shape.count == 4, w.shape[2] == 3, w.shape[3] == 3 else { throw TensorError.shape("\(n).weight is \(w.shape), expected [out, in, 3, 3]") }
+            let b = try sd.require(n + ".bias", shape: [w.shape[0]])
+            return try Conv2d(name: n, inChannels: w.shape[1], outChannels: w.shape[0], kernel: 3, weight: w.data, bias: b.data, activation: act)
+        }
+        let lrelu = Activation.leakyReLU(0.2)
+        var convs = [try conv("conv_first", .none)]
+        var b = 0
+        while sd["body.\(b).rdb1.conv1.weight"] != nil {
+            for r in 1...3 { for c in 1...5 { convs.append(try conv("body.\(b).rdb\(r).conv\(c)", c < 5 ? lrelu : .none)) } }
+            b += 1
+        }
+        convs += [try conv("conv_body", .none), try conv("conv_up1", lrelu), try conv("conv_up2", lrelu), try conv("conv_hr", lrelu), try conv("conv_last", .none)]
+        try self.init(convs: convs)
+    }
+
+    static func basicSRNames(_ sd: StateDict) -> StateDict {
+        guard sd["conv_first.weight"] == nil, sd["model.0.weight"] != nil else { return sd }
+        var out = StateDict()
+        for n in sd.names {
+            var k = n
+            let map = [("model.0.", "conv_first."), ("model.3.", "conv_up1."), ("model.6.", "conv_up2."),
+                       ("model.8.", "conv_hr."), ("model.10.", "conv_last.")]
+            for (a, b) in map where k.hasPrefix(a) { k = b + k.dropFirst(a.count) }
+            if k.hasPrefix("model.1.sub.") {   // model.1.sub.{i}.RDB{r}.conv{c}.0.weight
+                let parts = k.split(separator: ".")
+                if parts.count >= 7 { k = "body.\(parts[3]).\(parts[4].lowercased()).\(parts[5]).\(parts.last!)" }
+                else if parts.count == 5 { k = "conv_body.\(parts[4])" }   // the trunk conv after the last block
+            }
+            out.names.append(k); out.tensors[k] = sd.tensors[n]
+        }
+        return out
+    }
+}

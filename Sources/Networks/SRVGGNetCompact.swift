@@ -84,3 +84,28 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable 
 
     public func flops(height: Int, width: Int) -> Double { body.reduce(0) { $0 + $1.flops(height, width) } }
 }
+
+extension SRVGGNetCompact {
+    /// From a BasicSR state dict: `body.N.weight` (conv [out,in,3,3] or PReLU [F]), `body.N.bias`.
+    public convenience init(stateDict sd: StateDict) throws {
+        var convs: [Conv2d] = []
+        var i = 0
+        while let w = sd["body.\(i).weight"] {
+            guard w.shape.count == 4 else { throw TensorError.shape("body.\(i).weight is \(w.shape); expected a convolution") }
+            let bias = try sd.require("body.\(i).bias", shape: [w.shape[0]])
+            var act: Activation = .none
+            var next = i + 1
+            if let p = sd["body.\(i + 1).weight"], p.shape.count == 1 {
+                guard p.shape[0] == w.shape[0] || p.shape[0] == 1 else { throw TensorError.shape("body.\(i + 1).weight (PReLU) is \(p.shape) for \(w.shape[0]) channels") }
+                act = .prelu(p.data); next = i + 2
+            }
+            guard w.shape[2] == w.shape[3] else { throw TensorError.shape("body.\(i).weight has a non-square kernel \(w.shape)") }
+            convs.append(try Conv2d(name: "body.\(i)", inChannels: w.shape[1], outChannels: w.shape[0], kernel: w.shape[2],
+                                    weight: w.data, bias: bias.data, activation: act))
+            i = next
+        }
+        guard let last = convs.last else { throw TensorError.format("SRVGGNetCompact: no body.0.weight in the checkpoint") }
+        let s = Int((Double(last.outChannels / 3)).squareRoot().rounded())
+        try self.init(body: convs, scale: s)
+    }
+}

@@ -48,10 +48,21 @@ public enum SuperResolutionModels {
         case "realesrgan-x4plus": file = "realesrgan-x4plus"
         default:
             if name.hasSuffix(".param") { return try loadNCNN(URL(fileURLWithPath: name)) }
+            let ext = URL(fileURLWithPath: name).pathExtension.lowercased()
+            if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(ext) { return try loadCheckpoint(URL(fileURLWithPath: name)) }
             throw TensorError.missingModel("unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
         }
         let dir = try ModelStore.locate([file + ".param", file + ".bin"], model: name, in: modelsDir)
         return try loadNCNN(dir.appendingPathComponent(file + ".param"))
+    }
+
+    /// Builds RRDBNet or SRVGGNetCompact from a PyTorch or safetensors checkpoint, by its keys.
+    public static func loadCheckpoint(_ url: URL) throws -> any SuperResolutionNetwork {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw TensorError.missingModel("model file \(url.path) does not exist") }
+        let sd = try StateDict.load(url).removingPrefix("module.")
+        if sd["conv_first.weight"] != nil || sd["model.0.weight"] != nil { return try RRDBNet(stateDict: sd) }
+        if sd["body.0.weight"] != nil { return try SRVGGNetCompact(stateDict: sd) }
+        throw TensorError.format("\(url.lastPathComponent): neither an RRDBNet nor an SRVGGNetCompact checkpoint (first keys: \(sd.names.prefix(3).joined(separator: ", ")))")
     }
 
     /// Builds SRVGGNetCompact or RRDBNet from an ncnn graph, by its shape.

@@ -11,7 +11,7 @@ public final class UpscaleStage: Stage {
     public static let name = "upscale"
     public static let summary = "×4 super-resolution (Real-ESRGAN: realesr-animevideov3, realesrgan-x4plus), tiled"
     public static let options = [
-        "model": "realesr-animevideov3 (fast, default), realesrgan-x4plus (quality), or a path to an ncnn .param",
+        "model": "realesr-animevideov3 (fast, default), realesrgan-x4plus (quality), or a path to an ncnn .param or a BasicSR .pth/.safetensors",
         "tile": "tile size in input pixels (default 0: from the memory budget; the whole frame when it fits)",
         "tile-pad": "overlap of tiles in input pixels (default: the network's receptive radius, at most 32)",
         "memory": "memory budget for one tile's activations in MiB (default 2048)",
