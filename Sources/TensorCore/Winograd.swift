@@ -34,7 +34,8 @@ struct WinogradConv {
     func forward(_ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
                  bias: [Float], activation: Activation, workspace: Workspace) {
         let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
-        let bandRows = max(1, min(tilesY, workspace.capacity / max(floatsPerTile * tilesX, 1)))
+        let cap = Int(ProcessInfo.processInfo.environment["FR_WINO_TILES"] ?? "") ?? Int.max
+        let bandRows = max(1, min(tilesY, workspace.capacity / max(floatsPerTile * tilesX, 1), cap / tilesX))
         workspace.reserve(floatsPerTile * tilesX * bandRows)
         let C = inChannels, K = outChannels
         var slopes = [Float](repeating: 1, count: K)
@@ -53,7 +54,8 @@ struct WinogradConv {
             DispatchQueue.concurrentPerform(iterations: C) { c in
                 let plane = x + c * h * w
                 let wp = tilesX * 6 + 2
-                let buf = UnsafeMutablePointer<Float>.allocate(capacity: 16 * wp + 8 * tilesX)
+                let gs = tilesX + 1
+                let buf = UnsafeMutablePointer<Float>.allocate(capacity: 16 * wp + 6 * gs)
                 defer { buf.deallocate() }
                 let P = buf, R = buf + 8 * wp, G = buf + 16 * wp
                 let stride = C * T
@@ -64,11 +66,18 @@ struct WinogradConv {
                         row.update(repeating: 0, count: wp)
                         if yy >= 0 && yy < h { (row + 1).update(from: plane + yy * w, count: w) }
                     }
-                    Self.bt(P, wp, R, wp, count: wp)
+                    Self.bt((P, P + wp, P + 2 * wp, P + 3 * wp, P + 4 * wp, P + 5 * wp, P + 6 * wp, P + 7 * wp), R, wp, count: wp)
                     for j in 0..<8 {
+                        // Tile tc's columns are R[6tc … 6tc+7]: deinterleave the row six ways; columns
+                        // 6 and 7 of tile tc are columns 0 and 1 of tile tc+1.
                         let rj = R + j * wp
-                        for q in 0..<8 { let g = G + q * tilesX; for tc in 0..<tilesX { g[tc] = rj[6 * tc + q] } }
-                        Self.bt(G, tilesX, V + (j * 8) * stride + c * T + tr * tilesX, stride, count: tilesX)
+                        let g0 = G, g1 = G + gs, g2 = G + 2 * gs, g3 = G + 3 * gs, g4 = G + 4 * gs, g5 = G + 5 * gs
+                        for tc in 0..<tilesX {
+                            let src = rj + 6 * tc
+                            g0[tc] = src[0]; g1[tc] = src[1]; g2[tc] = src[2]; g3[tc] = src[3]; g4[tc] = src[4]; g5[tc] = src[5]
+                        }
+                        g0[tilesX] = rj[6 * tilesX]; g1[tilesX] = rj[6 * tilesX + 1]
+                        Self.bt((g0, g1, g2, g3, g4, g5, g0 + 1, g1 + 1), V + (j * 8) * stride + c * T + tr * tilesX, stride, count: tilesX)
                     }
                 }
             }
@@ -126,11 +135,12 @@ struct WinogradConv {
     }
 
     /// out_k = Σ_q Bᵀ[k][q] · in_q for the 8 rows of F(6,3), over `count` contiguous elements;
-    /// in rows are `inStride` apart, out rows `outStride` apart.
+    /// out rows are `outStride` apart.
     @inline(__always)
-    static func bt(_ i: UnsafePointer<Float>, _ inStride: Int, _ o: UnsafeMutablePointer<Float>, _ outStride: Int, count: Int) {
-        let i0 = i, i1 = i + inStride, i2 = i + 2 * inStride, i3 = i + 3 * inStride
-        let i4 = i + 4 * inStride, i5 = i + 5 * inStride, i6 = i + 6 * inStride, i7 = i + 7 * inStride
+    static func bt(_ i: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                         UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
+                   _ o: UnsafeMutablePointer<Float>, _ outStride: Int, count: Int) {
+        let (i0, i1, i2, i3, i4, i5, i6, i7) = i
         let o0 = o, o1 = o + outStride, o2 = o + 2 * outStride, o3 = o + 3 * outStride
         let o4 = o + 4 * outStride, o5 = o + 5 * outStride, o6 = o + 6 * outStride, o7 = o + 7 * outStride
         for t in 0..<count {
