@@ -20,7 +20,10 @@ public final class RRDBNet: SuperResolutionNetwork, @unchecked Sendable {
     public var numGrow: Int { body.first?.rdbs[0].convs[0].outChannels ?? 0 }
     public var receptiveRadius: Int { 1 + body.count * 15 + 1 + 4 }
     /// The dense block's concatenations at low resolution, and the ×4 feature maps of the tail.
-    public var bytesPerInputPixel: Int { 4 * (8 * numFeat + 4 * numGrow + 3 * numFeat * scale * scale) }
+    public var bytesPerInputPixel: Int {
+        let winogradCopy = WinogradInput.floatsPerPixelPerChannel * Double(numFeat + 4 * numGrow + numFeat)
+        return 4 * (8 * numFeat + 4 * numGrow + 3 * numFeat * scale * scale + Int(winogradCopy))
+    }
 
     /// `convs` in BasicSR's order: conv_first, the 15 convs of each RRDB, conv_body, conv_up1,
     /// conv_up2, conv_hr, conv_last.
@@ -79,17 +82,30 @@ public final class RRDBNet: SuperResolutionNetwork, @unchecked Sendable {
             if t.data.count != c * n { t = Tensor(channels: c, height: h, width: w) } else { t.channels = c; t.height = h; t.width = w }
         }
         sized(&dense, nf + 4 * gc); sized(&x5, nf); trunk = feat
-        dense.data.withUnsafeMutableBufferPointer { d in
-            x5.data.withUnsafeMutableBufferPointer { x5p in
-                trunk.data.withUnsafeMutableBufferPointer { tp in
+        try dense.data.withUnsafeMutableBufferPointer { d in
+            try x5.data.withUnsafeMutableBufferPointer { x5p in
+                try trunk.data.withUnsafeMutableBufferPointer { tp in
                     let D = d.baseAddress!, X5 = x5p.baseAddress!, H = tp.baseAddress!
+                    // The Winograd-domain copy of the dense buffer: each channel is transformed once.
+                    let wi = self.body.first?.rdbs[0].convs[0].usesWinograd == true ? WinogradInput(height: h, width: w, capacity: nf + 4 * gc) : nil
                     for block in body {
                         D.update(from: H, count: nf * n)                  // r = h
                         for rdb in block.rdbs {
-                            for (j, c) in rdb.convs.prefix(4).enumerated() {
-                                c.forward(D, height: h, width: w, into: D + (nf + j * gc) * n, workspace: ws)
+                            if let wi = wi {
+                                wi.reset()
+                                wi.append(D, count: nf)
+                                for (j, c) in rdb.convs.prefix(4).enumerated() {
+                                    let outp = D + (nf + j * gc) * n
+                                    try c.forward(transformed: wi, into: outp, workspace: ws)
+                                    wi.append(outp, count: gc)
+                                }
+                                try rdb.convs[4].forward(transformed: wi, into: X5, workspace: ws)
+                            } else {
+                                for (j, c) in rdb.convs.prefix(4).enumerated() {
+                                    c.forward(D, height: h, width: w, into: D + (nf + j * gc) * n, workspace: ws)
+                                }
+                                rdb.convs[4].forward(D, height: h, width: w, into: X5, workspace: ws)
                             }
-                            rdb.convs[4].forward(D, height: h, width: w, into: X5, workspace: ws)
                             for i in 0..<(nf * n) { D[i] = X5[i] * 0.2 + D[i] }   // r = x5·0.2 + r
                         }
                         for i in 0..<(nf * n) { H[i] = D[i] * 0.2 + H[i] }       // h = r·0.2 + h

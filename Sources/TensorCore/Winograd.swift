@@ -34,104 +34,129 @@ struct WinogradConv {
     func forward(_ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
                  bias: [Float], activation: Activation, workspace: Workspace) {
         let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
-        let cap = Int(ProcessInfo.processInfo.environment["FR_WINO_TILES"] ?? "") ?? Int.max
-        let bandRows = max(1, min(tilesY, workspace.capacity / max(floatsPerTile * tilesX, 1), cap / tilesX))
+        let bandRows = max(1, min(tilesY, workspace.capacity / max(floatsPerTile * tilesX, 1)))
         workspace.reserve(floatsPerTile * tilesX * bandRows)
-        let C = inChannels, K = outChannels
-        var slopes = [Float](repeating: 1, count: K)
-        switch activation {
-        case .none: break
-        case let .leakyReLU(s): slopes = [Float](repeating: s, count: K)
-        case let .prelu(s): slopes = s.count == 1 ? [Float](repeating: s[0], count: K) : s
-        }
+        let C = inChannels
+        let slopes = Self.slopes(activation, outChannels)
         var tr0 = 0
         while tr0 < tilesY {
             let rows = min(bandRows, tilesY - tr0)
             let T = rows * tilesX
             let V = workspace.pointer, M = workspace.pointer + 64 * C * T
-            // Input transform, one channel per task: Bᵀ down the 8 input rows (whole rows at once),
-            // then Bᵀ across each tile's 8 columns (vectors over the tiles of the row).
-            DispatchQueue.concurrentPerform(iterations: C) { c in
-                let plane = x + c * h * w
-                let wp = tilesX * 6 + 2
-                let gs = tilesX + 1
-                let buf = UnsafeMutablePointer<Float>.allocate(capacity: 16 * wp + 6 * gs)
-                defer { buf.deallocate() }
-                let P = buf, R = buf + 8 * wp, G = buf + 16 * wp
-                let stride = C * T
+            Self.transformInput(x, height: h, width: w, channels: 0..<C, tileRow0: tr0, rows: rows, into: V, vChannels: C, tiles: T)
+            multiply(V, vChannels: C, tiles: T, into: M)
+            transformOutput(M, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w, out: out, bias: bias, slopes: slopes)
+            tr0 += rows
+        }
+    }
+
+    static func slopes(_ activation: Activation, _ K: Int) -> [Float] {
+        switch activation {
+        case .none: return [Float](repeating: 1, count: K)
+        case let .leakyReLU(s): return [Float](repeating: s, count: K)
+        case let .prelu(s): return s.count == 1 ? [Float](repeating: s[0], count: K) : s
+        }
+    }
+
+    /// Writes V[(ξ·vChannels + c)·T + t] for the channel planes `channels` of x (planes of h×w),
+    /// for the tile rows tileRow0 ..< tileRow0 + rows.
+    static func transformInput(_ x: UnsafePointer<Float>, height h: Int, width w: Int, channels: Range<Int>, tileRow0 tr0: Int, rows: Int,
+                               into V: UnsafeMutablePointer<Float>, vChannels: Int, tiles T: Int) {
+        let tilesX = (w + 5) / 6
+        let C = vChannels
+        // Input transform, one channel per task: Bᵀ down the 8 input rows (whole rows at once),
+        // then Bᵀ across each tile's 8 columns (vectors over the tiles of the row).
+        DispatchQueue.concurrentPerform(iterations: channels.count) { ci in
+            let c = channels.lowerBound + ci
+            let plane = x + ci * h * w
+            let wp = tilesX * 6 + 2
+            let gs = tilesX + 1
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: 16 * wp + 6 * gs)
+            defer { buf.deallocate() }
+            let P = buf, R = buf + 8 * wp, G = buf + 16 * wp
+            let stride = C * T
+            for tr in 0..<rows {
+                let y0 = (tr0 + tr) * 6 - 1
+                for r in 0..<8 {
+                    let row = P + r * wp, yy = y0 + r
+                    row.update(repeating: 0, count: wp)
+                    if yy >= 0 && yy < h { (row + 1).update(from: plane + yy * w, count: w) }
+                }
+                Self.bt((P, P + wp, P + 2 * wp, P + 3 * wp, P + 4 * wp, P + 5 * wp, P + 6 * wp, P + 7 * wp), R, wp, count: wp)
+                for j in 0..<8 {
+                    // Tile tc's columns are R[6tc … 6tc+7]: deinterleave the row six ways; columns
+                    // 6 and 7 of tile tc are columns 0 and 1 of tile tc+1.
+                    let rj = R + j * wp
+                    let g0 = G, g1 = G + gs, g2 = G + 2 * gs, g3 = G + 3 * gs, g4 = G + 4 * gs, g5 = G + 5 * gs
+                    for tc in 0..<tilesX {
+                        let src = rj + 6 * tc
+                        g0[tc] = src[0]; g1[tc] = src[1]; g2[tc] = src[2]; g3[tc] = src[3]; g4[tc] = src[4]; g5[tc] = src[5]
+                    }
+                    g0[tilesX] = rj[6 * tilesX]; g1[tilesX] = rj[6 * tilesX + 1]
+                    Self.bt((g0, g1, g2, g3, g4, g5, g0 + 1, g1 + 1), V + (j * 8) * stride + c * T + tr * tilesX, stride, count: tilesX)
+                }
+            }
+        }
+    }
+
+    /// M[ξ] = U[ξ] · V[ξ] over the first `inChannels` rows of V (whose rows are vChannels apart per ξ).
+    func multiply(_ V: UnsafeMutablePointer<Float>, vChannels: Int, tiles T: Int, into M: UnsafeMutablePointer<Float>) {
+        let C = inChannels, K = outChannels
+        // 64 products M[ξ] = U[ξ] · V[ξ]: each is small (K×C by C×T), so they run side by
+        // side, one OpenBLAS thread each.
+        u.withUnsafeBufferPointer { up in
+            let base = up.baseAddress!
+            let saved = openblas_get_num_threads()
+            openblas_set_num_threads(1)
+            DispatchQueue.concurrentPerform(iterations: 64) { xi in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(T), Int32(C), 1,
+                            base + xi * K * C, Int32(C), V + xi * vChannels * T, Int32(T), 0, M + xi * K * T, Int32(T))
+            }
+            openblas_set_num_threads(saved)
+        }
+    }
+
+    func transformOutput(_ M: UnsafeMutablePointer<Float>, tiles T: Int, tileRow0 tr0: Int, rows: Int, height h: Int, width w: Int,
+                         out: UnsafeMutablePointer<Float>, bias: [Float], slopes: [Float]) {
+        let tilesX = (w + 5) / 6
+        let K = outChannels
+        // Output transform with bias and activation, one output channel per task: Aᵀ over the
+        // 8 rows of M, then Aᵀ over the 8 columns, vectors over the tiles of a row.
+        bias.withUnsafeBufferPointer { bp in slopes.withUnsafeBufferPointer { sp in
+            DispatchQueue.concurrentPerform(iterations: K) { k in
+                let plane = out + k * h * w
+                let b = bp[k], slope = sp[k]
+                let stride = K * T
+                let S = UnsafeMutablePointer<Float>.allocate(capacity: 48 * tilesX + 6 * tilesX + 8)
+                defer { S.deallocate() }
+                let O = S + 48 * tilesX, tail = O + 6 * tilesX
+                let full = w / 6
                 for tr in 0..<rows {
-                    let y0 = (tr0 + tr) * 6 - 1
-                    for r in 0..<8 {
-                        let row = P + r * wp, yy = y0 + r
-                        row.update(repeating: 0, count: wp)
-                        if yy >= 0 && yy < h { (row + 1).update(from: plane + yy * w, count: w) }
-                    }
-                    Self.bt((P, P + wp, P + 2 * wp, P + 3 * wp, P + 4 * wp, P + 5 * wp, P + 6 * wp, P + 7 * wp), R, wp, count: wp)
-                    for j in 0..<8 {
-                        // Tile tc's columns are R[6tc … 6tc+7]: deinterleave the row six ways; columns
-                        // 6 and 7 of tile tc are columns 0 and 1 of tile tc+1.
-                        let rj = R + j * wp
-                        let g0 = G, g1 = G + gs, g2 = G + 2 * gs, g3 = G + 3 * gs, g4 = G + 4 * gs, g5 = G + 5 * gs
+                    let src = M + k * T + tr * tilesX
+                    // S[r][q] = Σ_i Aᵀ[r][i] · M[i·8 + q]: rows of M are 8 apart in ξ
+                    for q in 0..<8 { Self.at(src + q * stride, 8 * stride, S + q * tilesX, 8 * tilesX, count: tilesX, bias: 0) }
+                    let oy = (tr0 + tr) * 6
+                    for r in 0..<6 {
+                        let yy = oy + r
+                        if yy >= h { break }
+                        Self.at(S + r * 8 * tilesX, tilesX, O, tilesX, count: tilesX, bias: b)
+                        let line = plane + yy * w
                         for tc in 0..<tilesX {
-                            let src = rj + 6 * tc
-                            g0[tc] = src[0]; g1[tc] = src[1]; g2[tc] = src[2]; g3[tc] = src[3]; g4[tc] = src[4]; g5[tc] = src[5]
-                        }
-                        g0[tilesX] = rj[6 * tilesX]; g1[tilesX] = rj[6 * tilesX + 1]
-                        Self.bt((g0, g1, g2, g3, g4, g5, g0 + 1, g1 + 1), V + (j * 8) * stride + c * T + tr * tilesX, stride, count: tilesX)
-                    }
-                }
-            }
-            // 64 products M[ξ] = U[ξ] · V[ξ]: each is small (K×C by C×T), so they run side by
-            // side, one OpenBLAS thread each.
-            u.withUnsafeBufferPointer { up in
-                let base = up.baseAddress!
-                let saved = openblas_get_num_threads()
-                openblas_set_num_threads(1)
-                DispatchQueue.concurrentPerform(iterations: 64) { xi in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(T), Int32(C), 1,
-                                base + xi * K * C, Int32(C), V + xi * C * T, Int32(T), 0, M + xi * K * T, Int32(T))
-                }
-                openblas_set_num_threads(saved)
-            }
-            // Output transform with bias and activation, one output channel per task: Aᵀ over the
-            // 8 rows of M, then Aᵀ over the 8 columns, vectors over the tiles of a row.
-            bias.withUnsafeBufferPointer { bp in slopes.withUnsafeBufferPointer { sp in
-                DispatchQueue.concurrentPerform(iterations: K) { k in
-                    let plane = out + k * h * w
-                    let b = bp[k], slope = sp[k]
-                    let stride = K * T
-                    let S = UnsafeMutablePointer<Float>.allocate(capacity: 48 * tilesX + 6 * tilesX + 8)
-                    defer { S.deallocate() }
-                    let O = S + 48 * tilesX, tail = O + 6 * tilesX
-                    let full = w / 6
-                    for tr in 0..<rows {
-                        let src = M + k * T + tr * tilesX
-                        // S[r][q] = Σ_i Aᵀ[r][i] · M[i·8 + q]: rows of M are 8 apart in ξ
-                        for q in 0..<8 { Self.at(src + q * stride, 8 * stride, S + q * tilesX, 8 * tilesX, count: tilesX, bias: 0) }
-                        let oy = (tr0 + tr) * 6
-                        for r in 0..<6 {
-                            let yy = oy + r
-                            if yy >= h { break }
-                            Self.at(S + r * 8 * tilesX, tilesX, O, tilesX, count: tilesX, bias: b)
-                            let line = plane + yy * w
-                            for tc in 0..<tilesX {
-                                var v = (O[tc], O[tilesX + tc], O[2 * tilesX + tc], O[3 * tilesX + tc], O[4 * tilesX + tc], O[5 * tilesX + tc])
-                                v.0 = v.0 < 0 ? v.0 * slope : v.0; v.1 = v.1 < 0 ? v.1 * slope : v.1; v.2 = v.2 < 0 ? v.2 * slope : v.2
-                                v.3 = v.3 < 0 ? v.3 * slope : v.3; v.4 = v.4 < 0 ? v.4 * slope : v.4; v.5 = v.5 < 0 ? v.5 * slope : v.5
-                                if tc < full {
-                                    let d = line + 6 * tc
-                                    d[0] = v.0; d[1] = v.1; d[2] = v.2; d[3] = v.3; d[4] = v.4; d[5] = v.5
-                                } else {
-                                    tail[0] = v.0; tail[1] = v.1; tail[2] = v.2; tail[3] = v.3; tail[4] = v.4; tail[5] = v.5
-                                    for q in 0..<(w - 6 * tc) { line[6 * tc + q] = tail[q] }
-                                }
+                            var v = (O[tc], O[tilesX + tc], O[2 * tilesX + tc], O[3 * tilesX + tc], O[4 * tilesX + tc], O[5 * tilesX + tc])
+                            v.0 = v.0 < 0 ? v.0 * slope : v.0; v.1 = v.1 < 0 ? v.1 * slope : v.1; v.2 = v.2 < 0 ? v.2 * slope : v.2
+                            v.3 = v.3 < 0 ? v.3 * slope : v.3; v.4 = v.4 < 0 ? v.4 * slope : v.4; v.5 = v.5 < 0 ? v.5 * slope : v.5
+                            if tc < full {
+                                let d = line + 6 * tc
+                                d[0] = v.0; d[1] = v.1; d[2] = v.2; d[3] = v.3; d[4] = v.4; d[5] = v.5
+                            } else {
+                                tail[0] = v.0; tail[1] = v.1; tail[2] = v.2; tail[3] = v.3; tail[4] = v.4; tail[5] = v.5
+                                for q in 0..<(w - 6 * tc) { line[6 * tc + q] = tail[q] }
                             }
                         }
                     }
                 }
-            }}
-            tr0 += rows
-        }
+            }
+        }}
     }
 
     /// out_k = Σ_q Bᵀ[k][q] · in_q for the 8 rows of F(6,3), over `count` contiguous elements;
@@ -176,4 +201,50 @@ struct WinogradConv {
             o5[t] = t2 + 32 * t4 + 0.03125 * t6 + m7 + bias
         }
     }
+}
+
+/// The Winograd-domain copy of a channel buffer that grows (a dense block: each convolution reads
+/// all channels so far and appends its own). Each channel is transformed once, when appended,
+/// instead of once per convolution that reads it. Whole picture in one band.
+public final class WinogradInput {
+    public let height: Int, width: Int, capacity: Int
+    public private(set) var channels = 0
+    let tiles: Int
+    let v: UnsafeMutablePointer<Float>
+
+    public init(height: Int, width: Int, capacity: Int) {
+        self.height = height; self.width = width; self.capacity = capacity
+        tiles = ((width + 5) / 6) * ((height + 5) / 6)
+        v = .allocate(capacity: 64 * capacity * tiles)
+    }
+    deinit { v.deallocate() }
+
+    /// Floats held per input pixel and channel (for memory budgets).
+    public static let floatsPerPixelPerChannel = 64.0 / 36.0
+
+    public func reset() { channels = 0 }
+
+    /// Transforms `count` channel planes (height×width each) and appends them.
+    public func append(_ planes: UnsafePointer<Float>, count: Int) {
+        precondition(channels + count <= capacity, "WinogradInput over capacity")
+        WinogradConv.transformInput(planes, height: height, width: width, channels: channels..<(channels + count), tileRow0: 0,
+                                    rows: (height + 5) / 6, into: v, vChannels: capacity, tiles: tiles)
+        channels += count
+    }
+}
+
+extension Conv2d {
+    /// Convolves the first `inChannels` channels of an already transformed input (3×3 Winograd
+    /// layers only) into `output`.
+    public func forward(transformed input: WinogradInput, into output: UnsafeMutablePointer<Float>, workspace: Workspace) throws {
+        guard let wg = winograd else { throw TensorError.shape("\(name) is not a 3×3 Winograd layer") }
+        guard input.channels >= inChannels else { throw TensorError.shape("\(name) needs \(inChannels) channels, \(input.channels) transformed") }
+        workspace.reserve(64 * outChannels * input.tiles)
+        let m = workspace.pointer
+        wg.multiply(input.v, vChannels: input.capacity, tiles: input.tiles, into: m)
+        wg.transformOutput(m, tiles: input.tiles, tileRow0: 0, rows: (input.height + 5) / 6, height: input.height, width: input.width,
+                           out: output, bias: bias, slopes: WinogradConv.slopes(activation, outChannels))
+    }
+
+    public var usesWinograd: Bool { winograd != nil }
 }
