@@ -10,7 +10,7 @@ BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4
 DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 
-.PHONY: setup build test demo bench sample clean models
+.PHONY: setup build test demo bench bench-peers sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -47,6 +47,13 @@ bench: build models
 	$(BIN) bench upscale --model realesr-animevideov3 --size 640x480 --frames 3
 	$(BIN) bench upscale --model realesrgan-x4plus --size 320x240 --frames 1
 	$(BIN) bench upscale --model realesr-animevideov3 --size 1920x1080 --frames 1 --option memory=1024
+
+## bench-peers: the same models in ncnn (PyPI package, in .venv-peers) on the same sizes, beside ours
+bench-peers: build models
+	@[ -x .venv-peers/bin/python ] || (python3 -m venv .venv-peers && .venv-peers/bin/pip install -q ncnn==1.0.20261020 numpy)
+	.venv-peers/bin/python Tools/bench_peers.py Models
+	$(BIN) bench upscale --model realesr-animevideov3 --size 640x480 --frames 3
+	$(BIN) bench upscale --model realesrgan-x4plus --size 320x240 --frames 1
 
 ## sample: remake Samples/oldfilm-sample.mp4 (committed; see Samples/README.md)
 sample:

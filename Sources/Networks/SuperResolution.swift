@@ -33,7 +33,8 @@ public enum ModelStore {
         for d in dirs where files.allSatisfy({ FileManager.default.fileExists(atPath: d + "/" + $0) }) {
             return URL(fileURLWithPath: d)
         }
-        throw TensorError.missingModel("model \(model) not found (\(files.joined(separator: ", ")) in \(explicit ?? "Models/")): run `make models` to download it")
+        let looked = explicit ?? ProcessInfo.processInfo.environment["FILMRESTORE_MODELS"] ?? "Models/"
+        throw TensorError.missingModel("model \(model) not found (\(files.joined(separator: ", ")) in \(looked)): run `make models` to download it")
     }
 }
 
@@ -53,7 +54,9 @@ public enum SuperResolutionModels {
             throw TensorError.missingModel("unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
         }
         let dir = try ModelStore.locate([file + ".param", file + ".bin"], model: name, in: modelsDir)
-        return try loadNCNN(dir.appendingPathComponent(file + ".param"))
+        do { return try loadNCNN(dir.appendingPathComponent(file + ".param")) } catch let e as TensorError {
+            throw TensorError.missingModel("model \(name) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
+        }
     }
 
     /// Builds RRDBNet or SRVGGNetCompact from a PyTorch or safetensors checkpoint, by its keys.

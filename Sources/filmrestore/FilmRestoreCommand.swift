@@ -38,6 +38,7 @@ struct Restore: ParsableCommand {
     @Option(help: "Constant-quality factor for x264/x265/SVT-AV1.") var crf: Int?
     @Option(help: "Target video bitrate instead of CRF, e.g. 40M or 8000k.") var bitrate: String?
     @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset (x264/x265: ultrafast…veryslow; SVT-AV1: 0…13).") var encoderPreset: String?
+    @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
     @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
     @Flag(help: "Overwrite OUT if it exists.") var force = false
@@ -46,6 +47,7 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         MediaLog.setVerbose(verbose)
+        if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
         do {
             let p = try PresetLibrary.load(preset)
             var job = RestoreJob(input: input, output: output, preset: p)

@@ -149,3 +149,19 @@ final class NCNNTests: XCTestCase {
         XCTAssertGreaterThan(errors, 100)
     }
 }
+
+final class ModelStoreTests: XCTestCase {
+    func test_damagedModel_namesTheFix() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(getpid())")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let src = URL(fileURLWithPath: NCNNTests.modelsDir)
+        try FileManager.default.copyItem(at: src.appendingPathComponent("realesr-animevideov3-x4.param"), to: tmp.appendingPathComponent("realesr-animevideov3-x4.param"))
+        let bin = try Data(contentsOf: src.appendingPathComponent("realesr-animevideov3-x4.bin"))
+        try bin.prefix(1000).write(to: tmp.appendingPathComponent("realesr-animevideov3-x4.bin"))
+        XCTAssertThrowsError(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: tmp.path)) {
+            let s = "\($0)"
+            XCTAssertTrue(s.contains("damaged") && s.contains("make models"), s)
+        }
+    }
+}
