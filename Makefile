@@ -9,6 +9,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4
 DEMO_OUT     := out/oldfilm-sample-4k60.mp4
+DEMO_PRESET  := upscale-4k60
 
 .PHONY: setup build test demo bench bench-peers sample clean models
 
@@ -36,7 +37,7 @@ test: setup models
 ## demo: set up, build, and restore the sample clip to 4K at 60 fps into out/
 demo: build models
 	@mkdir -p out
-	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset fit-4k60 --force
+	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset $(DEMO_PRESET) --force
 	@$(BIN) probe $(DEMO_OUT)
 
 ## bench: whole-pipeline throughput on the sample, and the fit stage alone
