@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "FilmCore", swiftSettings: v5),
         .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore"], swiftSettings: v5),
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v5),
-        .target(name: "Networks", dependencies: ["TensorCore"], swiftSettings: v5),
+        .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v5),
         .target(
             name: "Restoration",
             dependencies: ["FilmCore", "MediaIO", "TensorCore", "Networks", .product(name: "Yams", package: "Yams")],

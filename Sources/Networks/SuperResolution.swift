@@ -1,4 +1,5 @@
 import Foundation
+import FilmCore
 import TensorCore
 
 /// A network that enlarges an RGB image (0…1) by an integer factor.
@@ -16,16 +17,7 @@ public protocol SuperResolutionNetwork: AnyObject, Sendable {
 /// Where model files are looked up: $FILMRESTORE_MODELS, ./Models, the checkout's Models/ (beside
 /// the built binary), /usr/local/share/filmrestore/Models.
 public enum ModelStore {
-    public static var searchPaths: [String] {
-        var dirs: [String] = []
-        if let env = ProcessInfo.processInfo.environment["FILMRESTORE_MODELS"] { dirs.append(env) }
-        dirs.append(FileManager.default.currentDirectoryPath + "/Models")
-        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        for _ in 0..<5 { exe = exe.deletingLastPathComponent(); dirs.append(exe.path + "/Models") }
-        dirs.append("/usr/local/share/filmrestore/Models")
-        var seen = Set<String>()
-        return dirs.filter { seen.insert($0).inserted }
-    }
+    public static var searchPaths: [String] { ResourcePaths.candidates(folder: "Models", environment: "FILMRESTORE_MODELS") }
 
     /// The folder holding all of `files`, or an error naming the fix.
     public static func locate(_ files: [String], model: String, in explicit: String? = nil) throws -> URL {

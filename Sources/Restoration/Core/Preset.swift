@@ -1,6 +1,7 @@
 import Foundation
 import Yams
 import MediaIO
+import FilmCore
 
 /// A named pipeline: an ordered list of stages with their options, and output settings.
 ///
@@ -90,20 +91,7 @@ public struct Preset {
 public enum PresetLibrary {
     /// Where named presets are looked up, first match wins: $FILMRESTORE_PIPELINES, ./Pipelines,
     /// the Pipelines folder of the checkout the binary was built in, /usr/local/share/filmrestore/Pipelines.
-    public static var searchPaths: [String] {
-        var dirs: [String] = []
-        if let env = ProcessInfo.processInfo.environment["FILMRESTORE_PIPELINES"] { dirs.append(env) }
-        dirs.append(FileManager.default.currentDirectoryPath + "/Pipelines")
-        // .build/<triple>/<config>/filmrestore → the checkout's Pipelines/
-        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        for _ in 0..<5 {
-            exe = exe.deletingLastPathComponent()
-            dirs.append(exe.path + "/Pipelines")
-        }
-        dirs.append("/usr/local/share/filmrestore/Pipelines")
-        var seen = Set<String>()
-        return dirs.filter { seen.insert($0).inserted }
-    }
+    public static var searchPaths: [String] { ResourcePaths.candidates(folder: "Pipelines", environment: "FILMRESTORE_PIPELINES") }
 
     public static func load(_ nameOrPath: String) throws -> Preset {
         let fm = FileManager.default
