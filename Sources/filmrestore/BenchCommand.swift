@@ -28,15 +28,21 @@ struct Bench: ParsableCommand {
         } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
     }
 
-    func benchStage() throws {
-        guard let name = stage else { throw ValidationError("bench stage needs a stage name") }
-        guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+    /// The repeated --option key=value pairs.
+    func stageOptions() throws -> [String: String] {
         var values: [String: String] = [:]
         for o in option {
             let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { throw ValidationError("--option takes key=value") }
             values[kv[0]] = kv[1]
         }
+        return values
+    }
+
+    func benchStage() throws {
+        guard let name = stage else { throw ValidationError("bench stage needs a stage name") }
+        guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+        let values = try stageOptions()
         let s = try StageRegistry.make(name, options: StageOptions(stage: name, values: values))
         let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24),
                               color: .bt709, duration: Rational(Int64(frames), 24), frameCount: frames)
@@ -57,11 +63,8 @@ struct Bench: ParsableCommand {
 
     func benchUpscale() throws {
         guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
-        var values = ["model": model]
-        for o in option {
-            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
-            if kv.count == 2 { values[kv[0]] = kv[1] }
-        }
+        var values = try stageOptions()
+        values["model"] = values["model"] ?? model
         let stage = try UpscaleStage(options: StageOptions(stage: "upscale", values: values))
         let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
         _ = try stage.configure(info)
@@ -75,10 +78,8 @@ struct Bench: ParsableCommand {
         }
         let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
         let gflop = stage.network.flops(height: h, width: w) / 1e9
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
         print(String(format: "upscale %@ %dx%d → %dx%d, %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                     model, w, h, w * 4, h * 4, GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(usage.ru_maxrss) / 1024))
+                     model, w, h, w * 4, h * 4, GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
     }
 
     func benchPipeline() throws {
@@ -88,11 +89,9 @@ struct Bench: ParsableCommand {
         let job = RestoreJob(input: input, output: out, preset: try PresetLibrary.load(preset))
         let r = try Restorer(job: job)
         let s = try r.run()
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
         print(String(format: "pipeline %@ on %@ (%@ → %@): %d frames out in %.2f s = %.2f fps; peak RSS %.0f MiB",
                      preset, input, r.reader.stream.description, s.output.description, s.framesWritten, s.seconds,
-                     Double(s.framesWritten) / s.seconds, Double(usage.ru_maxrss) / 1024))
+                     Double(s.framesWritten) / s.seconds, Double(peakResidentKiB()) / 1024))
         for (name, sec) in s.stepSeconds { print(String(format: "  %-10@ busy %.2f s", name as NSString, sec)) }
     }
 }

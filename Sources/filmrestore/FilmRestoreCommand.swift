@@ -90,11 +90,9 @@ struct Restore: ParsableCommand {
     }
 
     func writeStats(_ s: RestoreSummary, to path: String) throws {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
         let obj: [String: Any] = [
             "frames_decoded": s.framesDecoded, "frames_written": s.framesWritten, "seconds": s.seconds,
-            "peak_rss_kib": usage.ru_maxrss, "queue_capacity": s.queueCapacity, "queue_high_water": s.queueHighWater,
+            "peak_rss_kib": peakResidentKiB(), "queue_capacity": s.queueCapacity, "queue_high_water": s.queueHighWater,
             "output": ["width": s.output.width, "height": s.output.height,
                        "fps": s.output.frameRate.map { $0.description } ?? "vfr"],
             "steps": Dictionary(uniqueKeysWithValues: s.stepSeconds.map { ($0.name, $0.seconds) }),
@@ -129,4 +127,11 @@ struct Presets: ParsableCommand {
             print(line)
         }
     }
+}
+
+/// The most resident memory this process has used so far, in KiB.
+func peakResidentKiB() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss
 }

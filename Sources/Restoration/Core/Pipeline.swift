@@ -39,6 +39,11 @@ public final class Pipeline {
         stats = [StepStats(name: "decode")] + nodes.map { StepStats(name: $0.name) } + [StepStats(name: "encode")]
     }
 
+    /// Each step's name and frames per second of its own busy time (0 before it has worked).
+    public var stepRates: [(name: String, fps: Double)] {
+        stats.map { ($0.name, $0.busySeconds > 0 ? Double(max($0.framesOut, $0.framesIn)) / $0.busySeconds : 0) }
+    }
+
     /// Stops the run from outside (SIGINT): every step ends promptly and `run` throws `.cancelled`.
     public func cancel() {
         failure.record(step: "", error: RestoreError.cancelled)

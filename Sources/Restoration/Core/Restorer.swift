@@ -162,7 +162,7 @@ public final class Restorer {
             let total = outputStream.frameCount
             t.setEventHandler {
                 cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: total, elapsed: Date().timeIntervalSince(start),
-                                   stepRates: pipeline.stats.map { ($0.name, $0.busySeconds > 0 ? Double(max($0.framesOut, $0.framesIn)) / $0.busySeconds : 0) }))
+                                   stepRates: pipeline.stepRates))
             }
             t.resume()
             timer = t
@@ -179,7 +179,7 @@ public final class Restorer {
         timer?.cancel()
         if let cb = progress {
             cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: writer.framesWritten, elapsed: Date().timeIntervalSince(start),
-                               stepRates: pipeline.stats.map { ($0.name, $0.busySeconds > 0 ? Double(max($0.framesOut, $0.framesIn)) / $0.busySeconds : 0) }))
+                               stepRates: pipeline.stepRates))
         }
         return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded,
                               framesWritten: writer.framesWritten, seconds: Date().timeIntervalSince(start),

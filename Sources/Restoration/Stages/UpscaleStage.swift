@@ -48,7 +48,7 @@ public final class UpscaleStage: Stage {
     }
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
-        let rgb = frame.layout == .gray ? [frame.planes[0], frame.planes[0], frame.planes[0]] : frame.planes
+        let rgb = frame.promotedToRGB().planes
         let x = Tensor(channels: 3, height: frame.height, width: frame.width, data: rgb[0] + rgb[1] + rgb[2])
         let y = try upscale(x)
         let s = network.scale, n = frame.width * s * frame.height * s
