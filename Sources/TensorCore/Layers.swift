@@ -237,33 +237,6 @@ public enum Ops {
         return out
     }
 
-    /// Bilinear resize (align_corners = false, as PyTorch's and ncnn's default).
-    public static func resizeBilinear(_ x: Tensor, height oh: Int, width ow: Int) -> Tensor {
-        var out = Tensor(channels: x.channels, height: oh, width: ow)
-        let sy = Float(x.height) / Float(oh), sx = Float(x.width) / Float(ow)
-        func taps(_ n: Int, _ src: Int, _ scale: Float) -> [(Int, Int, Float)] {
-            (0..<n).map { i in
-                let f = max((Float(i) + 0.5) * scale - 0.5, 0)
-                let i0 = min(Int(f), src - 1), i1 = min(i0 + 1, src - 1)
-                return (i0, i1, f - Float(i0))
-            }
-        }
-        let ty = taps(oh, x.height, sy), tx = taps(ow, x.width, sx)
-        for c in 0..<x.channels {
-            let base = c * x.plane
-            for y in 0..<oh {
-                let (y0, y1, fy) = ty[y]
-                for xx in 0..<ow {
-                    let (x0, x1, fx) = tx[xx]
-                    let a = x.data[base + y0 * x.width + x0], b = x.data[base + y0 * x.width + x1]
-                    let c0 = x.data[base + y1 * x.width + x0], d = x.data[base + y1 * x.width + x1]
-                    out.data[(c * oh + y) * ow + xx] = (a * (1 - fx) + b * fx) * (1 - fy) + (c0 * (1 - fx) + d * fx) * fy
-                }
-            }
-        }
-        return out
-    }
-
     /// a·sa + b·sb, element-wise.
     public static func add(_ a: Tensor, _ b: Tensor, scaleA: Float = 1, scaleB: Float = 1) throws -> Tensor {
         guard a.shape == b.shape else { throw TensorError.shape("add \(a.shape) + \(b.shape)") }

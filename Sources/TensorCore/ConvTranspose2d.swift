@@ -1,0 +1,84 @@
+import CBLAS
+import Dispatch
+
+/// A 2-D transposed convolution (PyTorch `ConvTranspose2d`: square kernel, stride, padding, bias),
+/// computed as one sgemm into a column matrix followed by a col2im scatter-add.
+///
+/// Shapes: weight [in][out][k][k] (PyTorch's layout for transposed convolutions), bias [out];
+/// input [in][H][W] → output [out][H'][W'], H' = (H − 1)·s − 2p + k.
+public final class ConvTranspose2d: @unchecked Sendable {
+    public let name: String
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    public let weight: [Float]
+    public let bias: [Float]
+
+    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
+                weight: [Float], bias: [Float]?) throws {
+        guard weight.count == inChannels * outChannels * kernel * kernel else {
+            throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(inChannels)×\(outChannels)×\(kernel)×\(kernel)")
+        }
+        if let b = bias, b.count != outChannels { throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)") }
+        self.name = name
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.weight = weight
+        self.bias = bias ?? [Float](repeating: 0, count: outChannels)
+    }
+
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h - 1) * stride - 2 * padding + kernel, (w - 1) * stride - 2 * padding + kernel)
+    }
+
+    public func flops(_ h: Int, _ w: Int) -> Double { 2 * Double(inChannels * outChannels * kernel * kernel * h * w) }
+
+    public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
+        guard x.channels == inChannels else { throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)") }
+        let (oh, ow) = outputSize(x.height, x.width)
+        let h = x.height, w = x.width, k = kernel, s = stride, p = padding
+        let rows = outChannels * k * k, n = h * w
+        workspace.reserve(rows * n)
+        let cols = workspace.pointer
+        // cols[(o·k + ky)·k + kx][i] = Σ_c weight[c][o][ky][kx] · x[c][i]   (Wᵀ · X)
+        weight.withUnsafeBufferPointer { wp in x.data.withUnsafeBufferPointer { xp in
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(inChannels), 1,
+                        wp.baseAddress, Int32(rows), xp.baseAddress, Int32(n), 0, cols, Int32(n))
+        }}
+        var out = Tensor(channels: outChannels, height: oh, width: ow)
+        out.data.withUnsafeMutableBufferPointer { op in
+            let o0 = op.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: outChannels) { o in
+                let dst = o0 + o * oh * ow
+                dst.update(repeating: bias[o], count: oh * ow)
+                for ky in 0..<k { for kx in 0..<k {
+                    let src = cols + ((o * k + ky) * k + kx) * n
+                    for iy in 0..<h {
+                        let oy = iy * s - p + ky
+                        if oy < 0 || oy >= oh { continue }
+                        let line = dst + oy * ow, srow = src + iy * w
+                        for ix in 0..<w {
+                            let ox = ix * s - p + kx
+                            if ox >= 0 && ox < ow { line[ox] += srow[ix] }
+                        }
+                    }
+                }}
+            }
+        }
+        return out
+    }
+
+    /// The direct definition, kept beside the fast path to test it.
+    public func reference(_ x: Tensor) -> Tensor {
+        let (oh, ow) = outputSize(x.height, x.width)
+        var out = Tensor(channels: outChannels, height: oh, width: ow)
+        for o in 0..<outChannels { for i in 0..<(oh * ow) { out.data[o * oh * ow + i] = bias[o] } }
+        for c in 0..<inChannels { for iy in 0..<x.height { for ix in 0..<x.width {
+            let v = x.data[(c * x.height + iy) * x.width + ix]
+            for o in 0..<outChannels { for ky in 0..<kernel { for kx in 0..<kernel {
+                let oy = iy * stride - padding + ky, ox = ix * stride - padding + kx
+                guard oy >= 0, oy < oh, ox >= 0, ox < ow else { continue }
+                out.data[(o * oh + oy) * ow + ox] += v * weight[((c * outChannels + o) * kernel + ky) * kernel + kx]
+            }}}
+        }}}
+        return out
+    }
+}

