@@ -39,9 +39,16 @@ public final class ConvTranspose2d: @unchecked Sendable {
         workspace.reserve(rows * n)
         let cols = workspace.pointer
         // cols[(o·k + ky)·k + kx][i] = Σ_c weight[c][o][ky][kx] · x[c][i]   (Wᵀ · X)
+        // Column blocks of the product side by side, one single-threaded sgemm each.
+        let parts = min(GEMM.workers, max(1, n / 256))
         weight.withUnsafeBufferPointer { wp in x.data.withUnsafeBufferPointer { xp in
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(inChannels), 1,
-                        wp.baseAddress, Int32(rows), xp.baseAddress, Int32(n), 0, cols, Int32(n))
+            GEMM.singleThreaded {
+                DispatchQueue.concurrentPerform(iterations: parts) { i in
+                    let j0 = n * i / parts, j1 = n * (i + 1) / parts
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(j1 - j0), Int32(inChannels), 1,
+                                wp.baseAddress, Int32(rows), xp.baseAddress! + j0, Int32(n), 0, cols + j0, Int32(n))
+                }
+            }
         }}
         var out = Tensor(channels: outChannels, height: oh, width: ow)
         out.data.withUnsafeMutableBufferPointer { op in

@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import Foundation
 
 /// Single-precision matrix products on OpenBLAS: the base of the inference core (im2col + sgemm).
 /// Row-major: C[m×n] = alpha · A[m×k] · B[k×n] + beta · C.
@@ -33,6 +34,18 @@ public enum GEMM {
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+    }
+
+    /// How many workers the kernels split their work over (one per core).
+    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body` with OpenBLAS on one thread: the caller spreads independent products over the
+    /// cores itself, and no BLAS thread spins while the workers do other work.
+    static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = openblas_get_num_threads()
+        if saved != 1 { openblas_set_num_threads(1) }
+        defer { if saved != 1 { openblas_set_num_threads(saved) } }
+        return try body()
     }
 
     /// Threads OpenBLAS uses.

@@ -84,26 +84,37 @@ public final class Conv2d: @unchecked Sendable {
         }
         let (oh, ow) = outputSize(height, width)
         let kk = inChannels * kernel * kernel
-        // Band of output rows whose column matrix fits the workspace.
-        let band = max(1, min(oh, workspace.capacity / max(kk * ow, 1)))
-        workspace.reserve(kk * ow * band)
         let n = oh * ow
+        let direct = kernel == 1 && stride == 1 && padding == 0
+        // Bands of output rows, spread over the cores: each worker makes its band's column
+        // matrix and multiplies it with a single-threaded sgemm (no BLAS threads spinning while
+        // the workers copy), then applies bias and activation while the band is in cache.
+        let workers = GEMM.workers
+        let perWorker = max(1, workspace.capacity / workers / max(kk * ow, 1))
+        let band = max(1, min((oh + workers - 1) / workers, perWorker, max(1, 65_536 / max(ow, 1))))
+        let bands = (oh + band - 1) / band
+        if !direct { workspace.reserve(workers * kk * ow * band) }
+        let cols = workspace.pointer
         weight.withUnsafeBufferPointer { wp in
-            var r0 = 0
-            while r0 < oh {
-                let rows = min(band, oh - r0)
-                let cols = rows * ow
-                if kernel == 1 && stride == 1 && padding == 0 {
-                    // 1x1: the input rows are the column matrix already.
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
-                                wp.baseAddress, Int32(kk), input + r0 * ow, Int32(height * width), 0, output + r0 * ow, Int32(n))
-                } else {
-                    im2col(input, height: height, width: width, rowStart: r0, rows: rows, outWidth: ow, into: workspace.pointer)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(cols), Int32(kk), 1,
-                                wp.baseAddress, Int32(kk), workspace.pointer, Int32(cols), 0, output + r0 * ow, Int32(n))
+            GEMM.singleThreaded {
+                DispatchQueue.concurrentPerform(iterations: min(workers, bands)) { wi in
+                    let col = cols + wi * kk * ow * band
+                    var bi = wi
+                    while bi < bands {
+                        let r0 = bi * band, rows = min(band, oh - r0), count = rows * ow
+                        if direct {
+                            // 1x1: the input rows are the column matrix already.
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(kk), 1,
+                                        wp.baseAddress, Int32(kk), input + r0 * ow, Int32(height * width), 0, output + r0 * ow, Int32(n))
+                        } else {
+                            im2col(input, height: height, width: width, rowStart: r0, rows: rows, outWidth: ow, into: col)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(kk), 1,
+                                        wp.baseAddress, Int32(kk), col, Int32(count), 0, output + r0 * ow, Int32(n))
+                        }
+                        finish(output, offset: r0 * ow, count: count, planeStride: n)
+                        bi += min(workers, bands)
+                    }
                 }
-                finish(output, offset: r0 * ow, count: cols, planeStride: n)
-                r0 += rows
             }
         }
     }
@@ -112,7 +123,7 @@ public final class Conv2d: @unchecked Sendable {
     private func im2col(_ src: UnsafePointer<Float>, height h: Int, width w: Int, rowStart: Int, rows: Int, outWidth ow: Int,
                         into col: UnsafeMutablePointer<Float>) {
         let cols = rows * ow, k = kernel, s = stride, p = padding
-        DispatchQueue.concurrentPerform(iterations: inChannels) { c in
+        for c in 0..<inChannels {
             let plane = src + c * h * w
             for ky in 0..<k {
                 for kx in 0..<k {
@@ -129,10 +140,12 @@ public final class Conv2d: @unchecked Sendable {
                             if hi > lo { d.advanced(by: lo).update(from: line + (lo + kx - p), count: hi - lo) }
                             if hi < ow { d.advanced(by: max(hi, 0)).update(repeating: 0, count: ow - max(hi, 0)) }
                         } else {
-                            for ox in 0..<ow {
-                                let ix = ox * s - p + kx
-                                d[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
-                            }
+                            // ox·s + kx − p within [0, w)
+                            let lo = min(ow, max(0, (p - kx + s - 1) / s)), hi = max(lo, min(ow, (w - 1 - kx + p) / s + 1))
+                            for ox in 0..<lo { d[ox] = 0 }
+                            var ix = lo * s - p + kx
+                            for ox in lo..<hi { d[ox] = line[ix]; ix += s }
+                            for ox in hi..<ow { d[ox] = 0 }
                         }
                     }
                 }

@@ -106,13 +106,12 @@ struct WinogradConv {
         // side, one OpenBLAS thread each.
         u.withUnsafeBufferPointer { up in
             let base = up.baseAddress!
-            let saved = openblas_get_num_threads()
-            openblas_set_num_threads(1)
-            DispatchQueue.concurrentPerform(iterations: 64) { xi in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(T), Int32(C), 1,
-                            base + xi * K * C, Int32(C), V + xi * vChannels * T, Int32(T), 0, M + xi * K * T, Int32(T))
+            GEMM.singleThreaded {
+                DispatchQueue.concurrentPerform(iterations: 64) { xi in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(T), Int32(C), 1,
+                                base + xi * K * C, Int32(C), V + xi * vChannels * T, Int32(T), 0, M + xi * K * T, Int32(T))
+                }
             }
-            openblas_set_num_threads(saved)
         }
     }
 

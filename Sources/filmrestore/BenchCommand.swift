@@ -6,7 +6,7 @@ import TensorCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames), `bench upscale` (the network: s/frame, GFLOP/s, peak memory) or `bench pipeline` (a whole restore).")
+        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames), `bench upscale` / `bench interpolate` (the networks: s/frame, GFLOP/s, peak memory) or `bench pipeline` (a whole restore).")
 
     @Argument(help: "What to measure: stage or pipeline.") var what: String
     @Argument(help: "Stage name (for `stage`).") var stage: String?
@@ -23,7 +23,8 @@ struct Bench: ParsableCommand {
             case "stage": try benchStage()
             case "pipeline": try benchPipeline()
             case "upscale": try benchUpscale()
-            default: throw ValidationError("bench takes `stage NAME` or `pipeline`")
+            case "interpolate": try benchInterpolate()
+            default: throw ValidationError("bench takes `stage NAME`, `upscale`, `interpolate` or `pipeline`")
             }
         } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
     }
@@ -80,6 +81,42 @@ struct Bench: ParsableCommand {
         let gflop = stage.network.flops(height: h, width: w) / 1e9
         print(String(format: "upscale %@ %dx%d → %dx%d, %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
                      model, w, h, w * 4, h * 4, GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
+    }
+
+    /// One interpolated frame between two synthetic frames (a textured picture and the same moved
+    /// by a few pixels), timed end to end: downscale for the flow, IFNet, upsampled flow, warp, blend.
+    func benchInterpolate() throws {
+        guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
+        let stage = try InterpolateStage(options: StageOptions(stage: "interpolate", values: try stageOptions()))
+        let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
+        _ = try stage.configure(info)
+        let roof = GEMM.measureGFLOPS()
+        func picture(_ shift: Int) -> Frame {
+            let planes = (0..<3).map { c in (0..<(w * h)).map { i -> Float in
+                let x = Float(i % w + shift), y = Float(i / w)
+                return 0.5 + 0.2 * sinf(x * 0.05 + Float(c)) * cosf(y * 0.07) + 0.1 * sinf((x + y) * 0.31)
+            }}
+            return Frame(width: w, height: h, layout: .rgb, planes: planes, pts: .zero, duration: Rational(1, 24))
+        }
+        // 24 → 48 fps: every input frame after the first gives one frame at t = ½ (and one copy).
+        let s = try InterpolateStage(options: StageOptions(stage: "interpolate", values: ["rate": "48"].merging(try stageOptions()) { $1 }))
+        _ = try s.configure(info)
+        let pictures = [picture(0), picture(Int(4 / s.flowScale))]
+        var times: [Double] = []
+        for i in 0...max(1, frames) {
+            var f = pictures[i % 2]
+            f.pts = Rational(Int64(i), 24)
+            let before = s.interpolated
+            let t0 = Date()
+            try s.process(f) { _ in }
+            if i > 0 { times.append(Date().timeIntervalSince(t0)) }
+            guard i == 0 || s.interpolated == before + 1 else { throw ValidationError("expected one interpolated frame per input") }
+        }
+        let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
+        let (fw, fh) = stage.flowSize(width: w, height: h)
+        let gflop = stage.networkFlops(width: w, height: h) / 1e9
+        print(String(format: "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                     w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
     }
 
     func benchPipeline() throws {

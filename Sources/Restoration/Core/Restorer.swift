@@ -99,6 +99,11 @@ public final class Restorer {
         if reader.stream.fieldOrder.isInterlaced && !entries.contains(where: { $0.name == DeinterlaceStage.name }) {
             entries.insert(.init(name: DeinterlaceStage.name), at: 0)
         }
+        // Shots are found once, on the source frames, so every temporal stage after can reset at cuts.
+        if !entries.contains(where: { $0.name == SceneCutStage.name }) {
+            let at = entries.first?.name == DeinterlaceStage.name ? 1 : 0
+            entries.insert(.init(name: SceneCutStage.name), at: at)
+        }
         var built: [Pipeline.Node] = []
         for e in entries {
             let opts = StageOptions(stage: e.name, values: e.options)

@@ -4,6 +4,8 @@ public enum StageRegistry {
         DeinterlaceStage.self,
         FitStage.self,
         FrameRateStage.self,
+        InterpolateStage.self,
+        SceneCutStage.self,
         UpscaleStage.self,
     ]
 
@@ -14,7 +16,6 @@ public enum StageRegistry {
         "despeckle": "dust and scratch repair",
         "deflicker": "brightness flicker removal",
         "colorize": "DeOldify-style colorization",
-        "interpolate": "flow-based frame interpolation",
     ]
 
     public static func type(named name: String) -> (any Stage.Type)? {

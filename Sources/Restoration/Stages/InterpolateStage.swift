@@ -1,0 +1,230 @@
+import Foundation
+import FilmCore
+import TensorCore
+import Networks
+
+/// `interpolate`: motion-interpolated frame-rate conversion with RIFE v4.0's IFNet (DAIN's idea:
+/// estimate the motion between two frames, warp both to the wanted instant, blend them with a
+/// learned occlusion mask).
+///
+/// Output frame k is shown at exactly k / rate seconds (rational arithmetic, any input rate, VFR
+/// included). For each output instant the stage takes the input frames a, b around it and
+/// t = (instant − a) / (b − a): t within `copy-below` of 0 or 1 copies a or b; a scene cut at b
+/// (set by the `scenecut` stage) copies the nearer frame, so no output mixes two shots; otherwise
+/// the network makes the frame at t. With `flow-scale` below 1 the flow and mask are estimated on
+/// a downscaled copy and applied, upsampled, to the full-size frames: interpolating after a ×4
+/// upscale then costs about what it costs before. Every output keeps the properties of its nearer
+/// source frame.
+public final class InterpolateStage: Stage {
+    public static let name = "interpolate"
+    public static let summary = "flow-based frame interpolation to a constant rate (RIFE v4.0), exact timestamps, never across a scene cut"
+    public static let options = [
+        "rate": "output frame rate: 60, 50, 48, 24000/1001… (default 60)",
+        "model": "rife-v4.0 (default) or a path to a RIFE v4.0 flownet.pkl",
+        "models-dir": "folder with the model files (default: Models/ as installed by `make models`)",
+        "flow-scale": "estimate motion at this fraction of the frame size, warp at full size: 1, 0.5, 0.25, … or auto (default: auto, about 1280x720 for the flow)",
+        "scale-list": "the IFNet blocks' downscale factors, coarse to fine (default 8,4,2,1; 16,8,4,2 for very large motion)",
+        "ensemble": "average with the time-reversed estimate: a little smoother, twice the cost (default false)",
+        "copy-below": "t this close to 0 or 1 copies the source frame instead of interpolating (default 0.02)",
+    ]
+
+    public let rate: Rational
+    public let network: IFNet
+    public let scaleList: [Float]
+    public let ensemble: Bool
+    public let copyBelow: Double
+    let flowScaleOption: Double?          // nil: auto
+    public private(set) var flowScale = 1.0
+    private let workspace = Workspace()
+    private var resampler: Resampler?
+
+    // Streaming state: the frame before the next output instants, its input number, the next index.
+    private var previous: Frame?
+    private var previousNumber = 0
+    private var inputCount = 0
+    private var nextIndex: Int64 = 0
+    private var lastDominant = -1
+    private var flowInputs: [Int: Tensor] = [:]     // downscaled RGB copies by input number
+    /// Counts for statistics and tests.
+    public private(set) var interpolated = 0, copied = 0, heldAtCuts = 0
+
+    public var window: TemporalWindow { TemporalWindow(past: 1, future: 1) }
+
+    public init(options: StageOptions) throws {
+        rate = try options.rational("rate", default: Rational(60))
+        guard rate > .zero else { throw RestoreError.invalidOption(stage: Self.name, message: "rate must be positive") }
+        let fs = options.string("flow-scale", default: "auto")
+        if fs == "auto" { flowScaleOption = nil } else {
+            guard let v = Double(fs), v > 0, v <= 1 else {
+                throw RestoreError.invalidOption(stage: Self.name, message: "flow-scale must be auto or a number in (0, 1], not '\(fs)'")
+            }
+            flowScaleOption = v
+        }
+        let sl = options.string("scale-list", default: "8,4,2,1").split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard sl.count == 4, sl.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= 64 }) else {
+            throw RestoreError.invalidOption(stage: Self.name, message: "scale-list must be four positive numbers, coarse to fine, such as 8,4,2,1")
+        }
+        scaleList = sl.map { $0! }
+        ensemble = try options.bool("ensemble", default: false)
+        copyBelow = try options.double("copy-below", default: 0.02, range: 0...0.5)
+        let model = options.string("model", default: "rife-v4.0")
+        let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
+        do { network = try InterpolationModels.load(model, modelsDir: dir) } catch let e as TensorError {
+            throw RestoreError.invalidOption(stage: Self.name, message: e.description)
+        }
+    }
+
+    /// The automatic flow scale: the largest of 1, ½, ¼, … that brings the frame to at most about
+    /// 1280x720 pixels.
+    public static func automaticFlowScale(width: Int, height: Int) -> Double {
+        var s = 1.0
+        while Double(width * height) * s * s > 1280 * 720 * 1.05 && s > 1.0 / 64 { s /= 2 }
+        return s
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo {
+        flowScale = flowScaleOption ?? Self.automaticFlowScale(width: input.width, height: input.height)
+        var out = input
+        out.frameRate = rate
+        out.averageRate = rate
+        if let d = input.duration { out.frameCount = Int((d * rate).ceil) }
+        return out
+    }
+
+    /// The size the flow is estimated at for frames of this size.
+    public func flowSize(width w: Int, height h: Int) -> (Int, Int) {
+        (max(1, Int((Double(w) * flowScale).rounded())), max(1, Int((Double(h) * flowScale).rounded())))
+    }
+
+    /// Network operations (as direct convolution) for one interpolated frame of this size.
+    public func networkFlops(width w: Int, height h: Int) -> Double {
+        let (fw, fh) = flowSize(width: w, height: h), a = IFNet.alignment(scaleList: scaleList)
+        return network.flops(height: (fh + a - 1) / a * a, width: (fw + a - 1) / a * a, scaleList: scaleList) * (ensemble ? 2 : 1)
+    }
+
+    private func instant(_ k: Int64) -> Rational { Rational(k) / rate }
+
+    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        let number = inputCount
+        inputCount += 1
+        guard let a = previous else {
+            previous = frame; previousNumber = number
+            nextIndex = (frame.pts * rate).rounded
+            return
+        }
+        let span = frame.pts - a.pts
+        if span <= .zero {
+            // A repeated or out-of-order timestamp: nothing lies between; keep the newer picture.
+            previous = frame; previousNumber = number
+            return
+        }
+        while instant(nextIndex) < frame.pts {
+            let at = instant(nextIndex)
+            let t = at <= a.pts ? 0 : ((at - a.pts) / span).doubleValue
+            let out: Frame
+            if t <= copyBelow {
+                out = try take(a, previousNumber, at); copied += 1
+            } else if t >= 1 - copyBelow {
+                out = try take(frame, number, at); copied += 1
+            } else if frame.properties.sceneCut {
+                out = t < 0.5 ? try take(a, previousNumber, at) : try take(frame, number, at); heldAtCuts += 1
+            } else {
+                out = try synthesize(a, previousNumber, frame, number, t: t, at: at); interpolated += 1
+            }
+            try emit(out)
+            nextIndex += 1
+        }
+        flowInputs[previousNumber] = nil
+        previous = frame; previousNumber = number
+    }
+
+    public func flush(emit: (Frame) throws -> Void) throws {
+        guard let a = previous else { return }
+        // After the last frame nothing is known: it is held for its duration.
+        while instant(nextIndex) < a.pts + a.duration {
+            try emit(try take(a, previousNumber, instant(nextIndex))); copied += 1
+            nextIndex += 1
+        }
+        previous = nil; flowInputs = [:]
+    }
+
+    /// A source frame re-timed to an output instant.
+    private func take(_ f: Frame, _ number: Int, _ at: Rational) throws -> Frame {
+        var out = f
+        retime(&out, number, at)
+        return out
+    }
+
+    private func retime(_ out: inout Frame, _ number: Int, _ at: Rational) {
+        out.pts = at
+        out.duration = rate.reciprocal
+        // A scene cut marks only the first output frame made from the shot's first frame.
+        if number == lastDominant { out.properties.sceneCut = false }
+        lastDominant = number
+    }
+
+    // MARK: - the network
+
+    /// The frame at t between a and b, with the properties of the nearer one.
+    private func synthesize(_ a: Frame, _ na: Int, _ b: Frame, _ nb: Int, t: Double, at: Rational) throws -> Frame {
+        guard a.width == b.width, a.height == b.height, a.layout == b.layout else {
+            throw RestoreError.input("interpolate: frame size or layout changed mid-stream (\(a.width)x\(a.height) → \(b.width)x\(b.height))")
+        }
+        let (flow, mask) = try motion(a, na, b, nb, t: Float(t))
+        let x0 = Self.tensor(a), x1 = Self.tensor(b)
+        let y = try IFNet.synthesize(x0, x1, flow: flow, mask: mask)
+        let n = a.width * a.height
+        let planes = (0..<a.layout.planeCount).map { Array(y.data[($0 * n)..<(($0 + 1) * n)]) }
+        var out = (t < 0.5 ? a : b).with(width: a.width, height: a.height, planes: planes)
+        retime(&out, t < 0.5 ? na : nb, at)
+        return out
+    }
+
+    /// Flow [4][H][W] (pixels of the full frame) and mask logits [1][H][W] at the frames' size.
+    func motion(_ a: Frame, _ na: Int, _ b: Frame, _ nb: Int, t: Float) throws -> (Tensor, Tensor) {
+        let w = a.width, h = a.height
+        let (fw, fh) = flowSize(width: w, height: h)
+        let i0 = flowInput(a, na, fw, fh), i1 = flowInput(b, nb, fw, fh)
+        let align = IFNet.alignment(scaleList: scaleList)
+        let ph = (fh + align - 1) / align * align, pw = (fw + align - 1) / align * align
+        let (pf, pm) = try network.estimate(IFNet.padded(i0, height: ph, width: pw), IFNet.padded(i1, height: ph, width: pw),
+                                            timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: workspace)
+        var flow = IFNet.cropped(pf, height: fh, width: fw), mask = IFNet.cropped(pm, height: fh, width: fw)
+        if fw != w || fh != h {
+            flow = Ops.resizeBilinear(flow, height: h, width: w)
+            mask = Ops.resizeBilinear(mask, height: h, width: w)
+            // flow vectors in full-frame pixels: x planes by w/fw, y planes by h/fh
+            let sx = Float(w) / Float(fw), sy = Float(h) / Float(fh), plane = w * h
+            flow.data.withUnsafeMutableBufferPointer { p in
+                for c in 0..<4 {
+                    let s = c % 2 == 0 ? sx : sy
+                    for i in (c * plane)..<((c + 1) * plane) { p[i] *= s }
+                }
+            }
+        }
+        return (flow, mask)
+    }
+
+    /// The RGB tensor the network sees for one input frame (downscaled once, reused for every
+    /// instant between its two neighbours).
+    private func flowInput(_ f: Frame, _ number: Int, _ fw: Int, _ fh: Int) -> Tensor {
+        if let t = flowInputs[number] { return t }
+        let rgb = f.promotedToRGB()
+        var planes = rgb.planes
+        if fw != f.width || fh != f.height {
+            if resampler.map({ $0.srcWidth != f.width || $0.srcHeight != f.height || $0.dstWidth != fw || $0.dstHeight != fh }) ?? true {
+                resampler = Resampler(from: f.width, f.height, to: fw, fh)
+            }
+            let r = resampler!
+            planes = planes.map { r.resample($0).map { min(max($0, 0), 1) } }
+        }
+        let t = Tensor(channels: 3, height: fh, width: fw, data: planes[0] + planes[1] + planes[2])
+        flowInputs[number] = t
+        return t
+    }
+
+    /// The frame's own planes (1 for gray, 3 for RGB) as a tensor.
+    static func tensor(_ f: Frame) -> Tensor {
+        Tensor(channels: f.layout.planeCount, height: f.height, width: f.width, data: Array(f.planes.joined()))
+    }
+}
