@@ -115,7 +115,11 @@ public final class Restorer {
         for n in nodes { info = try n.stage.configure(info) }
         outputStream = info
         var enc = job.preset.encoder
-        if let c = job.codec { enc.codec = c; enc.pixelFormat = nil; enc.preset = nil }
+        if let c = job.codec {
+            // The preset's quality settings belong to its own codec (ffv1 and ProRes take no CRF).
+            if c != enc.codec { enc.crf = nil; enc.bitrate = nil; enc.options = [:] }
+            enc.codec = c; enc.pixelFormat = nil; enc.preset = nil
+        }
         if let imageCodec = MediaWriter.imageCodecs[URL(fileURLWithPath: job.output).pathExtension.lowercased()] {
             // A still picture out: one frame in, the image format's own encoder, 8 or 16 bits as the source.
             if let n = reader.stream.frameCount, n > 1 {
