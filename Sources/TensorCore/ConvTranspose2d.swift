@@ -11,13 +11,18 @@ public final class ConvTranspose2d: @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: [Float]
     public let bias: [Float]
+    public let activation: Activation
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
-                weight: [Float], bias: [Float]?) throws {
+                weight: [Float], bias: [Float]?, activation: Activation = .none) throws {
         guard weight.count == inChannels * outChannels * kernel * kernel else {
             throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(inChannels)×\(outChannels)×\(kernel)×\(kernel)")
         }
         if let b = bias, b.count != outChannels { throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)") }
+        if case let .prelu(sl) = activation, sl.count != outChannels, sl.count != 1 {
+            throw TensorError.shape("\(name) PReLU has \(sl.count) slopes for \(outChannels) channels")
+        }
+        self.activation = activation
         self.name = name
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
@@ -68,6 +73,9 @@ public final class ConvTranspose2d: @unchecked Sendable {
                         }
                     }
                 }}
+                if let slope = Self.slope(activation, o) {
+                    for i in 0..<(oh * ow) where dst[i] < 0 { dst[i] *= slope }
+                }
             }
         }
         return out
@@ -86,6 +94,19 @@ public final class ConvTranspose2d: @unchecked Sendable {
                 out.data[(o * oh + oy) * ow + ox] += v * weight[((c * outChannels + o) * kernel + ky) * kernel + kx]
             }}}
         }}}
+        for o in 0..<outChannels {
+            guard let slope = Self.slope(activation, o) else { continue }
+            for i in (o * oh * ow)..<((o + 1) * oh * ow) where out.data[i] < 0 { out.data[i] *= slope }
+        }
         return out
+    }
+
+    /// The negative-side slope of output channel o, nil without activation.
+    static func slope(_ a: Activation, _ o: Int) -> Float? {
+        switch a {
+        case .none: return nil
+        case let .leakyReLU(s): return s
+        case let .prelu(s): return s.count == 1 ? s[0] : s[o]
+        }
     }
 }

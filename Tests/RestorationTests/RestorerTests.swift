@@ -50,7 +50,7 @@ final class RestorerTests: XCTestCase {
                     "-c:v", "ffv1", "-field_order", "tt", input])
         let out = dir.file("o.mkv")
         let r = try Restorer(job: RestoreJob(input: input, output: out, preset: preset()))
-        XCTAssertEqual(r.nodes.map(\.name), ["deinterlace", "fit", "fps"])
+        XCTAssertEqual(r.nodes.map(\.name), ["deinterlace", "scenecut", "fit", "fps"], "deinterlaced first, then shots found on the source frames")
         _ = try r.run()
         XCTAssertTrue(try runProcess("ffprobe", ["-v", "error", "-show_entries", "stream=field_order", "-of", "csv=p=0", out]).stdout.contains("progressive"))
     }
