@@ -63,14 +63,13 @@ public final class ConvTranspose2d: @unchecked Sendable {
                 dst.update(repeating: bias[o], count: oh * ow)
                 for ky in 0..<k { for kx in 0..<k {
                     let src = cols + ((o * k + ky) * k + kx) * n
+                    // ix·s − p + kx within [0, ow): no test in the inner loop
+                    let lo = min(w, max(0, Tensor.ceilDiv(p - kx, s))), hi = max(lo, min(w, Tensor.floorDiv(ow - 1 + p - kx, s) + 1))
                     for iy in 0..<h {
                         let oy = iy * s - p + ky
                         if oy < 0 || oy >= oh { continue }
-                        let line = dst + oy * ow, srow = src + iy * w
-                        for ix in 0..<w {
-                            let ox = ix * s - p + kx
-                            if ox >= 0 && ox < ow { line[ox] += srow[ix] }
-                        }
+                        let line = dst + oy * ow + (lo * s - p + kx), srow = src + iy * w
+                        for ix in lo..<hi { line[(ix - lo) * s] += srow[ix] }
                     }
                 }}
                 if let slope = Self.slope(activation, o) {

@@ -141,7 +141,7 @@ public final class Conv2d: @unchecked Sendable {
                             if hi < ow { d.advanced(by: max(hi, 0)).update(repeating: 0, count: ow - max(hi, 0)) }
                         } else {
                             // ox·s + kx − p within [0, w)
-                            let lo = min(ow, max(0, (p - kx + s - 1) / s)), hi = max(lo, min(ow, (w - 1 - kx + p) / s + 1))
+                            let lo = min(ow, max(0, Tensor.ceilDiv(p - kx, s))), hi = max(lo, min(ow, Tensor.floorDiv(w - 1 - kx + p, s) + 1))
                             for ox in 0..<lo { d[ox] = 0 }
                             var ix = lo * s - p + kx
                             for ox in lo..<hi { d[ox] = line[ix]; ix += s }

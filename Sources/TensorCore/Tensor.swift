@@ -15,6 +15,10 @@ public struct Tensor: Sendable {
     }
 
     public var plane: Int { height * width }
+
+    /// ⌊a / b⌋ and ⌈a / b⌉ for b > 0, also for negative a (index ranges of strided kernels).
+    @inline(__always) static func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+    @inline(__always) static func ceilDiv(_ a: Int, _ b: Int) -> Int { -floorDiv(-a, b) }
     public var shape: [Int] { [channels, height, width] }
 }
 
