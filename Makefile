@@ -40,7 +40,7 @@ demo: build models
 	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset $(DEMO_PRESET) --force
 	@$(BIN) probe $(DEMO_OUT)
 
-## bench: whole-pipeline throughput on the sample, and the fit stage alone
+## bench: whole-pipeline throughput on the sample, the fit stage, the networks, and interpolation quality on the sample
 bench: build models
 	$(BIN) bench pipeline --input $(SAMPLE) --preset fit-4k60
 	$(BIN) bench stage fit --size 640x480 --frames 24
@@ -48,6 +48,10 @@ bench: build models
 	$(BIN) bench upscale --model realesr-animevideov3 --size 640x480 --frames 3
 	$(BIN) bench upscale --model realesrgan-x4plus --size 320x240 --frames 1
 	$(BIN) bench upscale --model realesr-animevideov3 --size 1920x1080 --frames 1 --option memory=1024
+	$(BIN) bench interpolate --size 640x480 --frames 5 --option refine=false
+	$(BIN) bench interpolate --size 640x480 --frames 5
+	$(BIN) bench interpolate --size 3840x2160 --frames 2 --option flow-scale=0.25
+	$(BIN) bench rebuild --input $(SAMPLE)
 
 ## bench-peers: the same models in ncnn (PyPI package, in .venv-peers) on the same sizes, beside ours
 bench-peers: build models

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import FilmCore
+import MediaIO
 import Restoration
 import TensorCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames), `bench upscale` / `bench interpolate` (the networks: s/frame, GFLOP/s, peak memory) or `bench pipeline` (a whole restore).")
+        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames), `bench upscale` / `bench interpolate` (the networks: s/frame, GFLOP/s, peak memory), `bench rebuild --input CLIP` (interpolation quality: every other frame dropped and rebuilt) or `bench pipeline` (a whole restore).")
 
     @Argument(help: "What to measure: stage or pipeline.") var what: String
     @Argument(help: "Stage name (for `stage`).") var stage: String?
@@ -24,7 +25,8 @@ struct Bench: ParsableCommand {
             case "pipeline": try benchPipeline()
             case "upscale": try benchUpscale()
             case "interpolate": try benchInterpolate()
-            default: throw ValidationError("bench takes `stage NAME`, `upscale`, `interpolate` or `pipeline`")
+            case "rebuild": try benchRebuild()
+            default: throw ValidationError("bench takes `stage NAME`, `upscale`, `interpolate`, `rebuild` or `pipeline`")
             }
         } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
     }
@@ -117,6 +119,61 @@ struct Bench: ParsableCommand {
         let gflop = stage.networkFlops(width: w, height: h) / 1e9
         print(String(format: "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
                      w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
+    }
+
+    /// Interpolation quality on a real clip: the even frames go through `scenecut` and
+    /// `interpolate` at the clip's own rate, so every odd frame is rebuilt at t = ½ from its
+    /// neighbours; PSNR (8-bit RGB scale) against the dropped frame, beside a blend of the neighbours.
+    func benchRebuild() throws {
+        guard let input = input else { throw ValidationError("bench rebuild needs --input CLIP") }
+        let reader = try MediaReader(path: input)
+        guard let rate = reader.stream.frameRate else { throw ValidationError("bench rebuild needs a constant-rate clip") }
+        var values = try stageOptions()
+        values["rate"] = rate.description
+        let cut = try StageRegistry.make("scenecut", options: StageOptions(stage: "scenecut"))
+        let interp = try InterpolateStage(options: StageOptions(stage: "interpolate", values: values))
+        _ = try interp.configure(try cut.configure(reader.stream))
+        var truth: [Int64: Frame] = [:]       // dropped frames waiting for their rebuilt copy, by frame number
+        var ours: [Double] = [], blend: [Double] = []
+        var previousEven: Frame?, pendingOdd: Frame?
+        var index = 0
+        let t0 = Date()
+        func collect(_ f: Frame) {
+            if let t = truth.removeValue(forKey: (f.pts * rate).rounded) { ours.append(Self.psnr8(f, t)) }
+        }
+        func push(_ f: Frame) throws { try cut.process(f) { g in try interp.process(g) { collect($0) } } }
+        while let f = try reader.nextFrame() {
+            defer { index += 1 }
+            if index % 2 == 1 { pendingOdd = f; continue }
+            if let odd = pendingOdd, let before = previousEven {
+                truth[(odd.pts * rate).rounded] = odd
+                let mean = before.with(width: f.width, height: f.height, planes: zip(before.planes, f.planes).map { a, b in zip(a, b).map { ($0 + $1) / 2 } })
+                blend.append(Self.psnr8(mean, odd))
+            }
+            pendingOdd = nil
+            try push(f)
+            previousEven = f
+        }
+        try cut.flush { g in try interp.process(g) { collect($0) } }
+        try interp.flush { collect($0) }
+        guard !ours.isEmpty else { throw ValidationError("\(input): too short to rebuild any frame") }
+        let mean = { (v: [Double]) in v.reduce(0, +) / Double(v.count) }
+        print(String(format: "rebuild every other frame of %@ (%@, %@): interpolate %.2f dB, blend of the neighbours %.2f dB, over %d frames; %.2f s per rebuilt frame",
+                     (input as NSString).lastPathComponent, reader.stream.description, values.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "),
+                     mean(ours), mean(blend), ours.count, Date().timeIntervalSince(t0) / Double(ours.count)))
+    }
+
+    /// PSNR of two frames quantized to 8 bits, as a viewer of the encoded video would compare them.
+    static func psnr8(_ a: Frame, _ b: Frame) -> Double {
+        var se = 0.0, n = 0
+        for (p, q) in zip(a.promotedToRGB().planes, b.promotedToRGB().planes) {
+            for (x, y) in zip(p, q) {
+                let d = Double((min(max(x, 0), 1) * 255).rounded() - (min(max(y, 0), 1) * 255).rounded())
+                se += d * d
+            }
+            n += p.count
+        }
+        return se == 0 ? 99 : 10 * log10(255 * 255 / (se / Double(n)))
     }
 
     func benchPipeline() throws {
