@@ -29,7 +29,7 @@ extension Ops {
     }
 
     /// (first tap, second tap, weight of the second) for each output index.
-    static func taps(_ n: Int, _ src: Int) -> [(Int, Int, Float)] {
+    public static func taps(_ n: Int, _ src: Int) -> [(Int, Int, Float)] {
         let scale = Float(src) / Float(n)
         return (0..<n).map { i in
             let f = max((Float(i) + 0.5) * scale - 0.5, 0)

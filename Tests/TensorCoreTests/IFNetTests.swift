@@ -49,6 +49,24 @@ final class IFNetTests: XCTestCase {
         XCTAssertEqual(Ops.resizeBilinear(x, height: 1, width: 2, multiplier: 2).data, [7, 23])
     }
 
+    func test_synthesizeFromLowResolution_equalsUpsamplingFirst() throws {
+        // Flow, mask and residual at 1/4 size (+ odd sizes): the one-pass synthesis equals
+        // upsampling them with resizeBilinear, scaling the flow and calling synthesize + add.
+        for (w, h, fw, fh, channels) in [(64, 48, 16, 12, 3), (37, 29, 10, 8, 1)] {
+            let i0 = randomTensor(channels, h, w, seed: 1), i1 = randomTensor(channels, h, w, seed: 2)
+            var flow = randomTensor(4, fh, fw, seed: 3)
+            for i in 0..<flow.data.count { flow.data[i] *= 3 }
+            let mask = randomTensor(1, fh, fw, seed: 4), res = randomTensor(3, fh, fw, seed: 5)
+            let fused = try IFNet.synthesize(i0, i1, lowFlow: flow, lowMask: mask, lowResidual: res)
+            var up = Ops.resizeBilinear(flow, height: h, width: w)
+            for c in 0..<4 { for i in 0..<(w * h) { up.data[c * w * h + i] *= c % 2 == 0 ? Float(w) / Float(fw) : Float(h) / Float(fh) } }
+            var ref = try IFNet.synthesize(i0, i1, flow: up, mask: Ops.resizeBilinear(mask, height: h, width: w))
+            try IFNet.add(residual: Ops.resizeBilinear(res, height: h, width: w), to: &ref)
+            XCTAssertEqual(fused.shape, ref.shape)
+            XCTAssertLessThanOrEqual(zip(fused.data, ref.data).map { abs($0 - $1) }.max()!, 1e-5, "\(w)x\(h) from \(fw)x\(fh)")
+        }
+    }
+
     func loadU8(_ name: String) throws -> [Float] {
         try Data(contentsOf: Self.fixtures.appendingPathComponent(name)).map { Float($0) / 255 }
     }

@@ -180,8 +180,15 @@ public final class InterpolateStage: Stage {
         }
         let (flow, mask, residual) = try motion(a, na, b, nb, t: Float(t))
         let x0 = Self.tensor(a), x1 = Self.tensor(b)
-        var y = try IFNet.synthesize(x0, x1, flow: flow, mask: mask)
-        if let r = residual { try IFNet.add(residual: r, to: &y) }
+        let y: Tensor
+        if flow.width == a.width && flow.height == a.height {
+            var full = try IFNet.synthesize(x0, x1, flow: flow, mask: mask)
+            if let r = residual { try IFNet.add(residual: r, to: &full) }
+            y = full
+        } else {
+            // flow-scale below 1: flow, mask and residual upsampled on the fly
+            y = try IFNet.synthesize(x0, x1, lowFlow: flow, lowMask: mask, lowResidual: residual)
+        }
         let n = a.width * a.height
         let planes = (0..<a.layout.planeCount).map { Array(y.data[($0 * n)..<(($0 + 1) * n)]) }
         var out = (t < 0.5 ? a : b).with(width: a.width, height: a.height, planes: planes)
@@ -189,9 +196,8 @@ public final class InterpolateStage: Stage {
         return out
     }
 
-    /// Flow [4][H][W] (pixels of the full frame), mask logits [1][H][W] and, with `refine`, the
-    /// refinement residual [3][H][W], at the frames' size. All are computed at the flow size and,
-    /// below full size, upsampled bilinearly.
+    /// Flow [4] (pixels at the flow size), mask logits [1] and, with `refine`, the refinement
+    /// residual [3], at the flow size (the frame's size when flow-scale is 1).
     func motion(_ a: Frame, _ na: Int, _ b: Frame, _ nb: Int, t: Float) throws -> (Tensor, Tensor, Tensor?) {
         let w = a.width, h = a.height
         let (fw, fh) = flowSize(width: w, height: h)
@@ -204,21 +210,7 @@ public final class InterpolateStage: Stage {
         if refine, let r = network.refinement {
             residual = IFNet.cropped(try r.residual(p0, p1, flow: pf, mask: pm, workspace: workspace), height: fh, width: fw)
         }
-        var flow = IFNet.cropped(pf, height: fh, width: fw), mask = IFNet.cropped(pm, height: fh, width: fw)
-        if fw != w || fh != h {
-            residual = residual.map { Ops.resizeBilinear($0, height: h, width: w) }
-            flow = Ops.resizeBilinear(flow, height: h, width: w)
-            mask = Ops.resizeBilinear(mask, height: h, width: w)
-            // flow vectors in full-frame pixels: x planes by w/fw, y planes by h/fh
-            let sx = Float(w) / Float(fw), sy = Float(h) / Float(fh), plane = w * h
-            flow.data.withUnsafeMutableBufferPointer { p in
-                for c in 0..<4 {
-                    let s = c % 2 == 0 ? sx : sy
-                    for i in (c * plane)..<((c + 1) * plane) { p[i] *= s }
-                }
-            }
-        }
-        return (flow, mask, residual)
+        return (IFNet.cropped(pf, height: fh, width: fw), IFNet.cropped(pm, height: fh, width: fw), residual)
     }
 
     /// The RGB tensor the network sees for one input frame (downscaled once, reused for every
