@@ -121,6 +121,16 @@ public struct StreamInfo: Sendable, Hashable, CustomStringConvertible {
         self.startTime = startTime; self.duration = duration; self.frameCount = frameCount
     }
 
+    /// The same stream re-timed to a constant rate (frame k at k / rate): what the rate-changing
+    /// stages give.
+    public func atConstantRate(_ rate: Rational) -> StreamInfo {
+        var out = self
+        out.frameRate = rate
+        out.averageRate = rate
+        if let d = duration { out.frameCount = Int((d * rate).ceil) }
+        return out
+    }
+
     /// Display aspect ratio (width × SAR / height).
     public var displayAspect: Rational { Rational(Int64(width), Int64(height)) * sampleAspect }
 

@@ -19,9 +19,7 @@ public final class ConvTranspose2d: @unchecked Sendable {
             throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(inChannels)×\(outChannels)×\(kernel)×\(kernel)")
         }
         if let b = bias, b.count != outChannels { throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)") }
-        if case let .prelu(sl) = activation, sl.count != outChannels, sl.count != 1 {
-            throw TensorError.shape("\(name) PReLU has \(sl.count) slopes for \(outChannels) channels")
-        }
+        try activation.check(outChannels: outChannels, layer: name)
         self.activation = activation
         self.name = name
         self.inChannels = inChannels; self.outChannels = outChannels
@@ -72,7 +70,7 @@ public final class ConvTranspose2d: @unchecked Sendable {
                         for ix in lo..<hi { line[(ix - lo) * s] += srow[ix] }
                     }
                 }}
-                if let slope = Self.slope(activation, o) {
+                if let slope = activation.negativeSlope(o) {
                     for i in 0..<(oh * ow) where dst[i] < 0 { dst[i] *= slope }
                 }
             }
@@ -94,18 +92,9 @@ public final class ConvTranspose2d: @unchecked Sendable {
             }}}
         }}}
         for o in 0..<outChannels {
-            guard let slope = Self.slope(activation, o) else { continue }
+            guard let slope = activation.negativeSlope(o) else { continue }
             for i in (o * oh * ow)..<((o + 1) * oh * ow) where out.data[i] < 0 { out.data[i] *= slope }
         }
         return out
-    }
-
-    /// The negative-side slope of output channel o, nil without activation.
-    static func slope(_ a: Activation, _ o: Int) -> Float? {
-        switch a {
-        case .none: return nil
-        case let .leakyReLU(s): return s
-        case let .prelu(s): return s.count == 1 ? s[0] : s[o]
-        }
     }
 }

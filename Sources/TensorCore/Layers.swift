@@ -7,6 +7,22 @@ public enum Activation: Sendable, Equatable {
     case leakyReLU(Float)
     /// One slope per output channel.
     case prelu([Float])
+
+    /// The slope applied to negative values of output channel `o`, nil without activation.
+    @inline(__always) public func negativeSlope(_ o: Int) -> Float? {
+        switch self {
+        case .none: return nil
+        case let .leakyReLU(s): return s
+        case let .prelu(s): return s.count == 1 ? s[0] : s[o]
+        }
+    }
+
+    /// Checks a PReLU's slope count against the layer's output channels.
+    func check(outChannels: Int, layer name: String) throws {
+        if case let .prelu(s) = self, s.count != outChannels, s.count != 1 {
+            throw TensorError.shape("\(name) PReLU has \(s.count) slopes for \(outChannels) channels")
+        }
+    }
 }
 
 /// A 2-D convolution (square kernel, stride, zero padding, bias) computed as im2col + sgemm over
@@ -29,9 +45,7 @@ public final class Conv2d: @unchecked Sendable {
             throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(outChannels)×\(inChannels)×\(kernel)×\(kernel)")
         }
         if let b = bias, b.count != outChannels { throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)") }
-        if case let .prelu(s) = activation, s.count != outChannels, s.count != 1 {
-            throw TensorError.shape("\(name) PReLU has \(s.count) slopes for \(outChannels) channels")
-        }
+        try activation.check(outChannels: outChannels, layer: name)
         self.name = name
         self.inChannels = inChannels; self.outChannels = outChannels; self.kernel = kernel; self.stride = stride
         self.padding = padding ?? kernel / 2
@@ -183,11 +197,7 @@ public final class Conv2d: @unchecked Sendable {
                         acc += weight[((o * inChannels + c) * kernel + ky) * kernel + kx] * x.data[(c * x.height + iy) * x.width + ix]
                     }
                 }}}
-                switch activation {
-                case .none: break
-                case let .leakyReLU(s): if acc < 0 { acc *= s }
-                case let .prelu(s): if acc < 0 { acc *= (s.count == 1 ? s[0] : s[o]) }
-                }
+                if acc < 0, let slope = activation.negativeSlope(o) { acc *= slope }
                 out.data[(o * oh + oy) * ow + ox] = acc
             }}
         }

@@ -21,11 +21,7 @@ public final class FrameRateStage: Stage {
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
-        var out = input
-        out.frameRate = rate
-        out.averageRate = rate
-        if let d = input.duration { out.frameCount = Int((d * rate).ceil) }
-        return out
+        return input.atConstantRate(rate)
     }
 
     private func instant(_ k: Int64) -> Rational { Rational(k) / rate }

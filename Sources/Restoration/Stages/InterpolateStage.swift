@@ -90,11 +90,7 @@ public final class InterpolateStage: Stage {
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
         flowScale = flowScaleOption ?? Self.automaticFlowScale(width: input.width, height: input.height)
-        var out = input
-        out.frameRate = rate
-        out.averageRate = rate
-        if let d = input.duration { out.frameCount = Int((d * rate).ceil) }
-        return out
+        return input.atConstantRate(rate)
     }
 
     /// The size the flow is estimated at for frames of this size.
