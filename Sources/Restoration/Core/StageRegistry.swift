@@ -1,6 +1,7 @@
 /// Every stage a preset can name. Adding a stage is one file plus one line here.
 public enum StageRegistry {
     public static let stages: [any Stage.Type] = [
+        DeflickerStage.self,
         DeinterlaceStage.self,
         FitStage.self,
         FrameRateStage.self,
@@ -14,7 +15,6 @@ public enum StageRegistry {
     public static let planned: [String: String] = [
         "denoise": "grain-aware motion-compensated denoise",
         "despeckle": "dust and scratch repair",
-        "deflicker": "brightness flicker removal",
         "colorize": "DeOldify-style colorization",
     ]
 
