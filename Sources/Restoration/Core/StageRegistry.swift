@@ -3,6 +3,7 @@ public enum StageRegistry {
     public static let stages: [any Stage.Type] = [
         DeflickerStage.self,
         DeinterlaceStage.self,
+        DespeckleStage.self,
         FitStage.self,
         FrameRateStage.self,
         InterpolateStage.self,
@@ -14,7 +15,6 @@ public enum StageRegistry {
     /// naming one fails with a clear message instead of silently skipping it.
     public static let planned: [String: String] = [
         "denoise": "grain-aware motion-compensated denoise",
-        "despeckle": "dust and scratch repair",
         "colorize": "DeOldify-style colorization",
     ]
 

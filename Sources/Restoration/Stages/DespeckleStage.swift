@@ -1,0 +1,130 @@
+import Foundation
+import FilmCore
+
+/// `despeckle`: repairs dust and dirt, defects that live in a single frame.
+///
+/// The frames before and after are aligned to the current one (block matching on luma, a vector
+/// per 8×8 block). A pixel is a defect when it is brighter than both aligned neighbours by more
+/// than `threshold`, or darker than both, while the two neighbours agree with each other (within
+/// `threshold`/2: where they disagree the scene moved or was uncovered, and nothing is touched) —
+/// the spike-detection test of film restoration (SDIa with a consistency check). The defect mask
+/// is grown by `grow` pixels to take in soft edges, and its pixels are replaced by the mean of the
+/// aligned neighbours. The neighbours are always two frames of the same shot: at a shot's (or the
+/// clip's) first frame the next two, at its last the previous two. Holds two frames back.
+public final class DespeckleStage: Stage {
+    public static let name = "despeckle"
+    public static let summary = "repairs single-frame dust and dirt from the motion-aligned frames before and after"
+    public static let options = [
+        "threshold": "how much brighter or darker than both aligned neighbours a defect is, 0…1 (default 0.1 ≈ 25/255)",
+        "grow": "pixels added around every defect (default 1)",
+    ]
+
+    public let threshold: Float
+    public let grow: Int
+    let matcher = BlockMatcher()
+    /// Received frames not yet released, and the two before them, by input number.
+    private var frames: [Int: Frame] = [:]
+    private var received = 0, released = 0
+    /// Pixels repaired so far (statistics and tests).
+    public private(set) var repairedPixels = 0
+
+    public var window: TemporalWindow { TemporalWindow(past: 2, future: 2) }
+
+    public init(options: StageOptions) throws {
+        threshold = Float(try options.double("threshold", default: 0.1, range: 0.005...1))
+        grow = try options.int("grow", default: 1, range: 0...8)
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo { input }
+
+    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        frames[received] = frame
+        received += 1
+        while released + 2 < received { try release(emit) }
+    }
+
+    public func flush(emit: (Frame) throws -> Void) throws {
+        while released < received { try release(emit) }
+        frames = [:]
+    }
+
+    /// Frame i with two neighbours of its own shot: i ± 1, or the next two at the start of a shot
+    /// (or clip), or the previous two at its end.
+    private func release(_ emit: (Frame) throws -> Void) throws {
+        let i = released
+        released += 1
+        let f = frames[i]!
+        func sameShot(_ j: Int) -> Frame? {
+            guard let g = frames[j] else { return nil }
+            // no cut between i and j
+            let (a, b) = (min(i, j), max(i, j))
+            for k in (a + 1)...b where frames[k]?.properties.sceneCut ?? true { return nil }
+            return g
+        }
+        var pair: (Frame, Frame)? = nil
+        if let p = sameShot(i - 1), let q = sameShot(i + 1) { pair = (p, q) }
+        else if let q = sameShot(i + 1), let q2 = sameShot(i + 2) { pair = (q, q2) }
+        else if let p = sameShot(i - 1), let p2 = sameShot(i - 2) { pair = (p, p2) }
+        try emit(pair.map { try repair(f, $0.0, $0.1) } ?? f)
+        frames[i - 2] = nil
+    }
+
+    func repair(_ f: Frame, _ a: Frame, _ b: Frame) throws -> Frame {
+        let neighbours = [a, b]
+        guard neighbours.allSatisfy({ $0.width == f.width && $0.height == f.height && $0.layout == f.layout }) else { return f }
+        let w = f.width, h = f.height, n = w * h
+        let y = BlockMatcher.luma(f)
+        var aligned: [[[Float]]] = [], alignedY: [[Float]] = [], valid: [[Bool]] = []
+        for nb in neighbours {
+            let ny = BlockMatcher.luma(nb)
+            let field = matcher.match(current: y, reference: ny, width: w, height: h)
+            let (planes, ok) = BlockMatcher.compensate(nb, referenceLuma: ny, currentLuma: y, field)
+            aligned.append(planes)
+            valid.append(ok)
+            alignedY.append(nb.layout == .gray ? planes[0] : BlockMatcher.luma(nb.with(width: w, height: h, planes: planes)))
+        }
+        // the defect mask
+        let t = threshold
+        var mask = [Bool](repeating: false, count: n)
+        var any = false
+        for i in 0..<n {
+            let d0 = y[i] - alignedY[0][i], d1 = y[i] - alignedY[1][i]
+            let hit = ((d0 > t && d1 > t) || (d0 < -t && d1 < -t)) && abs(alignedY[0][i] - alignedY[1][i]) < t / 2
+                && valid[0][i] && valid[1][i]
+            if hit { mask[i] = true; any = true }
+        }
+        guard any else { return f }
+        if grow > 0 { mask = Self.dilate(mask, w, h, grow) }
+        var out = f
+        var count = 0
+        for (c, plane) in f.planes.enumerated() {
+            var dst = plane
+            for i in 0..<n where mask[i] {
+                dst[i] = (aligned[0][c][i] + aligned[1][c][i]) / 2
+                if c == 0 { count += 1 }
+            }
+            out.planes[c] = dst
+        }
+        repairedPixels += count
+        return out
+    }
+
+    /// Square dilation by r pixels (separable).
+    static func dilate(_ m: [Bool], _ w: Int, _ h: Int, _ r: Int) -> [Bool] {
+        var rows = [Bool](repeating: false, count: w * h)
+        for y in 0..<h {
+            var last = -r - 1
+            for x in 0..<w { if m[y * w + x] { last = x }; if x - last <= r { rows[y * w + x] = true } }
+            last = w + r + 1
+            for x in stride(from: w - 1, through: 0, by: -1) { if m[y * w + x] { last = x }; if last - x <= r { rows[y * w + x] = true } }
+        }
+        var out = [Bool](repeating: false, count: w * h)
+        for x in 0..<w {
+            var last = -r - 1
+            for y in 0..<h { if rows[y * w + x] { last = y }; if y - last <= r { out[y * w + x] = true } }
+            last = h + r + 1
+            for y in stride(from: h - 1, through: 0, by: -1) { if rows[y * w + x] { last = y }; if last - y <= r { out[y * w + x] = true } }
+        }
+        return out
+    }
+}

@@ -1,0 +1,73 @@
+import XCTest
+import Foundation
+import FilmCore
+import Restoration
+import TestSupport
+
+final class DespeckleTests: XCTestCase {
+    /// Gray textured content panning 2 px per frame to the left, with the moving square on top.
+    func panning(_ n: Int, width: Int = 192, height: Int = 128) -> [Frame] {
+        (0..<n).map { i in
+            let planes = [(0..<(width * height)).map { j -> Float in
+                let x = Float(j % width + 2 * i), y = Float(j / width)
+                var v = 0.45 + 0.15 * sin(x * 0.13) * cos(y * 0.11) + 0.08 * sin((x + 2 * y) * 0.041)
+                let sx = 30 + 3 * i, sy = 40
+                if j % width >= sx && j % width < sx + 24 && j / width >= sy && j / width < sy + 24 { v = 0.72 + 0.1 * sin(Float(j % width - sx) * 0.6) }
+                return v
+            }]
+            return Frame(width: width, height: height, layout: .gray, planes: planes, pts: Rational(Int64(i), 24), duration: Rational(1, 24))
+        }
+    }
+
+    func run(_ frames: [Frame], _ options: [String: String] = [:]) throws -> (DespeckleStage, [Frame]) {
+        let h = try StageHarness("despeckle", options: options, input: streamInfo(width: frames[0].width, height: frames[0].height, layout: .gray))
+        for f in frames { try h.push(f) }
+        try h.finish()
+        XCTAssertEqual(h.emitted.count, frames.count)
+        return (h.stage as! DespeckleStage, h.emitted)
+    }
+
+    func test_200SingleFrameSpecks_90PercentOfTheirPixelsRestored() throws {
+        let clean = panning(30)
+        var dirty = clean
+        var speck = [[Bool]](repeating: [Bool](repeating: false, count: 192 * 128), count: 30)
+        var g = SplitMix64(11)
+        for _ in 0..<200 {
+            let t = Int(g.next() % 30), r = 1.5 + 4.5 * Double(g.nextUnit())     // 3…12 px across
+            let cx = 8 + Int(g.next() % 176), cy = 8 + Int(g.next() % 112)
+            let value: Float = g.nextUnit() < 0.5 ? 20.0 / 255 : 235.0 / 255
+            for y in (cy - 7)...(cy + 7) { for x in (cx - 7)...(cx + 7) where Double((x - cx) * (x - cx) + (y - cy) * (y - cy)) <= r * r {
+                dirty[t].planes[0][y * 192 + x] = value; speck[t][y * 192 + x] = true
+            }}
+        }
+        let (stage, out) = try run(dirty)
+        var total = 0, restored = 0
+        for t in 0..<30 { for i in 0..<(192 * 128) where speck[t][i] {
+            total += 1
+            if abs(out[t].planes[0][i] - clean[t].planes[0][i]) <= 10.0 / 255 { restored += 1 }
+        }}
+        let fraction = Double(restored) / Double(total)
+        let p = zip(out, clean).map { min(psnr($0, $1), 99) }.reduce(0, +) / 30, q = zip(dirty, clean).map { min(psnr($0, $1), 99) }.reduce(0, +) / 30
+        print(String(format: "specks: %d pixels, %.1f%% restored within 10/255; PSNR %.1f → %.1f dB; %d pixels repaired", total, 100 * fraction, q, p, stage.repairedPixels))
+        XCTAssertGreaterThanOrEqual(fraction, 0.9)
+    }
+
+    func test_cleanMovingClip_isLeftAlone() throws {
+        let clean = panning(20)
+        let (stage, out) = try run(clean)
+        for (a, b) in zip(out, clean) { XCTAssertGreaterThanOrEqual(psnr(a, b), 45, "frame at \(b.pts)") }
+        print("clean clip: \(stage.repairedPixels) pixels touched")
+    }
+
+    func test_sceneCut_neighbourOfTheOtherShotIsNotUsed() throws {
+        // shot B starts at frame 5 (another picture); its first frame keeps its own content
+        var frames = panning(5) + panning(5, width: 192, height: 128).map { f -> Frame in
+            f.with(width: 192, height: 128, planes: [f.planes[0].map { 1 - $0 }])
+        }
+        for i in 5..<10 { frames[i].pts = Rational(Int64(i), 24) }
+        frames[5].properties.sceneCut = true
+        let (_, out) = try run(frames)
+        XCTAssertGreaterThanOrEqual(psnr(out[4], frames[4]), 45)
+        XCTAssertGreaterThanOrEqual(psnr(out[5], frames[5]), 45)
+    }
+}
