@@ -3,6 +3,7 @@ public enum StageRegistry {
     public static let stages: [any Stage.Type] = [
         DeflickerStage.self,
         DeinterlaceStage.self,
+        DenoiseStage.self,
         DespeckleStage.self,
         FitStage.self,
         FrameRateStage.self,
@@ -14,7 +15,6 @@ public enum StageRegistry {
     /// Stages the product plans but this build does not have yet, with what they will do. A preset
     /// naming one fails with a clear message instead of silently skipping it.
     public static let planned: [String: String] = [
-        "denoise": "grain-aware motion-compensated denoise",
         "colorize": "DeOldify-style colorization",
     ]
 

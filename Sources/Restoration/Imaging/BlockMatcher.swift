@@ -152,6 +152,14 @@ public struct BlockMatcher: Sendable {
     /// Cost per pixel of distance from the neighbourhood's motion, per full-resolution pixel.
     static let smoothness: Float = 0.003
 
+    /// `neighbour` aligned to the current picture (match, then per-pixel compensation): its planes
+    /// and where the alignment is inside the picture.
+    public func align(_ neighbour: Frame, toLuma current: [Float]) -> (planes: [[Float]], valid: [Bool]) {
+        let ny = Self.luma(neighbour)
+        let field = match(current: current, reference: ny, width: neighbour.width, height: neighbour.height)
+        return Self.compensate(neighbour, referenceLuma: ny, currentLuma: current, field)
+    }
+
     /// `reference` moved onto the current picture: out(x, y) = reference(x + dx, y + dy), every
     /// plane. Each pixel takes, among the vectors of its block and the 8 blocks around, the one
     /// whose 3×3 neighbourhood matches best (truncated differences; its own block's wins ties), so

@@ -76,9 +76,7 @@ public final class DespeckleStage: Stage {
         let y = BlockMatcher.luma(f)
         var aligned: [[[Float]]] = [], alignedY: [[Float]] = [], valid: [[Bool]] = []
         for nb in neighbours {
-            let ny = BlockMatcher.luma(nb)
-            let field = matcher.match(current: y, reference: ny, width: w, height: h)
-            let (planes, ok) = BlockMatcher.compensate(nb, referenceLuma: ny, currentLuma: y, field)
+            let (planes, ok) = matcher.align(nb, toLuma: y)
             aligned.append(planes)
             valid.append(ok)
             alignedY.append(nb.layout == .gray ? planes[0] : BlockMatcher.luma(nb.with(width: w, height: h, planes: planes)))

@@ -1,0 +1,158 @@
+import Foundation
+import FilmCore
+
+/// `denoise`: motion-compensated temporal filtering with a spatial fallback, sized to the noise.
+///
+/// The `radius` frames on each side (same shot only) are aligned to the current frame (block
+/// matching with a smoothness prior, a vector choice per pixel). Each aligned pixel is averaged in
+/// with a confidence from how well its 3×3 neighbourhood matches the current one, given the noise:
+/// a match within the noise counts fully, a worse match (motion the alignment missed, occlusion,
+/// a defect) fades out, so moving edges do not ghost. What noise is left — all of it where no
+/// neighbour matched — goes to an edge-preserving spatial filter (a joint bilateral on luma) whose
+/// strength is the remaining noise level. `strength: auto` measures the noise of every frame
+/// (Immerkær's estimator on luma); `grain` puts part of the removed grain back for a film look.
+public final class DenoiseStage: Stage {
+    public static let name = "denoise"
+    public static let summary = "motion-compensated temporal denoise with an edge-preserving spatial fallback; noise measured per frame"
+    public static let options = [
+        "strength": "noise level σ on the 0–255 scale, or auto (default: measured per frame)",
+        "radius": "frames used on each side (default 2)",
+        "grain": "0…1, how much of the removed grain to put back (default 0)",
+    ]
+
+    let sigmaOption: Float?          // 0…1 scale; nil = auto
+    let radius: Int
+    let grain: Float
+    let matcher = BlockMatcher()
+    private var frames: [Int: Frame] = [:]
+    private var received = 0, released = 0
+    /// The noise level (0–255) of the last frame, for statistics and tests.
+    public private(set) var lastSigma: Float = 0
+
+    public var window: TemporalWindow { TemporalWindow(past: radius, future: radius) }
+
+    public init(options: StageOptions) throws {
+        let s = options.string("strength", default: "auto")
+        if s == "auto" { sigmaOption = nil } else {
+            guard let v = Float(s), v >= 0, v <= 100 else {
+                throw RestoreError.invalidOption(stage: Self.name, message: "strength must be auto or a noise level 0…100 (0–255 scale), not '\(s)'")
+            }
+            sigmaOption = v / 255
+        }
+        radius = try options.int("radius", default: 2, range: 0...6)
+        grain = Float(try options.double("grain", default: 0, range: 0...1))
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo { input }
+
+    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        frames[received] = frame
+        received += 1
+        while released + radius < received { try release(emit) }
+    }
+
+    public func flush(emit: (Frame) throws -> Void) throws {
+        while released < received { try release(emit) }
+        frames = [:]
+    }
+
+    private func release(_ emit: (Frame) throws -> Void) throws {
+        let i = released
+        released += 1
+        let f = frames[i]!
+        // neighbours of the same shot
+        var neighbours: [Frame] = []
+        var j = i - 1
+        while j >= i - radius, let g = frames[j], !(frames[j + 1]?.properties.sceneCut ?? true) { neighbours.append(g); j -= 1 }
+        j = i + 1
+        while j <= i + radius, let g = frames[j], !g.properties.sceneCut { neighbours.append(g); j += 1 }
+        try emit(denoise(f, neighbours.filter { $0.width == f.width && $0.height == f.height && $0.layout == f.layout }))
+        frames[i - radius] = nil
+    }
+
+    /// Immerkær's fast noise estimate (σ on the 0…1 scale) of a plane.
+    public static func estimateNoise(_ p: [Float], width w: Int, height h: Int) -> Float {
+        guard w > 2, h > 2 else { return 0 }
+        var sum: Double = 0
+        for y in 1..<(h - 1) {
+            let a = (y - 1) * w, b = y * w, c = (y + 1) * w
+            for x in 1..<(w - 1) {
+                let v = p[a + x - 1] - 2 * p[a + x] + p[a + x + 1] - 2 * p[b + x - 1] + 4 * p[b + x] - 2 * p[b + x + 1]
+                    + p[c + x - 1] - 2 * p[c + x] + p[c + x + 1]
+                sum += Double(abs(v))
+            }
+        }
+        return Float((Double.pi / 2).squareRoot() * sum / (6 * Double((w - 2) * (h - 2))))
+    }
+
+    func denoise(_ f: Frame, _ neighbours: [Frame]) -> Frame {
+        let w = f.width, h = f.height, n = w * h
+        let y = BlockMatcher.luma(f)
+        let sigma = sigmaOption ?? Self.estimateNoise(y, width: w, height: h)
+        lastSigma = sigma * 255
+        guard sigma > 0.5 / 255 else { return f }
+        let aligned = neighbours.map { matcher.align($0, toLuma: y) }
+        let alignedY = aligned.map { a in f.layout == .gray ? a.planes[0] : BlockMatcher.luma(f.with(width: w, height: h, planes: a.planes)) }
+        let s2 = 2 * sigma * sigma
+        // temporal: confidence per neighbour and pixel from the 3×3 mean squared luma difference
+        var weights = [[Float]](repeating: [Float](repeating: 0, count: n), count: aligned.count)
+        for k in 0..<aligned.count {
+            let ay = alignedY[k], valid = aligned[k].valid
+            weights[k].withUnsafeMutableBufferPointer { wp in
+                let out = wp
+                DispatchQueue.concurrentPerform(iterations: h) { yy in
+                    for x in 0..<w {
+                        guard valid[yy * w + x] else { out[yy * w + x] = 0; continue }
+                        var d: Float = 0, c: Float = 0
+                        for py in max(yy - 1, 0)...min(yy + 1, h - 1) { for px in max(x - 1, 0)...min(x + 1, w - 1) {
+                            let e = y[py * w + px] - ay[py * w + px]; d += e * e; c += 1
+                        }}
+                        let excess = max(d / c - s2, 0)
+                        out[yy * w + x] = expf(-excess / s2)
+                    }
+                }
+            }
+        }
+        var total = [Float](repeating: 1, count: n)
+        for k in 0..<aligned.count { for i in 0..<n { total[i] += weights[k][i] } }
+        let temporal: [[Float]] = f.planes.enumerated().map { c, plane in
+            (0..<n).map { i in
+                var s = plane[i]
+                for k in 0..<aligned.count { s += weights[k][i] * aligned[k].planes[c][i] }
+                return s / total[i]
+            }
+        }
+        // spatial: joint bilateral (5×5, guided by the temporal luma), range set by the noise left
+        let guide = f.layout == .gray ? temporal[0] : BlockMatcher.luma(f.with(width: w, height: h, planes: temporal))
+        let spatialW: [Float] = (-2...2).flatMap { dy in (-2...2).map { dx in expf(-Float(dx * dx + dy * dy) / (2 * 1.5 * 1.5)) } }
+        var out = f
+        out.planes = temporal.enumerated().map { c, plane in
+            var dst = [Float](repeating: 0, count: n)
+            dst.withUnsafeMutableBufferPointer { dp in
+                let o = dp
+                DispatchQueue.concurrentPerform(iterations: h) { yy in
+                    for x in 0..<w {
+                        let i = yy * w + x
+                        let left = sigma / total[i].squareRoot()                 // noise left after averaging
+                        let range = 2 * (2.5 * left) * (2.5 * left)
+                        let g0 = guide[i]
+                        var s: Float = 0, ws: Float = 0
+                        for dy in -2...2 {
+                            let py = min(max(yy + dy, 0), h - 1)
+                            for dx in -2...2 {
+                                let px = min(max(x + dx, 0), w - 1), q = py * w + px
+                                let e = guide[q] - g0
+                                let wt = spatialW[(dy + 2) * 5 + dx + 2] * expf(-e * e / range)
+                                s += wt * plane[q]; ws += wt
+                            }
+                        }
+                        let v = s / ws
+                        o[i] = min(max(v + grain * (f.planes[c][i] - v), 0), 1)
+                    }
+                }
+            }
+            return dst
+        }
+        return out
+    }
+}
