@@ -27,6 +27,26 @@ public struct BlockMatcher: Sendable {
         let w: Int, h: Int
         let v: [Float]
         @inline(__always) func at(_ x: Int, _ y: Int) -> Float { v[min(max(y, 0), h - 1) * w + min(max(x, 0), w - 1)] }
+        /// Σ min(|self(x, y) − ref(x + vx, y + vy)|, truncation) over [x0, x1) × [y0, y1).
+        func cost(_ r: Plane, _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ vx: Int, _ vy: Int) -> Float {
+            var cost: Float = 0
+            let t = BlockMatcher.truncation
+            v.withUnsafeBufferPointer { cp in r.v.withUnsafeBufferPointer { rp in
+                if x0 + vx >= 0, x1 + vx <= r.w, y0 + vy >= 0, y1 + vy <= r.h {
+                    for y in y0..<y1 {
+                        let a = cp.baseAddress! + y * w, b = rp.baseAddress! + (y + vy) * r.w + vx
+                        for x in x0..<x1 { cost += min(abs(a[x] - b[x]), t) }
+                    }
+                } else {
+                    for y in y0..<y1 {
+                        let sy = min(max(y + vy, 0), r.h - 1)
+                        for x in x0..<x1 { cost += min(abs(cp[y * w + x] - rp[sy * r.w + min(max(x + vx, 0), r.w - 1)]), t) }
+                    }
+                }
+            }}
+            return cost
+        }
+
         func half() -> Plane {
             let hw = max(1, w / 2), hh = max(1, h / 2)
             var out = [Float](repeating: 0, count: hw * hh)
@@ -82,10 +102,7 @@ public struct BlockMatcher: Sendable {
                     for (cx, cy) in candidates {
                         for sy in -span...span { for sx in -span...span {
                             let vx = cx + sx, vy = cy + sy
-                            var cost: Float = 0
-                            for y in y0..<y1 {
-                                for x in x0..<x1 { cost += min(abs(c.v[y * c.w + x] - r.at(x + vx, y + vy)), Self.truncation) }
-                            }
+                            var cost = c.cost(r, x0, y0, x1, y1, vx, vy)
                             // a slight preference for small vectors keeps flat areas still
                             cost += Float(abs(vx) + abs(vy)) * 1e-5 * Float(bs * bs)
                             if cost < bestCost { bestCost = cost; best = (vx, vy) }
@@ -136,9 +153,7 @@ public struct BlockMatcher: Sendable {
                 let n = Float((x1 - x0) * (y1 - y0))
                 var best = (0, 0), bestTotal = Float.infinity, bestErr: Float = 0
                 for (vx, vy) in cands {
-                    var cost: Float = 0
-                    for y in y0..<y1 { for x in x0..<x1 { cost += min(abs(c.v[y * c.w + x] - r.at(x + vx, y + vy)), Self.truncation) } }
-                    let e = cost / n
+                    let e = c.cost(r, x0, y0, x1, y1, vx, vy) / n
                     let total = e + lambda * Float(abs(vx - mx) + abs(vy - my))
                     if total < bestTotal { bestTotal = total; best = (vx, vy); bestErr = e }
                 }
@@ -170,38 +185,61 @@ public struct BlockMatcher: Sendable {
         let w = reference.width, h = reference.height, bs = field.block
         var vx = [Int32](repeating: 0, count: w * h), vy = vx
         var valid = [Bool](repeating: true, count: w * h)
+        // per block: its own vector first, then the other distinct vectors around it
+        // (flat: up to 9 vectors per block, x and y interleaved, and a count)
+        let blocks = field.blocksX * field.blocksY
+        var candidates = [Int32](repeating: 0, count: blocks * 18), counts = [Int](repeating: 0, count: blocks)
+        for j in 0..<field.blocksY { for i in 0..<field.blocksX {
+            let own = j * field.blocksX + i
+            var list = [(field.dx[own], field.dy[own])]
+            for oj in -1...1 { for oi in -1...1 {
+                let qi = i + oi, qj = j + oj
+                guard qi >= 0, qi < field.blocksX, qj >= 0, qj < field.blocksY else { continue }
+                let b = qj * field.blocksX + qi
+                let v = (field.dx[b], field.dy[b])
+                if !list.contains(where: { $0 == v }) { list.append(v) }
+            }}
+            counts[own] = list.count
+            for (k, v) in list.enumerated() { candidates[own * 18 + 2 * k] = v.0; candidates[own * 18 + 2 * k + 1] = v.1 }
+        }}
         vx.withUnsafeMutableBufferPointer { vxp in vy.withUnsafeMutableBufferPointer { vyp in valid.withUnsafeMutableBufferPointer { vp in
-            let ox = vxp, oy = vyp, ov = vp
+        cy.withUnsafeBufferPointer { cp in ry.withUnsafeBufferPointer { rp in candidates.withUnsafeBufferPointer { candp in counts.withUnsafeBufferPointer { cntp in
+            let ox = vxp, oy = vyp, ov = vp, C = cp.baseAddress!, R = rp.baseAddress!, V = candp.baseAddress!, N = cntp.baseAddress!
             DispatchQueue.concurrentPerform(iterations: h) { y in
                 let j = min(y / bs, field.blocksY - 1)
                 for x in 0..<w {
-                    let i = min(x / bs, field.blocksX - 1)
-                    func cost(_ dx: Int, _ dy: Int) -> Float {
-                        var c: Float = 0
-                        for yy in max(y - 1, 0)...min(y + 1, h - 1) { for xx in max(x - 1, 0)...min(x + 1, w - 1) {
-                            let sx = min(max(xx + dx, 0), w - 1), sy = min(max(yy + dy, 0), h - 1)
-                            c += min(abs(cy[yy * w + xx] - ry[sy * w + sx]), truncation)
-                        }}
-                        return c
+                    let b = j * field.blocksX + min(x / bs, field.blocksX - 1)
+                    let list = V + b * 18, count = N[b]
+                    var best = (Int(list[0]), Int(list[1]))
+                    if count > 1 {
+                        func cost(_ dx: Int, _ dy: Int) -> Float {
+                            var c: Float = 0
+                            if x >= 1, x < w - 1, y >= 1, y < h - 1, x + dx >= 1, x + dx < w - 1, y + dy >= 1, y + dy < h - 1 {
+                                for k in -1...1 {
+                                    let a = C + (y + k) * w + x, b = R + (y + k + dy) * w + x + dx
+                                    c += min(abs(a[-1] - b[-1]), truncation) + min(abs(a[0] - b[0]), truncation) + min(abs(a[1] - b[1]), truncation)
+                                }
+                                return c
+                            }
+                            for yy in max(y - 1, 0)...min(y + 1, h - 1) { for xx in max(x - 1, 0)...min(x + 1, w - 1) {
+                                let sx = min(max(xx + dx, 0), w - 1), sy = min(max(yy + dy, 0), h - 1)
+                                c += min(abs(C[yy * w + xx] - R[sy * w + sx]), truncation)
+                            }}
+                            return c
+                        }
+                        var bestCost = cost(best.0, best.1) - 0.02      // its own block's vector wins ties
+                        for k in 1..<count {
+                            let v = (Int(list[2 * k]), Int(list[2 * k + 1]))
+                            let c = cost(v.0, v.1)
+                            if c < bestCost { bestCost = c; best = v }
+                        }
                     }
-                    let own = j * field.blocksX + i
-                    var best = (Int(field.dx[own]), Int(field.dy[own]))
-                    var bestCost = cost(best.0, best.1) - 0.02
-                    for oj in -1...1 { for oi in -1...1 where oi != 0 || oj != 0 {
-                        let qi = i + oi, qj = j + oj
-                        guard qi >= 0, qi < field.blocksX, qj >= 0, qj < field.blocksY else { continue }
-                        let b = qj * field.blocksX + qi
-                        let v = (Int(field.dx[b]), Int(field.dy[b]))
-                        if v == best { continue }
-                        let c = cost(v.0, v.1)
-                        if c < bestCost { bestCost = c; best = v }
-                    }}
                     ox[y * w + x] = Int32(best.0); oy[y * w + x] = Int32(best.1)
                     let sx = x + best.0, sy = y + best.1
                     ov[y * w + x] = sx >= 0 && sx < w && sy >= 0 && sy < h
                 }
             }
-        }}}
+        }}}}}}}
         let planes = reference.planes.map { p in
             [Float](unsafeUninitializedCapacity: w * h) { buf, n in
                 for k in 0..<(w * h) {

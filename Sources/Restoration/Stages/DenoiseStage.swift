@@ -70,6 +70,19 @@ public final class DenoiseStage: Stage {
         frames[i - radius] = nil
     }
 
+    /// exp(−x) for x ≥ 0 from a table (linear interpolation; error below 1e-4), 0 beyond 16.
+    nonisolated(unsafe) static let expTable: UnsafeMutablePointer<Float> = {
+        let t = UnsafeMutablePointer<Float>.allocate(capacity: 4097)
+        for k in 0...4096 { t[k] = expf(-Float(k) / 256) }
+        return t
+    }()
+    @inline(__always) static func expNeg(_ x: Float, _ table: UnsafeMutablePointer<Float>) -> Float {
+        let u = x * 256
+        guard u < 4096 else { return 0 }
+        let i = Int(u), f = u - Float(i)
+        return table[i] + (table[i + 1] - table[i]) * f
+    }
+
     /// Immerkær's fast noise estimate (σ on the 0…1 scale) of a plane.
     public static func estimateNoise(_ p: [Float], width w: Int, height h: Int) -> Float {
         guard w > 2, h > 2 else { return 0 }
@@ -94,6 +107,7 @@ public final class DenoiseStage: Stage {
         let aligned = neighbours.map { matcher.align($0, toLuma: y) }
         let alignedY = aligned.map { a in f.layout == .gray ? a.planes[0] : BlockMatcher.luma(f.with(width: w, height: h, planes: a.planes)) }
         let s2 = 2 * sigma * sigma
+        let E = Self.expTable
         // temporal: confidence per neighbour and pixel from the 3×3 mean squared luma difference
         var weights = [[Float]](repeating: [Float](repeating: 0, count: n), count: aligned.count)
         for k in 0..<aligned.count {
@@ -108,7 +122,7 @@ public final class DenoiseStage: Stage {
                             let e = y[py * w + px] - ay[py * w + px]; d += e * e; c += 1
                         }}
                         let excess = max(d / c - s2, 0)
-                        out[yy * w + x] = expf(-excess / s2)
+                        out[yy * w + x] = Self.expNeg(excess / s2, E)
                     }
                 }
             }
@@ -126,31 +140,47 @@ public final class DenoiseStage: Stage {
         let guide = f.layout == .gray ? temporal[0] : BlockMatcher.luma(f.with(width: w, height: h, planes: temporal))
         let spatialW: [Float] = (-2...2).flatMap { dy in (-2...2).map { dx in expf(-Float(dx * dx + dy * dy) / (2 * 1.5 * 1.5)) } }
         var out = f
+        let inv = 1 / (2 * 2.5 * 2.5 * sigma * sigma)        // 1 / range for total weight 1
         out.planes = temporal.enumerated().map { c, plane in
             var dst = [Float](repeating: 0, count: n)
-            dst.withUnsafeMutableBufferPointer { dp in
-                let o = dp
+            dst.withUnsafeMutableBufferPointer { dp in plane.withUnsafeBufferPointer { pp in guide.withUnsafeBufferPointer { gp in
+            total.withUnsafeBufferPointer { tp in f.planes[c].withUnsafeBufferPointer { op in spatialW.withUnsafeBufferPointer { sw in
+                let o = dp.baseAddress!, P = pp.baseAddress!, G = gp.baseAddress!, T = tp.baseAddress!, orig = op.baseAddress!, W = sw.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: h) { yy in
+                    let inner = yy >= 2 && yy < h - 2
                     for x in 0..<w {
                         let i = yy * w + x
-                        let left = sigma / total[i].squareRoot()                 // noise left after averaging
-                        let range = 2 * (2.5 * left) * (2.5 * left)
-                        let g0 = guide[i]
+                        // range = 2·(2.5·σ/√total)²: the noise left after averaging
+                        let k = inv * T[i]
+                        let g0 = G[i]
                         var s: Float = 0, ws: Float = 0
-                        for dy in -2...2 {
-                            let py = min(max(yy + dy, 0), h - 1)
-                            for dx in -2...2 {
-                                let px = min(max(x + dx, 0), w - 1), q = py * w + px
-                                let e = guide[q] - g0
-                                let wt = spatialW[(dy + 2) * 5 + dx + 2] * expf(-e * e / range)
-                                s += wt * plane[q]; ws += wt
+                        if inner && x >= 2 && x < w - 2 {
+                            var t = 0
+                            for dy in -2...2 {
+                                let row = i + dy * w
+                                for dx in -2...2 {
+                                    let e = G[row + dx] - g0
+                                    let wt = W[t] * Self.expNeg(e * e * k, E)
+                                    s += wt * P[row + dx]; ws += wt; t += 1
+                                }
+                            }
+                        } else {
+                            var t = 0
+                            for dy in -2...2 {
+                                let py = min(max(yy + dy, 0), h - 1)
+                                for dx in -2...2 {
+                                    let q = py * w + min(max(x + dx, 0), w - 1)
+                                    let e = G[q] - g0
+                                    let wt = W[t] * Self.expNeg(e * e * k, E)
+                                    s += wt * P[q]; ws += wt; t += 1
+                                }
                             }
                         }
                         let v = s / ws
-                        o[i] = min(max(v + grain * (f.planes[c][i] - v), 0), 1)
+                        o[i] = min(max(v + grain * (orig[i] - v), 0), 1)
                     }
                 }
-            }
+            }}}}}}
             return dst
         }
         return out
