@@ -127,14 +127,14 @@ final class StageTests: XCTestCase {
         let p = try Preset.parse(yaml: """
             description: test
             stages:
-              - denoise
+              - colorize
               - fit: {size: 1280x720}
             output: {codec: libx265, crf: 20}
             """, name: "t")
-        XCTAssertEqual(p.stages.map(\.name), ["denoise", "fit"])
+        XCTAssertEqual(p.stages.map(\.name), ["colorize", "fit"])
         XCTAssertEqual(p.encoder.codec, "libx265")
         XCTAssertEqual(p.encoder.crf, 20)
-        XCTAssertEqual(p.unavailableStages, ["denoise"])
+        XCTAssertEqual(p.unavailableStages, ["colorize"])
         XCTAssertThrowsError(try Preset.parse(yaml: "stages: [blur]", name: "x")) { XCTAssertTrue("\($0)".contains("unknown stage 'blur'")) }
         XCTAssertThrowsError(try Preset.parse(yaml: "stages: [fit]\noutput: {speed: 3}", name: "x")) { XCTAssertTrue("\($0)".contains("unknown output setting")) }
     }
