@@ -52,6 +52,9 @@ bench: build models
 	$(BIN) bench interpolate --size 640x480 --frames 5
 	$(BIN) bench interpolate --size 3840x2160 --frames 2 --option flow-scale=0.25
 	$(BIN) bench rebuild --input $(SAMPLE)
+	$(BIN) bench stage deflicker --size 640x480 --frames 24
+	$(BIN) bench stage despeckle --size 640x480 --frames 12
+	$(BIN) bench stage denoise --size 640x480 --frames 12
 
 ## bench-peers: the same models in ncnn (PyPI package, in .venv-peers) on the same sizes, beside ours
 bench-peers: build models
