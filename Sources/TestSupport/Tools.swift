@@ -211,3 +211,18 @@ public func decodeAll(_ path: String) throws -> (MediaReader, [Frame]) {
     while let f = try r.nextFrame() { frames.append(f) }
     return (r, frames)
 }
+
+/// A small seeded generator for test data (SplitMix64): the same numbers on every machine.
+public struct SplitMix64 {
+    var s: UInt64
+    public init(_ seed: UInt64) { s = seed }
+    public mutating func next() -> UInt64 {
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    public mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}

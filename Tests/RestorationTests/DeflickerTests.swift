@@ -103,17 +103,3 @@ final class DeflickerTests: XCTestCase {
         XCTAssertThrowsError(try StageHarness("deflicker", options: ["strength": "3"], input: streamInfo(width: 8, height: 8)))
     }
 }
-
-/// A seeded generator for the tests (SplitMix64).
-struct SplitMix64 {
-    var s: UInt64
-    init(_ seed: UInt64) { s = seed }
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
-}

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TensorCore
 import Networks
+import TestSupport
 
 final class CheckpointTests: XCTestCase {
     static var dir: URL { NCNNTests.fixtures.deletingLastPathComponent().appendingPathComponent("torch") }
@@ -75,7 +76,7 @@ final class CheckpointTests: XCTestCase {
     /// Seeded mutation loop over the three formats: every damaged file gives an error or loads,
     /// never a crash.
     func test_loaders_fuzz_neverCrash() throws {
-        var g = SplitMix(31)
+        var g = SplitMix64(31)
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(getpid())")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: tmp) }

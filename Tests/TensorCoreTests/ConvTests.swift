@@ -2,23 +2,11 @@ import XCTest
 import Foundation
 import TensorCore
 import Networks
+import TestSupport
 
 func randomTensor(_ c: Int, _ h: Int, _ w: Int, seed: UInt64) -> Tensor {
-    var g = SplitMix(seed)
-    return Tensor(channels: c, height: h, width: w, data: (0..<(c * h * w)).map { _ in g.nextFloat() * 2 - 1 })
-}
-
-struct SplitMix {
-    var s: UInt64
-    init(_ seed: UInt64) { s = seed }
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    var g = SplitMix64(seed)
+    return Tensor(channels: c, height: h, width: w, data: (0..<(c * h * w)).map { _ in g.nextUnit() * 2 - 1 })
 }
 
 func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
@@ -29,16 +17,16 @@ func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
 final class ConvTests: XCTestCase {
     func test_conv2d_im2colSgemm_matchesNaive_onRandomShapes() throws {
         let ws = Workspace(floats: 4096)   // small: forces several row bands
-        var g = SplitMix(7)
+        var g = SplitMix64(7)
         let cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
             // in, out, k, stride, pad, h, w
             (3, 64, 3, 1, 1, 23, 37), (64, 48, 3, 1, 1, 9, 11), (3, 5, 3, 2, 0, 9, 8), (2, 4, 3, 2, 1, 2, 1), (12, 32, 3, 2, 1, 20, 17), (5, 7, 1, 1, 0, 13, 17), (4, 6, 3, 2, 1, 15, 10),
             (2, 3, 3, 1, 0, 8, 9), (1, 1, 3, 1, 1, 1, 1), (16, 8, 3, 1, 1, 2, 31), (64, 64, 3, 1, 1, 96, 128), (32, 16, 3, 1, 1, 61, 67),
         ]
         for (ci, co, k, s, p, h, w) in cases {
-            let weight = (0..<(co * ci * k * k)).map { _ in g.nextFloat() - 0.5 }
-            let bias = (0..<co).map { _ in g.nextFloat() - 0.5 }
-            for act in [Activation.none, .leakyReLU(0.2), .prelu((0..<co).map { _ in g.nextFloat() * 0.5 })] {
+            let weight = (0..<(co * ci * k * k)).map { _ in g.nextUnit() - 0.5 }
+            let bias = (0..<co).map { _ in g.nextUnit() - 0.5 }
+            for act in [Activation.none, .leakyReLU(0.2), .prelu((0..<co).map { _ in g.nextUnit() * 0.5 })] {
                 let conv = try Conv2d(name: "c", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight, bias: bias, activation: act)
                 let x = randomTensor(ci, h, w, seed: UInt64(ci * 100 + h))
                 let fast = try conv.forward(x, workspace: ws), ref = conv.reference(x)
@@ -134,7 +122,7 @@ final class NCNNTests: XCTestCase {
     func test_ncnnLoader_fuzz_neverCrashes() throws {
         let param = try String(contentsOfFile: Self.modelsDir + "/realesr-animevideov3-x4.param", encoding: .utf8)
         let bin = try Data(contentsOf: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.bin"))
-        var g = SplitMix(99)
+        var g = SplitMix64(99)
         var errors = 0
         for _ in 0..<300 {
             var p = Array(param.utf8), b = bin

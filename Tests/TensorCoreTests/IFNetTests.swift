@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TensorCore
 import Networks
+import TestSupport
 
 final class IFNetTests: XCTestCase {
     static var fixtures: URL {
@@ -10,10 +11,10 @@ final class IFNetTests: XCTestCase {
     static let net: IFNet? = try? InterpolationModels.load("rife-v4.0", modelsDir: NCNNTests.modelsDir)
 
     func test_convTranspose2d_matchesDefinition() throws {
-        var g = SplitMix(11)
+        var g = SplitMix64(11)
         for (ci, co, k, s, p, h, w) in [(16, 5, 4, 2, 1, 7, 9), (3, 4, 3, 1, 1, 5, 6), (8, 2, 4, 2, 1, 1, 1), (4, 3, 2, 2, 0, 3, 5)] {
-            let weight = (0..<(ci * co * k * k)).map { _ in g.nextFloat() - 0.5 }
-            let bias = (0..<co).map { _ in g.nextFloat() - 0.5 }
+            let weight = (0..<(ci * co * k * k)).map { _ in g.nextUnit() - 0.5 }
+            let bias = (0..<co).map { _ in g.nextUnit() - 0.5 }
             let t = try ConvTranspose2d(name: "up", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight, bias: bias)
             let x = randomTensor(ci, h, w, seed: UInt64(h * 31 + w))
             let fast = try t.forward(x, workspace: Workspace(floats: 16)), ref = t.reference(x)

@@ -24,8 +24,7 @@ public final class DenoiseStage: Stage {
     let radius: Int
     let grain: Float
     let matcher = BlockMatcher()
-    private var frames: [Int: Frame] = [:]
-    private var received = 0, released = 0
+    private var held: ShotWindow
     /// The noise level (0–255) of the last frame, for statistics and tests.
     public private(set) var lastSigma: Float = 0
 
@@ -40,34 +39,33 @@ public final class DenoiseStage: Stage {
             sigmaOption = v / 255
         }
         radius = try options.int("radius", default: 2, range: 0...6)
+        held = ShotWindow(past: radius, future: radius)
         grain = Float(try options.double("grain", default: 0, range: 0...1))
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
-        frames[received] = frame
-        received += 1
-        while released + radius < received { try release(emit) }
+        held.add(frame)
+        while let i = held.next(flushing: false) { try release(i, emit) }
     }
 
     public func flush(emit: (Frame) throws -> Void) throws {
-        while released < received { try release(emit) }
-        frames = [:]
+        while let i = held.next(flushing: true) { try release(i, emit) }
+        held.clear()
     }
 
-    private func release(_ emit: (Frame) throws -> Void) throws {
-        let i = released
-        released += 1
-        let f = frames[i]!
-        // neighbours of the same shot
+    /// Frame i averaged with up to `radius` frames on each side, as far as its shot goes.
+    private func release(_ i: Int, _ emit: (Frame) throws -> Void) throws {
+        let f = held[i]!
         var neighbours: [Frame] = []
-        var j = i - 1
-        while j >= i - radius, let g = frames[j], !(frames[j + 1]?.properties.sceneCut ?? true) { neighbours.append(g); j -= 1 }
-        j = i + 1
-        while j <= i + radius, let g = frames[j], !g.properties.sceneCut { neighbours.append(g); j += 1 }
+        for side in [-1, 1] {
+            for d in 1...max(radius, 1) where radius > 0 {
+                guard let g = held.neighbour(of: i, at: i + side * d) else { break }
+                neighbours.append(g)
+            }
+        }
         try emit(denoise(f, neighbours.filter { $0.width == f.width && $0.height == f.height && $0.layout == f.layout }))
-        frames[i - radius] = nil
     }
 
     /// exp(−x) for x ≥ 0 from a table (linear interpolation; error below 1e-4), 0 beyond 16.

@@ -22,9 +22,7 @@ public final class DespeckleStage: Stage {
     public let threshold: Float
     public let grow: Int
     let matcher = BlockMatcher()
-    /// Received frames not yet released, and the two before them, by input number.
-    private var frames: [Int: Frame] = [:]
-    private var received = 0, released = 0
+    private var held = ShotWindow(past: 2, future: 2)
     /// Pixels repaired so far (statistics and tests).
     public private(set) var repairedPixels = 0
 
@@ -38,35 +36,25 @@ public final class DespeckleStage: Stage {
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
-        frames[received] = frame
-        received += 1
-        while released + 2 < received { try release(emit) }
+        held.add(frame)
+        while let i = held.next(flushing: false) { try release(i, emit) }
     }
 
     public func flush(emit: (Frame) throws -> Void) throws {
-        while released < received { try release(emit) }
-        frames = [:]
+        while let i = held.next(flushing: true) { try release(i, emit) }
+        held.clear()
     }
 
     /// Frame i with two neighbours of its own shot: i ± 1, or the next two at the start of a shot
     /// (or clip), or the previous two at its end.
-    private func release(_ emit: (Frame) throws -> Void) throws {
-        let i = released
-        released += 1
-        let f = frames[i]!
-        func sameShot(_ j: Int) -> Frame? {
-            guard let g = frames[j] else { return nil }
-            // no cut between i and j
-            let (a, b) = (min(i, j), max(i, j))
-            for k in (a + 1)...b where frames[k]?.properties.sceneCut ?? true { return nil }
-            return g
-        }
+    private func release(_ i: Int, _ emit: (Frame) throws -> Void) throws {
+        let f = held[i]!
+        let near = { (j: Int) in self.held.neighbour(of: i, at: j) }
         var pair: (Frame, Frame)? = nil
-        if let p = sameShot(i - 1), let q = sameShot(i + 1) { pair = (p, q) }
-        else if let q = sameShot(i + 1), let q2 = sameShot(i + 2) { pair = (q, q2) }
-        else if let p = sameShot(i - 1), let p2 = sameShot(i - 2) { pair = (p, p2) }
+        if let p = near(i - 1), let q = near(i + 1) { pair = (p, q) }
+        else if let q = near(i + 1), let q2 = near(i + 2) { pair = (q, q2) }
+        else if let p = near(i - 1), let p2 = near(i - 2) { pair = (p, p2) }
         try emit(pair.map { try repair(f, $0.0, $0.1) } ?? f)
-        frames[i - 2] = nil
     }
 
     func repair(_ f: Frame, _ a: Frame, _ b: Frame) throws -> Frame {
