@@ -17,10 +17,15 @@ public final class DespeckleStage: Stage {
     public static let options = [
         "threshold": "how much brighter or darker than both aligned neighbours a defect is, 0…1 (default 0.1 ≈ 25/255)",
         "grow": "pixels added around every defect (default 1)",
+        "scratches": "also remove vertical line scratches that stay in place over 3 of 5 frames (default true)",
     ]
 
     public let threshold: Float
     public let grow: Int
+    public let scratches: Bool
+    private var scratchCandidates: [Int: [Int]] = [:]
+    /// Columns repaired as line scratches so far (statistics and tests).
+    public private(set) var scratchColumns = 0
     let matcher = BlockMatcher()
     private var held = ShotWindow(past: 2, future: 2)
     /// Pixels repaired so far (statistics and tests).
@@ -31,6 +36,7 @@ public final class DespeckleStage: Stage {
     public init(options: StageOptions) throws {
         threshold = Float(try options.double("threshold", default: 0.1, range: 0.005...1))
         grow = try options.int("grow", default: 1, range: 0...8)
+        scratches = try options.bool("scratches", default: true)
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }
@@ -43,6 +49,7 @@ public final class DespeckleStage: Stage {
     public func flush(emit: (Frame) throws -> Void) throws {
         while let i = held.next(flushing: true) { try release(i, emit) }
         held.clear()
+        scratchCandidates = [:]
     }
 
     /// Frame i with two neighbours of its own shot: i ± 1, or the next two at the start of a shot
@@ -54,7 +61,27 @@ public final class DespeckleStage: Stage {
         if let p = near(i - 1), let q = near(i + 1) { pair = (p, q) }
         else if let q = near(i + 1), let q2 = near(i + 2) { pair = (q, q2) }
         else if let p = near(i - 1), let p2 = near(i - 2) { pair = (p, p2) }
-        try emit(pair.map { try repair(f, $0.0, $0.1) } ?? f)
+        var out = try pair.map { try repair(f, $0.0, $0.1) } ?? f
+        if scratches { out = removeScratches(out, i) }
+        try emit(out)
+    }
+
+    /// Line scratches of frame i: candidate columns that recur (±1 px) in at least 3 of the up
+    /// to 5 frames i − 2 … i + 2 of its shot.
+    private func removeScratches(_ f: Frame, _ i: Int) -> Frame {
+        func cands(_ j: Int) -> [Int]? {
+            if let c = scratchCandidates[j] { return c }
+            guard let g = held.neighbour(of: i, at: j) else { return nil }
+            let c = LineScratches.candidates(BlockMatcher.luma(g), width: g.width, height: g.height)
+            scratchCandidates[j] = c
+            return c
+        }
+        scratchCandidates[i - 3] = nil
+        guard let own = cands(i), !own.isEmpty else { return f }
+        let around = (i - 2...i + 2).filter { $0 != i }.compactMap { cands($0) }
+        let columns = own.filter { x in 1 + around.filter { $0.contains { abs($0 - x) <= 1 } }.count >= 3 }
+        scratchColumns += columns.count
+        return LineScratches.repair(f, luma: BlockMatcher.luma(f), columns: columns)
     }
 
     func repair(_ f: Frame, _ a: Frame, _ b: Frame) throws -> Frame {
