@@ -74,6 +74,10 @@ public struct Frame: Sendable {
         return f
     }
 
+    /// The picture's luma for analysis (motion search, scene and flicker measures): the gray
+    /// plane itself, or BT.709-weighted R'G'B'.
+    public var luma: [Float] { layout == .gray ? planes[0] : YCbCrMatrix(.bt709).luma(planes) }
+
     /// A frame with new pixels that keeps this frame's timing and properties.
     public func with(width: Int, height: Int, layout: PixelLayout? = nil, planes: [[Float]]) -> Frame {
         Frame(width: width, height: height, layout: layout ?? self.layout, planes: planes, pts: pts,

@@ -120,6 +120,12 @@ public final class IFNet: @unchecked Sendable {
         return max(m, 1)
     }
 
+    /// The size frames of h×w are padded to (right and bottom) for this scale list.
+    public static func paddedSize(height h: Int, width w: Int, scaleList: [Float]) -> (height: Int, width: Int) {
+        let a = alignment(scaleList: scaleList)
+        return ((h + a - 1) / a * a, (w + a - 1) / a * a)
+    }
+
     /// The flow between img0 and img1 (3 planes each, same size, a multiple of
     /// `alignment(scaleList:)`) for time t: (flow [4][H][W] in pixels, mask logits [1][H][W]).
     public func estimate(_ img0: Tensor, _ img1: Tensor, timestep t: Float, scaleList: [Float] = IFNet.defaultScaleList,
@@ -253,16 +259,15 @@ public final class IFNet: @unchecked Sendable {
     /// `fastmode=False`), crops back.
     public func interpolate(_ img0: Tensor, _ img1: Tensor, timestep t: Float, scaleList: [Float] = IFNet.defaultScaleList,
                             ensemble: Bool = false, refine: Bool = false, workspace ws: Workspace) throws -> Tensor {
-        let a = Self.alignment(scaleList: scaleList)
-        let ph = (img0.height + a - 1) / a * a, pw = (img0.width + a - 1) / a * a
-        let p0 = Self.padded(img0, height: ph, width: pw), p1 = Self.padded(img1, height: ph, width: pw)
+        let (ph, pw) = Self.paddedSize(height: img0.height, width: img0.width, scaleList: scaleList)
+        let p0 = img0.padded(toHeight: ph, width: pw), p1 = img1.padded(toHeight: ph, width: pw)
         let (flow, mask) = try estimate(p0, p1, timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: ws)
         var out = try Self.synthesize(p0, p1, flow: flow, mask: mask)
         if refine {
             guard let r = refinement else { throw TensorError.format("this checkpoint has no refinement networks (contextnet, unet)") }
             try Self.add(residual: try r.residual(p0, p1, flow: flow, mask: mask, workspace: ws), to: &out)
         }
-        return Self.cropped(out, height: img0.height, width: img0.width)
+        return out.region(x: 0, y: 0, width: img0.width, height: img0.height)
     }
 
     /// frame = clamp(frame + residual, 0, 1); a gray frame takes the mean of the residual's planes.
@@ -287,27 +292,6 @@ public final class IFNet: @unchecked Sendable {
 
     // MARK: - helpers
 
-    /// Zero padding at the right and bottom.
-    public static func padded(_ x: Tensor, height ph: Int, width pw: Int) -> Tensor {
-        if x.height == ph && x.width == pw { return x }
-        var out = Tensor(channels: x.channels, height: ph, width: pw)
-        for c in 0..<x.channels { for y in 0..<x.height {
-            let s = (c * x.height + y) * x.width, d = (c * ph + y) * pw
-            out.data.replaceSubrange(d..<(d + x.width), with: x.data[s..<(s + x.width)])
-        }}
-        return out
-    }
-
-    public static func cropped(_ x: Tensor, height h: Int, width w: Int) -> Tensor {
-        if x.height == h && x.width == w { return x }
-        var out = Tensor(channels: x.channels, height: h, width: w)
-        for c in 0..<x.channels { for y in 0..<h {
-            let s = (c * x.height + y) * x.width, d = (c * h + y) * w
-            out.data.replaceSubrange(d..<(d + w), with: x.data[s..<(s + w)])
-        }}
-        return out
-    }
-
     static func maxAbs(_ x: Tensor, _ channels: Range<Int>) -> Float {
         x.data[(channels.lowerBound * x.plane)..<(channels.upperBound * x.plane)].reduce(0) { max($0, abs($1)) }
     }
@@ -331,11 +315,7 @@ public enum InterpolationModels {
     public static func load(_ name: String, modelsDir: String? = nil) throws -> IFNet {
         switch name {
         case "rife-v4.0", "rife", "rife-v4":
-            let file = "rife-v4.0-flownet.pkl"
-            let dir = try ModelStore.locate([file], model: name, in: modelsDir)
-            do { return try IFNet(contentsOf: dir.appendingPathComponent(file)) } catch let e as TensorError {
-                throw TensorError.missingModel("model \(name) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
-            }
+            return try ModelStore.open("rife-v4.0-flownet.pkl", model: name, in: modelsDir) { try IFNet(contentsOf: $0) }
         default:
             let url = URL(fileURLWithPath: name)
             guard ["pkl", "pth", "pt", "safetensors"].contains(url.pathExtension.lowercased()) else {

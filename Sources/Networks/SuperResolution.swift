@@ -28,6 +28,16 @@ public enum ModelStore {
         let looked = explicit ?? ProcessInfo.processInfo.environment["FILMRESTORE_MODELS"] ?? "Models/"
         throw TensorError.missingModel("model \(model) not found (\(files.joined(separator: ", ")) in \(looked)): run `make models` to download it")
     }
+
+    /// Builds a model from its installed file: a missing file or a file that does not load gives
+    /// one line naming `make models`.
+    public static func open<T>(_ file: String, model: String, in explicit: String? = nil, companions: [String] = [],
+                               _ build: (URL) throws -> T) throws -> T {
+        let dir = try locate([file] + companions, model: model, in: explicit)
+        do { return try build(dir.appendingPathComponent(file)) } catch let e as TensorError {
+            throw TensorError.missingModel("model \(model) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
+        }
+    }
 }
 
 /// The super-resolution models the project ships names for.
@@ -45,10 +55,7 @@ public enum SuperResolutionModels {
             if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(ext) { return try loadCheckpoint(URL(fileURLWithPath: name)) }
             throw TensorError.missingModel("unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
         }
-        let dir = try ModelStore.locate([file + ".param", file + ".bin"], model: name, in: modelsDir)
-        do { return try loadNCNN(dir.appendingPathComponent(file + ".param")) } catch let e as TensorError {
-            throw TensorError.missingModel("model \(name) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
-        }
+        return try ModelStore.open(file + ".param", model: name, in: modelsDir, companions: [file + ".bin"], loadNCNN)
     }
 
     /// Builds RRDBNet or SRVGGNetCompact from a PyTorch or safetensors checkpoint, by its keys.

@@ -57,16 +57,6 @@ public struct BlockMatcher: Sendable {
         }
     }
 
-    /// Luma of a frame (gray: its plane).
-    public static func luma(_ f: Frame) -> [Float] {
-        if f.layout == .gray { return f.planes[0] }
-        let (r, g, b) = (f.planes[0], f.planes[1], f.planes[2])
-        return [Float](unsafeUninitializedCapacity: r.count) { buf, n in
-            for i in 0..<r.count { buf[i] = 0.2126 * r[i] + 0.7152 * g[i] + 0.0722 * b[i] }
-            n = r.count
-        }
-    }
-
     public func match(current: [Float], reference: [Float], width w: Int, height h: Int) -> Field {
         let levels = 3
         var cur = [Plane(w: w, h: h, v: current)], ref = [Plane(w: w, h: h, v: reference)]
@@ -167,21 +157,28 @@ public struct BlockMatcher: Sendable {
     /// Cost per pixel of distance from the neighbourhood's motion, per full-resolution pixel.
     static let smoothness: Float = 0.003
 
-    /// `neighbour` aligned to the current picture (match, then per-pixel compensation): its planes
-    /// and where the alignment is inside the picture.
-    public func align(_ neighbour: Frame, toLuma current: [Float]) -> (planes: [[Float]], valid: [Bool]) {
-        let ny = Self.luma(neighbour)
+    /// A neighbouring frame moved onto the current one.
+    public struct Aligned {
+        public let planes: [[Float]]
+        /// Its luma, moved the same way.
+        public let luma: [Float]
+        /// False where the motion points outside the neighbour's picture.
+        public let valid: [Bool]
+    }
+
+    /// `neighbour` (with its luma) aligned to the current picture: match, then per-pixel compensation.
+    public func align(_ neighbour: Frame, luma ny: [Float], toLuma current: [Float]) -> Aligned {
         let field = match(current: current, reference: ny, width: neighbour.width, height: neighbour.height)
         return Self.compensate(neighbour, referenceLuma: ny, currentLuma: current, field)
     }
 
     /// `reference` moved onto the current picture: out(x, y) = reference(x + dx, y + dy), every
-    /// plane. Each pixel takes, among the vectors of its block and the 8 blocks around, the one
+    /// plane and the luma. Each pixel takes, among the vectors of its block and the 8 blocks around, the one
     /// whose 3×3 neighbourhood matches best (truncated differences; its own block's wins ties), so
     /// object edges inside a block follow the right motion. `valid` is false where the vector
     /// points outside the reference picture.
     public static func compensate(_ reference: Frame, referenceLuma ry: [Float], currentLuma cy: [Float],
-                                  _ field: Field) -> (planes: [[Float]], valid: [Bool]) {
+                                  _ field: Field) -> Aligned {
         let w = reference.width, h = reference.height, bs = field.block
         var vx = [Int32](repeating: 0, count: w * h), vy = vx
         var valid = [Bool](repeating: true, count: w * h)
@@ -240,16 +237,24 @@ public struct BlockMatcher: Sendable {
                 }
             }
         }}}}}}}
-        let planes = reference.planes.map { p in
-            [Float](unsafeUninitializedCapacity: w * h) { buf, n in
-                for k in 0..<(w * h) {
-                    let x = k % w, y = k / w
-                    let sx = min(max(x + Int(vx[k]), 0), w - 1), sy = min(max(y + Int(vy[k]), 0), h - 1)
-                    buf[k] = p[sy * w + sx]
-                }
-                n = w * h
+        // the source index of every pixel, then each plane gathered through it
+        let n = w * h
+        let source = [Int32](unsafeUninitializedCapacity: n) { buf, count in
+            for y in 0..<h { for x in 0..<w {
+                let k = y * w + x
+                buf[k] = Int32(min(max(y + Int(vy[k]), 0), h - 1) * w + min(max(x + Int(vx[k]), 0), w - 1))
+            }}
+            count = n
+        }
+        func gather(_ p: [Float]) -> [Float] {
+            [Float](unsafeUninitializedCapacity: n) { buf, count in
+                p.withUnsafeBufferPointer { pp in source.withUnsafeBufferPointer { sp in
+                    for k in 0..<n { buf[k] = pp[Int(sp[k])] }
+                }}
+                count = n
             }
         }
-        return (planes, valid)
+        let planes = reference.planes.map(gather)
+        return Aligned(planes: planes, luma: reference.layout == .gray ? planes[0] : gather(ry), valid: valid)
     }
 }

@@ -34,21 +34,7 @@ public struct SceneCutDetector: Sendable {
     public static func thumbnail(_ f: Frame) -> Thumbnail {
         let tw = min(thumbnailWidth, f.width)
         let th = max(1, min(f.height, Int((Double(tw) * Double(f.height) / Double(f.width)).rounded())))
-        var sums = [Double](repeating: 0, count: tw * th), counts = [Int](repeating: 0, count: tw * th)
-        let xs = (0..<f.width).map { $0 * tw / f.width }
-        let weights: [Float] = f.layout == .gray ? [1] : [0.2126, 0.7152, 0.0722]
-        for y in 0..<f.height {
-            let ty = y * th / f.height
-            var row = [Float](repeating: 0, count: f.width)
-            for (p, wgt) in zip(f.planes, weights) {
-                p.withUnsafeBufferPointer { src in
-                    let line = src.baseAddress! + y * f.width
-                    for x in 0..<f.width { row[x] += wgt * line[x] }
-                }
-            }
-            for x in 0..<f.width { sums[ty * tw + xs[x]] += Double(row[x]); counts[ty * tw + xs[x]] += 1 }
-        }
-        let v = (0..<(tw * th)).map { Float(sums[$0] / Double(max(counts[$0], 1))) }
+        let v = blockMeans(f.luma, width: f.width, height: f.height, columns: tw, rows: th).map { Float($0) }
         let mean = v.reduce(0, +) / Float(v.count)
         let dev = (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(v.count)).squareRoot()
         return Thumbnail(width: tw, height: th, values: v, mean: mean, deviation: dev)

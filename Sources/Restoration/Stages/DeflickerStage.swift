@@ -26,9 +26,8 @@ public final class DeflickerStage: Stage {
     let localLimit: Double
     let strength: Double
 
-    /// Mean luma of the frame, then of each region (row-major).
-    struct Stats { var values: [Double] }
-    private var stats: [Int: Stats] = [:]
+    /// By input number: mean luma of the frame, then of each region (row-major).
+    private var stats: [Int: [Double]] = [:]
     private var pending: [Int: Frame] = [:]
     private var cuts: [Int] = []
     private var received = 0, emitted = 0
@@ -71,8 +70,8 @@ public final class DeflickerStage: Stage {
         let shotStart = cuts.last(where: { $0 <= i }) ?? 0
         let nextCut = cuts.first(where: { $0 > i }) ?? Int.max
         let lo = max(i - radius, shotStart), hi = min(i + radius, received - 1, nextCut - 1)
-        let own = stats[i]!.values
-        let trend = (0..<own.count).map { s in Self.trend((lo...hi).map { stats[$0]!.values[s] }, at: i - lo) }
+        let own = stats[i]!
+        let trend = (0..<own.count).map { s in Self.trend((lo...hi).map { stats[$0]![s] }, at: i - lo) }
         stats[i - radius - 1] = nil
         cuts.removeAll { $0 < shotStart }
         try emit(apply(f, own: own, trend: trend))
@@ -111,26 +110,10 @@ public final class DeflickerStage: Stage {
         return y
     }
 
-    private func luma(_ f: Frame) -> [Float] {
-        if f.layout == .gray { return f.planes[0] }
-        let (r, g, b) = (f.planes[0], f.planes[1], f.planes[2])
-        return (0..<r.count).map { 0.2126 * r[$0] + 0.7152 * g[$0] + 0.0722 * b[$0] }
-    }
-
-    private func measure(_ f: Frame) -> Stats {
-        let y = luma(f)
-        var sums = [Double](repeating: 0, count: columns * rows), counts = [Int](repeating: 0, count: columns * rows)
-        var total = 0.0
-        for yy in 0..<f.height {
-            let r = yy * rows / f.height
-            var rowSums = [Double](repeating: 0, count: columns)
-            for x in 0..<f.width { rowSums[x * columns / f.width] += Double(y[yy * f.width + x]) }
-            for c in 0..<columns {
-                sums[r * columns + c] += rowSums[c]; total += rowSums[c]
-                counts[r * columns + c] += (c + 1) * f.width / columns - c * f.width / columns
-            }
-        }
-        return Stats(values: [total / Double(f.width * f.height)] + zip(sums, counts).map { $0 / Double(max($1, 1)) })
+    private func measure(_ f: Frame) -> [Double] {
+        let y = f.luma
+        let global = y.reduce(0.0) { $0 + Double($1) } / Double(y.count)
+        return [global] + blockMeans(y, width: f.width, height: f.height, columns: columns, rows: rows)
     }
 
     private func gain(_ own: Double, _ trend: Double, limit: ClosedRange<Double>) -> Double {
@@ -156,24 +139,19 @@ public final class DeflickerStage: Stage {
             }
         }
         let ax = axis(f.width, columns), ay = axis(f.height, rows)
-        var out = f
         let w = f.width
-        out.planes = f.planes.map { plane in
-            var p = plane
-            p.withUnsafeMutableBufferPointer { d in
-                for yy in 0..<f.height {
-                    let (r0, r1, fy) = ay[yy]
-                    for x in 0..<w {
-                        let (c0, c1, fx) = ax[x]
-                        let top = cellGain[r0 * columns + c0] + (cellGain[r0 * columns + c1] - cellGain[r0 * columns + c0]) * fx
-                        let bottom = cellGain[r1 * columns + c0] + (cellGain[r1 * columns + c1] - cellGain[r1 * columns + c0]) * fx
-                        let g = top + (bottom - top) * fy
-                        d[yy * w + x] = min(max(d[yy * w + x] * g, 0), 1)
-                    }
-                }
+        var pixelGain = [Float](repeating: 1, count: w * f.height)      // once, for every plane
+        for yy in 0..<f.height {
+            let (r0, r1, fy) = ay[yy]
+            for x in 0..<w {
+                let (c0, c1, fx) = ax[x]
+                let top = cellGain[r0 * columns + c0] + (cellGain[r0 * columns + c1] - cellGain[r0 * columns + c0]) * fx
+                let bottom = cellGain[r1 * columns + c0] + (cellGain[r1 * columns + c1] - cellGain[r1 * columns + c0]) * fx
+                pixelGain[yy * w + x] = top + (bottom - top) * fy
             }
-            return p
         }
+        var out = f
+        out.planes = f.planes.map { plane -> [Float] in zip(plane, pixelGain).map { (v: Float, g: Float) -> Float in min(max(v * g, 0), 1) } }
         return out
     }
 }

@@ -58,14 +58,14 @@ public final class DenoiseStage: Stage {
     /// Frame i averaged with up to `radius` frames on each side, as far as its shot goes.
     private func release(_ i: Int, _ emit: (Frame) throws -> Void) throws {
         let f = held[i]!
-        var neighbours: [Frame] = []
+        var neighbours: [(Frame, [Float])] = []
         for side in [-1, 1] {
             for d in 1...max(radius, 1) where radius > 0 {
                 guard let g = held.neighbour(of: i, at: i + side * d) else { break }
-                neighbours.append(g)
+                if g.width == f.width && g.height == f.height && g.layout == f.layout { neighbours.append((g, held.luma(i + side * d)!)) }
             }
         }
-        try emit(denoise(f, neighbours.filter { $0.width == f.width && $0.height == f.height && $0.layout == f.layout }))
+        try emit(denoise(f, luma: held.luma(i)!, neighbours))
     }
 
     /// exp(−x) for x ≥ 0 from a table (linear interpolation; error below 1e-4), 0 beyond 16.
@@ -96,20 +96,19 @@ public final class DenoiseStage: Stage {
         return Float((Double.pi / 2).squareRoot() * sum / (6 * Double((w - 2) * (h - 2))))
     }
 
-    func denoise(_ f: Frame, _ neighbours: [Frame]) -> Frame {
+    /// Frame f (luma y) denoised with its neighbours of the same shot (each with its luma).
+    func denoise(_ f: Frame, luma y: [Float], _ neighbours: [(Frame, [Float])]) -> Frame {
         let w = f.width, h = f.height, n = w * h
-        let y = BlockMatcher.luma(f)
         let sigma = sigmaOption ?? Self.estimateNoise(y, width: w, height: h)
         lastSigma = sigma * 255
         guard sigma > 0.5 / 255 else { return f }
-        let aligned = neighbours.map { matcher.align($0, toLuma: y) }
-        let alignedY = aligned.map { a in f.layout == .gray ? a.planes[0] : BlockMatcher.luma(f.with(width: w, height: h, planes: a.planes)) }
+        let aligned = neighbours.map { matcher.align($0.0, luma: $0.1, toLuma: y) }
         let s2 = 2 * sigma * sigma
         let E = Self.expTable
         // temporal: confidence per neighbour and pixel from the 3×3 mean squared luma difference
         var weights = [[Float]](repeating: [Float](repeating: 0, count: n), count: aligned.count)
         for k in 0..<aligned.count {
-            let ay = alignedY[k], valid = aligned[k].valid
+            let ay = aligned[k].luma, valid = aligned[k].valid
             weights[k].withUnsafeMutableBufferPointer { wp in
                 let out = wp
                 DispatchQueue.concurrentPerform(iterations: h) { yy in
@@ -126,16 +125,20 @@ public final class DenoiseStage: Stage {
             }
         }
         var total = [Float](repeating: 1, count: n)
-        for k in 0..<aligned.count { for i in 0..<n { total[i] += weights[k][i] } }
-        let temporal: [[Float]] = f.planes.enumerated().map { c, plane in
-            (0..<n).map { i in
-                var s = plane[i]
-                for k in 0..<aligned.count { s += weights[k][i] * aligned[k].planes[c][i] }
-                return s / total[i]
+        for wk in weights { for i in 0..<n { total[i] += wk[i] } }
+        // Σ w·aligned over the current pixel (weight 1) and every neighbour, then / Σ w
+        var temporal = f.planes
+        for c in 0..<temporal.count {
+            temporal[c].withUnsafeMutableBufferPointer { acc in
+                for (wk, a) in zip(weights, aligned) {
+                    let ac = a.planes[c]
+                    for i in 0..<n { acc[i] += wk[i] * ac[i] }
+                }
+                for i in 0..<n { acc[i] /= total[i] }
             }
         }
         // spatial: joint bilateral (5×5, guided by the temporal luma), range set by the noise left
-        let guide = f.layout == .gray ? temporal[0] : BlockMatcher.luma(f.with(width: w, height: h, planes: temporal))
+        let guide = f.with(width: w, height: h, planes: temporal).luma
         let spatialW: [Float] = (-2...2).flatMap { dy in (-2...2).map { dx in expf(-Float(dx * dx + dy * dy) / (2 * 1.5 * 1.5)) } }
         var out = f
         let inv = 1 / (2 * 2.5 * 2.5 * sigma * sigma)        // 1 / range for total weight 1

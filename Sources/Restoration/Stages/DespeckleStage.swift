@@ -56,12 +56,12 @@ public final class DespeckleStage: Stage {
     /// (or clip), or the previous two at its end.
     private func release(_ i: Int, _ emit: (Frame) throws -> Void) throws {
         let f = held[i]!
-        let near = { (j: Int) in self.held.neighbour(of: i, at: j) }
-        var pair: (Frame, Frame)? = nil
+        let near = { (j: Int) in self.held.neighbour(of: i, at: j) == nil ? nil : j }
+        var pair: (Int, Int)? = nil
         if let p = near(i - 1), let q = near(i + 1) { pair = (p, q) }
         else if let q = near(i + 1), let q2 = near(i + 2) { pair = (q, q2) }
         else if let p = near(i - 1), let p2 = near(i - 2) { pair = (p, p2) }
-        var out = try pair.map { try repair(f, $0.0, $0.1) } ?? f
+        var out = try pair.map { try repair(f, luma: held.luma(i)!, [$0.0, $0.1].map { (held[$0]!, held.luma($0)!) }) } ?? f
         if scratches { out = removeScratches(out, i) }
         try emit(out)
     }
@@ -71,8 +71,8 @@ public final class DespeckleStage: Stage {
     private func removeScratches(_ f: Frame, _ i: Int) -> Frame {
         func cands(_ j: Int) -> [Int]? {
             if let c = scratchCandidates[j] { return c }
-            guard let g = held.neighbour(of: i, at: j) else { return nil }
-            let c = LineScratches.candidates(BlockMatcher.luma(g), width: g.width, height: g.height)
+            guard let g = held.neighbour(of: i, at: j), let y = held.luma(j) else { return nil }
+            let c = LineScratches.candidates(y, width: g.width, height: g.height)
             scratchCandidates[j] = c
             return c
         }
@@ -80,45 +80,35 @@ public final class DespeckleStage: Stage {
         guard let own = cands(i), !own.isEmpty else { return f }
         let around = (i - 2...i + 2).filter { $0 != i }.compactMap { cands($0) }
         let columns = own.filter { x in 1 + around.filter { $0.contains { abs($0 - x) <= 1 } }.count >= 3 }
+        guard !columns.isEmpty else { return f }
         scratchColumns += columns.count
-        return LineScratches.repair(f, luma: BlockMatcher.luma(f), columns: columns)
+        return LineScratches.repair(f, luma: f.luma, columns: columns)
     }
 
-    func repair(_ f: Frame, _ a: Frame, _ b: Frame) throws -> Frame {
-        let neighbours = [a, b]
-        guard neighbours.allSatisfy({ $0.width == f.width && $0.height == f.height && $0.layout == f.layout }) else { return f }
+    /// Frame f (luma y) repaired from two neighbours of its shot (each with its luma).
+    func repair(_ f: Frame, luma y: [Float], _ neighbours: [(Frame, [Float])]) throws -> Frame {
+        guard neighbours.count == 2, neighbours.allSatisfy({ $0.0.width == f.width && $0.0.height == f.height && $0.0.layout == f.layout }) else { return f }
         let w = f.width, h = f.height, n = w * h
-        let y = BlockMatcher.luma(f)
-        var aligned: [[[Float]]] = [], alignedY: [[Float]] = [], valid: [[Bool]] = []
-        for nb in neighbours {
-            let (planes, ok) = matcher.align(nb, toLuma: y)
-            aligned.append(planes)
-            valid.append(ok)
-            alignedY.append(nb.layout == .gray ? planes[0] : BlockMatcher.luma(nb.with(width: w, height: h, planes: planes)))
-        }
+        let aligned = neighbours.map { matcher.align($0.0, luma: $0.1, toLuma: y) }
         // the defect mask
         let t = threshold
         var mask = [Bool](repeating: false, count: n)
         var any = false
+        let (p, q) = (aligned[0], aligned[1])
         for i in 0..<n {
-            let d0 = y[i] - alignedY[0][i], d1 = y[i] - alignedY[1][i]
-            let hit = ((d0 > t && d1 > t) || (d0 < -t && d1 < -t)) && abs(alignedY[0][i] - alignedY[1][i]) < t / 2
-                && valid[0][i] && valid[1][i]
+            let d0 = y[i] - p.luma[i], d1 = y[i] - q.luma[i]
+            let hit = ((d0 > t && d1 > t) || (d0 < -t && d1 < -t)) && abs(p.luma[i] - q.luma[i]) < t / 2
+                && p.valid[i] && q.valid[i]
             if hit { mask[i] = true; any = true }
         }
         guard any else { return f }
         if grow > 0 { mask = Self.dilate(mask, w, h, grow) }
         var out = f
-        var count = 0
-        for (c, plane) in f.planes.enumerated() {
-            var dst = plane
-            for i in 0..<n where mask[i] {
-                dst[i] = (aligned[0][c][i] + aligned[1][c][i]) / 2
-                if c == 0 { count += 1 }
-            }
-            out.planes[c] = dst
+        for c in 0..<f.planes.count {
+            let pc = p.planes[c], qc = q.planes[c]
+            for i in 0..<n where mask[i] { out.planes[c][i] = (pc[i] + qc[i]) / 2 }
         }
-        repairedPixels += count
+        repairedPixels += mask.reduce(0) { $0 + ($1 ? 1 : 0) }
         return out
     }
 

@@ -46,7 +46,11 @@ public final class InterpolateStage: Stage {
     private var inputCount = 0
     private var nextIndex: Int64 = 0
     private var lastDominant = -1
-    private var flowInputs: [Int: Tensor] = [:]     // downscaled RGB copies by input number
+    /// What the network needs of an input frame, made once and used for every instant between
+    /// the frame and its neighbours: its own planes as a tensor, and the RGB copy at the flow size
+    /// padded to the network's alignment.
+    private struct Prepared { let planes: Tensor; let flowInput: Tensor }
+    private var prepared: [Int: Prepared] = [:]
     /// Counts for statistics and tests.
     public private(set) var interpolated = 0, copied = 0, heldAtCuts = 0
 
@@ -100,8 +104,8 @@ public final class InterpolateStage: Stage {
 
     /// Network operations (as direct convolution) for one interpolated frame of this size.
     public func networkFlops(width w: Int, height h: Int) -> Double {
-        let (fw, fh) = flowSize(width: w, height: h), a = IFNet.alignment(scaleList: scaleList)
-        let (ph, pw) = ((fh + a - 1) / a * a, (fw + a - 1) / a * a)
+        let (fw, fh) = flowSize(width: w, height: h)
+        let (ph, pw) = IFNet.paddedSize(height: fh, width: fw, scaleList: scaleList)
         return network.flops(height: ph, width: pw, scaleList: scaleList) * (ensemble ? 2 : 1)
             + (refine ? network.refinement?.flops(height: ph, width: pw) ?? 0 : 0)
     }
@@ -138,7 +142,7 @@ public final class InterpolateStage: Stage {
             try emit(out)
             nextIndex += 1
         }
-        flowInputs[previousNumber] = nil
+        prepared[previousNumber] = nil
         previous = frame; previousNumber = number
     }
 
@@ -149,7 +153,7 @@ public final class InterpolateStage: Stage {
             try emit(try take(a, previousNumber, instant(nextIndex))); copied += 1
             nextIndex += 1
         }
-        previous = nil; flowInputs = [:]
+        previous = nil; prepared = [:]
     }
 
     /// A source frame re-timed to an output instant.
@@ -174,8 +178,9 @@ public final class InterpolateStage: Stage {
         guard a.width == b.width, a.height == b.height, a.layout == b.layout else {
             throw RestoreError.input("interpolate: frame size or layout changed mid-stream (\(a.width)x\(a.height) → \(b.width)x\(b.height))")
         }
-        let (flow, mask, residual) = try motion(a, na, b, nb, t: Float(t))
-        let x0 = Self.tensor(a), x1 = Self.tensor(b)
+        let p0 = prepare(a, na), p1 = prepare(b, nb)
+        let (flow, mask, residual) = try motion(p0.flowInput, p1.flowInput, width: a.width, height: a.height, t: Float(t))
+        let x0 = p0.planes, x1 = p1.planes
         let y: Tensor
         if flow.width == a.width && flow.height == a.height {
             var full = try IFNet.synthesize(x0, x1, flow: flow, mask: mask)
@@ -185,36 +190,30 @@ public final class InterpolateStage: Stage {
             // flow-scale below 1: flow, mask and residual upsampled on the fly
             y = try IFNet.synthesize(x0, x1, lowFlow: flow, lowMask: mask, lowResidual: residual)
         }
-        let n = a.width * a.height
-        let planes = (0..<a.layout.planeCount).map { Array(y.data[($0 * n)..<(($0 + 1) * n)]) }
+        let planes = (0..<a.layout.planeCount).map { y.plane($0) }
         var out = (t < 0.5 ? a : b).with(width: a.width, height: a.height, planes: planes)
         retime(&out, t < 0.5 ? na : nb, at)
         return out
     }
 
     /// Flow [4] (pixels at the flow size), mask logits [1] and, with `refine`, the refinement
-    /// residual [3], at the flow size (the frame's size when flow-scale is 1).
-    func motion(_ a: Frame, _ na: Int, _ b: Frame, _ nb: Int, t: Float) throws -> (Tensor, Tensor, Tensor?) {
-        let w = a.width, h = a.height
+    /// residual [3], at the flow size (the frame's size when flow-scale is 1), from two padded
+    /// flow inputs of frames of the given size.
+    func motion(_ p0: Tensor, _ p1: Tensor, width w: Int, height h: Int, t: Float) throws -> (Tensor, Tensor, Tensor?) {
         let (fw, fh) = flowSize(width: w, height: h)
-        let i0 = flowInput(a, na, fw, fh), i1 = flowInput(b, nb, fw, fh)
-        let align = IFNet.alignment(scaleList: scaleList)
-        let ph = (fh + align - 1) / align * align, pw = (fw + align - 1) / align * align
-        let p0 = IFNet.padded(i0, height: ph, width: pw), p1 = IFNet.padded(i1, height: ph, width: pw)
         let (pf, pm) = try network.estimate(p0, p1, timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: workspace)
         var residual: Tensor? = nil
         if refine, let r = network.refinement {
-            residual = IFNet.cropped(try r.residual(p0, p1, flow: pf, mask: pm, workspace: workspace), height: fh, width: fw)
+            residual = try r.residual(p0, p1, flow: pf, mask: pm, workspace: workspace).region(x: 0, y: 0, width: fw, height: fh)
         }
-        return (IFNet.cropped(pf, height: fh, width: fw), IFNet.cropped(pm, height: fh, width: fw), residual)
+        return (pf.region(x: 0, y: 0, width: fw, height: fh), pm.region(x: 0, y: 0, width: fw, height: fh), residual)
     }
 
-    /// The RGB tensor the network sees for one input frame (downscaled once, reused for every
-    /// instant between its two neighbours).
-    private func flowInput(_ f: Frame, _ number: Int, _ fw: Int, _ fh: Int) -> Tensor {
-        if let t = flowInputs[number] { return t }
-        let rgb = f.promotedToRGB()
-        var planes = rgb.planes
+    /// The tensors of one input frame (see `Prepared`), made on first use.
+    private func prepare(_ f: Frame, _ number: Int) -> Prepared {
+        if let p = prepared[number] { return p }
+        let (fw, fh) = flowSize(width: f.width, height: f.height)
+        var planes = f.promotedToRGB().planes
         if fw != f.width || fh != f.height {
             if resampler.map({ $0.srcWidth != f.width || $0.srcHeight != f.height || $0.dstWidth != fw || $0.dstHeight != fh }) ?? true {
                 resampler = Resampler(from: f.width, f.height, to: fw, fh)
@@ -222,13 +221,10 @@ public final class InterpolateStage: Stage {
             let r = resampler!
             planes = planes.map { r.resample($0).map { min(max($0, 0), 1) } }
         }
-        let t = Tensor(channels: 3, height: fh, width: fw, data: planes[0] + planes[1] + planes[2])
-        flowInputs[number] = t
-        return t
-    }
-
-    /// The frame's own planes (1 for gray, 3 for RGB) as a tensor.
-    static func tensor(_ f: Frame) -> Tensor {
-        Tensor(channels: f.layout.planeCount, height: f.height, width: f.width, data: Array(f.planes.joined()))
+        let (ph, pw) = IFNet.paddedSize(height: fh, width: fw, scaleList: scaleList)
+        let flowInput = Tensor(planes: planes, height: fh, width: fw).padded(toHeight: ph, width: pw)
+        let p = Prepared(planes: Tensor(planes: f.planes, height: f.height, width: f.width), flowInput: flowInput)
+        prepared[number] = p
+        return p
     }
 }

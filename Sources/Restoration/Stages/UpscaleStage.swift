@@ -48,8 +48,7 @@ public final class UpscaleStage: Stage {
     }
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
-        let rgb = frame.promotedToRGB().planes
-        let x = Tensor(channels: 3, height: frame.height, width: frame.width, data: rgb[0] + rgb[1] + rgb[2])
+        let x = Tensor(planes: frame.promotedToRGB().planes, height: frame.height, width: frame.width)
         let y = try upscale(x)
         let s = network.scale, n = frame.width * s * frame.height * s
         let planes: [[Float]] = y.data.withUnsafeBufferPointer { p in
@@ -81,21 +80,10 @@ public final class UpscaleStage: Stage {
             for tx in stride(from: 0, to: x.width, by: t) {
                 let x0 = max(tx - pad, 0), y0 = max(ty - pad, 0)
                 let x1 = min(tx + t + pad, x.width), y1 = min(ty + t + pad, x.height)
-                let pw = x1 - x0, ph = y1 - y0
-                var patch = Tensor(channels: 3, height: ph, width: pw)
-                for c in 0..<3 { for yy in 0..<ph {
-                    let src = (c * x.height + y0 + yy) * x.width + x0, dst = (c * ph + yy) * pw
-                    patch.data.replaceSubrange(dst..<(dst + pw), with: x.data[src..<(src + pw)])
-                }}
-                let r = try network.forward(patch, workspace: workspace)
+                let r = try network.forward(x.region(x: x0, y: y0, width: x1 - x0, height: y1 - y0), workspace: workspace)
                 // the tile's own region, without its padding, in output pixels
                 let cw = (min(tx + t, x.width) - tx) * s, ch = (min(ty + t, x.height) - ty) * s
-                let ox = (tx - x0) * s, oy = (ty - y0) * s
-                for c in 0..<3 { for yy in 0..<ch {
-                    let src = (c * r.height + oy + yy) * r.width + ox
-                    let dst = (c * out.height + ty * s + yy) * out.width + tx * s
-                    out.data.replaceSubrange(dst..<(dst + cw), with: r.data[src..<(src + cw)])
-                }}
+                out.copy(r, x: (tx - x0) * s, y: (ty - y0) * s, width: cw, height: ch, toX: tx * s, toY: ty * s)
             }
         }
         return out
