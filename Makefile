@@ -11,7 +11,7 @@ SAMPLE       := Samples/oldfilm-sample.mp4
 DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: setup build test demo bench bench-peers sample clean models
+.PHONY: setup build test demo bench bench-peers bench-cleanup sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -52,9 +52,20 @@ bench: build models
 	$(BIN) bench interpolate --size 640x480 --frames 5
 	$(BIN) bench interpolate --size 3840x2160 --frames 2 --option flow-scale=0.25
 	$(BIN) bench rebuild --input $(SAMPLE)
-	$(BIN) bench stage deflicker --size 640x480 --frames 24
-	$(BIN) bench stage despeckle --size 640x480 --frames 12
-	$(BIN) bench stage denoise --size 640x480 --frames 12
+	$(MAKE) --no-print-directory bench-cleanup
+
+## bench-cleanup: the cleanup stages on a noisy 640x480 clip, denoise beside FFmpeg's hqdn3d, nlmeans and bm3d (time per frame and PSNR to the clean clip)
+BENCH_CLEAN := out/bench/clean-640x480.mkv
+BENCH_NOISY := out/bench/noisy-640x480.mkv
+$(BENCH_CLEAN):
+	@mkdir -p $(dir $@)
+	ffmpeg -v error -y -f lavfi -i mandelbrot=size=640x480:rate=24 -frames:v 48 -pix_fmt yuv420p -c:v ffv1 $@
+$(BENCH_NOISY): $(BENCH_CLEAN)
+	ffmpeg -v error -y -i $< -vf noise=alls=20:allf=t:all_seed=1234 -c:v ffv1 $@
+bench-cleanup: build $(BENCH_NOISY)
+	$(BIN) bench stage denoise --input $(BENCH_NOISY) --reference $(BENCH_CLEAN) --frames 48 --peers hqdn3d,nlmeans,bm3d=sigma=10,bm3d=sigma=30
+	$(BIN) bench stage despeckle --input $(BENCH_NOISY) --frames 48
+	$(BIN) bench stage deflicker --input $(BENCH_NOISY) --frames 48
 
 ## bench-peers: the same models in ncnn (PyPI package, in .venv-peers) on the same sizes, beside ours
 bench-peers: build models

@@ -14,9 +14,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Input frame size WIDTHxHEIGHT.") var size = "640x480"
     @Option(help: "Frames to push through.") var frames = 24
     @Option(help: "Stage option key=value (repeatable).") var option: [String] = []
-    @Option(help: "For `pipeline`: the input clip.") var input: String?
+    @Option(help: "For `pipeline`, `rebuild`, and optionally `stage`: the input clip.") var input: String?
     @Option(help: "For `pipeline`: the preset.") var preset = "fit-4k60"
     @Option(help: "For `upscale`: the model.") var model = "realesr-animevideov3"
+    @Option(help: "For `stage --input`: the clean clip the input was made from; prints PSNR (8-bit RGB) against it.") var reference: String?
+    @Option(help: "For `stage --input`: FFmpeg filters to time (and score with --reference) on the same input, comma-separated, e.g. nlmeans,bm3d=sigma=10.") var peers: String?
 
     func run() throws {
         do {
@@ -47,21 +49,77 @@ struct Bench: ParsableCommand {
         guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
         let values = try stageOptions()
         let s = try StageRegistry.make(name, options: StageOptions(stage: name, values: values))
-        let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24),
+        // the input: the first --frames frames of --input (decoded before the clock starts), or
+        // random frames of --size (one picture repeated)
+        var input: [Frame] = [], info: StreamInfo
+        if let path = self.input {
+            let reader = try MediaReader(path: path)
+            info = reader.stream
+            while input.count < frames, let f = try reader.nextFrame() { input.append(f) }
+            guard !input.isEmpty else { throw ValidationError("\(path): no frames") }
+        } else {
+            info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24),
                               color: .bt709, duration: Rational(Int64(frames), 24), frameCount: frames)
-        let out = try s.configure(info)
-        var rng = SystemRandomNumberGenerator()
-        let planes = (0..<3).map { _ in (0..<(w * h)).map { _ in Float.random(in: 0...1, using: &rng) } }
-        var emitted = 0
-        let t0 = Date()
-        for i in 0..<frames {
-            let f = Frame(width: w, height: h, layout: .rgb, planes: planes, pts: Rational(Int64(i), 24), duration: Rational(1, 24))
-            try s.process(f) { _ in emitted += 1 }
+            var rng = SystemRandomNumberGenerator()
+            let planes = (0..<3).map { _ in (0..<(w * h)).map { _ in Float.random(in: 0...1, using: &rng) } }
+            input = (0..<frames).map { Frame(width: w, height: h, layout: .rgb, planes: planes, pts: Rational(Int64($0), 24), duration: Rational(1, 24)) }
         }
-        try s.flush { _ in emitted += 1 }
+        let out = try s.configure(info)
+        let clean = try reference.map { try Self.readFrames($0, count: input.count) }
+        var emitted = 0, scores: [Double] = []
+        func collect(_ f: Frame) {
+            if let clean = clean, emitted < clean.count { scores.append(Self.psnr8(f, clean[emitted])) }
+            emitted += 1
+        }
+        let t0 = Date()
+        for f in input { try s.process(f) { collect($0) } }
+        try s.flush { collect($0) }
         let dt = Date().timeIntervalSince(t0)
-        print(String(format: "stage %@ %dx%d → %dx%d: %d frames in %.3f s = %.3f s/frame (%.2f input fps), %d frames out",
-                     name, w, h, out.width, out.height, frames, dt, dt / Double(frames), Double(frames) / dt, emitted))
+        let n = input.count
+        let quality = scores.isEmpty ? "" : String(format: "; PSNR %.2f dB vs reference (input %.2f dB)", Self.mean(scores),
+                                                    Self.mean(zip(input, clean!).map { Self.psnr8($0, $1) }))
+        print(String(format: "stage %@ %dx%d → %dx%d%@: %d frames in %.3f s = %.3f s/frame (%.2f input fps), %d frames out%@",
+                     name, info.width, info.height, out.width, out.height, self.input.map { " on \(($0 as NSString).lastPathComponent)" } ?? " (random frames)",
+                     n, dt, dt / Double(n), Double(n) / dt, emitted, quality))
+        if let peers = peers, let path = self.input {
+            for filter in peers.split(separator: ",").map(String.init) {
+                try benchFFmpegFilter(filter, input: path, frames: n, clean: clean)
+            }
+        }
+    }
+
+    static func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }
+
+    static func readFrames(_ path: String, count: Int) throws -> [Frame] {
+        let reader = try MediaReader(path: path)
+        var frames: [Frame] = []
+        while frames.count < count, let f = try reader.nextFrame() { frames.append(f) }
+        return frames
+    }
+
+    /// An FFmpeg filter on the same frames through the `ffmpeg` command (lossless FFV1 out): its
+    /// time per frame less that of the same command without the filter (decoding and encoding),
+    /// and its output's PSNR against the reference.
+    func benchFFmpegFilter(_ filter: String, input: String, frames n: Int, clean: [Frame]?) throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("filmrestore-bench-\(getpid()).mkv").path
+        defer { unlink(out) }
+        func run(_ vf: String) throws -> Double {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["ffmpeg", "-v", "error", "-y", "-i", input, "-frames:v", "\(n)", "-vf", vf, "-an", "-c:v", "ffv1", out]
+            let t0 = Date()
+            try p.run(); p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw ValidationError("ffmpeg -vf \(vf) failed (exit \(p.terminationStatus))") }
+            return Date().timeIntervalSince(t0)
+        }
+        let base = try run("null"), total = try run(filter)
+        var quality = ""
+        if let clean = clean {
+            let frames = try Self.readFrames(out, count: clean.count)
+            quality = String(format: "; PSNR %.2f dB vs reference", Self.mean(zip(frames, clean).map { Self.psnr8($0, $1) }))
+        }
+        print(String(format: "ffmpeg -vf %@ on the same %d frames: %.3f s/frame (%.3f s/frame with decoding and encoding)%@",
+                     filter, n, max(total - base, 0) / Double(n), total / Double(n), quality))
     }
 
     func benchUpscale() throws {

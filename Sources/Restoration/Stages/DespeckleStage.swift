@@ -89,7 +89,7 @@ public final class DespeckleStage: Stage {
     func repair(_ f: Frame, luma y: [Float], _ neighbours: [(Frame, [Float])]) throws -> Frame {
         guard neighbours.count == 2, neighbours.allSatisfy({ $0.0.width == f.width && $0.0.height == f.height && $0.0.layout == f.layout }) else { return f }
         let w = f.width, h = f.height, n = w * h
-        let aligned = neighbours.map { matcher.align($0.0, luma: $0.1, toLuma: y) }
+        let aligned = matcher.align(neighbours, toLuma: y)
         // the defect mask
         let t = threshold
         var mask = [Bool](repeating: false, count: n)
