@@ -63,7 +63,7 @@ $(BENCH_CLEAN):
 $(BENCH_NOISY): $(BENCH_CLEAN)
 	ffmpeg -v error -y -i $< -vf noise=alls=20:allf=t:all_seed=1234 -c:v ffv1 $@
 bench-cleanup: build $(BENCH_NOISY)
-	$(BIN) bench stage denoise --input $(BENCH_NOISY) --reference $(BENCH_CLEAN) --frames 48 --peers hqdn3d,nlmeans,bm3d=sigma=10,bm3d=sigma=30
+	$(BIN) bench stage denoise --input $(BENCH_NOISY) --reference $(BENCH_CLEAN) --frames 48 --peers hqdn3d,nlmeans,bm3d=sigma=10,bm3d=sigma=50
 	$(BIN) bench stage despeckle --input $(BENCH_NOISY) --frames 48
 	$(BIN) bench stage deflicker --input $(BENCH_NOISY) --frames 48
 
