@@ -36,8 +36,17 @@ public final class Conv2d: @unchecked Sendable {
     public let weight: [Float]
     public let bias: [Float]
     public var activation: Activation
-    /// Winograd-transformed weights for 3×3 / stride 1 / pad 1 layers with enough channels.
-    let winograd: WinogradConv?
+    /// Winograd-transformed weights for 3×3 / stride 1 / pad 1 layers with enough channels, made on
+    /// first use (a large network whose deep layers only see tiny maps never pays for them).
+    var winograd: WinogradConv? {
+        guard winogradEligible else { return nil }
+        winogradLock.lock(); defer { winogradLock.unlock() }
+        if winogradCache == nil { winogradCache = WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels) }
+        return winogradCache
+    }
+    let winogradEligible: Bool
+    private var winogradCache: WinogradConv?
+    private let winogradLock = NSLock()
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
                 weight: [Float], bias: [Float]?, activation: Activation = .none) throws {
@@ -52,8 +61,7 @@ public final class Conv2d: @unchecked Sendable {
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outChannels)
         self.activation = activation
-        winograd = (kernel == 3 && stride == 1 && self.padding == 1 && inChannels >= 8)
-            ? WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels) : nil
+        winogradEligible = kernel == 3 && stride == 1 && self.padding == 1 && inChannels >= 8
     }
 
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
@@ -92,7 +100,8 @@ public final class Conv2d: @unchecked Sendable {
     /// and write into a slice of another (dense blocks without concatenation copies).
     public func forward(_ input: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>,
                         workspace: Workspace) {
-        if let wg = winograd {
+        // Winograd on maps of at least 24×24 (on smaller ones its 6×6 tiles are mostly padding)
+        if height * width >= 576, let wg = winograd {
             wg.forward(input, height: height, width: width, out: output, bias: bias, activation: activation, workspace: workspace)
             return
         }

@@ -245,5 +245,5 @@ extension Conv2d {
                            out: output, bias: bias, slopes: WinogradConv.slopes(activation, outChannels))
     }
 
-    public var usesWinograd: Bool { winograd != nil }
+    public var usesWinograd: Bool { winogradEligible }
 }
