@@ -60,6 +60,7 @@ struct Restore: ParsableCommand {
     @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
     @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
+    @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE (repeatable), e.g. colorize.reference=keyframes/.") var settings: [String] = []
     @Flag(help: "Overwrite OUT if it exists.") var force = false
     @Flag(help: "No progress output.") var quiet = false
     @Flag(help: "Let FFmpeg print its own warnings.") var verbose = false
@@ -68,7 +69,16 @@ struct Restore: ParsableCommand {
         MediaLog.setVerbose(verbose)
         if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
         do {
-            let p = try PresetLibrary.load(preset)
+            var p = try PresetLibrary.load(preset)
+            for setting in settings {
+                let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+                let target = parts.first?.split(separator: ".", maxSplits: 1).map(String.init) ?? []
+                guard parts.count == 2, target.count == 2 else { throw ValidationError("--set takes STAGE.KEY=VALUE, like colorize.reference=keyframes/") }
+                guard let i = p.stages.firstIndex(where: { $0.name == target[0] }) else {
+                    throw ValidationError("--set \(setting): preset \(p.name) has no stage \(target[0]) (it has \(p.stages.map(\.name).joined(separator: ", ")))")
+                }
+                p.stages[i].options[target[1]] = parts[1]
+            }
             var job = RestoreJob(input: input, output: output, preset: p)
             if let s = size {
                 guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }

@@ -55,13 +55,13 @@ final class RestorerTests: XCTestCase {
         XCTAssertTrue(try runProcess("ffprobe", ["-v", "error", "-show_entries", "stream=field_order", "-of", "csv=p=0", out]).stdout.contains("progressive"))
     }
 
-    func test_restore_archivalPreset_saysWhichStagesAreMissing() throws {
+    func test_restore_colorizeWithoutModelOrReference_failsSayingWhatItNeeds() throws {
         let input = try makeClip(seconds: 0.5)
-        let p = try Preset.parse(yaml: "stages: [denoise, colorize, fit]", name: "archival")   // colorize: not yet
+        let p = try Preset.parse(yaml: "stages: [denoise, colorize, fit]", name: "archival")
         XCTAssertThrowsError(try Restorer(job: RestoreJob(input: input, output: dir.file("o.mkv"), preset: p))) { e in
             let s = "\(e)"
-            XCTAssertTrue(s.contains("not available"), s)
-            XCTAssertTrue(s.contains("colorize") && !s.contains("denoise"), s)
+            XCTAssertTrue(s.contains("colorize") && s.contains("model") && s.contains("reference"), s)
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.mkv")))
     }
 }

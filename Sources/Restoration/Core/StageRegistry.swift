@@ -1,6 +1,7 @@
 /// Every stage a preset can name. Adding a stage is one file plus one line here.
 public enum StageRegistry {
     public static let stages: [any Stage.Type] = [
+        ColorizeStage.self,
         DeflickerStage.self,
         DeinterlaceStage.self,
         DenoiseStage.self,
@@ -14,9 +15,7 @@ public enum StageRegistry {
 
     /// Stages the product plans but this build does not have yet, with what they will do. A preset
     /// naming one fails with a clear message instead of silently skipping it.
-    public static let planned: [String: String] = [
-        "colorize": "DeOldify-style colorization",
-    ]
+    public static let planned: [String: String] = [:]
 
     public static func type(named name: String) -> (any Stage.Type)? {
         stages.first { $0.name == name }

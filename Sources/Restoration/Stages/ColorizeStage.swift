@@ -1,0 +1,396 @@
+import Foundation
+import FilmCore
+import MediaIO
+import TensorCore
+import Networks
+
+/// Predicts color for a gray picture at render size: chroma (Cb, Cr on the −0.5…0.5 scale of the
+/// given matrix) at the picture's size. DeOldify's generators are one; tests bring their own.
+public protocol ColorPredictor: AnyObject {
+    var name: String { get }
+    func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
+}
+
+/// A DeOldify checkpoint as a predictor: the gray picture as three equal ImageNet-normalized
+/// channels in, RGB out, its chroma kept.
+public final class DeOldifyPredictor: ColorPredictor {
+    public let network: DeOldifyGenerator
+    public let name: String
+    private let workspace = Workspace()
+    public init(_ network: DeOldifyGenerator, name: String) { self.network = network; self.name = name }
+    public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float]) {
+        let rgb = try network.colorize(gray: gray, height: height, width: width, workspace: workspace)
+        let n = width * height
+        var cb = [Float](repeating: 0, count: n), cr = cb
+        for i in 0..<n {
+            let (_, b, r) = matrix.ycbcr(r: rgb.data[i], g: rgb.data[n + i], b: rgb.data[2 * n + i])
+            cb[i] = b; cr[i] = r
+        }
+        return (cb, cr)
+    }
+}
+
+/// `colorize`: color for black-and-white film, DeOldify's recipe made steady for video.
+///
+/// Chroma is predicted at `render-size` (the short side; DeOldify's generators, or chroma carried
+/// over from colored reference pictures), brought to full size by a guided filter on the full-
+/// resolution luminance (so color edges snap to the picture's own edges), and joined with the
+/// original luminance, which is never altered (chroma is only reduced where a color would leave the
+/// RGB cube). Each frame's chroma is blended with the previous output's, moved along the motion
+/// (block matching on luma) wherever the moved luma agrees with the current one; it starts afresh at
+/// scene cuts. Color input passes through unless `force`.
+///
+/// Reference mode needs no weights: `reference: keyframe.png` (or a folder of pictures whose names
+/// carry the source frame number they show, e.g. `frame-0120.png`) gives each frame the chroma of the
+/// reference aligned onto it where the reference shows the same scene, and elsewhere the chroma of
+/// reference pixels with the same luminance and texture (remapped luminance statistics, as Welsh et
+/// al.). A reference overrides a model.
+public final class ColorizeStage: Stage {
+    public static let name = "colorize"
+    public static let summary = "colorization: DeOldify checkpoints or colored reference keyframes; guided chroma upsampling, luminance kept, stable over time"
+    public static let options = [
+        "model": "a DeOldify generator checkpoint (.pth: ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder",
+        "reference": "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model",
+        "render-size": "short side in pixels at which color is predicted, a multiple of 32 (default 320)",
+        "stability": "0…1, how much of the previous frame's motion-compensated color is kept where the motion is reliable (default 0.6)",
+        "force": "colorize input that already has color (default false)",
+        "models-dir": "folder with model files (default: Models/)",
+    ]
+
+    let predictor: ColorPredictor?
+    let references: [(frame: Int, picture: Frame)]
+    let renderSize: Int
+    let stability: Float
+    let force: Bool
+    let matcher = BlockMatcher()
+    /// The previous output of the shot: its luma and chroma.
+    private var previous: (luma: [Float], cb: [Float], cr: [Float], width: Int, height: Int)?
+    /// Frames passed through because they were already in color, and frames colorized.
+    public private(set) var passedThrough = 0, colorized = 0
+
+    public init(options: StageOptions) throws {
+        renderSize = try options.int("render-size", default: 320, range: 64...2048)
+        guard renderSize % 32 == 0 else { throw RestoreError.invalidOption(stage: Self.name, message: "render-size must be a multiple of 32, not \(renderSize)") }
+        stability = Float(try options.double("stability", default: 0.6, range: 0...1))
+        force = try options.bool("force", default: false)
+        if options.has("reference") {
+            references = try Self.loadReferences(options.string("reference", default: ""))
+            predictor = nil
+        } else if options.has("model") {
+            references = []
+            let model = options.string("model", default: "")
+            let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
+            predictor = try Self.loadModel(model, modelsDir: dir)
+        } else {
+            throw RestoreError.invalidOption(stage: Self.name, message: "needs `model:` (a DeOldify checkpoint) or `reference:` (colored keyframes of the film)")
+        }
+    }
+
+    /// For tests and embedding: any predictor.
+    public init(predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.6, force: Bool = false) {
+        self.predictor = predictor; self.references = []
+        self.renderSize = renderSize; self.stability = stability; self.force = force
+    }
+
+    static func loadModel(_ model: String, modelsDir: String?) throws -> ColorPredictor {
+        var path = model
+        if !FileManager.default.fileExists(atPath: path) {
+            let dirs = modelsDir.map { [$0] } ?? ModelStore.searchPaths
+            guard let found = dirs.flatMap({ d in ["", ".pth", ".safetensors"].map { "\(d)/\(model)\($0)" } })
+                .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+                throw RestoreError.invalidOption(stage: Self.name, message: "model '\(model)' not found (neither a file nor in \(dirs.joined(separator: ", ")))")
+            }
+            path = found
+        }
+        do {
+            let net = try DeOldifyGenerator(contentsOf: URL(fileURLWithPath: path))
+            return DeOldifyPredictor(net, name: "DeOldify \(net.kind == .deep ? "deep" : "wide") \(net.backbone)")
+        } catch let e as TensorError {
+            throw RestoreError.invalidOption(stage: Self.name, message: "\((path as NSString).lastPathComponent): \(e.description)")
+        }
+    }
+
+    /// One picture, or every picture of a folder whose name carries a frame number.
+    static func loadReferences(_ path: String) throws -> [(frame: Int, picture: Frame)] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw RestoreError.invalidOption(stage: Self.name, message: "reference '\(path)' does not exist")
+        }
+        func read(_ p: String) throws -> Frame {
+            do {
+                let r = try MediaReader(path: p)
+                guard let f = try r.nextFrame() else { throw RestoreError.invalidOption(stage: Self.name, message: "reference '\(p)' has no picture") }
+                return f.promotedToRGB()
+            } catch let e as MediaError { throw RestoreError.invalidOption(stage: Self.name, message: "reference '\(p)': \(e)") }
+        }
+        guard isDir.boolValue else { return [(0, try read(path))] }
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        var out: [(Int, Frame)] = []
+        for n in names where ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"].contains((n as NSString).pathExtension.lowercased()) {
+            let digits = (n as NSString).deletingPathExtension.split(whereSeparator: { !$0.isNumber }).last
+            guard let d = digits, let k = Int(d) else { continue }
+            out.append((k, try read(path + "/" + n)))
+        }
+        guard !out.isEmpty else {
+            throw RestoreError.invalidOption(stage: Self.name, message: "reference folder '\(path)' has no pictures named with a frame number (e.g. frame-0120.png)")
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo {
+        var out = input
+        out.layout = .rgb
+        return out
+    }
+
+    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        let matrix = YCbCrMatrix(frame.properties.color.matrix)
+        let w = frame.width, h = frame.height, n = w * h
+        let luma = frame.layout == .gray ? frame.planes[0] : matrix.luma(frame.planes)
+        if frame.layout == .rgb && !force && Self.chromaMagnitude(frame, luma: luma, matrix) > 0.02 {
+            previous = nil
+            passedThrough += 1
+            try emit(frame)
+            return
+        }
+        if frame.properties.sceneCut { previous = nil }
+        // chroma at render size, brought to full size along the luminance's edges
+        var (cb, cr) = try predict(luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
+        // steadiness: the previous output's chroma moved onto this frame, where the move is reliable
+        if stability > 0, let p = previous, p.width == w, p.height == h {
+            let moved = matcher.align(Frame(width: w, height: h, layout: .rgb, planes: [p.cb, p.cr, p.luma], pts: frame.pts, duration: frame.duration),
+                                      luma: p.luma, toLuma: luma, perPixel: true)
+            let agree = Self.agreement(luma, moved.luma, width: w, height: h)
+            for i in 0..<n where moved.valid[i] {
+                let k = stability * agree[i]
+                cb[i] += k * (moved.planes[0][i] - cb[i])
+                cr[i] += k * (moved.planes[1][i] - cr[i])
+            }
+        }
+        // the original luminance with the new chroma, chroma reduced where it would leave the RGB cube
+        var r = [Float](repeating: 0, count: n), g = r, b = r
+        for i in 0..<n {
+            let y = luma[i]
+            var s: Float = 1
+            for _ in 0..<2 {
+                let (rr, gg, bb) = matrix.rgb(y: y, cb: cb[i] * s, cr: cr[i] * s)
+                let over = max(rr, gg, bb), under = min(rr, gg, bb)
+                var f: Float = 1
+                if over > 1 { f = min(f, (1 - y) / max(over - y, 1e-6)) }
+                if under < 0 { f = min(f, y / max(y - under, 1e-6)) }
+                if f >= 1 { break }
+                s *= max(f, 0) * 0.9999
+            }
+            cb[i] *= s; cr[i] *= s
+            let (rr, gg, bb) = matrix.rgb(y: y, cb: cb[i], cr: cr[i])
+            r[i] = min(max(rr, 0), 1); g[i] = min(max(gg, 0), 1); b[i] = min(max(bb, 0), 1)
+        }
+        previous = (luma, cb, cr, w, h)
+        colorized += 1
+        var out = frame.with(width: w, height: h, layout: .rgb, planes: [r, g, b])
+        out.properties = frame.properties
+        try emit(out)
+    }
+
+    /// Mean chroma magnitude of a color frame.
+    static func chromaMagnitude(_ f: Frame, luma: [Float], _ m: YCbCrMatrix) -> Float {
+        let n = f.width * f.height
+        guard n > 0 else { return 0 }
+        var s: Double = 0
+        let step = max(1, n / 20_000)
+        var count = 0
+        for i in stride(from: 0, to: n, by: step) {
+            let (_, cb, cr) = m.ycbcr(r: f.planes[0][i], g: f.planes[1][i], b: f.planes[2][i])
+            s += Double((cb * cb + cr * cr).squareRoot()); count += 1
+        }
+        return Float(s / Double(count))
+    }
+
+    /// 1 where the moved luma matches the current one within noise (3×3 mean absolute difference
+    /// below 0.02), fading to 0 at 0.06: occlusions and missed motion keep their new color.
+    static func agreement(_ a: [Float], _ b: [Float], width w: Int, height h: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: w * h)
+        for y in 0..<h { for x in 0..<w {
+            var d: Float = 0, c: Float = 0
+            for yy in max(y - 1, 0)...min(y + 1, h - 1) { for xx in max(x - 1, 0)...min(x + 1, w - 1) {
+                d += abs(a[yy * w + xx] - b[yy * w + xx]); c += 1
+            }}
+            out[y * w + x] = min(max((0.06 - d / c) / 0.04, 0), 1)
+        }}
+        return out
+    }
+
+    /// The render size for a picture: short side `renderSize` (never above the picture's own,
+    /// rounded to 32), long side in proportion, a multiple of 32.
+    func renderDimensions(_ w: Int, _ h: Int) -> (Int, Int) {
+        let short = max(32, min(renderSize, (min(w, h) + 31) / 32 * 32))
+        let long = max(32, Int((Double(short) * Double(max(w, h)) / Double(min(w, h)) / 32).rounded()) * 32)
+        return w >= h ? (long, short) : (short, long)
+    }
+
+    func predict(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws -> ([Float], [Float]) {
+        let (rw, rh) = renderDimensions(w, h)
+        let small = Resampler(from: w, h, to: rw, rh).resample(luma)
+        let low: (cb: [Float], cr: [Float])
+        if !references.isEmpty {
+            low = referenceChroma(small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
+        } else if let p = predictor {
+            low = try p.chroma(gray: small, width: rw, height: rh, matrix: matrix)
+        } else { return ([Float](repeating: 0, count: w * h), [Float](repeating: 0, count: w * h)) }
+        return (GuidedUpsampler.upsample(low.cb, guide: small, width: rw, height: rh, to: luma, width: w, height: h),
+                GuidedUpsampler.upsample(low.cr, guide: small, width: rw, height: rh, to: luma, width: w, height: h))
+    }
+
+    // MARK: reference mode
+    /// The reference for a frame: the last keyframe at or before it, else the first.
+    func reference(for index: Int) -> Frame {
+        references.last(where: { $0.frame <= index })?.picture ?? references[0].picture
+    }
+
+    func referenceChroma(_ gray: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) -> ([Float], [Float]) {
+        let ref = reference(for: sourceIndex)
+        // the reference at render size: luma, chroma
+        let rs = Resampler(from: ref.width, ref.height, to: w, h)
+        let planes = ref.planes.map { rs.resample($0) }
+        let n = w * h
+        var ry = [Float](repeating: 0, count: n), rcb = ry, rcr = ry
+        for i in 0..<n { (ry[i], rcb[i], rcr[i]) = matrix.ycbcr(r: planes[0][i], g: planes[1][i], b: planes[2][i]) }
+        // 1. statistics: chroma of reference pixels by (remapped luminance, local texture)
+        var (cb, cr) = ChromaTransfer(referenceLuma: ry, cb: rcb, cr: rcr, width: w, height: h).apply(to: gray, width: w, height: h)
+        // 2. the same scene: the reference aligned onto the frame, trusted where its luma agrees
+        let moved = matcher.align(Frame(width: w, height: h, layout: .rgb, planes: [rcb, rcr, ry], pts: .zero, duration: .zero),
+                                  luma: ry, toLuma: gray, perPixel: true)
+        let agree = Self.agreement(gray, moved.luma, width: w, height: h)
+        for i in 0..<n where moved.valid[i] {
+            cb[i] += agree[i] * (moved.planes[0][i] - cb[i])
+            cr[i] += agree[i] * (moved.planes[1][i] - cr[i])
+        }
+        return (cb, cr)
+    }
+}
+
+/// Color transfer by luminance and texture statistics (Welsh, Ashikhmin & Mueller 2002): the
+/// reference's luminance is remapped to the target's mean and spread; each target pixel takes the
+/// mean chroma of reference pixels with similar luminance and local standard deviation (a table of
+/// 32 × 8 bins, empty bins filled from the nearest luminance bin that has pixels).
+struct ChromaTransfer {
+    static let lumaBins = 32, textureBins = 8
+    var table: [(cb: Float, cr: Float)]
+    let refMean: Float, refStd: Float
+
+    init(referenceLuma y: [Float], cb: [Float], cr: [Float], width w: Int, height h: Int) {
+        let sd = Self.localStd(y, width: w, height: h)
+        (refMean, refStd) = Self.meanStd(y)
+        var sum = [(Double, Double, Double)](repeating: (0, 0, 0), count: Self.lumaBins * Self.textureBins)
+        for i in 0..<y.count {
+            let b = Self.bin(Self.normalized(y[i], refMean, refStd), sd[i])
+            sum[b].0 += Double(cb[i]); sum[b].1 += Double(cr[i]); sum[b].2 += 1
+        }
+        table = [(cb: Float, cr: Float)](repeating: (0, 0), count: sum.count)
+        for t in 0..<Self.textureBins {
+            for l in 0..<Self.lumaBins {
+                // the nearest filled bin: this texture first, then any texture, by luminance distance
+                var found: (Float, Float)? = nil
+                search: for d in 0..<Self.lumaBins {
+                    for ll in [l - d, l + d] where ll >= 0 && ll < Self.lumaBins {
+                        let s = sum[t * Self.lumaBins + ll]
+                        if s.2 > 0 { found = (Float(s.0 / s.2), Float(s.1 / s.2)); break search }
+                    }
+                    for tt in 0..<Self.textureBins {
+                        for ll in [l - d, l + d] where ll >= 0 && ll < Self.lumaBins {
+                            let s = sum[tt * Self.lumaBins + ll]
+                            if s.2 > 0 { found = (Float(s.0 / s.2), Float(s.1 / s.2)); break search }
+                        }
+                    }
+                }
+                table[t * Self.lumaBins + l] = found ?? (0, 0)
+            }
+        }
+    }
+
+    /// Luminance as z-score mapped to 0…1 (±2.5 σ).
+    static func normalized(_ v: Float, _ mean: Float, _ std: Float) -> Float { min(max((v - mean) / max(std, 1e-3) / 5 + 0.5, 0), 1) }
+
+    static func bin(_ l: Float, _ sd: Float) -> Int {
+        let li = min(Int(l * Float(lumaBins)), lumaBins - 1)
+        let ti = min(Int(min(sd / 0.12, 1) * Float(textureBins)), textureBins - 1)
+        return ti * lumaBins + li
+    }
+
+    static func meanStd(_ v: [Float]) -> (Float, Float) {
+        let m = v.reduce(0, +) / Float(max(v.count, 1))
+        let s = (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Float(max(v.count, 1))).squareRoot()
+        return (m, s)
+    }
+
+    /// Standard deviation over each 5×5 neighbourhood.
+    static func localStd(_ y: [Float], width w: Int, height h: Int) -> [Float] {
+        let m = GuidedUpsampler.boxMean(y, width: w, height: h, radius: 2)
+        let m2 = GuidedUpsampler.boxMean(y.map { $0 * $0 }, width: w, height: h, radius: 2)
+        return zip(m, m2).map { max($1 - $0 * $0, 0).squareRoot() }
+    }
+
+    func apply(to gray: [Float], width w: Int, height h: Int) -> ([Float], [Float]) {
+        let (m, s) = Self.meanStd(gray)
+        let sd = Self.localStd(gray, width: w, height: h)
+        var cb = [Float](repeating: 0, count: gray.count), cr = cb
+        for i in 0..<gray.count {
+            let e = table[Self.bin(Self.normalized(gray[i], m, s), sd[i])]
+            cb[i] = e.cb; cr[i] = e.cr
+        }
+        return (cb, cr)
+    }
+}
+
+/// The fast guided filter (He & Sun 2015) as an upsampler: at low resolution, chroma ≈ a·luma + b
+/// in each window; a and b are smoothed, brought to full size and applied to the full-resolution
+/// luminance, so chroma edges follow the picture's own edges.
+enum GuidedUpsampler {
+    static func upsample(_ p: [Float], guide i: [Float], width w: Int, height h: Int,
+                         to full: [Float], width fw: Int, height fh: Int, radius: Int = 2, eps: Float = 2e-3) -> [Float] {
+        let mi = boxMean(i, width: w, height: h, radius: radius), mp = boxMean(p, width: w, height: h, radius: radius)
+        let mii = boxMean(zip(i, i).map(*), width: w, height: h, radius: radius)
+        let mip = boxMean(zip(i, p).map(*), width: w, height: h, radius: radius)
+        var a = [Float](repeating: 0, count: w * h), b = a
+        for k in 0..<(w * h) {
+            let v = mii[k] - mi[k] * mi[k], c = mip[k] - mi[k] * mp[k]
+            a[k] = c / (v + eps); b[k] = mp[k] - a[k] * mi[k]
+        }
+        let ma = boxMean(a, width: w, height: h, radius: radius), mb = boxMean(b, width: w, height: h, radius: radius)
+        let ta = Tensor(channels: 2, height: h, width: w, data: ma + mb)
+        let up = Ops.resizeBilinear(ta, height: fh, width: fw)
+        let n = fw * fh
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            for k in 0..<n { out[k] = up.data[k] * full[k] + up.data[n + k] }
+            count = n
+        }
+    }
+
+    /// Mean over the (2r+1)² window clipped to the picture (separable running sums).
+    static func boxMean(_ v: [Float], width w: Int, height h: Int, radius r: Int) -> [Float] {
+        var rows = [Float](repeating: 0, count: w * h)
+        for y in 0..<h {
+            var s: Float = 0
+            let o = y * w
+            for x in 0...min(r, w - 1) { s += v[o + x] }
+            for x in 0..<w {
+                let lo = max(x - r, 0), hi = min(x + r, w - 1)
+                rows[o + x] = s / Float(hi - lo + 1)
+                if x + r + 1 < w { s += v[o + x + r + 1] }
+                if x - r >= 0 { s -= v[o + x - r] }
+            }
+        }
+        var out = [Float](repeating: 0, count: w * h)
+        for x in 0..<w {
+            var s: Float = 0
+            for y in 0...min(r, h - 1) { s += rows[y * w + x] }
+            for y in 0..<h {
+                let lo = max(y - r, 0), hi = min(y + r, h - 1)
+                out[y * w + x] = s / Float(hi - lo + 1)
+                if y + r + 1 < h { s += rows[(y + r + 1) * w + x] }
+                if y - r >= 0 { s -= rows[(y - r) * w + x] }
+            }
+        }
+        return out
+    }
+}
