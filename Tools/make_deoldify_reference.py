@@ -271,6 +271,8 @@ class Generator(nn.Module):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint-dir", help="also save each filled generator as a DeOldify-style checkpoint "
+                    "({'model': state_dict}, zip format) here: for loader and speed checks, never committed")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures", "deoldify"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -290,6 +292,8 @@ def main():
         pre = torch.logit((torch.tensor(y) + 3) / 6, eps=1e-7)
         print(kind, "params", sum(t.numel() for t in sd.values()), "keys", len(sd),
               "output mean %.3f std %.3f; pre-sigmoid std %.3f; saturated (|y| > 2.9) %.3f" % (y.mean(), y.std(), pre.std().item(), (np.abs(y) > 2.9).mean()))
+        if a.checkpoint_dir:
+            torch.save({"model": g.state_dict()}, os.path.join(a.checkpoint_dir, f"random-{kind}_gen.pth"))
         x.tofile(os.path.join(a.out, f"{kind}.input.f32"))
         y.tofile(os.path.join(a.out, f"{kind}.output.f32"))
         note["cases"][kind] = {"height": h, "width": w,

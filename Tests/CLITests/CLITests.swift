@@ -58,6 +58,38 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try packetHashes(input, stream: "a:0"), try packetHashes(out, stream: "a:0"))
     }
 
+    func test_colorizePreset_grayClipWithReferenceKeyframe_colorAudioAndLumaKept() throws {
+        // a color clip, its first frame as the keyframe, the clip rendered gray with its sound
+        let color = try clip("color.mp4", seconds: 1, size: "320x240")
+        let key = dir.file("key.png"), gray = dir.file("gray.mkv")
+        try ffmpeg(["-i", color, "-frames:v", "1", key])
+        try ffmpeg(["-i", color, "-vf", "format=gray,format=yuv420p", "-c:v", "ffv1", "-c:a", "copy", gray])
+        let out = dir.file("out.mkv")
+        let r = try cli(["restore", gray, "-o", out, "--preset", "colorize", "--set", "colorize.reference=\(key)", "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let (_, inFrames) = try decodeAll(gray), (_, outFrames) = try decodeAll(out)
+        XCTAssertEqual(outFrames.count, inFrames.count)
+        var chroma = 0.0, lumaPSNR = 99.0
+        for (o, i) in zip(outFrames, inFrames) {
+            let rgb = o.promotedToRGB(), m = YCbCrMatrix(o.properties.color.matrix)     // the file's own matrix (BT.601 here)
+            for k in stride(from: 0, to: o.width * o.height, by: 7) {
+                let (_, cb, cr) = m.ycbcr(r: rgb.planes[0][k], g: rgb.planes[1][k], b: rgb.planes[2][k])
+                chroma += Double(abs(cb) + abs(cr))
+            }
+            lumaPSNR = min(lumaPSNR, psnr(m.luma(rgb.planes), i.promotedToRGB().planes[0]))
+        }
+        chroma /= Double(outFrames.count * (outFrames[0].width * outFrames[0].height / 7))
+        print(String(format: "colorize CLI: mean |Cb|+|Cr| %.3f, luma PSNR ≥ %.1f dB", chroma, lumaPSNR))
+        XCTAssertGreaterThan(chroma, 0.05)
+        XCTAssertGreaterThanOrEqual(lumaPSNR, 40)
+        XCTAssertEqual(try packetHashes(gray, stream: "a:0"), try packetHashes(out, stream: "a:0"))
+        // --set naming a stage the preset does not have: one line, nothing written
+        let bad = try cli(["restore", gray, "-o", dir.file("bad.mkv"), "--preset", "colorize", "--set", "upscale.model=x"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("no stage upscale"), bad.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("bad.mkv")))
+    }
+
     // MARK: timing
 
     func test_vfrInput_becomesExact60fps() throws {
