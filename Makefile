@@ -11,7 +11,7 @@ SAMPLE       := Samples/oldfilm-sample.mp4
 DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: setup build test demo bench bench-peers bench-cleanup sample clean models
+.PHONY: setup build test demo bench bench-peers bench-cleanup bench-colorize sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -53,6 +53,7 @@ bench: build models
 	$(BIN) bench interpolate --size 3840x2160 --frames 2 --option flow-scale=0.25
 	$(BIN) bench rebuild --input $(SAMPLE)
 	$(MAKE) --no-print-directory bench-cleanup
+	$(MAKE) --no-print-directory bench-colorize
 
 ## bench-cleanup: the cleanup stages on a noisy 640x480 clip, denoise beside FFmpeg's hqdn3d, nlmeans and bm3d (time per frame and PSNR to the clean clip)
 BENCH_CLEAN := out/bench/clean-640x480.mkv
@@ -66,6 +67,17 @@ bench-cleanup: build $(BENCH_NOISY)
 	$(BIN) bench stage denoise --input $(BENCH_NOISY) --reference $(BENCH_CLEAN) --frames 48 --peers hqdn3d,nlmeans,bm3d=sigma=10,bm3d=sigma=50
 	$(BIN) bench stage despeckle --input $(BENCH_NOISY) --frames 48
 	$(BIN) bench stage deflicker --input $(BENCH_NOISY) --frames 48
+
+## bench-colorize: colorize in reference mode on the bench clip rendered gray, its first frame as the keyframe (time per frame, PSNR to the color clip)
+BENCH_GRAY := out/bench/gray-640x480.mkv
+BENCH_KEY  := out/bench/key-640x480.png
+$(BENCH_GRAY): $(BENCH_CLEAN)
+	ffmpeg -v error -y -i $< -vf format=gray,format=yuv420p -c:v ffv1 $@
+$(BENCH_KEY): $(BENCH_CLEAN)
+	ffmpeg -v error -y -i $< -frames:v 1 $@
+bench-colorize: build $(BENCH_GRAY) $(BENCH_KEY)
+	$(BIN) bench stage colorize --input $(BENCH_GRAY) --reference $(BENCH_CLEAN) --frames 48 --option reference=$(BENCH_KEY)
+	$(BIN) bench stage colorize --input $(BENCH_GRAY) --reference $(BENCH_CLEAN) --frames 48 --option reference=$(BENCH_KEY) --option stability=0
 
 ## bench-peers: the same models in ncnn (PyPI package, in .venv-peers) on the same sizes, beside ours
 bench-peers: build models

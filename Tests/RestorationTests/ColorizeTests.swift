@@ -146,6 +146,32 @@ final class ColorizeTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(psnr(Self.matrix.luma(out.planes), frame.planes[0]), 45)
     }
 
+    func test_referenceFolder_eachFrameUsesTheLastKeyframeAtOrBeforeIt() throws {
+        let w = 128, h = 96
+        let dir = TempDir("colorize-keys"); defer { dir.remove() }
+        // two keyframes of different tint, named by frame number; frames 0…7 of the same gray scene
+        let base = Self.photo(width: w, height: h)
+        let luma = Self.matrix.luma(base)
+        func tinted(_ cb: Float, _ cr: Float) -> [[Float]] {
+            var p = [[Float]](repeating: [Float](repeating: 0, count: w * h), count: 3)
+            for i in 0..<(w * h) { let c = Self.matrix.rgb(y: luma[i], cb: cb, cr: cr); (p[0][i], p[1][i], p[2][i]) = (c.0, c.1, c.2) }
+            return p
+        }
+        for (name, p) in [("frame-0000.png", tinted(-0.1, 0.1)), ("frame-0005.png", tinted(0.1, -0.1))] {
+            var bytes = [UInt8](repeating: 0, count: w * h * 3)
+            for i in 0..<(w * h) { for c in 0..<3 { bytes[3 * i + c] = UInt8((min(max(p[c][i], 0), 1) * 255).rounded()) } }
+            try Data(bytes).write(to: URL(fileURLWithPath: dir.file("raw")))
+            try ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "\(w)x\(h)", "-i", dir.file("raw"), dir.file(name)])
+        }
+        try FileManager.default.removeItem(atPath: dir.file("raw"))
+        let frames = (0..<8).map { Self.grayFrame(base, width: w, height: h, index: $0) }
+        let stage = try StageRegistry.make("colorize", options: StageOptions(stage: "colorize", values: ["reference": dir.path, "render-size": "96", "stability": "0"]))
+        let out = try run(stage as! ColorizeStage, frames)
+        let means = out.map { f -> Float in let (cb, _) = Self.chroma(f); return cb.reduce(0, +) / Float(cb.count) }
+        print("reference folder: mean Cb per frame", means.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        for (k, m) in means.enumerated() { if k < 5 { XCTAssertLessThan(m, -0.07, "frame \(k)") } else { XCTAssertGreaterThan(m, 0.07, "frame \(k)") } }
+    }
+
     func test_colorInput_passesThrough_unlessForced() throws {
         let w = 128, h = 96
         let color = Frame(width: w, height: h, layout: .rgb, planes: Self.photo(width: w, height: h), pts: .zero, duration: Rational(1, 24))
