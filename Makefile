@@ -68,7 +68,7 @@ bench-cleanup: build $(BENCH_NOISY)
 	$(BIN) bench stage despeckle --input $(BENCH_NOISY) --frames 48
 	$(BIN) bench stage deflicker --input $(BENCH_NOISY) --frames 48
 
-## bench-colorize: colorize in reference mode on the bench clip rendered gray, its first frame as the keyframe (time per frame, PSNR to the color clip)
+## bench-colorize: colorize (the default model, then reference mode with the first frame as the keyframe) on the bench clip rendered gray (time per frame, PSNR to the color clip)
 BENCH_GRAY := out/bench/gray-640x480.mkv
 BENCH_KEY  := out/bench/key-640x480.png
 $(BENCH_GRAY): $(BENCH_CLEAN)
@@ -76,6 +76,7 @@ $(BENCH_GRAY): $(BENCH_CLEAN)
 $(BENCH_KEY): $(BENCH_CLEAN)
 	ffmpeg -v error -y -i $< -frames:v 1 $@
 bench-colorize: build $(BENCH_GRAY) $(BENCH_KEY)
+	$(BIN) bench stage colorize --input $(BENCH_GRAY) --reference $(BENCH_CLEAN) --frames 48
 	$(BIN) bench stage colorize --input $(BENCH_GRAY) --reference $(BENCH_CLEAN) --frames 48 --option reference=$(BENCH_KEY)
 	$(BIN) bench stage colorize --input $(BENCH_GRAY) --reference $(BENCH_CLEAN) --frames 48 --option reference=$(BENCH_KEY) --option stability=0
 

@@ -55,12 +55,12 @@ final class RestorerTests: XCTestCase {
         XCTAssertTrue(try runProcess("ffprobe", ["-v", "error", "-show_entries", "stream=field_order", "-of", "csv=p=0", out]).stdout.contains("progressive"))
     }
 
-    func test_restore_colorizeWithoutModelOrReference_failsSayingWhatItNeeds() throws {
+    func test_restore_colorizeWithAMissingModel_failsNamingIt_beforeWritingAnything() throws {
         let input = try makeClip(seconds: 0.5)
-        let p = try Preset.parse(yaml: "stages: [denoise, colorize, fit]", name: "archival")
+        let p = try Preset.parse(yaml: "stages: [denoise, {colorize: {model: /nonexistent/ColorizeArtistic_gen.pth}}, fit]", name: "archival")
         XCTAssertThrowsError(try Restorer(job: RestoreJob(input: input, output: dir.file("o.mkv"), preset: p))) { e in
             let s = "\(e)"
-            XCTAssertTrue(s.contains("colorize") && s.contains("model") && s.contains("reference"), s)
+            XCTAssertTrue(s.contains("colorize") && s.contains("ColorizeArtistic_gen.pth") && s.contains("not found"), s)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.mkv")))
     }

@@ -30,6 +30,29 @@ public final class DeOldifyPredictor: ColorPredictor {
     }
 }
 
+/// FilmRestore's own compact colorizer as a predictor: bin distribution at a quarter of the render
+/// size, annealed mean, chroma brought to render size bilinearly and re-expressed in the frame's
+/// matrix (the network speaks BT.601 full range).
+public final class CompactColorizerPredictor: ColorPredictor {
+    public let network: CompactColorizer
+    public let name = "FilmRestore compact colorizer"
+    private let workspace = Workspace()
+    static let bt601 = YCbCrMatrix(kr: 0.299, kb: 0.114)
+    public init(_ network: CompactColorizer) { self.network = network }
+    public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float]) {
+        let low = network.decode(try network.logits(gray, height: height, width: width, workspace: workspace))
+        let t = Tensor(channels: 2, height: height / 4, width: width / 4, data: low.cb + low.cr)
+        let up = Ops.resizeBilinear(t, height: height, width: width)
+        let n = width * height
+        var cb = [Float](repeating: 0, count: n), cr = cb
+        for i in 0..<n {
+            let (r, g, b) = Self.bt601.rgb(y: gray[i], cb: up.data[i], cr: up.data[n + i])
+            (_, cb[i], cr[i]) = matrix.ycbcr(r: r, g: g, b: b)
+        }
+        return (cb, cr)
+    }
+}
+
 /// `colorize`: color for black-and-white film, DeOldify's recipe made steady for video.
 ///
 /// Chroma is predicted at `render-size` (the short side; DeOldify's generators, or chroma carried
@@ -49,7 +72,7 @@ public final class ColorizeStage: Stage {
     public static let name = "colorize"
     public static let summary = "colorization: DeOldify checkpoints or colored reference keyframes; guided chroma upsampling, luminance kept, stable over time"
     public static let options = [
-        "model": "a DeOldify generator checkpoint (.pth: ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder",
+        "model": "compact (default: FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder",
         "reference": "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model",
         "render-size": "short side in pixels at which color is predicted, a multiple of 32 (default 320)",
         "stability": "0…1, how much of the previous frame's motion-compensated color is kept where the motion is reliable (default 0.6)",
@@ -76,13 +99,11 @@ public final class ColorizeStage: Stage {
         if options.has("reference") {
             references = try Self.loadReferences(options.string("reference", default: ""))
             predictor = nil
-        } else if options.has("model") {
+        } else {
             references = []
-            let model = options.string("model", default: "")
+            let model = options.string("model", default: "compact")
             let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
             predictor = try Self.loadModel(model, modelsDir: dir)
-        } else {
-            throw RestoreError.invalidOption(stage: Self.name, message: "needs `model:` (a DeOldify checkpoint) or `reference:` (colored keyframes of the film)")
         }
     }
 
@@ -92,7 +113,19 @@ public final class ColorizeStage: Stage {
         self.renderSize = renderSize; self.stability = stability; self.force = force
     }
 
+    /// The shipped colorizer's file, within a models folder.
+    public static let compactFile = "colorizer/compact-colorizer.safetensors"
+
     static func loadModel(_ model: String, modelsDir: String?) throws -> ColorPredictor {
+        if model == "compact" {
+            let dirs = (modelsDir.map { [$0] } ?? []) + ModelStore.searchPaths + ResourcePaths.candidates(folder: "Models", environment: "")
+            guard let found = dirs.map({ "\($0)/\(compactFile)" }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+                throw RestoreError.invalidOption(stage: Self.name, message: "the default colorizer (Models/\(compactFile), part of the checkout) is missing; set `model:` to a DeOldify checkpoint or give `reference:` keyframes")
+            }
+            do { return CompactColorizerPredictor(try CompactColorizer(contentsOf: URL(fileURLWithPath: found))) } catch let e as TensorError {
+                throw RestoreError.invalidOption(stage: Self.name, message: "\(found): \(e.description)")
+            }
+        }
         var path = model
         if !FileManager.default.fileExists(atPath: path) {
             let dirs = modelsDir.map { [$0] } ?? ModelStore.searchPaths

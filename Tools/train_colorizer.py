@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Train FilmRestore's default colorizer: a compact DeOldify-style U-Net that predicts chroma from luma.
+
+Recipe (Zhang, Isola & Efros 2016, "Colorful Image Colorization", in a small U-Net):
+  - colour space: Y'CbCr (BT.601 coefficients, full range) of the gamma-encoded RGB; the network sees Y' only
+  - output: a distribution over quantized (Cb, Cr) bins (a 0.04 grid; only bins that occur in the training
+    photos are classes) at 1/4 of the input size; decoded by the annealed mean (temperature 0.38), which keeps
+    colours vivid where the plain mean would wash them out to sepia
+  - loss: cross-entropy against bilinearly soft-encoded targets, each pixel weighted by class rebalancing
+    (w ∝ 1 / ((1 − λ)·p̃ + λ/Q), λ = 0.5, normalised so E[w] = 1), so rare saturated colours count
+  - network ("compact"): encoder 16/32/64/128 channels (two 3×3 conv + BN + ReLU per level, stride-2 down),
+    two residual blocks and SAGAN self-attention at 1/8, pixel-shuffle up to 1/4, concatenation with the 1/4
+    encoder features, two 3×3 conv + BN + ReLU, 1×1 conv to the bin logits
+  - data: ../shared/data/colorize-train (SOURCES.md there: research/non-commercial terms), split by a hash of
+    the file name (1 in 10 held out for validation, never trained on); random 112×112 crops of the photos scaled
+    to a short side of 128, horizontal flips, random brightness/contrast on Y'
+  - training survives interruption: a checkpoint (model, optimizer, epoch, RNG) after every epoch; running the
+    script again resumes from it. `--epochs` is the total.
+
+Outputs (Models/colorizer/): compact-colorizer.safetensors (fp32 weights + the bin table), and the parity
+fixture Tests/Fixtures/colorizer/ (a fixed input and the network's decoded chroma). Needs torch, numpy, pillow:
+
+    python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch numpy pillow
+    /tmp/tv/bin/python Tools/train_colorizer.py --data ../shared/data/colorize-train --epochs 12
+"""
+import argparse, hashlib, json, math, os, struct, time
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+STEP, LAMBDA, T = 0.04, 0.5, 0.38
+KR, KB = 0.299, 0.114
+
+
+def ycbcr(rgb):
+    """rgb float (..., 3, H, W) in 0…1 → Y', Cb, Cr (BT.601 full range; Cb, Cr in −0.5…0.5)."""
+    r, g, b = rgb[..., 0, :, :], rgb[..., 1, :, :], rgb[..., 2, :, :]
+    y = KR * r + (1 - KR - KB) * g + KB * b
+    return y, (b - y) / (2 * (1 - KB)), (r - y) / (2 * (1 - KR))
+
+
+def rgb_from(y, cb, cr):
+    r = y + 2 * (1 - KR) * cr
+    b = y + 2 * (1 - KB) * cb
+    g = (y - KR * r - KB * b) / (1 - KR - KB)
+    return np.clip(np.stack([r, g, b], -1), 0, 1)
+
+
+# ---------------------------------------------------------------- network
+def cbr(ci, co, stride=1):
+    return nn.Sequential(nn.Conv2d(ci, co, 3, stride, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU(True))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(c)
+    def forward(self, x):
+        return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+
+class SelfAttention(nn.Module):
+    """fastai's SelfAttention (as DeOldify uses it), without spectral norm."""
+    def __init__(self, n):
+        super().__init__()
+        self.query = nn.Conv1d(n, n // 8, 1, bias=False)
+        self.key = nn.Conv1d(n, n // 8, 1, bias=False)
+        self.value = nn.Conv1d(n, n, 1, bias=False)
+        self.gamma = nn.Parameter(torch.tensor([0.0]))
+    def forward(self, x):
+        size = x.size()
+        x = x.view(*size[:2], -1)
+        f, g, h = self.query(x), self.key(x), self.value(x)
+        beta = F.softmax(torch.bmm(f.transpose(1, 2), g), dim=1)
+        return (self.gamma * torch.bmm(h, beta) + x).view(*size)
+
+
+class CompactColorizer(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.enc0 = nn.Sequential(cbr(1, 16), cbr(16, 16))
+        self.enc1 = nn.Sequential(cbr(16, 32, 2), cbr(32, 32))
+        self.enc2 = nn.Sequential(cbr(32, 64, 2), cbr(64, 64))
+        self.enc3 = nn.Sequential(cbr(64, 128, 2), cbr(128, 128))
+        self.res = nn.Sequential(ResBlock(128), ResBlock(128))
+        self.attn = SelfAttention(128)
+        self.up = nn.Conv2d(128, 64 * 4, 1)
+        self.dec = nn.Sequential(cbr(128, 96), cbr(96, 96))
+        self.head = nn.Conv2d(96, classes, 1)
+
+    def forward(self, y):
+        """y: (B, 1, H, W) Y' in 0…1, H and W multiples of 8 → bin logits at (H/4, W/4)."""
+        x = (y - 0.45) / 0.25
+        s2 = self.enc2(self.enc1(self.enc0(x)))
+        x = self.attn(self.res(self.enc3(s2)))
+        x = F.pixel_shuffle(F.relu(self.up(x)), 2)
+        return self.head(self.dec(torch.cat([x, s2], 1)))
+
+
+def decode(logits, bins, t=T, bias=None):
+    """Annealed mean of the bins: (B, Q, h, w) → Cb, Cr (B, h, w); `bias` (Q) is added to the logits first."""
+    if bias is not None:
+        logits = logits + bias[None, :, None, None]
+    p = F.softmax(logits / t, dim=1)
+    return torch.einsum("bqhw,q->bhw", p, bins[:, 0]), torch.einsum("bqhw,q->bhw", p, bins[:, 1])
+
+
+# ---------------------------------------------------------------- data
+def split_of(name):
+    return "val" if int(hashlib.sha1(name.encode()).hexdigest(), 16) % 10 == 0 else "train"
+
+
+def load_images(folder, short=128):
+    out = {"train": [], "val": []}
+    for n in sorted(os.listdir(folder)):
+        if not n.lower().endswith((".jpg", ".jpeg", ".png")):
+            continue
+        im = Image.open(os.path.join(folder, n)).convert("RGB")
+        s = short / min(im.size)
+        im = im.resize((max(short, round(im.width * s)), max(short, round(im.height * s))), Image.LANCZOS)
+        out[split_of(n)].append((n, np.asarray(im, dtype=np.uint8)))
+    return out
+
+
+def grid_index(cb, cr):
+    """Nearest 0.04-grid point of (Cb, Cr) as a flat index over the 25×25 grid centred on 0."""
+    i = np.clip(np.round(cb / STEP), -12, 12).astype(np.int64) + 12
+    j = np.clip(np.round(cr / STEP), -12, 12).astype(np.int64) + 12
+    return i * 25 + j
+
+
+def make_bins(images):
+    counts = np.zeros(625)
+    for _, a in images:
+        y, cb, cr = ycbcr(a.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+        np.add.at(counts, grid_index(cb[0].ravel(), cr[0].ravel()), 1)
+    used = np.nonzero(counts)[0]
+    bins = np.stack([(used // 25 - 12) * STEP, (used % 25 - 12) * STEP], 1).astype(np.float32)
+    p = counts[used] / counts[used].sum()
+    # smoothed prior (Gaussian σ = 1 bin on the grid), rebalancing weights normalised so E_p[w] = 1
+    grid = np.zeros((25, 25)); grid[used // 25, used % 25] = p
+    k = np.exp(-0.5 * np.arange(-3, 4) ** 2); k /= k.sum()
+    sm = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 0, grid)
+    sm = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 1, sm)[used // 25, used % 25]
+    sm /= sm.sum()
+    w = 1 / ((1 - LAMBDA) * sm + LAMBDA / len(used))
+    w /= (p * w).sum()
+    lookup = -np.ones(625, dtype=np.int64); lookup[used] = np.arange(len(used))
+    return bins, w.astype(np.float32), lookup
+
+
+def soft_targets(cb, cr, lookup, classes):
+    """Bilinear soft-encoding of (Cb, Cr) (B, h, w) over the grid's classes → (B, Q, h, w), and the nearest class."""
+    u, v = cb / STEP + 12, cr / STEP + 12
+    u0, v0 = torch.floor(u).clamp(0, 23), torch.floor(v).clamp(0, 23)
+    fu, fv = (u - u0).clamp(0, 1), (v - v0).clamp(0, 1)
+    t = torch.zeros(cb.shape[0], classes, *cb.shape[1:])
+    lk = torch.from_numpy(lookup)
+    for du, wu in ((0, 1 - fu), (1, fu)):
+        for dv, wv in ((0, 1 - fv), (1, fv)):
+            c = lk[((u0 + du) * 25 + (v0 + dv)).long()]
+            wgt = (wu * wv) * (c >= 0)
+            t.scatter_add_(1, c.clamp(min=0)[:, None], wgt[:, None])
+    t = t / t.sum(1, keepdim=True).clamp(min=1e-6)
+    nearest = lk[torch.from_numpy(grid_index(cb.numpy(), cr.numpy()))]
+    return t, nearest
+
+
+def batches(images, size, batch, rng):
+    order = rng.permutation(len(images))
+    for s in range(0, len(order) - batch + 1, batch):
+        crops = []
+        for k in order[s:s + batch]:
+            a = images[k][1]
+            y0 = rng.integers(0, a.shape[0] - size + 1); x0 = rng.integers(0, a.shape[1] - size + 1)
+            c = a[y0:y0 + size, x0:x0 + size]
+            if rng.random() < 0.5: c = c[:, ::-1]
+            crops.append(c.transpose(2, 0, 1))
+        yield torch.from_numpy(np.stack(crops).astype(np.float32) / 255)
+
+
+# ---------------------------------------------------------------- safetensors
+def save_safetensors(path, tensors, metadata):
+    header, offset, blobs = {"__metadata__": metadata}, 0, []
+    for k, t in tensors.items():
+        b = t.detach().cpu().float().contiguous().numpy().astype("<f4").tobytes()
+        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b); blobs.append(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h))); f.write(h)
+        for b in blobs: f.write(b)
+    os.replace(path + ".tmp", path)
+
+
+# ---------------------------------------------------------------- evaluation
+def colorfulness(rgb):
+    rg = rgb[..., 0] - rgb[..., 1]; yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    return math.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * math.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+
+
+def evaluate(model, bins, images, mean_c, t=T, bias=None):
+    """Held-out photos at short side 128 (cropped to multiples of 8): chroma RMSE of ours and of the
+    constant mean chroma, and colorfulness of ours over the truth's (chroma upsampled bilinearly)."""
+    model.eval()
+    se = se0 = n = 0.0; cf = []
+    with torch.no_grad():
+        for _, a in images:
+            h, w = a.shape[0] // 8 * 8, a.shape[1] // 8 * 8
+            x = torch.from_numpy(a[:h, :w].transpose(2, 0, 1)[None].astype(np.float32) / 255)
+            y, cb, cr = ycbcr(x)
+            pb, pr = decode(model(y[:, None]), bins, t, bias)
+            pb = F.interpolate(pb[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
+            pr = F.interpolate(pr[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
+            se += float(((pb - cb) ** 2 + (pr - cr) ** 2).sum()); se0 += float(((mean_c[0] - cb) ** 2 + (mean_c[1] - cr) ** 2).sum())
+            n += h * w
+            out = rgb_from(y[0].numpy(), pb[0].numpy(), pr[0].numpy())
+            cf.append(colorfulness(out) / max(colorfulness(x[0].numpy().transpose(1, 2, 0)), 1e-6))
+    model.train()
+    return math.sqrt(se / n), math.sqrt(se0 / n), float(np.mean(cf))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "colorize-train"))
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--crop", type=int, default=112)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--work", default="/tmp/filmrestore-colorizer", help="checkpoints (resume from here)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "Models", "colorizer"))
+    ap.add_argument("--fixtures", default=os.path.join(ROOT, "Tests", "Fixtures", "colorizer"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--temperatures", default="0.38,0.55,0.7,1.0",
+                    help="annealed-mean temperatures tried after training")
+    ap.add_argument("--margin", type=float, default=0.98, help="chroma error must stay below this fraction of the constant mean's")
+    ap.add_argument("--undo", default="0,0.25,0.5,0.75,1",
+                    help="how much of the class rebalancing is taken back out of the logits (β: logits − β·log w) after training. "
+                         "Of all (β, T), the most colorful whose chroma error stays below the constant mean's on the first half "
+                         "of the held-out photos (by --margin) is shipped (folded into head.bias); the second half reports")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.work, exist_ok=True); os.makedirs(a.out, exist_ok=True); os.makedirs(a.fixtures, exist_ok=True)
+    t0 = time.time()
+    data = load_images(a.data)
+    print(f"photos: {len(data['train'])} train, {len(data['val'])} held out; loaded in {time.time() - t0:.0f} s", flush=True)
+    bins_np, weights_np, lookup = make_bins(data["train"])
+    bins, weights = torch.from_numpy(bins_np), torch.from_numpy(weights_np)
+    Q = len(bins_np)
+    ys = [ycbcr(x.transpose(2, 0, 1)[None].astype(np.float32) / 255) for _, x in data["train"][:300]]
+    mean_c = (float(np.mean([c[1].mean() for c in ys])), float(np.mean([c[2].mean() for c in ys])))
+    print(f"{Q} chroma classes; mean training chroma Cb {mean_c[0]:.4f} Cr {mean_c[1]:.4f}", flush=True)
+
+    torch.manual_seed(0)
+    model = CompactColorizer(Q)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    rng = np.random.default_rng(0)
+    start, log, seconds = 0, [], 0.0
+    ckpt = os.path.join(a.work, "checkpoint.pt")
+    if os.path.exists(ckpt):
+        st = torch.load(ckpt, weights_only=False)
+        if st["classes"] == Q:
+            model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); start = st["epoch"]
+            rng.bit_generator.state = st["rng"]; log = st["log"]; seconds = st.get("seconds", 0.0)
+            print(f"resumed after epoch {start}", flush=True)
+    steps_per_epoch = len(data["train"]) // a.batch
+    total = a.epochs * steps_per_epoch
+    for epoch in range(start, a.epochs):
+        te = time.time(); losses = []
+        for k, rgb in enumerate(batches(data["train"], a.crop, a.batch, rng)):
+            step = epoch * steps_per_epoch + k
+            for gr in opt.param_groups: gr["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+            # augmentation on luma: brightness and contrast
+            y, cb, cr = ycbcr(rgb)
+            gain = torch.from_numpy(rng.uniform(0.8, 1.2, (rgb.shape[0], 1, 1)).astype(np.float32))
+            bias = torch.from_numpy(rng.uniform(-0.08, 0.08, (rgb.shape[0], 1, 1)).astype(np.float32))
+            y = ((y - 0.5) * gain + 0.5 + bias).clamp(0, 1)
+            cb4, cr4 = F.avg_pool2d(cb[:, None], 4)[:, 0], F.avg_pool2d(cr[:, None], 4)[:, 0]
+            target, nearest = soft_targets(cb4, cr4, lookup, Q)
+            logits = model(y[:, None])
+            pix_w = weights[nearest.clamp(min=0)]
+            loss = -(target * F.log_softmax(logits, 1)).sum(1).mul(pix_w).mean()
+            opt.zero_grad(); loss.backward(); opt.step()
+            losses.append(loss.item())
+        seconds += time.time() - te
+        rm, rm0, cf = evaluate(model, bins, data["val"], mean_c)
+        log.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_chroma_rmse": rm, "val_constant_rmse": rm0,
+                    "val_colorfulness_ratio": cf, "seconds": time.time() - te})
+        print(json.dumps(log[-1]), flush=True)
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1, "rng": rng.bit_generator.state,
+                    "classes": Q, "log": log, "seconds": seconds}, ckpt + ".tmp")
+        os.replace(ckpt + ".tmp", ckpt)
+
+    # the decoding: β and T chosen on the first half of the held-out photos, reported on the second half
+    tune, report = data["val"][0::2], data["val"][1::2]
+    logw = torch.log(weights)
+    tried = []
+    for beta in [float(v) for v in a.undo.split(",")]:
+        for t in [float(v) for v in a.temperatures.split(",")]:
+            rm, rm0, cf = evaluate(model, bins, tune, mean_c, t, -beta * logw)
+            tried.append({"undo": beta, "temperature": t, "chroma_rmse": rm, "constant_rmse": rm0, "colorfulness_ratio": cf})
+            print(json.dumps(tried[-1]), flush=True)
+    ok = [r for r in tried if r["chroma_rmse"] < a.margin * r["constant_rmse"]]
+    best = max(ok, key=lambda r: r["colorfulness_ratio"]) if ok else min(tried, key=lambda r: r["chroma_rmse"])
+    temperature, beta = best["temperature"], best["undo"]
+    rm, rm0, cf = evaluate(model, bins, report, mean_c, temperature, -beta * logw)
+    held_out = {"undo": beta, "temperature": temperature, "photos": len(report), "chroma_rmse": rm, "constant_rmse": rm0, "colorfulness_ratio": cf}
+    print("held out (report half):", json.dumps(held_out), flush=True)
+    with torch.no_grad():
+        model.head.bias -= beta * logw
+
+    # export: weights, the bin table and the temperature; then the parity fixture
+    model.eval()
+    tensors = dict(model.state_dict())
+    tensors = {k: v for k, v in tensors.items() if not k.endswith("num_batches_tracked")}
+    tensors["bins"] = bins; tensors["temperature"] = torch.tensor([temperature])
+    meta = {"format": "filmrestore-compact-colorizer-1", "colour_space": "YCbCr BT.601 full range",
+            "input": "Y' 0..1, sides multiples of 8", "output": "bin logits at 1/4 size; annealed mean",
+            "epochs": str(a.epochs), "train_photos": str(len(data["train"])), "val_photos": str(len(data["val"])),
+            "train_seconds": f"{seconds:.0f}", "log": json.dumps(log), "temperatures": json.dumps(tried),
+            "held_out": json.dumps(held_out)}
+    save_safetensors(os.path.join(a.out, "compact-colorizer.safetensors"), tensors, meta)
+    h, w = 64, 96
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gray = np.clip(0.5 + 0.3 * np.sin(xx * 0.21) * np.cos(yy * 0.17) + 0.15 * np.sin((xx + 2 * yy) * 0.05), 0, 1).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(gray)[None, None])
+        pb, pr = decode(logits, bins, temperature)          # head.bias carries the β correction now
+    gray.tofile(os.path.join(a.fixtures, "input.f32"))
+    np.stack([pb[0].numpy(), pr[0].numpy()]).astype(np.float32).tofile(os.path.join(a.fixtures, "chroma.f32"))
+    with open(os.path.join(a.fixtures, "README.json"), "w") as f:
+        json.dump({"made_by": "Tools/train_colorizer.py", "torch": torch.__version__, "height": h, "width": w,
+                   "layout": "input: Y' float32 HxW; chroma.f32: Cb then Cr at (H/4)x(W/4), annealed mean at the shipped temperature",
+                   "weights": "Models/colorizer/compact-colorizer.safetensors"}, f, indent=1)
+    print(f"exported: {Q} classes, {sum(v.numel() for v in tensors.values())} values; training {seconds / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
