@@ -75,7 +75,7 @@ public final class ColorizeStage: Stage {
         "model": "compact (default: FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder",
         "reference": "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model",
         "render-size": "short side in pixels at which color is predicted, a multiple of 32 (default 320)",
-        "stability": "0…1, how much of the previous frame's motion-compensated color is kept where the motion is reliable (default 0.6)",
+        "stability": "0…1, how much of the previous frame's motion-compensated color is kept where the motion is reliable (default 0.85)",
         "force": "colorize input that already has color (default false)",
         "models-dir": "folder with model files (default: Models/)",
     ]
@@ -94,7 +94,7 @@ public final class ColorizeStage: Stage {
     public init(options: StageOptions) throws {
         renderSize = try options.int("render-size", default: 320, range: 64...2048)
         guard renderSize % 32 == 0 else { throw RestoreError.invalidOption(stage: Self.name, message: "render-size must be a multiple of 32, not \(renderSize)") }
-        stability = Float(try options.double("stability", default: 0.6, range: 0...1))
+        stability = Float(try options.double("stability", default: 0.85, range: 0...1))
         force = try options.bool("force", default: false)
         if options.has("reference") {
             references = try Self.loadReferences(options.string("reference", default: ""))
@@ -108,7 +108,7 @@ public final class ColorizeStage: Stage {
     }
 
     /// For tests and embedding: any predictor.
-    public init(predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.6, force: Bool = false) {
+    public init(predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.85, force: Bool = false) {
         self.predictor = predictor; self.references = []
         self.renderSize = renderSize; self.stability = stability; self.force = force
     }
