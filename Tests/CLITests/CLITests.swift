@@ -171,7 +171,8 @@ final class CLITests: XCTestCase {
         try assertCleanFailure(["restore", good, "-o", existing], mentions: "--force")
         XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "keep me")
         try assertCleanFailure(["restore", good, "-o", good, "--force"], mentions: "refusing to write over the input")
-        try assertCleanFailure(["restore", good, "-o", dir.file("o.mkv"), "--preset", "archival-4k60"], mentions: "not available")
+        try assertCleanFailure(["restore", good, "-o", dir.file("o.mkv"), "--preset", "archival-4k60", "--set", "colorize.model=/nonexistent/ColorizeArtistic_gen.pth"],
+                               mentions: "not found")
     }
 
     func test_interrupt_leavesNoPartialFile() throws {
