@@ -74,7 +74,7 @@ public final class ColorizeStage: Stage {
     public static let options = [
         "model": "compact (default: FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder",
         "reference": "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model",
-        "render-size": "short side in pixels at which color is predicted, a multiple of 32 (default 320)",
+        "render-size": "short side in pixels at which color is predicted, a multiple of 32 (default: 128 for the compact model, its training scale; 320 for DeOldify and references)",
         "stability": "0…1, how much of the previous frame's motion-compensated color is kept where the motion is reliable (default 0.85)",
         "force": "colorize input that already has color (default false)",
         "models-dir": "folder with model files (default: Models/)",
@@ -92,7 +92,9 @@ public final class ColorizeStage: Stage {
     public private(set) var passedThrough = 0, colorized = 0
 
     public init(options: StageOptions) throws {
-        renderSize = try options.int("render-size", default: 320, range: 64...2048)
+        // the default render size: the compact model's training scale (short side 128); 320 for DeOldify and references
+        let compact = !options.has("reference") && options.string("model", default: "compact") == "compact"
+        renderSize = try options.int("render-size", default: compact ? 128 : 320, range: 64...2048)
         guard renderSize % 32 == 0 else { throw RestoreError.invalidOption(stage: Self.name, message: "render-size must be a multiple of 32, not \(renderSize)") }
         stability = Float(try options.double("stability", default: 0.85, range: 0...1))
         force = try options.bool("force", default: false)
