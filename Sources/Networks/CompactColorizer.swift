@@ -26,25 +26,11 @@ public final class CompactColorizer: @unchecked Sendable {
     public convenience init(contentsOf url: URL) throws { try self.init(stateDict: try StateDict.load(url)) }
 
     public init(stateDict sd: StateDict) throws {
-        var count = 0
-        func t(_ key: String, _ shape: [Int]) throws -> [Float] {
-            let v = try sd.require(key, shape: shape).data
-            count += v.count
-            return v
-        }
-        // conv 3×3 (no bias) + BatchNorm (eps 1e-5) folded, with or without ReLU
+        var r = WeightReader(sd)
+        func t(_ key: String, _ shape: [Int]) throws -> [Float] { try r.tensor(key, shape) }
+        // conv 3×3 (no bias) + BatchNorm folded, with or without ReLU
         func convBN(_ conv: String, _ bn: String, _ i: Int, _ o: Int, stride: Int = 1, relu: Bool = true) throws -> Conv2d {
-            var w = try t("\(conv).weight", [o, i, 3, 3])
-            let g = try t("\(bn).weight", [o]), b = try t("\(bn).bias", [o])
-            let m = try t("\(bn).running_mean", [o]), v = try t("\(bn).running_var", [o])
-            var bias = [Float](repeating: 0, count: o)
-            for oc in 0..<o {
-                let s = g[oc] / (v[oc] + 1e-5).squareRoot()
-                for j in 0..<(i * 9) { w[oc * i * 9 + j] *= s }
-                bias[oc] = b[oc] - m[oc] * s
-            }
-            return try Conv2d(name: conv, inChannels: i, outChannels: o, kernel: 3, stride: stride, padding: 1,
-                              weight: w, bias: bias, activation: relu ? .leakyReLU(0) : .none)
+            try r.convolution(conv, batchNorm: bn, in: i, out: o, kernel: 3, stride: stride, relu: relu)
         }
         var e: [Conv2d] = []
         for (level, (i, o)) in [(1, 16), (16, 32), (32, 64), (64, 128)].enumerated() {
@@ -69,7 +55,7 @@ public final class CompactColorizer: @unchecked Sendable {
         let b = try sd.require("bins", shape: [q, 2]).data
         bins = (0..<q).map { (b[2 * $0], b[2 * $0 + 1]) }
         temperature = try sd.require("temperature", shape: [1]).data[0]
-        parameterCount = count
+        parameterCount = r.parameterCount
     }
 
     /// Bin logits [Q][H/4][W/4] for Y' (0…1) of a picture whose sides are multiples of 8.
@@ -83,9 +69,7 @@ public final class CompactColorizer: @unchecked Sendable {
         }
         for (c1, c2) in res {
             var r = try c2.forward(try c1.forward(x, workspace: ws), workspace: ws)
-            r.data.withUnsafeMutableBufferPointer { rp in x.data.withUnsafeBufferPointer { xp in
-                for i in 0..<rp.count { rp[i] = max(rp[i] + xp[i], 0) }
-            }}
+            Ops.addReLU(&r, x)
             x = r
         }
         x = try Ops.selfAttention(x, query: attention.query, key: attention.key, value: attention.value, gamma: attention.gamma)

@@ -49,9 +49,7 @@ public final class DeOldifyGenerator: @unchecked Sendable {
             let identity = try downsample?.forward(x, workspace: ws) ?? x
             var y = try conv2.forward(try conv1.forward(x, workspace: ws), workspace: ws)
             if let c3 = conv3 { y = try c3.forward(y, workspace: ws) }
-            y.data.withUnsafeMutableBufferPointer { yp in identity.data.withUnsafeBufferPointer { ip in
-                for i in 0..<yp.count { yp[i] = max(yp[i] + ip[i], 0) }
-            }}
+            Ops.addReLU(&y, identity)
             return y
         }
     }
@@ -102,24 +100,13 @@ public final class DeOldifyGenerator: @unchecked Sendable {
     }
 
     public init(stateDict sd: StateDict) throws {
-        var count = 0
-        func t(_ key: String, _ shape: [Int]) throws -> [Float] {
-            let v = try sd.require(key, shape: shape).data
-            count += v.count
-            return v
-        }
-        // BatchNorm (eps 1e-5) as scale and shift
-        func norm(_ key: String, _ c: Int) throws -> ([Float], [Float]) {
-            let w = try t("\(key).weight", [c]), b = try t("\(key).bias", [c])
-            let m = try t("\(key).running_mean", [c]), v = try t("\(key).running_var", [c])
-            let scale = (0..<c).map { w[$0] / (v[$0] + 1e-5).squareRoot() }
-            return (scale, (0..<c).map { b[$0] - m[$0] * scale[$0] })
-        }
+        var r = WeightReader(sd)
+        func t(_ key: String, _ shape: [Int]) throws -> [Float] { try r.tensor(key, shape) }
         // spectral norm in eval: weight_orig / (u · W v)
         func spectral(_ key: String, _ shape: [Int]) throws -> [Float] {
-            if let plain = sd["\(key).weight"], plain.shape == shape, sd["\(key).weight_orig"] != nil {
-                count += plain.count + sd["\(key).weight_orig"]!.count
-                return plain.data
+            if let plain = sd["\(key).weight"], plain.shape == shape, let orig = sd["\(key).weight_orig"] {
+                _ = try t("\(key).weight_orig", orig.shape)
+                return try t("\(key).weight", shape)
             }
             let out = shape[0], cols = shape.dropFirst().reduce(1, *)
             let w = try t("\(key).weight_orig", shape), u = try t("\(key).weight_u", [out]), v = try t("\(key).weight_v", [cols])
@@ -133,24 +120,19 @@ public final class DeOldifyGenerator: @unchecked Sendable {
             let inv = Float(1 / sigma)
             return w.map { $0 * inv }
         }
-        func conv(_ name: String, _ i: Int, _ o: Int, _ k: Int, stride: Int = 1, weight: [Float], bias: [Float]?,
-                  relu: Bool) throws -> Conv2d {
-            try Conv2d(name: name, inChannels: i, outChannels: o, kernel: k, stride: stride, padding: k / 2,
+        func conv(_ name: String, _ i: Int, _ o: Int, _ k: Int, weight: [Float], bias: [Float]?, relu: Bool) throws -> Conv2d {
+            try Conv2d(name: name, inChannels: i, outChannels: o, kernel: k, padding: k / 2,
                        weight: weight, bias: bias, activation: relu ? .leakyReLU(0) : .none)
         }
         // a convolution followed by its BatchNorm, folded
         func convNorm(_ key: String, _ bn: String, _ i: Int, _ o: Int, _ k: Int, stride: Int = 1, relu: Bool,
                       spectralWeight: Bool = false) throws -> Conv2d {
             let w = spectralWeight ? try spectral(key, [o, i, k, k]) : try t("\(key).weight", [o, i, k, k])
-            let (scale, shift) = try norm(bn, o)
-            let per = i * k * k
-            var folded = w
-            for oc in 0..<o { for j in 0..<per { folded[oc * per + j] *= scale[oc] } }
-            return try conv(key, i, o, k, stride: stride, weight: folded, bias: shift, relu: relu)
+            return try r.convolution(key, weight: w, batchNorm: bn, in: i, out: o, kernel: k, stride: stride, relu: relu)
         }
         func convReLUNorm(_ key: String, _ i: Int, _ o: Int, attention: Bool = false) throws -> ConvReLUNorm {
             let c = try conv("\(key).0", i, o, 3, weight: try spectral("\(key).0", [o, i, 3, 3]), bias: nil, relu: true)
-            let (s, b) = try norm("\(key).2", o)
+            let (s, b) = try r.batchNorm("\(key).2", channels: o)
             var a: (query: [Float], key: [Float], value: [Float], gamma: Float)? = nil
             if attention {
                 let p = "\(key).3"
@@ -201,7 +183,7 @@ public final class DeOldifyGenerator: @unchecked Sendable {
             }
         }
         let ni = inplanes
-        (bodyScale, bodyShift) = try norm("layers.1", ni)
+        (bodyScale, bodyShift) = try r.batchNorm("layers.1", channels: ni)
         middle = [try convReLUNorm("layers.3.0", ni, ni * 2), try convReLUNorm("layers.3.1", ni * 2, ni)]
 
         // the decoder; its widths follow from nf_factor, read off the first block
@@ -217,7 +199,7 @@ public final class DeOldifyGenerator: @unchecked Sendable {
                 let cat = x / 2 + s
                 let nf = Int(Double(final ? cat / 2 : cat) * factor)
                 let shuffle = try convNorm("\(key).shuf.conv.0", "\(key).shuf.conv.1", x, x / 2 * 4, 1, relu: true, spectralWeight: true)
-                let (ss, sb) = try norm("\(key).bn", s)
+                let (ss, sb) = try r.batchNorm("\(key).bn", channels: s)
                 built.append(UNetBlock(shuffle: shuffle, skipScale: ss, skipShift: sb,
                                        convs: [try convReLUNorm("\(key).conv1", cat, nf),
                                                try convReLUNorm("\(key).conv2", nf, nf, attention: i == 1)]))
@@ -229,7 +211,7 @@ public final class DeOldifyGenerator: @unchecked Sendable {
             for (i, s) in skips.enumerated() {
                 let key = "layers.\(4 + i)", half = (i == 3 ? nf / 2 : nf) / 2
                 let shuffle = try convNorm("\(key).shuf.conv.0", "\(key).shuf.conv.1", x, half * 4, 1, relu: true, spectralWeight: true)
-                let (ss, sb) = try norm("\(key).bn", s)
+                let (ss, sb) = try r.batchNorm("\(key).bn", channels: s)
                 built.append(UNetBlock(shuffle: shuffle, skipScale: ss, skipShift: sb,
                                        convs: [try convReLUNorm("\(key).conv", half + s, half, attention: i == 1)]))
                 x = half
@@ -252,7 +234,7 @@ public final class DeOldifyGenerator: @unchecked Sendable {
             return try conv(key, m, m, 3, weight: try spectral(key, [m, m, 3, 3]), bias: try t("\(key).bias", [m]), relu: true)
         }
         head = try conv("layers.11.0", m, 3, 1, weight: try spectral("layers.11.0", [3, m, 1, 1]), bias: try t("layers.11.0.bias", [3]), relu: false)
-        parameterCount = count
+        parameterCount = r.parameterCount
     }
 
     // MARK: inference

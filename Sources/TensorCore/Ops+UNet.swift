@@ -46,9 +46,12 @@ extension Ops {
         }
     }
 
-    /// max(x, 0) in place.
-    public static func relu(_ x: inout Tensor) {
-        x.data.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] = max(p[i], 0) } }
+    /// y = max(y + x, 0) in place: the end of a residual block.
+    public static func addReLU(_ y: inout Tensor, _ x: Tensor) {
+        precondition(y.data.count == x.data.count)
+        y.data.withUnsafeMutableBufferPointer { yp in x.data.withUnsafeBufferPointer { xp in
+            for i in 0..<yp.count { yp[i] = max(yp[i] + xp[i], 0) }
+        }}
     }
 
     /// `ReplicationPad2d((1, 0, 1, 0))` then `AvgPool2d(2, stride 1)`: each value the mean of itself

@@ -226,3 +226,9 @@ public struct SplitMix64 {
     /// Uniform in [0, 1).
     public mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }
+
+/// A fixture of raw little-endian float32 values.
+public func readFloat32(_ url: URL) throws -> [Float] {
+    let d = try Data(contentsOf: url)
+    return d.withUnsafeBytes { p in (0..<(d.count / 4)).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+}

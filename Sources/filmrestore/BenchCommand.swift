@@ -53,9 +53,7 @@ struct Bench: ParsableCommand {
         // random frames of --size (one picture repeated)
         var input: [Frame] = [], info: StreamInfo
         if let path = self.input {
-            let reader = try MediaReader(path: path)
-            info = reader.stream
-            while input.count < frames, let f = try reader.nextFrame() { input.append(f) }
+            (info, input) = try Self.readFrames(path, count: frames)
             guard !input.isEmpty else { throw ValidationError("\(path): no frames") }
         } else {
             info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24),
@@ -65,7 +63,7 @@ struct Bench: ParsableCommand {
             input = (0..<frames).map { Frame(width: w, height: h, layout: .rgb, planes: planes, pts: Rational(Int64($0), 24), duration: Rational(1, 24)) }
         }
         let out = try s.configure(info)
-        let clean = try reference.map { try Self.readFrames($0, count: input.count) }
+        let clean = try reference.map { try Self.readFrames($0, count: input.count).1 }
         var emitted = 0, scores: [Double] = []
         func collect(_ f: Frame) {
             if let clean = clean, emitted < clean.count { scores.append(Self.psnr8(f, clean[emitted])) }
@@ -90,11 +88,12 @@ struct Bench: ParsableCommand {
 
     static func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }
 
-    static func readFrames(_ path: String, count: Int) throws -> [Frame] {
+    /// The stream's description and its first `count` frames.
+    static func readFrames(_ path: String, count: Int) throws -> (StreamInfo, [Frame]) {
         let reader = try MediaReader(path: path)
         var frames: [Frame] = []
         while frames.count < count, let f = try reader.nextFrame() { frames.append(f) }
-        return frames
+        return (reader.stream, frames)
     }
 
     /// An FFmpeg filter on the same frames through the `ffmpeg` command (lossless FFV1 out): its
@@ -115,7 +114,7 @@ struct Bench: ParsableCommand {
         let base = try run("null"), total = try run(filter)
         var quality = ""
         if let clean = clean {
-            let frames = try Self.readFrames(out, count: clean.count)
+            let frames = try Self.readFrames(out, count: clean.count).1
             quality = String(format: "; PSNR %.2f dB vs reference", Self.mean(zip(frames, clean).map { Self.psnr8($0, $1) }))
         }
         print(String(format: "ffmpeg -vf %@ on the same %d frames: %.3f s/frame (%.3f s/frame with decoding and encoding)%@",

@@ -8,8 +8,7 @@ final class CheckpointTests: XCTestCase {
     static var dir: URL { NCNNTests.fixtures.deletingLastPathComponent().appendingPathComponent("torch") }
 
     func floats(_ name: String) throws -> [Float] {
-        let d = try Data(contentsOf: Self.dir.appendingPathComponent(name))
-        return d.withUnsafeBytes { p in (0..<(d.count / 4)).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+        try readFloat32(Self.dir.appendingPathComponent(name))
     }
 
     /// Output of the network loaded from each file against the NumPy reference (Tools/make_torch_fixtures.py).

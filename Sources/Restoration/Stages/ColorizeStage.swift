@@ -88,6 +88,8 @@ public final class ColorizeStage: Stage {
     let matcher = BlockMatcher()
     /// The previous output of the shot: its luma and chroma.
     private var previous: (luma: [Float], cb: [Float], cr: [Float], width: Int, height: Int)?
+    private var lastResampler: Resampler?
+    private var preparedReference: PreparedReference?
     /// Frames passed through because they were already in color, and frames colorized.
     public private(set) var passedThrough = 0, colorized = 0
 
@@ -120,7 +122,7 @@ public final class ColorizeStage: Stage {
 
     static func loadModel(_ model: String, modelsDir: String?) throws -> ColorPredictor {
         if model == "compact" {
-            let dirs = (modelsDir.map { [$0] } ?? []) + ModelStore.searchPaths + ResourcePaths.candidates(folder: "Models", environment: "")
+            let dirs = (modelsDir.map { [$0] } ?? []) + ModelStore.searchPaths
             guard let found = dirs.map({ "\($0)/\(compactFile)" }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
                 throw RestoreError.invalidOption(stage: Self.name, message: "the default colorizer (Models/\(compactFile), part of the checkout) is missing; set `model:` to a DeOldify checkpoint or give `reference:` keyframes")
             }
@@ -182,7 +184,7 @@ public final class ColorizeStage: Stage {
         let matrix = YCbCrMatrix(frame.properties.color.matrix)
         let w = frame.width, h = frame.height, n = w * h
         let luma = frame.layout == .gray ? frame.planes[0] : matrix.luma(frame.planes)
-        if frame.layout == .rgb && !force && Self.chromaMagnitude(frame, luma: luma, matrix) > 0.02 {
+        if frame.layout == .rgb && !force && Self.chromaMagnitude(frame, matrix) > 0.02 {
             previous = nil
             passedThrough += 1
             try emit(frame)
@@ -193,8 +195,7 @@ public final class ColorizeStage: Stage {
         var (cb, cr) = try predict(luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
         // steadiness: the previous output's chroma moved onto this frame, where the move is reliable
         if stability > 0, let p = previous, p.width == w, p.height == h {
-            let moved = matcher.align(Frame(width: w, height: h, layout: .rgb, planes: [p.cb, p.cr, p.luma], pts: frame.pts, duration: frame.duration),
-                                      luma: p.luma, toLuma: luma, perPixel: true)
+            let moved = matcher.align(planes: [p.cb, p.cr], width: w, height: h, luma: p.luma, toLuma: luma)
             let agree = Self.agreement(luma, moved.luma, width: w, height: h)
             for i in 0..<n where moved.valid[i] {
                 let k = stability * agree[i]
@@ -228,7 +229,7 @@ public final class ColorizeStage: Stage {
     }
 
     /// Mean chroma magnitude of a color frame.
-    static func chromaMagnitude(_ f: Frame, luma: [Float], _ m: YCbCrMatrix) -> Float {
+    static func chromaMagnitude(_ f: Frame, _ m: YCbCrMatrix) -> Float {
         let n = f.width * f.height
         guard n > 0 else { return 0 }
         var s: Double = 0
@@ -244,15 +245,7 @@ public final class ColorizeStage: Stage {
     /// 1 where the moved luma matches the current one within noise (3×3 mean absolute difference
     /// below 0.02), fading to 0 at 0.06: occlusions and missed motion keep their new color.
     static func agreement(_ a: [Float], _ b: [Float], width w: Int, height h: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: w * h)
-        for y in 0..<h { for x in 0..<w {
-            var d: Float = 0, c: Float = 0
-            for yy in max(y - 1, 0)...min(y + 1, h - 1) { for xx in max(x - 1, 0)...min(x + 1, w - 1) {
-                d += abs(a[yy * w + xx] - b[yy * w + xx]); c += 1
-            }}
-            out[y * w + x] = min(max((0.06 - d / c) / 0.04, 0), 1)
-        }}
-        return out
+        boxMean(zip(a, b).map { abs($0 - $1) }, width: w, height: h, radius: 1).map { min(max((0.06 - $0) / 0.04, 0), 1) }
     }
 
     /// The render size for a picture: short side `renderSize` (never above the picture's own,
@@ -265,7 +258,7 @@ public final class ColorizeStage: Stage {
 
     func predict(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws -> ([Float], [Float]) {
         let (rw, rh) = renderDimensions(w, h)
-        let small = Resampler(from: w, h, to: rw, rh).resample(luma)
+        let small = resampler(from: w, h, to: rw, rh).resample(luma)
         let low: (cb: [Float], cr: [Float])
         if !references.isEmpty {
             low = referenceChroma(small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
@@ -276,27 +269,47 @@ public final class ColorizeStage: Stage {
                 GuidedUpsampler.upsample(low.cr, guide: small, width: rw, height: rh, to: luma, width: w, height: h))
     }
 
-    // MARK: reference mode
-    /// The reference for a frame: the last keyframe at or before it, else the first.
-    func reference(for index: Int) -> Frame {
-        references.last(where: { $0.frame <= index })?.picture ?? references[0].picture
+    /// The resampler between two sizes, kept for the next frame of the same sizes.
+    func resampler(from w: Int, _ h: Int, to rw: Int, _ rh: Int) -> Resampler {
+        if let r = lastResampler, r.srcWidth == w, r.srcHeight == h, r.dstWidth == rw, r.dstHeight == rh { return r }
+        let r = Resampler(from: w, h, to: rw, rh)
+        lastResampler = r
+        return r
     }
 
-    func referenceChroma(_ gray: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) -> ([Float], [Float]) {
-        let ref = reference(for: sourceIndex)
-        // the reference at render size: luma, chroma
+    // MARK: reference mode
+    /// A keyframe at render size in the frame's matrix, with its transfer table: made once per
+    /// keyframe, size and matrix, and kept while frames use it.
+    struct PreparedReference {
+        let keyframe: Int, width: Int, height: Int, matrix: YCbCrMatrix
+        let luma: [Float], cb: [Float], cr: [Float]
+        let transfer: ChromaTransfer
+    }
+
+    func prepared(forSource index: Int, width w: Int, height h: Int, matrix: YCbCrMatrix) -> PreparedReference {
+        // the last keyframe at or before the frame, else the first
+        let k = references.lastIndex(where: { $0.frame <= index }) ?? 0
+        if let p = preparedReference, p.keyframe == k, p.width == w, p.height == h, p.matrix == matrix { return p }
+        let ref = references[k].picture
         let rs = Resampler(from: ref.width, ref.height, to: w, h)
         let planes = ref.planes.map { rs.resample($0) }
         let n = w * h
         var ry = [Float](repeating: 0, count: n), rcb = ry, rcr = ry
         for i in 0..<n { (ry[i], rcb[i], rcr[i]) = matrix.ycbcr(r: planes[0][i], g: planes[1][i], b: planes[2][i]) }
+        let p = PreparedReference(keyframe: k, width: w, height: h, matrix: matrix, luma: ry, cb: rcb, cr: rcr,
+                                  transfer: ChromaTransfer(referenceLuma: ry, cb: rcb, cr: rcr, width: w, height: h))
+        preparedReference = p
+        return p
+    }
+
+    func referenceChroma(_ gray: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) -> ([Float], [Float]) {
+        let ref = prepared(forSource: sourceIndex, width: w, height: h, matrix: matrix)
         // 1. statistics: chroma of reference pixels by (remapped luminance, local texture)
-        var (cb, cr) = ChromaTransfer(referenceLuma: ry, cb: rcb, cr: rcr, width: w, height: h).apply(to: gray, width: w, height: h)
+        var (cb, cr) = ref.transfer.apply(to: gray, width: w, height: h)
         // 2. the same scene: the reference aligned onto the frame, trusted where its luma agrees
-        let moved = matcher.align(Frame(width: w, height: h, layout: .rgb, planes: [rcb, rcr, ry], pts: .zero, duration: .zero),
-                                  luma: ry, toLuma: gray, perPixel: true)
+        let moved = matcher.align(planes: [ref.cb, ref.cr], width: w, height: h, luma: ref.luma, toLuma: gray)
         let agree = Self.agreement(gray, moved.luma, width: w, height: h)
-        for i in 0..<n where moved.valid[i] {
+        for i in 0..<(w * h) where moved.valid[i] {
             cb[i] += agree[i] * (moved.planes[0][i] - cb[i])
             cr[i] += agree[i] * (moved.planes[1][i] - cr[i])
         }
@@ -360,8 +373,8 @@ struct ChromaTransfer {
 
     /// Standard deviation over each 5×5 neighbourhood.
     static func localStd(_ y: [Float], width w: Int, height h: Int) -> [Float] {
-        let m = GuidedUpsampler.boxMean(y, width: w, height: h, radius: 2)
-        let m2 = GuidedUpsampler.boxMean(y.map { $0 * $0 }, width: w, height: h, radius: 2)
+        let m = boxMean(y, width: w, height: h, radius: 2)
+        let m2 = boxMean(y.map { $0 * $0 }, width: w, height: h, radius: 2)
         return zip(m, m2).map { max($1 - $0 * $0, 0).squareRoot() }
     }
 
@@ -399,33 +412,5 @@ enum GuidedUpsampler {
             for k in 0..<n { out[k] = up.data[k] * full[k] + up.data[n + k] }
             count = n
         }
-    }
-
-    /// Mean over the (2r+1)² window clipped to the picture (separable running sums).
-    static func boxMean(_ v: [Float], width w: Int, height h: Int, radius r: Int) -> [Float] {
-        var rows = [Float](repeating: 0, count: w * h)
-        for y in 0..<h {
-            var s: Float = 0
-            let o = y * w
-            for x in 0...min(r, w - 1) { s += v[o + x] }
-            for x in 0..<w {
-                let lo = max(x - r, 0), hi = min(x + r, w - 1)
-                rows[o + x] = s / Float(hi - lo + 1)
-                if x + r + 1 < w { s += v[o + x + r + 1] }
-                if x - r >= 0 { s -= v[o + x - r] }
-            }
-        }
-        var out = [Float](repeating: 0, count: w * h)
-        for x in 0..<w {
-            var s: Float = 0
-            for y in 0...min(r, h - 1) { s += rows[y * w + x] }
-            for y in 0..<h {
-                let lo = max(y - r, 0), hi = min(y + r, h - 1)
-                out[y * w + x] = s / Float(hi - lo + 1)
-                if y + r + 1 < h { s += rows[(y + r + 1) * w + x] }
-                if y - r >= 0 { s -= rows[(y - r) * w + x] }
-            }
-        }
-        return out
     }
 }

@@ -122,37 +122,9 @@ public final class DenoiseStage: Stage {
         let s2 = 2 * sigma * sigma
         let E = Self.expTable
         // temporal: confidence per neighbour and pixel from the 3×3 mean squared luma difference
-        var weights = [[Float]](repeating: [], count: aligned.count)
-        var sq = [Float](repeating: 0, count: n), rows = sq
-        for k in 0..<aligned.count {
-            let ay = aligned[k].luma, valid = aligned[k].valid
-            // squared differences, summed over 3 columns, then 3 rows (the picture's edge: fewer terms)
-            for i in 0..<n { let e = y[i] - ay[i]; sq[i] = e * e }
-            sq.withUnsafeBufferPointer { S in rows.withUnsafeMutableBufferPointer { H in
-                for yy in 0..<h {
-                    let o = yy * w
-                    H[o] = S[o] + (w > 1 ? S[o + 1] : 0)
-                    if w > 1 { H[o + w - 1] = S[o + w - 1] + S[o + w - 2] }
-                    if w > 2 { for x in 1..<(w - 1) { H[o + x] = S[o + x - 1] + S[o + x] + S[o + x + 1] } }
-                }
-            }}
-            weights[k] = [Float](unsafeUninitializedCapacity: n) { out, count in
-                rows.withUnsafeBufferPointer { H in valid.withUnsafeBufferPointer { V in
-                    let out = out
-                    DispatchQueue.concurrentPerform(iterations: h) { yy in
-                        let up = max(yy - 1, 0), down = min(yy + 1, h - 1)
-                        let a = H.baseAddress! + up * w, m = H.baseAddress! + yy * w, d = H.baseAddress! + down * w
-                        let middle: Float = up != yy && down != yy ? 1 : 0, single: Float = up == down ? 1 : 0
-                        let nRows = Float(down - up + 1)
-                        for x in 0..<w {
-                            let sum = single * m[x] + (1 - single) * (a[x] + d[x] + middle * m[x])
-                            let n = nRows * (x > 0 && x < w - 1 ? 3 : (w > 1 ? 2 : 1))
-                            out[yy * w + x] = V[yy * w + x] ? Self.expNeg(max(sum / n - s2, 0) / s2, E) : 0
-                        }
-                    }
-                }}
-                count = n
-            }
+        let weights: [[Float]] = aligned.map { a in
+            let msd = boxMean(zip(y, a.luma).map { ($0 - $1) * ($0 - $1) }, width: w, height: h, radius: 1)
+            return (0..<n).map { a.valid[$0] ? Self.expNeg(max(msd[$0] - s2, 0) / s2, E) : 0 }
         }
         var total = [Float](repeating: 1, count: n)
         for wk in weights { for i in 0..<n { total[i] += wk[i] } }
