@@ -11,6 +11,8 @@
 #include <libavutil/dict.h>
 #include <libavutil/error.h>
 #include <libavutil/mathematics.h>
+#include <libavutil/sha.h>
+#include <libavutil/mem.h>
 #include <libswscale/swscale.h>
 
 /* FFmpeg's function-like macros are invisible to Swift; these expose them. */

@@ -90,3 +90,18 @@ extension Rational: Comparable {
 }
 
 import Foundation
+
+/// Stored as exact text, "24000/1001" or "60", so job files keep timestamps exactly.
+extension Rational: Codable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let r = Rational(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a rational: \(text)"))
+        }
+        self = r
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}

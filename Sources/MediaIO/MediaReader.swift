@@ -28,6 +28,10 @@ public final class MediaReader {
     private var draining = false
     private var finished = false
     private var lastPts: Rational?
+    /// The source index the next frame gets (frames are numbered from the start of the file).
+    private var nextIndex = 0
+    /// After `seek`: frames before this time are decoded and dropped.
+    private var seekTarget: (time: Rational, index: Int, fromStart: Bool)?
 
     public init(path: String, threads: Int = 0) throws {
         self.path = path
@@ -100,6 +104,18 @@ public final class MediaReader {
             let r = avcodec_receive_frame(codec.pointer, frame.pointer)
             if r == 0 {
                 defer { av_frame_unref(frame.pointer) }
+                if let target = seekTarget {
+                    let t = timestamp(frame.pointer)
+                    if t < target.time { lastPts = t; continue }
+                    if t > target.time && !target.fromStart {
+                        // The container's index put us past the frame: read again from the start.
+                        try rewindToStart()
+                        seekTarget = (target.time, target.index, true)
+                        continue
+                    }
+                    nextIndex = target.index
+                    seekTarget = nil
+                }
                 return try makeFrame()
             }
             if r == AVERROR_EOF_ { finished = true; return nil }
@@ -121,9 +137,42 @@ public final class MediaReader {
         }
     }
 
-    private func makeFrame() throws -> Frame {
-        let f = frame.pointer
-        let pic = try pictures.convert(f, streamColor: streamColor)
+    /// Positions the reader so that the next frame it returns is the first whose timestamp is at or
+    /// after `time` (seconds from the start, as frames carry them), numbered `index` (its place in
+    /// the file, which the caller knows from an earlier pass). Seeks to the keyframe before and
+    /// decodes forward; if the container's index lands past the frame, reads from the start.
+    public func seek(to time: Rational, index: Int) throws {
+        seekTarget = (time, index, false)
+        // A second early, for containers whose index is coarse.
+        let target = ((time + startOffset - Rational(1)) / timeBase).floor
+        let r = av_seek_frame(input.pointer, videoIndex, target, AVSEEK_FLAG_BACKWARD)
+        if r < 0 { try rewindToStart(); seekTarget = (time, index, true); return }
+        resetDecoder()
+    }
+
+    /// Back to the first frame (numbered 0).
+    public func rewind() throws {
+        seekTarget = nil
+        nextIndex = 0
+        if framesDecoded > 0 { try rewindToStart() }
+    }
+
+    private func rewindToStart() throws {
+        let st = input.stream(Int(videoIndex))
+        let first = st.pointee.start_time != AV_NOPTS ? st.pointee.start_time : 0
+        var r = av_seek_frame(input.pointer, videoIndex, first, AVSEEK_FLAG_BACKWARD)
+        if r < 0 { r = av_seek_frame(input.pointer, videoIndex, 0, AVSEEK_FLAG_BYTE) }
+        try check(r, "av_seek_frame", path)
+        resetDecoder()
+    }
+
+    private func resetDecoder() {
+        avcodec_flush_buffers(codec.pointer)
+        draining = false; finished = false; lastPts = nil
+    }
+
+    /// A decoded frame's time in seconds from the start, increasing from one frame to the next.
+    private func timestamp(_ f: UnsafeMutablePointer<AVFrame>) -> Rational {
         var pts: Rational
         let ts = f.pointee.best_effort_timestamp
         if ts != AV_NOPTS {
@@ -136,6 +185,13 @@ public final class MediaReader {
         // Timestamps must increase: a repeated or backward timestamp (broken muxing) moves just past
         // the previous one.
         if let last = lastPts, pts <= last { pts = last + timeBase }
+        return pts
+    }
+
+    private func makeFrame() throws -> Frame {
+        let f = frame.pointer
+        let pic = try pictures.convert(f, streamColor: streamColor)
+        let pts = timestamp(f)
         lastPts = pts
         let d = f.pointee.pkt_duration > 0 ? Rational(f.pointee.pkt_duration) * timeBase : defaultDuration
 
@@ -145,9 +201,10 @@ public final class MediaReader {
             planes = planes.map { Rotation.rotate($0, width: pic.width, height: pic.height, quarterTurnsClockwise: rotation) }
             if rotation % 2 == 1 { swap(&width, &height); sar = sar.reciprocal }
         }
-        let props = FrameProperties(color: pic.color, sceneCut: false, sourceIndex: framesDecoded, sampleAspect: sar,
+        let props = FrameProperties(color: pic.color, sceneCut: false, sourceIndex: nextIndex, sampleAspect: sar,
                                     interlaced: fr_frame_is_interlaced(f) != 0, topFieldFirst: fr_frame_top_field_first(f) != 0)
         framesDecoded += 1
+        nextIndex += 1
         return Frame(width: width, height: height, layout: pic.layout, planes: planes, pts: pts, duration: d, properties: props)
     }
 

@@ -12,8 +12,8 @@ public final class MediaWriter {
     public let outputColor: ColorMetadata
     public let pixelFormat: String
     public private(set) var framesWritten = 0
-    public private(set) var copiedStreams: [Int] = []
-    public private(set) var skippedStreams: [(index: Int, reason: String)] = []
+    public var copiedStreams: [Int] { side?.copied ?? [] }
+    public var skippedStreams: [(index: Int, reason: String)] { side?.skipped ?? [] }
 
     private var oc: UnsafeMutablePointer<AVFormatContext>?
     private let enc: CodecContext
@@ -30,12 +30,7 @@ public final class MediaWriter {
     private var ioOpen = false
 
     // Side streams (audio/subtitles) copied from the source.
-    private let side: FormatInput?
-    private var sideMap: [Int32: Int32] = [:]
-    private let sidePacket: PacketBox
-    private var sidePending = false
-    private var sideDone = false
-    private let startOffset: Rational
+    private var side: SideStreams?
 
     /// - Parameters:
     ///   - path: the file written (a temporary name; the caller renames it when done).
@@ -47,7 +42,6 @@ public final class MediaWriter {
     public init(path: String, containerFor: String, stream: StreamInfo, settings: EncoderSettings,
                 copyFrom source: String?, startOffset: Rational = .zero, metadata: [String: String] = [:]) throws {
         self.path = path
-        self.startOffset = startOffset
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
         }
@@ -106,7 +100,9 @@ public final class MediaWriter {
         c.pointee.field_order = AV_FIELD_PROGRESSIVE
         c.pointee.thread_count = 0
         if let b = settings.bitrate { c.pointee.bit_rate = Int64(b) }
-        if ofmt.pointee.flags & AVFMT_GLOBALHEADER != 0 { c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+        // Segment files (.nut) always carry the codec headers out of band, so that they can be joined
+        // into any container (MP4 and Matroska need them there).
+        if ofmt.pointee.flags & AVFMT_GLOBALHEADER != 0 || Self.ext(containerFor) == "nut" { c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
 
         var opts: OpaquePointer? = nil
         defer { av_dict_free(&opts) }
@@ -144,56 +140,14 @@ public final class MediaWriter {
         encFrame.pointer.pointee.format = pix.rawValue
         try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
         encPacket = try PacketBox()
-        sidePacket = try PacketBox()
         picture = PictureEncoder(width: stream.width, height: stream.height, format: packed == nil ? pix : AV_PIX_FMT_YUV444P, color: color,
                                  sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
-        if let source = source {
-            let input = try FormatInput(path: source)
-            side = input
-            av_dict_copy(&ctx!.pointee.metadata, input.pointer.pointee.metadata, 0)
-            for i in 0..<input.streamCount {
-                let ist = input.stream(i)
-                let par = ist.pointee.codecpar!
-                let type = par.pointee.codec_type
-                guard type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE else { continue }
-                let name = String(cString: avcodec_get_name(par.pointee.codec_id))
-                let q = avformat_query_codec(ofmt, par.pointee.codec_id, FF_COMPLIANCE_NORMAL)
-                if q == 0 {
-                    if type == AVMEDIA_TYPE_AUDIO {
-                        throw MediaError.unsupported("audio stream #\(i) (\(name)) cannot be copied into a .\(Self.ext(containerFor)) file; use .mkv or .mov")
-                    }
-                    skippedStreams.append((i, "subtitle codec \(name) cannot be stored in .\(Self.ext(containerFor))"))
-                    continue
-                }
-                guard let ost = avformat_new_stream(ctx, nil) else { throw MediaError.io("avformat_new_stream failed") }
-                try check(avcodec_parameters_copy(ost.pointee.codecpar, par), "avcodec_parameters_copy")
-                ost.pointee.codecpar.pointee.codec_tag = 0
-                ost.pointee.time_base = ist.pointee.time_base
-                ost.pointee.disposition = ist.pointee.disposition
-                av_dict_copy(&ost.pointee.metadata, ist.pointee.metadata, 0)
-                sideMap[Int32(i)] = ost.pointee.index
-                copiedStreams.append(i)
-            }
-            let offUs = (startOffset * Rational(Int64(AV_TIME_BASE))).rounded
-            try check(fr_copy_chapters(ctx, input.pointer, offUs), "copying chapters")
-        } else {
-            side = nil
-        }
+        if let source = source { side = try SideStreams(source: source, output: ctx!, containerFor: containerFor, startOffset: startOffset) }
         for (k, v) in metadata { av_dict_set(&ctx!.pointee.metadata, k, v, 0) }
 
-        if ofmt.pointee.flags & AVFMT_NOFILE == 0 {
-            var pb: UnsafeMutablePointer<AVIOContext>? = nil
-            try check(avio_open(&pb, path, AVIO_FLAG_WRITE), "avio_open", path)
-            ctx!.pointee.pb = pb
-            ioOpen = true
-        }
-        var mopts: OpaquePointer? = nil
-        defer { av_dict_free(&mopts) }
-        if Self.ext(containerFor) == "mp4" || Self.ext(containerFor) == "mov" { av_dict_set(&mopts, "movflags", "+faststart", 0) }
-        if Self.isImage(containerFor) { av_dict_set(&mopts, "update", "1", 0) }   // one picture, one file
-        try check(avformat_write_header(ctx, &mopts), "avformat_write_header", containerFor)
+        ioOpen = try openOutput(ctx!, ofmt, path: path, containerFor: containerFor)
         headerWritten = true
     }
 
@@ -227,39 +181,10 @@ public final class MediaWriter {
             let p = encPacket.pointer
             let dts = p.pointee.dts != AV_NOPTS ? p.pointee.dts : p.pointee.pts
             // Copy side packets up to a second past this video packet, then the packet itself.
-            try pumpSide(until: Rational(dts) * encTimeBase + Rational(1))
+            try side?.pump(until: Rational(dts) * encTimeBase + Rational(1))
             p.pointee.stream_index = videoStream.pointee.index
             av_packet_rescale_ts(p, enc.pointer.pointee.time_base, videoStream.pointee.time_base)
             try check(av_interleaved_write_frame(oc, p), "av_interleaved_write_frame")
-        }
-    }
-
-    /// Copies source packets of the mapped streams whose time is ≤ `until` seconds (all of them when nil).
-    private func pumpSide(until: Rational?) throws {
-        guard let input = side, !sideDone else { return }
-        let p = sidePacket.pointer
-        while true {
-            if !sidePending {
-                let r = av_read_frame(input.pointer, p)
-                if r == AVERROR_EOF_ { sideDone = true; return }
-                try check(r, "av_read_frame", input.path)
-                guard sideMap[p.pointee.stream_index] != nil else { av_packet_unref(p); continue }
-                sidePending = true
-            }
-            let ist = input.stream(Int(p.pointee.stream_index))
-            let tb = rationalOf(ist.pointee.time_base) ?? Rational(1, 1000)
-            let ts = p.pointee.dts != AV_NOPTS ? p.pointee.dts : p.pointee.pts
-            if let limit = until, ts != AV_NOPTS, Rational(ts) * tb - startOffset > limit { return }
-            let out = sideMap[p.pointee.stream_index]!
-            let shift = (startOffset / tb).rounded
-            if p.pointee.pts != AV_NOPTS { p.pointee.pts -= shift }
-            if p.pointee.dts != AV_NOPTS { p.pointee.dts -= shift }
-            p.pointee.stream_index = out
-            p.pointee.pos = -1
-            av_packet_rescale_ts(p, ist.pointee.time_base, oc!.pointee.streams[Int(out)]!.pointee.time_base)
-            sidePending = false
-            let w = av_interleaved_write_frame(oc, p)   // takes the packet's reference
-            try check(w, "av_interleaved_write_frame")
         }
     }
 
@@ -269,7 +194,7 @@ public final class MediaWriter {
         finished = true
         try check(avcodec_send_frame(enc.pointer, nil), "avcodec_send_frame")
         try drainEncoder()
-        try pumpSide(until: nil)
+        try side?.pump(until: nil)
         try check(av_write_trailer(oc), "av_write_trailer")
         if ioOpen { avio_closep(&oc!.pointee.pb); ioOpen = false }
     }
@@ -278,4 +203,27 @@ public final class MediaWriter {
         if ioOpen { avio_closep(&oc!.pointee.pb) }
         avformat_free_context(oc)
     }
+}
+
+/// Opens the file (unless the format needs none) and writes the header: MP4/MOV with the index at
+/// the front, still pictures as one file. Returns whether an AVIOContext was opened (to close).
+func openOutput(_ ctx: UnsafeMutablePointer<AVFormatContext>, _ ofmt: UnsafePointer<AVOutputFormat>, path: String, containerFor: String) throws -> Bool {
+    var opened = false
+    if ofmt.pointee.flags & AVFMT_NOFILE == 0 {
+        var pb: UnsafeMutablePointer<AVIOContext>? = nil
+        try check(avio_open(&pb, path, AVIO_FLAG_WRITE), "avio_open", path)
+        ctx.pointee.pb = pb
+        opened = true
+    }
+    var mopts: OpaquePointer? = nil
+    defer { av_dict_free(&mopts) }
+    let ext = MediaWriter.ext(containerFor)
+    if ext == "mp4" || ext == "mov" { av_dict_set(&mopts, "movflags", "+faststart", 0) }
+    if MediaWriter.isImage(containerFor) { av_dict_set(&mopts, "update", "1", 0) }   // one picture, one file
+    var c: UnsafeMutablePointer<AVFormatContext>? = ctx
+    do { try check(avformat_write_header(c, &mopts), "avformat_write_header", containerFor) } catch {
+        if opened { avio_closep(&c!.pointee.pb) }
+        throw error
+    }
+    return opened
 }

@@ -10,7 +10,7 @@ struct FilmRestore: ParsableCommand {
         commandName: "filmrestore",
         abstract: "Restore old film: clean, color, upscale and interpolate to 4K at 60 fps, with the sound kept in sync.",
         version: FilmRestoreVersion.string,
-        subcommands: [Restore.self, Probe.self, Presets.self, Bench.self])
+        subcommands: [Restore.self, Plan.self, Assemble.self, Probe.self, Presets.self, Bench.self])
 
     static func main() {
         keepLargeBuffersInTheHeap()
@@ -48,8 +48,10 @@ struct FilmRestore: ParsableCommand {
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Restore a film: IN → OUT through a preset's stages.")
 
-    @Argument(help: "Input video (anything FFmpeg reads).") var input: String
-    @Option(name: .shortAndLong, help: "Output file (.mkv, .mp4 or .mov).") var output: String
+    @Argument(help: "Input video (anything FFmpeg reads). With --job: the planned film where this machine mounts it (default: the job's path).") var input: String?
+    @Option(name: .shortAndLong, help: "Output file (.mkv, .mp4 or .mov).") var output: String?
+    @Option(name: .customLong("job"), help: "A job file made by `filmrestore plan`: restore one of its segments (with --segment).") var jobFile: String?
+    @Option(help: "The job's segment to restore, 0…N-1 (with --job; default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX).") var segment: Int?
     @Option(help: "Preset name (see `filmrestore presets`) or path to a preset file.") var preset = "fit-4k60"
     @Option(help: "Output size WIDTHxHEIGHT (overrides the preset's fit size).") var size: String?
     @Option(help: "Output frame rate, e.g. 60, 50, 24000/1001 (overrides the preset's).") var fps: String?
@@ -61,6 +63,9 @@ struct Restore: ParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
     @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE (repeatable), e.g. colorize.reference=keyframes/.") var settings: [String] = []
+    @Flag(help: "Continue an interrupted restore of the same input, preset and output: finished segments are kept, the rest is made.") var resume = false
+    @Option(name: .customLong("segment-seconds"), help: "Checkpoint: a segment is closed at the first scene cut after this many seconds of output (resume loses at most one segment).") var segmentSeconds = 10.0
+    @Flag(name: .customLong("no-checkpoint"), help: "Write straight into OUT in one pass (no segments; cannot be resumed).") var noCheckpoint = false
     @Flag(help: "Overwrite OUT if it exists.") var force = false
     @Flag(help: "No progress output.") var quiet = false
     @Flag(help: "Let FFmpeg print its own warnings.") var verbose = false
@@ -68,17 +73,12 @@ struct Restore: ParsableCommand {
     func run() throws {
         MediaLog.setVerbose(verbose)
         if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
+        if let jobPath = jobFile { return runJobSegment(jobPath) }
+        guard let input = input else { throw ValidationError("give the input video (or --job FILE --segment N)") }
+        guard let output = output else { throw ValidationError("give the output file with -o") }
         do {
             var p = try PresetLibrary.load(preset)
-            for setting in settings {
-                let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
-                let target = parts.first?.split(separator: ".", maxSplits: 1).map(String.init) ?? []
-                guard parts.count == 2, target.count == 2 else { throw ValidationError("--set takes STAGE.KEY=VALUE, like colorize.reference=keyframes/") }
-                guard let i = p.stages.firstIndex(where: { $0.name == target[0] }) else {
-                    throw ValidationError("--set \(setting): preset \(p.name) has no stage \(target[0]) (it has \(p.stages.map(\.name).joined(separator: ", ")))")
-                }
-                p.stages[i].options[target[1]] = parts[1]
-            }
+            try applySettings(settings, to: &p)
             var job = RestoreJob(input: input, output: output, preset: p)
             if let s = size {
                 guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
@@ -94,6 +94,8 @@ struct Restore: ParsableCommand {
             }
             job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset; job.force = force
             job.queueCapacity = max(1, queueCapacity)
+            guard segmentSeconds > 0 else { throw ValidationError("--segment-seconds must be positive") }
+            if !noCheckpoint { job.checkpoint = .init(segmentSeconds: segmentSeconds, resume: resume) }
             let restorer = try Restorer(job: job)
             let progress = ProgressPrinter(enabled: !quiet)
             if !quiet {
@@ -107,12 +109,42 @@ struct Restore: ParsableCommand {
                 progress.line(String(format: "wrote %@: %d frames in %.1f s (%.2f fps)%@", output, summary.framesWritten, summary.seconds,
                                      Double(summary.framesWritten) / max(summary.seconds, 1e-9),
                                      summary.copiedStreams.isEmpty ? "" : ", \(summary.copiedStreams.count) audio/subtitle stream(s) copied"))
-                for s in summary.skippedStreams { progress.line("note: skipped stream \(s)") }
+                if summary.segmentsReused > 0 {
+                    progress.line("resumed: \(summary.segmentsReused) segment(s), \(summary.framesReused) frames, kept from the interrupted run; \(summary.segmentsMade) made now")
+                }
+                for s in summary.skippedStreams { progress.line("note: \(s.hasPrefix("#") ? "skipped stream " : "")\(s)") }
                 if summary.corruptPackets > 0 { progress.line("note: \(summary.corruptPackets) corrupt packet(s) in the input were skipped") }
             }
             if let path = statsJSON { try writeStats(summary, to: path) }
         } catch let e as ValidationError {
             throw e
+        } catch {
+            FilmRestore.fail(error)
+        }
+    }
+
+    /// One segment of a job (a Slurm array task, a Kubernetes indexed pod, or `make parallel-demo`).
+    func runJobSegment(_ jobPath: String) {
+        do {
+            let env = ProcessInfo.processInfo.environment
+            guard let index = segment ?? env["SLURM_ARRAY_TASK_ID"].flatMap(Int.init) ?? env["JOB_COMPLETION_INDEX"].flatMap(Int.init) else {
+                throw RestoreError.input("--job needs --segment N (or $SLURM_ARRAY_TASK_ID / $JOB_COMPLETION_INDEX)")
+            }
+            let jf = try JobFile.load(jobPath)
+            let path = jf.inputPath(jobPath: jobPath, override: input)
+            var rj = RestoreJob(input: path, output: "", preset: jf.preset)
+            rj.stagesResolved = true
+            rj.queueCapacity = max(1, queueCapacity)
+            let started = Date()
+            let restorer = try Restorer(job: rj)
+            let interrupt = Interrupts.install { restorer.cancel() }
+            defer { interrupt.cancel() }
+            let made = try restorer.runSegment(index, of: jf, folder: jf.segmentsFolder(jobPath: jobPath))
+            if !quiet {
+                let name = JobFile.segmentName(index)
+                print(made ? String(format: "segment %d of %d done (%@, %.1f s)", index, jf.segments.count, name, Date().timeIntervalSince(started))
+                           : "segment \(index) of \(jf.segments.count) was already done (\(name))")
+            }
         } catch {
             FilmRestore.fail(error)
         }
@@ -128,6 +160,93 @@ struct Restore: ParsableCommand {
         ]
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path))
+    }
+}
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Split a film into segments (at scene cuts) for restoring on many machines; writes a job file.",
+        discussion: "Then run `filmrestore restore --job JOB --segment i` for every i (anywhere the input, models and segment folder are visible), and `filmrestore assemble JOB -o OUT`.")
+
+    @Argument(help: "Input video.") var input: String
+    @Option(help: "Preset name or file.") var preset = "fit-4k60"
+    @Option(help: "Number of segments.") var segments: Int?
+    @Option(name: .customLong("segment-seconds"), help: "Length of a segment in seconds of source (instead of --segments).") var segmentSeconds: Double?
+    @Option(name: .customLong("segments-dir"), help: "Folder for the segment files, relative to the job file (default: JOBNAME.segments).") var segmentsDir: String?
+    @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE (repeatable).") var settings: [String] = []
+    @Option(help: "Output size WIDTHxHEIGHT.") var size: String?
+    @Option(help: "Output frame rate.") var fps: String?
+    @Option(help: "Video encoder.") var codec: String?
+    @Option(help: "Constant-quality factor.") var crf: Int?
+    @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset.") var encoderPreset: String?
+    @Option(name: .customLong("models-dir"), help: "Folder with the model files.") var modelsDir: String?
+    @Option(name: .shortAndLong, help: "The job file to write (.json).") var output: String
+    @Flag(help: "Overwrite the job file if it exists.") var force = false
+
+    func validate() throws {
+        guard (segments == nil) != (segmentSeconds == nil) else { throw ValidationError("give --segments N or --segment-seconds S") }
+        if let n = segments, n < 1 { throw ValidationError("--segments must be at least 1") }
+        if let s = segmentSeconds, s <= 0 { throw ValidationError("--segment-seconds must be positive") }
+    }
+
+    func run() throws {
+        MediaLog.setVerbose(false)
+        if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
+        do {
+            if FileManager.default.fileExists(atPath: output) && !force { throw RestoreError.output("\(output) exists (use --force to overwrite)") }
+            var p = try PresetLibrary.load(preset)
+            try applySettings(settings, to: &p)
+            var job = RestoreJob(input: input, output: "", preset: p)
+            if let s = size {
+                guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
+                job.size = v
+            }
+            if let f = fps {
+                guard let r = Rational(parsing: f), r > .zero else { throw ValidationError("--fps must be a rate like 60, 24000/1001 or 23.976") }
+                job.fps = r
+            }
+            job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset
+            let restorer = try Restorer(job: job)
+            let base = URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
+            let plan = try restorer.plan(segments: segments, segmentSeconds: segmentSeconds, segmentsDir: segmentsDir ?? base + ".segments")
+            try plan.save(output)
+            let atCuts = plan.segments.dropFirst().filter(\.startsAtCut).count
+            print("\(output): \(plan.segments.count) segment(s) of \(input) (\(plan.sourceFrames) frames, \(String(format: "%.2f", plan.sourceDuration.doubleValue)) s); \(atCuts) of \(plan.segments.count - 1) boundaries at scene cuts; context \(plan.context.past) frames before, \(plan.context.future) after")
+            print("next: filmrestore restore --job \(output) --segment i   (i = 0…\(plan.segments.count - 1)), then: filmrestore assemble \(output) -o OUT")
+        } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
+    }
+}
+
+struct Assemble: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Join a job's finished segments into one file without re-encoding, with the source's audio, subtitles and chapters.")
+    @Argument(help: "The job file.") var job: String
+    @Option(name: .shortAndLong, help: "Output file (.mkv, .mp4 or .mov).") var output: String
+    @Option(help: "The planned film where this machine mounts it (default: the job's path).") var input: String?
+    @Flag(help: "Overwrite OUT if it exists.") var force = false
+    @Flag(help: "No summary line.") var quiet = false
+
+    func run() throws {
+        MediaLog.setVerbose(false)
+        do {
+            let jf = try JobFile.load(job)
+            let r = try Assembler.assemble(job: jf, jobPath: job, output: output, input: input, force: force)
+            if !quiet {
+                print("wrote \(output): \(r.frames) frames from \(jf.segments.count) segment(s), \(String(format: "%.3f", r.duration?.doubleValue ?? 0)) s, timestamps continuous\(r.copiedStreams.isEmpty ? "" : ", \(r.copiedStreams.count) audio/subtitle stream(s) copied")")
+            }
+        } catch { FilmRestore.fail(error) }
+    }
+}
+
+/// `--set STAGE.KEY=VALUE` on a preset.
+func applySettings(_ settings: [String], to p: inout Preset) throws {
+    for setting in settings {
+        let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+        let target = parts.first?.split(separator: ".", maxSplits: 1).map(String.init) ?? []
+        guard parts.count == 2, target.count == 2 else { throw ValidationError("--set takes STAGE.KEY=VALUE, like colorize.reference=keyframes/") }
+        guard let i = p.stages.firstIndex(where: { $0.name == target[0] }) else {
+            throw ValidationError("--set \(setting): preset \(p.name) has no stage \(target[0]) (it has \(p.stages.map(\.name).joined(separator: ", ")))")
+        }
+        p.stages[i].options[target[1]] = parts[1]
     }
 }
 

@@ -9,7 +9,9 @@ public final class OutputFile {
     private var committed = false
 
     /// Checks the destination (folder exists, not the input, not present unless `force`).
-    public init(path: String, input: String?, force: Bool) throws {
+    /// - temporaryDirectory: where the file is written until it is complete (on the output's file
+    ///   system; default: the output's folder).
+    public init(path: String, input: String?, force: Bool, temporaryDirectory: String? = nil) throws {
         let fm = FileManager.default
         let url = URL(fileURLWithPath: path).standardizedFileURL
         let dir = url.deletingLastPathComponent().path
@@ -26,7 +28,7 @@ public final class OutputFile {
         }
         finalPath = path
         let ext = url.pathExtension
-        temporaryPath = dir + "/." + url.deletingPathExtension().lastPathComponent +
+        temporaryPath = (temporaryDirectory ?? dir) + "/." + url.deletingPathExtension().lastPathComponent +
             ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" + (ext.isEmpty ? "" : "." + ext)
     }
 

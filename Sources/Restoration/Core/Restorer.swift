@@ -1,6 +1,7 @@
 import Foundation
 import FilmCore
 import MediaIO
+import TensorCore
 
 /// What to restore, how, and where.
 public struct RestoreJob {
@@ -20,6 +21,20 @@ public struct RestoreJob {
     public var queueCapacity = 2
     /// Stages inserted after the preset's own (diagnostics and tests).
     public var extraStages: [Pipeline.Node] = []
+    /// The preset's stages are final (a job file's): no scene-cut or deinterlace insertion.
+    public var stagesResolved = false
+    /// Write the output as segments in a work folder beside it, joined at the end, so that an
+    /// interrupted run can be resumed (nil: one pass straight into the output).
+    public var checkpoint: Checkpoint?
+
+    public struct Checkpoint {
+        /// A new segment starts at the first scene cut this many seconds (of output) into the
+        /// current one, or mid-shot after six times as long.
+        public var segmentSeconds: Double
+        /// Reuse the segments of an interrupted run of the same recipe.
+        public var resume: Bool
+        public init(segmentSeconds: Double = 10, resume: Bool = false) { self.segmentSeconds = segmentSeconds; self.resume = resume }
+    }
 
     public init(input: String, output: String, preset: Preset) {
         self.input = input; self.output = output; self.preset = preset
@@ -52,6 +67,10 @@ public struct RestoreSummary {
     public var skippedStreams: [String]
     public var stepSeconds: [(name: String, seconds: Double)]
     public var corruptPackets: Int
+    /// Segments (and their frames) taken from an interrupted run instead of being made again.
+    public var segmentsReused = 0
+    public var framesReused = 0
+    public var segmentsMade = 0
 }
 
 /// Runs one restore: decode → stages → encode, with the sound copied, into a temporary file that is
@@ -60,10 +79,18 @@ public final class Restorer {
     public let job: RestoreJob
     public let reader: MediaReader
     public let nodes: [Pipeline.Node]
+    /// The stages as run: the preset's, with overrides and automatic insertions.
+    public let entries: [Preset.StageEntry]
+    /// The weight files each entry's stage read.
+    public let weightFiles: [[String]]
     public let outputStream: StreamInfo
     public let encoder: EncoderSettings
-    public private(set) var pipeline: Pipeline
-    private let output: OutputFile
+    public internal(set) var pipeline: Pipeline
+    /// Frames of source each segment needs before its first frame and after its last, so every
+    /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
+    /// scene-cut detector's two.
+    public let context: TemporalWindow
+    let cancelled = FirstFailure()
 
     /// Checks everything that can be checked before any frame is decoded, so bad input or options
     /// fail at once with one line.
@@ -74,7 +101,7 @@ public final class Restorer {
         guard fm.fileExists(atPath: job.input, isDirectory: &isDir) else { throw RestoreError.input("input \(job.input) does not exist") }
         if isDir.boolValue { throw RestoreError.input("input \(job.input) is a folder") }
         guard fm.isReadableFile(atPath: job.input) else { throw RestoreError.input("input \(job.input) is not readable") }
-        output = try OutputFile(path: job.output, input: job.input, force: job.force)
+        if !job.stagesResolved && !job.output.isEmpty { _ = try OutputFile(path: job.output, input: job.input, force: job.force) }
         let missing = job.preset.unavailableStages
         if !missing.isEmpty {
             let what = missing.map { "\($0) (\(StageRegistry.planned[$0] ?? ""))" }
@@ -96,21 +123,24 @@ public final class Restorer {
             throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
         }
         // Interlaced sources (tape, TV) are made progressive first, unless the preset says how.
-        if reader.stream.fieldOrder.isInterlaced && !entries.contains(where: { $0.name == DeinterlaceStage.name }) {
+        if !job.stagesResolved && reader.stream.fieldOrder.isInterlaced && !entries.contains(where: { $0.name == DeinterlaceStage.name }) {
             entries.insert(.init(name: DeinterlaceStage.name), at: 0)
         }
         // Shots are found once, on the source frames, so every temporal stage after can reset at cuts.
-        if !entries.contains(where: { $0.name == SceneCutStage.name }) {
+        if !job.stagesResolved && !entries.contains(where: { $0.name == SceneCutStage.name }) {
             let at = entries.first?.name == DeinterlaceStage.name ? 1 : 0
             entries.insert(.init(name: SceneCutStage.name), at: at)
         }
-        var built: [Pipeline.Node] = []
+        self.entries = entries
+        var built: [Pipeline.Node] = [], files: [[String]] = []
         for e in entries {
-            let opts = StageOptions(stage: e.name, values: e.options)
-            built.append(Pipeline.Node(name: e.name, stage: try StageRegistry.make(e.name, options: opts)))
+            let (node, read) = try WeightFiles.recording { try Self.makeNode(e) }
+            built.append(node); files.append(read)
         }
+        weightFiles = files
         built += job.extraStages
         nodes = built
+        context = TemporalWindow(past: nodes.reduce(2) { $0 + $1.stage.window.past }, future: nodes.reduce(2) { $0 + $1.stage.window.future })
         var info = reader.stream
         for n in nodes { info = try n.stage.configure(info) }
         outputStream = info
@@ -149,16 +179,44 @@ public final class Restorer {
         return e.description.replacingOccurrences(of: "\(path): ", with: "")
     }
 
-    public func cancel() { pipeline.cancel() }
+    static func makeNode(_ e: Preset.StageEntry) throws -> Pipeline.Node {
+        Pipeline.Node(name: e.name, stage: try StageRegistry.make(e.name, options: StageOptions(stage: e.name, values: e.options)))
+    }
 
-    /// Runs the restore; `progress` is called about every `interval` seconds from another thread.
+    /// New stages for another run over part of the film (stages keep state between frames).
+    func freshNodes() throws -> [Pipeline.Node] { try entries.map(Self.makeNode) + job.extraStages }
+
+    /// Everything the output depends on, with the input's and every model's hash.
+    public func recipe() throws -> Recipe {
+        let stages = entries.map { Recipe.StageSpec(name: $0.name, options: $0.options) }
+        let e = encoder
+        return Recipe(tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
+                      stages: stages, encoder: .init(codec: e.codec, crf: e.crf, bitrate: e.bitrate, preset: e.preset, pixelFormat: e.pixelFormat, options: e.options),
+                      files: try Recipe.files(stages: stages, weights: weightFiles))
+    }
+
+    public func cancel() {
+        cancelled.record(step: "", error: RestoreError.cancelled)
+        pipeline.cancel()
+    }
+
+    /// Runs the restore: in one pass, or through checkpointed segments when the job asks.
     public func run(progressInterval: Double = 1, progress: ((RestoreProgress) -> Void)? = nil) throws -> RestoreSummary {
+        if let c = job.checkpoint, !MediaWriter.isImage(job.output) {
+            return try runCheckpointed(c, progressInterval: progressInterval, progress: progress)
+        }
+        return try runSinglePass(progressInterval: progressInterval, progress: progress)
+    }
+
+    /// Runs the restore in one pass; `progress` is called about every `interval` seconds from another thread.
+    func runSinglePass(progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
         let start = Date()
+        let output = try OutputFile(path: job.output, input: job.input, force: job.force)
         let writer: MediaWriter
         do {
             writer = try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: outputStream, settings: encoder,
                                      copyFrom: MediaWriter.isImage(job.output) ? nil : job.input, startOffset: reader.startOffset,
-                                     metadata: ["encoding_tool": "filmrestore \(FilmRestoreVersion.string) (preset \(job.preset.name))"])
+                                     metadata: try recipe().metadata)
         } catch let e as MediaError {
             output.discard()
             throw RestoreError.output("cannot write \(job.output): \(e)")

@@ -1,0 +1,211 @@
+import Foundation
+import FilmCore
+import MediaIO
+
+/// A film split into segments that can be restored anywhere (a Slurm array task or a Kubernetes
+/// indexed pod each), then joined by `assemble` without re-encoding. Written by `plan`.
+public struct JobFile: Codable, Sendable {
+    public struct Segment: Codable, Equatable, Sendable {
+        public var index: Int
+        /// nil: from the film's first frame.
+        public var start: Boundary?
+        /// nil: to the film's end.
+        public var end: Boundary?
+        /// The segment starts at a scene cut (every stage restarts there, so the joined output equals
+        /// a single pass exactly); otherwise mid-shot, where stages with memory of the whole shot
+        /// (colorize's stability) restart.
+        public var startsAtCut: Bool
+    }
+    public struct Context: Codable, Equatable, Sendable {
+        public var past: Int, future: Int
+    }
+
+    public var format = JobFile.formatName
+    public var recipe: Recipe
+    public var fingerprint: String
+    public var context: Context
+    public var sourceFrames: Int
+    public var sourceDuration: Rational
+    public var outputRate: Rational?
+    public var expectedFrames: Int?
+    /// Relative to the job file's folder unless absolute.
+    public var segmentsDir: String
+    public var segments: [Segment]
+
+    public static let formatName = "filmrestore-job/1"
+
+    public static func segmentName(_ i: Int) -> String { String(format: "segment-%05d", i) }
+
+    public static func load(_ path: String) throws -> JobFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw RestoreError.input("job file \(path) does not exist or cannot be read") }
+        let job: JobFile
+        do { job = try JSONDecoder().decode(JobFile.self, from: data) } catch {
+            throw RestoreError.input("\(path) is not a filmrestore job file (\(error.localizedDescription))")
+        }
+        guard job.format == formatName else { throw RestoreError.input("\(path): job format \(job.format), this version reads \(formatName)") }
+        return job
+    }
+
+    public func save(_ path: String) throws { try writeJSON(self, to: path) }
+
+    /// The segment folder, for a job file at `jobPath`.
+    public func segmentsFolder(jobPath: String) -> String {
+        if segmentsDir.hasPrefix("/") { return segmentsDir }
+        return URL(fileURLWithPath: jobPath).standardizedFileURL.deletingLastPathComponent().path + "/" + segmentsDir
+    }
+
+    /// The input as the job names it, or `override` (the same film mounted elsewhere).
+    public func inputPath(jobPath: String, override: String?) -> String {
+        if let o = override { return o }
+        let p = recipe.input.path
+        if p.hasPrefix("/") { return p }
+        return URL(fileURLWithPath: jobPath).standardizedFileURL.deletingLastPathComponent().path + "/" + p
+    }
+
+    /// The preset the segments run: the job's stages exactly, its encoder.
+    public var preset: Preset {
+        var p = Preset(name: recipe.preset, description: "from a job file", stages: recipe.stages.map { .init(name: $0.name, options: $0.options) })
+        p.encoder = recipe.encoderSettings
+        return p
+    }
+}
+
+extension Restorer {
+    /// Splits the film into segments for a job file: the source is decoded once and its shots are
+    /// found (the stages before and including `scenecut`); each segment boundary is the scene cut
+    /// nearest its ideal place (within half a segment), or, in a shot longer than that, the frame
+    /// nearest it.
+    public func plan(segments count: Int?, segmentSeconds: Double?, segmentsDir: String) throws -> JobFile {
+        guard let cutAt = entries.firstIndex(where: { $0.name == SceneCutStage.name }) else {
+            throw RestoreError.preset("cannot plan: the stages have no scenecut")
+        }
+        let front = try entries[...cutAt].map(Self.makeNode)
+        let reader = self.reader
+        try reader.rewind()
+        var times: [Rational] = [], cuts: [Int] = []
+        var end = Rational.zero
+        let p = Pipeline(nodes: front, capacity: job.queueCapacity)
+        pipeline = p
+        try p.run(source: {
+            guard let f = try reader.nextFrame() else { return nil }
+            times.append(f.pts)   // the decode step runs alone: no other thread touches `times`
+            end = max(end, f.pts + f.duration)
+            return f
+        }, sink: { f in if f.properties.sceneCut && f.properties.sourceIndex > 0 { cuts.append(f.properties.sourceIndex) } })
+        guard !times.isEmpty else { throw RestoreError.input("\(job.input) has no video frames") }
+        let duration = end
+        var n = count ?? Int((duration.doubleValue / max(segmentSeconds ?? 60, 0.001)).rounded(.up))
+        n = max(1, min(n, times.count))
+        let segLength = duration.doubleValue / Double(n)
+        var bounds: [(index: Int, cut: Bool)] = []
+        let cutSet = Array(Set(cuts)).sorted()
+        for k in 1..<max(n, 1) {
+            let ideal = segLength * Double(k)
+            let previous = bounds.last?.index ?? 0
+            let nearCut = cutSet.filter { $0 > previous && abs(times[$0].doubleValue - ideal) <= segLength / 2 }
+                .min { abs(times[$0].doubleValue - ideal) < abs(times[$1].doubleValue - ideal) }
+            if let c = nearCut { bounds.append((c, true)); continue }
+            let nearest = (previous + 1..<times.count).min { abs(times[$0].doubleValue - ideal) < abs(times[$1].doubleValue - ideal) }
+            if let f = nearest { bounds.append((f, false)) }
+        }
+        let lookup: (Int) -> Rational? = { $0 < times.count ? times[$0] : nil }
+        let boundaries = try bounds.map { try boundary(index: $0.index, time: times[$0.index], sourceTime: lookup) }
+        var segs: [JobFile.Segment] = []
+        for i in 0...boundaries.count {
+            segs.append(.init(index: i, start: i == 0 ? nil : boundaries[i - 1], end: i < boundaries.count ? boundaries[i] : nil,
+                              startsAtCut: i == 0 || bounds[i - 1].cut))
+        }
+        let r = try recipe()
+        return JobFile(recipe: r, fingerprint: r.fingerprint, context: .init(past: context.past, future: context.future),
+                       sourceFrames: times.count, sourceDuration: duration, outputRate: outputStream.frameRate,
+                       expectedFrames: outputStream.frameCount, segmentsDir: segmentsDir, segments: segs)
+    }
+
+    /// Restores one segment of a job into its folder (nothing when it is already done).
+    /// Returns false when it was already done.
+    @discardableResult
+    public func runSegment(_ i: Int, of job: JobFile, folder: String) throws -> Bool {
+        guard job.segments.indices.contains(i) else {
+            throw RestoreError.input("the job has segments 0…\(job.segments.count - 1), not \(i)")
+        }
+        let r = try recipe()
+        if r.fingerprint != job.fingerprint { throw RestoreError.input("this machine cannot make the job's segments: \(Self.differences(r, job.recipe))") }
+        let store = try SegmentStore(dir: folder, fingerprint: job.fingerprint)
+        let name = JobFile.segmentName(i)
+        if case .done = store.state(name) { return false }
+        store.remove(name)
+        let seg = job.segments[i]
+        var totals = RunTotals()
+        try run(stretch: Stretch(start: seg.start, end: seg.end, minSeconds: nil, maxSeconds: nil, name: { _ in name }),
+                nodes: nodes, store: store, counter: FrameCounter(), totals: &totals)
+        return true
+    }
+
+    /// What differs between the recipe here and a job's, in words.
+    static func differences(_ here: Recipe, _ job: Recipe) -> String {
+        var d: [String] = []
+        if here.tool != job.tool { d.append("filmrestore \(here.tool) here, \(job.tool) in the job") }
+        if here.input.size != job.input.size || here.input.sampledSHA256 != job.input.sampledSHA256 { d.append("the input is not the planned file (size or hash differ)") }
+        if here.stages != job.stages { d.append("the stages differ") }
+        if here.encoder != job.encoder { d.append("the encoder settings differ") }
+        let a = here.files.map { "\($0.stage):\(($0.path as NSString).lastPathComponent):\($0.sha256)" }
+        let b = job.files.map { "\($0.stage):\(($0.path as NSString).lastPathComponent):\($0.sha256)" }
+        if a != b {
+            let missing = job.files.filter { f in !here.files.contains { $0.sha256 == f.sha256 } }.map { ($0.path as NSString).lastPathComponent }
+            d.append("model files differ" + (missing.isEmpty ? "" : " (\(missing.joined(separator: ", ")) not found with the planned hash)"))
+        }
+        return d.isEmpty ? "the recipe differs" : d.joined(separator: "; ")
+    }
+}
+
+/// Joins a job's segments into one file.
+public enum Assembler {
+    public struct Result {
+        public var frames: Int
+        public var duration: Rational?
+        public var copiedStreams: [Int]
+        public var skippedStreams: [String]
+    }
+
+    public static func assemble(job: JobFile, jobPath: String, output: String, input override: String? = nil, force: Bool) throws -> Result {
+        let input = job.inputPath(jobPath: jobPath, override: override)
+        guard FileManager.default.fileExists(atPath: input) else { throw RestoreError.input("input \(input) does not exist (give it with --input)") }
+        let id = try Recipe.identify(input: input)
+        guard id.size == job.recipe.input.size, id.sampledSHA256 == job.recipe.input.sampledSHA256 else {
+            throw RestoreError.input("\(input) is not the file the job was planned on (size or hash differ)")
+        }
+        let out = try OutputFile(path: output, input: input, force: force)
+        let store = try SegmentStore(dir: job.segmentsFolder(jobPath: jobPath), fingerprint: job.fingerprint)
+        var chain: [SegmentRecord] = [], problems: [String] = []
+        for s in job.segments {
+            switch store.state(JobFile.segmentName(s.index)) {
+            case .done(let r):
+                if r.start != s.start || r.end != s.end { problems.append("\(s.index) (made for other boundaries)") } else { chain.append(r) }
+            case .missing: problems.append("\(s.index) (not done)")
+            case .stale: problems.append("\(s.index) (made for another recipe)")
+            case .damaged(let why): problems.append("\(s.index) (damaged: \(why))")
+            }
+        }
+        if !problems.isEmpty {
+            throw RestoreError.input("segments not ready: \(problems.prefix(8).joined(separator: ", "))\(problems.count > 8 ? ", …" : ""); run `filmrestore restore --job \(jobPath) --segment N` for each")
+        }
+        let files = chain.compactMap { r in r.file.map { (store.dir + "/" + $0, r.firstPts) } }
+        let startOffset = try MediaReader(path: input).startOffset
+        let metadata = job.recipe.metadata
+        do {
+            let joined = try SegmentJoiner.join(segments: files, to: out.temporaryPath, containerFor: output, copyFrom: input,
+                                                startOffset: startOffset, metadata: metadata)
+            try Restorer.verify(chain: chain, joined: joined, rate: job.outputRate)
+            let frames = chain.reduce(0) { $0 + $1.frames }
+            if let e = job.expectedFrames, abs(frames - e) > 1 {
+                throw RestoreError.output("assembly: \(frames) frames, \(e) expected for the film's duration")
+            }
+            try out.commit()
+            let dur = chain.last?.endPts.map { end in end - (chain.first?.firstPts ?? .zero) }
+            return Result(frames: frames, duration: dur, copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams)
+        } catch {
+            out.discard()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import FilmCore
+import MediaIO
+
+/// The decoded frames' timestamps by source index, kept for the last few thousand frames: a
+/// segment boundary found at the encoder needs the time of the frame its context starts at.
+final class SourceLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var times: [Int: Rational] = [:]
+    private var newest = -1
+    func add(_ index: Int, _ t: Rational) {
+        lock.withLock {
+            times[index] = t
+            newest = max(newest, index)
+            if times.count > 8192 { times = times.filter { $0.key > newest - 4096 } }
+        }
+    }
+    func time(_ index: Int) -> Rational? { lock.withLock { times[index] } }
+}
+
+/// A counter shared between the encoder step and the progress timer.
+final class FrameCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add(_ k: Int) { lock.withLock { n += k } }
+    var value: Int { lock.withLock { n } }
+}
+
+/// Statistics of one or more runs, added up.
+struct RunTotals {
+    var framesDecoded = 0, framesWritten = 0, corruptPackets = 0, segmentsMade = 0
+    var queueHighWater: [Int] = []
+    var stepSeconds: [(name: String, seconds: Double)] = []
+    var copied: [Int] = [], skipped: [String] = []
+
+    mutating func add(_ p: Pipeline) {
+        let hw = p.queues.map(\.highWater)
+        queueHighWater = queueHighWater.isEmpty ? hw : zip(queueHighWater, hw).map { max($0, $1) }
+        for s in p.stats {
+            if let i = stepSeconds.firstIndex(where: { $0.name == s.name }) { stepSeconds[i].seconds += s.busySeconds }
+            else { stepSeconds.append((s.name, s.busySeconds)) }
+        }
+    }
+}
+
+extension Restorer {
+    /// One stretch of the film through fresh stages into segment files.
+    struct Stretch {
+        var start: Boundary?
+        var end: Boundary?
+        /// Start a new segment at a scene cut once the current one holds this much output time
+        /// (mid-shot after `maxSeconds`); nil: one segment for the whole stretch.
+        var minSeconds: Rational?
+        var maxSeconds: Rational?
+        /// The segment's name from its start.
+        var name: (Boundary?) -> String
+    }
+
+    /// The boundary at source frame `index` (time `time` of the output), with its context start.
+    func boundary(index: Int, time: Rational, sourceTime: (Int) -> Rational?) throws -> Boundary {
+        let ci = max(0, index - context.past)
+        guard let ct = sourceTime(ci) else { throw RestoreError.input("internal: no timestamp for source frame \(ci)") }
+        return Boundary(index: index, time: time, contextIndex: ci, contextTime: ct)
+    }
+
+    /// Decodes from the stretch's context start, runs `nodes`, and writes the output frames that
+    /// belong to the stretch into segments of `store`, each made done when complete.
+    func run(stretch: Stretch, nodes: [Pipeline.Node], store: SegmentStore, counter: FrameCounter, totals: inout RunTotals) throws {
+        let reader = self.reader, log = SourceLog(), encoder = self.encoder, stream = outputStream
+        if let s = stretch.start { try reader.seek(to: s.contextTime, index: s.contextIndex) } else { try reader.rewind() }
+        // Decoding stops once the frames after the stretch that its last frames need are in.
+        let stop = stretch.end.map { $0.index + context.future }
+        let decodedBefore = reader.framesDecoded
+        let p = Pipeline(nodes: nodes, capacity: job.queueCapacity)
+        pipeline = p
+        if cancelled.error != nil { throw RestoreError.cancelled }
+
+        final class Open {
+            let name: String, start: Boundary?, partial: String, began = Date()
+            var writer: MediaWriter?
+            var frames = 0
+            var firstPts: Rational?, endPts: Rational?
+            init(name: String, start: Boundary?, partial: String) { self.name = name; self.start = start; self.partial = partial }
+        }
+        var current = Open(name: stretch.name(stretch.start), start: stretch.start, partial: store.partialPath(stretch.name(stretch.start)))
+        var made = 0
+        let close: (Open, Boundary?) throws -> Void = { seg, end in
+            try seg.writer?.finish()
+            let r = SegmentRecord(fingerprint: store.fingerprint, start: seg.start, end: end, file: nil, bytes: nil, sha256: nil,
+                                  frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts, seconds: Date().timeIntervalSince(seg.began))
+            try store.commit(seg.name, partial: seg.writer == nil ? nil : seg.partial, record: r)
+            made += 1
+        }
+        let sink: (Frame) throws -> Void = { [self] f in
+            if let s = stretch.start, f.pts < s.time { return }
+            if let e = stretch.end, f.pts >= e.time { return }
+            if let minS = stretch.minSeconds, let began = current.firstPts, current.frames > 0 {
+                let held = f.pts - began
+                if held >= minS && (f.properties.sceneCut || held >= (stretch.maxSeconds ?? minS * 6)) && f.properties.sourceIndex > (current.start?.index ?? 0) {
+                    let b = try boundary(index: f.properties.sourceIndex, time: f.pts, sourceTime: log.time)
+                    try close(current, b)
+                    current = Open(name: stretch.name(b), start: b, partial: store.partialPath(stretch.name(b)))
+                }
+            }
+            if current.writer == nil {
+                current.writer = try MediaWriter(path: current.partial, containerFor: current.partial, stream: stream, settings: encoder, copyFrom: nil)
+            }
+            try current.writer!.write(f)
+            current.frames += 1
+            if current.firstPts == nil { current.firstPts = f.pts }
+            current.endPts = f.pts + f.duration
+            counter.add(1)
+        }
+        defer { unlink(current.partial) }
+        try p.run(source: {
+            guard let f = try reader.nextFrame() else { return nil }
+            if let s = stop, f.properties.sourceIndex > s { return nil }
+            log.add(f.properties.sourceIndex, f.pts)
+            return f
+        }, sink: sink)
+        try close(current, stretch.end)
+        totals.add(p)
+        totals.framesDecoded += reader.framesDecoded - decodedBefore
+        totals.segmentsMade += made
+    }
+
+    /// The work folder of a checkpointed restore: beside the output, on its file system.
+    public static func workFolder(for output: String) -> String {
+        let url = URL(fileURLWithPath: output).standardizedFileURL
+        return url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".filmrestore"
+    }
+
+    func runCheckpointed(_ cp: RestoreJob.Checkpoint, progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
+        let began = Date()
+        let work = Self.workFolder(for: job.output)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: work) && !cp.resume {
+            guard job.force else {
+                throw RestoreError.output("an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over")
+            }
+            try? fm.removeItem(atPath: work)
+        }
+        let recipe = try self.recipe()
+        let store = try SegmentStore(dir: work, fingerprint: recipe.fingerprint)
+        store.removePartials()
+        try writeJSON(recipe, to: work + "/recipe.json")
+        let output = try OutputFile(path: job.output, input: job.input, force: job.force, temporaryDirectory: work)
+        var notes: [String] = []
+
+        // What an interrupted run left: done segments of this recipe, chained from the film's start.
+        var done: [SegmentRecord] = []
+        var stale = 0
+        for n in store.names {
+            switch store.state(n) {
+            case .done(let r): done.append(r)
+            case .stale: stale += 1; store.remove(n)
+            case .damaged(let why): notes.append("segment \(n) is damaged (\(why)): made again"); store.remove(n)
+            case .missing: break
+            }
+        }
+        if stale > 0 { notes.append("\(stale) segment(s) of an earlier run with another preset, model, input or version: made again") }
+        let name: (Boundary?) -> String = { b in String(format: "part-%09d", b?.index ?? 0) }
+        let seconds = Rational(parsing: String(format: "%.3f", max(cp.segmentSeconds, 0.001)))!
+        var totals = RunTotals()
+        let counter = FrameCounter()
+        var reused = 0, framesReused = 0
+        var chain: [SegmentRecord] = []
+
+        var timer: DispatchSourceTimer? = nil
+        counter.add(Self.chain(done).reduce(0) { $0 + $1.frames })
+        if let cb = progress {
+            let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "filmrestore.progress"))
+            t.schedule(deadline: .now() + progressInterval, repeating: progressInterval)
+            let total = outputStream.frameCount
+            t.setEventHandler { [weak self] in
+                cb(RestoreProgress(framesDone: counter.value, framesTotal: total, elapsed: Date().timeIntervalSince(began),
+                                   stepRates: self?.pipeline.stepRates ?? []))
+            }
+            t.resume()
+            timer = t
+        }
+        defer { timer?.cancel() }
+
+        let initial = done
+        var first = true
+        while true {
+            chain = Self.chain(done)
+            if chain.last.map({ $0.end == nil }) ?? false { break }
+            // A gap after the chain: made up to the next done segment, or to the end.
+            let position = chain.last?.end
+            let after = done.filter { ($0.start?.index ?? 0) > (position?.index ?? -1) }.min { $0.start!.index < $1.start!.index }
+            let stretch = Stretch(start: position, end: after?.start, minSeconds: seconds, maxSeconds: seconds * 6, name: name)
+            try run(stretch: stretch, nodes: first ? nodes : try freshNodes(), store: store, counter: counter, totals: &totals)
+            first = false
+            done = store.names.compactMap { if case .done(let r) = store.state($0, verifyHash: false) { return r } else { return nil } }
+            guard Self.chain(done).count > chain.count else { throw RestoreError.output("internal: the segments made do not continue the film from \(position?.time.doubleValue ?? 0) s") }
+        }
+        let made = totals.segmentsMade
+        let reusedRecords = chain.filter { initial.contains($0) }
+        reused = reusedRecords.count
+        framesReused = reusedRecords.reduce(0) { $0 + $1.frames }
+
+        let files = chain.compactMap { r in r.file.map { (work + "/" + $0, r.firstPts) } }
+        let joined: SegmentJoiner.Report
+        do {
+            joined = try SegmentJoiner.join(segments: files, to: output.temporaryPath, containerFor: job.output,
+                                            copyFrom: job.input, startOffset: reader.startOffset, metadata: recipe.metadata)
+            try Self.verify(chain: chain, joined: joined, rate: outputStream.frameRate)
+            try output.commit()
+        } catch {
+            output.discard()
+            throw error
+        }
+        try? fm.removeItem(atPath: work)
+        timer?.cancel()
+        let written = chain.reduce(0) { $0 + $1.frames }
+        if let cb = progress {
+            cb(RestoreProgress(framesDone: written, framesTotal: written, elapsed: Date().timeIntervalSince(began), stepRates: pipeline.stepRates))
+        }
+        return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: totals.framesDecoded, framesWritten: written,
+                              seconds: Date().timeIntervalSince(began), queueHighWater: totals.queueHighWater, queueCapacity: job.queueCapacity,
+                              copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams + notes,
+                              stepSeconds: totals.stepSeconds, corruptPackets: reader.corruptPackets,
+                              segmentsReused: max(0, reused), framesReused: framesReused, segmentsMade: made)
+    }
+
+    /// The done segments that follow each other from the film's start.
+    static func chain(_ done: [SegmentRecord]) -> [SegmentRecord] {
+        var out: [SegmentRecord] = []
+        var p: Boundary? = nil
+        while let r = done.first(where: { $0.start == p }) {
+            out.append(r)
+            guard let e = r.end else { break }
+            p = e
+        }
+        return out
+    }
+
+    /// Checks the joined file against the segments' markers: each segment's frames all arrived and
+    /// span the times recorded, and each segment starts where the one before ended (exactly, for a
+    /// constant output rate).
+    static func verify(chain: [SegmentRecord], joined: SegmentJoiner.Report, rate: Rational?) throws {
+        let withFrames = chain.filter { $0.frames > 0 }
+        guard withFrames.count == joined.segments.count else {
+            throw RestoreError.output("assembly: \(joined.segments.count) segment files joined, \(withFrames.count) expected")
+        }
+        var previous: SegmentRecord? = nil
+        for (r, j) in zip(withFrames, joined.segments) {
+            let name = (j.path as NSString).lastPathComponent
+            guard r.frames == j.frames else { throw RestoreError.output("assembly: \(name) holds \(j.frames) frames, \(r.frames) were written") }
+            if let a = r.firstPts, let b = j.firstPts, abs((a - b).doubleValue) > 0.0005 {
+                throw RestoreError.output("assembly: \(name) starts at \(b.doubleValue) s, written at \(a.doubleValue) s")
+            }
+            if let p = previous, let pe = p.endPts, let first = r.firstPts {
+                if first < pe - Rational(1, 2000) { throw RestoreError.output("assembly: \(name) overlaps the segment before (\(first.doubleValue) s < \(pe.doubleValue) s)") }
+                if let q = rate, first != pe {
+                    throw RestoreError.output("assembly: a gap or overlap before \(name): the segment before ends at \(pe.doubleValue) s, it starts at \(first.doubleValue) s (1/\(q) s frames)")
+                }
+            }
+            previous = r
+        }
+    }
+}
