@@ -41,6 +41,7 @@ struct FilmRestore: ParsableCommand {
         }
         FileHandle.standardError.write(Data("filmrestore: error: \(text.replacingOccurrences(of: "\n", with: " "))\n".utf8))
         if case RestoreError.cancelled = error { Foundation.exit(130) }
+        if case RestoreError.resumable(.cancelled, _, _) = error { Foundation.exit(130) }
         Foundation.exit(1)
     }
 }

@@ -183,10 +183,14 @@ final class CLITests: XCTestCase {
         p.standardError = FileHandle.nullDevice
         try p.run()
         Thread.sleep(forTimeInterval: 3)
-        XCTAssertTrue(dir.listing().contains { $0.contains(".partial-") }, "writing to a temporary file: \(dir.listing())")
+        // Checkpointed: the segment being written is a temporary file in the hidden work folder.
+        let work = dir.file(".int.mkv.filmrestore")
+        let inWork = (try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []
+        XCTAssertTrue(inWork.contains { $0.contains(".partial-") }, "writing to a temporary file: \(dir.listing()) \(inWork)")
         p.interrupt()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 130)
+        // No segment was finished (10-s segments, 3 s of work): nothing to resume, nothing left.
         XCTAssertEqual(dir.listing(), ["long.mkv"])
     }
 

@@ -46,6 +46,8 @@ public enum RestoreError: Error, CustomStringConvertible {
     case input(String)
     case output(String)
     case cancelled
+    /// A checkpointed restore stopped (error or interrupt) with finished segments kept for --resume.
+    indirect case resumable(RestoreError, kept: Int, folder: String)
 
     public var description: String {
         switch self {
@@ -58,6 +60,8 @@ public enum RestoreError: Error, CustomStringConvertible {
         case let .input(m): return m
         case let .output(m): return m
         case .cancelled: return "interrupted"
+        case let .resumable(e, kept, folder):
+            return "\(e.description) (\(kept) finished segment(s) kept in \(folder): run the same command with --resume to continue)"
         }
     }
 }

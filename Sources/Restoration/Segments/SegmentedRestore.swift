@@ -182,18 +182,27 @@ extension Restorer {
         defer { timer?.cancel() }
 
         let initial = done
-        var first = true
-        while true {
-            chain = Self.chain(done)
-            if chain.last.map({ $0.end == nil }) ?? false { break }
-            // A gap after the chain: made up to the next done segment, or to the end.
-            let position = chain.last?.end
-            let after = done.filter { ($0.start?.index ?? 0) > (position?.index ?? -1) }.min { $0.start!.index < $1.start!.index }
-            let stretch = Stretch(start: position, end: after?.start, minSeconds: seconds, maxSeconds: seconds * 6, name: name)
-            try run(stretch: stretch, nodes: first ? nodes : try freshNodes(), store: store, counter: counter, totals: &totals)
-            first = false
-            done = store.names.compactMap { if case .done(let r) = store.state($0, verifyHash: false) { return r } else { return nil } }
-            guard Self.chain(done).count > chain.count else { throw RestoreError.output("internal: the segments made do not continue the film from \(position?.time.doubleValue ?? 0) s") }
+        do {
+            let initial = done
+            var first = true
+            while true {
+                chain = Self.chain(done)
+                if chain.last.map({ $0.end == nil }) ?? false { break }
+                // A gap after the chain: made up to the next done segment, or to the end.
+                let position = chain.last?.end
+                let after = done.filter { ($0.start?.index ?? 0) > (position?.index ?? -1) }.min { $0.start!.index < $1.start!.index }
+                let stretch = Stretch(start: position, end: after?.start, minSeconds: seconds, maxSeconds: seconds * 6, name: name)
+                try run(stretch: stretch, nodes: first ? nodes : try freshNodes(), store: store, counter: counter, totals: &totals)
+                first = false
+                done = store.names.compactMap { if case .done(let r) = store.state($0, verifyHash: false) { return r } else { return nil } }
+                guard Self.chain(done).count > chain.count else { throw RestoreError.output("internal: the segments made do not continue the film from \(position?.time.doubleValue ?? 0) s") }
+            }
+        } catch {
+            // Finished segments stay for --resume; a folder with none goes.
+            let kept = store.names.count
+            if kept == 0 { try? fm.removeItem(atPath: work) }
+            let e = error as? RestoreError ?? .stageFailed(stage: "restore", underlying: error)
+            throw kept == 0 ? e : RestoreError.resumable(e, kept: kept, folder: work)
         }
         let made = totals.segmentsMade
         let reusedRecords = chain.filter { initial.contains($0) }
