@@ -11,7 +11,7 @@ SAMPLE       := Samples/oldfilm-sample.mp4
 DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: setup build test demo bench bench-peers bench-cleanup bench-colorize sample clean models
+.PHONY: setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -39,6 +39,17 @@ demo: build models
 	@mkdir -p out
 	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset $(DEMO_PRESET) --force
 	@$(BIN) probe $(DEMO_OUT)
+
+## parallel-demo: the demo as a cluster would run it: plan SEGMENTS segments at scene cuts, restore them as PARALLEL local processes (deploy/local/parallel.sh), assemble without re-encoding
+SEGMENTS     ?= 4
+PARALLEL     ?= 2
+PARALLEL_JOB := out/parallel/oldfilm-sample.job.json
+parallel-demo: build models
+	@mkdir -p out/parallel
+	$(BIN) plan $(SAMPLE) --preset $(DEMO_PRESET) --segments $(SEGMENTS) -o $(PARALLEL_JOB) --force
+	FILMRESTORE=$(BIN) deploy/local/parallel.sh $(PARALLEL_JOB) $(PARALLEL)
+	$(BIN) assemble $(PARALLEL_JOB) -o out/parallel/oldfilm-sample-4k60.mp4 --force
+	@$(BIN) probe out/parallel/oldfilm-sample-4k60.mp4
 
 ## bench: whole-pipeline throughput on the sample, the fit stage, the networks, and interpolation quality on the sample
 bench: build models

@@ -218,7 +218,8 @@ func openOutput(_ ctx: UnsafeMutablePointer<AVFormatContext>, _ ofmt: UnsafePoin
     var mopts: OpaquePointer? = nil
     defer { av_dict_free(&mopts) }
     let ext = MediaWriter.ext(containerFor)
-    if ext == "mp4" || ext == "mov" { av_dict_set(&mopts, "movflags", "+faststart", 0) }
+    // use_metadata_tags: MP4/MOV keep every global tag (the provenance), not only the iTunes-style ones.
+    if ext == "mp4" || ext == "mov" { av_dict_set(&mopts, "movflags", "+faststart+use_metadata_tags", 0) }
     if MediaWriter.isImage(containerFor) { av_dict_set(&mopts, "update", "1", 0) }   // one picture, one file
     var c: UnsafeMutablePointer<AVFormatContext>? = ctx
     do { try check(avformat_write_header(c, &mopts), "avformat_write_header", containerFor) } catch {

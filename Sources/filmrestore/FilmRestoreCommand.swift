@@ -197,7 +197,8 @@ struct Plan: ParsableCommand {
             if FileManager.default.fileExists(atPath: output) && !force { throw RestoreError.output("\(output) exists (use --force to overwrite)") }
             var p = try PresetLibrary.load(preset)
             try applySettings(settings, to: &p)
-            var job = RestoreJob(input: input, output: "", preset: p)
+            // Stored absolute, so segment tasks on other machines find the film at the same mount point.
+            var job = RestoreJob(input: URL(fileURLWithPath: input).standardizedFileURL.path, output: "", preset: p)
             if let s = size {
                 guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
                 job.size = v

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import MediaIO
 import FilmCore
+import Yams
 
 /// Segments end to end: `plan` / `restore --job --segment` / `assemble`, and the checkpointed plain
 /// restore with `--resume` after `kill -9`. The chain is temporal throughout (deflicker's 15-frame
@@ -205,5 +206,49 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("another preset"), r.stderr)
         XCTAssertFalse(r.stderr.contains("resumed:"), r.stderr)
+    }
+
+    /// The deploy/ scripts as the schedulers run them, on this machine: each Slurm array task with its
+    /// SLURM_ARRAY_TASK_ID, the Kubernetes manifest rendered for the job and its container command
+    /// run with JOB_COMPLETION_INDEX, the local parallel runner; then the assembly script.
+    func test_deployScripts_slurmArray_kubernetesIndexedJob_localParallel() throws {
+        let input = dir.file("clip.mkv")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-f", "lavfi", "-i", "sine=frequency=330:duration=2",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", input])
+        let job = dir.file("film.job.json")
+        var r = try cli(["plan", input, "--preset", "fit-4k60", "--size", "320x240", "--segments", "3", "-o", job])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let deploy = CLITests.repoRoot + "/deploy"
+        // Slurm: tasks 2 and 0 (out of order), each from its array index.
+        for i in [2, 0] {
+            r = try runProcess("env", ["JOB=\(job)", "SLURM_ARRAY_TASK_ID=\(i)", "FILMRESTORE=\(CLITests.binary)", deploy + "/slurm/filmrestore-array.sbatch"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.file("film.job.segments/segment-00002.done.json")))
+        // Kubernetes: the manifest for this job, its pod command run for index 1.
+        r = try runProcess("env", ["IMAGE=registry.example/filmrestore:1", deploy + "/kubernetes/render.sh", job, dir.file("k8s.mkv")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let docs = try Array(Yams.load_all(yaml: r.stdout)).compactMap { $0 as? [String: Any] }
+        XCTAssertEqual(docs.count, 2)
+        let spec = try XCTUnwrap(docs[0]["spec"] as? [String: Any])
+        XCTAssertEqual(spec["completionMode"] as? String, "Indexed")
+        XCTAssertEqual(spec["completions"] as? Int, 3)
+        let pod = try XCTUnwrap(((spec["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"] as? [[String: Any]]).first
+        XCTAssertEqual(pod?["image"] as? String, "registry.example/filmrestore:1")
+        let command = try XCTUnwrap(pod?["command"] as? [String])
+        XCTAssertEqual(Array(command.prefix(4)), ["filmrestore", "restore", "--job", job])
+        r = try runProcess("env", ["JOB_COMPLETION_INDEX=1", CLITests.binary] + command.dropFirst())
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // Local: everything is done already, so every task says so and nothing is made twice.
+        r = try runProcess("env", ["FILMRESTORE=\(CLITests.binary)", deploy + "/local/parallel.sh", job, "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // The assembly job.
+        let out = dir.file("film-4k.mkv")
+        r = try runProcess("env", ["JOB=\(job)", "OUT=\(out)", "FILMRESTORE=\(CLITests.binary)", deploy + "/slurm/filmrestore-assemble.sbatch"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let single = dir.file("single.mkv")
+        XCTAssertEqual(try cli(["restore", input, "-o", single, "--preset", "fit-4k60", "--size", "320x240", "--no-checkpoint", "--quiet"]).status, 0)
+        XCTAssertEqual(try probeFrameTimes(out), try probeFrameTimes(single))
+        XCTAssertEqual(try packetHashes(out, stream: "a:0"), try packetHashes(input, stream: "a:0"))
     }
 }

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Submits a filmrestore job to Slurm: one array task per segment, then the assembly once all
+# succeeded. Extra arguments go to both sbatch calls (e.g. --partition=cpu --account=archive).
+# usage: deploy/slurm/submit.sh JOB.json OUT [sbatch options…]
+set -eu
+job=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
+here=$(dirname "$0")
+n=$("$here/../segment-count.sh" "$job")
+array=$(sbatch --parsable --array=0-$((n - 1)) --export=ALL,JOB="$job" "$@" "$here/filmrestore-array.sbatch")
+sbatch --parsable --dependency=afterok:"$array" --export=ALL,JOB="$job",OUT="$out" "$@" "$here/filmrestore-assemble.sbatch"
+echo "submitted: segments $array (array 0-$((n - 1))), assembly after it into $out"
