@@ -32,7 +32,33 @@ final class CodecContext {
         ctx = c
     }
     var pointer: UnsafeMutablePointer<AVCodecContext> { ctx! }
-    deinit { avcodec_free_context(&ctx) }
+    /// For encoders: frames sent, and whether end-of-stream was sent.
+    var framesSent = 0
+    var flushed = false
+
+    deinit {
+        // An encoder freed without end-of-stream (a write that failed after it was opened) can wait
+        // for it forever, and one given end-of-stream before any frame waits for a packet forever
+        // (SVT-AV1 1.4 does both): give it a blank frame if it had none, end the stream, drain.
+        if let c = ctx, !flushed, avcodec_is_open(c) != 0, av_codec_is_encoder(c.pointee.codec) != 0,
+           var pkt = av_packet_alloc() {
+            if framesSent == 0, var f = av_frame_alloc() {
+                f.pointee.width = c.pointee.width; f.pointee.height = c.pointee.height; f.pointee.format = c.pointee.pix_fmt.rawValue
+                f.pointee.pts = 0
+                if av_frame_get_buffer(f, 0) >= 0 {   // contents do not matter: the packets are dropped
+                    _ = avcodec_send_frame(c, f)
+                }
+                var fp: UnsafeMutablePointer<AVFrame>? = f
+                av_frame_free(&fp)
+                _ = f
+            }
+            if avcodec_send_frame(c, nil) >= 0 { while avcodec_receive_packet(c, pkt) >= 0 { av_packet_unref(pkt) } }
+            var pp: UnsafeMutablePointer<AVPacket>? = pkt
+            av_packet_free(&pp)
+            _ = pkt
+        }
+        avcodec_free_context(&ctx)
+    }
 }
 
 final class FrameBox {

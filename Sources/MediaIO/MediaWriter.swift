@@ -51,8 +51,8 @@ public final class MediaWriter {
         guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
             throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
         }
-        guard avformat_query_codec(ofmt, codec.pointee.id, FF_COMPLIANCE_NORMAL) != 0 else {
-            throw MediaError.unsupported("\(settings.codec) cannot be stored in a .\(Self.ext(containerFor)) file; use .mkv or .mov")
+        guard Self.canStore(codec.pointee.id, in: ofmt, containerFor) else {
+            throw MediaError.unsupported("\(settings.codec) cannot be stored in a .\(Self.ext(containerFor)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")")
         }
         let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
         let pix = av_get_pix_fmt(pixName)
@@ -151,6 +151,25 @@ public final class MediaWriter {
         headerWritten = true
     }
 
+    /// Fails at once, before any work, if `output`'s container cannot hold what `settings` encode.
+    public static func checkContainer(_ settings: EncoderSettings, for output: String) throws {
+        guard let ofmt = av_guess_format(nil, output, nil) else {
+            throw MediaError.invalidArgument("\(output): unknown output container (use .mkv, .mp4 or .mov)")
+        }
+        guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
+            throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
+        }
+        guard canStore(codec.pointee.id, in: ofmt, output) else {
+            throw MediaError.unsupported("\(settings.codec) cannot be stored in a .\(ext(output)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")")
+        }
+    }
+
+    /// Whether the container takes the codec (FFmpeg's QuickTime muxer lists AV1 but refuses it outside MP4).
+    static func canStore(_ id: AVCodecID, in ofmt: UnsafePointer<AVOutputFormat>, _ containerFor: String) -> Bool {
+        if id == AV_CODEC_ID_AV1 && ext(containerFor) == "mov" { return false }
+        return avformat_query_codec(ofmt, id, FF_COMPLIANCE_NORMAL) != 0
+    }
+
     static func ext(_ p: String) -> String { String(p.split(separator: ".").last ?? "").lowercased() }
 
     /// Still-image outputs and the encoder that writes each.
@@ -169,6 +188,7 @@ public final class MediaWriter {
         f.pointee.pkt_duration = max(1, (frame.duration / encTimeBase).rounded)
         f.pointee.sample_aspect_ratio = enc.pointer.pointee.sample_aspect_ratio
         try check(avcodec_send_frame(enc.pointer, f), "avcodec_send_frame")
+        enc.framesSent += 1
         try drainEncoder()
         framesWritten += 1
     }
@@ -192,6 +212,7 @@ public final class MediaWriter {
     public func finish() throws {
         guard !finished else { return }
         finished = true
+        enc.flushed = true
         try check(avcodec_send_frame(enc.pointer, nil), "avcodec_send_frame")
         try drainEncoder()
         try side?.pump(until: nil)

@@ -41,8 +41,8 @@ public enum SegmentJoiner {
         }
         let ref = first.stream(0)
         let codecName = String(cString: avcodec_get_name(ref.pointee.codecpar.pointee.codec_id))
-        guard avformat_query_codec(ofmt, ref.pointee.codecpar.pointee.codec_id, FF_COMPLIANCE_NORMAL) != 0 else {
-            throw MediaError.unsupported("\(codecName) cannot be stored in a .\(MediaWriter.ext(containerFor)) file; use .mkv or .mov")
+        guard MediaWriter.canStore(ref.pointee.codecpar.pointee.codec_id, in: ofmt, containerFor) else {
+            throw MediaError.unsupported("\(codecName) cannot be stored in a .\(MediaWriter.ext(containerFor)) file; use .mkv")
         }
         guard let vst = avformat_new_stream(oc, nil) else { throw MediaError.io("avformat_new_stream failed") }
         try check(avcodec_parameters_copy(vst.pointee.codecpar, ref.pointee.codecpar), "avcodec_parameters_copy")

@@ -166,6 +166,9 @@ public final class Restorer {
         if let b = job.bitrate { enc.bitrate = b }
         if let p = job.encoderPreset { enc.preset = p }
         encoder = enc
+        if !job.output.isEmpty && !MediaWriter.isImage(job.output) {
+            do { try MediaWriter.checkContainer(enc, for: job.output) } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
+        }
         pipeline = Pipeline(nodes: nodes, capacity: job.queueCapacity)
     }
 
