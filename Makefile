@@ -4,7 +4,8 @@ SWIFT        ?= swift
 # One set of build flags for the tool, the tests and the benchmarks, so nothing is built twice.
 # Release: the numeric code is 10-100x slower in debug builds.
 BUILD_FLAGS  ?= -c release -Xswiftc -enable-testing
-APT_PACKAGES := pkg-config python3 python3-pip ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev
+# chromium: the restoration report's page is checked in a real (headless) browser by the tests.
+APT_PACKAGES := pkg-config python3 python3-pip ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev chromium
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4

@@ -1,7 +1,7 @@
 import FilmCore
 
 /// How the video is encoded.
-public struct EncoderSettings: Sendable, Equatable {
+public struct EncoderSettings: Sendable, Equatable, Codable {
     /// FFmpeg encoder name: libx264, libx265, libsvtav1, ffv1, prores_ks (others FFmpeg has may work).
     public var codec: String
     /// Constant-quality factor (x264/x265/SVT-AV1); nil leaves the encoder's default.

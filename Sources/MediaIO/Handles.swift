@@ -40,22 +40,15 @@ final class CodecContext {
         // An encoder freed without end-of-stream (a write that failed after it was opened) can wait
         // for it forever, and one given end-of-stream before any frame waits for a packet forever
         // (SVT-AV1 1.4 does both): give it a blank frame if it had none, end the stream, drain.
-        if let c = ctx, !flushed, avcodec_is_open(c) != 0, av_codec_is_encoder(c.pointee.codec) != 0,
-           var pkt = av_packet_alloc() {
-            if framesSent == 0, var f = av_frame_alloc() {
+        if let c = ctx, !flushed, avcodec_is_open(c) != 0, av_codec_is_encoder(c.pointee.codec) != 0, let pkt = try? PacketBox() {
+            if framesSent == 0, let blank = try? FrameBox() {
+                let f = blank.pointer
                 f.pointee.width = c.pointee.width; f.pointee.height = c.pointee.height; f.pointee.format = c.pointee.pix_fmt.rawValue
                 f.pointee.pts = 0
-                if av_frame_get_buffer(f, 0) >= 0 {   // contents do not matter: the packets are dropped
-                    _ = avcodec_send_frame(c, f)
-                }
-                var fp: UnsafeMutablePointer<AVFrame>? = f
-                av_frame_free(&fp)
-                _ = f
+                // Its contents do not matter: the packets are dropped.
+                if av_frame_get_buffer(f, 0) >= 0 { _ = avcodec_send_frame(c, f) }
             }
-            if avcodec_send_frame(c, nil) >= 0 { while avcodec_receive_packet(c, pkt) >= 0 { av_packet_unref(pkt) } }
-            var pp: UnsafeMutablePointer<AVPacket>? = pkt
-            av_packet_free(&pp)
-            _ = pkt
+            if avcodec_send_frame(c, nil) >= 0 { while avcodec_receive_packet(c, pkt.pointer) >= 0 { av_packet_unref(pkt.pointer) } }
         }
         avcodec_free_context(&ctx)
     }
@@ -112,3 +105,49 @@ func planeOf(_ f: UnsafeMutablePointer<AVFrame>, _ i: Int) -> (UnsafeMutablePoin
 }
 
 import FilmCore
+
+/// An output file being muxed: owns the format context and its file, writes header and trailer.
+final class OutputContext {
+    private var ctx: UnsafeMutablePointer<AVFormatContext>?
+    private let format: UnsafePointer<AVOutputFormat>
+    private let path: String, containerFor: String
+    private var ioOpen = false, finished = false
+
+    init(format: UnsafePointer<AVOutputFormat>, path: String, containerFor: String) throws {
+        self.format = format; self.path = path; self.containerFor = containerFor
+        var c: UnsafeMutablePointer<AVFormatContext>? = nil
+        try check(avformat_alloc_output_context2(&c, format, nil, path), "avformat_alloc_output_context2", containerFor)
+        ctx = c
+    }
+
+    var pointer: UnsafeMutablePointer<AVFormatContext> { ctx! }
+
+    /// Opens the file (unless the format needs none) and writes the header: MP4/MOV with the index at
+    /// the front and every global tag kept (the provenance), still pictures as one file.
+    func writeHeader() throws {
+        if format.pointee.flags & AVFMT_NOFILE == 0 {
+            var pb: UnsafeMutablePointer<AVIOContext>? = nil
+            try check(avio_open(&pb, path, AVIO_FLAG_WRITE), "avio_open", path)
+            pointer.pointee.pb = pb
+            ioOpen = true
+        }
+        var opts: OpaquePointer? = nil
+        defer { av_dict_free(&opts) }
+        let ext = MediaWriter.ext(containerFor)
+        if ext == "mp4" || ext == "mov" { av_dict_set(&opts, "movflags", "+faststart+use_metadata_tags", 0) }
+        if MediaWriter.isImage(containerFor) { av_dict_set(&opts, "update", "1", 0) }   // one picture, one file
+        try check(avformat_write_header(ctx, &opts), "avformat_write_header", containerFor)
+    }
+
+    func finish() throws {
+        guard !finished else { return }
+        finished = true
+        try check(av_write_trailer(ctx), "av_write_trailer")
+        if ioOpen { avio_closep(&ctx!.pointee.pb); ioOpen = false }
+    }
+
+    deinit {
+        if ioOpen { avio_closep(&ctx!.pointee.pb) }
+        avformat_free_context(ctx)
+    }
+}

@@ -98,7 +98,11 @@ public final class MediaReader {
     }
 
     /// The next decoded frame, or nil at the end of the stream.
-    public func nextFrame() throws -> Frame? {
+    public func nextFrame() throws -> Frame? { try nextFrame(notBefore: nil) }
+
+    /// The next decoded frame whose time is at or after `time`: earlier frames are decoded (they
+    /// must be) but not converted, which is most of a frame's cost at 4K.
+    public func nextFrame(notBefore time: Rational?) throws -> Frame? {
         if finished { return nil }
         while true {
             let r = avcodec_receive_frame(codec.pointer, frame.pointer)
@@ -115,6 +119,10 @@ public final class MediaReader {
                     }
                     nextIndex = target.index
                     seekTarget = nil
+                }
+                if let bound = time {
+                    let t = timestamp(frame.pointer)
+                    if t < bound { lastPts = t; framesDecoded += 1; nextIndex += 1; continue }
                 }
                 return try makeFrame()
             }

@@ -15,7 +15,8 @@ public final class MediaWriter {
     public var copiedStreams: [Int] { side?.copied ?? [] }
     public var skippedStreams: [(index: Int, reason: String)] { side?.skipped ?? [] }
 
-    private var oc: UnsafeMutablePointer<AVFormatContext>?
+    private let output: OutputContext
+    private var oc: UnsafeMutablePointer<AVFormatContext> { output.pointer }
     private let enc: CodecContext
     private let videoStream: UnsafeMutablePointer<AVStream>
     private let encFrame: FrameBox
@@ -25,9 +26,7 @@ public final class MediaWriter {
     private let frameRate: Rational?
     private let encTimeBase: Rational
     private var lastPts: Int64 = Int64.min
-    private var headerWritten = false
     private var finished = false
-    private var ioOpen = false
 
     // Side streams (audio/subtitles) copied from the source.
     private var side: SideStreams?
@@ -45,9 +44,8 @@ public final class MediaWriter {
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
         }
-        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
-        try check(avformat_alloc_output_context2(&ctx, ofmt, nil, path), "avformat_alloc_output_context2", containerFor)
-        oc = ctx
+        output = try OutputContext(format: ofmt, path: path, containerFor: containerFor)
+        let ctx = output.pointer
         guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
             throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
         }
@@ -144,11 +142,10 @@ public final class MediaWriter {
                                  sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
-        if let source = source { side = try SideStreams(source: source, output: ctx!, containerFor: containerFor, startOffset: startOffset) }
-        for (k, v) in metadata { av_dict_set(&ctx!.pointee.metadata, k, v, 0) }
+        if let source = source { side = try SideStreams(source: source, output: ctx, containerFor: containerFor, startOffset: startOffset) }
+        for (k, v) in metadata { av_dict_set(&ctx.pointee.metadata, k, v, 0) }
 
-        ioOpen = try openOutput(ctx!, ofmt, path: path, containerFor: containerFor)
-        headerWritten = true
+        try output.writeHeader()
     }
 
     /// Fails at once, before any work, if `output`'s container cannot hold what `settings` encode.
@@ -216,36 +213,6 @@ public final class MediaWriter {
         try check(avcodec_send_frame(enc.pointer, nil), "avcodec_send_frame")
         try drainEncoder()
         try side?.pump(until: nil)
-        try check(av_write_trailer(oc), "av_write_trailer")
-        if ioOpen { avio_closep(&oc!.pointee.pb); ioOpen = false }
+        try output.finish()
     }
-
-    deinit {
-        if ioOpen { avio_closep(&oc!.pointee.pb) }
-        avformat_free_context(oc)
-    }
-}
-
-/// Opens the file (unless the format needs none) and writes the header: MP4/MOV with the index at
-/// the front, still pictures as one file. Returns whether an AVIOContext was opened (to close).
-func openOutput(_ ctx: UnsafeMutablePointer<AVFormatContext>, _ ofmt: UnsafePointer<AVOutputFormat>, path: String, containerFor: String) throws -> Bool {
-    var opened = false
-    if ofmt.pointee.flags & AVFMT_NOFILE == 0 {
-        var pb: UnsafeMutablePointer<AVIOContext>? = nil
-        try check(avio_open(&pb, path, AVIO_FLAG_WRITE), "avio_open", path)
-        ctx.pointee.pb = pb
-        opened = true
-    }
-    var mopts: OpaquePointer? = nil
-    defer { av_dict_free(&mopts) }
-    let ext = MediaWriter.ext(containerFor)
-    // use_metadata_tags: MP4/MOV keep every global tag (the provenance), not only the iTunes-style ones.
-    if ext == "mp4" || ext == "mov" { av_dict_set(&mopts, "movflags", "+faststart+use_metadata_tags", 0) }
-    if MediaWriter.isImage(containerFor) { av_dict_set(&mopts, "update", "1", 0) }   // one picture, one file
-    var c: UnsafeMutablePointer<AVFormatContext>? = ctx
-    do { try check(avformat_write_header(c, &mopts), "avformat_write_header", containerFor) } catch {
-        if opened { avio_closep(&c!.pointee.pb) }
-        throw error
-    }
-    return opened
 }

@@ -155,34 +155,3 @@ public enum SegmentJoiner {
         if let w = why { throw MediaError.invalidArgument("\(path) was encoded differently from the first segment (\(w)); it cannot be joined without re-encoding") }
     }
 }
-
-/// An output file being muxed: owns the format context and its file, writes header and trailer.
-final class OutputContext {
-    private var ctx: UnsafeMutablePointer<AVFormatContext>?
-    private let format: UnsafePointer<AVOutputFormat>
-    private let path: String, containerFor: String
-    private var ioOpen = false, finished = false
-
-    init(format: UnsafePointer<AVOutputFormat>, path: String, containerFor: String) throws {
-        self.format = format; self.path = path; self.containerFor = containerFor
-        var c: UnsafeMutablePointer<AVFormatContext>? = nil
-        try check(avformat_alloc_output_context2(&c, format, nil, path), "avformat_alloc_output_context2", containerFor)
-        ctx = c
-    }
-
-    var pointer: UnsafeMutablePointer<AVFormatContext> { ctx! }
-
-    func writeHeader() throws { ioOpen = try openOutput(pointer, format, path: path, containerFor: containerFor) }
-
-    func finish() throws {
-        guard !finished else { return }
-        finished = true
-        try check(av_write_trailer(ctx), "av_write_trailer")
-        if ioOpen { avio_closep(&ctx!.pointee.pb); ioOpen = false }
-    }
-
-    deinit {
-        if ioOpen { avio_closep(&ctx!.pointee.pb) }
-        avformat_free_context(ctx)
-    }
-}

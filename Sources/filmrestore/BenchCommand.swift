@@ -243,6 +243,6 @@ struct Bench: ParsableCommand {
         print(String(format: "pipeline %@ on %@ (%@ → %@): %d frames out in %.2f s = %.2f fps; peak RSS %.0f MiB",
                      preset, input, r.reader.stream.description, s.output.description, s.framesWritten, s.seconds,
                      Double(s.framesWritten) / s.seconds, Double(peakResidentKiB()) / 1024))
-        for (name, sec) in s.stepSeconds { print(String(format: "  %-10@ busy %.2f s", name as NSString, sec)) }
+        for t in s.steps { print(String(format: "  %-10@ busy %.2f s", t.name as NSString, t.seconds)) }
     }
 }

@@ -10,7 +10,7 @@ struct FilmRestore: ParsableCommand {
         commandName: "filmrestore",
         abstract: "Restore old film: clean, color, upscale and interpolate to 4K at 60 fps, with the sound kept in sync.",
         version: FilmRestoreVersion.string,
-        subcommands: [Restore.self, Plan.self, Assemble.self, Probe.self, Presets.self, Bench.self])
+        subcommands: [Restore.self, Plan.self, Assemble.self, Report.self, Probe.self, Presets.self, Bench.self])
 
     static func main() {
         keepLargeBuffersInTheHeap()
@@ -53,17 +53,10 @@ struct Restore: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file (.mkv, .mp4 or .mov).") var output: String?
     @Option(name: .customLong("job"), help: "A job file made by `filmrestore plan`: restore one of its segments (with --segment).") var jobFile: String?
     @Option(help: "The job's segment to restore, 0…N-1 (with --job; default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX).") var segment: Int?
-    @Option(help: "Preset name (see `filmrestore presets`) or path to a preset file.") var preset = "fit-4k60"
-    @Option(help: "Output size WIDTHxHEIGHT (overrides the preset's fit size).") var size: String?
-    @Option(help: "Output frame rate, e.g. 60, 50, 24000/1001 (overrides the preset's).") var fps: String?
-    @Option(help: "Video encoder: libx264, libx265, libsvtav1, ffv1, prores_ks.") var codec: String?
-    @Option(help: "Constant-quality factor for x264/x265/SVT-AV1.") var crf: Int?
-    @Option(help: "Target video bitrate instead of CRF, e.g. 40M or 8000k.") var bitrate: String?
-    @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset (x264/x265: ultrafast…veryslow; SVT-AV1: 0…13).") var encoderPreset: String?
-    @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
+    @OptionGroup var recipe: RecipeOptions
     @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
-    @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE (repeatable), e.g. colorize.reference=keyframes/.") var settings: [String] = []
+    @Option(help: "Write a restoration report: an HTML page (before/after stills, timing audit, flicker, noise, fidelity, run statistics) and the same numbers in a JSON beside it.") var report: String?
     @Flag(help: "Continue an interrupted restore of the same input, preset and output: finished segments are kept, the rest is made.") var resume = false
     @Option(name: .customLong("segment-seconds"), help: "Checkpoint: a segment is closed at the first scene cut after this many seconds of output (resume loses at most one segment).") var segmentSeconds = 10.0
     @Flag(name: .customLong("no-checkpoint"), help: "Write straight into OUT in one pass (no segments; cannot be resumed).") var noCheckpoint = false
@@ -73,27 +66,20 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         MediaLog.setVerbose(verbose)
-        if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
-        if let jobPath = jobFile { return runJobSegment(jobPath) }
+        recipe.useModelsDir()
+        if let jobPath = jobFile {
+            if report != nil { throw ValidationError("--report is for a whole film: make it after `assemble` with `filmrestore report SOURCE OUTPUT -o report.html`") }
+            return runJobSegment(jobPath)
+        }
         guard let input = input else { throw ValidationError("give the input video (or --job FILE --segment N)") }
         guard let output = output else { throw ValidationError("give the output file with -o") }
+        if let r = report {
+            guard ["html", "htm"].contains(URL(fileURLWithPath: r).pathExtension.lowercased()) else { throw ValidationError("--report names an HTML page: give it a .html name") }
+            guard !MediaWriter.isImage(output) else { throw ValidationError("--report is for a film; a still image has no timing or sound to audit") }
+        }
         do {
-            var p = try PresetLibrary.load(preset)
-            try applySettings(settings, to: &p)
-            var job = RestoreJob(input: input, output: output, preset: p)
-            if let s = size {
-                guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
-                job.size = v
-            }
-            if let f = fps {
-                guard let r = Rational(parsing: f), r > .zero else { throw ValidationError("--fps must be a rate like 60, 24000/1001 or 23.976") }
-                job.fps = r
-            }
-            if let b = bitrate {
-                guard let v = Preset.parseBitrate(b) else { throw ValidationError("--bitrate must be like 40M or 8000k") }
-                job.bitrate = v
-            }
-            job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset; job.force = force
+            var job = try recipe.makeJob(input: input, output: output)
+            job.force = force
             job.queueCapacity = max(1, queueCapacity)
             guard segmentSeconds > 0 else { throw ValidationError("--segment-seconds must be positive") }
             if !noCheckpoint { job.checkpoint = .init(segmentSeconds: segmentSeconds, resume: resume) }
@@ -116,7 +102,16 @@ struct Restore: ParsableCommand {
                 for s in summary.skippedStreams { progress.line("note: \(s.hasPrefix("#") ? "skipped stream " : "")\(s)") }
                 if summary.corruptPackets > 0 { progress.line("note: \(summary.corruptPackets) corrupt packet(s) in the input were skipped") }
             }
+            let peak = peakResidentKiB()
             if let path = statsJSON { try writeStats(summary, to: path) }
+            if let path = report {
+                if !quiet { progress.line("report: measuring the source and the output…") }
+                let run = RestorationReport.Run(seconds: summary.seconds, framesWritten: summary.framesWritten,
+                                                peakMemoryMiB: Double(peak) / 1024, steps: summary.steps)
+                let (r, images) = try ReportMaker.make(source: input, output: output, chain: restorer.entries, run: run)
+                let json = try ReportPage.write(r, images: images, to: path)
+                if !quiet { progress.line(reportLine(r, path, json)) }
+            }
         } catch let e as ValidationError {
             throw e
         } catch {
@@ -157,7 +152,8 @@ struct Restore: ParsableCommand {
             "peak_rss_kib": peakResidentKiB(), "queue_capacity": s.queueCapacity, "queue_high_water": s.queueHighWater,
             "output": ["width": s.output.width, "height": s.output.height,
                        "fps": s.output.frameRate.map { $0.description } ?? "vfr"],
-            "steps": Dictionary(uniqueKeysWithValues: s.stepSeconds.map { ($0.name, $0.seconds) }),
+            "steps": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.seconds) }),
+            "step_frames": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.frames) }),
         ]
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path))
@@ -170,17 +166,10 @@ struct Plan: ParsableCommand {
         discussion: "Then run `filmrestore restore --job JOB --segment i` for every i (anywhere the input, models and segment folder are visible), and `filmrestore assemble JOB -o OUT`.")
 
     @Argument(help: "Input video.") var input: String
-    @Option(help: "Preset name or file.") var preset = "fit-4k60"
+    @OptionGroup var recipe: RecipeOptions
     @Option(help: "Number of segments.") var segments: Int?
     @Option(name: .customLong("segment-seconds"), help: "Length of a segment in seconds of source (instead of --segments).") var segmentSeconds: Double?
     @Option(name: .customLong("segments-dir"), help: "Folder for the segment files, relative to the job file (default: JOBNAME.segments).") var segmentsDir: String?
-    @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE (repeatable).") var settings: [String] = []
-    @Option(help: "Output size WIDTHxHEIGHT.") var size: String?
-    @Option(help: "Output frame rate.") var fps: String?
-    @Option(help: "Video encoder.") var codec: String?
-    @Option(help: "Constant-quality factor.") var crf: Int?
-    @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset.") var encoderPreset: String?
-    @Option(name: .customLong("models-dir"), help: "Folder with the model files.") var modelsDir: String?
     @Option(name: .shortAndLong, help: "The job file to write (.json).") var output: String
     @Flag(help: "Overwrite the job file if it exists.") var force = false
 
@@ -192,22 +181,11 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         MediaLog.setVerbose(false)
-        if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
+        recipe.useModelsDir()
         do {
             if FileManager.default.fileExists(atPath: output) && !force { throw RestoreError.output("\(output) exists (use --force to overwrite)") }
-            var p = try PresetLibrary.load(preset)
-            try applySettings(settings, to: &p)
             // Stored absolute, so segment tasks on other machines find the film at the same mount point.
-            var job = RestoreJob(input: URL(fileURLWithPath: input).standardizedFileURL.path, output: "", preset: p)
-            if let s = size {
-                guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
-                job.size = v
-            }
-            if let f = fps {
-                guard let r = Rational(parsing: f), r > .zero else { throw ValidationError("--fps must be a rate like 60, 24000/1001 or 23.976") }
-                job.fps = r
-            }
-            job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset
+            let job = try recipe.makeJob(input: URL(fileURLWithPath: input).standardizedFileURL.path, output: "")
             let restorer = try Restorer(job: job)
             let base = URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
             let plan = try restorer.plan(segments: segments, segmentSeconds: segmentSeconds, segmentsDir: segmentsDir ?? base + ".segments")
@@ -236,6 +214,102 @@ struct Assemble: ParsableCommand {
                 print("wrote \(output): \(r.frames) frames from \(jf.segments.count) segment(s), \(String(format: "%.3f", r.duration?.doubleValue ?? 0)) s, timestamps continuous\(r.copiedStreams.isEmpty ? "" : ", \(r.copiedStreams.count) audio/subtitle stream(s) copied")")
             }
         } catch { FilmRestore.fail(error) }
+    }
+}
+
+/// One line on a finished report.
+func reportLine(_ r: RestorationReport, _ html: String, _ json: String) -> String {
+    let s = r.summary
+    let fid = s.fidelityFrames == 0 ? "no frame at the same instant to compare"
+        : String(format: "fidelity %d frames, mean %.1f dB / SSIM %.3f, %d flagged as invented detail", s.fidelityFrames, s.meanPSNR ?? 0, s.meanSSIM ?? 0, s.inventedFrames)
+    let flicker = String(format: "flicker %@ → %@ %%", s.flickerBefore.map { String(format: "%.2f", $0) } ?? "—", s.flickerAfter.map { String(format: "%.2f", $0) } ?? "—")
+    return "wrote \(html) and \(json): timing \(r.timing.passed ? "kept" : "CHANGED (" + r.timing.problems.joined(separator: "; ") + ")"); \(flicker); \(fid)"
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a restoration report for a source and its restored output: before/after stills, timing audit, flicker, noise and fidelity, as an HTML page and a JSON.",
+        discussion: "The cleanup stages are read from the output's filmrestore_chain tag (or --preset) and re-run on the source: fidelity is judged against the cleaned film.")
+
+    @Argument(help: "The source film.") var source: String
+    @Argument(help: "The restored output.") var restored: String
+    @Option(name: .shortAndLong, help: "The report page to write (.html; the JSON goes beside it).") var output: String
+    @Option(help: "Run statistics from `restore --stats-json`, to show per-step times and peak memory.") var stats: String?
+    @Option(help: "The preset that made the output, when the output has no filmrestore_chain tag.") var preset: String?
+    @Option(help: "Before/after stills spread over the film.") var stills = 4
+    @Option(name: .customLong("min-psnr"), help: "Flag frames below this PSNR (dB) as invented detail.") var minPSNR = 20.0
+    @Option(name: .customLong("min-ssim"), help: "Flag frames below this SSIM as invented detail.") var minSSIM = 0.5
+    @Flag(help: "Overwrite the report if it exists.") var force = false
+
+    func validate() throws {
+        guard ["html", "htm"].contains(URL(fileURLWithPath: output).pathExtension.lowercased()) else { throw ValidationError("-o names an HTML page: give it a .html name") }
+        guard stills >= 1 && stills <= 24 else { throw ValidationError("--stills must be 1…24") }
+    }
+
+    func run() throws {
+        MediaLog.setVerbose(false)
+        do {
+            for p in [source, restored] where !FileManager.default.fileExists(atPath: p) { throw RestoreError.input("\(p) does not exist") }
+            if FileManager.default.fileExists(atPath: output) && !force { throw RestoreError.output("\(output) exists (use --force to overwrite)") }
+            let chain = try preset.map { try PresetLibrary.load($0).stages }
+            var run: RestorationReport.Run?
+            if let s = stats { run = try Self.loadStats(s) }
+            var options = ReportOptions()
+            options.stills = stills; options.thresholdPSNR = minPSNR; options.thresholdSSIM = minSSIM
+            let (r, images) = try ReportMaker.make(source: source, output: restored, chain: chain, run: run, options: options)
+            let json = try ReportPage.write(r, images: images, to: output)
+            print(reportLine(r, output, json))
+        } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
+    }
+
+    static func loadStats(_ path: String) throws -> RestorationReport.Run {
+        guard let data = FileManager.default.contents(atPath: path),
+              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let seconds = o["seconds"] as? Double, let frames = o["frames_written"] as? Int, let steps = o["steps"] as? [String: Double] else {
+            throw RestoreError.input("\(path) is not a statistics file from `restore --stats-json`")
+        }
+        let counts = o["step_frames"] as? [String: Int] ?? [:]
+        let order = ["decode"] + steps.keys.filter { $0 != "decode" && $0 != "encode" }.sorted() + ["encode"]
+        return RestorationReport.Run(seconds: seconds, framesWritten: frames, peakMemoryMiB: Double(o["peak_rss_kib"] as? Int ?? 0) / 1024,
+                                     steps: order.compactMap { n in steps[n].map { StepTime(name: n, seconds: $0, frames: counts[n] ?? 0) } })
+    }
+}
+
+/// What makes a recipe, shared by `restore` and `plan`: the preset, its stage options and the encoder.
+struct RecipeOptions: ParsableArguments {
+    @Option(help: "Preset name (see `filmrestore presets`) or path to a preset file.") var preset = "fit-4k60"
+    @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE (repeatable), e.g. colorize.reference=keyframes/.") var settings: [String] = []
+    @Option(help: "Output size WIDTHxHEIGHT (overrides the preset's fit size).") var size: String?
+    @Option(help: "Output frame rate, e.g. 60, 50, 24000/1001 (overrides the preset's).") var fps: String?
+    @Option(help: "Video encoder: libx264, libx265, libsvtav1, ffv1, prores_ks.") var codec: String?
+    @Option(help: "Constant-quality factor for x264/x265/SVT-AV1.") var crf: Int?
+    @Option(help: "Target video bitrate instead of CRF, e.g. 40M or 8000k.") var bitrate: String?
+    @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset (x264/x265: ultrafast…veryslow; SVT-AV1: 0…13).") var encoderPreset: String?
+    @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
+
+    func useModelsDir() {
+        if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
+    }
+
+    /// The preset with `--set` applied and the size, rate and encoder overrides.
+    func makeJob(input: String, output: String) throws -> RestoreJob {
+        var p = try PresetLibrary.load(preset)
+        try applySettings(settings, to: &p)
+        var job = RestoreJob(input: input, output: output, preset: p)
+        if let s = size {
+            guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
+            job.size = v
+        }
+        if let f = fps {
+            guard let r = Rational(parsing: f), r > .zero else { throw ValidationError("--fps must be a rate like 60, 24000/1001 or 23.976") }
+            job.fps = r
+        }
+        if let b = bitrate {
+            guard let v = Preset.parseBitrate(b) else { throw ValidationError("--bitrate must be like 40M or 8000k") }
+            job.bitrate = v
+        }
+        job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset
+        return job
     }
 }
 

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
+import MediaIO
 import FilmCore
 @testable import Restoration
 
@@ -12,7 +13,7 @@ final class RecipeTests: XCTestCase {
 
     func recipe(_ input: String, stages: [Recipe.StageSpec], weights: [[String]]) throws -> Recipe {
         Recipe(tool: "1", input: try Recipe.identify(input: input), preset: "p", stages: stages,
-               encoder: .init(codec: "ffv1", crf: nil, bitrate: nil, preset: nil, pixelFormat: nil, options: [:]),
+               encoder: EncoderSettings(codec: "ffv1"),
                files: try Recipe.files(stages: stages, weights: weights))
     }
 

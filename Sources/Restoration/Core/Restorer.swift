@@ -55,6 +55,18 @@ public struct RestoreProgress {
     }
 }
 
+/// One pipeline step's totals over a run.
+public struct StepTime: Codable, Sendable, Equatable {
+    public var name: String
+    /// Seconds spent working (not waiting on queues).
+    public var seconds: Double
+    /// Frames it took in or gave out, whichever is more.
+    public var frames: Int
+    public var framesPerSecond: Double { seconds > 0 ? Double(frames) / seconds : 0 }
+    public init(name: String, seconds: Double, frames: Int) { self.name = name; self.seconds = seconds; self.frames = frames }
+    init(_ s: StepStats) { self.init(name: s.name, seconds: s.busySeconds, frames: max(s.framesIn, s.framesOut)) }
+}
+
 public struct RestoreSummary {
     public var input: StreamInfo
     public var output: StreamInfo
@@ -65,7 +77,8 @@ public struct RestoreSummary {
     public var queueCapacity: Int
     public var copiedStreams: [Int]
     public var skippedStreams: [String]
-    public var stepSeconds: [(name: String, seconds: Double)]
+    /// Each step's busy time and the frames it handled (decode, the stages, encode).
+    public var steps: [StepTime]
     public var corruptPackets: Int
     /// Segments (and their frames) taken from an interrupted run instead of being made again.
     public var segmentsReused = 0
@@ -192,9 +205,8 @@ public final class Restorer {
     /// Everything the output depends on, with the input's and every model's hash.
     public func recipe() throws -> Recipe {
         let stages = entries.map { Recipe.StageSpec(name: $0.name, options: $0.options) }
-        let e = encoder
         return Recipe(tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
-                      stages: stages, encoder: .init(codec: e.codec, crf: e.crf, bitrate: e.bitrate, preset: e.preset, pixelFormat: e.pixelFormat, options: e.options),
+                      stages: stages, encoder: encoder,
                       files: try Recipe.files(stages: stages, weights: weightFiles))
     }
 
@@ -211,6 +223,21 @@ public final class Restorer {
         return try runSinglePass(progressInterval: progressInterval, progress: progress)
     }
 
+    /// Calls `progress` every `interval` seconds from another thread until cancelled (nil without a callback).
+    func progressTimer(every interval: Double, since start: Date, framesDone: @escaping () -> Int,
+                       _ progress: ((RestoreProgress) -> Void)?) -> DispatchSourceTimer? {
+        guard let cb = progress else { return nil }
+        let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "filmrestore.progress"))
+        t.schedule(deadline: .now() + interval, repeating: interval)
+        let total = outputStream.frameCount
+        t.setEventHandler { [weak self] in
+            cb(RestoreProgress(framesDone: framesDone(), framesTotal: total, elapsed: Date().timeIntervalSince(start),
+                               stepRates: self?.pipeline.stepRates ?? []))
+        }
+        t.resume()
+        return t
+    }
+
     /// Runs the restore in one pass; `progress` is called about every `interval` seconds from another thread.
     func runSinglePass(progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
         let start = Date()
@@ -225,18 +252,7 @@ public final class Restorer {
             throw RestoreError.output("cannot write \(job.output): \(e)")
         }
         let reader = self.reader, pipeline = self.pipeline
-        var timer: DispatchSourceTimer? = nil
-        if let cb = progress {
-            let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "filmrestore.progress"))
-            t.schedule(deadline: .now() + progressInterval, repeating: progressInterval)
-            let total = outputStream.frameCount
-            t.setEventHandler {
-                cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: total, elapsed: Date().timeIntervalSince(start),
-                                   stepRates: pipeline.stepRates))
-            }
-            t.resume()
-            timer = t
-        }
+        let timer = progressTimer(every: progressInterval, since: start, framesDone: { writer.framesWritten }, progress)
         defer { timer?.cancel() }
         do {
             try pipeline.run(source: { try reader.nextFrame() }, sink: { try writer.write($0) })
@@ -255,7 +271,7 @@ public final class Restorer {
                               framesWritten: writer.framesWritten, seconds: Date().timeIntervalSince(start),
                               queueHighWater: pipeline.queues.map(\.highWater), queueCapacity: pipeline.capacity,
                               copiedStreams: writer.copiedStreams, skippedStreams: writer.skippedStreams.map { "#\($0.index): \($0.reason)" },
-                              stepSeconds: pipeline.stats.map { ($0.name, $0.busySeconds) }, corruptPackets: reader.corruptPackets)
+                              steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets)
     }
 }
 

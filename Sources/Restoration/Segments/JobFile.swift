@@ -65,7 +65,7 @@ public struct JobFile: Codable, Sendable {
     /// The preset the segments run: the job's stages exactly, its encoder.
     public var preset: Preset {
         var p = Preset(name: recipe.preset, description: "from a job file", stages: recipe.stages.map { .init(name: $0.name, options: $0.options) })
-        p.encoder = recipe.encoderSettings
+        p.encoder = recipe.encoder
         return p
     }
 }
@@ -94,19 +94,21 @@ extension Restorer {
         }, sink: { f in if f.properties.sceneCut && f.properties.sourceIndex > 0 { cuts.append(f.properties.sourceIndex) } })
         guard !times.isEmpty else { throw RestoreError.input("\(job.input) has no video frames") }
         let duration = end
-        var n = count ?? Int((duration.doubleValue / max(segmentSeconds ?? 60, 0.001)).rounded(.up))
-        n = max(1, min(n, times.count))
+        let n = max(1, min(count ?? Int((duration.doubleValue / max(segmentSeconds ?? 60, 0.001)).rounded(.up)), times.count))
         let segLength = duration.doubleValue / Double(n)
+        let t = times.map(\.doubleValue)   // increasing: the reader makes timestamps increase
         var bounds: [(index: Int, cut: Bool)] = []
         let cutSet = Array(Set(cuts)).sorted()
-        for k in 1..<max(n, 1) {
+        for k in 1..<n {
             let ideal = segLength * Double(k)
             let previous = bounds.last?.index ?? 0
-            let nearCut = cutSet.filter { $0 > previous && abs(times[$0].doubleValue - ideal) <= segLength / 2 }
-                .min { abs(times[$0].doubleValue - ideal) < abs(times[$1].doubleValue - ideal) }
+            let nearCut = cutSet.filter { $0 > previous && abs(t[$0] - ideal) <= segLength / 2 }.min { abs(t[$0] - ideal) < abs(t[$1] - ideal) }
             if let c = nearCut { bounds.append((c, true)); continue }
-            let nearest = (previous + 1..<times.count).min { abs(times[$0].doubleValue - ideal) < abs(times[$1].doubleValue - ideal) }
-            if let f = nearest { bounds.append((f, false)) }
+            // The frame nearest the ideal time after the previous boundary (binary search).
+            var lo = previous + 1, hi = t.count
+            while lo < hi { let mid = (lo + hi) / 2; if t[mid] < ideal { lo = mid + 1 } else { hi = mid } }
+            if lo > previous + 1 && (lo == t.count || ideal - t[lo - 1] <= t[lo] - ideal) { lo -= 1 }
+            if lo < t.count { bounds.append((lo, false)) }
         }
         let lookup: (Int) -> Rational? = { $0 < times.count ? times[$0] : nil }
         let boundaries = try bounds.map { try boundary(index: $0.index, time: times[$0.index], sourceTime: lookup) }
@@ -189,23 +191,11 @@ public enum Assembler {
         if !problems.isEmpty {
             throw RestoreError.input("segments not ready: \(problems.prefix(8).joined(separator: ", "))\(problems.count > 8 ? ", …" : ""); run `filmrestore restore --job \(jobPath) --segment N` for each")
         }
-        let files = chain.compactMap { r in r.file.map { (store.dir + "/" + $0, r.firstPts) } }
         let startOffset = try MediaReader(path: input).startOffset
-        let metadata = job.recipe.metadata
-        do {
-            let joined = try SegmentJoiner.join(segments: files, to: out.temporaryPath, containerFor: output, copyFrom: input,
-                                                startOffset: startOffset, metadata: metadata)
-            try Restorer.verify(chain: chain, joined: joined, rate: job.outputRate)
-            let frames = chain.reduce(0) { $0 + $1.frames }
-            if let e = job.expectedFrames, abs(frames - e) > 1 {
-                throw RestoreError.output("assembly: \(frames) frames, \(e) expected for the film's duration")
-            }
-            try out.commit()
-            let dur = chain.last?.endPts.map { end in end - (chain.first?.firstPts ?? .zero) }
-            return Result(frames: frames, duration: dur, copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams)
-        } catch {
-            out.discard()
-            throw error
-        }
+        let joined = try Restorer.join(chain, in: store.dir, into: out, outputName: output, source: input, startOffset: startOffset,
+                                       metadata: job.recipe.metadata, rate: job.outputRate, expectedFrames: job.expectedFrames)
+        let dur = chain.last?.endPts.map { end in end - (chain.first?.firstPts ?? .zero) }
+        return Result(frames: chain.reduce(0) { $0 + $1.frames }, duration: dur, copiedStreams: joined.copiedStreams,
+                      skippedStreams: joined.skippedStreams)
     }
 }

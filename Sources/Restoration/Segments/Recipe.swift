@@ -17,14 +17,6 @@ public struct Recipe: Codable, Equatable, Sendable {
         public var name: String
         public var options: [String: String]
     }
-    public struct Encoder: Codable, Equatable, Sendable {
-        public var codec: String
-        public var crf: Int?
-        public var bitrate: Int?
-        public var preset: String?
-        public var pixelFormat: String?
-        public var options: [String: String]
-    }
     /// A model or reference file a stage reads.
     public struct File: Codable, Equatable, Sendable {
         public var stage: String
@@ -36,7 +28,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var input: Input
     public var preset: String
     public var stages: [StageSpec]
-    public var encoder: Encoder
+    public var encoder: EncoderSettings
     public var files: [File]
 
     /// SHA-256 of the recipe as canonical JSON (sorted keys; the input's path left out, so a film
@@ -57,16 +49,25 @@ public struct Recipe: Codable, Equatable, Sendable {
                  "filmrestore_version": tool,
                  "filmrestore_preset": preset,
                  "filmrestore_stages": stages.map(\.name).joined(separator: ","),
-                 "filmrestore_recipe": fingerprint]
+                 "filmrestore_recipe": fingerprint,
+                 Self.chainTag: Self.chainJSON(stages)]
         if !files.isEmpty {
             m["filmrestore_models"] = files.map { "\($0.stage):\(($0.path as NSString).lastPathComponent) sha256:\($0.sha256)" }.joined(separator: "; ")
         }
         return m
     }
 
-    public var encoderSettings: EncoderSettings {
-        EncoderSettings(codec: encoder.codec, crf: encoder.crf, bitrate: encoder.bitrate, preset: encoder.preset,
-                        pixelFormat: encoder.pixelFormat, options: encoder.options)
+    /// The stages with every option, as JSON, so that `filmrestore report` can re-run the cleanup
+    /// part of the chain on the source.
+    public static let chainTag = "filmrestore_chain"
+    static func chainJSON(_ stages: [StageSpec]) -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(stages), as: UTF8.self)
+    }
+    public static func chain(fromMetadata m: [String: String]) -> [StageSpec]? {
+        guard let s = m[chainTag] else { return nil }
+        return try? JSONDecoder().decode([StageSpec].self, from: Data(s.utf8))
     }
 
     static func identify(input path: String) throws -> Input {

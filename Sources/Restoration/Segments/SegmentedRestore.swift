@@ -28,17 +28,17 @@ final class FrameCounter: @unchecked Sendable {
 
 /// Statistics of one or more runs, added up.
 struct RunTotals {
-    var framesDecoded = 0, framesWritten = 0, corruptPackets = 0, segmentsMade = 0
+    var framesDecoded = 0, segmentsMade = 0
     var queueHighWater: [Int] = []
-    var stepSeconds: [(name: String, seconds: Double)] = []
-    var copied: [Int] = [], skipped: [String] = []
+    var steps: [StepTime] = []
 
     mutating func add(_ p: Pipeline) {
         let hw = p.queues.map(\.highWater)
         queueHighWater = queueHighWater.isEmpty ? hw : zip(queueHighWater, hw).map { max($0, $1) }
         for s in p.stats {
-            if let i = stepSeconds.firstIndex(where: { $0.name == s.name }) { stepSeconds[i].seconds += s.busySeconds }
-            else { stepSeconds.append((s.name, s.busySeconds)) }
+            let t = StepTime(s)
+            if let i = steps.firstIndex(where: { $0.name == t.name }) { steps[i].seconds += t.seconds; steps[i].frames += t.frames }
+            else { steps.append(t) }
         }
     }
 }
@@ -75,14 +75,17 @@ extension Restorer {
         pipeline = p
         if cancelled.error != nil { throw RestoreError.cancelled }
 
+        /// The segment being written.
         final class Open {
             let name: String, start: Boundary?, partial: String, began = Date()
             var writer: MediaWriter?
             var frames = 0
             var firstPts: Rational?, endPts: Rational?
-            init(name: String, start: Boundary?, partial: String) { self.name = name; self.start = start; self.partial = partial }
+            init(_ start: Boundary?, _ stretch: Stretch, _ store: SegmentStore) {
+                self.start = start; name = stretch.name(start); partial = store.partialPath(name)
+            }
         }
-        var current = Open(name: stretch.name(stretch.start), start: stretch.start, partial: store.partialPath(stretch.name(stretch.start)))
+        var current = Open(stretch.start, stretch, store)
         var made = 0
         let close: (Open, Boundary?) throws -> Void = { seg, end in
             try seg.writer?.finish()
@@ -99,7 +102,7 @@ extension Restorer {
                 if held >= minS && (f.properties.sceneCut || held >= (stretch.maxSeconds ?? minS * 6)) && f.properties.sourceIndex > (current.start?.index ?? 0) {
                     let b = try boundary(index: f.properties.sourceIndex, time: f.pts, sourceTime: log.time)
                     try close(current, b)
-                    current = Open(name: stretch.name(b), start: b, partial: store.partialPath(stretch.name(b)))
+                    current = Open(b, stretch, store)
                 }
             }
             if current.writer == nil {
@@ -163,27 +166,13 @@ extension Restorer {
         let seconds = Rational(parsing: String(format: "%.3f", max(cp.segmentSeconds, 0.001)))!
         var totals = RunTotals()
         let counter = FrameCounter()
-        var reused = 0, framesReused = 0
         var chain: [SegmentRecord] = []
-
-        var timer: DispatchSourceTimer? = nil
         counter.add(Self.chain(done).reduce(0) { $0 + $1.frames })
-        if let cb = progress {
-            let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "filmrestore.progress"))
-            t.schedule(deadline: .now() + progressInterval, repeating: progressInterval)
-            let total = outputStream.frameCount
-            t.setEventHandler { [weak self] in
-                cb(RestoreProgress(framesDone: counter.value, framesTotal: total, elapsed: Date().timeIntervalSince(began),
-                                   stepRates: self?.pipeline.stepRates ?? []))
-            }
-            t.resume()
-            timer = t
-        }
+        let timer = progressTimer(every: progressInterval, since: began, framesDone: { counter.value }, progress)
         defer { timer?.cancel() }
 
         let initial = done
         do {
-            let initial = done
             var first = true
             while true {
                 chain = Self.chain(done)
@@ -204,22 +193,9 @@ extension Restorer {
             let e = error as? RestoreError ?? .stageFailed(stage: "restore", underlying: error)
             throw kept == 0 ? e : RestoreError.resumable(e, kept: kept, folder: work)
         }
-        let made = totals.segmentsMade
-        let reusedRecords = chain.filter { initial.contains($0) }
-        reused = reusedRecords.count
-        framesReused = reusedRecords.reduce(0) { $0 + $1.frames }
-
-        let files = chain.compactMap { r in r.file.map { (work + "/" + $0, r.firstPts) } }
-        let joined: SegmentJoiner.Report
-        do {
-            joined = try SegmentJoiner.join(segments: files, to: output.temporaryPath, containerFor: job.output,
-                                            copyFrom: job.input, startOffset: reader.startOffset, metadata: recipe.metadata)
-            try Self.verify(chain: chain, joined: joined, rate: outputStream.frameRate)
-            try output.commit()
-        } catch {
-            output.discard()
-            throw error
-        }
+        let reused = chain.filter { initial.contains($0) }
+        let joined = try Self.join(chain, in: work, into: output, outputName: job.output, source: job.input,
+                                   startOffset: reader.startOffset, metadata: recipe.metadata, rate: outputStream.frameRate)
         try? fm.removeItem(atPath: work)
         timer?.cancel()
         let written = chain.reduce(0) { $0 + $1.frames }
@@ -229,8 +205,8 @@ extension Restorer {
         return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: totals.framesDecoded, framesWritten: written,
                               seconds: Date().timeIntervalSince(began), queueHighWater: totals.queueHighWater, queueCapacity: job.queueCapacity,
                               copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams + notes,
-                              stepSeconds: totals.stepSeconds, corruptPackets: reader.corruptPackets,
-                              segmentsReused: max(0, reused), framesReused: framesReused, segmentsMade: made)
+                              steps: totals.steps, corruptPackets: reader.corruptPackets,
+                              segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames }, segmentsMade: totals.segmentsMade)
     }
 
     /// The done segments that follow each other from the film's start.
@@ -243,6 +219,28 @@ extension Restorer {
             p = e
         }
         return out
+    }
+
+    /// Joins the segments of `chain` (files in `dir`) into `out` with the source's sound, checks the
+    /// result against the markers (and the frame count, when one is expected), and commits it; on
+    /// any failure nothing is left.
+    static func join(_ chain: [SegmentRecord], in dir: String, into out: OutputFile, outputName: String, source: String,
+                     startOffset: Rational, metadata: [String: String], rate: Rational?, expectedFrames: Int? = nil) throws -> SegmentJoiner.Report {
+        let files = chain.compactMap { r in r.file.map { (dir + "/" + $0, r.firstPts) } }
+        do {
+            let joined = try SegmentJoiner.join(segments: files, to: out.temporaryPath, containerFor: outputName, copyFrom: source,
+                                                startOffset: startOffset, metadata: metadata)
+            try verify(chain: chain, joined: joined, rate: rate)
+            let frames = chain.reduce(0) { $0 + $1.frames }
+            if let e = expectedFrames, abs(frames - e) > 1 {
+                throw RestoreError.output("assembly: \(frames) frames, \(e) expected for the film's duration")
+            }
+            try out.commit()
+            return joined
+        } catch {
+            out.discard()
+            throw error
+        }
     }
 
     /// Checks the joined file against the segments' markers: each segment's frames all arrived and

@@ -25,21 +25,23 @@ public final class FitStage: Stage {
         background = Float(try options.double("background", default: 0, range: 0...1))
     }
 
-    public func configure(_ input: StreamInfo) throws -> StreamInfo {
-        let dar = input.displayAspect.doubleValue
+    /// The size the picture is scaled to and where its top-left lands in a width×height output
+    /// (negative offsets: cropped).
+    static func placement(displayAspect dar: Double, width: Int, height: Int, mode: String) -> (width: Int, height: Int, x: Int, y: Int) {
         let outAspect = Double(width) / Double(height)
+        var sw = width, sh = height
         switch mode {
-        case "stretch":
-            scaledWidth = width; scaledHeight = height
+        case "stretch": break
         case "crop":
-            if dar > outAspect { scaledHeight = height; scaledWidth = Self.even(Double(height) * dar) }
-            else { scaledWidth = width; scaledHeight = Self.even(Double(width) / dar) }
+            if dar > outAspect { sw = even(Double(height) * dar) } else { sh = even(Double(width) / dar) }
         default:
-            if dar > outAspect { scaledWidth = width; scaledHeight = min(height, Self.even(Double(width) / dar)) }
-            else { scaledHeight = height; scaledWidth = min(width, Self.even(Double(height) * dar)) }
+            if dar > outAspect { sh = min(height, even(Double(width) / dar)) } else { sw = min(width, even(Double(height) * dar)) }
         }
-        offsetX = (width - scaledWidth) / 2
-        offsetY = (height - scaledHeight) / 2
+        return (sw, sh, (width - sw) / 2, (height - sh) / 2)
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo {
+        (scaledWidth, scaledHeight, offsetX, offsetY) = Self.placement(displayAspect: input.displayAspect.doubleValue, width: width, height: height, mode: mode)
         resampler = Resampler(from: input.width, input.height, to: scaledWidth, scaledHeight)
         var out = input
         out.width = width; out.height = height; out.sampleAspect = .one

@@ -1,0 +1,269 @@
+import Foundation
+import FilmCore
+import MediaIO
+
+/// Choices of a report.
+public struct ReportOptions: Sendable {
+    /// Before/after stills spread over the film (plus the least faithful frame, if it is not one).
+    public var stills = 4
+    /// A frame whose fidelity falls below either threshold is flagged "invented detail".
+    public var thresholdPSNR = 20.0
+    public var thresholdSSIM = 0.5
+    /// Width of the stills on the page.
+    public var displayWidth = 640
+    public init() {}
+}
+
+/// The PNG images of one still: the whole frame before and after at the page's size, and the
+/// zoomed crops (the source's at its own pixels, the output's at its own).
+public struct StillImages: Sendable {
+    public var before: [UInt8]
+    public var after: [UInt8]
+    public var beforeCrop: [UInt8]
+    public var afterCrop: [UInt8]
+}
+
+/// Makes a restoration report from a source and its restored output: decodes the source once,
+/// re-runs the chain's cleanup stages on it (the reference fidelity is judged against: what the
+/// film looked like before the stages that add or invent — colorize, upscale, interpolate), and
+/// reads the output alongside, frame by frame at the source's times. Streaming: memory does not
+/// grow with the film's length.
+public enum ReportMaker {
+    /// Stages that clean the film without adding picture; the chain's first run of them is the reference.
+    static let cleanupStages: Set<String> = [DeinterlaceStage.name, SceneCutStage.name, DeflickerStage.name, DespeckleStage.name, DenoiseStage.name]
+
+    /// - chain: the stages that made the output (with their options); nil reads them from the
+    ///   output's `filmrestore_chain` tag, and without one the raw source is the reference.
+    public static func make(source: String, output: String, chain: [Preset.StageEntry]? = nil, run: RestorationReport.Run? = nil,
+                            options: ReportOptions = ReportOptions()) throws -> (RestorationReport, [StillImages]) {
+        let audit = try TimingAudit.run(input: source, output: output)
+        let srcReader: MediaReader, outReader: MediaReader
+        do { srcReader = try MediaReader(path: source) } catch let e as MediaError { throw RestoreError.input("cannot read \(source): \(e)") }
+        do { outReader = try MediaReader(path: output) } catch let e as MediaError { throw RestoreError.input("cannot read \(output): \(e)") }
+        // Matroska keeps tag names in capitals.
+        let tags = Dictionary(outReader.info.metadata.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        let provenance = tags.filter { $0.key.hasPrefix("filmrestore_") || $0.key == "encoding_tool" }
+        let chain = chain ?? Recipe.chain(fromMetadata: tags)?.map { Preset.StageEntry(name: $0.name, options: $0.options) }
+
+        // The reference: the chain's cleanup prefix, with a scene-cut detector (flicker is measured within shots).
+        var refEntries = Array((chain ?? []).prefix { cleanupStages.contains($0.name) })
+        if !refEntries.contains(where: { $0.name == SceneCutStage.name }) {
+            refEntries.insert(.init(name: SceneCutStage.name), at: refEntries.first?.name == DeinterlaceStage.name ? 1 : 0)
+        }
+        let nodes = try refEntries.map(Restorer.makeNode)
+        var refInfo = srcReader.stream
+        for n in nodes { refInfo = try n.stage.configure(refInfo) }
+        let cleaned = refEntries.map(\.name).filter { $0 != SceneCutStage.name }
+        let fitMode: String? = chain.map { c in c.last { $0.name == FitStage.name }.map { $0.options["mode"] ?? "pad" } ?? "stretch" }
+        let area = ActiveArea.infer(source: srcReader.stream, outputWidth: outReader.stream.width, outputHeight: outReader.stream.height, fitMode: fitMode)
+
+        let total = audit.input.videoFrames
+        let n = max(1, options.stills)
+        let targets = (0..<n).map { min(max(total - 1, 0), Int((Double($0) + 0.5) / Double(n) * Double(total))) }
+        let raw = RawFigures(keep: Set(targets))
+        let sourceInterval = (srcReader.stream.frameRate ?? srcReader.stream.averageRate).reciprocal
+        let outInterval = (outReader.stream.frameRate ?? outReader.stream.averageRate).reciprocal
+        let cursor = NearestFrames(outReader)
+        let work = Measurer(area: area, displayWidth: options.displayWidth)
+
+        var frames: [RestorationReport.FrameFigures] = []
+        var stills: [(RestorationReport.Still, StillImages)] = []
+        var pending = targets[...]
+        var worst: (RestorationReport.Still, StillImages)?
+        let pipeline = Pipeline(nodes: nodes, capacity: 2)
+        try pipeline.run(source: {
+            guard let f = try srcReader.nextFrame() else { return nil }
+            raw.record(f)
+            return f
+        }, sink: { c in
+            let k = c.properties.sourceIndex
+            let before = raw.figures(k) ?? (PictureMeasures.mean(c.luma), PictureMeasures.noiseSigma(c.luma, width: c.width, height: c.height))
+            var fig = RestorationReport.FrameFigures(index: k, time: c.pts.doubleValue, sceneCut: c.properties.sceneCut,
+                                                     brightnessBefore: before.mean, noiseBefore: before.noise, inventedDetail: false)
+            // The two files' clocks start at their first frames (the timing audit checks the sound against each).
+            let t = c.pts - (raw.firstTime ?? .zero) + (try cursor.firstTime() ?? .zero)
+            if let out = try cursor.frame(near: t, within: outInterval / Rational(2)) {
+                let small = work.outputLuma(out)
+                fig.outputTime = out.pts.doubleValue
+                fig.brightnessAfter = PictureMeasures.mean(small)
+                fig.noiseAfter = PictureMeasures.noiseSigma(small, width: area.source.width, height: area.source.height)
+                if abs((out.pts - t).doubleValue) <= sourceInterval.doubleValue / 8 + 1e-6 {
+                    let ref = ActiveArea.crop(c.luma, width: c.width, area.source)
+                    let sc = Fidelity.compare(small, ref, width: area.source.width, height: area.source.height)
+                    fig.psnr = min(sc.psnr, 99); fig.ssim = sc.ssim
+                    fig.inventedDetail = fig.psnr! < options.thresholdPSNR || sc.ssim < options.thresholdSSIM
+                }
+                if let t = pending.first, k >= t {
+                    pending.removeFirst()
+                    let rawFrame = raw.take(k)
+                    let pct = Int((100 * c.pts.doubleValue / max(audit.input.videoDuration, 1e-9)).rounded())
+                    stills.append(work.still(label: "\(pct) % into the film", before: rawFrame ?? c, beforeIsSource: rawFrame != nil,
+                                             reference: c, output: out, figures: fig))
+                }
+                if let s = fig.ssim, s < (worst?.0.ssim ?? .infinity) {
+                    worst = work.still(label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: c, output: out, figures: fig)
+                }
+            }
+            raw.forget(before: k - 64)
+            frames.append(fig)
+        })
+
+        // Flicker, before and after, over the same frames.
+        let times = frames.map(\.time), cuts = frames.map(\.sceneCut)
+        let fb = PictureMeasures.flicker(means: frames.map { $0.brightnessBefore }, times: times, cuts: cuts)
+        let fa = PictureMeasures.flicker(means: frames.map(\.brightnessAfter), times: times, cuts: cuts)
+        for i in frames.indices { frames[i].flickerBefore = fb.deviations[i]; frames[i].flickerAfter = fa.deviations[i] }
+        if let w = worst, !stills.contains(where: { $0.0.index == w.0.index }) { stills.append(w) }
+
+        let measured = frames.filter { $0.psnr != nil }
+        let noiseAfter = frames.compactMap(\.noiseAfter)
+        let summary = RestorationReport.Summary(
+            flickerBefore: fb.index, flickerAfter: fa.index,
+            noiseBefore: frames.map(\.noiseBefore).reduce(0, +) / Double(max(frames.count, 1)),
+            noiseAfter: noiseAfter.isEmpty ? nil : noiseAfter.reduce(0, +) / Double(noiseAfter.count),
+            fidelityFrames: measured.count,
+            meanPSNR: measured.isEmpty ? nil : measured.map { $0.psnr! }.reduce(0, +) / Double(measured.count),
+            minPSNR: measured.map { $0.psnr! }.min(),
+            meanSSIM: measured.isEmpty ? nil : measured.map { $0.ssim! }.reduce(0, +) / Double(measured.count),
+            minSSIM: measured.map { $0.ssim! }.min(),
+            inventedFrames: measured.filter(\.inventedDetail).count,
+            thresholdPSNR: options.thresholdPSNR, thresholdSSIM: options.thresholdSSIM)
+        let reference = cleaned.isEmpty
+            ? (chain == nil ? "the source as decoded (the output does not say which stages made it)" : "the source as decoded (the chain has no cleanup stages)")
+            : "the source after the chain's cleanup stages (\(cleaned.joined(separator: ", "))), re-run for this report"
+        let iso = ISO8601DateFormatter()
+        let report = RestorationReport(
+            tool: FilmRestoreVersion.string, created: iso.string(from: Date()),
+            source: summaryOf(source, srcReader.stream, audit.input), output: summaryOf(output, outReader.stream, audit.output),
+            provenance: provenance, reference: reference, referenceStages: cleaned, activeArea: area, run: run,
+            timing: .init(audit), summary: summary, stills: stills.map(\.0), frames: frames)
+        return (report, stills.map(\.1))
+    }
+
+    static func summaryOf(_ path: String, _ s: StreamInfo, _ side: TimingAudit.Side) -> RestorationReport.FileSummary {
+        .init(path: path, width: s.width, height: s.height, frameRate: s.frameRate?.description ?? "variable (average \(s.averageRate.description))",
+              frames: side.videoFrames, duration: side.videoDuration)
+    }
+}
+
+/// The raw source's per-frame figures (measured as frames are decoded, before the cleanup stages
+/// change them) and the raw frames the stills need; shared between the decode and sink threads.
+final class RawFigures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var figures: [Int: (mean: Double, noise: Double)] = [:]
+    private var frames: [Int: Frame] = [:]
+    private let keep: Set<Int>
+    private var first: Rational?
+    init(keep: Set<Int>) { self.keep = keep }
+    /// The first source frame's time.
+    var firstTime: Rational? { lock.withLock { first } }
+
+    func record(_ f: Frame) {
+        let y = f.luma
+        let v = (PictureMeasures.mean(y), PictureMeasures.noiseSigma(y, width: f.width, height: f.height))
+        let k = f.properties.sourceIndex
+        lock.withLock {
+            if first == nil { first = f.pts }
+            figures[k] = v
+            if keep.contains(k) { frames[k] = f }
+        }
+    }
+    func figures(_ k: Int) -> (mean: Double, noise: Double)? { lock.withLock { figures[k] } }
+    func take(_ k: Int) -> Frame? { lock.withLock { frames[k] } }
+    func forget(before k: Int) {
+        lock.withLock {
+            for key in figures.keys where key < k { figures[key] = nil }
+            for key in frames.keys where key < k { frames[key] = nil }
+        }
+    }
+}
+
+/// Walks an output file forward and gives, for each time asked (increasing), the frame nearest it
+/// within a window, converting only those frames.
+final class NearestFrames {
+    let reader: MediaReader
+    private var held: Frame?
+    private var ended = false
+    private var first: Rational?
+    init(_ reader: MediaReader) { self.reader = reader }
+
+    /// The output's first frame time (read on first use).
+    func firstTime() throws -> Rational? {
+        if first == nil && !ended {
+            if held == nil { held = try reader.nextFrame(); ended = held == nil }
+            first = held?.pts
+        }
+        return first
+    }
+
+    func frame(near t: Rational, within w: Rational) throws -> Frame? {
+        while true {
+            if let h = held {
+                if h.pts < t - w { held = nil } else { return h.pts <= t + w ? h : nil }
+            }
+            guard !ended else { return nil }
+            guard let f = try reader.nextFrame(notBefore: t - w) else { ended = true; return nil }
+            held = f
+        }
+    }
+}
+
+/// The report's picture work, with its resamplers made once.
+final class Measurer {
+    let area: ActiveArea
+    let displayWidth: Int
+    private let down: Resampler
+    private var cache: [String: Resampler] = [:]
+
+    init(area: ActiveArea, displayWidth: Int) {
+        self.area = area
+        self.displayWidth = displayWidth
+        down = Resampler(from: area.output.width, area.output.height, to: area.source.width, area.source.height)
+    }
+
+    /// The output's picture area, luminance, scaled to the source's size.
+    func outputLuma(_ f: Frame) -> [Float] {
+        down.resample(ActiveArea.crop(f.luma, width: f.width, area.output))
+    }
+
+    private func resampler(_ sw: Int, _ sh: Int, _ dw: Int, _ dh: Int) -> Resampler {
+        let key = "\(sw)x\(sh)>\(dw)x\(dh)"
+        if let r = cache[key] { return r }
+        let r = Resampler(from: sw, sh, to: dw, dh)
+        cache[key] = r
+        return r
+    }
+
+    private func cut(_ f: Frame, _ r: ActiveArea.Rect, to dw: Int, _ dh: Int) -> Frame {
+        let planes = f.planes.map { p -> [Float] in
+            let c = ActiveArea.crop(p, width: f.width, r)
+            return r.width == dw && r.height == dh ? c : resampler(r.width, r.height, dw, dh).resample(c).map { min(1, max(0, $0)) }
+        }
+        return f.with(width: dw, height: dh, planes: planes)
+    }
+
+    func still(label: String, before: Frame, beforeIsSource: Bool, reference: Frame, output: Frame,
+               figures: RestorationReport.FrameFigures) -> (RestorationReport.Still, StillImages) {
+        let src = area.source, out = area.output
+        let dw = min(displayWidth, out.width), dh = max(2, Int((Double(dw) * Double(out.height) / Double(out.width)).rounded()))
+        // The zoomed part: the most detailed square of the reference, an eighth of the picture wide.
+        let side = max(16, min(src.width, src.height, src.width / 8))
+        let refLuma = ActiveArea.crop(reference.luma, width: reference.width, src)
+        let c = PictureMeasures.detailCenter(refLuma, width: src.width, height: src.height, size: side)
+        let cx = min(max(c.x - side / 2, 0), src.width - side), cy = min(max(c.y - side / 2, 0), src.height - side)
+        let crop = ActiveArea.Rect(x: src.x + cx, y: src.y + cy, width: side, height: side)
+        let sx = Double(out.width) / Double(src.width), sy = Double(out.height) / Double(src.height)
+        var oc = ActiveArea.Rect(x: out.x + Int(Double(cx) * sx), y: out.y + Int(Double(cy) * sy),
+                                 width: max(1, Int(Double(side) * sx)), height: max(1, Int(Double(side) * sy)))
+        oc.width = min(oc.width, output.width - oc.x); oc.height = min(oc.height, output.height - oc.y)
+        let scale = min(1, 480 / Double(max(oc.width, oc.height)))
+        let images = StillImages(
+            before: (try? StillImage.png(cut(before, src, to: dw, dh))) ?? [],
+            after: (try? StillImage.png(cut(output, out, to: dw, dh))) ?? [],
+            beforeCrop: (try? StillImage.png(cut(before, crop, to: side, side))) ?? [],
+            afterCrop: (try? StillImage.png(cut(output, oc, to: max(1, Int(Double(oc.width) * scale)), max(1, Int(Double(oc.height) * scale))))) ?? [])
+        let still = RestorationReport.Still(label: label, index: figures.index, time: figures.time, outputTime: output.pts.doubleValue,
+                                            before: beforeIsSource ? "source" : "reference", psnr: figures.psnr, ssim: figures.ssim, crop: crop)
+        return (still, images)
+    }
+}

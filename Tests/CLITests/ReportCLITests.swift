@@ -1,0 +1,124 @@
+import XCTest
+import Foundation
+import TestSupport
+
+/// `restore --report`: the page and its JSON agree number for number, and the page renders in
+/// headless Chromium with its images and without script errors.
+final class ReportCLITests: XCTestCase {
+    var dir: TempDir!
+    override func setUp() { dir = TempDir("report-cli") }
+    override func tearDown() { dir.remove() }
+
+    func test_restoreReport_pageEqualsJSON_andRendersInChromium() throws {
+        let input = dir.file("in.mp4")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=2",
+                    "-vf", "noise=alls=12:allf=t", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", input])
+        let preset = dir.file("chain.yml")
+        try """
+        description: report test chain
+        stages:
+          - deflicker
+          - denoise
+          - fit:
+              size: 320x180
+          - fps:
+              rate: 48
+        output:
+          codec: ffv1
+        """.write(toFile: preset, atomically: true, encoding: .utf8)
+        let out = dir.file("out.mkv"), page = dir.file("report.html")
+        let r = try runProcess(CLITests.binary, ["restore", input, "-o", out, "--preset", preset, "--report", page])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("wrote \(page)"), r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("report.json")))) as? [String: Any])
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+
+        // Every number and name on the page is its JSON value, as shown.
+        let shown = Self.keyedValues(html)
+        XCTAssertGreaterThan(shown.count, 60)
+        for key in ["summary.meanPSNR", "summary.minSSIM", "summary.flickerBefore", "summary.noiseAfter", "timing.outputOffsetAtStart",
+                    "timing.outputFrames", "run.peakMemoryMiB", "run.steps.2.framesPerSecond", "stills.0.psnr", "provenance.filmrestore_preset"] {
+            XCTAssertTrue(shown.contains { $0.key == key }, "page lacks \(key)")
+        }
+        XCTAssertEqual(Self.mismatches(shown, json), [])
+        // …and the comparison can fail: one figure changed on the page is found.
+        var tampered = shown
+        let i = try XCTUnwrap(tampered.firstIndex { $0.key == "summary.meanPSNR" })
+        tampered[i].text = String(format: "%.2f", (Double(tampered[i].text) ?? 0) + 0.02)
+        XCTAssertEqual(Self.mismatches(tampered, json).count, 1)
+
+        // What the report measured on this honest chain (4:3 pillarboxed in 16:9; 24 → 48 fps).
+        let area = try XCTUnwrap(json["activeArea"] as? [String: [String: Int]])
+        XCTAssertEqual(area["output"], ["x": 40, "y": 0, "width": 240, "height": 180])
+        let timing = try XCTUnwrap(json["timing"] as? [String: Any])
+        XCTAssertEqual(timing["passed"] as? Bool, true, "\(timing)")
+        XCTAssertEqual(timing["outputFrames"] as? Int, 96)
+        let summary = try XCTUnwrap(json["summary"] as? [String: Any])
+        XCTAssertEqual(summary["fidelityFrames"] as? Int, 48)
+        XCTAssertGreaterThan(try XCTUnwrap(summary["minPSNR"] as? Double), 30)
+        XCTAssertEqual(summary["inventedFrames"] as? Int, 0)
+        // Denoising lowered the measured noise.
+        XCTAssertLessThan(try XCTUnwrap(summary["noiseAfter"] as? Double), try XCTUnwrap(summary["noiseBefore"] as? Double) * 0.8)
+        let stills = try XCTUnwrap(json["stills"] as? [[String: Any]])
+        XCTAssertGreaterThanOrEqual(stills.count, 4)
+        XCTAssertEqual(html.components(separatedBy: "src=\"data:image/png;base64,").count - 1, 4 * stills.count)
+        XCTAssertEqual(html.components(separatedBy: "<svg class=\"chart\"").count - 1, 4)
+        let steps = try XCTUnwrap((json["run"] as? [String: Any])?["steps"] as? [[String: Any]])
+        XCTAssertEqual(steps.compactMap { $0["name"] as? String }, ["decode", "scenecut", "deflicker", "denoise", "fit", "fps", "encode"])
+
+        // A real browser renders it: screenshot taken, every image decoded, no script error.
+        let check = try runProcess(CLITests.repoRoot + "/Tools/check-report-page.sh", [page, dir.file("shot.png")])
+        XCTAssertEqual(check.status, 0, check.stderr + check.stdout)
+        XCTAssertTrue(check.stdout.contains("images \(4 * stills.count)/\(4 * stills.count) decoded"), check.stdout)
+
+        // `filmrestore report` on the same pair reads the chain from the output's tags and measures the same.
+        let again = dir.file("again.html")
+        let r2 = try runProcess(CLITests.binary, ["report", input, out, "-o", again])
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        let j2 = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("again.json")))) as? [String: Any])
+        let s2 = try XCTUnwrap(j2["summary"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(s2["meanPSNR"] as? Double), try XCTUnwrap(summary["meanPSNR"] as? Double), accuracy: 1e-6)
+        XCTAssertNil(j2["run"])
+
+        // Bad arguments: one line, non-zero, nothing written.
+        let bad = try runProcess(CLITests.binary, ["report", input, dir.file("missing.mkv"), "-o", dir.file("x.html")])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("x.html")))
+    }
+
+    struct Shown: Equatable { var key: String; var fmt: String; var scale: Double; var text: String }
+
+    /// Every `data-key` element of the page: its JSON path, decimals, scale and text.
+    static func keyedValues(_ html: String) -> [Shown] {
+        let re = try! NSRegularExpression(pattern: #"<span data-key="([^"]+)" data-fmt="([^"]+)"(?: data-scale="([^"]+)")?>([^<]*)</span>"#)
+        let ns = html as NSString
+        return re.matches(in: html, range: NSRange(location: 0, length: ns.length)).map { m in
+            func g(_ i: Int) -> String? { m.range(at: i).location == NSNotFound ? nil : ns.substring(with: m.range(at: i)) }
+            return Shown(key: g(1)!, fmt: g(2)!, scale: Double(g(3) ?? "1") ?? 1, text: g(4)!)
+        }
+    }
+
+    /// Page values that differ from the JSON (more than the shown rounding), with the reason.
+    static func mismatches(_ shown: [Shown], _ json: [String: Any]) -> [String] {
+        var bad: [String] = []
+        for s in shown {
+            var node: Any? = json
+            for part in s.key.split(separator: ".").map(String.init) {
+                if let a = node as? [Any], let i = Int(part) { node = i < a.count ? a[i] : nil } else { node = (node as? [String: Any])?[part] }
+            }
+            let text = s.text.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&lt;", with: "<")
+                .replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+            if s.fmt == "s" {
+                if (node as? String) != text { bad.append("\(s.key): page \(text), json \(String(describing: node))") }
+            } else if text == "—" {
+                if node != nil && !(node is NSNull) { bad.append("\(s.key): page —, json \(node!)") }
+            } else if let v = (node as? NSNumber)?.doubleValue, let t = Double(text), let d = Int(s.fmt) {
+                if abs(v * s.scale - t) > 0.5 * pow(10, -Double(d)) + 1e-9 { bad.append("\(s.key): page \(text), json \(v)") }
+            } else {
+                bad.append("\(s.key): page \(text), json \(String(describing: node))")
+            }
+        }
+        return bad
+    }
+}

@@ -1,0 +1,83 @@
+import XCTest
+import FilmCore
+import Restoration
+import MediaIO
+import TestSupport
+
+/// The report on a doctored output: an honest ×4 upscale in which half a second of frames is
+/// replaced by another picture, one frame is dropped and the sound is 80 ms late.
+final class ReportTests: XCTestCase {
+    var dir: TempDir!
+    override func setUp() { dir = TempDir("report") }
+    override func tearDown() { dir.remove() }
+
+    func test_report_flagsReplacedFrames_catchesDroppedFrameAndShiftedSound() throws {
+        let input = dir.file("in.mp4")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-c:a", "aac", "-shortest", input])
+        let out = dir.file("out.mkv")
+        // Frames 24…35 (1.0–1.5 s) show a Mandelbrot set instead of the film; frame 40 is taken out
+        // with every other frame keeping its time; the sound comes from the source 80 ms late.
+        try ffmpeg(["-i", input, "-f", "lavfi", "-i", "mandelbrot=size=640x480:rate=24,trim=duration=2", "-itsoffset", "0.08", "-i", input,
+                    "-filter_complex", "[0:v]scale=640:480:flags=lanczos[s];[s][1:v]overlay=enable='between(n,24,35)',select='not(eq(n\\,40))'[v]",
+                    "-map", "[v]", "-map", "2:a", "-fps_mode", "passthrough", "-c:v", "ffv1", "-c:a", "copy", out])
+        var options = ReportOptions()
+        options.stills = 3
+        let (r, images) = try ReportMaker.make(source: input, output: out, chain: [], options: options)
+
+        XCTAssertEqual(r.frames.count, 48)
+        XCTAssertEqual(r.activeArea.output, ActiveArea.Rect(x: 0, y: 0, width: 640, height: 480))
+        for f in r.frames {
+            if f.index == 40 { XCTAssertNil(f.outputTime, "the dropped frame has no output frame"); continue }
+            let psnr = try XCTUnwrap(f.psnr, "frame \(f.index)"), ssim = try XCTUnwrap(f.ssim)
+            if (24...35).contains(f.index) {
+                XCTAssertTrue(f.inventedDetail, "replaced frame \(f.index): \(psnr) dB, SSIM \(ssim)")
+                XCTAssertLessThan(psnr, 15); XCTAssertLessThan(ssim, 0.3)
+            } else {
+                XCTAssertFalse(f.inventedDetail, "honest frame \(f.index): \(psnr) dB, SSIM \(ssim)")
+                XCTAssertGreaterThan(psnr, 30); XCTAssertGreaterThan(ssim, 0.9)
+            }
+        }
+        XCTAssertEqual(r.summary.inventedFrames, 12)
+        XCTAssertEqual(r.summary.fidelityFrames, 47)
+        // The lowest-fidelity frame is one of the replaced ones and is among the stills.
+        let worst = try XCTUnwrap(r.stills.first { $0.label.contains("lowest") })
+        XCTAssertTrue((24...35).contains(worst.index))
+        XCTAssertEqual(images.count, r.stills.count)
+        for im in images { for png in [im.before, im.after, im.beforeCrop, im.afterCrop] { XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47]) } }
+
+        XCTAssertFalse(r.timing.passed)
+        XCTAssertEqual(r.timing.missingFrames, 1)
+        XCTAssertTrue(r.timing.problems.contains { $0.contains("sound moved") }, "\(r.timing.problems)")
+        XCTAssertEqual(try XCTUnwrap(r.timing.outputOffsetAtStart) - (try XCTUnwrap(r.timing.inputOffsetAtStart)), 0.08, accuracy: 0.002)
+        // The page says so.
+        let html = ReportPage.html(r, images: images)
+        XCTAssertTrue(html.contains("12 frame(s) flagged as invented detail"))
+        XCTAssertTrue(html.contains("timing or sound changed"))
+    }
+
+    /// Flicker and noise figures respond to what they measure.
+    func test_flickerIndex_and_noiseSigma() {
+        let n = 48
+        let times = (0..<n).map { Double($0) / 24 }
+        let steady = PictureMeasures.flicker(means: times.map { 0.4 + 0.1 * $0 }, times: times, cuts: Array(repeating: false, count: n))
+        XCTAssertLessThan(try XCTUnwrap(steady.index), 0.5)   // a slow fade is not flicker
+        let pumping = PictureMeasures.flicker(means: (0..<n).map { 0.4 + ($0 % 2 == 0 ? 0.02 : -0.02) }, times: times, cuts: Array(repeating: false, count: n))
+        XCTAssertEqual(try XCTUnwrap(pumping.index), 5, accuracy: 0.6)   // ±0.02 on 0.4: ±5 %
+        // A cut between two steady shots of different brightness is not flicker either.
+        let cuts = (0..<n).map { $0 == 24 }
+        let shots = PictureMeasures.flicker(means: (0..<n).map { $0 < 24 ? 0.3 : 0.6 }, times: times, cuts: cuts)
+        XCTAssertLessThan(try XCTUnwrap(shots.index), 1e-6)
+
+        var rng = SplitMix64(7)
+        let w = 200, h = 150
+        let flat = [Float](repeating: 0.5, count: w * h)
+        XCTAssertEqual(PictureMeasures.noiseSigma(flat, width: w, height: h), 0, accuracy: 1e-6)
+        // Gaussian noise of σ 5 levels (Box–Muller) reads as about 5.
+        let noisy = (0..<(w * h)).map { _ -> Float in
+            let u = max(rng.nextUnit(), 1e-7), v = rng.nextUnit()
+            return 0.5 + 5 / 255 * Float(sqrt(-2 * log(Double(u))) * cos(2 * Double.pi * Double(v)))
+        }
+        XCTAssertEqual(PictureMeasures.noiseSigma(noisy, width: w, height: h), 5, accuracy: 0.3)
+    }
+}
