@@ -10,6 +10,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4
 DEMO_OUT     := out/oldfilm-sample-4k60.mp4
+DEMO_REPORT  := out/oldfilm-sample-4k60.html
 DEMO_PRESET  := upscale-4k60
 
 .PHONY: setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
@@ -35,11 +36,12 @@ test: setup models
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-swift-testing
 
-## demo: set up, build, and restore the sample clip to 4K at 60 fps into out/
+## demo: set up, build, and restore the sample clip to 4K at 60 fps into out/, with its restoration report (checked in headless Chromium)
 demo: build models
 	@mkdir -p out
-	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset $(DEMO_PRESET) --force
+	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset $(DEMO_PRESET) --force --report $(DEMO_REPORT)
 	@$(BIN) probe $(DEMO_OUT)
+	Tools/check-report-page.sh $(DEMO_REPORT) out/oldfilm-sample-4k60-report.png
 
 ## parallel-demo: the demo as a cluster would run it: plan SEGMENTS segments at scene cuts, restore them as PARALLEL local processes (deploy/local/parallel.sh), assemble without re-encoding
 SEGMENTS     ?= 4

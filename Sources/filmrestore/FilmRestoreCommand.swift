@@ -154,6 +154,7 @@ struct Restore: ParsableCommand {
                        "fps": s.output.frameRate.map { $0.description } ?? "vfr"],
             "steps": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.seconds) }),
             "step_frames": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.frames) }),
+            "step_order": s.steps.map(\.name),
         ]
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path))
@@ -269,7 +270,7 @@ struct Report: ParsableCommand {
             throw RestoreError.input("\(path) is not a statistics file from `restore --stats-json`")
         }
         let counts = o["step_frames"] as? [String: Int] ?? [:]
-        let order = ["decode"] + steps.keys.filter { $0 != "decode" && $0 != "encode" }.sorted() + ["encode"]
+        let order = o["step_order"] as? [String] ?? ["decode"] + steps.keys.filter { $0 != "decode" && $0 != "encode" }.sorted() + ["encode"]
         return RestorationReport.Run(seconds: seconds, framesWritten: frames, peakMemoryMiB: Double(o["peak_rss_kib"] as? Int ?? 0) / 1024,
                                      steps: order.compactMap { n in steps[n].map { StepTime(name: n, seconds: $0, frames: counts[n] ?? 0) } })
     }

@@ -1,6 +1,6 @@
 import XCTest
 import FilmCore
-import Restoration
+@testable import Restoration
 import MediaIO
 import TestSupport
 
@@ -79,5 +79,19 @@ final class ReportTests: XCTestCase {
             return 0.5 + 5 / 255 * Float(sqrt(-2 * log(Double(u))) * cos(2 * Double.pi * Double(v)))
         }
         XCTAssertEqual(PictureMeasures.noiseSigma(noisy, width: w, height: h), 5, accuracy: 0.3)
+    }
+
+    /// A feature film's 130,000 frames plot as a few thousand points, spikes kept.
+    func test_plotDecimation_keepsExtremesAndGaps() {
+        var pts: [(Double, Double?)] = (0..<130_000).map { (Double($0) / 24, sin(Double($0) / 500)) }
+        pts[77_777].1 = 5; pts[1234].1 = -5; pts[90_000].1 = nil
+        let d = ReportPage.decimated(pts, bins: 1200)
+        XCTAssertLessThanOrEqual(d.count, 2 * 1200 + 1)
+        XCTAssertEqual(d.compactMap(\.1).max(), 5)
+        XCTAssertEqual(d.compactMap(\.1).min(), -5)
+        XCTAssertEqual(d.filter { $0.1 == nil }.count, 1)
+        XCTAssertEqual(zip(d, d.dropFirst()).filter { $0.0.1 != nil && $0.1.1 != nil && $0.1.0 < $0.0.0 }.count, 0, "points stay in time order")
+        let small = Array(pts.prefix(100))
+        XCTAssertEqual(ReportPage.decimated(small, bins: 1200).count, 100)
     }
 }

@@ -60,9 +60,15 @@ public enum ReportMaker {
         let total = audit.input.videoFrames
         let n = max(1, options.stills)
         let targets = (0..<n).map { min(max(total - 1, 0), Int((Double($0) + 0.5) / Double(n) * Double(total))) }
-        let raw = RawFigures(keep: Set(targets))
+        // A still is taken at the first frame from its target on that fidelity is measured at (an
+        // output frame at the same instant), within `reach` frames.
+        let reach = 10
+        let raw = RawFigures(keep: Set(targets.flatMap { $0..<($0 + reach) }))
         let sourceInterval = (srcReader.stream.frameRate ?? srcReader.stream.averageRate).reciprocal
         let outInterval = (outReader.stream.frameRate ?? outReader.stream.averageRate).reciprocal
+        // The same instant: within 2 % of a source frame (where `interpolate` copies the source frame
+        // instead of making one), or 1 ms (containers round times to milliseconds).
+        let sameInstant = max(0.02 * sourceInterval.doubleValue, 0.001) + 1e-6
         let cursor = NearestFrames(outReader)
         let work = Measurer(area: area, displayWidth: options.displayWidth)
 
@@ -87,13 +93,13 @@ public enum ReportMaker {
                 fig.outputTime = out.pts.doubleValue
                 fig.brightnessAfter = PictureMeasures.mean(small)
                 fig.noiseAfter = PictureMeasures.noiseSigma(small, width: area.source.width, height: area.source.height)
-                if abs((out.pts - t).doubleValue) <= sourceInterval.doubleValue / 8 + 1e-6 {
+                if abs((out.pts - t).doubleValue) <= sameInstant {
                     let ref = ActiveArea.crop(c.luma, width: c.width, area.source)
                     let sc = Fidelity.compare(small, ref, width: area.source.width, height: area.source.height)
                     fig.psnr = min(sc.psnr, 99); fig.ssim = sc.ssim
                     fig.inventedDetail = fig.psnr! < options.thresholdPSNR || sc.ssim < options.thresholdSSIM
                 }
-                if let t = pending.first, k >= t {
+                if let t = pending.first, k >= t, fig.psnr != nil || k >= t + reach - 1 {
                     pending.removeFirst()
                     let rawFrame = raw.take(k)
                     let pct = Int((100 * c.pts.doubleValue / max(audit.input.videoDuration, 1e-9)).rounded())

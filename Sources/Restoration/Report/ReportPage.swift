@@ -167,7 +167,7 @@ public enum ReportPage {
         }
         for (i, (name, color, pts)) in series.enumerated() {
             var runs: [[(Double, Double)]] = [[]]
-            for (x, y) in pts { if let y = y { runs[runs.count - 1].append((x, y)) } else if !runs.last!.isEmpty { runs.append([]) } }
+            for (x, y) in decimated(pts, bins: 1200) { if let y = y { runs[runs.count - 1].append((x, y)) } else if !runs.last!.isEmpty { runs.append([]) } }
             for run in runs where !run.isEmpty {
                 if run.count == 1 { s += "<circle cx=\"\(f1(px(run[0].0)))\" cy=\"\(f1(py(run[0].1)))\" r=\"2\" fill=\"\(color)\"/>\n"; continue }
                 s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.4\" points=\"" + run.map { "\(f1(px($0.0))),\(f1(py($0.1)))" }.joined(separator: " ") + "\"/>\n"
@@ -177,6 +177,29 @@ public enum ReportPage {
         }
         for (x, y) in flagged { s += "<circle cx=\"\(f1(px(x)))\" cy=\"\(f1(py(y)))\" r=\"3.5\" class=\"flag\"/>\n" }
         return s + "</svg>\n"
+    }
+
+    /// A feature film has 100,000+ frames: beyond 2 points per bin, each bin keeps its lowest and
+    /// highest value (in time order), so spikes stay visible and the page stays small. A gap (nil)
+    /// in a bin is kept as a gap.
+    static func decimated(_ pts: [(Double, Double?)], bins: Int) -> [(Double, Double?)] {
+        guard pts.count > 2 * bins, let x0 = pts.first?.0, let x1 = pts.last?.0, x1 > x0 else { return pts }
+        var out: [(Double, Double?)] = []
+        var i = 0
+        for b in 0..<bins {
+            let end = b == bins - 1 ? x1 + 1 : x0 + (x1 - x0) * Double(b + 1) / Double(bins)
+            var lo: (Double, Double)?, hi: (Double, Double)?, gap = false
+            while i < pts.count && pts[i].0 < end {
+                if let y = pts[i].1 {
+                    if lo == nil || y < lo!.1 { lo = (pts[i].0, y) }
+                    if hi == nil || y > hi!.1 { hi = (pts[i].0, y) }
+                } else { gap = true }
+                i += 1
+            }
+            if gap { out.append((x0, nil)) }
+            if let l = lo, let h = hi { out += l.0 <= h.0 ? [(l.0, l.1), (h.0, h.1)] : [(h.0, h.1), (l.0, l.1)] }
+        }
+        return out
     }
 
     /// About five round steps covering lo…hi.

@@ -70,8 +70,9 @@ public struct RestorationReport: Codable, Sendable {
         public var noiseAfter: Double?
         public var flickerAfter: Double?
         /// PSNR (dB, capped at 99) and SSIM of the output scaled back to the source size against the
-        /// reference (cleaned source); only where the output frame is at the same instant (within an
-        /// eighth of a source frame), not for in-between frames made by interpolation.
+        /// reference (cleaned source); only where the output frame is at the same instant (within 2 %
+        /// of a source frame or 1 ms — where `interpolate` copies the source frame), never for the
+        /// in-between frames interpolation makes: no source frame shows their instant.
         public var psnr: Double?
         public var ssim: Double?
         public var inventedDetail: Bool
