@@ -18,17 +18,7 @@ public enum StillImage {
         f.pointee.width = c.pointee.width; f.pointee.height = c.pointee.height; f.pointee.format = format.rawValue
         f.pointee.pts = 0
         try check(av_frame_get_buffer(f, 0), "av_frame_get_buffer", "png")
-        let (base, stride) = planeOf(f, 0)
-        let n = frame.planes.count == 1 ? 1 : 3
-        for y in 0..<frame.height {
-            let row = base + y * stride
-            for x in 0..<frame.width {
-                for ch in 0..<n {
-                    let v = frame.planes[ch][y * frame.width + x]
-                    row[x * n + ch] = UInt8(max(0, min(255, (v * 255).rounded())))
-                }
-            }
-        }
+        PictureEncoder.fillPacked(f, from: frame, format: format)
         try check(avcodec_send_frame(c, f), "avcodec_send_frame", "png")
         enc.framesSent = 1
         try check(avcodec_send_frame(c, nil), "avcodec_send_frame", "png")

@@ -47,6 +47,16 @@ public func ffmpeg(_ args: [String]) throws {
     if r.status != 0 { throw TestError.command("ffmpeg \(args.joined(separator: " ")) failed: \(r.stderr)") }
 }
 
+/// A clip made by FFmpeg's lavfi: the `testsrc2` picture and a sine tone, H.264 (ultrafast) and AAC
+/// (whose priming delay gives the file a real, non-zero sound-to-picture offset). `videoOptions` go
+/// before the encoder options (a filter, a quantizer).
+public func testClip(_ path: String, size: String = "160x120", rate: String = "24", seconds: Double, tone: Int = 440,
+                     videoOptions: [String] = []) throws {
+    try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=\(rate):duration=\(seconds)",
+                "-f", "lavfi", "-i", "sine=frequency=\(tone):sample_rate=48000:duration=\(seconds)"] + videoOptions +
+               ["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", path])
+}
+
 /// ffprobe's JSON for a file.
 public func ffprobe(_ path: String, _ args: [String]) throws -> [String: Any] {
     let r = try runProcess("ffprobe", ["-v", "error", "-of", "json"] + args + [path])

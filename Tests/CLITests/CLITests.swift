@@ -30,9 +30,7 @@ final class CLITests: XCTestCase {
 
     func clip(_ name: String, seconds: Double, size: String = "640x480", rate: String = "24", extra: [String] = []) throws -> String {
         let p = dir.file(name)
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=\(rate):duration=\(seconds)", "-f", "lavfi", "-i",
-                    "sine=frequency=330:sample_rate=48000:duration=\(seconds)"] + extra +
-                   ["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", p])
+        try testClip(p, size: size, rate: rate, seconds: seconds, tone: 330, videoOptions: extra)
         return p
     }
 

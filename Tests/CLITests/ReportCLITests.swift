@@ -11,8 +11,7 @@ final class ReportCLITests: XCTestCase {
 
     func test_restoreReport_pageEqualsJSON_andRendersInChromium() throws {
         let input = dir.file("in.mp4")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=2",
-                    "-vf", "noise=alls=12:allf=t", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", input])
+        try testClip(input, seconds: 2, tone: 330, videoOptions: ["-vf", "noise=alls=12:allf=t"])
         let preset = dir.file("chain.yml")
         try """
         description: report test chain

@@ -13,8 +13,7 @@ final class ReportTests: XCTestCase {
 
     func test_report_flagsReplacedFrames_catchesDroppedFrameAndShiftedSound() throws {
         let input = dir.file("in.mp4")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
-                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-c:a", "aac", "-shortest", input])
+        try testClip(input, seconds: 2, videoOptions: ["-qp", "0"])
         let out = dir.file("out.mkv")
         // Frames 24…35 (1.0–1.5 s) show a Mandelbrot set instead of the film; frame 40 is taken out
         // with every other frame keeping its time; the sound comes from the source 80 ms late.

@@ -14,9 +14,7 @@ final class TimingAuditTests: XCTestCase {
     /// 24 fps with AAC (its priming delay gives the source a real, non-zero A/V offset) → 60 fps.
     func restored() throws -> (input: String, output: String) {
         let input = dir.file("in.mp4")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=3", "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=48000:duration=3", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-c:a", "aac", "-shortest", input])
+        try testClip(input, seconds: 3)
         let out = dir.file("out.mkv")
         let p = Preset(name: "t", stages: [.init(name: "fps", options: ["rate": "60"])], encoder: EncoderSettings(codec: "ffv1", pixelFormat: "yuv420p"))
         _ = try Restorer(job: RestoreJob(input: input, output: out, preset: p)).run()

@@ -58,3 +58,20 @@ private func isDirectoryPath(_ p: String) -> Bool {
     var isDir: ObjCBool = false
     return FileManager.default.fileExists(atPath: p, isDirectory: &isDir) && isDir.boolValue
 }
+
+/// Writes a whole file through a temporary file beside it and a rename, so no reader ever sees half
+/// of it (done markers, job files, reports).
+func writeAtomically(_ data: Data, to path: String) throws {
+    let file = try OutputFile(path: path, input: nil, force: true)
+    do { try data.write(to: URL(fileURLWithPath: file.temporaryPath)) } catch {
+        throw RestoreError.output("cannot write \(path): \(error.localizedDescription)")
+    }
+    try file.commit()
+}
+
+/// Writes JSON (pretty, sorted keys) atomically.
+func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try writeAtomically(try enc.encode(value), to: path)
+}

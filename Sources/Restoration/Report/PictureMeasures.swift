@@ -8,27 +8,11 @@ public enum PictureMeasures {
         return y.isEmpty ? 0 : s / Double(y.count)
     }
 
-    /// The standard deviation of the noise (grain) in 8-bit levels, by Immerkær's method ("Fast
-    /// noise variance estimation", CVIU 1996): the picture filtered with the difference of two
-    /// Laplacians, which cancels edges and smooth gradients and keeps noise; σ = √(π/2)/(6(W−2)(H−2))
-    /// · Σ|y ∗ N|. It reads the grain of a film, or what denoising left of it.
+    /// The standard deviation of the noise (grain) in 8-bit levels: Immerkær's estimator ("Fast
+    /// noise variance estimation", CVIU 1996), the one `denoise` measures its input with. It reads
+    /// the grain of a film, or what denoising left of it.
     public static func noiseSigma(_ y: [Float], width w: Int, height h: Int) -> Double {
-        guard w >= 3, h >= 3 else { return 0 }
-        var sum = 0.0
-        y.withUnsafeBufferPointer { p in
-            for r in 1..<(h - 1) {
-                let a = p.baseAddress! + (r - 1) * w, b = a + w, c = b + w
-                var row: Float = 0
-                for x in 1..<(w - 1) {
-                    let v = a[x - 1] - 2 * a[x] + a[x + 1]
-                        - 2 * (b[x - 1] - 2 * b[x] + b[x + 1])
-                        + c[x - 1] - 2 * c[x] + c[x + 1]
-                    row += abs(v)
-                }
-                sum += Double(row)
-            }
-        }
-        return 255 * sqrt(Double.pi / 2) * sum / (6 * Double(w - 2) * Double(h - 2))
+        255 * Double(DenoiseStage.estimateNoise(y, width: w, height: h))
     }
 
     /// Flicker: how far each frame's mean brightness strays from the local trend — a straight line

@@ -83,7 +83,8 @@ public enum ReportMaker {
             return f
         }, sink: { c in
             let k = c.properties.sourceIndex
-            let before = raw.figures(k) ?? (PictureMeasures.mean(c.luma), PictureMeasures.noiseSigma(c.luma, width: c.width, height: c.height))
+            let y = c.luma
+            let before = raw.figures(k) ?? (PictureMeasures.mean(y), PictureMeasures.noiseSigma(y, width: c.width, height: c.height))
             var fig = RestorationReport.FrameFigures(index: k, time: c.pts.doubleValue, sceneCut: c.properties.sceneCut,
                                                      brightnessBefore: before.mean, noiseBefore: before.noise, inventedDetail: false)
             // The two files' clocks start at their first frames (the timing audit checks the sound against each).
@@ -94,7 +95,7 @@ public enum ReportMaker {
                 fig.brightnessAfter = PictureMeasures.mean(small)
                 fig.noiseAfter = PictureMeasures.noiseSigma(small, width: area.source.width, height: area.source.height)
                 if abs((out.pts - t).doubleValue) <= sameInstant {
-                    let ref = ActiveArea.crop(c.luma, width: c.width, area.source)
+                    let ref = ActiveArea.crop(y, width: c.width, area.source)
                     let sc = Fidelity.compare(small, ref, width: area.source.width, height: area.source.height)
                     fig.psnr = min(sc.psnr, 99); fig.ssim = sc.ssim
                     fig.inventedDetail = fig.psnr! < options.thresholdPSNR || sc.ssim < options.thresholdSSIM
@@ -104,10 +105,10 @@ public enum ReportMaker {
                     let rawFrame = raw.take(k)
                     let pct = Int((100 * c.pts.doubleValue / max(audit.input.videoDuration, 1e-9)).rounded())
                     stills.append(work.still(label: "\(pct) % into the film", before: rawFrame ?? c, beforeIsSource: rawFrame != nil,
-                                             reference: c, output: out, figures: fig))
+                                             reference: (y, c.width), output: out, figures: fig))
                 }
                 if let s = fig.ssim, s < (worst?.0.ssim ?? .infinity) {
-                    worst = work.still(label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: c, output: out, figures: fig)
+                    worst = work.still(label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: (y, c.width), output: out, figures: fig)
                 }
             }
             raw.forget(before: k - 64)
@@ -248,7 +249,8 @@ final class Measurer {
         return f.with(width: dw, height: dh, planes: planes)
     }
 
-    func still(label: String, before: Frame, beforeIsSource: Bool, reference: Frame, output: Frame,
+    /// - reference: the cleaned source's luminance and width (where the crop goes).
+    func still(label: String, before: Frame, beforeIsSource: Bool, reference: (luma: [Float], width: Int), output: Frame,
                figures: RestorationReport.FrameFigures) -> (RestorationReport.Still, StillImages) {
         let src = area.source, out = area.output
         let dw = min(displayWidth, out.width), dh = max(2, Int((Double(dw) * Double(out.height) / Double(out.width)).rounded()))

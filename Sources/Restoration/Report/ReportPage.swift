@@ -285,21 +285,9 @@ extension ReportPage {
         guard url.pathExtension.lowercased() == "html" || url.pathExtension.lowercased() == "htm" else {
             throw RestoreError.output("the report is an HTML page: name it .html (\(path))")
         }
-        let json = url.deletingPathExtension().appendingPathExtension("json")
-        try atomicWrite(try r.json(), to: json)
-        try atomicWrite(Data(html(r, images: images).utf8), to: url)
-        return json.path
-    }
-
-    static func atomicWrite(_ data: Data, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        do {
-            try data.write(to: tmp)
-            // rename(2) replaces an existing report atomically.
-            guard rename(tmp.path, url.path) == 0 else { throw RestoreError.output(String(cString: strerror(errno))) }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw RestoreError.output("cannot write \(url.path): \(error.localizedDescription)")
-        }
+        let json = url.deletingPathExtension().appendingPathExtension("json").path
+        try writeJSON(r, to: json)
+        try writeAtomically(Data(html(r, images: images).utf8), to: path)
+        return json
     }
 }

@@ -120,10 +120,4 @@ public struct RestorationReport: Codable, Sendable {
     public var summary: Summary
     public var stills: [Still]
     public var frames: [FrameFigures]
-
-    public func json() throws -> Data {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try enc.encode(self)
-    }
 }

@@ -109,17 +109,3 @@ public final class SegmentStore {
         try writeJSON(r, to: markerPath(name))
     }
 }
-
-/// Writes JSON through a temporary file and a rename.
-func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let tmp = path + ".partial-\(getpid())"
-    do {
-        try enc.encode(value).write(to: URL(fileURLWithPath: tmp))
-    } catch { throw RestoreError.output("cannot write \(path): \(error.localizedDescription)") }
-    guard rename(tmp, path) == 0 else {
-        unlink(tmp)
-        throw RestoreError.output("cannot write \(path): \(String(cString: strerror(errno)))")
-    }
-}
