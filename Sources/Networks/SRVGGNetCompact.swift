@@ -17,6 +17,7 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable 
     public var bytesPerInputPixel: Int { 4 * (2 * numFeat + 2 * 3 * scale * scale + 3) }
 
     public init(body: [Conv2d], scale: Int) throws {
+        guard scale >= 1, scale <= 8 else { throw TensorError.shape("SRVGGNetCompact: scale \(scale) (1…8)") }
         guard body.count >= 2, body[0].inChannels == 3, body.last!.outChannels == 3 * scale * scale else {
             throw TensorError.shape("SRVGGNetCompact: first conv must take 3 channels and the last give 3·\(scale)² (got \(body.first?.inChannels ?? 0)→…→\(body.last?.outChannels ?? 0))")
         }
@@ -41,8 +42,9 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable 
         }
         guard let ps = m.layers.first(where: { $0.type == "PixelShuffle" }) else { throw TensorError.format("SRVGGNetCompact: no PixelShuffle layer") }
         let s = ps.int(0, 1)
+        guard s >= 1, s <= 8 else { throw TensorError.format("SRVGGNetCompact: pixel shuffle factor \(s)") }
         if let interp = m.layers.first(where: { $0.type == "Interp" }) {
-            guard interp.int(0, 0) == 1, Int(interp.float(1, 0)) == s, Int(interp.float(2, 0)) == s else {
+            guard interp.int(0, 0) == 1, interp.float(1, 0) == Float(s), interp.float(2, 0) == Float(s) else {
                 throw TensorError.format("SRVGGNetCompact: the skip path must be a nearest ×\(s) upsampling")
             }
         }

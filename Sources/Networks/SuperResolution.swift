@@ -80,7 +80,10 @@ extension NCNNModel.Layer {
     func conv2d(name: String, activation: Activation? = nil) throws -> Conv2d {
         guard type == "Convolution", let w = blobs["weight"] else { throw TensorError.format("\(self.name) is not a convolution") }
         let out = int(0, 0), k = int(1, 1)
+        guard out >= 1, out <= 1 << 16 else { throw TensorError.format("\(self.name): \(out) output channels") }
+        guard k >= 1, k <= 63 else { throw TensorError.format("\(self.name): kernel size \(k)") }
         guard int(11, k) == k, int(2, 1) == 1, int(12, 1) == 1 else { throw TensorError.format("\(self.name): only square, undilated kernels are supported") }
+        guard w.count % (out * k * k) == 0 else { throw TensorError.format("\(self.name): \(w.count) weights do not fit \(out) outputs of \(k)×\(k)") }
         let inCh = w.count / (out * k * k)
         var act = activation ?? .none
         if activation == nil {

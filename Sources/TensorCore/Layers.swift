@@ -50,6 +50,12 @@ public final class Conv2d: @unchecked Sendable {
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
                 weight: [Float], bias: [Float]?, activation: Activation = .none) throws {
+        // Parameters may come from a model file: checked before any arithmetic with them.
+        _ = try Checked.param(inChannels, 1...(1 << 16), "\(name): input channels")
+        _ = try Checked.param(outChannels, 1...(1 << 16), "\(name): output channels")
+        _ = try Checked.param(kernel, 1...63, "\(name): kernel size")
+        _ = try Checked.param(stride, 1...63, "\(name): stride")
+        if let p = padding { _ = try Checked.param(p, 0...kernel, "\(name): padding") }
         guard weight.count == outChannels * inChannels * kernel * kernel else {
             throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(outChannels)×\(inChannels)×\(kernel)×\(kernel)")
         }

@@ -16,7 +16,15 @@ public struct NCNNModel {
         /// Weights read from the .bin, by role ("weight", "bias", "slope").
         public var blobs: [String: [Float]] = [:]
 
-        public func int(_ k: Int, _ d: Int) -> Int { params[k].flatMap { Int($0) ?? Float($0).map { Int($0) } } ?? d }
+        /// An integer parameter (a float-form value is truncated); values beyond ±2³⁰ read as
+        /// `Int.min`, which every range check of a consumer refuses.
+        public func int(_ k: Int, _ d: Int) -> Int {
+            guard let s = params[k] else { return d }
+            if let i = Int(s) { return i.magnitude < 1 << 30 ? i : Int.min }
+            if let f = Float(s), f.isFinite, f.magnitude < Float(1 << 30) { return Int(f) }
+            return Int.min
+        }
+        /// A float parameter (finite: checked when the file is read).
         public func float(_ k: Int, _ d: Float) -> Float { params[k].flatMap { Float($0) } ?? d }
     }
 
@@ -56,14 +64,21 @@ public struct NCNNModel {
                               params: [:], arrays: [:])
             for kv in w[(4 + nin + nout)...] {
                 let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let k = Int(parts[0]) else { throw TensorError.format("\(name).param: bad parameter '\(kv)' in \(layer.name)") }
+                guard parts.count == 2, let k = Int(parts[0]), k > -23400, k < 100 else { throw TensorError.format("\(name).param: bad parameter '\(kv)' in \(layer.name)") }
                 if k <= -23300 {
                     let vals = parts[1].split(separator: ",").map(String.init)
                     guard let n = vals.first.flatMap({ Int($0) }), n == vals.count - 1 else {
                         throw TensorError.format("\(name).param: bad array parameter '\(kv)' in \(layer.name)")
                     }
-                    layer.arrays[-k - 23300] = vals.dropFirst().compactMap { Float($0) }
+                    let floats = vals.dropFirst().compactMap { Float($0) }
+                    guard floats.count == n, floats.allSatisfy(\.isFinite) else {
+                        throw TensorError.format("\(name).param: bad array parameter '\(kv)' in \(layer.name)")
+                    }
+                    layer.arrays[-k - 23300] = floats
                 } else {
+                    guard Int(parts[1]) != nil || (Float(parts[1])?.isFinite ?? false) else {
+                        throw TensorError.format("\(name).param: parameter '\(kv)' in \(layer.name) is not a finite number")
+                    }
                     layer.params[k] = parts[1]
                 }
             }

@@ -5,7 +5,8 @@ public struct NamedTensor: Sendable, Equatable {
     public var shape: [Int]
     public var data: [Float]
     public init(shape: [Int], data: [Float]) { self.shape = shape; self.data = data }
-    public var count: Int { shape.reduce(1, *) }
+    /// The element count (the loaders check that it matches the data, so it cannot overflow).
+    public var count: Int { data.count }
 }
 
 /// The weights of a checkpoint by name, in file order.
@@ -78,7 +79,7 @@ enum ScalarType: String {
 
     /// Converts `count` elements starting at element `offset` of raw little-endian storage.
     func floats(_ raw: Data, offset: Int, count: Int) throws -> [Float] {
-        guard offset >= 0, count >= 0, (offset + count) * size <= raw.count else {
+        guard offset >= 0, count >= 0, let end = try? Checked.mul(Checked.add(offset, count, "tensor"), size, "tensor"), end <= raw.count else {
             throw TensorError.format("tensor reaches past its storage (\(offset)+\(count) elements of \(raw.count / size))")
         }
         return raw.withUnsafeBytes { p in

@@ -64,16 +64,9 @@ enum TorchCheckpoint {
     /// Element size of every storage in the object (for the legacy layout).
     static func storageSizes(_ v: Pickle.Value) -> [String: Int] {
         var out: [String: Int] = [:]
-        func walk(_ v: Pickle.Value) {
-            switch v {
-            case let .tensor(type, key, _, _, _): out[key] = (try? scalarType(type).size) ?? 8
-            case let .dict(d): d.values.values.forEach(walk)
-            case let .list(l): l.items.forEach(walk)
-            case let .tuple(t): t.forEach(walk)
-            default: break
-            }
+        Pickle.visit(v) { v in
+            if case let .tensor(type, key, _, _, _) = v { out[key] = (try? scalarType(type).size) ?? 8 }
         }
-        walk(v)
         return out
     }
 
@@ -89,16 +82,23 @@ enum TorchCheckpoint {
             guard let st = try? scalarType(type) else { continue }   // integer buffers (e.g. num_batches_tracked)
             let raw = try cache[key] ?? storage(key)
             cache[key] = raw
-            let count = shape.reduce(1, *)
+            guard shape.count == stride.count else { throw TensorError.format("\(name): \(shape.count) sizes but \(stride.count) strides") }
+            let count = try Checked.count(shape, name)
             guard count <= 1 << 31 else { throw TensorError.format("\(name): absurd size \(shape)") }
             var values: [Float]
-            let contiguous = zip(shape.indices, stride).allSatisfy { i, s in s == shape[(i + 1)...].reduce(1, *) } || count <= 1
-            if contiguous {
+            var contiguous = true, expected = 1
+            for i in shape.indices.reversed() where shape[i] != 1 {
+                if stride[i] != expected { contiguous = false }
+                expected = try Checked.mul(expected, shape[i], name)
+            }
+            if contiguous || count <= 1 {
                 values = try st.floats(raw, offset: offset, count: count)
             } else {
-                // A strided view: gather element by element.
-                let span = zip(shape, stride).reduce(0) { $0 + max($1.0 - 1, 0) * $1.1 } + 1
-                let all = try st.floats(raw, offset: offset, count: span)
+                // A strided view: gather element by element from the span it covers.
+                var span = 1
+                for (n, s) in zip(shape, stride) where n > 0 { span = try Checked.add(span, Checked.mul(n - 1, s, name), name) }
+                guard count == 0 || span <= raw.count / st.size else { throw TensorError.format("\(name): its strides reach past its storage") }
+                let all = count == 0 ? [] : try st.floats(raw, offset: offset, count: span)
                 values = [Float](repeating: 0, count: count)
                 for i in 0..<count {
                     var rem = i, src = 0
@@ -197,8 +197,8 @@ enum SafeTensors {
             guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }), o[0] >= 0, o[1] >= o[0], o[1] <= body else {
                 throw TensorError.format("safetensors: \(name) lies outside the file")
             }
-            let count = shape.reduce(1, *)
-            guard count * st.size == o[1] - o[0] else { throw TensorError.format("safetensors: \(name) has \(o[1] - o[0]) bytes for shape \(shape)") }
+            let count = try Checked.count(shape, "safetensors: \(name)")
+            guard count <= (o[1] - o[0]) / st.size, count * st.size == o[1] - o[0] else { throw TensorError.format("safetensors: \(name) has \(o[1] - o[0]) bytes for shape \(shape)") }
             let raw = data[(data.startIndex + base + o[0])..<(data.startIndex + base + o[1])]
             out.names.append(name)
             out.tensors[name] = NamedTensor(shape: shape, data: try st.floats(Data(raw), offset: 0, count: count))
