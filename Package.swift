@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -30,7 +31,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "FilmCore", swiftSettings: v5),
-        .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore"], swiftSettings: v5),
+        .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v5),
         .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v5),
         .target(

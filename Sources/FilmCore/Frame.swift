@@ -78,6 +78,23 @@ public struct Frame: Sendable {
     /// plane itself, or BT.709-weighted R'G'B'.
     public var luma: [Float] { layout == .gray ? planes[0] : YCbCrMatrix(.bt709).luma(planes) }
 
+    /// The picture enlarged to `width`×`height` (at least its own size) by repeating its last column
+    /// and row: what an encoder that codes whole chroma samples gets for an odd size.
+    public func paddedByRepeatingEdges(width nw: Int, height nh: Int) -> Frame {
+        guard nw > width || nh > height else { return self }
+        let w = width, h = height
+        let padded = planes.map { p -> [Float] in
+            var out = [Float](repeating: 0, count: nw * nh)
+            for y in 0..<nh {
+                let src = min(y, h - 1) * w, dst = y * nw
+                for x in 0..<w { out[dst + x] = p[src + x] }
+                for x in w..<nw { out[dst + x] = p[src + w - 1] }
+            }
+            return out
+        }
+        return with(width: nw, height: nh, planes: padded)
+    }
+
     /// A frame with new pixels that keeps this frame's timing and properties.
     public func with(width: Int, height: Int, layout: PixelLayout? = nil, planes: [[Float]]) -> Frame {
         Frame(width: width, height: height, layout: layout ?? self.layout, planes: planes, pts: pts,

@@ -21,6 +21,39 @@ public struct EncoderSettings: Sendable, Equatable, Codable {
         self.pixelFormat = pixelFormat; self.options = options
     }
 
+    /// The options the encoder is opened with: the codec's own defaults, CRF, preset and the
+    /// preset file's further options.
+    var openOptions: [String: String] {
+        var wanted: [String: String] = [:]
+        switch codec {
+        case "ffv1": wanted = ["level": "3", "slicecrc": "1", "g": "1"]
+        case "prores_ks": wanted = ["profile": "hq"]
+        default: break
+        }
+        if let crf = crf, bitrate == nil { wanted["crf"] = String(crf) }
+        if let p = preset { wanted["preset"] = p }
+        for (k, v) in options { wanted[k] = v }
+        return wanted
+    }
+
+    /// The constant-quality range of each codec that has one (nil: the codec takes no CRF).
+    public static func crfRange(_ codec: String) -> ClosedRange<Int>? {
+        switch codec {
+        case "libx264", "libx265": return 0...51
+        case "libsvtav1", "libaom-av1", "libvpx-vp9": return 0...63
+        default: return nil
+        }
+    }
+
+    /// The encoder options a preset's `output.options` may set: tuning and stream structure only.
+    /// Options that take free text (`x264-params`, `x265-params`, `svtav1-params`, `stats`, …) are
+    /// not here: through them a preset file could make an encoder write files anywhere.
+    public static let allowedOptions: Set<String> = [
+        "tune", "profile", "level", "g", "bf", "refs", "keyint_min", "sc_threshold", "aq-mode", "aq-strength",
+        "psy-rd", "deblock", "b-pyramid", "weightp", "rc-lookahead", "slices", "slicecrc", "context", "coder",
+        "vendor", "quant_mat", "bits_per_mb", "alpha_bits", "qscale", "film-grain", "film-grain-denoise", "tiles",
+    ]
+
     public static let knownCodecs = ["libx264", "libx265", "libsvtav1", "ffv1", "prores_ks", "png", "tiff", "mjpeg"]
 
     /// The format each codec writes unless told otherwise: 8-bit 4:2:0 for H.264 (plays everywhere),

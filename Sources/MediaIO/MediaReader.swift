@@ -14,6 +14,17 @@ public final class MediaReader {
     public private(set) var framesDecoded = 0
     /// Packets the decoder rejected as corrupt (decoding went on past them).
     public private(set) var corruptPackets = 0
+    /// Why reading stopped before the end of the file, if it did (a truncated or damaged file):
+    /// the frames decoded until then are delivered, and this names the failed call and its reason.
+    public private(set) var readError: String?
+    /// Frames of the film seen so far: one more than the highest source index decoded.
+    public private(set) var framesSeen = 0
+    /// Whether the last frame of the file has been decoded (the reader returned nil at its end).
+    public var reachedEnd: Bool { finished }
+    /// How many frames the container says the video stream has, and whether that is exact (a frame
+    /// count stored in the file) or estimated from a stream duration; nil when it says nothing about
+    /// the video stream itself.
+    public let declaredFrames: (count: Int, exact: Bool)?
 
     private let input: FormatInput
     private let codec: CodecContext
@@ -85,6 +96,17 @@ public final class MediaReader {
         }()
         var count: Int? = st.pointee.nb_frames > 0 ? Int(st.pointee.nb_frames) : nil
         if count == nil, let d = dur { count = Int((d * avg).rounded) }
+        // The video stream's own duration: its header field, or Matroska's per-track DURATION tag.
+        let streamDuration: Rational? = {
+            if st.pointee.duration != AV_NOPTS && st.pointee.duration > 0 { return Rational(st.pointee.duration) * tb }
+            guard let tag = dictValue(st.pointee.metadata, "DURATION") else { return nil }
+            let parts = tag.split(separator: ":").map { Double($0) }
+            guard parts.count == 3, let h = parts[0], let m = parts[1], let s = parts[2] else { return nil }
+            return Rational(Int64(((h * 3600 + m * 60 + s) * 1000).rounded()), 1000)
+        }()
+        if st.pointee.nb_frames > 0 { declaredFrames = (Int(st.pointee.nb_frames), true) }
+        else if let d = streamDuration { declaredFrames = (Int((d * avg).rounded), false) }
+        else { declaredFrames = nil }
         let color = vs.color ?? ColorMetadata.defaultFor(width: w, height: h)
         stream = StreamInfo(width: w, height: h, layout: gray ? .gray : .rgb, sampleAspect: sar,
                             frameRate: isCFR ? vs.frameRate : nil, averageRate: avg, color: color,
@@ -131,7 +153,11 @@ public final class MediaReader {
             if r != AVERROR_EAGAIN_ { try check(r, "avcodec_receive_frame", path) }
             if draining { finished = true; return nil }
             let rr = av_read_frame(input.pointer, packet.pointer)
-            if rr == AVERROR_EOF_ {
+            if rr < 0 && rr != AVERROR_EOF_ && rr != AVERROR_EAGAIN_ {
+                // A damaged or truncated file: what was decoded is kept, and the damage is reported.
+                readError = "av_read_frame: \(ffmpegErrorString(rr))"
+            }
+            if rr < 0 && rr != AVERROR_EAGAIN_ {
                 try check(avcodec_send_packet(codec.pointer, nil), "avcodec_send_packet", path)
                 draining = true
                 continue
@@ -213,6 +239,7 @@ public final class MediaReader {
                                     interlaced: fr_frame_is_interlaced(f) != 0, topFieldFirst: fr_frame_top_field_first(f) != 0)
         framesDecoded += 1
         nextIndex += 1
+        framesSeen = max(framesSeen, nextIndex)
         return Frame(width: width, height: height, layout: pic.layout, planes: planes, pts: pts, duration: d, properties: props)
     }
 

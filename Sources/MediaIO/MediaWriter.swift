@@ -27,6 +27,8 @@ public final class MediaWriter {
     private let encTimeBase: Rational
     private var lastPts: Int64 = Int64.min
     private var finished = false
+    /// The coded size when the frames are padded to it (odd sizes in 4:2:0 or 4:2:2).
+    private let padding: (width: Int, height: Int)?
 
     // Side streams (audio/subtitles) copied from the source.
     private var side: SideStreams?
@@ -81,8 +83,12 @@ public final class MediaWriter {
 
         enc = try CodecContext(codec: codec)
         let c = enc.pointer
-        c.pointee.width = Int32(stream.width)
-        c.pointee.height = Int32(stream.height)
+        // Subsampled chroma needs whole chroma samples: an odd size is padded by repeating the last
+        // column and row (Self.encodedSize says so before any work).
+        let coded = Self.encodedSize(width: stream.width, height: stream.height, pixelFormat: pix)
+        padding = coded.width != stream.width || coded.height != stream.height ? coded : nil
+        c.pointee.width = Int32(coded.width)
+        c.pointee.height = Int32(coded.height)
         c.pointee.pix_fmt = pix
         frameRate = stream.frameRate
         encTimeBase = stream.frameRate?.reciprocal ?? Rational(1, 90000)
@@ -100,19 +106,11 @@ public final class MediaWriter {
         if let b = settings.bitrate { c.pointee.bit_rate = Int64(b) }
         // Segment files (.nut) always carry the codec headers out of band, so that they can be joined
         // into any container (MP4 and Matroska need them there).
-        if ofmt.pointee.flags & AVFMT_GLOBALHEADER != 0 || Self.ext(containerFor) == "nut" { c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+        if ofmt.pointee.flags & AVFMT_GLOBALHEADER != 0 || ["nut", "mov"].contains(Self.ext(containerFor)) { c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
 
         var opts: OpaquePointer? = nil
         defer { av_dict_free(&opts) }
-        var wanted: [String: String] = [:]
-        switch settings.codec {
-        case "ffv1": wanted = ["level": "3", "slicecrc": "1", "g": "1"]
-        case "prores_ks": wanted = ["profile": "hq"]
-        default: break
-        }
-        if let crf = settings.crf, settings.bitrate == nil { wanted["crf"] = String(crf) }
-        if let p = settings.preset { wanted["preset"] = p }
-        for (k, v) in settings.options { wanted[k] = v }
+        var wanted = settings.openOptions
         // Fixed quantizer (JPEG quality, 2 = best … 31), as FFmpeg's -q:v.
         if let q = wanted.removeValue(forKey: "qscale") {
             guard let v = Int32(q), (1...31).contains(v) else { throw MediaError.invalidArgument("qscale must be 1…31, not '\(q)'") }
@@ -138,7 +136,7 @@ public final class MediaWriter {
         encFrame.pointer.pointee.format = pix.rawValue
         try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
         encPacket = try PacketBox()
-        picture = PictureEncoder(width: stream.width, height: stream.height, format: packed == nil ? pix : AV_PIX_FMT_YUV444P, color: color,
+        picture = PictureEncoder(width: coded.width, height: coded.height, format: packed == nil ? pix : AV_PIX_FMT_YUV444P, color: color,
                                  sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
@@ -161,6 +159,58 @@ public final class MediaWriter {
         }
     }
 
+    /// The size an encoder codes a picture of `width`×`height` at: rounded up to whole chroma samples.
+    static func encodedSize(width: Int, height: Int, pixelFormat pix: AVPixelFormat) -> (width: Int, height: Int) {
+        guard let d = av_pix_fmt_desc_get(pix) else { return (width, height) }
+        let mw = 1 << Int(d.pointee.log2_chroma_w), mh = 1 << Int(d.pointee.log2_chroma_h)
+        return ((width + mw - 1) / mw * mw, (height + mh - 1) / mh * mh)
+    }
+
+    /// Opens the encoder once with the run's settings at the output's (coded) size, as the run
+    /// will, and frees it: a preset name, an option or a size the encoder refuses fails here, before
+    /// any decoding. Returns a note when the picture is padded to whole chroma samples.
+    public static func checkEncoder(_ settings: EncoderSettings, stream: StreamInfo) throws -> String? {
+        guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
+            throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
+        }
+        let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
+        let pix = av_get_pix_fmt(pixName)
+        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) || PictureEncoder.packedFormats.contains(pix) else {
+            throw MediaError.unsupported("output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)")
+        }
+        let coded = encodedSize(width: stream.width, height: stream.height, pixelFormat: pix)
+        let enc = try CodecContext(codec: codec)
+        let c = enc.pointer
+        c.pointee.width = Int32(coded.width); c.pointee.height = Int32(coded.height)
+        c.pointee.pix_fmt = pix
+        let rate = stream.frameRate ?? stream.averageRate
+        c.pointee.time_base = AVRational(num: Int32(rate.den), den: Int32(rate.num))
+        c.pointee.framerate = AVRational(num: Int32(rate.num), den: Int32(rate.den))
+        if let b = settings.bitrate { c.pointee.bit_rate = Int64(b) }
+        var opts: OpaquePointer? = nil
+        defer { av_dict_free(&opts) }
+        for (k, v) in settings.openOptions where k != "qscale" { av_dict_set(&opts, k, v, 0) }
+        let r = avcodec_open2(c, codec, &opts)
+        if r < 0 {
+            var what = "\(coded.width)x\(coded.height) \(pixName)"
+            if let p = settings.preset { what += ", preset \(p)" }
+            if let q = settings.crf { what += ", crf \(q)" }
+            throw MediaError.invalidArgument("\(settings.codec) refuses these settings (\(what)): \(ffmpegErrorString(r))")
+        }
+        if let left = av_dict_get(opts, "", nil, AV_DICT_IGNORE_SUFFIX) {
+            throw MediaError.invalidArgument("\(settings.codec) has no option '\(String(cString: left.pointee.key))'")
+        }
+        guard coded.width != stream.width || coded.height != stream.height else { return nil }
+        return "\(settings.codec) (\(pixName)) codes whole chroma samples: the \(stream.width)x\(stream.height) picture is padded to \(coded.width)x\(coded.height) (its last column and row repeated); ffv1 (4:4:4 or gray) keeps the size exactly"
+    }
+
+    /// The container of segment files for a codec: NUT (small, exact timestamps) where it can hold
+    /// the codec, QuickTime otherwise (ProRes).
+    public static func segmentContainer(for codec: String) -> String {
+        guard let c = avcodec_find_encoder_by_name(codec), let nut = av_guess_format("nut", nil, nil) else { return "nut" }
+        return canStore(c.pointee.id, in: nut, "x.nut") ? "nut" : "mov"
+    }
+
     /// Whether the container takes the codec (FFmpeg's QuickTime muxer lists AV1 but refuses it outside MP4).
     static func canStore(_ id: AVCodecID, in ofmt: UnsafePointer<AVOutputFormat>, _ containerFor: String) -> Bool {
         if id == AV_CODEC_ID_AV1 && ext(containerFor) == "mov" { return false }
@@ -177,7 +227,9 @@ public final class MediaWriter {
     public func write(_ frame: Frame) throws {
         let f = encFrame.pointer
         try check(av_frame_make_writable(f), "av_frame_make_writable")
-        if let p = packed { PictureEncoder.fillPacked(f, from: frame, format: p) } else { picture.fill(f, from: frame) }
+        if let p = packed { PictureEncoder.fillPacked(f, from: frame, format: p) }
+        else if let pad = padding { picture.fill(f, from: frame.paddedByRepeatingEdges(width: pad.width, height: pad.height)) }
+        else { picture.fill(f, from: frame) }
         var pts = (frame.pts / encTimeBase).rounded
         if pts <= lastPts { pts = lastPts + 1 }
         lastPts = pts

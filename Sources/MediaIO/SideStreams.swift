@@ -27,12 +27,24 @@ final class SideStreams {
         packet = try PacketBox()
         let ofmt = ctx.pointee.oformat!
         av_dict_copy(&ctx.pointee.metadata, input.pointer.pointee.metadata, 0)
+        let restored = MediaReader.describe(input).bestVideoStream
         for i in 0..<input.streamCount {
             let ist = input.stream(i)
             let par = ist.pointee.codecpar!
             let type = par.pointee.codec_type
-            guard type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE else { continue }
             let name = String(cString: avcodec_get_name(par.pointee.codec_id))
+            guard type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_SUBTITLE else {
+                // Nothing is dropped without a word: every stream not restored nor copied is named.
+                if i == restored { continue }
+                if type == AVMEDIA_TYPE_VIDEO && ist.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 {
+                    skipped.append((i, "cover art (\(name) picture) not copied"))
+                } else if type == AVMEDIA_TYPE_VIDEO {
+                    skipped.append((i, "a second video stream (\(name)) is neither restored nor copied: only stream #\(restored ?? 0) is restored"))
+                } else {
+                    skipped.append((i, "\(type == AVMEDIA_TYPE_ATTACHMENT ? "attachment" : "data") stream (\(name)) not copied"))
+                }
+                continue
+            }
             if avformat_query_codec(ofmt, par.pointee.codec_id, FF_COMPLIANCE_NORMAL) == 0 {
                 if type == AVMEDIA_TYPE_AUDIO {
                     throw MediaError.unsupported("audio stream #\(i) (\(name)) cannot be copied into a .\(MediaWriter.ext(containerFor)) file; use .mkv or .mov")

@@ -14,7 +14,21 @@ struct FilmRestore: ParsableCommand {
 
     static func main() {
         keepLargeBuffersInTheHeap()
+        Interrupts.start()
+        refuseDashWords(Array(CommandLine.arguments.dropFirst()))
         Self.main(nil)
+    }
+
+    /// This tool has no grouped short flags, so a word such as `-dash.mp4` before `--` is a file name
+    /// that looks like options (the parser would read `-d -a -s -h …` and print the help): an error
+    /// naming the fix, never help and exit 0.
+    static func refuseDashWords(_ args: [String]) {
+        for a in args {
+            if a == "--" { return }
+            guard a.hasPrefix("-"), !a.hasPrefix("--"), a.count > 2, Double(a) == nil else { continue }
+            FileHandle.standardError.write(Data("filmrestore: error: unknown option '\(a)': a file name that starts with '-' goes after '--' (filmrestore restore -o OUT -- \(a))\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
     }
 
     /// Frames and network activations are large arrays made and freed at every frame. By default
@@ -40,8 +54,10 @@ struct FilmRestore: ParsableCommand {
         default: text = "\(error)"
         }
         FileHandle.standardError.write(Data("filmrestore: error: \(text.replacingOccurrences(of: "\n", with: " "))\n".utf8))
-        if case RestoreError.cancelled = error { Foundation.exit(130) }
-        if case RestoreError.resumable(.cancelled, _, _) = error { Foundation.exit(130) }
+        var cancelled = false
+        if case RestoreError.cancelled = error { cancelled = true }
+        if case RestoreError.resumable(.cancelled, _, _) = error { cancelled = true }
+        if cancelled { Foundation.exit(128 + (Interrupts.received == 0 ? SIGINT : Interrupts.received)) }
         Foundation.exit(1)
     }
 }
@@ -54,7 +70,7 @@ struct Restore: ParsableCommand {
     @Option(name: .customLong("job"), help: "A job file made by `filmrestore plan`: restore one of its segments (with --segment).") var jobFile: String?
     @Option(help: "The job's segment to restore, 0…N-1 (with --job; default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX).") var segment: Int?
     @OptionGroup var recipe: RecipeOptions
-    @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds (memory vs. smoothing).") var queueCapacity = 2
+    @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds, 1…64 (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
     @Option(help: "Write a restoration report: an HTML page (before/after stills, timing audit, flicker, noise, fidelity, run statistics) and the same numbers in a JSON beside it.") var report: String?
     @Flag(help: "Continue an interrupted restore of the same input, preset and output: finished segments are kept, the rest is made.") var resume = false
@@ -79,14 +95,17 @@ struct Restore: ParsableCommand {
         }
         do {
             var job = try recipe.makeJob(input: input, output: output)
+            try checkWrites(reads: job.inputs, writes: [(output, "output"), (statsJSON, "statistics"), (report, "report"),
+                                                         (report.map(ReportPage.jsonPath), "report's JSON")], force: force)
             job.force = force
-            job.queueCapacity = max(1, queueCapacity)
+            job.queueCapacity = queueCapacity
             guard segmentSeconds > 0 else { throw ValidationError("--segment-seconds must be positive") }
             if !noCheckpoint { job.checkpoint = .init(segmentSeconds: segmentSeconds, resume: resume) }
             let restorer = try Restorer(job: job)
             let progress = ProgressPrinter(enabled: !quiet)
             if !quiet {
                 progress.line("\(input): \(restorer.reader.stream) → \(output): \(restorer.outputStream), \(restorer.encoder.codec); stages: \(restorer.nodes.map(\.name).joined(separator: " → "))")
+                for n in restorer.notes { progress.line("note: \(n)") }
             }
             let interrupt = Interrupts.install { restorer.cancel() }
             defer { interrupt.cancel() }
@@ -100,17 +119,22 @@ struct Restore: ParsableCommand {
                     progress.line("resumed: \(summary.segmentsReused) segment(s), \(summary.framesReused) frames, kept from the interrupted run; \(summary.segmentsMade) made now")
                 }
                 for s in summary.skippedStreams { progress.line("note: \(s.hasPrefix("#") ? "skipped stream " : "")\(s)") }
-                if summary.corruptPackets > 0 { progress.line("note: \(summary.corruptPackets) corrupt packet(s) in the input were skipped") }
             }
             let peak = peakResidentKiB()
-            if let path = statsJSON { try writeStats(summary, to: path) }
+            if let path = statsJSON { try writeStats(summary, to: path, inputs: job.inputs + [output]) }
             if let path = report {
                 if !quiet { progress.line("report: measuring the source and the output…") }
-                let run = RestorationReport.Run(seconds: summary.seconds, framesWritten: summary.framesWritten,
+                var run = RestorationReport.Run(seconds: summary.seconds, framesWritten: summary.framesWritten,
                                                 peakMemoryMiB: Double(peak) / 1024, steps: summary.steps)
+                run.inputDamage = summary.inputDamage
                 let (r, images) = try ReportMaker.make(source: input, output: output, chain: restorer.entries, run: run)
-                let json = try ReportPage.write(r, images: images, to: path)
+                let json = try ReportPage.write(r, images: images, to: path, force: force, inputs: job.inputs + [output])
                 if !quiet { progress.line(reportLine(r, path, json)) }
+            }
+            if let damage = summary.inputDamage {
+                // Written, but not the whole film: said on one line and in the exit status.
+                FileHandle.standardError.write(Data("filmrestore: \(damage.summary); \(output) holds the \(summary.framesWritten) frames made from what decoded\n".utf8))
+                Foundation.exit(InputDamage.exitStatus)
             }
         } catch let e as ValidationError {
             throw e
@@ -130,7 +154,7 @@ struct Restore: ParsableCommand {
             let path = jf.inputPath(jobPath: jobPath, override: input)
             var rj = RestoreJob(input: path, output: "", preset: jf.preset)
             rj.stagesResolved = true
-            rj.queueCapacity = max(1, queueCapacity)
+            rj.queueCapacity = queueCapacity
             let started = Date()
             let restorer = try Restorer(job: rj)
             let interrupt = Interrupts.install { restorer.cancel() }
@@ -146,8 +170,8 @@ struct Restore: ParsableCommand {
         }
     }
 
-    func writeStats(_ s: RestoreSummary, to path: String) throws {
-        let obj: [String: Any] = [
+    func writeStats(_ s: RestoreSummary, to path: String, inputs: [String]) throws {
+        var obj: [String: Any] = [
             "frames_decoded": s.framesDecoded, "frames_written": s.framesWritten, "seconds": s.seconds,
             "peak_rss_kib": peakResidentKiB(), "queue_capacity": s.queueCapacity, "queue_high_water": s.queueHighWater,
             "output": ["width": s.output.width, "height": s.output.height,
@@ -156,8 +180,12 @@ struct Restore: ParsableCommand {
             "step_frames": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.frames) }),
             "step_order": s.steps.map(\.name),
         ]
+        if let d = s.inputDamage {
+            obj["input_damaged"] = ["frames_decoded": d.framesDecoded, "frames_declared": d.framesDeclared as Any, "corrupt_packets": d.corruptPackets,
+                                    "read_error": d.readError as Any, "summary": d.summary]
+        }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: path))
+        try SmallFile.write(data, to: path, force: force, inputs: inputs)
     }
 }
 
@@ -184,13 +212,13 @@ struct Plan: ParsableCommand {
         MediaLog.setVerbose(false)
         recipe.useModelsDir()
         do {
-            if FileManager.default.fileExists(atPath: output) && !force { throw RestoreError.output("\(output) exists (use --force to overwrite)") }
             // Stored absolute, so segment tasks on other machines find the film at the same mount point.
             let job = try recipe.makeJob(input: URL(fileURLWithPath: input).standardizedFileURL.path, output: "")
+            try checkWrites(reads: job.inputs, writes: [(output, "job file")], force: force)
             let restorer = try Restorer(job: job)
             let base = URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
             let plan = try restorer.plan(segments: segments, segmentSeconds: segmentSeconds, segmentsDir: segmentsDir ?? base + ".segments")
-            try plan.save(output)
+            try plan.save(output, force: force, inputs: job.inputs)
             let atCuts = plan.segments.dropFirst().filter(\.startsAtCut).count
             print("\(output): \(plan.segments.count) segment(s) of \(input) (\(plan.sourceFrames) frames, \(String(format: "%.2f", plan.sourceDuration.doubleValue)) s); \(atCuts) of \(plan.segments.count - 1) boundaries at scene cuts; context \(plan.context.past) frames before, \(plan.context.future) after")
             print("next: filmrestore restore --job \(output) --segment i   (i = 0…\(plan.segments.count - 1)), then: filmrestore assemble \(output) -o OUT")
@@ -213,6 +241,7 @@ struct Assemble: ParsableCommand {
             let r = try Assembler.assemble(job: jf, jobPath: job, output: output, input: input, force: force)
             if !quiet {
                 print("wrote \(output): \(r.frames) frames from \(jf.segments.count) segment(s), \(String(format: "%.3f", r.duration?.doubleValue ?? 0)) s, timestamps continuous\(r.copiedStreams.isEmpty ? "" : ", \(r.copiedStreams.count) audio/subtitle stream(s) copied")")
+                for s in r.skippedStreams { print("note: skipped stream \(s)") }
             }
         } catch { FilmRestore.fail(error) }
     }
@@ -251,14 +280,16 @@ struct Report: ParsableCommand {
         MediaLog.setVerbose(false)
         do {
             for p in [source, restored] where !FileManager.default.fileExists(atPath: p) { throw RestoreError.input("\(p) does not exist") }
-            if FileManager.default.fileExists(atPath: output) && !force { throw RestoreError.output("\(output) exists (use --force to overwrite)") }
-            let chain = try preset.map { try PresetLibrary.load($0).stages }
+            let presetFile = try preset.map { try PresetLibrary.load($0) }
+            let reads = [source, restored] + (stats.map { [$0] } ?? []) + (presetFile?.path.map { [$0] } ?? [])
+            try checkWrites(reads: reads, writes: [(output, "report"), (ReportPage.jsonPath(for: output), "report's JSON")], force: force)
+            let chain = presetFile?.stages
             var run: RestorationReport.Run?
             if let s = stats { run = try Self.loadStats(s) }
             var options = ReportOptions()
             options.stills = stills; options.thresholdPSNR = minPSNR; options.thresholdSSIM = minSSIM
             let (r, images) = try ReportMaker.make(source: source, output: restored, chain: chain, run: run, options: options)
-            let json = try ReportPage.write(r, images: images, to: output)
+            let json = try ReportPage.write(r, images: images, to: output, force: force, inputs: reads)
             print(reportLine(r, output, json))
         } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
     }
@@ -271,8 +302,13 @@ struct Report: ParsableCommand {
         }
         let counts = o["step_frames"] as? [String: Int] ?? [:]
         let order = o["step_order"] as? [String] ?? ["decode"] + steps.keys.filter { $0 != "decode" && $0 != "encode" }.sorted() + ["encode"]
-        return RestorationReport.Run(seconds: seconds, framesWritten: frames, peakMemoryMiB: Double(o["peak_rss_kib"] as? Int ?? 0) / 1024,
-                                     steps: order.compactMap { n in steps[n].map { StepTime(name: n, seconds: $0, frames: counts[n] ?? 0) } })
+        var run = RestorationReport.Run(seconds: seconds, framesWritten: frames, peakMemoryMiB: Double(o["peak_rss_kib"] as? Int ?? 0) / 1024,
+                                        steps: order.compactMap { n in steps[n].map { StepTime(name: n, seconds: $0, frames: counts[n] ?? 0) } })
+        if let d = o["input_damaged"] as? [String: Any], let decoded = d["frames_decoded"] as? Int {
+            run.inputDamage = InputDamage(framesDecoded: decoded, framesDeclared: d["frames_declared"] as? Int,
+                                          corruptPackets: d["corrupt_packets"] as? Int ?? 0, readError: d["read_error"] as? String)
+        }
+        return run
     }
 }
 
@@ -297,6 +333,7 @@ struct RecipeOptions: ParsableArguments {
         var p = try PresetLibrary.load(preset)
         try applySettings(settings, to: &p)
         var job = RestoreJob(input: input, output: output, preset: p)
+        job.readFiles = p.path.map { [$0] } ?? []
         if let s = size {
             guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }
             job.size = v
@@ -311,6 +348,17 @@ struct RecipeOptions: ParsableArguments {
         }
         job.codec = codec; job.crf = crf; job.encoderPreset = encoderPreset
         return job
+    }
+}
+
+/// The one rule for every file a command writes: never a path that is (or is linked to) a file the
+/// command reads, never the same file as another of its outputs (with or without --force), and never
+/// an existing file without --force. Checked before any work.
+func checkWrites(reads: [String], writes: [(String?, String)], force: Bool) throws {
+    let outputs = writes.compactMap { p, role in p.map { (path: $0, role: role) } }
+    try FilePaths.checkRoles(inputs: reads, outputs: outputs)
+    if !force, let o = outputs.first(where: { FilePaths.exists($0.path) }) {
+        throw RestoreError.output("\(o.path) exists (use --force to overwrite)")
     }
 }
 

@@ -48,22 +48,51 @@ final class ProgressPrinter: @unchecked Sendable {
 }
 
 /// SIGINT/SIGTERM stop the run cleanly (the temporary output is removed) instead of killing it.
+/// The exit status then says which signal, as a shell's would: 130 for SIGINT, 143 for SIGTERM.
+///
+/// Dispatch receives signals through a signalfd, which sees only signals that no thread takes: so
+/// both are blocked in the main thread at start (`start()`, before any other thread exists, so
+/// every thread inherits the mask) and received by one pair of signal sources for the whole
+/// process. Outside a run (`install`), a signal ends the process with its status at once.
 final class Interrupts {
-    private let sources: [DispatchSourceSignal]
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var signalled: Int32 = 0
+    nonisolated(unsafe) private static var handler: (() -> Void)?
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    /// The first signal received (0: none).
+    static var received: Int32 { lock.withLock { signalled } }
 
-    private init(_ sources: [DispatchSourceSignal]) { self.sources = sources }
-
-    static func install(_ handler: @escaping () -> Void) -> Interrupts {
+    static func start() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
         let q = DispatchQueue(label: "filmrestore.signals")
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            signal(sig, SIG_IGN)
+        sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             let s = DispatchSource.makeSignalSource(signal: sig, queue: q)
-            s.setEventHandler(handler: handler)
+            s.setEventHandler {
+                let h: (() -> Void)? = lock.withLock {
+                    if signalled == 0 { signalled = sig }
+                    return handler
+                }
+                if let h = h { h() } else { Foundation.exit(128 + sig) }
+            }
             s.resume()
             return s
         }
-        return Interrupts(sources)
     }
 
-    func cancel() { sources.forEach { $0.cancel() } }
+    private init() {}
+
+    /// Calls `handler` (instead of exiting) on SIGINT/SIGTERM until `cancel()`.
+    static func install(_ h: @escaping () -> Void) -> Interrupts {
+        lock.withLock {
+            handler = h
+            // A signal that came before the run could be told: the run stops at once.
+            if signalled != 0 { DispatchQueue.global().async(execute: h) }
+        }
+        return Interrupts()
+    }
+
+    func cancel() { Self.lock.withLock { Self.handler = nil } }
 }

@@ -33,9 +33,21 @@ public struct Preset {
         stages.map(\.name).filter { StageRegistry.type(named: $0) == nil && StageRegistry.planned[$0] != nil }
     }
 
+    /// A preset is a page of text: these bound what parsing one may cost, whatever its aliases.
+    static let maxBytes = 1 << 20, maxValues = 10_000, maxDepth = 32
+
     public static func parse(yaml text: String, name: String) throws -> Preset {
+        guard text.utf8.count <= maxBytes else { throw RestoreError.preset("preset '\(name)': larger than \(maxBytes >> 20) MiB; a preset is a short text") }
         let doc: Any?
-        do { doc = try Yams.load(yaml: text) } catch {
+        do {
+            // Composed first (aliases share their node, so this stays small), counted with a
+            // budget, and only then expanded into values: a file of nested aliases ("billion
+            // laughs") is refused before it can grow.
+            let node = try Yams.compose(yaml: text)
+            var budget = maxValues
+            if let n = node { try bound(n, depth: 0, budget: &budget, name: name) }
+            doc = node?.any
+        } catch let e as RestoreError { throw e } catch {
             throw RestoreError.preset("preset '\(name)': not valid YAML (\(String(describing: error).split(separator: "\n").first ?? ""))")
         }
         guard let root = doc as? [String: Any] else { throw RestoreError.preset("preset '\(name)': expected a mapping with 'stages' and 'output'") }
@@ -69,13 +81,32 @@ public struct Preset {
                 case "pixel_format": e.pixelFormat = s
                 case "options":
                     guard let d = v as? [String: Any] else { throw RestoreError.preset("preset '\(name)': output.options must be a mapping") }
-                    for (ok, ov) in d { e.options[ok] = "\(ov)" }
+                    for (ok, ov) in d {
+                        guard EncoderSettings.allowedOptions.contains(ok) else {
+                            throw RestoreError.preset("preset '\(name)': output option '\(ok)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)")
+                        }
+                        e.options[ok] = "\(ov)"
+                    }
                 default: throw RestoreError.preset("preset '\(name)': unknown output setting '\(k)'")
                 }
             }
             p.encoder = e
         }
         return p
+    }
+
+    /// Counts the values `node` expands to (aliases counted each time they are used) and its depth.
+    static func bound(_ node: Node, depth: Int, budget: inout Int, name: String) throws {
+        budget -= 1
+        guard budget >= 0 else {
+            throw RestoreError.preset("preset '\(name)': expands to more than \(maxValues) values (nested aliases?); a preset is a short list of stages")
+        }
+        guard depth <= maxDepth else { throw RestoreError.preset("preset '\(name)': nested deeper than \(maxDepth) levels") }
+        switch node {
+        case .scalar, .alias: break
+        case let .sequence(s): for n in s { try bound(n, depth: depth + 1, budget: &budget, name: name) }
+        case let .mapping(m): for (k, v) in m { try bound(k, depth: depth + 1, budget: &budget, name: name); try bound(v, depth: depth + 1, budget: &budget, name: name) }
+        }
     }
 
     public static func parseBitrate(_ s: String) -> Int? {
@@ -111,6 +142,8 @@ public enum PresetLibrary {
             let names = all().map(\.name)
             throw RestoreError.preset("unknown preset '\(nameOrPath)' (available: \(names.isEmpty ? "none found" : names.joined(separator: ", ")))")
         }
+        let size = (try? fm.attributesOfItem(atPath: p)[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= Preset.maxBytes else { throw RestoreError.preset("preset \(p): larger than \(Preset.maxBytes >> 20) MiB; a preset is a short text") }
         guard let text = try? String(contentsOfFile: p, encoding: .utf8) else { throw RestoreError.preset("cannot read preset \(p)") }
         let name = URL(fileURLWithPath: p).deletingPathExtension().lastPathComponent
         var preset = try Preset.parse(yaml: text, name: name)

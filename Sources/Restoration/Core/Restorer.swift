@@ -18,6 +18,10 @@ public struct RestoreJob {
     public var bitrate: Int?
     public var encoderPreset: String?
     public var force = false
+    /// Other files the command reads (a preset file, a statistics file): never written over.
+    public var readFiles: [String] = []
+    /// Every file the run reads: no output may be one of them.
+    public var inputs: [String] { [input] + readFiles }
     public var queueCapacity = 2
     /// Stages inserted after the preset's own (diagnostics and tests).
     public var extraStages: [Pipeline.Node] = []
@@ -80,10 +84,49 @@ public struct RestoreSummary {
     /// Each step's busy time and the frames it handled (decode, the stages, encode).
     public var steps: [StepTime]
     public var corruptPackets: Int
+    /// Set when the input is damaged (frames missing at its end, corrupt packets, a read error):
+    /// the frames that decoded were restored and written, but the output is not the whole film.
+    public var inputDamage: InputDamage?
     /// Segments (and their frames) taken from an interrupted run instead of being made again.
     public var segmentsReused = 0
     public var framesReused = 0
     public var segmentsMade = 0
+}
+
+/// What a damaged input lost: the output holds every frame that decoded, and this says how much
+/// that is of what the file declares.
+public struct InputDamage: Codable, Sendable, Equatable {
+    public var framesDecoded: Int
+    /// The frame count the container declares for the video stream (nil: it declares none).
+    public var framesDeclared: Int?
+    public var corruptPackets: Int
+    /// The read error that ended decoding early, if any.
+    public var readError: String?
+
+    public init(framesDecoded: Int, framesDeclared: Int?, corruptPackets: Int, readError: String?) {
+        self.framesDecoded = framesDecoded; self.framesDeclared = framesDeclared
+        self.corruptPackets = corruptPackets; self.readError = readError
+    }
+
+    /// "input damaged: N of M frames decoded, K packets corrupt".
+    public var summary: String {
+        "input damaged: \(framesDecoded) of \(framesDeclared.map(String.init) ?? "an unknown number of") frames decoded, \(corruptPackets) packet\(corruptPackets == 1 ? "" : "s") corrupt" +
+            (readError.map { "; reading stopped early (\($0))" } ?? "")
+    }
+
+    /// The exit status of a run whose output was written from a damaged input.
+    public static let exitStatus: Int32 = 3
+
+    /// What `reader` found, nil for a sound input. Frames missing at the end are counted only once
+    /// the reader reached the end of the file; a declared count from a frame index must be met to
+    /// within one frame, one estimated from a duration to within two.
+    public static func of(_ reader: MediaReader) -> InputDamage? {
+        var short = false
+        if reader.reachedEnd, let d = reader.declaredFrames { short = reader.framesSeen < d.count - (d.exact ? 1 : 2) }
+        guard short || reader.corruptPackets > 0 || reader.readError != nil else { return nil }
+        return InputDamage(framesDecoded: reader.framesSeen, framesDeclared: reader.declaredFrames?.count,
+                           corruptPackets: reader.corruptPackets, readError: reader.readError)
+    }
 }
 
 /// Runs one restore: decode → stages → encode, with the sound copied, into a temporary file that is
@@ -99,6 +142,8 @@ public final class Restorer {
     public let outputStream: StreamInfo
     public let encoder: EncoderSettings
     public internal(set) var pipeline: Pipeline
+    /// What the user should know before the run (an odd size padded for the encoder).
+    public let notes: [String]
     /// Frames of source each segment needs before its first frame and after its last, so every
     /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
     /// scene-cut detector's two.
@@ -114,7 +159,7 @@ public final class Restorer {
         guard fm.fileExists(atPath: job.input, isDirectory: &isDir) else { throw RestoreError.input("input \(job.input) does not exist") }
         if isDir.boolValue { throw RestoreError.input("input \(job.input) is a folder") }
         guard fm.isReadableFile(atPath: job.input) else { throw RestoreError.input("input \(job.input) is not readable") }
-        if !job.stagesResolved && !job.output.isEmpty { _ = try OutputFile(path: job.output, input: job.input, force: job.force) }
+        if !job.stagesResolved && !job.output.isEmpty { _ = try OutputFile(path: job.output, inputs: job.inputs, force: job.force) }
         let missing = job.preset.unavailableStages
         if !missing.isEmpty {
             let what = missing.map { "\($0) (\(StageRegistry.planned[$0] ?? ""))" }
@@ -179,9 +224,24 @@ public final class Restorer {
         if let b = job.bitrate { enc.bitrate = b }
         if let p = job.encoderPreset { enc.preset = p }
         encoder = enc
-        if !job.output.isEmpty && !MediaWriter.isImage(job.output) {
-            do { try MediaWriter.checkContainer(enc, for: job.output) } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
+        guard (1...64).contains(job.queueCapacity) else { throw RestoreError.output("--queue-capacity must be 1…64 frames, not \(job.queueCapacity)") }
+        if let q = enc.crf {
+            guard let range = EncoderSettings.crfRange(enc.codec) else {
+                throw RestoreError.output("\(enc.codec) takes no --crf (it is \(enc.codec == "ffv1" ? "lossless" : "set by its profile")); leave it out")
+            }
+            guard range.contains(q) else { throw RestoreError.output("--crf for \(enc.codec) must be \(range.lowerBound)…\(range.upperBound), not \(q)") }
         }
+        if let bad = enc.options.keys.sorted().first(where: { !EncoderSettings.allowedOptions.contains($0) }) {
+            throw RestoreError.preset("output option '\(bad)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)")
+        }
+        var notes: [String] = []
+        if !MediaWriter.isImage(job.output) {
+            do {
+                if !job.output.isEmpty { try MediaWriter.checkContainer(enc, for: job.output) }
+                if let note = try MediaWriter.checkEncoder(enc, stream: info) { notes.append(note) }
+            } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
+        }
+        self.notes = notes
         pipeline = Pipeline(nodes: nodes, capacity: job.queueCapacity)
     }
 
@@ -210,6 +270,13 @@ public final class Restorer {
                       files: try Recipe.files(stages: stages, weights: weightFiles))
     }
 
+    /// The error of an input that gives no picture at all: nothing is written for it.
+    func noFrames() -> RestoreError {
+        let why = reader.readError.map { " (\($0))" }
+            ?? reader.declaredFrames.map { " (the file declares \($0.count) frames: it is truncated or damaged)" } ?? " (the video stream is empty)"
+        return RestoreError.input("\(job.input): no video frame could be decoded\(why); nothing was written")
+    }
+
     public func cancel() {
         cancelled.record(step: "", error: RestoreError.cancelled)
         pipeline.cancel()
@@ -217,6 +284,10 @@ public final class Restorer {
 
     /// Runs the restore: in one pass, or through checkpointed segments when the job asks.
     public func run(progressInterval: Double = 1, progress: ((RestoreProgress) -> Void)? = nil) throws -> RestoreSummary {
+        // One writer per output, taken before anything beside the output is looked at or removed.
+        let lock = try OutputLock(output: job.output)
+        defer { lock.release() }
+        OutputFile.removeStaleTemporaries(of: job.output)
         if let c = job.checkpoint, !MediaWriter.isImage(job.output) {
             return try runCheckpointed(c, progressInterval: progressInterval, progress: progress)
         }
@@ -241,7 +312,7 @@ public final class Restorer {
     /// Runs the restore in one pass; `progress` is called about every `interval` seconds from another thread.
     func runSinglePass(progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
         let start = Date()
-        let output = try OutputFile(path: job.output, input: job.input, force: job.force)
+        let output = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
         let writer: MediaWriter
         do {
             writer = try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: outputStream, settings: encoder,
@@ -256,6 +327,7 @@ public final class Restorer {
         defer { timer?.cancel() }
         do {
             try pipeline.run(source: { try reader.nextFrame() }, sink: { try writer.write($0) })
+            if reader.framesSeen == 0 { throw noFrames() }
             try writer.finish()
             try output.commit()
         } catch {
@@ -271,7 +343,8 @@ public final class Restorer {
                               framesWritten: writer.framesWritten, seconds: Date().timeIntervalSince(start),
                               queueHighWater: pipeline.queues.map(\.highWater), queueCapacity: pipeline.capacity,
                               copiedStreams: writer.copiedStreams, skippedStreams: writer.skippedStreams.map { "#\($0.index): \($0.reason)" },
-                              steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets)
+                              steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
+                              inputDamage: InputDamage.of(reader))
     }
 }
 

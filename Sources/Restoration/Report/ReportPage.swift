@@ -111,6 +111,7 @@ public enum ReportPage {
         guard let r = run else { return "<p>Not recorded: this report was made for an existing output (give <code>--stats</code> a file from <code>restore --stats-json</code> to include it).</p>\n" }
         var h = """
         <p>\(int("run.framesWritten", r.framesWritten)) frames written in \(num("run.seconds", r.seconds, 1, " s")); peak memory \(num("run.peakMemoryMiB", r.peakMemoryMiB, 0, " MiB")).</p>
+        \(r.inputDamage.map { "<p class=\"bad\"><b>Input damaged</b>: \(int("run.inputDamage.framesDecoded", $0.framesDecoded)) of \($0.framesDeclared.map { int("run.inputDamage.framesDeclared", $0) } ?? "an unknown number of") frames decoded, \(int("run.inputDamage.corruptPackets", $0.corruptPackets)) packets corrupt\($0.readError.map { "; reading stopped early (" + str("run.inputDamage.readError", $0) + ")" } ?? ""). The output holds the frames made from what decoded: it is not the whole film.</p>" } ?? "")
         <table><tr><th>step</th><th>busy time</th><th>frames</th><th>throughput</th></tr>
 
         """
@@ -280,14 +281,19 @@ extension ReportPage {
     /// Writes the page and, beside it, the JSON (same name, `.json`), each through a temporary
     /// file renamed at the end. Returns the JSON's path.
     @discardableResult
-    public static func write(_ r: RestorationReport, images: [StillImages], to path: String) throws -> String {
+    public static func write(_ r: RestorationReport, images: [StillImages], to path: String, force: Bool = true, inputs: [String] = []) throws -> String {
         let url = URL(fileURLWithPath: path)
         guard url.pathExtension.lowercased() == "html" || url.pathExtension.lowercased() == "htm" else {
             throw RestoreError.output("the report is an HTML page: name it .html (\(path))")
         }
-        let json = url.deletingPathExtension().appendingPathExtension("json").path
-        try writeJSON(r, to: json)
-        try writeAtomically(Data(html(r, images: images).utf8), to: path)
+        let json = jsonPath(for: path)
+        try writeJSON(r, to: json, force: force, inputs: inputs)
+        try writeAtomically(Data(html(r, images: images).utf8), to: path, force: force, inputs: inputs)
         return json
+    }
+
+    /// The report's JSON: beside the page, same name, `.json`.
+    public static func jsonPath(for page: String) -> String {
+        URL(fileURLWithPath: page).deletingPathExtension().appendingPathExtension("json").path
     }
 }

@@ -19,6 +19,8 @@ public struct RestorationReport: Codable, Sendable {
         public var framesWritten: Int
         public var peakMemoryMiB: Double
         public var steps: [Step]
+        /// The input was damaged: the output holds what decoded (nil: a sound input).
+        public var inputDamage: InputDamage?
         public struct Step: Codable, Sendable {
             public var name: String
             public var seconds: Double

@@ -46,7 +46,7 @@ public struct JobFile: Codable, Sendable {
         return job
     }
 
-    public func save(_ path: String) throws { try writeJSON(self, to: path) }
+    public func save(_ path: String, force: Bool = true, inputs: [String] = []) throws { try writeJSON(self, to: path, force: force, inputs: inputs) }
 
     /// The segment folder, for a job file at `jobPath`.
     public func segmentsFolder(jobPath: String) -> String {
@@ -132,7 +132,7 @@ extension Restorer {
         }
         let r = try recipe()
         if r.fingerprint != job.fingerprint { throw RestoreError.input("this machine cannot make the job's segments: \(Self.differences(r, job.recipe))") }
-        let store = try SegmentStore(dir: folder, fingerprint: job.fingerprint)
+        let store = try SegmentStore(dir: folder, fingerprint: job.fingerprint, codec: job.recipe.encoder.codec)
         let name = JobFile.segmentName(i)
         if case .done = store.state(name) { return false }
         store.remove(name)
@@ -176,8 +176,10 @@ public enum Assembler {
         guard id.size == job.recipe.input.size, id.sampledSHA256 == job.recipe.input.sampledSHA256 else {
             throw RestoreError.input("\(input) is not the file the job was planned on (size or hash differ)")
         }
-        let out = try OutputFile(path: output, input: input, force: force)
-        let store = try SegmentStore(dir: job.segmentsFolder(jobPath: jobPath), fingerprint: job.fingerprint)
+        let lock = try OutputLock(output: output)
+        defer { lock.release() }
+        OutputFile.removeStaleTemporaries(of: output)
+        let store = try SegmentStore(dir: job.segmentsFolder(jobPath: jobPath), fingerprint: job.fingerprint, codec: job.recipe.encoder.codec)
         var chain: [SegmentRecord] = [], problems: [String] = []
         for s in job.segments {
             switch store.state(JobFile.segmentName(s.index)) {
@@ -191,6 +193,8 @@ public enum Assembler {
         if !problems.isEmpty {
             throw RestoreError.input("segments not ready: \(problems.prefix(8).joined(separator: ", "))\(problems.count > 8 ? ", …" : ""); run `filmrestore restore --job \(jobPath) --segment N` for each")
         }
+        let segmentFiles = chain.compactMap { $0.file.map { store.dir + "/" + $0 } }
+        let out = try OutputFile(path: output, inputs: [input, jobPath] + segmentFiles, force: force)
         let startOffset = try MediaReader(path: input).startOffset
         let joined = try Restorer.join(chain, in: store.dir, into: out, outputName: output, source: input, startOffset: startOffset,
                                        metadata: job.recipe.metadata, rate: job.outputRate, expectedFrames: job.expectedFrames)

@@ -30,12 +30,15 @@ public struct SegmentRecord: Codable, Equatable, Sendable {
     public var seconds: Double
 }
 
-/// A folder of segment files (`NAME.nut`, video only) and their done markers (`NAME.done.json`).
+/// A folder of segment files (`NAME.nut`, video only; `.mov` for codecs NUT cannot hold, such as
+/// ProRes) and their done markers (`NAME.done.json`).
 /// A segment counts as done only if its marker carries the current recipe's fingerprint and its
 /// file has the recorded size and SHA-256; anything else is redone.
 public final class SegmentStore {
     public let dir: String
     public let fingerprint: String
+    /// The segment files' container (extension).
+    public let container: String
 
     public enum State: Equatable {
         case done(SegmentRecord)
@@ -46,14 +49,15 @@ public final class SegmentStore {
         case damaged(String)
     }
 
-    public init(dir: String, fingerprint: String) throws {
+    public init(dir: String, fingerprint: String, codec: String) throws {
         self.dir = dir; self.fingerprint = fingerprint
+        container = MediaWriter.segmentContainer(for: codec)
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw RestoreError.output("cannot create the segment folder \(dir): \(error.localizedDescription)")
         }
     }
 
-    public func segmentPath(_ name: String) -> String { dir + "/" + name + ".nut" }
+    public func segmentPath(_ name: String) -> String { dir + "/" + name + "." + container }
     func markerPath(_ name: String) -> String { dir + "/" + name + ".done.json" }
 
     /// Names of all segments with a marker, sorted.
@@ -88,7 +92,7 @@ public final class SegmentStore {
     }
 
     /// A temporary name for a segment being written.
-    func partialPath(_ name: String) -> String { dir + "/" + name + ".partial-\(getpid()).nut" }
+    func partialPath(_ name: String) -> String { dir + "/" + name + ".partial-\(getpid())." + container }
 
     /// Makes a segment done: renames its finished temporary file, hashes it, then writes the marker
     /// (through a temporary file and a rename, so a marker is never half-written).

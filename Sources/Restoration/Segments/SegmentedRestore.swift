@@ -144,10 +144,10 @@ extension Restorer {
             try? fm.removeItem(atPath: work)
         }
         let recipe = try self.recipe()
-        let store = try SegmentStore(dir: work, fingerprint: recipe.fingerprint)
+        let store = try SegmentStore(dir: work, fingerprint: recipe.fingerprint, codec: encoder.codec)
         store.removePartials()
         try writeJSON(recipe, to: work + "/recipe.json")
-        let output = try OutputFile(path: job.output, input: job.input, force: job.force, temporaryDirectory: work)
+        let output = try OutputFile(path: job.output, inputs: job.inputs, force: job.force, temporaryDirectory: work)
         var notes: [String] = []
 
         // What an interrupted run left: done segments of this recipe, chained from the film's start.
@@ -193,9 +193,20 @@ extension Restorer {
             let e = error as? RestoreError ?? .stageFailed(stage: "restore", underlying: error)
             throw kept == 0 ? e : RestoreError.resumable(e, kept: kept, folder: work)
         }
+        if chain.allSatisfy({ $0.frames == 0 }) {
+            try? fm.removeItem(atPath: work)
+            throw noFrames()
+        }
         let reused = chain.filter { initial.contains($0) }
-        let joined = try Self.join(chain, in: work, into: output, outputName: job.output, source: job.input,
+        let joined: SegmentJoiner.Report
+        do {
+            joined = try Self.join(chain, in: work, into: output, outputName: job.output, source: job.input,
                                    startOffset: reader.startOffset, metadata: recipe.metadata, rate: outputStream.frameRate)
+        } catch {
+            // The segments are sound: once the cause is mended, --resume only joins them.
+            let e = error as? RestoreError ?? .output("\(error)")
+            throw RestoreError.resumable(e, kept: store.names.count, folder: work)
+        }
         try? fm.removeItem(atPath: work)
         timer?.cancel()
         let written = chain.reduce(0) { $0 + $1.frames }
@@ -205,7 +216,7 @@ extension Restorer {
         return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: totals.framesDecoded, framesWritten: written,
                               seconds: Date().timeIntervalSince(began), queueHighWater: totals.queueHighWater, queueCapacity: job.queueCapacity,
                               copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams + notes,
-                              steps: totals.steps, corruptPackets: reader.corruptPackets,
+                              steps: totals.steps, corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
                               segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames }, segmentsMade: totals.segmentsMade)
     }
 
@@ -244,8 +255,11 @@ extension Restorer {
     }
 
     /// Checks the joined file against the segments' markers: each segment's frames all arrived and
-    /// span the times recorded, and each segment starts where the one before ended (exactly, for a
-    /// constant output rate).
+    /// span the times recorded, and each segment starts where the one before ended. For a constant
+    /// output rate this is exact in the output's own time base (a frame slot of 1/rate, where the
+    /// writer puts each frame at its timestamp rounded): the next segment's first slot is the one
+    /// after the previous segment's last. Timestamps themselves are compared to no finer than that:
+    /// a source's clock (Matroska's 1 ms, MPEG-TS's 90 kHz) rounds frame times and durations.
     static func verify(chain: [SegmentRecord], joined: SegmentJoiner.Report, rate: Rational?) throws {
         let withFrames = chain.filter { $0.frames > 0 }
         guard withFrames.count == joined.segments.count else {
@@ -255,13 +269,17 @@ extension Restorer {
         for (r, j) in zip(withFrames, joined.segments) {
             let name = (j.path as NSString).lastPathComponent
             guard r.frames == j.frames else { throw RestoreError.output("assembly: \(name) holds \(j.frames) frames, \(r.frames) were written") }
-            if let a = r.firstPts, let b = j.firstPts, abs((a - b).doubleValue) > 0.0005 {
+            if let a = r.firstPts, let b = j.firstPts, abs((a - b).doubleValue) > 0.0005 + (rate.map { 0.5 / $0.doubleValue } ?? 0) {
                 throw RestoreError.output("assembly: \(name) starts at \(b.doubleValue) s, written at \(a.doubleValue) s")
             }
             if let p = previous, let pe = p.endPts, let first = r.firstPts {
-                if first < pe - Rational(1, 2000) { throw RestoreError.output("assembly: \(name) overlaps the segment before (\(first.doubleValue) s < \(pe.doubleValue) s)") }
-                if let q = rate, first != pe {
-                    throw RestoreError.output("assembly: a gap or overlap before \(name): the segment before ends at \(pe.doubleValue) s, it starts at \(first.doubleValue) s (1/\(q) s frames)")
+                if let q = rate, let pf = p.firstPts {
+                    let expected = (pf * q).rounded + Int64(p.frames), slot = (first * q).rounded
+                    if slot != expected {
+                        throw RestoreError.output("assembly: a gap or overlap before \(name): the segment before ends at frame \(expected) (\(pe.doubleValue) s), it starts at frame \(slot) (\(first.doubleValue) s) of 1/\(q) s")
+                    }
+                } else if first < pe - Rational(1, 2000) {
+                    throw RestoreError.output("assembly: \(name) overlaps the segment before (\(first.doubleValue) s < \(pe.doubleValue) s)")
                 }
             }
             previous = r
