@@ -154,8 +154,10 @@ struct ZipReader {
             _ = try l.bytes(22)
             let ln = Int(try l.le(UInt16.self)), le = Int(try l.le(UInt16.self))
             let start = local + 30 + ln + le
+            // A stored entry's two sizes agree; the one used is the one checked against the file.
+            if method == 0 && size != compressed { throw TensorError.format("zip: \(name) is stored with two different sizes (\(size), \(compressed))") }
             guard start >= 0, compressed >= 0, start + compressed <= data.count else { throw TensorError.format("zip: \(name) reaches past the end of the file (truncated?)") }
-            entries[name] = (start, method == 0 ? size : compressed, method)
+            entries[name] = (start, compressed, method)
             names.append(name)
         }
     }
