@@ -7,10 +7,21 @@ final class FormatInput {
     var ctx: UnsafeMutablePointer<AVFormatContext>?
     let path: String
 
+    /// A file, or a picture sequence (a folder or a printf pattern: `ImageSequence`), opened with
+    /// FFmpeg's image2 demuxer at its first number and rate.
     init(path: String) throws {
         self.path = path
         var c: UnsafeMutablePointer<AVFormatContext>? = nil
-        try check(avformat_open_input(&c, path, nil, nil), "avformat_open_input", path)
+        if let seq = try ImageSequence.detect(path) {
+            var opts: OpaquePointer? = nil
+            defer { av_dict_free(&opts) }
+            av_dict_set(&opts, "start_number", String(seq.firstNumber), 0)
+            av_dict_set(&opts, "framerate", "\(seq.rate.num)/\(seq.rate.den)", 0)
+            av_dict_set(&opts, "pattern_type", "sequence", 0)
+            try check(avformat_open_input(&c, seq.pattern, av_find_input_format("image2"), &opts), "avformat_open_input", path)
+        } else {
+            try check(avformat_open_input(&c, path, nil, nil), "avformat_open_input", path)
+        }
         ctx = c
         try check(avformat_find_stream_info(c, nil), "avformat_find_stream_info", path)
     }

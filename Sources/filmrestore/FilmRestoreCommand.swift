@@ -65,7 +65,7 @@ struct FilmRestore: ParsableCommand {
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Restore a film: IN → OUT through a preset's stages.")
 
-    @Argument(help: "Input video (anything FFmpeg reads). With --job: the planned film where this machine mounts it (default: the job's path).") var input: String?
+    @Argument(help: "Input video (anything FFmpeg reads), or a picture sequence: a folder of DPX/TIFF/PNG/EXR/JPEG scans or a pattern like 'reel_%06d.dpx'. With --job: the planned film where this machine mounts it (default: the job's path).") var input: String?
     @Option(name: .shortAndLong, help: "Output file (.mkv, .mp4 or .mov).") var output: String?
     @Option(name: .customLong("job"), help: "A job file made by `filmrestore plan`: restore one of its segments (with --segment).") var jobFile: String?
     @Option(help: "The job's segment to restore, 0…N-1 (with --job; default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX).") var segment: Int?
@@ -323,6 +323,7 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "Target video bitrate instead of CRF, e.g. 40M or 8000k.") var bitrate: String?
     @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset (x264/x265: ultrafast…veryslow; SVT-AV1: 0…13).") var encoderPreset: String?
     @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
+    @Option(name: .customLong("input-rate"), help: "Frame rate of a picture sequence input (default: the DPX header's, else 24), e.g. 18, 24000/1001.") var inputRate: String?
 
     func useModelsDir() {
         if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
@@ -330,6 +331,11 @@ struct RecipeOptions: ParsableArguments {
 
     /// The preset with `--set` applied and the size, rate and encoder overrides.
     func makeJob(input: String, output: String) throws -> RestoreJob {
+        if let r = inputRate {
+            guard let v = Rational(parsing: r), v > .zero else { throw ValidationError("--input-rate must be a rate like 18, 24 or 24000/1001") }
+            guard ImageSequence.looksLikeSequence(input) else { throw ValidationError("--input-rate is for a picture sequence (a folder or a pattern like reel_%06d.dpx); a video file has its own rate") }
+            ImageSequence.setRate(v, for: input)
+        }
         var p = try PresetLibrary.load(preset)
         try applySettings(settings, to: &p)
         var job = RestoreJob(input: input, output: output, preset: p)

@@ -144,6 +144,8 @@ public final class Restorer {
     public internal(set) var pipeline: Pipeline
     /// What the user should know before the run (an odd size padded for the encoder).
     public let notes: [String]
+    /// The picture sequence the input names (a folder or a printf pattern), nil for a file.
+    public let sequence: ImageSequence?
     /// Frames of source each segment needs before its first frame and after its last, so every
     /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
     /// scene-cut detector's two.
@@ -155,10 +157,11 @@ public final class Restorer {
     public init(job: RestoreJob) throws {
         self.job = job
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: job.input, isDirectory: &isDir) else { throw RestoreError.input("input \(job.input) does not exist") }
-        if isDir.boolValue { throw RestoreError.input("input \(job.input) is a folder") }
-        guard fm.isReadableFile(atPath: job.input) else { throw RestoreError.input("input \(job.input) is not readable") }
+        do { sequence = try ImageSequence.detect(job.input) } catch let e as MediaError { throw RestoreError.input(e.description) }
+        if sequence == nil {
+            guard fm.fileExists(atPath: job.input) else { throw RestoreError.input("input \(job.input) does not exist") }
+            guard fm.isReadableFile(atPath: job.input) else { throw RestoreError.input("input \(job.input) is not readable") }
+        }
         if !job.stagesResolved && !job.output.isEmpty { _ = try OutputFile(path: job.output, inputs: job.inputs, force: job.force) }
         let missing = job.preset.unavailableStages
         if !missing.isEmpty {
@@ -235,6 +238,14 @@ public final class Restorer {
             throw RestoreError.preset("output option '\(bad)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)")
         }
         var notes: [String] = []
+        if let seq = sequence {
+            var line = "\(seq.count) pictures from \((seq.files[0] as NSString).lastPathComponent) at \(seq.rate) fps (\(seq.rateSource))"
+            if let h = seq.header {
+                line += "; DPX \(h.bitDepth)-bit, transfer \(h.transferName)\(h.timecode.map { ", timecode \($0)" } ?? "")"
+                if h.isLog { line += " (a log scan: passed through as it is, not converted)" }
+            }
+            notes.append(line)
+        }
         if !MediaWriter.isImage(job.output) {
             do {
                 if !job.output.isEmpty { try MediaWriter.checkContainer(enc, for: job.output) }

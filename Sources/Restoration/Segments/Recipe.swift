@@ -71,6 +71,10 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
 
     static func identify(input path: String) throws -> Input {
+        if let seq = try ImageSequence.detect(path) {
+            let id = try seq.identity()
+            return Input(path: path, size: id.size, sampledSHA256: id.sampledSHA256)
+        }
         let attrs = try FileManager.default.attributesOfItem(atPath: path)
         return Input(path: path, size: (attrs[.size] as? NSNumber)?.int64Value ?? 0, sampledSHA256: try FileDigest.sampledSHA256(path: path))
     }

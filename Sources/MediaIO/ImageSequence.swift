@@ -1,0 +1,186 @@
+import Foundation
+import FilmCore
+
+/// A numbered picture sequence, as film scanners deliver a reel: a folder of DPX, TIFF, PNG, EXR or
+/// JPEG files, or a printf pattern (`reel_%06d.dpx`). Read through FFmpeg's image2 demuxer with the
+/// first number and the rate set explicitly (its own defaults are "start within 0…4" and 25 fps).
+///
+/// Numbering must be consecutive: a gap in a scan is a missing frame of the film, and is an error
+/// naming it, never a silent jump.
+public struct ImageSequence: Sendable, Equatable {
+    /// The printf pattern FFmpeg opens (absolute).
+    public let pattern: String
+    public let firstNumber: Int
+    public let count: Int
+    /// The files, in frame order.
+    public let files: [String]
+    /// The rate the frames are shown at, and where it came from ("DPX header", "--input-rate", "default").
+    public let rate: Rational
+    public let rateSource: String
+    /// What the first file's header says (DPX: transfer, bit depth, timecode).
+    public let header: DPXHeader?
+
+    public static let extensions: Set<String> = ["dpx", "tif", "tiff", "png", "exr", "jpg", "jpeg"]
+
+    /// Rates given with `--input-rate`, by pattern (read wherever the sequence is opened).
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var rateOverrides: [String: Rational] = [:]
+    public static func setRate(_ rate: Rational?, for path: String) {
+        guard let p = try? detect(path) else { return }
+        lock.withLock { rateOverrides[p.pattern] = rate }
+    }
+
+    /// Whether `path` names a sequence (a folder, or a name with a printf `%d` field).
+    public static func looksLikeSequence(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) { return isDir.boolValue }
+        return path.range(of: #"%0?\d*d"#, options: .regularExpression) != nil
+    }
+
+    /// The sequence `path` names, nil when it names a plain file; an error when it names a folder
+    /// or pattern that holds no usable sequence.
+    public static func detect(_ path: String) throws -> ImageSequence? {
+        guard looksLikeSequence(path) else { return nil }
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let folder: String, prefix: String, suffix: String, width: Int?
+        if fm.fileExists(atPath: absolute, isDirectory: &isDir), isDir.boolValue {
+            folder = absolute
+            let names = ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }
+            let pictures = names.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            guard let first = pictures.first else {
+                throw MediaError.invalidArgument("\(path) is a folder with no DPX, TIFF, PNG, EXR or JPEG pictures")
+            }
+            let exts = Set(pictures.map { ($0 as NSString).pathExtension.lowercased() })
+            guard exts.count == 1 else {
+                throw MediaError.invalidArgument("\(path) mixes pictures of several kinds (\(exts.sorted().joined(separator: ", "))): one sequence per folder")
+            }
+            // The last run of digits in the first name is the frame number.
+            guard let digits = first.range(of: #"\d+(?=[^\d]*$)"#, options: .regularExpression) else {
+                throw MediaError.invalidArgument("\(path): \(first) has no frame number")
+            }
+            prefix = String(first[..<digits.lowerBound]); suffix = String(first[digits.upperBound...])
+            width = first[digits].count
+        } else {
+            guard let field = absolute.range(of: #"%0?\d*d"#, options: .regularExpression) else {
+                throw MediaError.invalidArgument("\(path): not a sequence pattern")
+            }
+            let spec = absolute[field].dropFirst().dropLast()
+            let file = URL(fileURLWithPath: absolute)
+            folder = file.deletingLastPathComponent().path
+            guard absolute[..<field.lowerBound].hasPrefix(folder + "/") else {
+                throw MediaError.invalidArgument("\(path): the %d field must be in the file name, not a folder")
+            }
+            prefix = String(absolute[absolute.index(absolute.startIndex, offsetBy: folder.count + 1)..<field.lowerBound])
+            suffix = String(absolute[field.upperBound...])
+            width = spec.isEmpty ? nil : Int(spec)
+            guard extensions.contains((absolute as NSString).pathExtension.lowercased()) else {
+                throw MediaError.invalidArgument("\(path): a sequence is DPX, TIFF, PNG, EXR or JPEG pictures")
+            }
+        }
+        // Every file of the pattern, by number.
+        var numbered: [(Int, String)] = []
+        for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
+            let mid = name.dropFirst(prefix.count).dropLast(suffix.count)
+            guard !mid.isEmpty, mid.allSatisfy(\.isASCII), mid.allSatisfy(\.isNumber), let n = Int(mid) else { continue }
+            if let w = width, mid.count != w, !(mid.count > w && mid.first != "0") { continue }
+            numbered.append((n, folder + "/" + name))
+        }
+        numbered.sort { $0.0 < $1.0 }
+        guard let first = numbered.first else { throw MediaError.invalidArgument("\(path): no pictures match") }
+        for (a, b) in zip(numbered, numbered.dropFirst()) where b.0 != a.0 + 1 {
+            guard b.0 != a.0 else { throw MediaError.invalidArgument("\(path): frame \(a.0) appears twice (\((a.1 as NSString).lastPathComponent), \((b.1 as NSString).lastPathComponent))") }
+            let missing = b.0 - a.0 - 1
+            throw MediaError.invalidArgument("\(path): \(missing) frame\(missing == 1 ? "" : "s") missing after \((a.1 as NSString).lastPathComponent) (next is \((b.1 as NSString).lastPathComponent)): a sequence must be complete")
+        }
+        let pattern = folder + "/" + prefix.replacingOccurrences(of: "%", with: "%%") + (width.map { "%0\($0)d" } ?? "%d") + suffix.replacingOccurrences(of: "%", with: "%%")
+        let header = suffix.lowercased().hasSuffix(".dpx") ? DPXHeader(path: first.1) : nil
+        let override: Rational? = lock.withLock { rateOverrides[pattern] }
+        let rate: Rational, source: String
+        if let r = override { rate = r; source = "--input-rate" }
+        else if let r = header?.frameRate { rate = r; source = "DPX header" }
+        else { rate = Rational(24); source = "default (no rate in the files; set it with --input-rate)" }
+        return ImageSequence(pattern: pattern, firstNumber: first.0, count: numbered.count, files: numbered.map(\.1),
+                             rate: rate, rateSource: source, header: header)
+    }
+
+    /// A sequence's identity for a recipe: total size, and SHA-256 of each file's name and size and
+    /// of a sample of the files' contents (first, every 1/16th, last).
+    public func identity() throws -> (size: Int64, sampledSHA256: String) {
+        var size: Int64 = 0
+        var listing = ""
+        for f in files {
+            let s = ((try? FileManager.default.attributesOfItem(atPath: f))?[.size] as? NSNumber)?.int64Value ?? -1
+            size += max(s, 0)
+            listing += (f as NSString).lastPathComponent + ":\(s)\n"
+        }
+        let step = max(1, files.count / 16)
+        var picks = Array(stride(from: 0, to: files.count, by: step))
+        if picks.last != files.count - 1 { picks.append(files.count - 1) }
+        let hashes = try picks.map { try FileDigest.sha256(path: files[$0]) }.joined(separator: "\n")
+        return (size, FileDigest.sha256(data: Array((listing + hashes).utf8)))
+    }
+}
+
+/// The fields of a DPX (SMPTE 268M) header that matter to a restoration: how the values are coded
+/// (printing density / log, linear, video), the bit depth, the frame rate and the timecode.
+public struct DPXHeader: Sendable, Equatable {
+    /// Transfer characteristic code of the first image element (268M table 5).
+    public let transfer: Int
+    public let bitDepth: Int
+    public let frameRate: Rational?
+    /// SMPTE timecode HH:MM:SS:FF, when the TV header holds one.
+    public let timecode: String?
+
+    /// 1 printing density, 3 logarithmic: a log scan (Cineon-like), kept as it is.
+    public var isLog: Bool { transfer == 1 || transfer == 3 }
+    public var transferName: String {
+        switch transfer {
+        case 0: return "user-defined"
+        case 1: return "printing density"
+        case 2: return "linear"
+        case 3: return "logarithmic"
+        case 4: return "unspecified video"
+        case 5: return "SMPTE 274M"
+        case 6: return "ITU-R 709"
+        case 7, 8: return "ITU-R 601"
+        default: return "code \(transfer)"
+        }
+    }
+
+    public init?(path: String) {
+        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? h.close() }
+        let d = h.readData(ofLength: 2048)
+        guard d.count >= 808 else { return nil }
+        let bytes = [UInt8](d)
+        let big: Bool
+        switch String(decoding: bytes[0..<4], as: UTF8.self) {
+        case "SDPX": big = true
+        case "XPDS": big = false
+        default: return nil
+        }
+        func u32(_ o: Int) -> UInt32? {
+            guard o + 4 <= bytes.count else { return nil }
+            let v = bytes[o..<(o + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            return big ? v : v.byteSwapped
+        }
+        func f32(_ o: Int) -> Float? { u32(o).map { Float(bitPattern: $0) } }
+        let dataOffset = Int(u32(4) ?? 0)
+        transfer = Int(bytes[801]); bitDepth = Int(bytes[803])
+        func rate(_ o: Int) -> Rational? {
+            guard dataOffset >= o + 4, let f = f32(o), f.isFinite, f > 1, f < 1000 else { return nil }
+            // Rates are stored as floats: 23.976 means 24000/1001.
+            for r in [Rational(24000, 1001), Rational(30000, 1001), Rational(60000, 1001)] where abs(r.doubleValue - Double(f)) < 0.001 { return r }
+            return Rational(Int64((Double(f) * 1000).rounded()), 1000)
+        }
+        frameRate = rate(1724) ?? rate(1940)
+        if dataOffset >= 1924, let tc = u32(1920), tc != 0xFFFF_FFFF {
+            let digits = (0..<8).reversed().map { Int((tc >> (UInt32($0) * 4)) & 0xF) }
+            if digits.allSatisfy({ $0 <= 9 }) {
+                timecode = String(format: "%d%d:%d%d:%d%d:%d%d", digits[0], digits[1], digits[2], digits[3], digits[4], digits[5], digits[6], digits[7])
+            } else { timecode = nil }
+        } else { timecode = nil }
+    }
+}
