@@ -40,8 +40,10 @@ public final class MediaWriter {
     ///   - copyFrom: the source whose audio, subtitles, metadata and chapters are copied.
     ///   - startOffset: what the reader subtracted from every timestamp (seconds).
     ///   - metadata: extra global tags to write.
+    ///   - sideSpan: copy only the sound and subtitles from 0 to this time (after the shift by
+    ///     `startOffset`): a part of a film. Nil: everything.
     public init(path: String, containerFor: String, stream: StreamInfo, settings: EncoderSettings,
-                copyFrom source: String?, startOffset: Rational = .zero, metadata: [String: String] = [:]) throws {
+                copyFrom source: String?, startOffset: Rational = .zero, sideSpan: Rational? = nil, metadata: [String: String] = [:]) throws {
         self.path = path
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
@@ -140,7 +142,7 @@ public final class MediaWriter {
                                  sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
-        if let source = source { side = try SideStreams(source: source, output: ctx, containerFor: containerFor, startOffset: startOffset) }
+        if let source = source { side = try SideStreams(source: source, output: ctx, containerFor: containerFor, startOffset: startOffset, span: sideSpan) }
         for (k, v) in metadata { av_dict_set(&ctx.pointee.metadata, k, v, 0) }
 
         try output.writeHeader()

@@ -15,15 +15,23 @@ final class SideStreams {
     private var pending = false
     private var done = false
     private let startOffset: Rational
+    private let span: Rational?
     private(set) var copied: [Int] = []
     private(set) var skipped: [(index: Int, reason: String)] = []
 
     /// Adds the output streams (call before the header is written).
     /// - startOffset: what the reader subtracted from every video timestamp (seconds).
-    init(source: String, output ctx: UnsafeMutablePointer<AVFormatContext>, containerFor: String, startOffset: Rational) throws {
+    /// - span: copy only packets from 0 to this time after the shift (a part of a film); nil: all.
+    init(source: String, output ctx: UnsafeMutablePointer<AVFormatContext>, containerFor: String, startOffset: Rational, span: Rational? = nil) throws {
         input = try FormatInput(path: source)
         output = ctx
         self.startOffset = startOffset
+        self.span = span
+        if startOffset > Rational(2) {
+            // A part deep in the film: start reading the sound a second before it.
+            let us = ((startOffset - Rational(1)) * Rational(Int64(AV_TIME_BASE))).floor
+            _ = av_seek_frame(input.pointer, -1, us, AVSEEK_FLAG_BACKWARD)
+        }
         packet = try PacketBox()
         let ofmt = ctx.pointee.oformat!
         av_dict_copy(&ctx.pointee.metadata, input.pointer.pointee.metadata, 0)
@@ -81,6 +89,12 @@ final class SideStreams {
             let tb = rationalOf(ist.pointee.time_base) ?? Rational(1, 1000)
             let ts = p.pointee.dts != AV_NOPTS ? p.pointee.dts : p.pointee.pts
             if let limit = until, ts != AV_NOPTS, Rational(ts) * tb - startOffset > limit { return }
+            if let end = span, ts != AV_NOPTS {
+                // A part of a film: packets outside [0, end) after the shift are not copied.
+                let t = Rational(ts) * tb - startOffset
+                if t >= end { done = true; pending = false; av_packet_unref(p); return }
+                if t < .zero { pending = false; av_packet_unref(p); continue }
+            }
             let out = map[p.pointee.stream_index]!
             let shift = (startOffset / tb).rounded
             if p.pointee.pts != AV_NOPTS { p.pointee.pts -= shift }

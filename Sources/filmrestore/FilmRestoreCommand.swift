@@ -73,6 +73,9 @@ struct Restore: ParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds, 1…64 (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
     @Option(help: "Write a restoration report: an HTML page (before/after stills, timing audit, flicker, noise, fidelity, run statistics) and the same numbers in a JSON beside it.") var report: String?
+    @Option(help: "Restore from this time of the source (seconds, or H:MM:SS.sss): a preview or a part. Temporal stages see the frames around it, so the part equals the same frames of a whole run; the output starts at 0 with its sound cut alike.") var start: String?
+    @Option(help: "Restore this many seconds (with or without --start).") var duration: String?
+    @Option(help: "Restore this many output frames (instead of --duration); with a still-image output, --frames 1 takes the frame at --start.") var frames: Int?
     @Flag(help: "Continue an interrupted restore of the same input, preset and output: finished segments are kept, the rest is made.") var resume = false
     @Option(name: .customLong("segment-seconds"), help: "Checkpoint: a segment is closed at the first scene cut after this many seconds of output (resume loses at most one segment).") var segmentSeconds = 10.0
     @Flag(name: .customLong("no-checkpoint"), help: "Write straight into OUT in one pass (no segments; cannot be resumed).") var noCheckpoint = false
@@ -89,6 +92,7 @@ struct Restore: ParsableCommand {
         }
         guard let input = input else { throw ValidationError("give the input video (or --job FILE --segment N)") }
         guard let output = output else { throw ValidationError("give the output file with -o") }
+        let range = try timeRange()
         if let r = report {
             guard ["html", "htm"].contains(URL(fileURLWithPath: r).pathExtension.lowercased()) else { throw ValidationError("--report names an HTML page: give it a .html name") }
             guard !MediaWriter.isImage(output) else { throw ValidationError("--report is for a film; a still image has no timing or sound to audit") }
@@ -98,6 +102,7 @@ struct Restore: ParsableCommand {
             try checkWrites(reads: job.inputs, writes: [(output, "output"), (statsJSON, "statistics"), (report, "report"),
                                                          (report.map(ReportPage.jsonPath), "report's JSON")], force: force)
             job.force = force
+            job.range = range
             job.queueCapacity = queueCapacity
             guard segmentSeconds > 0 else { throw ValidationError("--segment-seconds must be positive") }
             if !noCheckpoint { job.checkpoint = .init(segmentSeconds: segmentSeconds, resume: resume) }
@@ -141,6 +146,27 @@ struct Restore: ParsableCommand {
         } catch {
             FilmRestore.fail(error)
         }
+    }
+
+    /// --start / --duration / --frames as a part of the film (nil: the whole film).
+    func timeRange() throws -> RestoreJob.TimeRange? {
+        guard start != nil || duration != nil || frames != nil else { return nil }
+        guard duration == nil || frames == nil else { throw ValidationError("give --duration or --frames, not both") }
+        guard !resume else { throw ValidationError("--resume continues a whole-film restore; a part (--start/--duration/--frames) is made in one pass") }
+        var r = RestoreJob.TimeRange()
+        if let s = start {
+            guard let t = parseTime(s), t >= .zero else { throw ValidationError("--start must be a time like 12.5 or 0:01:12.5, not '\(s)'") }
+            r.start = t
+        }
+        if let d = duration {
+            guard let t = parseTime(d), t > .zero else { throw ValidationError("--duration must be a positive time like 10 or 0:00:10, not '\(d)'") }
+            r.duration = t
+        }
+        if let n = frames {
+            guard n >= 1 else { throw ValidationError("--frames must be at least 1") }
+            r.frames = n
+        }
+        return r
     }
 
     /// One segment of a job (a Slurm array task, a Kubernetes indexed pod, or `make parallel-demo`).
@@ -245,6 +271,19 @@ struct Assemble: ParsableCommand {
             }
         } catch { FilmRestore.fail(error) }
     }
+}
+
+/// Seconds (12.5), M:SS(.s) or H:MM:SS(.s), exactly (as a rational of milliseconds).
+func parseTime(_ s: String) -> Rational? {
+    let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard (1...3).contains(parts.count) else { return nil }
+    var total = Rational.zero
+    for (i, p) in parts.enumerated() {
+        guard let v = Rational(parsing: p), v >= .zero else { return nil }
+        if i < parts.count - 1 { guard v.den == 1 else { return nil } }
+        total = total * Rational(60) + v
+    }
+    return total
 }
 
 /// One line on a finished report.

@@ -50,36 +50,44 @@ final class ProgressPrinter: @unchecked Sendable {
 /// SIGINT/SIGTERM stop the run cleanly (the temporary output is removed) instead of killing it.
 /// The exit status then says which signal, as a shell's would: 130 for SIGINT, 143 for SIGTERM.
 ///
-/// Dispatch receives signals through a signalfd, which sees only signals that no thread takes: so
-/// both are blocked in the main thread at start (`start()`, before any other thread exists, so
-/// every thread inherits the mask) and received by one pair of signal sources for the whole
-/// process. Outside a run (`install`), a signal ends the process with its status at once.
+/// A process-wide signal handler (any thread may take the signal: OpenBLAS starts its threads
+/// before `main`, with whatever mask they inherit) writes the signal's number to a pipe; a dispatch
+/// source reads the pipe and acts outside the handler. Both signals are unblocked at start, since a
+/// parent may have blocked them. Outside a run (`install`), a signal ends the process with its status.
 final class Interrupts {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var signalled: Int32 = 0
     nonisolated(unsafe) private static var handler: (() -> Void)?
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var source: DispatchSourceRead?
     /// The first signal received (0: none).
     static var received: Int32 { lock.withLock { signalled } }
 
     static func start() {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        signalPipe = fds[1]
+        let s = DispatchSource.makeReadSource(fileDescriptor: fds[0], queue: DispatchQueue(label: "filmrestore.signals"))
+        s.setEventHandler {
+            var b: UInt8 = 0
+            guard read(fds[0], &b, 1) == 1 else { return }
+            let sig = Int32(b)
+            let h: (() -> Void)? = lock.withLock {
+                if signalled == 0 { signalled = sig }
+                return handler
+            }
+            if let h = h { h() } else { Foundation.exit(128 + sig) }
+        }
+        s.resume()
+        source = s
         var set = sigset_t()
         sigemptyset(&set)
-        sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        let q = DispatchQueue(label: "filmrestore.signals")
-        sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: q)
-            s.setEventHandler {
-                let h: (() -> Void)? = lock.withLock {
-                    if signalled == 0 { signalled = sig }
-                    return handler
-                }
-                if let h = h { h() } else { Foundation.exit(128 + sig) }
-            }
-            s.resume()
-            return s
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, onSignal)
+            sigaddset(&set, sig)
         }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     private init() {}
@@ -95,4 +103,13 @@ final class Interrupts {
     }
 
     func cancel() { Self.lock.withLock { Self.handler = nil } }
+}
+
+/// The write end of the signal pipe (set once, before the handler is installed).
+nonisolated(unsafe) private var signalPipe: Int32 = -1
+
+/// The signal handler: only `write`, which is async-signal-safe.
+private func onSignal(_ sig: Int32) {
+    var b = UInt8(truncatingIfNeeded: sig)
+    _ = write(signalPipe, &b, 1)
 }

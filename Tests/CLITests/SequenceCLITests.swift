@@ -86,3 +86,65 @@ final class SequenceCLITests: XCTestCase {
         XCTAssertEqual(DPXHeader(path: p)?.frameRate, Rational(24000, 1001))
     }
 }
+
+/// Parts of a film: `--start`, `--duration`, `--frames`.
+final class RangeCLITests: XCTestCase {
+    var dir: TempDir!
+    override func setUp() { dir = TempDir("cli-range") }
+    override func tearDown() { dir.remove() }
+
+    @discardableResult
+    func cli(_ args: [String]) throws -> ProcessResult { try runProcess(CLITests.binary, args) }
+
+    func test_startAndDuration_givesTheRightFrames_andEqualsAFullRun_withTemporalStages() throws {
+        // A noisy 10-s clip with sound: moving pictures, so frame k is unlike frame k±1.
+        let input = dir.file("film.mkv")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=24:duration=10", "-f", "lavfi", "-i", "sine=duration=10",
+                    "-vf", "noise=alls=12:allf=t", "-c:v", "libx264", "-crf", "8", "-preset", "ultrafast", "-g", "48", "-c:a", "flac", input])
+        let (_, source) = try decodeAll(input)
+        let temporal = dir.file("temporal.yml")
+        try "stages:\n  - deflicker\n  - denoise\noutput:\n  codec: ffv1\n".write(toFile: temporal, atomically: true, encoding: .utf8)
+        let full = dir.file("full.mkv")
+        XCTAssertEqual(try cli(["restore", input, "-o", full, "--preset", temporal, "--no-checkpoint", "--quiet"]).status, 0)
+        let (_, whole) = try decodeAll(full)
+        for (start, first) in [("2", 48), ("0:08", 192)] {   // 8 s: deep enough to seek
+            // Without a temporal stage: the frames of the source from `first` on.
+            let plain = dir.file("plain-\(first).mkv")
+            var r = try cli(["restore", input, "-o", plain, "--preset", "master-ffv1", "--start", start, "--duration", "1", "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let (_, part) = try decodeAll(plain)
+            XCTAssertEqual(part.count, 24)
+            XCTAssertEqual(part.first?.pts, .zero)
+            let matches = (0..<part.count).map { psnr(part[$0], source[first + $0]) }
+            XCTAssertGreaterThanOrEqual(matches.min() ?? 0, 40, "part frame k is source frame \(first)+k")
+            XCTAssertLessThan(psnr(part[0], source[first + 1]), (matches.min() ?? 0) - 3, "not off by one")
+            // The sound is cut to the same second.
+            let audio = try packetSpan(plain, stream: "a:0")
+            // (copied sound is cut at its packets: FLAC's are 4608 samples, 0.1 s)
+            XCTAssertEqual(audio.start, 0, accuracy: 0.105); XCTAssertEqual(audio.end, 1, accuracy: 0.105)
+            // With temporal stages: the same frames as the whole run's.
+            let t = dir.file("temporal-\(first).mkv")
+            r = try cli(["restore", input, "-o", t, "--preset", temporal, "--start", start, "--frames", "24", "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let (_, tpart) = try decodeAll(t)
+            XCTAssertEqual(tpart.count, 24)
+            let worst = (0..<tpart.count).map { psnr(tpart[$0], whole[first + $0]) }.min() ?? 0
+            XCTAssertGreaterThanOrEqual(worst, 50, "a preview equals the same frames of a full run (worst \(worst) dB)")
+        }
+        // One frame as a still picture.
+        let still = dir.file("frame.png")
+        XCTAssertEqual(try cli(["restore", input, "-o", still, "--preset", "master-ffv1", "--start", "5", "--frames", "1", "--quiet"]).status, 0)
+        let (_, pic) = try decodeAll(still)
+        // An RGB picture holds only 0…1: the source's out-of-gamut values (noise on saturated colors) clip.
+        let clipped = source[120].with(width: source[120].width, height: source[120].height,
+                                       planes: source[120].planes.map { $0.map { min(max($0, 0), 1) } })
+        XCTAssertGreaterThan(psnr(pic[0], clipped), 40)
+        XCTAssertLessThan(psnr(pic[0], source[121].with(width: 128, height: 96, planes: source[121].planes.map { $0.map { min(max($0, 0), 1) } })), 30)
+        // A start past the end, and contradictory options, are clear errors that write nothing.
+        var r = try cli(["restore", input, "-o", dir.file("x.mkv"), "--preset", "master-ffv1", "--start", "11"])
+        XCTAssertEqual(r.status, 1); XCTAssertTrue(r.stderr.contains("no frame in the range"), r.stderr)
+        r = try cli(["restore", input, "-o", dir.file("x.mkv"), "--duration", "1", "--frames", "3"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("x.mkv")))
+    }
+}

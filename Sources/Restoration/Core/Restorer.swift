@@ -30,6 +30,21 @@ public struct RestoreJob {
     /// Write the output as segments in a work folder beside it, joined at the end, so that an
     /// interrupted run can be resumed (nil: one pass straight into the output).
     public var checkpoint: Checkpoint?
+    /// Restore only this part of the film (a preview): one pass, whatever `checkpoint` says.
+    public var range: TimeRange?
+
+    /// Part of a film: from `start` (seconds of the source), for `duration` seconds or `frames`
+    /// output frames (neither: to the end). Temporal stages see the frames around it that they
+    /// would in a whole run, so the part equals the same frames of a full restore; the output
+    /// starts at 0 (its first frame), with the sound cut to the same span.
+    public struct TimeRange: Equatable {
+        public var start: Rational
+        public var duration: Rational?
+        public var frames: Int?
+        public init(start: Rational = .zero, duration: Rational? = nil, frames: Int? = nil) {
+            self.start = start; self.duration = duration; self.frames = frames
+        }
+    }
 
     public struct Checkpoint {
         /// A new segment starts at the first scene cut this many seconds (of output) into the
@@ -213,7 +228,7 @@ public final class Restorer {
         }
         if let imageCodec = MediaWriter.imageCodecs[URL(fileURLWithPath: job.output).pathExtension.lowercased()] {
             // A still picture out: one frame in, the image format's own encoder, 8 or 16 bits as the source.
-            if let n = reader.stream.frameCount, n > 1 {
+            if let n = reader.stream.frameCount, n > 1, job.range?.frames != 1 {
                 throw RestoreError.output("\(job.input) has \(n) frames; a still image output (.\(URL(fileURLWithPath: job.output).pathExtension)) takes one picture: write .mkv, .mp4 or .mov")
             }
             let sourceInfo = reader.info
@@ -281,6 +296,36 @@ public final class Restorer {
                       files: try Recipe.files(stages: stages, weights: weightFiles))
     }
 
+    /// Where a part of the film is decoded (from the context before it to the context after it) and
+    /// which output frames belong to it.
+    struct RangeWindow {
+        var decodeFrom: Rational
+        var decodeTo: Rational?
+        var from: Rational
+        var to: Rational?
+        var frames: Int?
+    }
+
+    func rangeWindow(_ r: RestoreJob.TimeRange) throws -> RangeWindow {
+        let rate = reader.stream.frameRate ?? reader.stream.averageRate
+        let past = Rational(Int64(context.past + 1)) / rate, future = Rational(Int64(context.future + 1)) / rate
+        var end = r.duration.map { r.start + $0 }
+        if let n = r.frames {
+            let outRate = outputStream.frameRate ?? outputStream.averageRate
+            end = r.start + Rational(Int64(n)) / outRate
+        }
+        var from = r.start > past ? r.start - past : .zero
+        // Frames before the context are decoded but not converted (nextFrame(notBefore:)). Deep in a
+        // constant-rate film a seek skips most of them: it lands half a frame before frame k, whose
+        // number is then known (a variable-rate film is read from its start, so numbers stay exact).
+        if from > Rational(2), let cfr = reader.stream.frameRate {
+            let k = (from * cfr).floor
+            from = Rational(k) / cfr - Rational(1, 2) / cfr
+            try reader.seek(to: from, index: Int(k))
+        }
+        return RangeWindow(decodeFrom: from, decodeTo: end.map { $0 + future }, from: r.start, to: end, frames: r.frames)
+    }
+
     /// The error of an input that gives no picture at all: nothing is written for it.
     func noFrames() -> RestoreError {
         let why = reader.readError.map { " (\($0))" }
@@ -299,7 +344,7 @@ public final class Restorer {
         let lock = try OutputLock(output: job.output)
         defer { lock.release() }
         OutputFile.removeStaleTemporaries(of: job.output)
-        if let c = job.checkpoint, !MediaWriter.isImage(job.output) {
+        if let c = job.checkpoint, !MediaWriter.isImage(job.output), job.range == nil {
             return try runCheckpointed(c, progressInterval: progressInterval, progress: progress)
         }
         return try runSinglePass(progressInterval: progressInterval, progress: progress)
@@ -311,7 +356,10 @@ public final class Restorer {
         guard let cb = progress else { return nil }
         let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "filmrestore.progress"))
         t.schedule(deadline: .now() + interval, repeating: interval)
-        let total = outputStream.frameCount
+        // A part of the film: its own frame count.
+        let outRate = outputStream.frameRate ?? outputStream.averageRate
+        let total = job.range.map { r in r.frames ?? r.duration.map { Int(($0 * outRate).ceil) } ?? outputStream.frameCount.map { n in
+            max(0, n - Int((r.start * outRate).floor)) } } ?? outputStream.frameCount
         t.setEventHandler { [weak self] in
             cb(RestoreProgress(framesDone: framesDone(), framesTotal: total, elapsed: Date().timeIntervalSince(start),
                                stepRates: self?.pipeline.stepRates ?? []))
@@ -324,27 +372,58 @@ public final class Restorer {
     func runSinglePass(progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
         let start = Date()
         let output = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
-        let writer: MediaWriter
-        do {
-            writer = try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: outputStream, settings: encoder,
-                                     copyFrom: MediaWriter.isImage(job.output) ? nil : job.input, startOffset: reader.startOffset,
-                                     metadata: try recipe().metadata)
-        } catch let e as MediaError {
-            output.discard()
-            throw RestoreError.output("cannot write \(job.output): \(e)")
+        let metadata = try recipe().metadata
+        let job = self.job, stream = outputStream, encoder = self.encoder, reader = self.reader, pipeline = self.pipeline
+        /// Made at the first frame written: a part of the film starts at 0, and its sound is shifted alike.
+        func makeWriter(shift: Rational, span: Rational?) throws -> MediaWriter {
+            do {
+                return try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: stream, settings: encoder,
+                                       copyFrom: MediaWriter.isImage(job.output) ? nil : job.input, startOffset: reader.startOffset + shift,
+                                       sideSpan: span, metadata: metadata)
+            } catch let e as MediaError {
+                throw RestoreError.output("cannot write \(job.output): \(e)")
+            }
         }
-        let reader = self.reader, pipeline = self.pipeline
-        let timer = progressTimer(every: progressInterval, since: start, framesDone: { writer.framesWritten }, progress)
+        final class Slot { var writer: MediaWriter?; var written = 0; var first: Rational = .zero }
+        let slot = Slot()
+        do {
+            if job.range == nil { slot.writer = try makeWriter(shift: .zero, span: nil) }
+        } catch { output.discard(); throw error }
+        let window = try job.range.map { try rangeWindow($0) }
+        let timer = progressTimer(every: progressInterval, since: start, framesDone: { slot.written }, progress)
         defer { timer?.cancel() }
         do {
-            try pipeline.run(source: { try reader.nextFrame() }, sink: { try writer.write($0) })
-            if reader.framesSeen == 0 { throw noFrames() }
+            let source: () throws -> Frame? = {
+                guard let w = window else { return try reader.nextFrame() }
+                while let f = try reader.nextFrame(notBefore: w.decodeFrom) {
+                    if let e = w.decodeTo, f.pts >= e { return nil }
+                    return f
+                }
+                return nil
+            }
+            try pipeline.run(source: source, sink: { f in
+                guard let w = window else { try slot.writer!.write(f); slot.written += 1; return }
+                guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ slot.written < $0 }) ?? true else { return }
+                if slot.writer == nil {
+                    slot.first = f.pts
+                    slot.writer = try makeWriter(shift: f.pts, span: w.to.map { $0 - f.pts } ?? Rational(Int64.max / 4, 1))
+                }
+                var g = f
+                g.pts = f.pts - slot.first
+                try slot.writer!.write(g)
+                slot.written += 1
+            })
+            if reader.framesSeen == 0 && window == nil { throw noFrames() }
+            guard let writer = slot.writer else {
+                throw RestoreError.input("\(job.input): no frame in the range asked for (from \(String(format: "%.3f", job.range?.start.doubleValue ?? 0)) s; the film is \(String(format: "%.3f", reader.stream.duration?.doubleValue ?? 0)) s)")
+            }
             try writer.finish()
             try output.commit()
         } catch {
             output.discard()
             throw error
         }
+        let writer = slot.writer!
         timer?.cancel()
         if let cb = progress {
             cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: writer.framesWritten, elapsed: Date().timeIntervalSince(start),
