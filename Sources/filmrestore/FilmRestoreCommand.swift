@@ -16,7 +16,18 @@ struct FilmRestore: ParsableCommand {
         keepLargeBuffersInTheHeap()
         Interrupts.start()
         refuseDashWords(Array(CommandLine.arguments.dropFirst()))
-        Self.main(nil)
+        // One error shape for every failure: usage errors too are one line "filmrestore: error: …"
+        // (with the usage hint of the subcommand), exit 64 as swift-argument-parser sets it.
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }   // --help, --version
+            let text = message(for: error).replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "Error: ", with: "")
+            FileHandle.standardError.write(Data("filmrestore: error: \(text) (see filmrestore help)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
     }
 
     /// This tool has no grouped short flags, so a word such as `-dash.mp4` before `--` is a file name
@@ -25,7 +36,9 @@ struct FilmRestore: ParsableCommand {
     static func refuseDashWords(_ args: [String]) {
         for a in args {
             if a == "--" { return }
-            guard a.hasPrefix("-"), !a.hasPrefix("--"), a.count > 2, Double(a) == nil else { continue }
+            // Grouped flags that take no value (-yq) are fine.
+            guard a.hasPrefix("-"), !a.hasPrefix("--"), a.count > 2, Double(a) == nil,
+                  !a.dropFirst().allSatisfy({ "yqvnh".contains($0) }) else { continue }
             FileHandle.standardError.write(Data("filmrestore: error: unknown option '\(a)': a file name that starts with '-' goes after '--' (filmrestore restore -o OUT -- \(a))\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
@@ -79,13 +92,20 @@ struct Restore: ParsableCommand {
     @Flag(help: "Continue an interrupted restore of the same input, preset and output: finished segments are kept, the rest is made.") var resume = false
     @Option(name: .customLong("segment-seconds"), help: "Checkpoint: a segment is closed at the first scene cut after this many seconds of output (resume loses at most one segment).") var segmentSeconds = 10.0
     @Flag(name: .customLong("no-checkpoint"), help: "Write straight into OUT in one pass (no segments; cannot be resumed).") var noCheckpoint = false
-    @Flag(help: "Overwrite OUT if it exists.") var force = false
-    @Flag(help: "No progress output.") var quiet = false
-    @Flag(help: "Let FFmpeg print its own warnings.") var verbose = false
+    @Flag(name: [.customShort("y"), .long], help: "Overwrite OUT (and the statistics and report files) if they exist.") var force = false
+    @Flag(name: [.customShort("n"), .customLong("no-overwrite")], help: "Never overwrite: stop if OUT exists (the default; says so explicitly).") var noOverwrite = false
+    @Flag(name: .shortAndLong, help: "No progress output.") var quiet = false
+    @Flag(name: .shortAndLong, help: "Let FFmpeg print its own warnings.") var verbose = false
+    @Option(help: "Progress display: line (redrawn in place, sized to the terminal), json (one object per line on stderr: frame, total, fps, eta, steps), none.") var progress: ProgressStyle = .line
+
+    func validate() throws {
+        if force && noOverwrite { throw ValidationError("-y/--force and -n/--no-overwrite contradict each other") }
+        if !(1...64).contains(queueCapacity) { throw ValidationError("--queue-capacity must be 1…64 frames, not \(queueCapacity)") }
+    }
 
     func run() throws {
         MediaLog.setVerbose(verbose)
-        recipe.useModelsDir()
+        try recipe.useModelsDir()
         if let jobPath = jobFile {
             if report != nil { throw ValidationError("--report is for a whole film: make it after `assemble` with `filmrestore report SOURCE OUTPUT -o report.html`") }
             return runJobSegment(jobPath)
@@ -107,14 +127,14 @@ struct Restore: ParsableCommand {
             guard segmentSeconds > 0 else { throw ValidationError("--segment-seconds must be positive") }
             if !noCheckpoint { job.checkpoint = .init(segmentSeconds: segmentSeconds, resume: resume) }
             let restorer = try Restorer(job: job)
-            let progress = ProgressPrinter(enabled: !quiet)
+            let progress = ProgressPrinter(enabled: !quiet, style: self.progress)
             if !quiet {
                 progress.line("\(input): \(restorer.reader.stream) → \(output): \(restorer.outputStream), \(restorer.encoder.codec); stages: \(restorer.nodes.map(\.name).joined(separator: " → "))")
                 for n in restorer.notes { progress.line("note: \(n)") }
             }
             let interrupt = Interrupts.install { restorer.cancel() }
             defer { interrupt.cancel() }
-            let summary = try restorer.run(progressInterval: progress.isTerminal ? 0.5 : 5) { progress.update($0) }
+            let summary = try restorer.run(progressInterval: self.progress == .json ? 1 : progress.isTerminal ? 0.5 : 5) { progress.update($0) }
             progress.finish()
             if !quiet {
                 progress.line(String(format: "wrote %@: %d frames in %.1f s (%.2f fps)%@", output, summary.framesWritten, summary.seconds,
@@ -215,6 +235,8 @@ struct Restore: ParsableCommand {
     }
 }
 
+extension ProgressStyle: ExpressibleByArgument {}
+
 struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Split a film into segments (at scene cuts) for restoring on many machines; writes a job file.",
@@ -236,7 +258,7 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         MediaLog.setVerbose(false)
-        recipe.useModelsDir()
+        try recipe.useModelsDir()
         do {
             // Stored absolute, so segment tasks on other machines find the film at the same mount point.
             let job = try recipe.makeJob(input: URL(fileURLWithPath: input).standardizedFileURL.path, output: "")
@@ -364,8 +386,13 @@ struct RecipeOptions: ParsableArguments {
     @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
     @Option(name: .customLong("input-rate"), help: "Frame rate of a picture sequence input (default: the DPX header's, else 24), e.g. 18, 24000/1001.") var inputRate: String?
 
-    func useModelsDir() {
-        if let d = modelsDir { setenv("FILMRESTORE_MODELS", d, 1) }
+    func useModelsDir() throws {
+        guard let d = modelsDir else { return }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationError("--models-dir \(d) is not a folder (run `make models`, or give the folder that holds the model files)")
+        }
+        setenv("FILMRESTORE_MODELS", d, 1)
     }
 
     /// The preset with `--set` applied and the size, rate and encoder overrides.

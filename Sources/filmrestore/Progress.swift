@@ -1,36 +1,87 @@
 import Foundation
 import Restoration
 
-/// Prints progress to stderr: one line redrawn in place on a terminal, plain lines otherwise.
+/// How progress is shown: a line redrawn in place (plain lines when stderr is not a terminal),
+/// one JSON object per line for GUIs and schedulers, or nothing.
+enum ProgressStyle: String, CaseIterable {
+    case line, json, none
+}
+
+/// Prints progress to stderr: one line redrawn in place on a terminal, never wider than it (so it
+/// never wraps and leaves stale lines), plain lines otherwise, or JSON lines. The ETA comes from a
+/// smoothed rate (an exponential average over the updates), not the rate since the start.
 final class ProgressPrinter: @unchecked Sendable {
     let enabled: Bool
+    let style: ProgressStyle
     let isTerminal = isatty(STDERR_FILENO) != 0
     private var drewInPlace = false
     private let lock = NSLock()
+    private var last: (frames: Int, time: Double)?
+    private var smoothedRate: Double?
 
-    init(enabled: Bool) { self.enabled = enabled }
+    init(enabled: Bool, style: ProgressStyle = .line) {
+        self.style = enabled ? style : .none
+        self.enabled = enabled && style != .none
+    }
 
     func line(_ s: String) {
-        guard enabled else { return }
+        guard enabled, style == .line else { return }
         lock.withLock {
             if drewInPlace { FileHandle.standardError.write(Data("\n".utf8)); drewInPlace = false }
             FileHandle.standardError.write(Data((s + "\n").utf8))
         }
     }
 
-    func update(_ p: RestoreProgress) {
-        guard enabled else { return }
+    /// The terminal's width in columns (80 when it cannot be told).
+    static func terminalColumns() -> Int {
+        var w = winsize()
+        if ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &w) == 0, w.ws_col > 0 { return Int(w.ws_col) }
+        if let c = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), c > 0 { return c }
+        return 80
+    }
+
+    /// The rate to project with: an exponential average of the rates between updates.
+    private func rate(_ p: RestoreProgress) -> Double {
+        defer { last = (p.framesDone, p.elapsed) }
+        guard let l = last, p.elapsed > l.time else { return smoothedRate ?? p.speed }
+        let now = Double(p.framesDone - l.frames) / (p.elapsed - l.time)
+        smoothedRate = smoothedRate.map { 0.8 * $0 + 0.2 * now } ?? p.speed
+        return smoothedRate!
+    }
+
+    /// The line for `p`, at most `width` columns: the step rates go first, then the line is cut.
+    static func render(_ p: RestoreProgress, rate: Double, width: Int) -> String {
         var s = "frame \(p.framesDone)"
         if let t = p.framesTotal { s += "/\(t)" }
         s += String(format: "  %.2f fps", p.speed)
-        if let eta = p.eta { s += "  ETA " + Self.clock(eta) }
-        s += "  [" + p.stepRates.map { $0.fps >= 1000 ? "\($0.name) >999" : String(format: "%@ %.1f", $0.name, $0.fps) }.joined(separator: ", ") + " fps]"
+        if let t = p.framesTotal, t > p.framesDone, rate > 0 { s += "  ETA " + clock(Double(t - p.framesDone) / rate) }
+        let steps = "  [" + p.stepRates.map { $0.fps >= 1000 ? "\($0.name) >999" : String(format: "%@ %.1f", $0.name, $0.fps) }.joined(separator: ", ") + " fps]"
+        if s.count + steps.count <= width { s += steps }
+        return String(s.prefix(max(1, width)))
+    }
+
+    func update(_ p: RestoreProgress) {
+        guard enabled else { return }
         lock.withLock {
-            if isTerminal {
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
+            let r = rate(p)
+            switch style {
+            case .json:
+                var o: [String: Any] = ["frame": p.framesDone, "fps": (p.speed * 100).rounded() / 100, "elapsed": (p.elapsed * 10).rounded() / 10,
+                                        "steps": Dictionary(uniqueKeysWithValues: p.stepRates.map { ($0.name, ($0.fps * 10).rounded() / 10) })]
+                if let t = p.framesTotal {
+                    o["total"] = t
+                    if t > p.framesDone, r > 0 { o["eta"] = (Double(t - p.framesDone) / r).rounded() }
+                }
+                if let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) {
+                    FileHandle.standardError.write(d + Data("\n".utf8))
+                }
+            case .line where isTerminal:
+                // One column short of the width: a full-width line makes some terminals wrap.
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + Self.render(p, rate: r, width: Self.terminalColumns() - 1)).utf8))
                 drewInPlace = true
-            } else {
-                FileHandle.standardError.write(Data((s + "\n").utf8))
+            case .line:
+                FileHandle.standardError.write(Data((Self.render(p, rate: r, width: 200) + "\n").utf8))
+            case .none: break
             }
         }
     }

@@ -1,0 +1,69 @@
+import XCTest
+import Foundation
+import TestSupport
+
+/// The command line as the field's tools behave: one error shape and documented exit codes, short
+/// flags, a progress line that fits the terminal, JSON progress for programs.
+final class CommandLineTests: XCTestCase {
+    var dir: TempDir!
+    override func setUp() { dir = TempDir("cli-line") }
+    override func tearDown() { dir.remove() }
+
+    @discardableResult
+    func cli(_ args: [String]) throws -> ProcessResult { try runProcess(CLITests.binary, args) }
+
+    func test_errors_oneShape_documentedExitCodes_shortFlags() throws {
+        let input = dir.file("in.mp4")
+        try testClip(input, seconds: 1)
+        // Usage errors: one line, the same prefix as runtime errors, exit 64.
+        for args in [["restore", input, "-o", dir.file("o.mkv"), "--crf", "abc"], ["restore", input],
+                     ["restore", input, "-o", dir.file("o.mkv"), "--models-dir", dir.file("missing")],
+                     ["restore", input, "-o", dir.file("o.mkv"), "-y", "-n"], ["restore", input, "-o", dir.file("o.mkv"), "--progress", "xml"]] {
+            let r = try cli(args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: "), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+        // Runtime errors: exit 1, same shape.
+        var r = try cli(["restore", dir.file("missing.mp4"), "-o", dir.file("o.mkv")])
+        XCTAssertEqual(r.status, 1); XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: "), r.stderr)
+        // -y replaces, -n never does, -q is quiet.
+        let out = dir.file("o.mkv")
+        XCTAssertEqual(try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "-q"]).stderr, "")
+        r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "-n", "-q"])
+        XCTAssertEqual(r.status, 1); XCTAssertTrue(r.stderr.contains("exists"), r.stderr)
+        r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "-yq"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try cli(["--version"])
+        XCTAssertEqual(r.status, 0); XCTAssertFalse(r.stdout.isEmpty)
+    }
+
+    /// Runs a restore under a pseudo-terminal of `columns` columns and returns what it drew.
+    func underTerminal(columns: Int, _ args: [String]) throws -> String {
+        let command = "stty cols \(columns) rows 40; " + ([CLITests.binary] + args).map { "'\($0)'" }.joined(separator: " ")
+        let r = try runProcess("script", ["-qfec", command, "/dev/null"])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        return r.stdout
+    }
+
+    func test_progressLine_fitsTheTerminal_andJSONProgressRisesToTheTotal() throws {
+        let input = dir.file("in.mp4")
+        try testClip(input, size: "320x240", seconds: 3)
+        for columns in [80, 200] {
+            let drawn = try underTerminal(columns: columns, ["restore", input, "-o", dir.file("o\(columns).mkv"), "--preset", "cleanup"])
+            let pieces = drawn.replacingOccurrences(of: "\u{1B}[K", with: "").components(separatedBy: CharacterSet(charactersIn: "\r\n"))
+            let progress = pieces.filter { $0.hasPrefix("frame ") }
+            XCTAssertGreaterThanOrEqual(progress.count, 2, drawn)
+            for p in progress { XCTAssertLessThan(p.count, columns, "a progress line wider than the terminal: \(p)") }
+            if columns == 200 { XCTAssertTrue(progress.contains { $0.contains("[decode") }, "the step rates fit at 200 columns") }
+        }
+        let r = try cli(["restore", input, "-o", dir.file("json.mkv"), "--preset", "cleanup", "--progress", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let objects = r.stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertGreaterThanOrEqual(objects.count, 2, r.stderr)
+        let frames = objects.compactMap { $0["frame"] as? Int }
+        XCTAssertEqual(frames, frames.sorted())
+        XCTAssertEqual(frames.last, 72); XCTAssertEqual(objects.last?["total"] as? Int, 72)
+        XCTAssertNotNil(objects.first?["steps"] as? [String: Any])
+    }
+}
