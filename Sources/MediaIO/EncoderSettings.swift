@@ -33,6 +33,7 @@ public struct EncoderSettings: Sendable, Equatable, Codable {
         if let crf = crf, bitrate == nil { wanted["crf"] = String(crf) }
         if let p = preset { wanted["preset"] = p }
         for (k, v) in options { wanted[k] = v }
+        if codec == "libx265" && !MediaLog.verbose { wanted["x265-params"] = "log-level=error" }
         return wanted
     }
 

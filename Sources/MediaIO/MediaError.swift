@@ -44,7 +44,13 @@ let AV_NOPTS = fr_nopts_value()
 /// How much FFmpeg itself prints to stderr. The tool reports errors itself, on one line, so the
 /// default is quiet.
 public enum MediaLog {
+    nonisolated(unsafe) private(set) static var verbose = false
+
+    /// FFmpeg's log, and the encoder libraries that print on their own (x265's and SVT-AV1's
+    /// banners), follow the tool's verbosity: quiet unless asked.
     public static func setVerbose(_ verbose: Bool) {
+        self.verbose = verbose
         av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET)
+        setenv("SVT_LOG", verbose ? "2" : "1", 1)   // SVT-AV1: 1 errors, 2 warnings
     }
 }

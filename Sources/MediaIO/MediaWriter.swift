@@ -11,6 +11,9 @@ public final class MediaWriter {
     public let path: String
     public let outputColor: ColorMetadata
     public let pixelFormat: String
+    /// The output's color tags: matrix, range, primaries, transfer (FFmpeg's codes), for files that
+    /// are joined from segments in a container that does not store them (NUT).
+    public var colorTags: [Int] { [outputColor.matrix.rawValue, outputColor.range.rawValue, outputColor.primaries, outputColor.transfer] }
     public private(set) var framesWritten = 0
     public var copiedStreams: [Int] { side?.copied ?? [] }
     public var skippedStreams: [(index: Int, reason: String)] { side?.skipped ?? [] }
@@ -136,6 +139,11 @@ public final class MediaWriter {
         encFrame.pointer.pointee.width = c.pointee.width
         encFrame.pointer.pointee.height = c.pointee.height
         encFrame.pointer.pointee.format = pix.rawValue
+        // On every frame too: some encoders (ProRes) write the frame's tags into the bitstream.
+        encFrame.pointer.pointee.colorspace = c.pointee.colorspace
+        encFrame.pointer.pointee.color_range = c.pointee.color_range
+        encFrame.pointer.pointee.color_primaries = c.pointee.color_primaries
+        encFrame.pointer.pointee.color_trc = c.pointee.color_trc
         try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
         encPacket = try PacketBox()
         picture = PictureEncoder(width: coded.width, height: coded.height, format: packed == nil ? pix : AV_PIX_FMT_YUV444P, color: color,

@@ -28,7 +28,7 @@ public enum SegmentJoiner {
     ///   file's timestamps (NUT makes a stream with B-frames start at a non-negative decode time),
     ///   so each segment is put back at its own time.
     public static func join(segments: [(path: String, firstPts: Rational?)], to path: String, containerFor: String, copyFrom source: String?,
-                            startOffset: Rational = .zero, metadata: [String: String] = [:]) throws -> Report {
+                            startOffset: Rational = .zero, metadata: [String: String] = [:], colorTags: [Int]? = nil) throws -> Report {
         guard let firstPath = segments.first?.path else { throw MediaError.invalidArgument("no segments to join") }
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
@@ -47,6 +47,14 @@ public enum SegmentJoiner {
         guard let vst = avformat_new_stream(oc, nil) else { throw MediaError.io("avformat_new_stream failed") }
         try check(avcodec_parameters_copy(vst.pointee.codecpar, ref.pointee.codecpar), "avcodec_parameters_copy")
         vst.pointee.codecpar.pointee.codec_tag = 0
+        if let t = colorTags, t.count == 4 {
+            // NUT keeps no color tags: the writer's, recorded with the segments.
+            let par = vst.pointee.codecpar!
+            par.pointee.color_space = AVColorSpace(rawValue: UInt32(t[0]))
+            par.pointee.color_range = AVColorRange(rawValue: UInt32(t[1]))
+            par.pointee.color_primaries = AVColorPrimaries(rawValue: UInt32(t[2]))
+            par.pointee.color_trc = AVColorTransferCharacteristic(rawValue: UInt32(t[3]))
+        }
         vst.pointee.time_base = ref.pointee.time_base
         vst.pointee.avg_frame_rate = ref.pointee.avg_frame_rate
         vst.pointee.r_frame_rate = ref.pointee.r_frame_rate

@@ -66,4 +66,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(frames.last, 72); XCTAssertEqual(objects.last?["total"] as? Int, 72)
         XCTAssertNotNil(objects.first?["steps"] as? [String: Any])
     }
+
+    func test_everyVideoOutput_isColorTagged_andQuietMeansQuiet() throws {
+        let input = dir.file("in.mp4")
+        try testClip(input, size: "96x64", seconds: 0.5)
+        for codec in ["ffv1", "prores_ks", "libx264", "libx265", "libsvtav1"] {
+            for mode in [[], ["--no-checkpoint"]] {
+                let out = dir.file("\(codec)\(mode.count).mkv")
+                let r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "--codec", codec, "-q"] + mode)
+                XCTAssertEqual(r.status, 0, r.stderr)
+                XCTAssertEqual(r.stderr, "", "\(codec): -q prints nothing (no encoder banner)")
+                let j = try ffprobe(out, ["-select_streams", "v", "-show_entries", "stream=color_space,color_range,color_primaries,color_transfer"])
+                let st = try XCTUnwrap((j["streams"] as? [[String: Any]])?.first)
+                for key in ["color_space", "color_range", "color_primaries", "color_transfer"] {
+                    let v = st[key] as? String ?? "unknown"
+                    XCTAssertNotEqual(v, "unknown", "\(codec) \(mode): \(key)")
+                }
+                XCTAssertEqual(st["color_space"] as? String, "smpte170m", "\(codec) \(mode): SD is tagged BT.601")
+            }
+        }
+    }
 }

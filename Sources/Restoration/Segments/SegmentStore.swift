@@ -28,6 +28,8 @@ public struct SegmentRecord: Codable, Equatable, Sendable {
     /// The last frame's timestamp plus its duration.
     public var endPts: Rational?
     public var seconds: Double
+    /// The writer's color tags (matrix, range, primaries, transfer), restored when joining.
+    public var colorTags: [Int]? = nil
 }
 
 /// A folder of segment files (`NAME.nut`, video only; `.mov` for codecs NUT cannot hold, such as

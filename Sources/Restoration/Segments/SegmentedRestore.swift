@@ -90,7 +90,8 @@ extension Restorer {
         let close: (Open, Boundary?) throws -> Void = { seg, end in
             try seg.writer?.finish()
             let r = SegmentRecord(fingerprint: store.fingerprint, start: seg.start, end: end, file: nil, bytes: nil, sha256: nil,
-                                  frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts, seconds: Date().timeIntervalSince(seg.began))
+                                  frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts, seconds: Date().timeIntervalSince(seg.began),
+                                  colorTags: seg.writer?.colorTags)
             try store.commit(seg.name, partial: seg.writer == nil ? nil : seg.partial, record: r)
             made += 1
         }
@@ -240,7 +241,8 @@ extension Restorer {
         let files = chain.compactMap { r in r.file.map { (dir + "/" + $0, r.firstPts) } }
         do {
             let joined = try SegmentJoiner.join(segments: files, to: out.temporaryPath, containerFor: outputName, copyFrom: source,
-                                                startOffset: startOffset, metadata: metadata)
+                                                startOffset: startOffset, metadata: metadata,
+                                                colorTags: chain.first { $0.colorTags != nil }?.colorTags)
             try verify(chain: chain, joined: joined, rate: rate)
             let frames = chain.reduce(0) { $0 + $1.frames }
             if let e = expectedFrames, abs(frames - e) > 1 {
