@@ -26,6 +26,7 @@ public final class MediaWriter {
     private let encPacket: PacketBox
     private var picture: PictureEncoder
     private let packed: AVPixelFormat?
+    private let planarRGB: Bool
     private let frameRate: Rational?
     private let encTimeBase: Rational
     private var lastPts: Int64 = Int64.min
@@ -61,9 +62,10 @@ public final class MediaWriter {
         }
         let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
         let pix = av_get_pix_fmt(pixName)
-        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) else {
+        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) || PictureEncoder.planarRGBFormats.contains(pix) else {
             throw MediaError.unsupported("output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)")
         }
+        planarRGB = PictureEncoder.planarRGBFormats.contains(pix)
         if let list = codec.pointee.pix_fmts {
             var ok = false, i = 0
             while list[i] != AV_PIX_FMT_NONE { if list[i] == pix { ok = true }; i += 1 }
@@ -83,6 +85,7 @@ public final class MediaWriter {
             if stream.color.transfer != 2 { color.transfer = stream.color.transfer }
         }
         if isGrayFormat || packed != nil || pixName.hasPrefix("yuvj") { color.range = .full }
+        if planarRGB { color.range = .full; color.matrix = .rgb }
         if packed != nil, !isGrayFormat { color.matrix = .rgb }
         outputColor = color
 
@@ -146,7 +149,7 @@ public final class MediaWriter {
         encFrame.pointer.pointee.color_trc = c.pointee.color_trc
         try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
         encPacket = try PacketBox()
-        picture = PictureEncoder(width: coded.width, height: coded.height, format: packed == nil ? pix : AV_PIX_FMT_YUV444P, color: color,
+        picture = PictureEncoder(width: coded.width, height: coded.height, format: packed == nil && !planarRGB ? pix : AV_PIX_FMT_YUV444P, color: color,
                                  sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
@@ -230,7 +233,20 @@ public final class MediaWriter {
     static func ext(_ p: String) -> String { String(p.split(separator: ".").last ?? "").lowercased() }
 
     /// Still-image outputs and the encoder that writes each.
-    public static let imageCodecs = ["png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff", "tiff": "tiff"]
+    public static let imageCodecs = ["png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff", "tiff": "tiff", "dpx": "dpx", "exr": "exr"]
+
+    /// Copies the source's sound and subtitles, packet for packet, into a file of their own (a
+    /// picture sequence's sound beside its pictures), shifted by `startOffset` like the video.
+    public static func copySound(from source: String, to path: String, containerFor: String, startOffset: Rational) throws -> Int {
+        guard let ofmt = av_guess_format(nil, containerFor, nil) else { throw MediaError.invalidArgument("\(containerFor): unknown container") }
+        let output = try OutputContext(format: ofmt, path: path, containerFor: containerFor)
+        let side = try SideStreams(source: source, output: output.pointer, containerFor: containerFor, startOffset: startOffset)
+        guard !side.copied.isEmpty else { return 0 }
+        try output.writeHeader()
+        try side.pump(until: nil)
+        try output.finish()
+        return side.copied.count
+    }
     public static func isImage(_ path: String) -> Bool { imageCodecs[ext(path)] != nil }
 
     /// Encodes one frame. Frames must come in presentation order with increasing timestamps.
@@ -238,6 +254,7 @@ public final class MediaWriter {
         let f = encFrame.pointer
         try check(av_frame_make_writable(f), "av_frame_make_writable")
         if let p = packed { PictureEncoder.fillPacked(f, from: frame, format: p) }
+        else if planarRGB { PictureEncoder.fillPlanarRGB(f, from: frame, format: AVPixelFormat(rawValue: f.pointee.format)) }
         else if let pad = padding { picture.fill(f, from: frame.paddedByRepeatingEdges(width: pad.width, height: pad.height)) }
         else { picture.fill(f, from: frame) }
         var pts = (frame.pts / encTimeBase).rounded

@@ -18,6 +18,29 @@ struct PictureEncoder {
     /// Packed R'G'B' formats of still images (PNG, TIFF) and big-endian gray (16-bit PNG).
     static let packedFormats: [AVPixelFormat] = [AV_PIX_FMT_RGB24, AV_PIX_FMT_RGB48BE, AV_PIX_FMT_RGB48LE, AV_PIX_FMT_GRAY16BE]
 
+    /// Planar R'G'B' of scans (DPX 10/12-bit, 16-bit) and float R'G'B' (EXR): G, B, R planes.
+    static let planarRGBFormats: [AVPixelFormat] = [AV_PIX_FMT_GBRP10LE, AV_PIX_FMT_GBRP12LE, AV_PIX_FMT_GBRP16LE, AV_PIX_FMT_GBRPF32LE]
+
+    /// Writes R'G'B' (a gray picture into all three) as planar G, B, R: integer codes of the
+    /// format's depth, full range, or floats as they are (EXR keeps values beyond 0…1).
+    static func fillPlanarRGB(_ frame: UnsafeMutablePointer<AVFrame>, from f: Frame, format: AVPixelFormat) {
+        let d = av_pix_fmt_desc_get(format)!.pointee
+        let isFloat = d.flags & UInt64(AV_PIX_FMT_FLAG_FLOAT) != 0
+        let maxCode = Float((1 << Int(d.comp.0.depth)) - 1)
+        let rgb = f.layout == .gray ? [f.planes[0], f.planes[0], f.planes[0]] : f.planes
+        for (plane, src) in [(0, rgb[1]), (1, rgb[2]), (2, rgb[0])] {
+            let (base, stride) = planeOf(frame, plane)
+            for y in 0..<f.height {
+                let row = UnsafeMutableRawPointer(base + y * stride)
+                for x in 0..<f.width {
+                    let v = src[y * f.width + x]
+                    if isFloat { row.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: x * 4, as: UInt32.self) }
+                    else { row.storeBytes(of: UInt16((min(max(v, 0), 1) * maxCode).rounded()).littleEndian, toByteOffset: x * 2, as: UInt16.self) }
+                }
+            }
+        }
+    }
+
     static func supported(_ fmt: AVPixelFormat) -> Bool {
         if packedFormats.contains(fmt) { return true }
         guard let d = av_pix_fmt_desc_get(fmt) else { return false }

@@ -65,6 +65,54 @@ final class SequenceCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.mkv")))
     }
 
+    func test_sequenceOut_tiffDpxExr_countDepthSound_andAnInterruptedRunResumes() throws {
+        let input = dir.file("film.mkv")
+        try testClip(input, size: "320x240", seconds: 3)
+        let (_, source) = try decodeAll(input)
+        for (ext, fmt) in [("tif", "rgb48le"), ("dpx", "gbrp10le"), ("png", "rgb48be"), ("exr", "gbrpf32le")] {
+            let pattern = dir.path + "/out-\(ext)/frame_%06d.\(ext)"
+            let r = try cli(["restore", input, "-o", pattern, "--preset", "master-ffv1", "-q"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let names = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/out-\(ext)").sorted()
+            XCTAssertEqual(names.filter { $0.hasSuffix("." + ext) }.count, 72, ext)
+            XCTAssertEqual(names.first, "frame.mka", "the sound beside the pictures")
+            XCTAssertEqual(names[1], "frame_000001.\(ext)")
+            XCTAssertEqual(try probeStreams(dir.path + "/out-\(ext)/frame_000001.\(ext)").first?.pixFmt, fmt)
+            if ext == "dpx" {
+                let (_, pics) = try decodeAll(dir.path + "/out-dpx")
+                XCTAssertEqual(pics.count, 72)
+                let clip: (Frame) -> Frame = { f in f.with(width: f.width, height: f.height, planes: f.planes.map { $0.map { min(max($0, 0), 1) } }) }
+                let worst = zip(source, pics).map { psnr(clip($0), $1) }.min() ?? 0
+                XCTAssertGreaterThanOrEqual(worst, 50, "10-bit DPX against the source (worst \(worst) dB)")
+            }
+        }
+        XCTAssertFalse(dir.listing().contains { $0.contains("filmrestore") }, "\(dir.listing())")
+        // Killed with SIGKILL after some pictures: --resume keeps them and makes the rest.
+        let pattern = dir.path + "/resumed/f_%04d.tif"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.binary)
+        p.arguments = ["restore", input, "-o", pattern, "--preset", "cleanup", "-q"]
+        try p.run()
+        let work = dir.path + "/.resumed.filmrestore-sequence"
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline {
+            if (((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter { $0.hasSuffix(".tif") && !$0.hasPrefix(".") }.count) >= 10 { break }
+            usleep(5_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path + "/resumed"), "no half sequence under the final name")
+        var r = try cli(["restore", input, "-o", pattern, "--preset", "cleanup", "-q"])
+        XCTAssertEqual(r.status, 1); XCTAssertTrue(r.stderr.contains("--resume"), r.stderr)
+        r = try cli(["restore", input, "-o", pattern, "--preset", "cleanup", "--resume"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let kept = r.stderr.components(separatedBy: "resumed: ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+        XCTAssertGreaterThanOrEqual(kept, 10, r.stderr)
+        let done = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/resumed").filter { $0.hasSuffix(".tif") }
+        XCTAssertEqual(done.count, 72)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work))
+    }
+
     func test_dpxHeader_rateTimecodeAndTransfer_areRead() throws {
         // A DPX header as a scanner writes it (big-endian, film and TV headers present): 18 fps,
         // printing density (log), timecode 01:02:03:04.

@@ -161,6 +161,8 @@ public final class Restorer {
     public let notes: [String]
     /// The picture sequence the input names (a folder or a printf pattern), nil for a file.
     public let sequence: ImageSequence?
+    /// The picture sequence the output names (`out/frame_%06d.tif`), nil for a file.
+    public let sequenceOutput: SequenceOutput?
     /// Frames of source each segment needs before its first frame and after its last, so every
     /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
     /// scene-cut detector's two.
@@ -177,7 +179,15 @@ public final class Restorer {
             guard fm.fileExists(atPath: job.input) else { throw RestoreError.input("input \(job.input) does not exist") }
             guard fm.isReadableFile(atPath: job.input) else { throw RestoreError.input("input \(job.input) is not readable") }
         }
-        if !job.stagesResolved && !job.output.isEmpty { _ = try OutputFile(path: job.output, inputs: job.inputs, force: job.force) }
+        sequenceOutput = SequenceOutput(job.output)
+        if let so = sequenceOutput {
+            let inputFolders = job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
+            if let f = inputFolders.first(where: { FilePaths.same($0, so.folder) }) {
+                throw RestoreError.output("refusing to write the sequence into \(so.folder): it holds the input \(f)")
+            }
+        } else if !job.stagesResolved && !job.output.isEmpty {
+            _ = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
+        }
         let missing = job.preset.unavailableStages
         if !missing.isEmpty {
             let what = missing.map { "\($0) (\(StageRegistry.planned[$0] ?? ""))" }
@@ -226,7 +236,9 @@ public final class Restorer {
             if c != enc.codec { enc.crf = nil; enc.bitrate = nil; enc.options = [:] }
             enc.codec = c; enc.pixelFormat = nil; enc.preset = nil
         }
-        if let imageCodec = MediaWriter.imageCodecs[URL(fileURLWithPath: job.output).pathExtension.lowercased()] {
+        if let so = sequenceOutput {
+            enc = so.encoder(gray: info.layout == .gray)
+        } else if let imageCodec = MediaWriter.imageCodecs[URL(fileURLWithPath: job.output).pathExtension.lowercased()] {
             // A still picture out: one frame in, the image format's own encoder, 8 or 16 bits as the source.
             if let n = reader.stream.frameCount, n > 1, job.range?.frames != 1 {
                 throw RestoreError.output("\(job.input) has \(n) frames; a still image output (.\(URL(fileURLWithPath: job.output).pathExtension)) takes one picture: write .mkv, .mp4 or .mov")
@@ -341,8 +353,9 @@ public final class Restorer {
     /// Runs the restore: in one pass, or through checkpointed segments when the job asks.
     public func run(progressInterval: Double = 1, progress: ((RestoreProgress) -> Void)? = nil) throws -> RestoreSummary {
         // One writer per output, taken before anything beside the output is looked at or removed.
-        let lock = try OutputLock(output: job.output)
+        let lock = try OutputLock(output: sequenceOutput?.folder ?? job.output)
         defer { lock.release() }
+        if let so = sequenceOutput { return try runSequence(so, progressInterval: progressInterval, progress: progress) }
         OutputFile.removeStaleTemporaries(of: job.output)
         if let c = job.checkpoint, !MediaWriter.isImage(job.output), job.range == nil {
             return try runCheckpointed(c, progressInterval: progressInterval, progress: progress)
