@@ -112,6 +112,7 @@ struct Restore: ParsableCommand {
         }
         guard let input = input else { throw ValidationError("give the input video (or --job FILE --segment N)") }
         guard let output = output else { throw ValidationError("give the output file with -o") }
+        if Batch.isBatch(input) { return try runBatch(input: input, output: output) }
         let range = try timeRange()
         if let r = report {
             guard ["html", "htm"].contains(URL(fileURLWithPath: r).pathExtension.lowercased()) else { throw ValidationError("--report names an HTML page: give it a .html name") }
@@ -166,6 +167,37 @@ struct Restore: ParsableCommand {
         } catch {
             FilmRestore.fail(error)
         }
+    }
+
+    /// A folder of films into a folder: each film by a restore of its own (see `Batch`).
+    func runBatch(input: String, output: String) throws {
+        guard URL(fileURLWithPath: output).pathExtension.isEmpty || FileManager.default.fileExists(atPath: output) && isFolder(output) else {
+            throw ValidationError("\(input) is a folder of films: -o names the folder to write them into, not a file")
+        }
+        guard statsJSON == nil, report == nil, jobFile == nil else { throw ValidationError("--stats-json and --report are for one film; a batch prints a table") }
+        if FilePaths.same(input, output) { throw ValidationError("the output folder must not be the folder of films") }
+        // This restore's own arguments, with the film and its output in place of the folders.
+        let argv = Array(CommandLine.arguments.dropFirst())
+        let arguments: (String, String) -> [String] = { film, out in
+            var a: [String] = [], skip = false, positional = false
+            for (i, t) in argv.enumerated() {
+                if skip { skip = false; continue }
+                if t == "-o" || t == "--output" { skip = true; continue }
+                if t.hasPrefix("--output=") { continue }
+                if t == input && !positional { positional = true; continue }
+                if t == "--" { continue }
+                _ = i
+                a.append(t)
+            }
+            return a + ["-o", out, "--", film]
+        }
+        let code = Batch.run(input: input, outDir: output, arguments: arguments, preferredExtension: nil, quiet: quiet)
+        if code != 0 { Foundation.exit(code) }
+    }
+
+    func isFolder(_ p: String) -> Bool {
+        var d: ObjCBool = false
+        return FileManager.default.fileExists(atPath: p, isDirectory: &d) && d.boolValue
     }
 
     /// --start / --duration / --frames as a part of the film (nil: the whole film).

@@ -196,3 +196,32 @@ final class RangeCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("x.mkv")))
     }
 }
+
+/// A folder of films restored into a folder.
+final class BatchCLITests: XCTestCase {
+    var dir: TempDir!
+    override func setUp() { dir = TempDir("cli-batch") }
+    override func tearDown() { dir.remove() }
+
+    func test_batch_restoresEachFilm_continuesPastABrokenOne_skipsFinished_andEndsWithATable() throws {
+        let films = dir.file("films")
+        try FileManager.default.createDirectory(atPath: films + "/reel2", withIntermediateDirectories: true)
+        try testClip(films + "/a.mp4", size: "96x64", seconds: 1)
+        try testClip(films + "/c.mov", size: "96x64", seconds: 0.5)
+        try "not a film".write(toFile: films + "/b-broken.mkv", atomically: true, encoding: .utf8)
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=0.5", "-pix_fmt", "rgb48le", films + "/reel2/r_%04d.tif"])
+        let out = dir.file("restored")
+        var r = try runProcess(CLITests.binary, ["restore", films, "-o", out, "--preset", "master-ffv1", "-q"])
+        XCTAssertEqual(r.status, 1, "a failed film makes the batch fail")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), ["a.mkv", "c.mkv", "reel2.mkv"])
+        XCTAssertEqual(try probeFrameTimes(out + "/a.mkv").count, 24)
+        XCTAssertEqual(try probeFrameTimes(out + "/reel2.mkv").count, 12)
+        let table = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(table.contains { $0.hasPrefix("b-broken.mkv") && $0.contains("FAILED") }, r.stdout)
+        XCTAssertTrue(table.contains { $0.hasPrefix("a.mp4") && $0.contains("24") && $0.hasSuffix("ok") }, r.stdout)
+        // Again: the finished films are skipped, the broken one fails again.
+        r = try runProcess(CLITests.binary, ["restore", films, "-o", out, "--preset", "master-ffv1", "-q"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stdout.components(separatedBy: "skipped").count - 1, 3, r.stdout)
+    }
+}
