@@ -10,7 +10,7 @@ struct FilmRestore: ParsableCommand {
         commandName: "filmrestore",
         abstract: "Restore old film: clean, color, upscale and interpolate to 4K at 60 fps, with the sound kept in sync.",
         version: FilmRestoreVersion.string,
-        subcommands: [Restore.self, Plan.self, Assemble.self, Report.self, Probe.self, Presets.self, Bench.self])
+        subcommands: [Restore.self, Preview.self, Plan.self, Assemble.self, Report.self, Probe.self, Presets.self, Bench.self])
 
     static func main() {
         keepLargeBuffersInTheHeap()
@@ -89,6 +89,9 @@ struct Restore: ParsableCommand {
     @Option(help: "Restore from this time of the source (seconds, or H:MM:SS.sss): a preview or a part. Temporal stages see the frames around it, so the part equals the same frames of a whole run; the output starts at 0 with its sound cut alike.") var start: String?
     @Option(help: "Restore this many seconds (with or without --start).") var duration: String?
     @Option(help: "Restore this many output frames (instead of --duration); with a still-image output, --frames 1 takes the frame at --start.") var frames: Int?
+    @Option(name: .customLong("stills"), help: "With --report: before/after stills spread over the film (1…24).") var reportStills = 4
+    @Option(name: .customLong("min-psnr"), help: "With --report: flag frames below this PSNR (dB) as invented detail.") var minPSNR = 20.0
+    @Option(name: .customLong("min-ssim"), help: "With --report: flag frames below this SSIM as invented detail.") var minSSIM = 0.5
     @Flag(help: "Continue an interrupted restore of the same input, preset and output: finished segments are kept, the rest is made.") var resume = false
     @Option(name: .customLong("segment-seconds"), help: "Checkpoint: a segment is closed at the first scene cut after this many seconds of output (resume loses at most one segment).") var segmentSeconds = 10.0
     @Flag(name: .customLong("no-checkpoint"), help: "Write straight into OUT in one pass (no segments; cannot be resumed).") var noCheckpoint = false
@@ -116,6 +119,8 @@ struct Restore: ParsableCommand {
         let range = try timeRange()
         if let r = report {
             guard ["html", "htm"].contains(URL(fileURLWithPath: r).pathExtension.lowercased()) else { throw ValidationError("--report names an HTML page: give it a .html name") }
+            guard range == nil else { throw ValidationError("--report audits a whole film; for a part, make the part and run `filmrestore report` on it") }
+            guard (1...24).contains(reportStills) else { throw ValidationError("--stills must be 1…24") }
             guard !MediaWriter.isImage(output) else { throw ValidationError("--report is for a film; a still image has no timing or sound to audit") }
         }
         do {
@@ -147,13 +152,15 @@ struct Restore: ParsableCommand {
                 for s in summary.skippedStreams { progress.line("note: \(s.hasPrefix("#") ? "skipped stream " : "")\(s)") }
             }
             let peak = peakResidentKiB()
-            if let path = statsJSON { try writeStats(summary, to: path, inputs: job.inputs + [output]) }
+            if let path = statsJSON { try writeStats(summary, projected: progress.projectedSeconds, to: path, inputs: job.inputs + [output]) }
             if let path = report {
                 if !quiet { progress.line("report: measuring the source and the output…") }
                 var run = RestorationReport.Run(seconds: summary.seconds, framesWritten: summary.framesWritten,
                                                 peakMemoryMiB: Double(peak) / 1024, steps: summary.steps)
                 run.inputDamage = summary.inputDamage
-                let (r, images) = try ReportMaker.make(source: input, output: output, chain: restorer.entries, run: run)
+                var options = ReportOptions()
+                options.stills = reportStills; options.thresholdPSNR = minPSNR; options.thresholdSSIM = minSSIM
+                let (r, images) = try ReportMaker.make(source: input, output: output, chain: restorer.entries, run: run, options: options)
                 let json = try ReportPage.write(r, images: images, to: path, force: force, inputs: job.inputs + [output])
                 if !quiet { progress.line(reportLine(r, path, json)) }
             }
@@ -248,7 +255,7 @@ struct Restore: ParsableCommand {
         }
     }
 
-    func writeStats(_ s: RestoreSummary, to path: String, inputs: [String]) throws {
+    func writeStats(_ s: RestoreSummary, projected: Double?, to path: String, inputs: [String]) throws {
         var obj: [String: Any] = [
             "frames_decoded": s.framesDecoded, "frames_written": s.framesWritten, "seconds": s.seconds,
             "peak_rss_kib": peakResidentKiB(), "queue_capacity": s.queueCapacity, "queue_high_water": s.queueHighWater,
@@ -258,6 +265,7 @@ struct Restore: ParsableCommand {
             "step_frames": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.frames) }),
             "step_order": s.steps.map(\.name),
         ]
+        if let p = projected { obj["projected_seconds"] = (p * 10).rounded() / 10 }
         if let d = s.inputDamage {
             obj["input_damaged"] = ["frames_decoded": d.framesDecoded, "frames_declared": d.framesDeclared as Any, "corrupt_packets": d.corruptPackets,
                                     "read_error": d.readError as Any, "summary": d.summary]
@@ -268,6 +276,55 @@ struct Restore: ParsableCommand {
 }
 
 extension ProgressStyle: ExpressibleByArgument {}
+
+struct Preview: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Try a preset on a few seconds before committing days to a film: a short restored clip, a before/after still pair, the measured time per frame and the projected time for the whole film.")
+
+    @Argument(help: "The film (or picture sequence).") var input: String
+    @OptionGroup var recipe: RecipeOptions
+    @Option(help: "Where in the film (seconds or H:MM:SS.sss).") var at = "0"
+    @Option(help: "How long a part to restore (seconds).") var duration = "2"
+    @Option(name: .shortAndLong, help: "Folder for the preview files (default: NAME.preview beside the film's name in this folder).") var output: String?
+    @Flag(name: [.customShort("y"), .long], help: "Replace earlier preview files.") var force = false
+
+    func run() throws {
+        MediaLog.setVerbose(false)
+        try recipe.useModelsDir()
+        guard let start = parseTime(at), start >= .zero else { throw ValidationError("--at must be a time like 754.2 or 0:12:34") }
+        guard let length = parseTime(duration), length > .zero else { throw ValidationError("--duration must be a positive time") }
+        let name = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
+        let folder = output ?? name + ".preview"
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let clip = folder + "/" + name + ".preview.mkv", before = folder + "/" + name + ".before.png", after = folder + "/" + name + ".after.png"
+            var job = try recipe.makeJob(input: input, output: clip)
+            try checkWrites(reads: job.inputs, writes: [(clip, "preview clip"), (before, "before still"), (after, "after still")], force: force)
+            job.force = force
+            job.range = RestoreJob.TimeRange(start: start, duration: length)
+            let restorer = try Restorer(job: job)
+            let interrupt = Interrupts.install { restorer.cancel() }
+            defer { interrupt.cancel() }
+            let summary = try restorer.run()
+            // The still pair: the source frame at the start of the part, and what the chain made of it.
+            let sourceReader = try MediaReader(path: input)
+            guard let b = try sourceReader.nextFrame(notBefore: start), let a = try MediaReader(path: clip).nextFrame() else {
+                throw RestoreError.input("\(input): no frame at \(at)")
+            }
+            try SmallFile.write(Data(try StillImage.png(b)), to: before, force: force, inputs: job.inputs)
+            try SmallFile.write(Data(try StillImage.png(a)), to: after, force: force, inputs: job.inputs)
+            let rate = restorer.reader.stream.frameRate ?? restorer.reader.stream.averageRate
+            let sourceFrames = max(1, Int((length * rate).rounded))
+            let perFrame = summary.seconds / Double(sourceFrames)
+            print("wrote \(clip) (\(summary.framesWritten) frames), \(before) and \(after)")
+            var line = String(format: "measured: %.2f s per source frame (%d frames from %@ s, start-up included)", perFrame, sourceFrames, at)
+            if let total = restorer.reader.stream.frameCount {
+                line += String(format: "; projected for the whole film (%d frames): %@", total, ProgressPrinter.clock(perFrame * Double(total)))
+            }
+            print(line)
+        } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
+    }
+}
 
 struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -18,6 +18,8 @@ final class ProgressPrinter: @unchecked Sendable {
     private let lock = NSLock()
     private var last: (frames: Int, time: Double)?
     private var smoothedRate: Double?
+    /// The time the whole run was projected to take, once enough frames were measured.
+    private(set) var projectedSeconds: Double?
 
     init(enabled: Bool, style: ProgressStyle = .line) {
         self.style = enabled ? style : .none
@@ -60,7 +62,17 @@ final class ProgressPrinter: @unchecked Sendable {
         return String(s.prefix(max(1, width)))
     }
 
+    /// After the first dozen frames and three seconds: the projected time for the whole run, once.
+    private func project(_ p: RestoreProgress) -> String? {
+        guard projectedSeconds == nil, let t = p.framesTotal, t > 0, p.framesDone >= min(12, t), p.elapsed >= 3 || p.framesDone >= t else { return nil }
+        let total = p.elapsed * Double(t) / Double(max(p.framesDone, 1))
+        projectedSeconds = total
+        return String(format: "projected: %@ for all %d frames (%.2f s per frame so far)", Self.clock(total), t, p.elapsed / Double(max(p.framesDone, 1)))
+    }
+
     func update(_ p: RestoreProgress) {
+        let pr: String? = lock.withLock { projectedSeconds == nil ? project(p) : nil }
+        if let pr = pr { line(pr) }
         guard enabled else { return }
         lock.withLock {
             let r = rate(p)

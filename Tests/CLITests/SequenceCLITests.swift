@@ -179,6 +179,13 @@ final class RangeCLITests: XCTestCase {
             let worst = (0..<tpart.count).map { psnr(tpart[$0], whole[first + $0]) }.min() ?? 0
             XCTAssertGreaterThanOrEqual(worst, 50, "a preview equals the same frames of a full run (worst \(worst) dB)")
         }
+        // preview: the part, a still pair of the same instant, the time per frame and a projection.
+        let pv = try cli(["preview", input, "--preset", "master-ffv1", "--at", "3", "--duration", "1", "-o", dir.file("pv")])
+        XCTAssertEqual(pv.status, 0, pv.stderr)
+        XCTAssertTrue(pv.stdout.contains("projected for the whole film (240 frames)"), pv.stdout)
+        let (_, beforePic) = try decodeAll(dir.file("pv/film.before.png")), (_, afterPic) = try decodeAll(dir.file("pv/film.after.png"))
+        XCTAssertGreaterThan(psnr(beforePic[0], afterPic[0]), 40, "the pair shows the same instant")
+        XCTAssertEqual(try probeFrameTimes(dir.file("pv/film.preview.mkv")).count, 24)
         // One frame as a still picture.
         let still = dir.file("frame.png")
         XCTAssertEqual(try cli(["restore", input, "-o", still, "--preset", "master-ffv1", "--start", "5", "--frames", "1", "--quiet"]).status, 0)
