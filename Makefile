@@ -13,7 +13,7 @@ DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_REPORT  := out/oldfilm-sample-4k60.html
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
+.PHONY: install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -35,6 +35,23 @@ build: setup
 test: setup models
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-swift-testing
+
+## install: the tool, its presets and models, shell completions and the man page under PREFIX (default /usr/local)
+PREFIX  ?= /usr/local
+SHARE   := $(DESTDIR)$(PREFIX)/share
+install: build models
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/filmrestore/Pipelines $(SHARE)/filmrestore/Models $(SHARE)/man/man1 \
+	  $(SHARE)/bash-completion/completions $(SHARE)/zsh/site-functions $(SHARE)/fish/vendor_completions.d
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/filmrestore
+	install -m 644 Pipelines/*.yml $(SHARE)/filmrestore/Pipelines/
+	cd Models && find . -path ./.archives -prune -o -type f -print | while read f; do install -D -m 644 "$$f" "$(SHARE)/filmrestore/Models/$$f"; done
+	$(BIN) --generate-completion-script bash > $(SHARE)/bash-completion/completions/filmrestore
+	$(BIN) --generate-completion-script zsh > $(SHARE)/zsh/site-functions/_filmrestore
+	$(BIN) --generate-completion-script fish > $(SHARE)/fish/vendor_completions.d/filmrestore.fish
+	@mkdir -p .build/man
+	$(SWIFT) package --allow-writing-to-directory .build/man generate-manual -o .build/man >/dev/null
+	install -m 644 .build/man/filmrestore.1 $(SHARE)/man/man1/filmrestore.1
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/filmrestore (presets and models in $(SHARE)/filmrestore, man filmrestore)"
 
 ## demo: set up, build, and restore the sample clip to 4K at 60 fps into out/, with its restoration report (checked in headless Chromium)
 demo: build models
