@@ -7,13 +7,9 @@ import FilmCore
 /// The tool tried as a careless or hostile user would: paths that name an input, two runs on one
 /// output, signals, damaged and odd inputs, out-of-range options. Each case is the measured
 /// outcome (exit status, bytes of the input, frames of the output), not a message alone.
-final class AbuseCLITests: XCTestCase {
-    var dir: TempDir!
-    override func setUp() { dir = TempDir("cli-abuse") }
-    override func tearDown() { dir.remove() }
+final class AbuseCLITests: CLITestCase {
+    override class var folderPrefix: String { "cli-abuse" }
 
-    @discardableResult
-    func cli(_ args: [String]) throws -> ProcessResult { try runProcess(CLITests.binary, args) }
 
     func small(_ name: String, seconds: Double = 1, size: String = "96x64") throws -> String {
         let p = dir.file(name)

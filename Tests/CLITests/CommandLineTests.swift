@@ -4,13 +4,9 @@ import TestSupport
 
 /// The command line as the field's tools behave: one error shape and documented exit codes, short
 /// flags, a progress line that fits the terminal, JSON progress for programs.
-final class CommandLineTests: XCTestCase {
-    var dir: TempDir!
-    override func setUp() { dir = TempDir("cli-line") }
-    override func tearDown() { dir.remove() }
+final class CommandLineTests: CLITestCase {
+    override class var folderPrefix: String { "cli-line" }
 
-    @discardableResult
-    func cli(_ args: [String]) throws -> ProcessResult { try runProcess(CLITests.binary, args) }
 
     func test_errors_oneShape_documentedExitCodes_shortFlags() throws {
         let input = dir.file("in.mp4")

@@ -5,13 +5,9 @@ import MediaIO
 import FilmCore
 
 /// Picture sequences in, as scanners deliver reels: a folder or a printf pattern of DPX, TIFF…
-final class SequenceCLITests: XCTestCase {
-    var dir: TempDir!
-    override func setUp() { dir = TempDir("cli-seq") }
-    override func tearDown() { dir.remove() }
+final class SequenceCLITests: CLITestCase {
+    override class var folderPrefix: String { "cli-seq" }
 
-    @discardableResult
-    func cli(_ args: [String]) throws -> ProcessResult { try runProcess(CLITests.binary, args) }
 
     /// 24 10-bit DPX scans numbered from 86400 (a timecode-style first number), and the same
     /// pictures as 16-bit TIFFs numbered from 1.
@@ -136,13 +132,9 @@ final class SequenceCLITests: XCTestCase {
 }
 
 /// Parts of a film: `--start`, `--duration`, `--frames`.
-final class RangeCLITests: XCTestCase {
-    var dir: TempDir!
-    override func setUp() { dir = TempDir("cli-range") }
-    override func tearDown() { dir.remove() }
+final class RangeCLITests: CLITestCase {
+    override class var folderPrefix: String { "cli-range" }
 
-    @discardableResult
-    func cli(_ args: [String]) throws -> ProcessResult { try runProcess(CLITests.binary, args) }
 
     func test_startAndDuration_givesTheRightFrames_andEqualsAFullRun_withTemporalStages() throws {
         // A noisy 10-s clip with sound: moving pictures, so frame k is unlike frame k±1.
@@ -205,10 +197,8 @@ final class RangeCLITests: XCTestCase {
 }
 
 /// A folder of films restored into a folder.
-final class BatchCLITests: XCTestCase {
-    var dir: TempDir!
-    override func setUp() { dir = TempDir("cli-batch") }
-    override func tearDown() { dir.remove() }
+final class BatchCLITests: CLITestCase {
+    override class var folderPrefix: String { "cli-batch" }
 
     func test_batch_restoresEachFilm_continuesPastABrokenOne_skipsFinished_andEndsWithATable() throws {
         let films = dir.file("films")
