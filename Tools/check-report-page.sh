@@ -23,12 +23,14 @@ body=$(printf '%s' "$dom" | grep -o '<body[^>]*>' | head -1)
 size=$(stat -c %s "$shot" 2>/dev/null || echo 0)
 errors=$(printf '%s' "$body" | sed -n 's/.*data-script-errors="\([^"]*\)".*/\1/p')
 images=$(printf '%s' "$body" | sed -n 's/.*data-images="\([^"]*\)".*/\1/p')
+wipes=$(printf '%s' "$body" | sed -n 's/.*data-wipes="\([^"]*\)".*/\1/p')
 fail=""
 [ "$size" -gt 10000 ] || fail="$fail; screenshot missing or blank ($size bytes)"
 [ -z "$errors" ] || fail="$fail; script errors: $errors"
 printf '%s' "$body" | grep -q 'data-rendered="yes"' || fail="$fail; the page script did not run"
 if [ -z "$images" ]; then fail="$fail; image check did not run"
 elif [ "${images%/*}" != "${images#*/}" ]; then fail="$fail; only $images images decoded"; fi
+if [ -n "$wipes" ] && [ "${wipes%/*}" != "${wipes#*/}" ]; then fail="$fail; only $wipes before/after wipes drawn"; fi
 if grep -q 'Uncaught' "$profile/dom.log" "$profile/shot.log"; then fail="$fail; console: $(grep -h 'Uncaught' "$profile"/*.log | head -1)"; fi
 if [ -n "$fail" ]; then echo "check-report-page: $page:${fail#;}" >&2; exit 1; fi
-echo "check-report-page: $page rendered in $("$browser" --version 2>/dev/null | head -1): images $images decoded, no script errors, screenshot $shot ($size bytes)"
+echo "check-report-page: $page rendered in $("$browser" --version 2>/dev/null | head -1): images $images decoded, wipes ${wipes:-none} drawn, no script errors, screenshot $shot ($size bytes)"

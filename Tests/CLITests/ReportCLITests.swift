@@ -69,6 +69,7 @@ final class ReportCLITests: XCTestCase {
         let check = try runProcess(CLITests.repoRoot + "/Tools/check-report-page.sh", [page, dir.file("shot.png")])
         XCTAssertEqual(check.status, 0, check.stderr + check.stdout)
         XCTAssertTrue(check.stdout.contains("images \(4 * stills.count)/\(4 * stills.count) decoded"), check.stdout)
+        XCTAssertTrue(check.stdout.contains("wipes \(stills.count)/\(stills.count) drawn"), check.stdout)
 
         // `filmrestore report` on the same pair reads the chain from the output's tags and measures the same.
         let again = dir.file("again.html")

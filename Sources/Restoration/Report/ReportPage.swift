@@ -83,6 +83,8 @@ public enum ReportPage {
             output frame at \(num("\(k).outputTime", s.outputTime, 3, " s")); PSNR \(num("\(k).psnr", s.psnr, 2, " dB")), SSIM \(num("\(k).ssim", s.ssim, 4))</figcaption>
             <div class="pair"><div><img alt="before" src="\(png(im.before))"><span>\(beforeName)</span></div>
             <div><img alt="after" src="\(png(im.after))"><span>output</span></div></div>
+            <div class="wipe"><canvas aria-label="before/after wipe"></canvas>
+            <label><input type="range" min="0" max="100" value="50"> wipe: \(beforeName) on the left, output on the right</label></div>
             <div class="pair crops"><div><img class="crop pixelated" alt="source detail" src="\(png(im.beforeCrop))"><span>\(beforeName), \(int("\(k).crop.width", s.crop.width))×\(int("\(k).crop.height", s.crop.height)) px at (\(int("\(k).crop.x", s.crop.x)), \(int("\(k).crop.y", s.crop.y))), pixels enlarged</span></div>
             <div><img class="crop pixelated" alt="output detail" src="\(png(im.afterCrop))"><span>output, the same part at its own pixels (click to enlarge)</span></div></div>
             </figure>
@@ -247,6 +249,7 @@ public enum ReportPage {
     .good{color:#1b5e20}.verdict.good{background:#e8f5e9}.bad{color:#b71c1c}.verdict.bad{background:#ffebee}.badrow td{background:#fff3f3}
     figure.still{margin:16px 0;padding:12px;background:#fff;border:1px solid #ddd;border-radius:6px}
     .pair{display:flex;gap:12px;flex-wrap:wrap}.pair>div{display:flex;flex-direction:column;gap:4px}.pair img{max-width:640px;width:100%;height:auto;background:#000}
+    .wipe{display:flex;flex-direction:column;gap:4px;margin:8px 0}.wipe canvas{max-width:640px;width:100%;height:auto;background:#000}.wipe input{width:min(640px,100%)}
     .crops img{width:320px;height:320px;object-fit:contain;cursor:zoom-in}.crops img.zoomed{width:640px;height:640px;cursor:zoom-out}
     .pixelated{image-rendering:pixelated}.pair span{font-size:12px;color:#555}
     svg.chart{width:100%;max-width:900px;background:#fff;border:1px solid #ddd;margin:8px 0;display:block}
@@ -270,6 +273,27 @@ public enum ReportPage {
       document.body.setAttribute('data-rendered', 'yes');
     });
     window.addEventListener('load', function () {
+      // Before/after wipe: the still pair drawn into one canvas, split where the slider says.
+      var figures = document.querySelectorAll('figure.still'), wipes = 0;
+      figures.forEach(function (fig) {
+        var pair = fig.querySelectorAll('.pair:not(.crops) img'), canvas = fig.querySelector('.wipe canvas'), slider = fig.querySelector('.wipe input');
+        if (pair.length < 2 || !canvas || !slider) { return; }
+        var before = pair[0], after = pair[1], w = before.naturalWidth, h = before.naturalHeight;
+        if (!w || !h) { return; }
+        canvas.width = w; canvas.height = h;
+        var ctx = canvas.getContext('2d');
+        function draw() {
+          var x = Math.round(w * slider.value / 100), ax = after.naturalWidth / w, ay = after.naturalHeight / h;
+          ctx.drawImage(before, 0, 0, w, h);
+          if (x < w) { ctx.drawImage(after, x * ax, 0, (w - x) * ax, h * ay, x, 0, w - x, h); }
+          ctx.fillStyle = '#ff0'; ctx.fillRect(Math.max(0, x - 1), 0, 2, h);
+        }
+        slider.addEventListener('input', draw);
+        draw();
+        // drawn: the left and right halves show different pictures (or the pair is identical)
+        wipes += 1;
+      });
+      document.body.setAttribute('data-wipes', wipes + '/' + figures.length);
       var imgs = Array.prototype.slice.call(document.images);
       var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
       document.body.setAttribute('data-images', ok + '/' + imgs.length);
