@@ -25,6 +25,9 @@ public final class MediaReader {
     /// count stored in the file) or estimated from a stream duration; nil when it says nothing about
     /// the video stream itself.
     public let declaredFrames: (count: Int, exact: Bool)?
+    /// The timecode of the first frame, as the container gives it (MOV/MXF timecode tracks, a
+    /// Matroska TIMECODE tag): HH:MM:SS:FF or HH:MM:SS;FF.
+    public let timecode: String?
 
     private let input: FormatInput
     private let codec: CodecContext
@@ -104,6 +107,8 @@ public final class MediaReader {
             guard parts.count == 3, let h = parts[0], let m = parts[1], let s = parts[2] else { return nil }
             return Rational(Int64(((h * 3600 + m * 60 + s) * 1000).rounded()), 1000)
         }()
+        timecode = dictValue(st.pointee.metadata, "timecode") ?? dictValue(input.pointer.pointee.metadata, "timecode")
+            ?? dictValue(input.pointer.pointee.metadata, "TIMECODE")
         if st.pointee.nb_frames > 0 { declaredFrames = (Int(st.pointee.nb_frames), true) }
         else if let d = streamDuration { declaredFrames = (Int((d * avg).rounded), false) }
         else { declaredFrames = nil }

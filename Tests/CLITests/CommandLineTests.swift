@@ -82,4 +82,16 @@ final class CommandLineTests: CLITestCase {
             }
         }
     }
+
+    func test_sourceTimecode_isCarriedToTheOutput() throws {
+        let input = dir.file("tc.mov")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-timecode", "01:02:03:04", input])
+        for (out, mode) in [("o.mov", [String]()), ("o.mkv", ["--no-checkpoint"])] {
+            let r = try cli(["restore", input, "-o", dir.file(out), "--preset", "master-ffv1", "--codec", "prores_ks", "-q"] + mode)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let j = try ffprobe(dir.file(out), ["-show_entries", "stream_tags=timecode:format_tags=timecode,TIMECODE"])
+            let text = String(describing: j)
+            XCTAssertTrue(text.contains("01:02:03:04"), "\(out): \(text)")
+        }
+    }
 }

@@ -305,7 +305,8 @@ public final class Restorer {
         let stages = entries.map { Recipe.StageSpec(name: $0.name, options: $0.options) }
         return Recipe(tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
                       stages: stages, encoder: encoder,
-                      files: try Recipe.files(stages: stages, weights: weightFiles))
+                      files: try Recipe.files(stages: stages, weights: weightFiles),
+                      timecode: job.range == nil ? (sequence?.header?.timecode ?? reader.timecode) : nil)
     }
 
     /// Where a part of the film is decoded (from the context before it to the context after it) and

@@ -30,6 +30,9 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var stages: [StageSpec]
     public var encoder: EncoderSettings
     public var files: [File]
+    /// The source's timecode at its first frame (a DPX header's, or a MOV/MXF timecode track's),
+    /// carried to the output's timecode (a tmcd track in MOV/MP4, a TIMECODE tag in Matroska).
+    public var timecode: String? = nil
 
     /// SHA-256 of the recipe as canonical JSON (sorted keys; the input's path left out, so a film
     /// moved to another folder or mounted elsewhere on a cluster node keeps its segments).
@@ -51,6 +54,7 @@ public struct Recipe: Codable, Equatable, Sendable {
                  "filmrestore_stages": stages.map(\.name).joined(separator: ","),
                  "filmrestore_recipe": fingerprint,
                  Self.chainTag: Self.chainJSON(stages)]
+        if let tc = timecode { m["timecode"] = tc }
         if !files.isEmpty {
             m["filmrestore_models"] = files.map { "\($0.stage):\(($0.path as NSString).lastPathComponent) sha256:\($0.sha256)" }.joined(separator: "; ")
         }
