@@ -52,8 +52,12 @@ final class SequenceCLITests: CLITestCase {
         try FileManager.default.copyItem(atPath: dpx + "/reel1_086400.dpx", toPath: tiff + "/f_0007.dpx")
         r = try cli(["restore", tiff, "-o", dir.file("o.mkv"), "--preset", "master-ffv1"])
         XCTAssertTrue(r.stderr.contains("mixes pictures"), r.stderr)
-        r = try cli(["restore", dir.path, "-o", dir.file("o.mkv"), "--preset", "master-ffv1"])
+        try FileManager.default.createDirectory(atPath: dir.file("empty"), withIntermediateDirectories: true)
+        r = try cli(["restore", dir.file("empty"), "-o", dir.file("o.mkv"), "--preset", "master-ffv1"])
         XCTAssertTrue(r.stderr.contains("no DPX, TIFF"), r.stderr)
+        // A folder of sequence folders is a batch: -o names a folder then.
+        r = try cli(["restore", dir.path, "-o", dir.file("o.mkv"), "--preset", "master-ffv1"])
+        XCTAssertEqual(r.status, 64); XCTAssertTrue(r.stderr.contains("is a folder of films"), r.stderr)
         r = try cli(["restore", dpx + "/nope_%04d.dpx", "-o", dir.file("o.mkv"), "--preset", "master-ffv1"])
         XCTAssertTrue(r.stderr.contains("no pictures match"), r.stderr)
         r = try cli(["restore", try { let p = dir.file("c.mp4"); try testClip(p, seconds: 1); return p }(), "-o", dir.file("o.mkv"), "--input-rate", "18"])
