@@ -88,7 +88,9 @@ final class AbuseCLITests: CLITestCase {
         try p.run()
         let lock = dir.path + "/." + (out as NSString).lastPathComponent + ".filmrestore.lock"
         let deadline = Date().addingTimeInterval(30)
-        while !FileManager.default.fileExists(atPath: lock) && Date() < deadline && p.isRunning { usleep(500) }
+        // The lock file exists and holds the run's process id.
+        func held() -> Bool { ((try? FileManager.default.attributesOfItem(atPath: lock))?[.size] as? NSNumber)?.intValue ?? 0 > 0 }
+        while !held() && Date() < deadline && p.isRunning { usleep(500) }
         kill(p.processIdentifier, SIGSTOP)
         XCTAssertTrue(p.isRunning, "the run ended before the test could act")
         return run

@@ -16,7 +16,9 @@ public final class OutputLock {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw RestoreError.output("cannot create the lock file \(path): \(String(cString: strerror(errno)))") }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let holder = Self.readPid(fd)
+                // The holder writes its id just after it locks: give it a moment.
+                var holder = Self.readPid(fd)
+                for _ in 0..<10 where holder == nil { usleep(20_000); holder = Self.readPid(fd) }
                 close(fd)
                 throw RestoreError.output("another restore is writing \(output)\(holder.map { " (pid \($0))" } ?? ""): wait for it to finish, or stop it first")
             }
