@@ -178,7 +178,7 @@ struct Restore: ParsableCommand {
 
     /// A folder of films into a folder: each film by a restore of its own (see `Batch`).
     func runBatch(input: String, output: String) throws {
-        guard URL(fileURLWithPath: output).pathExtension.isEmpty || FileManager.default.fileExists(atPath: output) && isFolder(output) else {
+        guard URL(fileURLWithPath: output).pathExtension.isEmpty || ImageSequence.looksLikeSequence(output) && FileManager.default.fileExists(atPath: output) else {
             throw ValidationError("\(input) is a folder of films: -o names the folder to write them into, not a file")
         }
         guard statsJSON == nil, report == nil, jobFile == nil else { throw ValidationError("--stats-json and --report are for one film; a batch prints a table") }
@@ -187,24 +187,17 @@ struct Restore: ParsableCommand {
         let argv = Array(CommandLine.arguments.dropFirst())
         let arguments: (String, String) -> [String] = { film, out in
             var a: [String] = [], skip = false, positional = false
-            for (i, t) in argv.enumerated() {
+            for t in argv {
                 if skip { skip = false; continue }
                 if t == "-o" || t == "--output" { skip = true; continue }
-                if t.hasPrefix("--output=") { continue }
+                if t.hasPrefix("--output=") || t == "--" { continue }
                 if t == input && !positional { positional = true; continue }
-                if t == "--" { continue }
-                _ = i
                 a.append(t)
             }
             return a + ["-o", out, "--", film]
         }
         let code = Batch.run(input: input, outDir: output, arguments: arguments, preferredExtension: nil, quiet: quiet)
         if code != 0 { Foundation.exit(code) }
-    }
-
-    func isFolder(_ p: String) -> Bool {
-        var d: ObjCBool = false
-        return FileManager.default.fileExists(atPath: p, isDirectory: &d) && d.boolValue
     }
 
     /// --start / --duration / --frames as a part of the film (nil: the whole film).
