@@ -14,6 +14,10 @@ public struct EncoderSettings: Sendable, Equatable, Codable {
     public var pixelFormat: String?
     /// Further private encoder options, passed as they are (e.g. "tune": "grain", "profile": "hq").
     public var options: [String: String]
+    /// The source's transfer when it has no H.273 code (a DPX printing-density or logarithmic scan,
+    /// passed through unconverted): the output's transfer is then left unspecified, not claimed to
+    /// be BT.709, and this name is written as the file's `source_transfer` tag.
+    public var sourceTransfer: String? = nil
 
     public init(codec: String = "libx264", crf: Int? = nil, bitrate: Int? = nil, preset: String? = nil,
                 pixelFormat: String? = nil, options: [String: String] = [:]) {

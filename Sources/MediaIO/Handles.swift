@@ -135,7 +135,7 @@ final class OutputContext {
 
     /// Opens the file (unless the format needs none) and writes the header: MP4/MOV with the index at
     /// the front and every global tag kept (the provenance), still pictures as one file.
-    func writeHeader() throws {
+    func writeHeader(options: [String: String] = [:]) throws {
         if format.pointee.flags & AVFMT_NOFILE == 0 {
             var pb: UnsafeMutablePointer<AVIOContext>? = nil
             try check(avio_open(&pb, path, AVIO_FLAG_WRITE), "avio_open", path)
@@ -147,6 +147,7 @@ final class OutputContext {
         let ext = MediaWriter.ext(containerFor)
         if ext == "mp4" || ext == "mov" { av_dict_set(&opts, "movflags", "+faststart+use_metadata_tags", 0) }
         if MediaWriter.isImage(containerFor) { av_dict_set(&opts, "update", "1", 0) }   // one picture, one file
+        for (k, v) in options { av_dict_set(&opts, k, v, 0) }
         try check(avformat_write_header(ctx, &opts), "avformat_write_header", containerFor)
     }
 

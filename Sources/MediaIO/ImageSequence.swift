@@ -128,6 +128,8 @@ public struct ImageSequence: Sendable, Equatable {
 public struct DPXHeader: Sendable, Equatable {
     /// Transfer characteristic code of the first image element (268M table 5).
     public let transfer: Int
+    /// Colorimetric specification code (same table).
+    public let colorimetric: Int
     public let bitDepth: Int
     public let frameRate: Rational?
     /// SMPTE timecode HH:MM:SS:FF, when the TV header holds one.
@@ -168,7 +170,7 @@ public struct DPXHeader: Sendable, Equatable {
         }
         func f32(_ o: Int) -> Float? { u32(o).map { Float(bitPattern: $0) } }
         let dataOffset = Int(u32(4) ?? 0)
-        transfer = Int(bytes[801]); bitDepth = Int(bytes[803])
+        transfer = Int(bytes[801]); colorimetric = Int(bytes[802]); bitDepth = Int(bytes[803])
         func rate(_ o: Int) -> Rational? {
             guard dataOffset >= o + 4, let f = f32(o), f.isFinite, f > 1, f < 1000 else { return nil }
             // Rates are stored as floats: 23.976 means 24000/1001.
@@ -182,5 +184,102 @@ public struct DPXHeader: Sendable, Equatable {
                 timecode = String(format: "%d%d:%d%d:%d%d:%d%d", digits[0], digits[1], digits[2], digits[3], digits[4], digits[5], digits[6], digits[7])
             } else { timecode = nil }
         } else { timecode = nil }
+    }
+}
+
+extension DPXHeader {
+    /// What a written DPX file should say of its pictures (nil: leave what the encoder wrote).
+    public struct Fields: Sendable, Equatable {
+        public var transfer: Int?
+        public var colorimetric: Int?
+        public var frameRate: Rational?
+        public var timecode: String?
+        public init(transfer: Int? = nil, colorimetric: Int? = nil, frameRate: Rational? = nil, timecode: String? = nil) {
+            self.transfer = transfer; self.colorimetric = colorimetric; self.frameRate = frameRate; self.timecode = timecode
+        }
+    }
+
+    /// The DPX transfer code for an H.273 transfer (nil when DPX has none).
+    public static func transferCode(h273 t: Int, primaries: Int) -> Int? {
+        switch t {
+        case 1, 14, 15: return 6                      // ITU-R 709
+        case 6: return primaries == 5 ? 7 : 8         // ITU-R 601, 625 or 525 lines
+        case 8: return 2                              // linear
+        default: return nil
+        }
+    }
+
+    /// Writes `fields` into the DPX file at `path`. FFmpeg writes a 1664-byte header (no film or TV
+    /// header, transfer always "linear"): the header is grown to the standard 2048 bytes with
+    /// the film and TV headers (frame rate, timecode), unused fields set to "undefined" (all ones).
+    public static func stamp(_ path: String, fields: Fields) throws {
+        guard let data = FileManager.default.contents(atPath: path), data.count >= 1664 else {
+            throw MediaError.invalidArgument("\(path): not a DPX file")
+        }
+        var b = [UInt8](data)
+        let big: Bool
+        switch String(decoding: b[0..<4], as: UTF8.self) {
+        case "SDPX": big = true
+        case "XPDS": big = false
+        default: throw MediaError.invalidArgument("\(path): not a DPX file")
+        }
+        func get(_ o: Int) -> UInt32 {
+            let v = b[o..<(o + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            return big ? v : v.byteSwapped
+        }
+        func put(_ o: Int, _ v: UInt32) {
+            let w = big ? v : v.byteSwapped
+            for i in 0..<4 { b[o + i] = UInt8(truncatingIfNeeded: w >> (24 - 8 * UInt32(i))) }
+        }
+        let offset = Int(get(4))
+        guard offset <= b.count, offset >= 1664 else { throw MediaError.invalidArgument("\(path): DPX image offset \(offset) is out of the file") }
+        if offset < 2048 {
+            // Room for the film (1664…1919) and TV (1920…2047) headers, all undefined.
+            b.insert(contentsOf: [UInt8](repeating: 0xFF, count: 2048 - offset), at: offset)
+            let grow = UInt32(2048 - offset)
+            put(4, 2048)
+            put(16, get(16) + grow)                  // file size
+            put(24, 384)                              // industry header size
+            put(28, 0)                                // no user data
+            for e in 0..<8 {                          // image elements' data offsets
+                let o = 780 + 72 * e + 28
+                let v = get(o)
+                if v != 0xFFFF_FFFF, Int(v) >= offset { put(o, v + grow) }
+            }
+        }
+        if let t = fields.transfer { b[801] = UInt8(clamping: t) }
+        if let c = fields.colorimetric { b[802] = UInt8(clamping: c) }
+        if let r = fields.frameRate {
+            let f = Float(r.doubleValue).bitPattern
+            put(1724, f)                              // film header: frames per second
+            put(1940, f)                              // TV header: temporal sampling rate
+        }
+        if let tc = fields.timecode, let digits = Timecode.digits(tc) {
+            put(1920, digits.reduce(UInt32(0)) { $0 << 4 | UInt32($1) })
+        }
+        try Data(b).write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// SMPTE non-drop-frame timecode arithmetic (HH:MM:SS:FF at an integer frame rate).
+public enum Timecode {
+    /// The eight digits of "HH:MM:SS:FF" (nil for anything else, drop-frame ";" included).
+    public static func digits(_ tc: String) -> [Int]? {
+        let parts = tc.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
+        return parts.flatMap { $0.map { Int(String($0))! } }
+    }
+
+    /// `tc` plus `frames` frames at `rate` (rounded to whole frames per second, as timecode counts);
+    /// nil for a drop-frame or malformed timecode.
+    public static func adding(_ tc: String, frames: Int, rate: Rational) -> String? {
+        guard let d = digits(tc) else { return nil }
+        let fps = max(1, Int(rate.doubleValue.rounded()))
+        let h = d[0] * 10 + d[1], m = d[2] * 10 + d[3], s = d[4] * 10 + d[5], f = d[6] * 10 + d[7]
+        guard m < 60, s < 60, f < fps else { return nil }
+        let day = 24 * 3600 * fps
+        var n = ((h * 60 + m) * 60 + s) * fps + f + frames
+        n = ((n % day) + day) % day
+        return String(format: "%02d:%02d:%02d:%02d", n / (3600 * fps), n / (60 * fps) % 60, n / fps % 60, n % fps)
     }
 }

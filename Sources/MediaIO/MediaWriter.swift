@@ -15,6 +15,9 @@ public final class MediaWriter {
     /// are joined from segments in a container that does not store them (NUT).
     public var colorTags: [Int] { [outputColor.matrix.rawValue, outputColor.range.rawValue, outputColor.primaries, outputColor.transfer] }
     public private(set) var framesWritten = 0
+    /// Video packets the encoder has given back and the muxer has taken: frames truly written (an
+    /// encoder with look-ahead holds frames that `framesWritten` already counts).
+    public private(set) var packetsMuxed = 0
     public var copiedStreams: [Int] { side?.copied ?? [] }
     public var skippedStreams: [(index: Int, reason: String)] { side?.skipped ?? [] }
 
@@ -86,6 +89,7 @@ public final class MediaWriter {
         }
         if isGrayFormat || packed != nil || pixName.hasPrefix("yuvj") { color.range = .full }
         if planarRGB { color.range = .full; color.matrix = .rgb }
+        if settings.sourceTransfer != nil { color.transfer = 2 }
         if packed != nil, !isGrayFormat { color.matrix = .rgb }
         outputColor = color
 
@@ -281,6 +285,7 @@ public final class MediaWriter {
             p.pointee.stream_index = videoStream.pointee.index
             av_packet_rescale_ts(p, enc.pointer.pointee.time_base, videoStream.pointee.time_base)
             try check(av_interleaved_write_frame(oc, p), "av_interleaved_write_frame")
+            packetsMuxed += 1
         }
     }
 

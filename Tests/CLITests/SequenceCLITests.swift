@@ -75,8 +75,12 @@ final class SequenceCLITests: CLITestCase {
             XCTAssertEqual(r.status, 0, r.stderr)
             let names = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/out-\(ext)").sorted()
             XCTAssertEqual(names.filter { $0.hasSuffix("." + ext) }.count, 72, ext)
-            XCTAssertEqual(names.first, "frame.mka", "the sound beside the pictures")
+            XCTAssertEqual(names.first, "frame.wav", "the sound beside the pictures")
             XCTAssertEqual(names[1], "frame_000001.\(ext)")
+            // The sound is PCM and exactly as long as the 72 pictures at 24 fps.
+            let sound = try XCTUnwrap(try probeStreams(dir.path + "/out-\(ext)/frame.wav").first)
+            XCTAssertEqual(sound.codec, "pcm_s24le")
+            XCTAssertEqual(sound.duration ?? 0, 3.0, accuracy: 0.001)
             XCTAssertEqual(try probeStreams(dir.path + "/out-\(ext)/frame_000001.\(ext)").first?.pixFmt, fmt)
             if ext == "dpx" {
                 let (_, pics) = try decodeAll(dir.path + "/out-dpx")
@@ -111,6 +115,71 @@ final class SequenceCLITests: CLITestCase {
         let done = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/resumed").filter { $0.hasSuffix(".tif") }
         XCTAssertEqual(done.count, 72)
         XCTAssertFalse(FileManager.default.fileExists(atPath: work))
+    }
+
+    /// A 12-bit log scan with rate and timecode in its headers: kept as it is into a master (transfer
+    /// left unspecified and named, rate, timecode, 12-bit fidelity) and into DPX pictures (codes,
+    /// rate and each picture's timecode in their headers, the scans' numbers).
+    func test_logDPXScan_12bit_rateTimecodeAndTransfer_carriedToVideoAndDPXOutputs() throws {
+        let scans = dir.file("log")
+        try FileManager.default.createDirectory(atPath: scans, withIntermediateDirectories: true)
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=24:duration=0.5", "-vf", "noise=alls=6:allf=t",
+                    "-pix_fmt", "gbrp12le", "-start_number", "1001", scans + "/scan_%07d.dpx"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: scans).sorted()
+        XCTAssertEqual(files.count, 12)
+        let (_, plain) = try decodeAll(scans)
+        for (i, f) in files.enumerated() {
+            let tc = try XCTUnwrap(Timecode.adding("10:00:00:00", frames: i, rate: Rational(18)))
+            try DPXHeader.stamp(scans + "/" + f, fields: .init(transfer: 1, colorimetric: 1, frameRate: Rational(18), timecode: tc))
+        }
+        let header = try XCTUnwrap(DPXHeader(path: scans + "/" + files[11]))
+        XCTAssertEqual(header.bitDepth, 12); XCTAssertTrue(header.isLog)
+        XCTAssertEqual(header.frameRate, Rational(18)); XCTAssertEqual(header.timecode, "10:00:00:11")
+        // The grown header changes no picture value (FFmpeg reads it at its new offset).
+        let (_, source) = try decodeAll(scans)
+        XCTAssertEqual(zip(plain, source).map { psnr($0, $1) }.min() ?? 0, .infinity)
+
+        let master = dir.file("master.mkv")
+        var r = try cli(["restore", scans, "-o", master, "--preset", "master-ffv1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("at 18 fps (DPX header); DPX 12-bit, transfer printing density, timecode 10:00:00:00"), r.stderr)
+        let probe = try ffprobe(master, ["-show_streams", "-show_format"])
+        let v = try XCTUnwrap((probe["streams"] as? [[String: Any]])?.first)
+        XCTAssertEqual(v["r_frame_rate"] as? String, "18/1")
+        XCTAssertNil(v["color_transfer"], "a log scan's curve is not claimed to be BT.709")
+        let tags = ((probe["format"] as? [String: Any])?["tags"] as? [String: String]) ?? [:]
+        XCTAssertEqual(tags.first { $0.key.lowercased() == "timecode" }?.value, "10:00:00:00", "\(tags)")
+        XCTAssertTrue(tags.first { $0.key.lowercased() == "source_transfer" }?.value.hasPrefix("printing density") ?? false, "\(tags)")
+        let (_, out) = try decodeAll(master)
+        XCTAssertEqual(out.count, 12)
+        let worst = zip(source, out).map { psnr($0, $1) }.min() ?? 0
+        XCTAssertGreaterThanOrEqual(worst, 62, "12-bit scans through a 10-bit master: \(worst) dB")
+
+        r = try cli(["restore", scans, "-o", dir.path + "/back/scan_%07d.dpx", "--preset", "cleanup", "-q"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let back = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/back").sorted()
+        XCTAssertEqual(back, files, "the scans' names and numbers kept, no sound file")
+        for (i, f) in back.enumerated() {
+            let h = try XCTUnwrap(DPXHeader(path: dir.path + "/back/" + f))
+            XCTAssertEqual(h.transfer, 1); XCTAssertEqual(h.colorimetric, 1)
+            XCTAssertEqual(h.frameRate, Rational(18))
+            XCTAssertEqual(h.timecode, Timecode.adding("10:00:00:00", frames: i, rate: Rational(18)))
+        }
+        // A video source's DPX pictures say which curve they hold (ITU-R 709 for HD), not "linear".
+        let hd = dir.file("hd.mkv")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=24:duration=0.125", "-pix_fmt", "yuv420p", "-color_trc", "bt709",
+                    "-colorspace", "bt709", "-color_primaries", "bt709", "-c:v", "ffv1", hd])
+        r = try cli(["restore", hd, "-o", dir.path + "/hd/f_%02d.dpx", "--preset", "master-ffv1", "-q"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(DPXHeader(path: dir.path + "/hd/f_01.dpx")?.transfer, 6)
+    }
+
+    func test_timecodeArithmetic() {
+        XCTAssertEqual(Timecode.adding("00:59:59:23", frames: 1, rate: Rational(24)), "01:00:00:00")
+        XCTAssertEqual(Timecode.adding("23:59:59:17", frames: 2, rate: Rational(18)), "00:00:00:01")
+        XCTAssertEqual(Timecode.adding("01:00:00:00", frames: 30 * 60, rate: Rational(30000, 1001)), "01:01:00:00")
+        XCTAssertNil(Timecode.adding("01:00:00;00", frames: 1, rate: Rational(30000, 1001)), "drop-frame is not counted as non-drop")
+        XCTAssertNil(Timecode.adding("01:00:00:24", frames: 1, rate: Rational(24)))
     }
 
     func test_dpxHeader_rateTimecodeAndTransfer_areRead() throws {

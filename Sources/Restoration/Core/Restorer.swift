@@ -253,6 +253,7 @@ public final class Restorer {
         if let c = job.crf { enc.crf = c }
         if let b = job.bitrate { enc.bitrate = b }
         if let p = job.encoderPreset { enc.preset = p }
+        if let h = sequence?.header, h.isLog { enc.sourceTransfer = "\(h.transferName) (DPX transfer \(h.transfer)): a log scan, not converted" }
         encoder = enc
         guard (1...64).contains(job.queueCapacity) else { throw RestoreError.output("--queue-capacity must be 1…64 frames, not \(job.queueCapacity)") }
         if let q = enc.crf {
@@ -339,6 +340,35 @@ public final class Restorer {
         return RangeWindow(decodeFrom: from, decodeTo: end.map { $0 + future }, from: r.start, to: end, frames: r.frames)
     }
 
+    /// The frames to decode: all of them, or those of a part's window with its context.
+    func windowedSource(_ window: RangeWindow?) -> () throws -> Frame? {
+        let reader = self.reader
+        return {
+            guard let w = window else { return try reader.nextFrame() }
+            while let f = try reader.nextFrame(notBefore: w.decodeFrom) {
+                if let e = w.decodeTo, f.pts >= e { return nil }
+                return f
+            }
+            return nil
+        }
+    }
+
+    /// What a DPX output picture says of itself: the source's transfer (a DPX scan's own codes,
+    /// else the code of the video's curve), the rate, and its timecode (the source's first-frame
+    /// timecode counted on, when the output keeps the source's frames).
+    func dpxFields(frame f: Frame) -> DPXHeader.Fields {
+        var fields = DPXHeader.Fields(frameRate: outputStream.frameRate)
+        if let h = sequence?.header {
+            fields.transfer = h.transfer; fields.colorimetric = h.colorimetric
+        } else if let t = DPXHeader.transferCode(h273: reader.stream.color.transfer, primaries: reader.stream.color.primaries) {
+            fields.transfer = t; fields.colorimetric = t
+        }
+        if let base = sequence?.header?.timecode ?? reader.timecode, let rate = reader.stream.frameRate, outputStream.frameRate == rate {
+            fields.timecode = Timecode.adding(base, frames: f.properties.sourceIndex, rate: rate)
+        }
+        return fields
+    }
+
     /// The error of an input that gives no picture at all: nothing is written for it.
     func noFrames() -> RestoreError {
         let why = reader.readError.map { " (\($0))" }
@@ -400,23 +430,17 @@ public final class Restorer {
         }
         final class Slot { var writer: MediaWriter?; var written = 0; var first: Rational = .zero }
         let slot = Slot()
+        // Progress counts what the encoder has given back, so the ETA includes its drain.
+        let muxed = FrameCounter()
         do {
             if job.range == nil { slot.writer = try makeWriter(shift: .zero, span: nil) }
         } catch { output.discard(); throw error }
         let window = try job.range.map { try rangeWindow($0) }
-        let timer = progressTimer(every: progressInterval, since: start, framesDone: { slot.written }, progress)
+        let timer = progressTimer(every: progressInterval, since: start, framesDone: { muxed.value }, progress)
         defer { timer?.cancel() }
         do {
-            let source: () throws -> Frame? = {
-                guard let w = window else { return try reader.nextFrame() }
-                while let f = try reader.nextFrame(notBefore: w.decodeFrom) {
-                    if let e = w.decodeTo, f.pts >= e { return nil }
-                    return f
-                }
-                return nil
-            }
-            try pipeline.run(source: source, sink: { f in
-                guard let w = window else { try slot.writer!.write(f); slot.written += 1; return }
+            try pipeline.run(source: windowedSource(window), sink: { f in
+                guard let w = window else { try slot.writer!.write(f); slot.written += 1; muxed.set(slot.writer!.packetsMuxed); return }
                 guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ slot.written < $0 }) ?? true else { return }
                 if slot.writer == nil {
                     slot.first = f.pts
@@ -426,6 +450,7 @@ public final class Restorer {
                 g.pts = f.pts - slot.first
                 try slot.writer!.write(g)
                 slot.written += 1
+                muxed.set(slot.writer!.packetsMuxed)
             })
             if reader.framesSeen == 0 && window == nil { throw noFrames() }
             guard let writer = slot.writer else {

@@ -34,12 +34,12 @@ public struct SequenceOutput: Sendable {
         return url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".filmrestore-sequence"
     }
 
-    /// The sound beside the pictures: the pattern's name before its number, `.mka` (copied packet
-    /// for packet, as in every output).
+    /// The sound beside the pictures: the pattern's name before its number, as a WAV file that
+    /// starts at the first picture (see `SoundExport`).
     public var soundName: String {
         let stem = namePattern.components(separatedBy: "%").first ?? "sound"
         let trimmed = stem.trimmingCharacters(in: CharacterSet(charactersIn: "_-. "))
-        return (trimmed.isEmpty ? "sound" : trimmed) + ".mka"
+        return (trimmed.isEmpty ? "sound" : trimmed) + ".wav"
     }
 
     /// The encoder a picture of this kind is written with: 16-bit TIFF and PNG, 10-bit DPX, float EXR.
@@ -89,18 +89,24 @@ extension Restorer {
         }
         // Pictures that a killed run left half-written.
         for n in (try? fm.contentsOfDirectory(atPath: work)) ?? [] where n.hasPrefix(".partial-") { unlink(work + "/" + n) }
-        // A sequence in, the same frames out: the scans' numbers are kept.
+        // A sequence in, the same frames out: the scans' numbers are kept (for a part too).
         let sameFrames = sequence != nil && outputStream.frameRate == reader.stream.frameRate
         let first = sameFrames ? sequence!.firstNumber : 1
-        let encoder = self.encoder, stream = outputStream, reader = self.reader, pipeline = self.pipeline
-        final class Count { var k = 0, kept = 0, written = 0 }
+        let encoder = self.encoder, stream = outputStream, pipeline = self.pipeline
+        let window = try job.range.map { try rangeWindow($0) }
+        final class Count { var k = 0, kept = 0, written = 0; var firstPts: Rational?, endPts: Rational = .zero }
         let count = Count()
         let timer = progressTimer(every: progressInterval, since: began, framesDone: { count.k }, progress)
         defer { timer?.cancel() }
-        try pipeline.run(source: { try reader.nextFrame() }, sink: { f in
-            let name = seq.name(first + count.k)
+        try pipeline.run(source: windowedSource(window), sink: { f in
+            if let w = window {
+                guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ count.k < $0 }) ?? true else { return }
+            }
+            let name = seq.name(sameFrames ? first + f.properties.sourceIndex : first + count.k)
             let final = work + "/" + name
             count.k += 1
+            if count.firstPts == nil { count.firstPts = f.pts }
+            count.endPts = f.pts + f.duration
             if resume, let size = (try? fm.attributesOfItem(atPath: final))?[.size] as? NSNumber, size.intValue > 0 {
                 count.kept += 1
                 return
@@ -110,6 +116,7 @@ extension Restorer {
                 let w = try MediaWriter(path: partial, containerFor: name, stream: stream, settings: encoder, copyFrom: nil)
                 try w.write(f)
                 try w.finish()
+                if seq.ext == "dpx" { try DPXHeader.stamp(partial, fields: self.dpxFields(frame: f)) }
             } catch {
                 unlink(partial)
                 throw error
@@ -120,16 +127,24 @@ extension Restorer {
         timer?.cancel()
         if count.k == 0 {
             try? fm.removeItem(atPath: work)
-            throw noFrames()
+            throw window == nil ? noFrames() : RestoreError.input("\(job.input): no frame in the range asked for")
         }
         var copied: [Int] = []
-        if sequence == nil {
+        var notes: [String] = []
+        if sequence == nil, let firstPts = count.firstPts {
+            // The sound of exactly these pictures, from the first to the end of the last.
             let partial = work + "/.partial-\(getpid())-" + seq.soundName
-            let n = try MediaWriter.copySound(from: job.input, to: partial, containerFor: seq.soundName, startOffset: reader.startOffset)
-            if n > 0 {
-                guard rename(partial, work + "/" + seq.soundName) == 0 else { throw RestoreError.output("cannot write \(seq.soundName)") }
-                copied = Array(0..<n)
-            } else { unlink(partial) }
+            do {
+                if let r = try SoundExport.writeWAV(from: job.input, to: partial, start: reader.startOffset + firstPts, duration: count.endPts - firstPts) {
+                    guard rename(partial, work + "/" + seq.soundName) == 0 else { throw RestoreError.output("cannot write \(seq.soundName)") }
+                    copied = [r.sourceStream]
+                    notes.append("sound: \(seq.soundName), \(r.channels) channel(s) at \(r.sampleRate) Hz, \(r.bitsPerSample)-bit, from the first picture"
+                                 + (r.paddedSamples > 0 ? String(format: " (%.3f s of silence before the sound begins)", Double(r.paddedSamples) / Double(r.sampleRate)) : ""))
+                } else { unlink(partial) }
+            } catch let e as MediaError {
+                unlink(partial)
+                throw RestoreError.output("cannot write the sound \(seq.soundName) (the pictures are kept in \(work)): \(e)")
+            }
         }
         // Published whole: the finished folder takes the final name in one rename.
         if fm.fileExists(atPath: seq.folder) {
@@ -140,7 +155,6 @@ extension Restorer {
             throw RestoreError.output("cannot rename \(work) to \(seq.folder): \(String(cString: strerror(errno))) (the pictures are kept in \(work))")
         }
         progress?(RestoreProgress(framesDone: count.k, framesTotal: count.k, elapsed: Date().timeIntervalSince(began), stepRates: pipeline.stepRates))
-        var notes: [String] = []
         if count.kept > 0 { notes.append("resumed: \(count.kept) picture(s) kept from the interrupted run, \(count.written) made now") }
         return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded, framesWritten: count.k,
                               seconds: Date().timeIntervalSince(began), queueHighWater: pipeline.queues.map(\.highWater),

@@ -55,6 +55,7 @@ public struct Recipe: Codable, Equatable, Sendable {
                  "filmrestore_recipe": fingerprint,
                  Self.chainTag: Self.chainJSON(stages)]
         if let tc = timecode { m["timecode"] = tc }
+        if let t = encoder.sourceTransfer { m["source_transfer"] = t }
         if !files.isEmpty {
             m["filmrestore_models"] = files.map { "\($0.stage):\(($0.path as NSString).lastPathComponent) sha256:\($0.sha256)" }.joined(separator: "; ")
         }

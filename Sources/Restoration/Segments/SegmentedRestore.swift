@@ -23,6 +23,7 @@ final class FrameCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
     func add(_ k: Int) { lock.withLock { n += k } }
+    func set(_ k: Int) { lock.withLock { n = k } }
     var value: Int { lock.withLock { n } }
 }
 
@@ -79,7 +80,7 @@ extension Restorer {
         final class Open {
             let name: String, start: Boundary?, partial: String, began = Date()
             var writer: MediaWriter?
-            var frames = 0
+            var frames = 0, counted = 0
             var firstPts: Rational?, endPts: Rational?
             init(_ start: Boundary?, _ stretch: Stretch, _ store: SegmentStore) {
                 self.start = start; name = stretch.name(start); partial = store.partialPath(name)
@@ -89,6 +90,7 @@ extension Restorer {
         var made = 0
         let close: (Open, Boundary?) throws -> Void = { seg, end in
             try seg.writer?.finish()
+            if let w = seg.writer { counter.add(w.packetsMuxed - seg.counted); seg.counted = w.packetsMuxed }
             let r = SegmentRecord(fingerprint: store.fingerprint, start: seg.start, end: end, file: nil, bytes: nil, sha256: nil,
                                   frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts, seconds: Date().timeIntervalSince(seg.began),
                                   colorTags: seg.writer?.colorTags)
@@ -113,7 +115,9 @@ extension Restorer {
             current.frames += 1
             if current.firstPts == nil { current.firstPts = f.pts }
             current.endPts = f.pts + f.duration
-            counter.add(1)
+            // Progress counts what the encoder has given back, so the ETA includes its drain.
+            counter.add(current.writer!.packetsMuxed - current.counted)
+            current.counted = current.writer!.packetsMuxed
         }
         defer { unlink(current.partial) }
         try p.run(source: {
