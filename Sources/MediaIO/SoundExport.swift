@@ -79,6 +79,7 @@ public enum SoundExport {
         let bytesPerSample = bits / 8
         let packet = try PacketBox(), frame = try FrameBox(), out = try PacketBox()
         var finished = false
+        var expected: Int64?
 
         /// Writes `count` samples from `frame` beginning at sample `from` (nil frame: silence).
         func emit(_ f: UnsafeMutablePointer<AVFrame>?, from: Int, count: Int) throws {
@@ -119,6 +120,10 @@ public enum SoundExport {
             var at = written
             let pts = f.pointee.best_effort_timestamp
             if pts != AV_NOPTS { at = ((Rational(pts) * tb - start) * Rational(Int64(rate))).rounded }
+            // The sound is continuous from its first decoded frame: timestamps rounded by the
+            // container (Matroska's milliseconds) are not gaps; only a jump of more than 20 ms is.
+            if let e = expected, abs(at - e) <= Int64(rate / 50) { at = e }
+            expected = at + Int64(n)
             var from = 0
             if at > written {
                 // The sound starts (or resumes) later: silence up to it (more than a second is a gap in the source, kept).

@@ -272,7 +272,7 @@ extension ProgressStyle: ExpressibleByArgument {}
 
 struct Preview: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Try a preset on a few seconds before committing days to a film: a short restored clip, a before/after still pair, the measured time per frame and the projected time for the whole film.")
+        abstract: "Try a preset on a few seconds before committing days to a film: a short restored clip, the same side by side with its source, a before/after still pair, the measured time per frame and the projected time for the whole film.")
 
     @Argument(help: "The film (or picture sequence).") var input: String
     @OptionGroup var recipe: RecipeOptions
@@ -291,8 +291,10 @@ struct Preview: ParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let clip = folder + "/" + name + ".preview.mkv", before = folder + "/" + name + ".before.png", after = folder + "/" + name + ".after.png"
+            let pair = folder + "/" + name + ".before-after.mkv"
             var job = try recipe.makeJob(input: input, output: clip)
-            try checkWrites(reads: job.inputs, writes: [(clip, "preview clip"), (before, "before still"), (after, "after still")], force: force)
+            try checkWrites(reads: job.inputs, writes: [(clip, "preview clip"), (before, "before still"), (after, "after still"),
+                                                        (pair, "before/after clip")], force: force)
             job.force = force
             job.range = RestoreJob.TimeRange(start: start, duration: length)
             let restorer = try Restorer(job: job)
@@ -306,10 +308,12 @@ struct Preview: ParsableCommand {
             }
             try SmallFile.write(Data(try StillImage.png(b)), to: before, force: force, inputs: job.inputs)
             try SmallFile.write(Data(try StillImage.png(a)), to: after, force: force, inputs: job.inputs)
+            // The part side by side with its source, for the eye (and for showing the archive).
+            try BeforeAfterClip.write(source: input, start: start, restored: clip, to: pair, force: force, inputs: job.inputs)
             let rate = restorer.reader.stream.frameRate ?? restorer.reader.stream.averageRate
             let sourceFrames = max(1, Int((length * rate).rounded))
             let perFrame = summary.seconds / Double(sourceFrames)
-            print("wrote \(clip) (\(summary.framesWritten) frames), \(before) and \(after)")
+            print("wrote \(clip) (\(summary.framesWritten) frames), \(pair) (source | restored), \(before) and \(after)")
             var line = String(format: "measured: %.2f s per source frame (%d frames from %@ s, start-up included)", perFrame, sourceFrames, at)
             if let total = restorer.reader.stream.frameCount {
                 line += String(format: "; projected for the whole film (%d frames): %@", total, ProgressPrinter.clock(perFrame * Double(total)))

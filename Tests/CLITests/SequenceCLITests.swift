@@ -251,6 +251,23 @@ final class RangeCLITests: CLITestCase {
         let (_, beforePic) = try decodeAll(dir.file("pv/film.before.png")), (_, afterPic) = try decodeAll(dir.file("pv/film.after.png"))
         XCTAssertGreaterThan(psnr(beforePic[0], afterPic[0]), 40, "the pair shows the same instant")
         XCTAssertEqual(try probeFrameTimes(dir.file("pv/film.preview.mkv")).count, 24)
+        // The side-by-side clip: the source on the left, the restoration on the right, same instants, with sound.
+        let (_, pairs) = try decodeAll(dir.file("pv/film.before-after.mkv"))
+        let (_, restoredPart) = try decodeAll(dir.file("pv/film.preview.mkv"))
+        XCTAssertEqual(pairs.count, 24)
+        XCTAssertEqual(pairs.first.map { [$0.width, $0.height] }, [256, 96])
+        func half(_ f: Frame, right: Bool) -> Frame {
+            let w = f.width / 2
+            return f.with(width: w, height: f.height, planes: f.planes.map { p in
+                (0..<f.height).flatMap { y in p[(y * f.width + (right ? w : 0))..<(y * f.width + (right ? w : 0) + w)] } })
+        }
+        let clip01: (Frame) -> Frame = { f in f.with(width: f.width, height: f.height, planes: f.planes.map { $0.map { min(max($0, 0), 1) } }) }
+        for k in [0, 11, 23] {
+            XCTAssertGreaterThan(psnr(half(pairs[k], right: false), clip01(source[72 + k])), 22, "left (x264 4:2:0 of a noisy clip): source frame \(72 + k)")
+            XCTAssertLessThan(psnr(half(pairs[k], right: false), clip01(source[73 + k])), psnr(half(pairs[k], right: false), clip01(source[72 + k])) - 3)
+            XCTAssertGreaterThan(psnr(half(pairs[k], right: true), clip01(restoredPart[k])), 22, "right: restored frame \(k)")
+        }
+        XCTAssertEqual(try packetSpan(dir.file("pv/film.before-after.mkv"), stream: "a:0").end, 1, accuracy: 0.105)
         // One frame as a still picture.
         let still = dir.file("frame.png")
         XCTAssertEqual(try cli(["restore", input, "-o", still, "--preset", "master-ffv1", "--start", "5", "--frames", "1", "--quiet"]).status, 0)
@@ -266,6 +283,15 @@ final class RangeCLITests: CLITestCase {
         r = try cli(["restore", input, "-o", dir.file("x.mkv"), "--duration", "1", "--frames", "3"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("x.mkv")))
+        // A part as numbered pictures, with the sound of exactly those pictures.
+        r = try cli(["restore", input, "-o", dir.path + "/part/p_%03d.png", "--preset", "master-ffv1", "--start", "2", "--duration", "0.5", "-q"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/part").sorted()
+        XCTAssertEqual(names.count, 13); XCTAssertEqual(names.first, "p.wav"); XCTAssertEqual(names.last, "p_012.png")
+        let (_, first) = try decodeAll(dir.path + "/part/p_001.png")
+        let s48 = source[48].with(width: 128, height: 96, planes: source[48].planes.map { $0.map { min(max($0, 0), 1) } })
+        XCTAssertGreaterThan(psnr(first[0], s48), 40, "the part's first picture is source frame 48")
+        XCTAssertEqual(try probeStreams(dir.path + "/part/p.wav").first?.duration ?? 0, 0.5, accuracy: 0.001)
     }
 }
 
