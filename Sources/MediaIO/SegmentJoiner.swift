@@ -24,11 +24,12 @@ public enum SegmentJoiner {
     ///   - containerFor: the name whose extension chooses the container.
     ///   - copyFrom: the source whose audio, subtitles, metadata and chapters are copied.
     ///   - startOffset: what the reader subtracted from every video timestamp (seconds).
+    ///   - span: copy the sound from 0 to this time only (a part of a film).
     /// - segments: each file with the time its first frame was written at: containers may shift a
     ///   file's timestamps (NUT makes a stream with B-frames start at a non-negative decode time),
     ///   so each segment is put back at its own time.
     public static func join(segments: [(path: String, firstPts: Rational?)], to path: String, containerFor: String, copyFrom source: String?,
-                            startOffset: Rational = .zero, metadata: [String: String] = [:], colorTags: [Int]? = nil) throws -> Report {
+                            startOffset: Rational = .zero, span: Rational? = nil, metadata: [String: String] = [:], colorTags: [Int]? = nil) throws -> Report {
         guard let firstPath = segments.first?.path else { throw MediaError.invalidArgument("no segments to join") }
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
@@ -59,7 +60,7 @@ public enum SegmentJoiner {
         vst.pointee.avg_frame_rate = ref.pointee.avg_frame_rate
         vst.pointee.r_frame_rate = ref.pointee.r_frame_rate
         vst.pointee.sample_aspect_ratio = ref.pointee.codecpar.pointee.sample_aspect_ratio
-        let side = try source.map { try SideStreams(source: $0, output: oc, containerFor: containerFor, startOffset: startOffset) }
+        let side = try source.map { try SideStreams(source: $0, output: oc, containerFor: containerFor, startOffset: startOffset, span: span) }
         for (k, v) in metadata { av_dict_set(&oc.pointee.metadata, k, v, 0) }
         try output.writeHeader()
 

@@ -86,9 +86,7 @@ struct Restore: ParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Frames each queue between stages holds, 1…64 (memory vs. smoothing).") var queueCapacity = 2
     @Option(name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.") var statsJSON: String?
     @Option(help: "Write a restoration report: an HTML page (before/after stills, timing audit, flicker, noise, fidelity, run statistics) and the same numbers in a JSON beside it.") var report: String?
-    @Option(help: "Restore from this time of the source (seconds, or H:MM:SS.sss): a preview or a part. Temporal stages see the frames around it, so the part equals the same frames of a whole run; the output starts at 0 with its sound cut alike.") var start: String?
-    @Option(help: "Restore this many seconds (with or without --start).") var duration: String?
-    @Option(help: "Restore this many output frames (instead of --duration); with a still-image output, --frames 1 takes the frame at --start.") var frames: Int?
+    @OptionGroup var part: PartOptions
     @Option(name: .customLong("stills"), help: "With --report: before/after stills spread over the film (1…24).") var reportStills = 4
     @Option(name: .customLong("min-psnr"), help: "With --report: flag frames below this PSNR (dB) as invented detail.") var minPSNR = 20.0
     @Option(name: .customLong("min-ssim"), help: "With --report: flag frames below this SSIM as invented detail.") var minSSIM = 0.5
@@ -200,24 +198,9 @@ struct Restore: ParsableCommand {
         if code != 0 { Foundation.exit(code) }
     }
 
-    /// --start / --duration / --frames as a part of the film (nil: the whole film).
     func timeRange() throws -> RestoreJob.TimeRange? {
-        guard start != nil || duration != nil || frames != nil else { return nil }
-        guard duration == nil || frames == nil else { throw ValidationError("give --duration or --frames, not both") }
-        guard !resume else { throw ValidationError("--resume continues a whole-film restore; a part (--start/--duration/--frames) is made in one pass") }
-        var r = RestoreJob.TimeRange()
-        if let s = start {
-            guard let t = parseTime(s), t >= .zero else { throw ValidationError("--start must be a time like 12.5 or 0:01:12.5, not '\(s)'") }
-            r.start = t
-        }
-        if let d = duration {
-            guard let t = parseTime(d), t > .zero else { throw ValidationError("--duration must be a positive time like 10 or 0:00:10, not '\(d)'") }
-            r.duration = t
-        }
-        if let n = frames {
-            guard n >= 1 else { throw ValidationError("--frames must be at least 1") }
-            r.frames = n
-        }
+        let r = try part.timeRange()
+        guard r == nil || !resume else { throw ValidationError("--resume continues a whole-film restore; a part (--start/--duration/--frames) is made in one pass") }
         return r
     }
 
@@ -334,6 +317,7 @@ struct Plan: ParsableCommand {
     @Option(name: .customLong("segment-seconds"), help: "Length of a segment in seconds of source (instead of --segments).") var segmentSeconds: Double?
     @Option(name: .customLong("segments-dir"), help: "Folder for the segment files, relative to the job file (default: JOBNAME.segments).") var segmentsDir: String?
     @Option(name: .shortAndLong, help: "The job file to write (.json).") var output: String
+    @OptionGroup var part: PartOptions
     @Flag(help: "Overwrite the job file if it exists.") var force = false
 
     func validate() throws {
@@ -347,14 +331,16 @@ struct Plan: ParsableCommand {
         try recipe.useModelsDir()
         do {
             // Stored absolute, so segment tasks on other machines find the film at the same mount point.
-            let job = try recipe.makeJob(input: URL(fileURLWithPath: input).standardizedFileURL.path, output: "")
+            var job = try recipe.makeJob(input: URL(fileURLWithPath: input).standardizedFileURL.path, output: "")
+            job.range = try part.timeRange()
             try checkWrites(reads: job.inputs, writes: [(output, "job file")], force: force)
             let restorer = try Restorer(job: job)
             let base = URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
             let plan = try restorer.plan(segments: segments, segmentSeconds: segmentSeconds, segmentsDir: segmentsDir ?? base + ".segments")
             try plan.save(output, force: force, inputs: job.inputs)
             let atCuts = plan.segments.dropFirst().filter(\.startsAtCut).count
-            print("\(output): \(plan.segments.count) segment(s) of \(input) (\(plan.sourceFrames) frames, \(String(format: "%.2f", plan.sourceDuration.doubleValue)) s); \(atCuts) of \(plan.segments.count - 1) boundaries at scene cuts; context \(plan.context.past) frames before, \(plan.context.future) after")
+            let what = plan.part.map { p in String(format: "the part of %@ from %.3f s", input, p.start.doubleValue) + (p.end.map { String(format: " to %.3f s", $0.doubleValue) } ?? " to its end") } ?? input
+            print("\(output): \(plan.segments.count) segment(s) of \(what) (\(plan.sourceFrames) frames, \(String(format: "%.2f", plan.sourceDuration.doubleValue)) s); \(atCuts) of \(plan.segments.count - 1) boundaries at scene cuts; context \(plan.context.past) frames before, \(plan.context.future) after")
             print("next: filmrestore restore --job \(output) --segment i   (i = 0…\(plan.segments.count - 1)), then: filmrestore assemble \(output) -o OUT")
         } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
     }
@@ -378,6 +364,33 @@ struct Assemble: ParsableCommand {
                 for s in r.skippedStreams { print("note: skipped stream \(s)") }
             }
         } catch { FilmRestore.fail(error) }
+    }
+}
+
+/// A part of the film: `--start`, `--duration`, `--frames` (restore, plan and report alike).
+struct PartOptions: ParsableArguments {
+    @Option(help: "From this time of the source (seconds, or H:MM:SS.sss): a preview or a part. Temporal stages see the frames around it, so the part equals the same frames of a whole run; the output starts at 0 with its sound cut alike.") var start: String?
+    @Option(help: "This many seconds (with or without --start).") var duration: String?
+    @Option(help: "This many output frames (instead of --duration); with a still-image output, --frames 1 takes the frame at --start.") var frames: Int?
+
+    /// The part asked for (nil: the whole film).
+    func timeRange() throws -> RestoreJob.TimeRange? {
+        guard start != nil || duration != nil || frames != nil else { return nil }
+        guard duration == nil || frames == nil else { throw ValidationError("give --duration or --frames, not both") }
+        var r = RestoreJob.TimeRange()
+        if let s = start {
+            guard let t = parseTime(s), t >= .zero else { throw ValidationError("--start must be a time like 12.5 or 0:01:12.5, not '\(s)'") }
+            r.start = t
+        }
+        if let d = duration {
+            guard let t = parseTime(d), t > .zero else { throw ValidationError("--duration must be a positive time like 10 or 0:00:10, not '\(d)'") }
+            r.duration = t
+        }
+        if let n = frames {
+            guard n >= 1 else { throw ValidationError("--frames must be at least 1") }
+            r.frames = n
+        }
+        return r
     }
 }
 

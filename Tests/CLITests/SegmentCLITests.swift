@@ -111,6 +111,31 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertTrue(models.contains("interpolate:rife-v4.0-flownet.pkl sha256:"), "\(tags)")
     }
 
+    /// `plan --start/--duration`: a part of the film in segments, assembled, equals the same part
+    /// made in one pass (temporal stages and interpolation included), starting at 0 with its sound.
+    func test_planAPart_segmentsAssemble_equalsThePartInOnePass() throws {
+        let input = try film(), chain = try preset()
+        let part = dir.file("part.mkv")
+        var r = try cli(["restore", input, "-o", part, "--preset", chain, "--start", "1.25", "--duration", "2", "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let job = dir.file("part.json")
+        r = try cli(["plan", input, "--preset", chain, "--segments", "3", "--start", "1.25", "--duration", "2", "-o", job])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("the part of"), r.stdout)
+        for i in 0..<3 {
+            let s = try cli(["restore", "--job", job, "--segment", "\(i)", "--quiet"])
+            XCTAssertEqual(s.status, 0, s.stderr)
+        }
+        let out = dir.file("assembled-part.mkv")
+        r = try cli(["assemble", job, "-o", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try assertSame(part, out)
+        let v = try probeFrameTimes(out)
+        XCTAssertEqual(v.count, 120); XCTAssertEqual(v.first ?? -1, 0, accuracy: 1e-6)
+        let a = try packetSpan(out, stream: "a:0")
+        XCTAssertEqual(a.start, 0, accuracy: 0.1); XCTAssertEqual(a.end, 2, accuracy: 0.1)
+    }
+
     func test_corruptedSegmentDetectedAndRedone_changedPresetInvalidates() throws {
         let input = try film(), chain = try preset()
         let job = dir.file("job.json")

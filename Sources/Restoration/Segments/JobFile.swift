@@ -19,6 +19,13 @@ public struct JobFile: Codable, Sendable {
     public struct Context: Codable, Equatable, Sendable {
         public var past: Int, future: Int
     }
+    /// A job for a part of the film (`plan --start/--duration/--frames`): the source times of its
+    /// first frame and of the end (nil: to the film's end). The assembled part starts at 0, its
+    /// sound cut alike.
+    public struct Part: Codable, Equatable, Sendable {
+        public var start: Rational
+        public var end: Rational?
+    }
 
     public var format = JobFile.formatName
     public var recipe: Recipe
@@ -31,6 +38,8 @@ public struct JobFile: Codable, Sendable {
     /// Relative to the job file's folder unless absolute.
     public var segmentsDir: String
     public var segments: [Segment]
+    /// Set for a part of the film; nil for the whole film.
+    public var part: Part? = nil
 
     public static let formatName = "filmrestore-job/1"
 
@@ -82,23 +91,44 @@ extension Restorer {
         let front = try entries[...cutAt].map(Self.makeNode)
         let reader = self.reader
         try reader.rewind()
-        var times: [Rational] = [], cuts: [Int] = []
+        // Every decoded frame's time by source index (a part decodes its context around it too),
+        // and the frames to split: the film's, or the part's.
+        var timeOf: [Int: Rational] = [:], times: [Rational] = [], indices: [Int] = [], cuts: [Int] = []
         var end = Rational.zero
+        let window = try job.range.map { try rangeWindow($0) }
+        let inside: (Frame) -> Bool = { f in
+            guard let w = window else { return true }
+            return f.pts >= w.from && (w.to.map { f.pts < $0 } ?? true)
+        }
+        var after: Boundary? = nil
+        var firstAfter: (index: Int, time: Rational)? = nil
         let p = Pipeline(nodes: front, capacity: job.queueCapacity)
         pipeline = p
+        let source = windowedSource(window)
         try p.run(source: {
-            guard let f = try reader.nextFrame() else { return nil }
-            times.append(f.pts)   // the decode step runs alone: no other thread touches `times`
-            end = max(end, f.pts + f.duration)
+            // The decode step runs alone: no other thread touches these.
+            guard let f = try source() else { return nil }
+            timeOf[f.properties.sourceIndex] = f.pts
+            if inside(f) {
+                times.append(f.pts); indices.append(f.properties.sourceIndex)
+                end = max(end, f.pts + f.duration)
+            } else if window != nil, f.pts >= window!.from, firstAfter == nil {
+                firstAfter = (f.properties.sourceIndex, f.pts)
+            }
             return f
-        }, sink: { f in if f.properties.sceneCut && f.properties.sourceIndex > 0 { cuts.append(f.properties.sourceIndex) } })
-        guard !times.isEmpty else { throw RestoreError.input("\(job.input) has no video frames") }
-        let duration = end
+        }, sink: { f in if f.properties.sceneCut && f.properties.sourceIndex > 0 && inside(f) { cuts.append(f.properties.sourceIndex) } })
+        guard let startTime = times.first else {
+            throw RestoreError.input(window == nil ? "\(job.input) has no video frames" : "\(job.input): no frame in the range asked for")
+        }
+        let lookup: (Int) -> Rational? = { timeOf[$0] }
+        if let a = firstAfter { after = try boundary(index: a.index, time: a.time, sourceTime: lookup) }
+        let duration = end - startTime
         let n = max(1, min(count ?? Int((duration.doubleValue / max(segmentSeconds ?? 60, 0.001)).rounded(.up)), times.count))
         let segLength = duration.doubleValue / Double(n)
-        let t = times.map(\.doubleValue)   // increasing: the reader makes timestamps increase
-        var bounds: [(index: Int, cut: Bool)] = []
-        let cutSet = Array(Set(cuts)).sorted()
+        let t = times.map { ($0 - startTime).doubleValue }   // increasing: the reader makes timestamps increase
+        let position = Dictionary(uniqueKeysWithValues: indices.enumerated().map { ($1, $0) })
+        var bounds: [(index: Int, cut: Bool)] = []   // positions in `times`
+        let cutSet = Array(Set(cuts.compactMap { position[$0] })).filter { $0 > 0 }.sorted()
         for k in 1..<n {
             let ideal = segLength * Double(k)
             let previous = bounds.last?.index ?? 0
@@ -110,17 +140,22 @@ extension Restorer {
             if lo > previous + 1 && (lo == t.count || ideal - t[lo - 1] <= t[lo] - ideal) { lo -= 1 }
             if lo < t.count { bounds.append((lo, false)) }
         }
-        let lookup: (Int) -> Rational? = { $0 < times.count ? times[$0] : nil }
-        let boundaries = try bounds.map { try boundary(index: $0.index, time: times[$0.index], sourceTime: lookup) }
+        let boundaries = try bounds.map { try boundary(index: indices[$0.index], time: times[$0.index], sourceTime: lookup) }
+        // A part begins at its first frame (with the context before it) and ends before the first frame after it.
+        let first = window == nil ? nil : try boundary(index: indices[0], time: startTime, sourceTime: lookup)
         var segs: [JobFile.Segment] = []
         for i in 0...boundaries.count {
-            segs.append(.init(index: i, start: i == 0 ? nil : boundaries[i - 1], end: i < boundaries.count ? boundaries[i] : nil,
+            segs.append(.init(index: i, start: i == 0 ? first : boundaries[i - 1], end: i < boundaries.count ? boundaries[i] : after,
                               startsAtCut: i == 0 || bounds[i - 1].cut))
         }
+        let outRate = outputStream.frameRate
+        let expected = window == nil ? outputStream.frameCount
+            : outRate.flatMap { r in reader.stream.frameRate == r ? times.count : nil }
         let r = try recipe()
         return JobFile(recipe: r, fingerprint: r.fingerprint, context: .init(past: context.past, future: context.future),
-                       sourceFrames: times.count, sourceDuration: duration, outputRate: outputStream.frameRate,
-                       expectedFrames: outputStream.frameCount, segmentsDir: segmentsDir, segments: segs)
+                       sourceFrames: times.count, sourceDuration: duration, outputRate: outRate,
+                       expectedFrames: expected, segmentsDir: segmentsDir, segments: segs,
+                       part: window.map { _ in JobFile.Part(start: startTime, end: after?.time) })
     }
 
     /// Restores one segment of a job into its folder (nothing when it is already done).
@@ -134,9 +169,9 @@ extension Restorer {
         if r.fingerprint != job.fingerprint { throw RestoreError.input("this machine cannot make the job's segments: \(Self.differences(r, job.recipe))") }
         let store = try SegmentStore(dir: folder, fingerprint: job.fingerprint, codec: job.recipe.encoder.codec)
         let name = JobFile.segmentName(i)
-        if case .done = store.state(name) { return false }
-        store.remove(name)
         let seg = job.segments[i]
+        if case .done(let made) = store.state(name), made.start == seg.start, made.end == seg.end { return false }
+        store.remove(name)
         var totals = RunTotals()
         try run(stretch: Stretch(start: seg.start, end: seg.end, minSeconds: nil, maxSeconds: nil, name: { _ in name }),
                 nodes: nodes, store: store, counter: FrameCounter(), totals: &totals)
@@ -196,8 +231,11 @@ public enum Assembler {
         let segmentFiles = chain.compactMap { $0.file.map { store.dir + "/" + $0 } }
         let out = try OutputFile(path: output, inputs: [input, jobPath] + segmentFiles, force: force)
         let startOffset = try MediaReader(path: input).startOffset
+        // A part starts at 0: its frames and its sound are moved back by its first frame's time.
+        let shift = job.part == nil ? .zero : chain.first { $0.frames > 0 }?.firstPts ?? .zero
         let joined = try Restorer.join(chain, in: store.dir, into: out, outputName: output, source: input, startOffset: startOffset,
-                                       metadata: job.recipe.metadata, rate: job.outputRate, expectedFrames: job.expectedFrames)
+                                       metadata: job.recipe.metadata, rate: job.outputRate, expectedFrames: job.expectedFrames,
+                                       shift: shift, span: job.part.map { _ in chain.last?.endPts.map { $0 - shift } ?? Rational(0) })
         let dur = chain.last?.endPts.map { end in end - (chain.first?.firstPts ?? .zero) }
         return Result(frames: chain.reduce(0) { $0 + $1.frames }, duration: dur, copiedStreams: joined.copiedStreams,
                       skippedStreams: joined.skippedStreams)

@@ -241,11 +241,18 @@ extension Restorer {
     /// result against the markers (and the frame count, when one is expected), and commits it; on
     /// any failure nothing is left.
     static func join(_ chain: [SegmentRecord], in dir: String, into out: OutputFile, outputName: String, source: String,
-                     startOffset: Rational, metadata: [String: String], rate: Rational?, expectedFrames: Int? = nil) throws -> SegmentJoiner.Report {
+                     startOffset: Rational, metadata: [String: String], rate: Rational?, expectedFrames: Int? = nil,
+                     shift: Rational = .zero, span: Rational? = nil) throws -> SegmentJoiner.Report {
+        // A part: every time moved back by `shift` (its first frame's), the sound cut to `span`.
+        let chain = chain.map { r in
+            var m = r
+            m.firstPts = r.firstPts.map { $0 - shift }; m.endPts = r.endPts.map { $0 - shift }
+            return m
+        }
         let files = chain.compactMap { r in r.file.map { (dir + "/" + $0, r.firstPts) } }
         do {
             let joined = try SegmentJoiner.join(segments: files, to: out.temporaryPath, containerFor: outputName, copyFrom: source,
-                                                startOffset: startOffset, metadata: metadata,
+                                                startOffset: startOffset + shift, span: span, metadata: metadata,
                                                 colorTags: chain.first { $0.colorTags != nil }?.colorTags)
             try verify(chain: chain, joined: joined, rate: rate)
             let frames = chain.reduce(0) { $0 + $1.frames }
