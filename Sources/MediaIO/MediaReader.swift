@@ -113,9 +113,13 @@ public final class MediaReader {
         else if let d = streamDuration { declaredFrames = (Int((d * avg).rounded), false) }
         else { declaredFrames = nil }
         let color = vs.color ?? ColorMetadata.defaultFor(width: w, height: h)
+        // The video's first frame on the reader's clock (after the AAC priming a Matroska or MP4
+        // often puts before it, 21 ms at 48 kHz): stages that retime to a grid anchor it there.
+        let videoStart: Rational = st.pointee.start_time == AV_NOPTS ? .zero
+            : max(.zero, Rational(st.pointee.start_time) * timeBase - startOffset)
         stream = StreamInfo(width: w, height: h, layout: gray ? .gray : .rgb, sampleAspect: sar,
                             frameRate: isCFR ? vs.frameRate : nil, averageRate: avg, color: color,
-                            startTime: .zero, duration: dur, frameCount: count)
+                            startTime: videoStart, duration: dur, frameCount: count)
         switch par.field_order {
         case AV_FIELD_PROGRESSIVE: stream.fieldOrder = .progressive
         case AV_FIELD_TT, AV_FIELD_BT: stream.fieldOrder = .topFirst

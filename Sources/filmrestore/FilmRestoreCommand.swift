@@ -117,7 +117,6 @@ struct Restore: ParsableCommand {
         let range = try timeRange()
         if let r = report {
             guard ["html", "htm"].contains(URL(fileURLWithPath: r).pathExtension.lowercased()) else { throw ValidationError("--report names an HTML page: give it a .html name") }
-            guard range == nil else { throw ValidationError("--report audits a whole film; for a part, make the part and run `filmrestore report` on it") }
             guard (1...24).contains(reportStills) else { throw ValidationError("--stills must be 1…24") }
             guard !MediaWriter.isImage(output) else { throw ValidationError("--report is for a film; a still image has no timing or sound to audit") }
         }
@@ -150,14 +149,25 @@ struct Restore: ParsableCommand {
                 for s in summary.skippedStreams { progress.line("note: \(s.hasPrefix("#") ? "skipped stream " : "")\(s)") }
             }
             let peak = peakResidentKiB()
-            if let path = statsJSON { try writeStats(summary, projected: progress.projectedSeconds, to: path, inputs: job.inputs + [output]) }
+            // The whole film's time: a part's measured time per frame times the film's frames,
+            // else the projection made early in the run.
+            var projected = progress.projectedSeconds
+            if range != nil, summary.framesWritten > 0, let all = restorer.outputStream.frameCount {
+                projected = summary.seconds / Double(summary.framesWritten) * Double(all)
+            }
+            if let path = statsJSON { try writeStats(summary, projected: projected, to: path, inputs: job.inputs + [output]) }
             if let path = report {
                 if !quiet { progress.line("report: measuring the source and the output…") }
                 var run = RestorationReport.Run(seconds: summary.seconds, framesWritten: summary.framesWritten,
                                                 peakMemoryMiB: Double(peak) / 1024, steps: summary.steps)
                 run.inputDamage = summary.inputDamage
+                run.projectedSeconds = projected
                 var options = ReportOptions()
                 options.stills = reportStills; options.thresholdPSNR = minPSNR; options.thresholdSSIM = minSSIM
+                if let r = range {
+                    options.partStart = r.start
+                    options.partEnd = r.duration.map { r.start + $0 } ?? r.frames.map { n in r.start + Rational(Int64(n)) / (restorer.outputStream.frameRate ?? restorer.outputStream.averageRate) }
+                }
                 let (r, images) = try ReportMaker.make(source: input, output: output, chain: restorer.entries, run: run, options: options)
                 let json = try ReportPage.write(r, images: images, to: path, force: force, inputs: job.inputs + [output])
                 if !quiet { progress.line(reportLine(r, path, json)) }
@@ -427,6 +437,7 @@ struct Report: ParsableCommand {
     @Option(help: "Run statistics from `restore --stats-json`, to show per-step times and peak memory.") var stats: String?
     @Option(help: "The preset that made the output, when the output has no filmrestore_chain tag.") var preset: String?
     @Option(help: "Before/after stills spread over the film.") var stills = 4
+    @OptionGroup(title: "A part (the output is a part made with restore --start/--duration/--frames)") var part: PartOptions
     @Option(name: .customLong("min-psnr"), help: "Flag frames below this PSNR (dB) as invented detail.") var minPSNR = 20.0
     @Option(name: .customLong("min-ssim"), help: "Flag frames below this SSIM as invented detail.") var minSSIM = 0.5
     @Flag(help: "Overwrite the report if it exists.") var force = false
@@ -448,6 +459,11 @@ struct Report: ParsableCommand {
             if let s = stats { run = try Self.loadStats(s) }
             var options = ReportOptions()
             options.stills = stills; options.thresholdPSNR = minPSNR; options.thresholdSSIM = minSSIM
+            if let r = try part.timeRange() {
+                guard r.frames == nil else { throw ValidationError("give the part as --start and --duration (a report reads times, not output frames)") }
+                options.partStart = r.start
+                options.partEnd = r.duration.map { r.start + $0 }
+            }
             let (r, images) = try ReportMaker.make(source: source, output: restored, chain: chain, run: run, options: options)
             let json = try ReportPage.write(r, images: images, to: output, force: force, inputs: reads)
             print(reportLine(r, output, json))
@@ -464,6 +480,7 @@ struct Report: ParsableCommand {
         let order = o["step_order"] as? [String] ?? ["decode"] + steps.keys.filter { $0 != "decode" && $0 != "encode" }.sorted() + ["encode"]
         var run = RestorationReport.Run(seconds: seconds, framesWritten: frames, peakMemoryMiB: Double(o["peak_rss_kib"] as? Int ?? 0) / 1024,
                                         steps: order.compactMap { n in steps[n].map { StepTime(name: n, seconds: $0, frames: counts[n] ?? 0) } })
+        run.projectedSeconds = o["projected_seconds"] as? Double
         if let d = o["input_damaged"] as? [String: Any], let decoded = d["frames_decoded"] as? Int {
             run.inputDamage = InputDamage(framesDecoded: decoded, framesDeclared: d["frames_declared"] as? Int,
                                           corruptPackets: d["corrupt_packets"] as? Int ?? 0, readError: d["read_error"] as? String)

@@ -87,6 +87,54 @@ final class ReportCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("x.html")))
     }
 
+    /// A part's report (`restore --start --duration --report`, and `report --start --duration`):
+    /// judged over the part, with an interpolated frame between its source frames and the
+    /// projected time for the whole film.
+    func test_reportOfAPart_withInterpolation_showsTheInBetweenFrame_andTheWholeFilmsProjectedTime() throws {
+        let input = dir.file("film.mp4")
+        try testClip(input, seconds: 4, tone: 440, videoOptions: ["-vf", "noise=alls=8:allf=t"])
+        let preset = dir.file("i60.yml")
+        try "stages:\n  - deflicker\n  - interpolate:\n      rate: 60\n      refine: false\noutput:\n  codec: ffv1\n".write(toFile: preset, atomically: true, encoding: .utf8)
+        let out = dir.file("part.mkv"), page = dir.file("part.html")
+        let r = try runProcess(CLITests.binary, ["restore", input, "-o", out, "--preset", preset, "--start", "1", "--duration", "2",
+                                                 "--report", page, "--stats-json", dir.file("stats.json")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("part.json")))) as? [String: Any])
+        let timing = try XCTUnwrap(json["timing"] as? [String: Any])
+        XCTAssertEqual(timing["passed"] as? Bool, true, "\(timing)")
+        XCTAssertEqual(timing["inputFrames"] as? Int, 48, "the part's source frames, not the film's")
+        XCTAssertEqual(timing["outputFrames"] as? Int, 120)
+        XCTAssertEqual((json["part"] as? [String: Double])?["start"], 1)
+        let summary = try XCTUnwrap(json["summary"] as? [String: Any])
+        XCTAssertEqual(summary["fidelityFrames"] as? Int, 24, "every other source frame shares an instant with a 60 fps frame")
+        XCTAssertGreaterThan(try XCTUnwrap(summary["minPSNR"] as? Double), 35)
+        // The in-between frame: after its source frame and before the next, on the output's clock.
+        let b = try XCTUnwrap(json["between"] as? [String: Any])
+        let t0 = try XCTUnwrap(b["time"] as? Double), t1 = try XCTUnwrap(b["nextTime"] as? Double), mid = try XCTUnwrap(b["outputTime"] as? Double)
+        XCTAssertEqual(t1 - t0, 1.0 / 24, accuracy: 0.002)
+        let origin = try XCTUnwrap((json["part"] as? [String: Double])?["origin"], "the output's 0 on the source clock")
+        XCTAssertEqual(origin, 1, accuracy: 1e-9)
+        XCTAssertGreaterThan(mid, t0 - origin + 0.005); XCTAssertLessThan(mid, t1 - origin - 0.005)
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        XCTAssertTrue(html.contains("alt=\"interpolated frame\""))
+        XCTAssertEqual(Self.mismatches(Self.keyedValues(html), json), [])
+        // The whole film's projected time: this part's time per frame times the film's 240 frames.
+        let run = try XCTUnwrap(json["run"] as? [String: Any])
+        let seconds = try XCTUnwrap(run["seconds"] as? Double), projected = try XCTUnwrap(run["projectedSeconds"] as? Double)
+        XCTAssertEqual(projected, seconds / 120 * 240, accuracy: 0.01 * projected)
+        let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("stats.json")))) as? [String: Any])
+        XCTAssertEqual(stats["projected_seconds"] as? Double ?? 0, projected, accuracy: 0.06)
+        // `filmrestore report` on the part: the same figures when told which part; told nothing, it sees a short film.
+        let again = try runProcess(CLITests.binary, ["report", input, out, "-o", dir.file("again.html"), "--start", "1", "--duration", "2"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let j2 = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("again.json")))) as? [String: Any])
+        XCTAssertEqual((j2["timing"] as? [String: Any])?["passed"] as? Bool, true)
+        XCTAssertEqual(((j2["summary"] as? [String: Any])?["meanPSNR"] as? Double) ?? 0, (summary["meanPSNR"] as? Double) ?? 1, accuracy: 1e-6)
+        let whole = try runProcess(CLITests.binary, ["report", input, out, "-o", dir.file("whole.html")])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        XCTAssertTrue(whole.stdout.contains("timing CHANGED"), whole.stdout)
+    }
+
     struct Shown: Equatable { var key: String; var fmt: String; var scale: Double; var text: String }
 
     /// Every `data-key` element of the page: its JSON path, decimals, scale and text.

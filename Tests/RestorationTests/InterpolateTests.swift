@@ -147,6 +147,27 @@ final class InterpolateTests: XCTestCase {
         XCTAssertEqual(h.output.frameRate, Rational(60))
     }
 
+    /// A film whose first frame is 21 ms in (AAC priming in Matroska): the 60 fps grid starts at it,
+    /// so every other 24 fps frame is copied, not remade a few ms off.
+    func test_gridAnchoredAtTheStreamStart_copiesTheFramesOnIt() throws {
+        var info = streamInfo(width: 64, height: 64, fps: Rational(24), frames: 12)
+        info.startTime = Rational(21, 1000)
+        let h = try harness(["rate": "60"], input: info)
+        var source: [Frame] = []
+        for i in 0..<12 {
+            var f = movingSquare(width: 64, height: 64, offset: i * 3 - 30, pts: Rational(21, 1000) + Rational(Int64(i), 24))
+            f.duration = Rational(1, 24)
+            source.append(f)
+            try h.push(f)
+        }
+        try h.finish()
+        XCTAssertEqual(h.emitted.first?.pts, Rational(21, 1000))
+        for k in stride(from: 0, to: 12, by: 2) {
+            let out = try XCTUnwrap(h.emitted.first { $0.pts == source[k].pts }, "an output frame at source frame \(k)'s instant")
+            XCTAssertEqual(psnr(out, source[k]), .infinity, "frame \(k) copied")
+        }
+    }
+
     func test_vfr_everyInstantBetweenItsNeighbours() throws {
         // irregular times: 0, 30, 95, 110, 180, 230 ms
         let ms: [Int64] = [0, 30, 95, 110, 180, 230, 290]

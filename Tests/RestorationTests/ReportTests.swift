@@ -42,8 +42,9 @@ final class ReportTests: XCTestCase {
         // The lowest-fidelity frame is one of the replaced ones and is among the stills.
         let worst = try XCTUnwrap(r.stills.first { $0.label.contains("lowest") })
         XCTAssertTrue((24...35).contains(worst.index))
-        XCTAssertEqual(images.count, r.stills.count)
-        for im in images { for png in [im.before, im.after, im.beforeCrop, im.afterCrop] { XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47]) } }
+        XCTAssertEqual(images.stills.count, r.stills.count)
+        XCTAssertTrue(images.between.isEmpty, "no interpolation, no interpolated frame")
+        for im in images.stills { for png in [im.before, im.after, im.beforeCrop, im.afterCrop] { XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47]) } }
 
         XCTAssertFalse(r.timing.passed)
         XCTAssertEqual(r.timing.missingFrames, 1)

@@ -423,7 +423,8 @@ public final class Restorer {
             do {
                 return try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: stream, settings: encoder,
                                        copyFrom: MediaWriter.isImage(job.output) ? nil : job.input, startOffset: reader.startOffset + shift,
-                                       sideSpan: span, metadata: metadata)
+                                       sideSpan: span, metadata: shift == .zero && span == nil ? metadata
+                                           : metadata.merging([Recipe.partOriginTag: shift.description]) { a, _ in a })
             } catch let e as MediaError {
                 throw RestoreError.output("cannot write \(job.output): \(e)")
             }

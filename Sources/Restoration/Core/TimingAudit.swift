@@ -31,9 +31,29 @@ public struct TimingAudit: Codable, Sendable {
 
     /// - tolerance: allowed change of the audio/video offsets (seconds; default 5 ms, well under
     ///   the ±45 ms where viewers notice).
-    public static func run(input: String, output: String, tolerance: Double = 0.005) throws -> TimingAudit {
+    /// - part: the output is this part of the input (source times from its first frame; nil end: to
+    ///   its end): the input is judged over the part only, and the sound may start and end on the
+    ///   source's packets (a copied packet is not cut).
+    public static func run(input: String, output: String, tolerance: Double = 0.005, part: (start: Rational, end: Rational?)? = nil) throws -> TimingAudit {
         let a = try PacketTimes.scan(path: input), b = try PacketTimes.scan(path: output)
-        guard let sa = try side(a, input), let sb = try side(b, output) else { throw RestoreError.input("no video stream to audit") }
+        guard var sa = try side(a, input), let sb = try side(b, output) else { throw RestoreError.input("no video stream to audit") }
+        var tolerance = tolerance
+        if let p = part, let v = a.streams.first(where: { $0.kind == .video && !$0.times.isEmpty }) {
+            let t0 = v.first! - a.startTime
+            let from = t0 + p.start.doubleValue, to = p.end.map { t0 + $0.doubleValue }
+            let inside = v.times.map { $0 - a.startTime }.filter { t in t >= from - 1e-6 && (to.map { t < $0 - 1e-6 } ?? true) }
+            let step = v.frameRate.map { $0.reciprocal.doubleValue } ?? 0.04
+            sa.videoFrames = inside.count
+            sa.videoStart = inside.first ?? from
+            sa.videoEnd = min(v.end! - a.startTime, (inside.last ?? from) + step)
+            if let s0 = sa.audioStart, let s1 = sa.audioEnd {
+                sa.audioStart = max(s0, sa.videoStart); sa.audioEnd = min(s1, sa.videoEnd)
+            }
+            if let au = a.streams.first(where: { $0.kind == .audio && $0.times.count > 1 }) {
+                let longest = zip(au.times.dropFirst(), au.times).map { $0 - $1 }.max() ?? 0
+                tolerance = max(tolerance, longest + 0.001)
+            }
+        }
         var problems: [String] = []
         // The output's frame interval: its declared rate, if nine in ten timestamp steps agree with it
         // (to the container's millisecond rounding).
@@ -60,7 +80,7 @@ public struct TimingAudit: Codable, Sendable {
         if let s0 = sa.offsetAtStart, let s1 = sb.offsetAtStart, abs(s1 - s0) > tolerance {
             problems.append(String(format: "sound moved against the picture at the start: offset %+.3f s, the source %+.3f s", s1, s0))
         }
-        if let e0 = sa.offsetAtEnd, let e1 = sb.offsetAtEnd, abs(e1 - e0) > frame + tolerance {
+        if let e0 = sa.offsetAtEnd, let e1 = sb.offsetAtEnd, abs(e1 - e0) > frame + tolerance + (part == nil ? 0 : tolerance) {
             problems.append(String(format: "sound and picture end apart: offset %+.3f s, the source %+.3f s", e1, e0))
         }
         if sa.audioStart != nil && sb.audioStart == nil { problems.append("the output has no sound; the source has") }

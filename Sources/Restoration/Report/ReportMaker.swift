@@ -11,7 +11,18 @@ public struct ReportOptions: Sendable {
     public var thresholdSSIM = 0.5
     /// Width of the stills on the page.
     public var displayWidth = 640
+    /// Audit a part of the film (source times; the output is that part, starting at 0): nil for the whole film.
+    public var partStart: Rational? = nil
+    public var partEnd: Rational? = nil
     public init() {}
+}
+
+/// The report's pictures: each still's, and the interpolated frame with its two source frames.
+public struct ReportImages: Sendable {
+    public var stills: [StillImages]
+    /// Source frame, interpolated frame, next source frame (empty when nothing was interpolated).
+    public var between: [[UInt8]]
+    public init(stills: [StillImages], between: [[UInt8]] = []) { self.stills = stills; self.between = between }
 }
 
 /// The PNG images of one still: the whole frame before and after at the page's size, and the
@@ -35,8 +46,9 @@ public enum ReportMaker {
     /// - chain: the stages that made the output (with their options); nil reads them from the
     ///   output's `filmrestore_chain` tag, and without one the raw source is the reference.
     public static func make(source: String, output: String, chain: [Preset.StageEntry]? = nil, run: RestorationReport.Run? = nil,
-                            options: ReportOptions = ReportOptions()) throws -> (RestorationReport, [StillImages]) {
-        let audit = try TimingAudit.run(input: source, output: output)
+                            options: ReportOptions = ReportOptions()) throws -> (RestorationReport, ReportImages) {
+        let part = options.partStart.map { (start: $0, end: options.partEnd) } ?? options.partEnd.map { (start: Rational.zero, end: Optional($0)) }
+        let audit = try TimingAudit.run(input: source, output: output, part: part)
         let srcReader: MediaReader, outReader: MediaReader
         do { srcReader = try MediaReader(path: source) } catch let e as MediaError { throw RestoreError.input("cannot read \(source): \(e)") }
         do { outReader = try MediaReader(path: output) } catch let e as MediaError { throw RestoreError.input("cannot read \(output): \(e)") }
@@ -59,7 +71,10 @@ public enum ReportMaker {
 
         let total = audit.input.videoFrames
         let n = max(1, options.stills)
-        let targets = (0..<n).map { min(max(total - 1, 0), Int((Double($0) + 0.5) / Double(n) * Double(total))) }
+        // A part: its frames are numbered on from the film's (for a constant rate, exactly).
+        let srcRate = srcReader.stream.frameRate ?? srcReader.stream.averageRate
+        let base = part.map { Int(($0.start * srcRate).ceil) } ?? 0
+        let targets = (0..<n).map { base + min(max(total - 1, 0), Int((Double($0) + 0.5) / Double(n) * Double(total))) }
         // A still is taken at the first frame from its target on that fidelity is measured at (an
         // output frame at the same instant), within `reach` frames.
         let reach = 10
@@ -71,6 +86,23 @@ public enum ReportMaker {
         let sameInstant = max(0.02 * sourceInterval.doubleValue, 0.001) + 1e-6
         let cursor = NearestFrames(outReader)
         let work = Measurer(area: area, displayWidth: options.displayWidth)
+        // A part is read from a little before it (the cleanup stages' context) to a little after.
+        let lead = Rational(2)
+        if let p = part, p.start > lead + Rational(2), let cfr = srcReader.stream.frameRate {
+            let k = ((p.start - lead) * cfr).floor
+            try srcReader.seek(to: Rational(k) / cfr - Rational(1, 2) / cfr, index: Int(k))
+        }
+        let inPart: (Frame) -> Bool = { f in part.map { f.pts >= $0.start && ($0.end.map { e in f.pts < e } ?? true) } ?? true }
+        // Where the output's 0 is on the source's clock: the restore wrote it (interpolation may
+        // start a part between two source frames); else the part's first source frame.
+        var partOrigin: Rational? = part == nil ? nil : tags[Recipe.partOriginTag].flatMap { Rational(parsing: $0) }
+        // One interpolated frame, shown between its source frames (near the middle, when the output
+        // has more frames than the source).
+        let interpolating = outInterval.doubleValue < 0.9 * sourceInterval.doubleValue
+            && (chain?.contains { $0.name == InterpolateStage.name } ?? true)
+        let betweenFrom = base + total / 2
+        var betweenPending: (k: Int, before: Frame, middle: Frame)?
+        var between: (RestorationReport.Between, [[UInt8]])?
 
         var frames: [RestorationReport.FrameFigures] = []
         var stills: [(RestorationReport.Still, StillImages)] = []
@@ -78,17 +110,25 @@ public enum ReportMaker {
         var worst: (RestorationReport.Still, StillImages)?
         let pipeline = Pipeline(nodes: nodes, capacity: 2)
         try pipeline.run(source: {
-            guard let f = try srcReader.nextFrame() else { return nil }
+            guard let f = try srcReader.nextFrame(notBefore: part.map { $0.start - lead }) else { return nil }
+            if let e = part?.end, f.pts >= e + lead { return nil }
             raw.record(f)
             return f
         }, sink: { c in
+            guard inPart(c) else { return }
+            if partOrigin == nil { partOrigin = c.pts }
             let k = c.properties.sourceIndex
             let y = c.luma
             let before = raw.figures(k) ?? (PictureMeasures.mean(y), PictureMeasures.noiseSigma(y, width: c.width, height: c.height))
             var fig = RestorationReport.FrameFigures(index: k, time: c.pts.doubleValue, sceneCut: c.properties.sceneCut,
                                                      brightnessBefore: before.mean, noiseBefore: before.noise, inventedDetail: false)
             // The two files' clocks start at their first frames (the timing audit checks the sound against each).
-            let t = c.pts - (raw.firstTime ?? .zero) + (try cursor.firstTime() ?? .zero)
+            let t = c.pts - (partOrigin ?? raw.firstTime ?? .zero) + (try cursor.firstTime() ?? .zero)
+            if let p = betweenPending {
+                between = (RestorationReport.Between(index: p.k, time: p.before.pts.doubleValue, outputTime: p.middle.pts.doubleValue, nextTime: c.pts.doubleValue),
+                           work.triptych(p.before, p.middle, c))
+                betweenPending = nil
+            }
             if let out = try cursor.frame(near: t, within: outInterval / Rational(2)) {
                 let small = work.outputLuma(out)
                 fig.outputTime = out.pts.doubleValue
@@ -103,12 +143,19 @@ public enum ReportMaker {
                 if let t = pending.first, k >= t, fig.psnr != nil || k >= t + reach - 1 {
                     pending.removeFirst()
                     let rawFrame = raw.take(k)
-                    let pct = Int((100 * c.pts.doubleValue / max(audit.input.videoDuration, 1e-9)).rounded())
-                    stills.append(work.still(label: "\(pct) % into the film", before: rawFrame ?? c, beforeIsSource: rawFrame != nil,
+                    let pct = Int((100 * (c.pts - (partOrigin ?? .zero)).doubleValue / max(audit.input.videoDuration, 1e-9)).rounded())
+                    stills.append(work.still(label: "\(pct) % into the \(part == nil ? "film" : "part")", before: rawFrame ?? c, beforeIsSource: rawFrame != nil,
                                              reference: (y, c.width), output: out, figures: fig))
                 }
                 if let s = fig.ssim, s < (worst?.0.ssim ?? .infinity) {
                     worst = work.still(label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: (y, c.width), output: out, figures: fig)
+                }
+            }
+            if interpolating, between == nil, betweenPending == nil, k >= betweenFrom {
+                // The first output frame after this instant and before the next source frame.
+                let half = sourceInterval / Rational(2)
+                if let mid = try cursor.frame(near: t + half, within: half - Rational(1, 1000)), abs((mid.pts - t).doubleValue) > sameInstant {
+                    betweenPending = (k, c, mid)
                 }
             }
             raw.forget(before: k - 64)
@@ -143,8 +190,9 @@ public enum ReportMaker {
             tool: FilmRestoreVersion.string, created: iso.string(from: Date()),
             source: summaryOf(source, srcReader.stream, audit.input), output: summaryOf(output, outReader.stream, audit.output),
             provenance: provenance, reference: reference, referenceStages: cleaned, activeArea: area, run: run,
-            timing: .init(audit), summary: summary, stills: stills.map(\.0), frames: frames)
-        return (report, stills.map(\.1))
+            timing: .init(audit), summary: summary, stills: stills.map(\.0), frames: frames,
+            between: between?.0, part: part.map { .init(start: $0.start.doubleValue, end: $0.end?.doubleValue, origin: partOrigin?.doubleValue) })
+        return (report, ReportImages(stills: stills.map(\.1), between: between?.1 ?? []))
     }
 
     static func summaryOf(_ path: String, _ s: StreamInfo, _ side: TimingAudit.Side) -> RestorationReport.FileSummary {
@@ -247,6 +295,13 @@ final class Measurer {
             return r.width == dw && r.height == dh ? c : resampler(r.width, r.height, dw, dh).resample(c).map { min(1, max(0, $0)) }
         }
         return f.with(width: dw, height: dh, planes: planes)
+    }
+
+    /// Source frame, interpolated output frame, next source frame, each at the page's size.
+    func triptych(_ a: Frame, _ mid: Frame, _ b: Frame) -> [[UInt8]] {
+        let out = area.output
+        let dw = min(displayWidth / 2, out.width), dh = max(2, Int((Double(dw) * Double(out.height) / Double(out.width)).rounded()))
+        return [cut(a, area.source, to: dw, dh), cut(mid, out, to: dw, dh), cut(b, area.source, to: dw, dh)].map { (try? StillImage.png($0)) ?? [] }
     }
 
     /// - reference: the cleaned source's luminance and width (where the crop goes).

@@ -4,7 +4,7 @@ import Foundation
 /// outside resources. Every number on the page carries `data-key` (its path in report.json) and
 /// `data-fmt` (decimals shown), so a test can hold the page to the JSON.
 public enum ReportPage {
-    public static func html(_ r: RestorationReport, images: [StillImages]) -> String {
+    public static func html(_ r: RestorationReport, images: ReportImages) -> String {
         var h = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
@@ -16,13 +16,15 @@ public enum ReportPage {
         <h1>Restoration report</h1>
         <p class="files"><b>\(esc(name(r.source.path)))</b> → <b>\(esc(name(r.output.path)))</b>
         · made by filmrestore \(str("tool", r.tool)) on \(str("created", r.created))</p>
+        \(partLine(r))
         <div class="verdicts">
         \(verdict(r.timing.passed, "timing and sound kept", "timing or sound changed"))
         \(verdict(r.summary.inventedFrames == 0, "no frame below the fidelity thresholds", "\(r.summary.inventedFrames) frame(s) flagged as invented detail"))
         </div>
 
         """
-        h += section("Before and after") + stillsBlock(r, images)
+        h += section("Before and after") + stillsBlock(r, images.stills)
+        h += betweenBlock(r, images.between)
         h += section("Picture: flicker and noise")
         h += """
         <table><tr><th></th><th>source</th><th>output</th></tr>
@@ -94,6 +96,35 @@ public enum ReportPage {
         return h
     }
 
+    static func partLine(_ r: RestorationReport) -> String {
+        guard let p = r.part else { return "" }
+        return "<p class=\"note\">A part of the film: from \(num("part.start", p.start, 3, " s")) to \(p.end.map { num("part.end", $0, 3, " s") } ?? "its end") of the source; every figure below is of this part.</p>"
+    }
+
+    static func projectedLine(_ r: RestorationReport.Run) -> String {
+        guard let p = r.projectedSeconds else { return "" }
+        return " Projected time for the whole film at this speed: \(clock(p)) (\(num("run.projectedSeconds", p, 0, " s")))."
+    }
+
+    /// The interpolated frame between the source frames it was made from.
+    static func betweenBlock(_ r: RestorationReport, _ images: [[UInt8]]) -> String {
+        guard let b = r.between, images.count == 3 else { return "" }
+        return section("An interpolated frame") + """
+        <p>An output frame made between two source frames, shown between them: where motion interpolation ghosts,
+        tears or doubles an edge, it shows here.</p>
+        <div class="pair triptych"><div><img alt="source frame" src="\(png(images[0]))"><span>source frame \(int("between.index", b.index)) at \(num("between.time", b.time, 3, " s")) (cleaned)</span></div>
+        <div><img alt="interpolated frame" src="\(png(images[1]))"><span>interpolated, at \(num("between.outputTime", b.outputTime, 3, " s"))</span></div>
+        <div><img alt="next source frame" src="\(png(images[2]))"><span>next source frame at \(num("between.nextTime", b.nextTime, 3, " s")) (cleaned)</span></div></div>
+
+        """
+    }
+
+    /// H:MM:SS.
+    static func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60)
+    }
+
     static func timingBlock(_ t: RestorationReport.Timing) -> String {
         var h = """
         <table><tr><th></th><th>source</th><th>output</th></tr>
@@ -112,7 +143,7 @@ public enum ReportPage {
     static func runBlock(_ run: RestorationReport.Run?) -> String {
         guard let r = run else { return "<p>Not recorded: this report was made for an existing output (give <code>--stats</code> a file from <code>restore --stats-json</code> to include it).</p>\n" }
         var h = """
-        <p>\(int("run.framesWritten", r.framesWritten)) frames written in \(num("run.seconds", r.seconds, 1, " s")); peak memory \(num("run.peakMemoryMiB", r.peakMemoryMiB, 0, " MiB")).</p>
+        <p>\(int("run.framesWritten", r.framesWritten)) frames written in \(num("run.seconds", r.seconds, 1, " s")); peak memory \(num("run.peakMemoryMiB", r.peakMemoryMiB, 0, " MiB")).\(projectedLine(r))</p>
         \(r.inputDamage.map { "<p class=\"bad\"><b>Input damaged</b>: \(int("run.inputDamage.framesDecoded", $0.framesDecoded)) of \($0.framesDeclared.map { int("run.inputDamage.framesDeclared", $0) } ?? "an unknown number of") frames decoded, \(int("run.inputDamage.corruptPackets", $0.corruptPackets)) packets corrupt\($0.readError.map { "; reading stopped early (" + str("run.inputDamage.readError", $0) + ")" } ?? ""). The output holds the frames made from what decoded: it is not the whole film.</p>" } ?? "")
         <table><tr><th>step</th><th>busy time</th><th>frames</th><th>throughput</th></tr>
 
@@ -305,7 +336,7 @@ extension ReportPage {
     /// Writes the page and, beside it, the JSON (same name, `.json`), each through a temporary
     /// file renamed at the end. Returns the JSON's path.
     @discardableResult
-    public static func write(_ r: RestorationReport, images: [StillImages], to path: String, force: Bool = true, inputs: [String] = []) throws -> String {
+    public static func write(_ r: RestorationReport, images: ReportImages, to path: String, force: Bool = true, inputs: [String] = []) throws -> String {
         let url = URL(fileURLWithPath: path)
         guard url.pathExtension.lowercased() == "html" || url.pathExtension.lowercased() == "htm" else {
             throw RestoreError.output("the report is an HTML page: name it .html (\(path))")

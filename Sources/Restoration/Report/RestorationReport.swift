@@ -21,6 +21,9 @@ public struct RestorationReport: Codable, Sendable {
         public var steps: [Step]
         /// The input was damaged: the output holds what decoded (nil: a sound input).
         public var inputDamage: InputDamage?
+        /// The time the whole film takes (or was projected to take early in the run) at this run's
+        /// speed; for a part, its measured time per frame times the film's frames.
+        public var projectedSeconds: Double?
         public struct Step: Codable, Sendable {
             public var name: String
             public var seconds: Double
@@ -107,6 +110,22 @@ public struct RestorationReport: Codable, Sendable {
         public var crop: ActiveArea.Rect
     }
 
+    /// An interpolated frame between the two source frames it was made from, where ghosting or
+    /// tearing would show.
+    public struct Between: Codable, Sendable {
+        public var index: Int
+        public var time: Double
+        public var outputTime: Double
+        public var nextTime: Double
+    }
+    /// The part of the film a report audits (source times), when it is not the whole film.
+    public struct Part: Codable, Sendable {
+        public var start: Double
+        public var end: Double?
+        /// The source time the output's time 0 shows (from the output's part tag, or its first frame).
+        public var origin: Double?
+    }
+
     public var tool: String
     public var created: String
     public var source: FileSummary
@@ -122,4 +141,6 @@ public struct RestorationReport: Codable, Sendable {
     public var summary: Summary
     public var stills: [Still]
     public var frames: [FrameFigures]
+    public var between: Between? = nil
+    public var part: Part? = nil
 }

@@ -234,7 +234,8 @@ public enum Assembler {
         // A part starts at 0: its frames and its sound are moved back by its first frame's time.
         let shift = job.part == nil ? .zero : chain.first { $0.frames > 0 }?.firstPts ?? .zero
         let joined = try Restorer.join(chain, in: store.dir, into: out, outputName: output, source: input, startOffset: startOffset,
-                                       metadata: job.recipe.metadata, rate: job.outputRate, expectedFrames: job.expectedFrames,
+                                       metadata: job.part == nil ? job.recipe.metadata : job.recipe.metadata.merging([Recipe.partOriginTag: shift.description]) { a, _ in a },
+                                       rate: job.outputRate, expectedFrames: job.expectedFrames,
                                        shift: shift, span: job.part.map { _ in chain.last?.endPts.map { $0 - shift } ?? Rational(0) })
         let dur = chain.last?.endPts.map { end in end - (chain.first?.firstPts ?? .zero) }
         return Result(frames: chain.reduce(0) { $0 + $1.frames }, duration: dur, copiedStreams: joined.copiedStreams,

@@ -45,6 +45,10 @@ public struct Recipe: Codable, Equatable, Sendable {
         return FileDigest.sha256(data: try! enc.encode(r))
     }
 
+    /// The tag of a part of a film (`--start`): the source time (reader's clock, as a rational)
+    /// that the part's time 0 shows, so that a report pairs its frames exactly.
+    public static let partOriginTag = "filmrestore_part_origin"
+
     /// Provenance written into the output file's global metadata: the tool and version, the preset,
     /// the stages, and every model with its SHA-256.
     public var metadata: [String: String] {

@@ -94,6 +94,7 @@ public final class InterpolateStage: Stage {
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
         flowScale = flowScaleOption ?? Self.automaticFlowScale(width: input.width, height: input.height)
+        origin = input.startTime
         return input.atConstantRate(rate)
     }
 
@@ -110,14 +111,17 @@ public final class InterpolateStage: Stage {
             + (refine ? network.refinement?.flops(height: ph, width: pw) ?? 0 : 0)
     }
 
-    private func instant(_ k: Int64) -> Rational { Rational(k) / rate }
+    /// Output instants are origin + k / rate: anchored at the film's first frame (its stream start),
+    /// so the source frames that fall on the grid are copied, in a part of the film as in the whole.
+    private var origin: Rational = .zero
+    private func instant(_ k: Int64) -> Rational { origin + Rational(k) / rate }
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
         let number = inputCount
         inputCount += 1
         guard let a = previous else {
             previous = frame; previousNumber = number
-            nextIndex = (frame.pts * rate).rounded
+            nextIndex = ((frame.pts - origin) * rate).rounded
             return
         }
         let span = frame.pts - a.pts
