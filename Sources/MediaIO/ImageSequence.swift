@@ -19,6 +19,10 @@ public struct ImageSequence: Sendable, Equatable {
     public let rateSource: String
     /// What the first file's header says (DPX: transfer, bit depth, timecode).
     public let header: DPXHeader?
+    /// An OpenEXR first file's rate and timecode attributes.
+    public var exr: EXRHeader? = nil
+    /// The first picture's timecode, from whichever header holds one.
+    public var timecode: String? { header?.timecode ?? exr?.timecode }
 
     public static let extensions: Set<String> = ["dpx", "tif", "tiff", "png", "exr", "jpg", "jpeg"]
 
@@ -96,13 +100,17 @@ public struct ImageSequence: Sendable, Equatable {
         }
         let pattern = folder + "/" + prefix.replacingOccurrences(of: "%", with: "%%") + (width.map { "%0\($0)d" } ?? "%d") + suffix.replacingOccurrences(of: "%", with: "%%")
         let header = suffix.lowercased().hasSuffix(".dpx") ? DPXHeader(path: first.1) : nil
+        let exr = suffix.lowercased().hasSuffix(".exr") ? EXRHeader(path: first.1) : nil
         let override: Rational? = lock.withLock { rateOverrides[pattern] }
         let rate: Rational, source: String
         if let r = override { rate = r; source = "--input-rate" }
         else if let r = header?.frameRate { rate = r; source = "DPX header" }
+        else if let r = exr?.frameRate { rate = r; source = "EXR header" }
         else { rate = Rational(24); source = "default (no rate in the files; set it with --input-rate)" }
-        return ImageSequence(pattern: pattern, firstNumber: first.0, count: numbered.count, files: numbered.map(\.1),
-                             rate: rate, rateSource: source, header: header)
+        var seq = ImageSequence(pattern: pattern, firstNumber: first.0, count: numbered.count, files: numbered.map(\.1),
+                                rate: rate, rateSource: source, header: header)
+        seq.exr = exr
+        return seq
     }
 
     /// A sequence's identity for a recipe: total size, and SHA-256 of each file's name and size and
@@ -281,5 +289,50 @@ public enum Timecode {
         var n = ((h * 60 + m) * 60 + s) * fps + f + frames
         n = ((n % day) + day) % day
         return String(format: "%02d:%02d:%02d:%02d", n / (3600 * fps), n / (60 * fps) % 60, n / fps % 60, n % fps)
+    }
+}
+
+/// The OpenEXR header attributes a sequence needs: `framesPerSecond` (rational) and `timeCode`
+/// (SMPTE 12M packed BCD), read from the attribute list without decoding the picture.
+public struct EXRHeader: Sendable, Equatable {
+    public let frameRate: Rational?
+    public let timecode: String?
+    /// Where the header ends (the offset table begins).
+    public let headerEnd: Int
+
+    public init?(path: String) {
+        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? h.close() }
+        self.init(bytes: [UInt8](h.readData(ofLength: 1 << 16)))
+    }
+
+    public init?(bytes b: [UInt8]) {
+        guard b.count >= 9, b[0..<4] == [0x76, 0x2F, 0x31, 0x01] else { return nil }
+        func u32(_ o: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[o + $1]) << (8 * UInt32($1)) } }
+        func cString(_ o: inout Int) -> String? {
+            guard let end = b[o...].firstIndex(of: 0), end - o < 256 else { return nil }
+            defer { o = end + 1 }
+            return String(decoding: b[o..<end], as: UTF8.self)
+        }
+        var o = 8, rate: Rational? = nil, tc: String? = nil
+        while true {
+            guard o < b.count else { return nil }
+            guard let name = cString(&o) else { return nil }
+            if name.isEmpty { break }
+            guard let type = cString(&o), o + 4 <= b.count else { return nil }
+            let size = Int(u32(o)); o += 4
+            guard size >= 0, o + size <= b.count else { return nil }
+            if name == "framesPerSecond", type == "rational", size == 8 {
+                let num = Int32(bitPattern: u32(o)), den = u32(o + 4)
+                if num > 0, den > 0, Double(num) / Double(den) < 1000 { rate = Rational(Int64(num), Int64(den)) }
+            } else if name == "timeCode", type == "timecode", size == 8 {
+                let t = u32(o)
+                func bcd(_ shift: UInt32, _ tensBits: UInt32) -> Int { Int((t >> (shift + 4)) & tensBits) * 10 + Int((t >> shift) & 0xF) }
+                let (hh, mm, ss, ff) = (bcd(24, 0x3), bcd(16, 0x7), bcd(8, 0x7), bcd(0, 0x3))
+                if hh < 24, mm < 60, ss < 60, ff < 60 { tc = String(format: "%02d:%02d:%02d%@%02d", hh, mm, ss, t & 0x40 != 0 ? ";" : ":", ff) }
+            }
+            o += size
+        }
+        frameRate = rate; timecode = tc; headerEnd = o
     }
 }

@@ -500,7 +500,7 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "Target video bitrate instead of CRF, e.g. 40M or 8000k.") var bitrate: String?
     @Option(name: .customLong("encoder-preset"), help: "Encoder speed preset (x264/x265: ultrafast…veryslow; SVT-AV1: 0…13).") var encoderPreset: String?
     @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
-    @Option(name: .customLong("input-rate"), help: "Frame rate of a picture sequence input (default: the DPX header's, else 24), e.g. 18, 24000/1001.") var inputRate: String?
+    @Option(name: .customLong("input-rate"), help: "Frame rate of a picture sequence input (default: the DPX or EXR header's, else 24), e.g. 18, 24000/1001.") var inputRate: String?
 
     func useModelsDir() throws {
         guard let d = modelsDir else { return }

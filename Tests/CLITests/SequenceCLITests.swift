@@ -174,6 +174,49 @@ final class SequenceCLITests: CLITestCase {
         XCTAssertEqual(DPXHeader(path: dir.path + "/hd/f_01.dpx")?.transfer, 6)
     }
 
+    /// OpenEXR scans: the rate and timecode attributes, where a scanner or a compositor writes them.
+    func test_exrSequence_rateAndTimecodeFromItsHeader() throws {
+        let scans = dir.file("exr")
+        try FileManager.default.createDirectory(atPath: scans, withIntermediateDirectories: true)
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24:duration=0.5", "-pix_fmt", "gbrpf32le", scans + "/shot.%04d.exr"])
+        // FFmpeg writes framesPerSecond (24/1): set to 25/1 in place; a timeCode 10:11:12:13 attribute
+        // inserted, the line offsets moved alike.
+        func attribute(_ name: String, _ type: String, _ value: [UInt8]) -> [UInt8] {
+            Array(name.utf8) + [0] + Array(type.utf8) + [0] + withUnsafeBytes(of: UInt32(value.count).littleEndian, Array.init) + value
+        }
+        let tc = withUnsafeBytes(of: UInt32(0x1011_1213).littleEndian, Array.init) + [0, 0, 0, 0]
+        let extra = attribute("timeCode", "timecode", tc)
+        let fpsKey = Array("framesPerSecond".utf8) + [0] + Array("rational".utf8) + [0]
+        for f in try FileManager.default.contentsOfDirectory(atPath: scans) {
+            var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: scans + "/" + f)))
+            let end = try XCTUnwrap(EXRHeader(bytes: b)?.headerEnd)
+            let first = (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[end + $1]) << (8 * UInt64($1)) }
+            let count = (Int(first) - end) / 8
+            for i in 0..<count {
+                let o = end + 8 * i
+                let v = (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } + UInt64(extra.count)
+                for j in 0..<8 { b[o + j] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(j))) }
+            }
+            b.insert(contentsOf: extra, at: 8)
+            let at = try XCTUnwrap((0..<(end - fpsKey.count)).first { Array(b[$0..<($0 + fpsKey.count)]) == fpsKey }) + fpsKey.count + 4
+            b[at..<(at + 4)] = [25, 0, 0, 0]
+            try Data(b).write(to: URL(fileURLWithPath: scans + "/" + f))
+        }
+        let h = try XCTUnwrap(EXRHeader(path: scans + "/shot.0001.exr"))
+        XCTAssertEqual(h.frameRate, Rational(25)); XCTAssertEqual(h.timecode, "10:11:12:13")
+        let out = dir.file("exr.mkv")
+        let r = try cli(["restore", scans, "-o", out, "--preset", "master-ffv1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("at 25 fps (EXR header); EXR timecode 10:11:12:13"), r.stderr)
+        let v = try XCTUnwrap(try probeStreams(out).first { $0.type == "video" })
+        XCTAssertEqual(v.rFrameRate, "25/1")
+        let tags = ((try ffprobe(out, ["-show_format"])["format"] as? [String: Any])?["tags"] as? [String: String]) ?? [:]
+        XCTAssertEqual(tags.first { $0.key.lowercased() == "timecode" }?.value, "10:11:12:13", "\(tags)")
+        let (_, pics) = try decodeAll(scans), (_, frames) = try decodeAll(out)
+        XCTAssertEqual(frames.count, 12)
+        XCTAssertGreaterThan(zip(pics, frames).map { psnr($0, $1) }.min() ?? 0, 40, "the inserted attributes change no picture")
+    }
+
     func test_timecodeArithmetic() {
         XCTAssertEqual(Timecode.adding("00:59:59:23", frames: 1, rate: Rational(24)), "01:00:00:00")
         XCTAssertEqual(Timecode.adding("23:59:59:17", frames: 2, rate: Rational(18)), "00:00:00:01")

@@ -272,6 +272,7 @@ public final class Restorer {
                 line += "; DPX \(h.bitDepth)-bit, transfer \(h.transferName)\(h.timecode.map { ", timecode \($0)" } ?? "")"
                 if h.isLog { line += " (a log scan: passed through as it is, not converted)" }
             }
+            if let tc = seq.exr?.timecode { line += "; EXR timecode \(tc)" }
             notes.append(line)
         }
         if !MediaWriter.isImage(job.output) {
@@ -307,7 +308,7 @@ public final class Restorer {
         return Recipe(tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
                       stages: stages, encoder: encoder,
                       files: try Recipe.files(stages: stages, weights: weightFiles),
-                      timecode: job.range == nil ? (sequence?.header?.timecode ?? reader.timecode) : nil)
+                      timecode: job.range == nil ? (sequence?.timecode ?? reader.timecode) : nil)
     }
 
     /// Where a part of the film is decoded (from the context before it to the context after it) and
@@ -363,7 +364,7 @@ public final class Restorer {
         } else if let t = DPXHeader.transferCode(h273: reader.stream.color.transfer, primaries: reader.stream.color.primaries) {
             fields.transfer = t; fields.colorimetric = t
         }
-        if let base = sequence?.header?.timecode ?? reader.timecode, let rate = reader.stream.frameRate, outputStream.frameRate == rate {
+        if let base = sequence?.timecode ?? reader.timecode, let rate = reader.stream.frameRate, outputStream.frameRate == rate {
             fields.timecode = Timecode.adding(base, frames: f.properties.sourceIndex, rate: rate)
         }
         return fields
