@@ -12,7 +12,9 @@ import argparse, json, os
 import numpy as np
 import ncnn
 
-CASES = [("realesr-animevideov3-x4", 24, 20), ("realesrgan-x4plus", 16, 12)]
+CASES = [("realesr-animevideov3-x4", 24, 20), ("realesrgan-x4plus", 16, 12),
+         # Vendored in Models/realesr-general-x4v3/ (the denoise blend's two ends: s = 1 and s = 0).
+         ("realesr-general-x4v3/realesr-general-x4v3", 24, 20), ("realesr-general-x4v3/realesr-general-wdn-x4v3", 24, 20)]
 
 
 def test_input(w, h):
@@ -55,6 +57,7 @@ def main():
     note = {}
     for name, w, h in CASES:
         x, y = run(a.models_dir, name, w, h)
+        name = os.path.basename(name)
         x.astype("<f4").tofile(os.path.join(a.out, name + ".input.f32"))
         y.astype("<f4").tofile(os.path.join(a.out, name + ".output.f32"))
         note[name] = {"input_chw": list(x.shape), "output_chw": list(y.shape), "ncnn": ncnn.__version__,

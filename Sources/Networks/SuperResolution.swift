@@ -20,8 +20,10 @@ public enum ModelStore {
     public static var searchPaths: [String] { ResourcePaths.candidates(folder: "Models", environment: "FILMRESTORE_MODELS") }
 
     /// The folder holding all of `files`, or an error naming the fix.
-    public static func locate(_ files: [String], model: String, in explicit: String? = nil) throws -> URL {
-        let dirs = explicit.map { [$0] } ?? searchPaths
+    /// - vendored: the files are committed with the project (Models/ in the checkout or the
+    ///   installed share folder): looked for there too when `explicit` lacks them.
+    public static func locate(_ files: [String], model: String, in explicit: String? = nil, vendored: Bool = false) throws -> URL {
+        let dirs = explicit.map { [$0] + (vendored ? searchPaths : []) } ?? searchPaths
         for d in dirs where files.allSatisfy({ FileManager.default.fileExists(atPath: d + "/" + $0) }) {
             return URL(fileURLWithPath: d)
         }
@@ -32,8 +34,8 @@ public enum ModelStore {
     /// Builds a model from its installed file: a missing file or a file that does not load gives
     /// one line naming `make models`.
     public static func open<T>(_ file: String, model: String, in explicit: String? = nil, companions: [String] = [],
-                               _ build: (URL) throws -> T) throws -> T {
-        let dir = try locate([file] + companions, model: model, in: explicit)
+                               vendored: Bool = false, _ build: (URL) throws -> T) throws -> T {
+        let dir = try locate([file] + companions, model: model, in: explicit, vendored: vendored)
         do { return try build(dir.appendingPathComponent(file)) } catch let e as TensorError {
             throw TensorError.missingModel("model \(model) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
         }
@@ -42,10 +44,29 @@ public enum ModelStore {
 
 /// The super-resolution models the project ships names for.
 public enum SuperResolutionModels {
-    public static let names = ["realesr-animevideov3", "realesrgan-x4plus"]
+    public static let names = ["realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus"]
 
-    public static func load(_ name: String, modelsDir: String? = nil) throws -> any SuperResolutionNetwork {
+    /// Real-ESRGAN's model for real-world footage, vendored in Models/ (see its PROVENANCE.md).
+    public static let general = "realesr-general-x4v3"
+    /// Real-ESRGAN's default denoise strength for it.
+    public static let defaultDenoise = 0.5
+
+    /// - denoise: for `realesr-general-x4v3`, Real-ESRGAN's denoise strength s in 0…1: the weights
+    ///   are s·x4v3 + (1−s)·wdn (the network trained without denoising), blended once here.
+    public static func load(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws -> any SuperResolutionNetwork {
         let file: String
+        if name == general {
+            let s = denoise ?? defaultDenoise
+            guard (0...1).contains(s) else { throw TensorError.format("denoise strength must be 0…1, not \(s)") }
+            let folder = "realesr-general-x4v3/"
+            let x4v3 = try ModelStore.open(folder + "realesr-general-x4v3.param", model: name, in: modelsDir,
+                                           companions: [folder + "realesr-general-x4v3.bin"], vendored: true, Self.readNCNN)
+            guard s < 1 else { return try SRVGGNetCompact(ncnn: x4v3) }
+            let wdn = try ModelStore.open(folder + "realesr-general-wdn-x4v3.param", model: name, in: modelsDir,
+                                          companions: [folder + "realesr-general-wdn-x4v3.bin"], vendored: true, Self.readNCNN)
+            return try SRVGGNetCompact(ncnn: try x4v3.blended(with: wdn, weight: Float(s)))
+        }
+        guard denoise == nil else { throw TensorError.format("a denoise strength is for \(general) only, not \(name)") }
         switch name {
         case "realesr-animevideov3": file = "realesr-animevideov3-x4"
         case "realesrgan-x4plus": file = "realesrgan-x4plus"
@@ -65,6 +86,10 @@ public enum SuperResolutionModels {
         if sd["conv_first.weight"] != nil || sd["model.0.weight"] != nil { return try RRDBNet(stateDict: sd) }
         if sd["body.0.weight"] != nil { return try SRVGGNetCompact(stateDict: sd) }
         throw TensorError.format("\(url.lastPathComponent): neither an RRDBNet nor an SRVGGNetCompact checkpoint (first keys: \(sd.names.prefix(3).joined(separator: ", ")))")
+    }
+
+    static func readNCNN(_ param: URL) throws -> NCNNModel {
+        try NCNNModel(param: param, bin: param.deletingPathExtension().appendingPathExtension("bin"))
     }
 
     /// Builds SRVGGNetCompact or RRDBNet from an ncnn graph, by its shape.

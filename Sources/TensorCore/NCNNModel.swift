@@ -145,3 +145,27 @@ public struct NCNNModel {
         }
     }
 }
+
+extension NCNNModel {
+    /// Weight-space interpolation of two models of one graph (Real-ESRGAN's "deep network
+    /// interpolation"): every weight is `weight·self + (1−weight)·other`. The graphs must match
+    /// layer for layer (types, names, parameters, blob sizes).
+    public func blended(with other: NCNNModel, weight s: Float) throws -> NCNNModel {
+        guard layers.count == other.layers.count else {
+            throw TensorError.shape("cannot blend models of \(layers.count) and \(other.layers.count) layers")
+        }
+        var out = self
+        for i in layers.indices {
+            let a = layers[i], b = other.layers[i]
+            guard a.type == b.type, a.params == b.params, a.inputs.count == b.inputs.count, Set(a.blobs.keys) == Set(b.blobs.keys) else {
+                throw TensorError.shape("cannot blend: layer \(i) differs (\(a.type) \(a.name) / \(b.type) \(b.name))")
+            }
+            for (role, wa) in a.blobs {
+                let wb = b.blobs[role]!
+                guard wa.count == wb.count else { throw TensorError.shape("cannot blend: \(a.name).\(role) has \(wa.count) and \(wb.count) values") }
+                out.layers[i].blobs[role] = zip(wa, wb).map { s * $0 + (1 - s) * $1 }
+            }
+        }
+        return out
+    }
+}

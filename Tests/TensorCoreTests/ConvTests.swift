@@ -78,8 +78,8 @@ final class NCNNTests: XCTestCase {
     }
 
     /// The original network's output, computed once by the `ncnn` package (Tools/make_sr_reference.py).
-    func parity(_ model: String, file: String, w: Int, h: Int) throws {
-        let net = try SuperResolutionModels.load(model, modelsDir: Self.modelsDir)
+    func parity(_ model: String, file: String, w: Int, h: Int, denoise: Double? = nil) throws {
+        let net = try SuperResolutionModels.load(model, modelsDir: Self.modelsDir, denoise: denoise)
         let x = Tensor(channels: 3, height: h, width: w, data: try loadF32(file + ".input.f32"))
         let y = try net.forward(x, workspace: Workspace())
         let ref = try loadF32(file + ".output.f32")
@@ -90,6 +90,39 @@ final class NCNNTests: XCTestCase {
 
     func test_parity_realesrAnimevideov3_withNCNN() throws { try parity("realesr-animevideov3", file: "realesr-animevideov3-x4", w: 24, h: 20) }
     func test_parity_realesrganX4plus_withNCNN() throws { try parity("realesrgan-x4plus", file: "realesrgan-x4plus", w: 16, h: 12) }
+
+    /// realesr-general-x4v3 (vendored): its denoise strength's two ends are the two published networks.
+    func test_parity_realesrGeneralX4v3_bothEndsOfTheDenoiseBlend_withNCNN() throws {
+        try parity("realesr-general-x4v3", file: "realesr-general-x4v3", w: 24, h: 20, denoise: 1)
+        try parity("realesr-general-x4v3", file: "realesr-general-wdn-x4v3", w: 24, h: 20, denoise: 0)
+    }
+
+    /// The blend is Real-ESRGAN's: every weight s·x4v3 + (1−s)·wdn, and graphs that differ are refused.
+    func test_denoiseBlend_isTheWeightSpaceInterpolation() throws {
+        let dir = URL(fileURLWithPath: Self.modelsDir + "/realesr-general-x4v3")
+        let a = try NCNNModel(param: dir.appendingPathComponent("realesr-general-x4v3.param"), bin: dir.appendingPathComponent("realesr-general-x4v3.bin"))
+        let b = try NCNNModel(param: dir.appendingPathComponent("realesr-general-wdn-x4v3.param"), bin: dir.appendingPathComponent("realesr-general-wdn-x4v3.bin"))
+        let m = try a.blended(with: b, weight: 0.3)
+        var compared = 0, differing = 0
+        for (i, l) in m.layers.enumerated() {
+            for (role, w) in l.blobs {
+                let wa = a.layers[i].blobs[role]!, wb = b.layers[i].blobs[role]!
+                for j in stride(from: 0, to: w.count, by: 97) {
+                    XCTAssertEqual(w[j], 0.3 * wa[j] + 0.7 * wb[j], accuracy: 1e-6)
+                    compared += 1
+                    if wa[j] != wb[j] { differing += 1 }
+                }
+            }
+        }
+        XCTAssertGreaterThan(compared, 5000); XCTAssertGreaterThan(differing, compared / 2, "the two networks differ")
+        let g = try XCTUnwrap(try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
+        XCTAssertEqual(g.numConv, 32); XCTAssertEqual(g.numFeat, 64)
+        let anime = try NCNNModel(param: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.param"),
+                                  bin: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.bin"))
+        XCTAssertThrowsError(try a.blended(with: anime, weight: 0.5))
+        XCTAssertThrowsError(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir, denoise: 0.5))
+        XCTAssertThrowsError(try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir, denoise: 1.5))
+    }
 
     func test_ncnnLoader_readsArchitectureFromWeights() throws {
         let a = try XCTUnwrap(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)

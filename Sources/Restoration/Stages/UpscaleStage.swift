@@ -9,9 +9,10 @@ import Networks
 /// frames are run as RGB and come back as one plane.
 public final class UpscaleStage: Stage {
     public static let name = "upscale"
-    public static let summary = "×4 super-resolution (Real-ESRGAN: realesr-animevideov3, realesrgan-x4plus), tiled"
+    public static let summary = "×4 super-resolution (Real-ESRGAN: realesr-general-x4v3 for film, realesr-animevideov3 for animation, realesrgan-x4plus), tiled"
     public static let options = [
-        "model": "realesr-animevideov3 (fast, default), realesrgan-x4plus (quality), or a path to an ncnn .param or a BasicSR .pth/.safetensors",
+        "model": "realesr-general-x4v3 (real-world footage, default), realesr-animevideov3 (animation, fast), realesrgan-x4plus (quality, slow), or a path to an ncnn .param or a BasicSR .pth/.safetensors",
+        "denoise": "realesr-general-x4v3's denoise strength 0…1 (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail, default 0.5)",
         "tile": "tile size in input pixels (default 0: from the memory budget; the whole frame when it fits)",
         "tile-pad": "overlap of tiles in input pixels (default: the network's receptive radius, at most 32)",
         "memory": "memory budget for one tile's activations in MiB (default 2048)",
@@ -24,11 +25,13 @@ public final class UpscaleStage: Stage {
     private var tileSize = 0
 
     public init(options: StageOptions) throws {
-        let model = options.string("model", default: "realesr-animevideov3")
+        let model = options.string("model", default: SuperResolutionModels.general)
         let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
         tile = try options.int("tile", default: 0, range: 0...8192)
         budget = try options.int("memory", default: 2048, range: 64...65536)
-        do { network = try SuperResolutionModels.load(model, modelsDir: dir) } catch let e as TensorError {
+        let denoise: Double? = model == SuperResolutionModels.general || options.has("denoise")
+            ? try options.double("denoise", default: SuperResolutionModels.defaultDenoise, range: 0...1) : nil
+        do { network = try SuperResolutionModels.load(model, modelsDir: dir, denoise: denoise) } catch let e as TensorError {
             throw RestoreError.invalidOption(stage: Self.name, message: e.description)
         }
         pad = try options.int("tile-pad", default: min(network.receptiveRadius, 32), range: 0...512)
