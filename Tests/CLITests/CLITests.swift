@@ -169,7 +169,7 @@ final class CLITests: XCTestCase {
         try assertCleanFailure(["restore", good, "-o", existing], mentions: "--force")
         XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "keep me")
         try assertCleanFailure(["restore", good, "-o", good, "--force"], mentions: "it is the input")
-        try assertCleanFailure(["restore", good, "-o", dir.file("o.mkv"), "--preset", "archival-4k60", "--set", "colorize.model=/nonexistent/ColorizeArtistic_gen.pth"],
+        try assertCleanFailure(["restore", good, "-o", dir.file("o.mkv"), "--preset", "colorize-4k60", "--set", "colorize.model=/nonexistent/ColorizeArtistic_gen.pth"],
                                mentions: "not found")
     }
 

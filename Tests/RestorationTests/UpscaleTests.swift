@@ -40,9 +40,15 @@ final class UpscaleTests: XCTestCase {
         XCTAssertGreaterThan(psnr(back, f), 25)   // measured 27.3 dB: the network re-synthesizes fine texture
     }
 
-    func test_upscale_missingModel_saysMakeModels() {
-        XCTAssertThrowsError(try StageHarness("upscale", options: ["models-dir": "/nonexistent"], input: streamInfo(width: 8, height: 8))) {
+    func test_upscale_missingModel_saysMakeModels() throws {
+        XCTAssertThrowsError(try StageHarness("upscale", options: ["model": "realesr-animevideov3", "models-dir": "/nonexistent"], input: streamInfo(width: 8, height: 8))) {
             XCTAssertTrue("\($0)".contains("make models"), "\($0)")
+        }
+        // The vendored model (committed in Models/) is found whatever folder the downloaded ones are in.
+        let h = try StageHarness("upscale", options: ["models-dir": "/nonexistent"], input: streamInfo(width: 8, height: 8))
+        XCTAssertEqual((h.stage as? UpscaleStage)?.network.scale, 4)
+        XCTAssertThrowsError(try StageHarness("upscale", options: ["model": "realesr-animevideov3", "denoise": "0.3"], input: streamInfo(width: 8, height: 8))) {
+            XCTAssertTrue("\($0)".contains("denoise strength is for realesr-general-x4v3 only"), "\($0)")
         }
     }
 }
