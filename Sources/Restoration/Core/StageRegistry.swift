@@ -7,6 +7,7 @@ public enum StageRegistry {
         DenoiseStage.self,
         DespeckleStage.self,
         FitStage.self,
+        GrainStage.self,
         FrameRateStage.self,
         InterpolateStage.self,
         SceneCutStage.self,

@@ -65,7 +65,10 @@ public final class DenoiseStage: Stage {
                 if g.width == f.width && g.height == f.height && g.layout == f.layout { neighbours.append((g, held.luma(i + side * d)!)) }
             }
         }
-        try emit(denoise(f, luma: held.luma(i)!, neighbours))
+        var out = denoise(f, luma: held.luma(i)!, neighbours)
+        // The grain it took out, handed forward for the `grain` stage.
+        GrainProfile.measure(original: held.luma(i)!, cleaned: out.luma, width: f.width, height: f.height).store(in: &out.properties)
+        try emit(out)
     }
 
     /// exp(−x) for x ≥ 0 from a table (linear interpolation; error below 1e-4), 0 beyond 16.

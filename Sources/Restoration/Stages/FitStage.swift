@@ -5,6 +5,8 @@ import FilmCore
 /// (`mode: crop`) or ignores the aspect (`mode: stretch`). Output pixels are square.
 public final class FitStage: Stage {
     public static let name = "fit"
+    /// Frame property: the picture's area in the canvas, "x,y,width,height".
+    public static let areaKey = "fit.area"
     public static let summary = "scale to the output size keeping the display aspect ratio (Lanczos), pad or crop"
     public static let options = [
         "size": "output size WIDTHxHEIGHT (default 3840x2160; also 4k, 1080p, 720p)",
@@ -57,6 +59,9 @@ public final class FitStage: Stage {
         let planes = frame.planes.map { place(r.resample($0)) }
         var out = frame.with(width: width, height: height, planes: planes)
         out.properties.sampleAspect = .one
+        // Where the picture is in the canvas (the bars are not picture: `grain` leaves them).
+        let x0 = max(0, offsetX), y0 = max(0, offsetY)
+        out.properties.extra[Self.areaKey] = "\(x0),\(y0),\(min(width, offsetX + scaledWidth) - x0),\(min(height, offsetY + scaledHeight) - y0)"
         try emit(out)
     }
 

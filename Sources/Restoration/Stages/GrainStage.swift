@@ -1,0 +1,164 @@
+import Foundation
+import FilmCore
+
+/// `grain`: puts the film's grain back after the cleanup removed it and the upscaler smoothed it:
+/// grain is the film, not dirt. It is re-synthesized at the output's resolution from what the
+/// `denoise` stage measured on each frame (`GrainProfile`, carried as frame properties): its
+/// strength as a function of brightness, and its size, scaled by how much the picture was
+/// enlarged since. Fresh grain each frame, the same for the same frame in any run (seeded by the
+/// frame's time), luminance grain only (gray on black-and-white film). Put last, after `fit`: only
+/// the picture gets grain, not the bars, and no interpolated frame blends two frames' grain.
+public final class GrainStage: Stage {
+    public static let name = "grain"
+    public static let summary = "film grain re-synthesized at the output resolution from the grain the cleanup measured (strength by brightness, size), new each frame"
+    public static let options = [
+        "amount": "grain strength: 1 = the measured grain (default), 0 = none, up to 2",
+        "size": "grain size relative to the measured grain scaled to the output, 0.25…4 (default 1)",
+    ]
+
+    let amount: Float, sizeFactor: Float
+    /// Frames given grain, and frames passed unchanged because no stage measured their grain.
+    public private(set) var grained = 0, unmeasured = 0
+
+    public init(options: StageOptions) throws {
+        amount = Float(try options.double("amount", default: 1, range: 0...2))
+        sizeFactor = Float(try options.double("size", default: 1, range: 0.25...4))
+    }
+
+    public func configure(_ input: StreamInfo) throws -> StreamInfo { input }
+
+    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+        guard amount > 0 else { try emit(frame); return }
+        guard let profile = GrainProfile(frame.properties) else { unmeasured += 1; try emit(frame); return }
+        try emit(apply(profile, to: frame))
+        grained += 1
+    }
+
+    /// The picture area of a frame (where `fit` put it), else the whole frame.
+    static func area(_ f: Frame) -> (x: Int, y: Int, width: Int, height: Int) {
+        if let v = f.properties.extra[FitStage.areaKey]?.split(separator: ",").compactMap({ Int($0) }), v.count == 4,
+           v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v[0] + v[2] <= f.width, v[1] + v[3] <= f.height {
+            return (v[0], v[1], v[2], v[3])
+        }
+        return (0, 0, f.width, f.height)
+    }
+
+    func apply(_ profile: GrainProfile, to f: Frame) -> Frame {
+        let a = Self.area(f)
+        // Grain enlarged with the picture: made at the size it was measured at (its own correlation),
+        // then brought to the output's size as the picture was, so that scaled back it is the grain
+        // the cleanup took out.
+        let scale = Double(a.width) / Double(profile.width)
+        let gw = max(2, Int((Double(a.width) / scale).rounded())), gh = max(2, Int((Double(a.height) / scale).rounded()))
+        var noise = Self.field(width: gw, height: gh, blur: profile.size * sizeFactor, seed: Self.seed(f))
+        if gw != a.width || gh != a.height {
+            noise = Resampler(from: gw, gh, to: a.width, a.height).resample(noise)
+        }
+        let luma = f.luma
+        let k = amount, fw = f.width
+        // The grain of each pixel, from the brightness it sits on.
+        var grain = [Float](repeating: 0, count: a.width * a.height)
+        grain.withUnsafeMutableBufferPointer { gb in
+            let g = gb.baseAddress!
+            Resampler.parallelRows(a.height) { y in
+                for x in 0..<a.width {
+                    let i = (a.y + y) * fw + a.x + x
+                    g[y * a.width + x] = k * profile.sigma(at: min(max(luma[i], 0), 1)) * noise[y * a.width + x]
+                }
+            }
+        }
+        let planes = f.planes.map { plane -> [Float] in
+            var out = plane
+            out.withUnsafeMutableBufferPointer { ob in
+                let o = ob.baseAddress!
+                Resampler.parallelRows(a.height) { y in
+                    for x in 0..<a.width {
+                        let i = (a.y + y) * fw + a.x + x
+                        o[i] = min(max(o[i] + grain[y * a.width + x], 0), 1)
+                    }
+                }
+            }
+            return out
+        }
+        return f.with(width: f.width, height: f.height, planes: planes)
+    }
+
+    /// The frame's seed: from its time and source frame, so a frame gets the same grain in a
+    /// whole run, a part or a segment.
+    static func seed(_ f: Frame) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for v in [UInt64(bitPattern: f.pts.num), UInt64(bitPattern: f.pts.den), UInt64(f.properties.sourceIndex)] {
+            h = (h ^ v) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 31
+        }
+        return h
+    }
+
+    /// Gaussian white noise blurred by a Gaussian of `blur` pixels, normalized to unit variance.
+    static func field(width w: Int, height h: Int, blur s: Float, seed: UInt64) -> [Float] {
+        var n = [Float](repeating: 0, count: w * h)
+        n.withUnsafeMutableBufferPointer { buf in
+            let p = buf.baseAddress!
+            Resampler.parallelRows(h) { y in
+                var rng = SplitMix(seed ^ (UInt64(y) &* 0xD1B5_4A32_D192_ED03))
+                for x in stride(from: 0, to: w, by: 2) {
+                    // Box–Muller: two normals from two uniforms.
+                    let u1 = max(rng.unit(), 1e-12), u2 = rng.unit()
+                    let r = (-2 * log(u1)).squareRoot()
+                    p[y * w + x] = Float(r * cos(2 * .pi * u2))
+                    if x + 1 < w { p[y * w + x + 1] = Float(r * sin(2 * .pi * u2)) }
+                }
+            }
+        }
+        guard s >= 0.3 else { return n }
+        // Separable Gaussian, edges clamped; the variance it leaves is Σ taps² per pass.
+        let radius = max(1, Int((3 * s).rounded(.up)))
+        var taps = (-radius...radius).map { Float(exp(-Double($0 * $0) / (2 * Double(s * s)))) }
+        let total = taps.reduce(0, +)
+        taps = taps.map { $0 / total }
+        let gain = taps.reduce(0) { $0 + $1 * $1 }   // per pass
+        var mid = [Float](repeating: 0, count: w * h)
+        mid.withUnsafeMutableBufferPointer { mb in
+            let m = mb.baseAddress!
+            n.withUnsafeBufferPointer { nb in
+                let src = nb.baseAddress!
+                Resampler.parallelRows(h) { y in
+                    for x in 0..<w {
+                        var acc: Float = 0
+                        for (j, t) in taps.enumerated() { acc += t * src[y * w + min(max(x + j - radius, 0), w - 1)] }
+                        m[y * w + x] = acc
+                    }
+                }
+            }
+        }
+        let norm = 1 / gain   // 1 / sqrt(gain²): two passes
+        n.withUnsafeMutableBufferPointer { nb in
+            let dst = nb.baseAddress!
+            mid.withUnsafeBufferPointer { mb in
+                let m = mb.baseAddress!
+                Resampler.parallelRows(h) { y in
+                    for x in 0..<w {
+                        var acc: Float = 0
+                        for (j, t) in taps.enumerated() { acc += t * m[min(max(y + j - radius, 0), h - 1) * w + x] }
+                        dst[y * w + x] = acc * norm
+                    }
+                }
+            }
+        }
+        return n
+    }
+
+    /// SplitMix64: a small, fast, well-mixed generator (the seeds differ per row and frame).
+    struct SplitMix {
+        var state: UInt64
+        init(_ s: UInt64) { state = s }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+    }
+}
