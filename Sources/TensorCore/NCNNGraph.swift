@@ -9,8 +9,9 @@ import Foundation
 /// after it is made. Blobs are released after their last consumer, so memory holds only what
 /// is still needed (a planned reuse of buffers: the peak is known from a probe run).
 ///
-/// Supported: Input, MemoryData, Convolution (groups 1, dilation 1; fused ReLU/LeakyReLU/Clip/
-/// Sigmoid/Swish activations), ReLU (leaky), PReLU, Swish, Sigmoid, Clip, TanH, UnaryOp,
+/// Supported: Input, MemoryData, Convolution and Deconvolution (groups 1, dilation 1; fused
+/// ReLU/LeakyReLU/Clip/Sigmoid activations), InnerProduct, global Pooling, Crop, ReLU (leaky),
+/// PReLU, Swish, Sigmoid, Clip, TanH, UnaryOp,
 /// BinaryOp (tensor, per-channel and scalar forms, both orders), Eltwise, Split, Concat
 /// (channels), PixelShuffle, Interp (nearest, bilinear).
 public final class NCNNGraph: @unchecked Sendable {
@@ -19,6 +20,11 @@ public final class NCNNGraph: @unchecked Sendable {
         case input
         case constant(Tensor)
         case conv(Conv2d, post: PostActivation)
+        case deconv(ConvTranspose2d, post: PostActivation)
+        case innerProduct(weight: [Float], bias: [Float], outputs: Int, post: PostActivation)
+        case globalPool(average: Bool)
+        /// Per axis (channels, rows, columns): start and end (negative: from the end; Int.max: to the end).
+        case crop(starts: [Int], ends: [Int])
         case activation(PostActivation)
         case prelu([Float])
         case binary(op: Int, scalar: Float?)
@@ -59,8 +65,21 @@ public final class NCNNGraph: @unchecked Sendable {
     /// Receptive radius bound: the sum of every convolution's reach (tiles overlap by this).
     public let receptiveRadius: Int
 
-    public static let supportedTypes: Set<String> = ["Input", "MemoryData", "Convolution", "ReLU", "PReLU", "Swish", "Sigmoid", "Clip",
-                                                     "TanH", "UnaryOp", "BinaryOp", "Eltwise", "Split", "Concat", "PixelShuffle", "Interp"]
+    public static let supportedTypes: Set<String> = ["Input", "MemoryData", "Convolution", "Deconvolution", "InnerProduct", "Pooling", "Crop",
+                                                     "ReLU", "PReLU", "Swish", "Sigmoid", "Clip", "TanH", "UnaryOp", "BinaryOp", "Eltwise",
+                                                     "Split", "Concat", "PixelShuffle", "Interp"]
+
+    /// ncnn's fused activation (param 9, its parameters in array 10).
+    static func fused(_ l: NCNNModel.Layer) throws -> PostActivation {
+        switch l.int(9, 0) {
+        case 0: return .none
+        case 1: return .relu(0)
+        case 2: return .relu(l.arrays[10]?.first ?? 0)
+        case 3: return .clip(l.arrays[10]?.first ?? -.infinity, l.arrays[10]?.dropFirst().first ?? .infinity)
+        case 4: return .sigmoid
+        default: throw TensorError.format("ncnn graph: \(l.name): fused activation \(l.int(9, 0)) is not supported")
+        }
+    }
 
     public init(model m: NCNNModel, input: String? = nil, output: String? = nil) throws {
         if let bad = m.layers.first(where: { !Self.supportedTypes.contains($0.type) }) {
@@ -102,20 +121,63 @@ public final class NCNNGraph: @unchecked Sendable {
                 guard l.int(7, 1) == 1 else { throw TensorError.format("ncnn graph: \(l.name): grouped convolution (group \(l.int(7, 1))) is not supported yet") }
                 guard l.int(2, 1) == 1, l.int(12, l.int(2, 1)) == 1 else { throw TensorError.format("ncnn graph: \(l.name): dilated convolution is not supported yet") }
                 guard l.int(4, 0) == l.int(14, l.int(4, 0)), l.int(4, 0) >= 0 else { throw TensorError.format("ncnn graph: \(l.name): uneven or automatic padding is not supported yet") }
-                let post: PostActivation
-                switch l.int(9, 0) {
-                case 0: post = .none
-                case 1: post = .relu(0)
-                case 2: post = .relu(l.arrays[10]?.first ?? 0)
-                case 3: post = .clip(l.arrays[10]?.first ?? -.infinity, l.arrays[10]?.dropFirst().first ?? .infinity)
-                case 4: post = .sigmoid
-                default: throw TensorError.format("ncnn graph: \(l.name): fused activation \(l.int(9, 0)) is not supported")
-                }
+                let post = try Self.fused(l)
                 // ReLU/LeakyReLU fused into the kernel's output pass; the others applied after.
                 let conv: Conv2d
                 if case let .relu(s) = post { conv = try l.conv2d(name: l.name, activation: .leakyReLU(s)) } else { conv = try l.conv2d(name: l.name, activation: Activation.none) }
                 radius += (conv.kernel - 1) / 2
                 if case .relu = post { op = .conv(conv, post: .none) } else { op = .conv(conv, post: post) }
+            case "Deconvolution":
+                try arity(1)
+                guard l.int(7, 1) == 1, l.int(2, 1) == 1, l.int(12, 1) == 1, l.int(11, l.int(1, 1)) == l.int(1, 1),
+                      l.int(13, l.int(3, 1)) == l.int(3, 1), l.int(18, 0) == 0, l.int(19, 0) == 0 else {
+                    throw TensorError.format("ncnn graph: \(l.name): only square, ungrouped, undilated deconvolutions are supported")
+                }
+                let pad = l.int(4, 0)
+                guard pad >= 0, l.int(15, pad) == pad, l.int(14, pad) == pad, l.int(16, l.int(14, pad)) == pad else {
+                    throw TensorError.format("ncnn graph: \(l.name): uneven deconvolution padding is not supported")
+                }
+                let out = l.int(0, 0), k = l.int(1, 1), stride = l.int(3, 1)
+                guard let w = l.blobs["weight"], out >= 1, (1...63).contains(k), (1...63).contains(stride), pad <= k, w.count % (out * k * k) == 0 else {
+                    throw TensorError.format("ncnn graph: \(l.name): bad deconvolution shape")
+                }
+                let inCh = w.count / (out * k * k)
+                // ncnn stores [out][in][k][k]; PyTorch's transposed convolution [in][out][k][k].
+                var t = [Float](repeating: 0, count: w.count)
+                for o in 0..<out { for i in 0..<inCh { for j in 0..<(k * k) { t[(i * out + o) * k * k + j] = w[(o * inCh + i) * k * k + j] } } }
+                let post = try Self.fused(l)
+                radius += k / max(stride, 1)
+                op = .deconv(try ConvTranspose2d(name: l.name, inChannels: inCh, outChannels: out, kernel: k, stride: stride, padding: pad,
+                                                 weight: t, bias: l.blobs["bias"]), post: post)
+            case "InnerProduct":
+                try arity(1)
+                let out = l.int(0, 0)
+                guard let w = l.blobs["weight"], out >= 1, w.count % out == 0 else { throw TensorError.format("ncnn graph: \(l.name): bad inner product") }
+                op = .innerProduct(weight: w, bias: l.blobs["bias"] ?? [Float](repeating: 0, count: out), outputs: out, post: try Self.fused(l))
+            case "Pooling":
+                try arity(1)
+                guard l.int(4, 0) == 1, (0...1).contains(l.int(0, 0)) else {
+                    throw TensorError.format("ncnn graph: \(l.name): only global max/average pooling is supported")
+                }
+                op = .globalPool(average: l.int(0, 0) == 1)
+            case "Crop":
+                try arity(1)
+                var starts = [0, 0, 0], ends = [Int.max, Int.max, Int.max]
+                if let st = l.arrays[9], let en = l.arrays[10] {
+                    let axes = l.arrays[11] ?? (0..<st.count).map { Float($0) }
+                    guard st.count == en.count, st.count == axes.count else { throw TensorError.format("ncnn graph: \(l.name): crop arrays differ in length") }
+                    for (j, a) in axes.enumerated() {
+                        let axis = Int(a) < 0 ? Int(a) + 3 : Int(a)
+                        guard (0...2).contains(axis) else { throw TensorError.format("ncnn graph: \(l.name): crop axis \(Int(a))") }
+                        starts[axis] = Int(st[j]); ends[axis] = Int(en[j]) == 0 && en[j] == 0 ? Int.max : Int(en[j])
+                    }
+                } else {
+                    // woffset 0, hoffset 1, coffset 2, outw 3, outh 4, outc 5, and the far offsets 6, 7, 8.
+                    starts = [l.int(2, 0), l.int(1, 0), l.int(0, 0)]
+                    let size = [l.int(5, 0), l.int(4, 0), l.int(3, 0)], far = [l.int(8, 0), l.int(7, 0), l.int(6, 0)]
+                    for a in 0..<3 { ends[a] = size[a] > 0 ? starts[a] + size[a] : (far[a] > 0 ? -far[a] : Int.max) }
+                }
+                op = .crop(starts: starts, ends: ends)
             case "ReLU": try arity(1); op = .activation(.relu(l.float(0, 0)))
             case "Swish": try arity(1); op = .activation(.swish)
             case "Sigmoid": try arity(1); op = .activation(.sigmoid)
@@ -189,6 +251,43 @@ public final class NCNNGraph: @unchecked Sendable {
                 guard ins[0].channels == c.inChannels else { throw TensorError.shape("\(s.name) takes \(c.inChannels) channels, got \(ins[0].channels)") }
                 var y = try c.forward(ins[0], workspace: workspace)
                 if post != .none { Self.map(&y) { post.apply($0) } }
+                put(s.outputs[0], y)
+            case let .deconv(d, post):
+                guard ins[0].channels == d.inChannels else { throw TensorError.shape("\(s.name) takes \(d.inChannels) channels, got \(ins[0].channels)") }
+                var y = try d.forward(ins[0], workspace: workspace)
+                if post != .none { Self.map(&y) { post.apply($0) } }
+                put(s.outputs[0], y)
+            case let .innerProduct(w, b, n, post):
+                let x = ins[0].data
+                guard w.count == n * x.count else { throw TensorError.shape("\(s.name): \(x.count) inputs for \(w.count / n)") }
+                var y = Tensor(channels: n, height: 1, width: 1)
+                for o in 0..<n {
+                    var acc = b[o]
+                    for i in 0..<x.count { acc += w[o * x.count + i] * x[i] }
+                    y.data[o] = post.apply(acc)
+                }
+                put(s.outputs[0], y)
+            case let .globalPool(average):
+                let t = ins[0]
+                var y = Tensor(channels: t.channels, height: 1, width: 1)
+                for c in 0..<t.channels {
+                    let plane = t.data[(c * t.plane)..<((c + 1) * t.plane)]
+                    y.data[c] = average ? plane.reduce(0, +) / Float(max(t.plane, 1)) : (plane.max() ?? 0)
+                }
+                put(s.outputs[0], y)
+            case let .crop(starts, ends):
+                let t = ins[0], dims = [t.channels, t.height, t.width]
+                var lo = [0, 0, 0], hi = [0, 0, 0]
+                for a in 0..<3 {
+                    lo[a] = min(max(starts[a] < 0 ? dims[a] + starts[a] : starts[a], 0), dims[a])
+                    hi[a] = ends[a] == Int.max ? dims[a] : min(max(ends[a] < 0 ? dims[a] + ends[a] : ends[a], lo[a]), dims[a])
+                }
+                guard hi[0] > lo[0], hi[1] > lo[1], hi[2] > lo[2] else { throw TensorError.shape("\(s.name): crop of \(t.shape) is empty") }
+                var y = Tensor(channels: hi[0] - lo[0], height: hi[1] - lo[1], width: hi[2] - lo[2])
+                for c in 0..<y.channels { for r in 0..<y.height {
+                    let src = ((lo[0] + c) * t.height + lo[1] + r) * t.width + lo[2], dst = (c * y.height + r) * y.width
+                    for i in 0..<y.width { y.data[dst + i] = t.data[src + i] }
+                }}
                 put(s.outputs[0], y)
             case let .activation(a):
                 var y = ins[0]; Self.map(&y) { a.apply($0) }; put(s.outputs[0], y)

@@ -1,7 +1,8 @@
 import Foundation
 
 /// An ncnn model: the text graph (`.param`) and the flat weights (`.bin`), read without running
-/// anything. The weighted layer types read are Convolution, PReLU and MemoryData; any other
+/// anything. The weighted layer types read are Convolution, Deconvolution, InnerProduct, PReLU and
+/// MemoryData; any other
 /// weighted layer is rejected, so the byte accounting is exact.
 public struct NCNNModel {
     public struct Layer {
@@ -95,6 +96,14 @@ public struct NCNNModel {
                 }
                 layers[i].blobs["weight"] = try reader.tagged(count: size, layer: layers[i].name)
                 if layers[i].int(5, 0) != 0 { layers[i].blobs["bias"] = try reader.raw(count: out, layer: layers[i].name) }
+            case "Deconvolution", "InnerProduct":
+                let deconv = layers[i].type == "Deconvolution"
+                let out = layers[i].int(0, 0), size = layers[i].int(deconv ? 6 : 2, 0), hasBias = layers[i].int(deconv ? 5 : 1, 0) != 0
+                guard out > 0, size > 0, size % out == 0, size <= 1 << 28 else {
+                    throw TensorError.format("\(name): \(layers[i].name) has an implausible weight size \(size)")
+                }
+                layers[i].blobs["weight"] = try reader.tagged(count: size, layer: layers[i].name)
+                if hasBias { layers[i].blobs["bias"] = try reader.raw(count: out, layer: layers[i].name) }
             case "PReLU":
                 let n = layers[i].int(0, 0)
                 guard n > 0, n <= 1 << 20 else { throw TensorError.format("\(name): \(layers[i].name) has \(n) slopes") }
@@ -107,7 +116,7 @@ public struct NCNNModel {
                 }
                 layers[i].blobs["data"] = try reader.raw(count: max(w, 1) * max(h, 1) * max(c, 1), layer: layers[i].name)
             case "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Sigmoid", "Crop", "Padding",
-                 "Swish", "Clip", "TanH", "UnaryOp":
+                 "Swish", "Clip", "TanH", "UnaryOp", "Pooling":
                 break
             default:
                 throw TensorError.format("\(name): unsupported ncnn layer type \(layers[i].type) (\(layers[i].name))")

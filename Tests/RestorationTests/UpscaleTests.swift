@@ -28,6 +28,19 @@ final class UpscaleTests: XCTestCase {
         XCTAssertEqual(a.pts, f.pts)
     }
 
+    /// An ncnn graph on the graph runner (SPAN) tiles as the hand-written networks do: the
+    /// receptive radius comes from the graph.
+    func test_upscale_graphModel_tiledEqualsUntiled() throws {
+        let f = syntheticFrame(width: 37, height: 23, index: 5)
+        let whole = try stage(["model": "spanx4_ch48"], input: streamInfo(width: 37, height: 23))
+        let tiled = try stage(["model": "spanx4_ch48", "tile": "12"], input: streamInfo(width: 37, height: 23))
+        let a = try XCTUnwrap(try whole.push(f).first), b = try XCTUnwrap(try tiled.push(f).first)
+        XCTAssertEqual(a.width, 148); XCTAssertEqual(a.height, 92)
+        let maxErr = zip(a.planes.flatMap { $0 }, b.planes.flatMap { $0 }).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(maxErr, 1e-4)
+        XCTAssertGreaterThan(psnr(a, b), 80)
+    }
+
     func test_upscale_grayStaysGray_andLooksLikeTheSource() throws {
         let f = syntheticFrame(width: 40, height: 30, index: 0, layout: .gray)
         let h = try stage(input: streamInfo(width: 40, height: 30, layout: .gray))

@@ -115,6 +115,27 @@ final class NCNNTests: XCTestCase {
         try graphParity("realesr-general-x4v3/realesr-general-x4v3", file: "realesr-general-x4v3", w: 24, h: 20)
     }
 
+    /// Real-CUGAN (SE models): deconvolutions, crops, global pooling and the SE blocks' inner
+    /// products, unpadded convolutions; as the graph, against ncnn, and as a network that gives
+    /// back the border it consumes.
+    func test_graphRunner_parity_RealCUGAN_withNCNN() throws {
+        for (m, s, border) in [("realcugan-se-up4x-conservative", 4, 19), ("realcugan-se-up2x-conservative", 2, 18)] {
+            let url = URL(fileURLWithPath: Self.modelsDir + "/" + m + ".param")
+            let model = try NCNNModel(param: url, bin: url.deletingPathExtension().appendingPathExtension("bin"))
+            let graph = try NCNNGraph(model: model)
+            let x = Tensor(channels: 3, height: 56, width: 64, data: try loadF32(m + ".input.f32"))
+            let y = try graph.forward(x, workspace: Workspace())
+            let ref = try loadF32(m + ".output.f32")
+            XCTAssertEqual(y.shape, [3, (56 - 2 * border) * s, (64 - 2 * border) * s])
+            XCTAssertEqual(y.data.count, ref.count)
+            let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(m): max abs error \(maxErr)")
+            let net = try GraphNetwork(model: model)
+            XCTAssertEqual(net.scale, s); XCTAssertEqual(net.border, border)
+            XCTAssertEqual(try net.forward(x, workspace: Workspace()).shape, [3, 56 * s, 64 * s])
+        }
+    }
+
     func test_graphRunner_refusesUnknownLayersByName_beforeAnyWork() throws {
         let param = try String(contentsOfFile: Self.modelsDir + "/spanx4_ch48.param", encoding: .utf8)
         let bin = try Data(contentsOf: URL(fileURLWithPath: Self.modelsDir + "/spanx4_ch48.bin"))
