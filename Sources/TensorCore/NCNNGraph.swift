@@ -1,4 +1,5 @@
 import Foundation
+import Dispatch
 
 /// Runs an ncnn graph (`.param` + `.bin`) as it is written, layer by layer, on the core's kernels:
 /// any model made of the layers super-resolution networks use, not only the architectures the
@@ -238,9 +239,16 @@ public final class NCNNGraph: @unchecked Sendable {
         var held = 0, peak = 0
         func put(_ i: Int, _ t: Tensor) { blobs[i] = t; held += t.data.count; peak = max(peak, held) }
         for (k, s) in steps.enumerated() {
-            let ins = try s.inputs.map { i -> Tensor in
+            var ins = try s.inputs.map { i -> Tensor in
                 guard let t = blobs[i] else { throw TensorError.shape("ncnn graph: \(s.name) has no input \(blobNames[i])") }
                 return t
+            }
+            /// The first input, owned: at its last reader (and read once here) its blob is let go
+            /// first, so writing it works in place instead of copying.
+            func ownFirst() -> Tensor {
+                let i = s.inputs[0]
+                if lastUse[i] == k, !s.inputs.dropFirst().contains(i) { held -= blobs[i]?.data.count ?? 0; blobs[i] = nil }
+                return ins.removeFirst()
             }
             switch s.op {
             case .input:
@@ -290,9 +298,9 @@ public final class NCNNGraph: @unchecked Sendable {
                 }}
                 put(s.outputs[0], y)
             case let .activation(a):
-                var y = ins[0]; Self.map(&y) { a.apply($0) }; put(s.outputs[0], y)
+                var y = ownFirst(); Self.map(&y) { a.apply($0) }; put(s.outputs[0], y)
             case let .prelu(slopes):
-                var y = ins[0]
+                var y = ownFirst()
                 guard slopes.count == 1 || slopes.count == y.channels else { throw TensorError.shape("\(s.name): \(slopes.count) slopes for \(y.channels) channels") }
                 let plane = y.plane
                 y.data.withUnsafeMutableBufferPointer { p in
@@ -303,18 +311,22 @@ public final class NCNNGraph: @unchecked Sendable {
                 }
                 put(s.outputs[0], y)
             case let .unary(op):
-                var y = ins[0]; Self.map(&y) { Self.unary(op, $0) }; put(s.outputs[0], y)
+                var y = ownFirst(); Self.map(&y) { Self.unary(op, $0) }; put(s.outputs[0], y)
             case let .binary(op, scalar):
                 if let b = scalar {
-                    var y = ins[0]; Self.map(&y) { Self.binary(op, $0, b) }; put(s.outputs[0], y)
+                    var y = ownFirst(); Self.map(&y) { Self.binary(op, $0, b) }; put(s.outputs[0], y)
+                } else if ins[0].data.count >= ins[1].data.count {
+                    let b = ins[1]
+                    put(s.outputs[0], try Self.broadcast(op, ownFirst(), b, name: s.name))
                 } else {
                     put(s.outputs[0], try Self.broadcast(op, ins[0], ins[1], name: s.name))
                 }
             case let .eltwise(op, coeffs):
-                var y = ins[0]
+                let rest = Array(ins.dropFirst())
+                var y = ownFirst()
                 let k0: Float = op == 1 && !coeffs.isEmpty ? coeffs[0] : 1
                 if k0 != 1 { Self.map(&y) { $0 * k0 } }
-                for (j, t) in ins.enumerated().dropFirst() {
+                for (j, t) in zip(1..., rest) {
                     guard t.shape == y.shape else { throw TensorError.shape("\(s.name): \(t.shape) and \(y.shape)") }
                     let kj: Float = op == 1 && j < coeffs.count ? coeffs[j] : 1
                     y.data.withUnsafeMutableBufferPointer { p in t.data.withUnsafeBufferPointer { q in
@@ -351,8 +363,17 @@ public final class NCNNGraph: @unchecked Sendable {
 
     // MARK: element-wise kernels
 
+    /// f applied to every value, in place; large tensors in parallel chunks.
     static func map(_ t: inout Tensor, _ f: (Float) -> Float) {
-        t.data.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] = f(p[i]) } }
+        let n = t.data.count
+        t.data.withUnsafeMutableBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            let chunks = max(1, min(n / 32768, 64))
+            if chunks == 1 { for i in 0..<n { base[i] = f(base[i]) }; return }
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for i in (n * c / chunks)..<(n * (c + 1) / chunks) { base[i] = f(base[i]) }
+            }
+        }
     }
 
     static func unary(_ op: Int, _ v: Float) -> Float {
@@ -391,7 +412,14 @@ public final class NCNNGraph: @unchecked Sendable {
     static func broadcast(_ op: Int, _ a: Tensor, _ b: Tensor, name: String) throws -> Tensor {
         if a.shape == b.shape {
             var y = a
-            y.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in for i in 0..<p.count { p[i] = binary(op, p[i], q[i]) } } }
+            let n = y.data.count
+            y.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
+                let dst = p.baseAddress!, src = q.baseAddress!
+                let chunks = max(1, min(n / 32768, 64))
+                DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                    for i in (n * c / chunks)..<(n * (c + 1) / chunks) { dst[i] = binary(op, dst[i], src[i]) }
+                }
+            }}
             return y
         }
         func perChannel(_ big: Tensor, _ small: Tensor, swapped: Bool) throws -> Tensor {
@@ -401,9 +429,10 @@ public final class NCNNGraph: @unchecked Sendable {
             var y = big
             let plane = big.plane
             y.data.withUnsafeMutableBufferPointer { p in
-                for c in 0..<big.channels {
+                let base = p.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: big.channels) { c in
                     let v = small.data[small.channels == 1 ? 0 : c]
-                    for i in (c * plane)..<((c + 1) * plane) { p[i] = swapped ? binary(op, v, p[i]) : binary(op, p[i], v) }
+                    for i in (c * plane)..<((c + 1) * plane) { base[i] = swapped ? binary(op, v, base[i]) : binary(op, base[i], v) }
                 }
             }
             return y
