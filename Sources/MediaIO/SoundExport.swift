@@ -94,9 +94,10 @@ public enum SoundExport {
                 var d = 0
                 for s in from..<(from + count) {
                     for ch in 0..<channels {
-                        let (base, _) = planeOf(f, planar ? ch : 0)
-                        let p = base + (planar ? s : s * channels + ch) * srcBytes
-                        let v = Self.sample(p, srcFmt)   // in [-1, 1) as a 32-bit integer scale
+                        // extended_data: a planar frame of more than 8 channels keeps the rest there.
+                        let base = f.pointee.extended_data[planar ? ch : 0]
+                        // in [-1, 1) as a 32-bit integer scale
+                        let v = base.map { Self.sample($0 + (planar ? s : s * channels + ch) * srcBytes, srcFmt) } ?? 0
                         Self.store(v, bits: bits, to: dst + d)
                         d += bytesPerSample
                     }

@@ -53,6 +53,24 @@ final class SoundExportTests: XCTestCase {
         XCTAssertEqual(v.codec, "pcm_s24le")
     }
 
+    /// Ten planar channels (past AVFrame's eight data pointers): each keeps its own level.
+    func test_tenPlanarChannels_eachKeptInItsPlace() throws {
+        let src = dir.file("ten.nut")
+        let expr = (0..<10).map { String(format: "%.2f*sin(440*2*PI*t)", Double($0 + 1) / 12) }.joined(separator: "|")
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=64x48:r=24:d=0.5", "-f", "lavfi", "-i", "aevalsrc=\(expr):s=48000:d=0.5",
+                    "-c:v", "ffv1", "-c:a", "pcm_s16le_planar", src])
+        let r = try XCTUnwrap(try SoundExport.writeWAV(from: src, to: dir.file("ten.wav"), start: .zero, duration: Rational(1, 2)))
+        XCTAssertEqual(r.channels, 10); XCTAssertEqual(r.bitsPerSample, 16); XCTAssertEqual(r.samples, 24000)
+        let raw = dir.file("ten.s16")
+        try ffmpeg(["-i", dir.file("ten.wav"), "-f", "s16le", raw])
+        let pcm = try Data(contentsOf: URL(fileURLWithPath: raw)).withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+        XCTAssertEqual(pcm.count, 240_000)
+        for c in 0..<10 {
+            let amplitude = stride(from: c, to: pcm.count, by: 10).map { abs(Double(pcm[$0])) }.max() ?? 0
+            XCTAssertEqual(amplitude / 32768, Double(c + 1) / 12, accuracy: 0.01, "channel \(c)")
+        }
+    }
+
     func test_packetsMuxed_lagsFramesSentWhileTheEncoderLooksAhead_andCatchesUpAtTheEnd() throws {
         let out = dir.file("x.mkv")
         let info = streamInfo(width: 128, height: 96, fps: Rational(24), frames: 40)
