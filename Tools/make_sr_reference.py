@@ -57,15 +57,47 @@ def run(models, name, w, h):
     return x, np.array(out, dtype=np.float32)
 
 
+def write_ops_graph(folder):
+    """A small graph of the layers SR networks use beyond the published models above: a dilated
+    convolution, a grouped and a depthwise convolution (ConvolutionDepthWise), reflect and
+    constant Padding, Slice into three parts and Concat back, then a x2 pixel shuffle to RGB.
+    Seeded random fp32 weights; written as ops-graph.param/.bin into `folder`."""
+    rng = np.random.default_rng(77)
+    blobs, lines = [], []
+    def conv(name, typ, src, dst, out, inch, k, dil=1, stride=1, pad=0, group=1, act=""):
+        n = out * (inch // group) * k * k
+        w = (rng.standard_normal(n) / np.sqrt((inch // group) * k * k)).astype("<f4")
+        b = (0.05 * rng.standard_normal(out)).astype("<f4")
+        blobs.append(np.uint32(0).tobytes() + w.tobytes())   # tag 0: fp32
+        blobs.append(b.tobytes())
+        g = f" 7={group}" if typ == "ConvolutionDepthWise" else ""
+        lines.append(f"{typ} {name} 1 1 {src} {dst} 0={out} 1={k} 2={dil} 3={stride} 4={pad} 5=1 6={n}{g}{act}")
+    lines.append("Input in 0 1 data")
+    conv("c1", "Convolution", "data", "a", 12, 3, 3, pad=1, act=" 9=2 -23310=1,0.2")
+    conv("c2", "Convolution", "a", "b", 12, 12, 3, dil=2, pad=2)
+    lines.append("Padding pr 1 1 b b1 0=1 1=1 2=2 3=2 4=2")
+    conv("g1", "ConvolutionDepthWise", "b1", "c", 12, 12, 3, group=4, act=" 9=1")
+    conv("dw", "ConvolutionDepthWise", "c", "d", 12, 12, 3, pad=1, group=12)
+    lines.append("Padding pc 1 1 d d1 0=1 1=0 2=0 3=1 4=0 5=0.25")
+    lines.append("Slice sl 1 3 d1 s1 s2 s3 -23300=3,4,6,-233 1=0")
+    lines.append("Concat cat 3 1 s3 s1 s2 e 0=0")
+    conv("c3", "Convolution", "e", "f", 12, 12, 3, pad=1)
+    lines.append("PixelShuffle ps 1 1 f output 0=2")
+    text = "7767517\n%d %d\n" % (len(lines), len(lines) + 12) + "\n".join(lines) + "\n"
+    open(os.path.join(folder, "ops-graph.param"), "w").write(text)
+    open(os.path.join(folder, "ops-graph.bin"), "wb").write(b"".join(blobs))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models-dir", default="Models")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "sr"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    write_ops_graph(a.out)
     note = {}
-    for name, w, h in CASES:
-        x, y = run(a.models_dir, name, w, h)
+    for name, w, h in CASES + [("ops-graph", 20, 16)]:
+        x, y = run(a.out if name == "ops-graph" else a.models_dir, name, w, h)
         name = os.path.basename(name)
         x.astype("<f4").tofile(os.path.join(a.out, name + ".input.f32"))
         y.astype("<f4").tofile(os.path.join(a.out, name + ".output.f32"))

@@ -21,6 +21,11 @@ public final class NCNNGraph: @unchecked Sendable {
         case input
         case constant(Tensor)
         case conv(Conv2d, post: PostActivation)
+        /// Grouped (depthwise) or dilated convolution, computed directly.
+        case directConv(DirectConv, post: PostActivation)
+        case padding(top: Int, bottom: Int, left: Int, right: Int, mode: Int, value: Float)
+        /// Channel counts of the parts (−233: the rest).
+        case slice([Int])
         case deconv(ConvTranspose2d, post: PostActivation)
         case innerProduct(weight: [Float], bias: [Float], outputs: Int, post: PostActivation)
         case globalPool(average: Bool)
@@ -66,7 +71,7 @@ public final class NCNNGraph: @unchecked Sendable {
     /// Receptive radius bound: the sum of every convolution's reach (tiles overlap by this).
     public let receptiveRadius: Int
 
-    public static let supportedTypes: Set<String> = ["Input", "MemoryData", "Convolution", "Deconvolution", "InnerProduct", "Pooling", "Crop",
+    public static let supportedTypes: Set<String> = ["Input", "MemoryData", "Convolution", "ConvolutionDepthWise", "Padding", "Slice", "Deconvolution", "InnerProduct", "Pooling", "Crop",
                                                      "ReLU", "PReLU", "Swish", "Sigmoid", "Clip", "TanH", "UnaryOp", "BinaryOp", "Eltwise",
                                                      "Split", "Concat", "PixelShuffle", "Interp"]
 
@@ -117,11 +122,16 @@ public final class NCNNGraph: @unchecked Sendable {
                 // ncnn's 1-D (w) and 2-D (w, h) constants: stored as channels × 1 × 1 when they broadcast per channel.
                 op = l.int(1, 0) == 0 && l.int(2, 0) == 0 ? .constant(Tensor(channels: w, height: 1, width: 1, data: v))
                     : .constant(Tensor(channels: c, height: h, width: w, data: v))
+            case "Convolution" where l.int(2, 1) != 1, "ConvolutionDepthWise":
+                try arity(1)
+                let d = try DirectConv(l)
+                radius += d.dilation * (d.kernel - 1) / 2
+                op = .directConv(d, post: try Self.fused(l))
             case "Convolution":
                 try arity(1)
-                guard l.int(7, 1) == 1 else { throw TensorError.format("ncnn graph: \(l.name): grouped convolution (group \(l.int(7, 1))) is not supported yet") }
-                guard l.int(2, 1) == 1, l.int(12, l.int(2, 1)) == 1 else { throw TensorError.format("ncnn graph: \(l.name): dilated convolution is not supported yet") }
-                guard l.int(4, 0) == l.int(14, l.int(4, 0)), l.int(4, 0) >= 0 else { throw TensorError.format("ncnn graph: \(l.name): uneven or automatic padding is not supported yet") }
+                guard l.int(4, 0) == l.int(14, l.int(4, 0)), l.int(4, 0) >= 0, l.int(15, l.int(4, 0)) == l.int(4, 0), l.int(16, l.int(14, l.int(4, 0))) == l.int(4, 0) else {
+                    throw TensorError.format("ncnn graph: \(l.name): uneven or automatic padding is not supported yet")
+                }
                 let post = try Self.fused(l)
                 // ReLU/LeakyReLU fused into the kernel's output pass; the others applied after.
                 let conv: Conv2d
@@ -179,6 +189,19 @@ public final class NCNNGraph: @unchecked Sendable {
                     for a in 0..<3 { ends[a] = size[a] > 0 ? starts[a] + size[a] : (far[a] > 0 ? -far[a] : Int.max) }
                 }
                 op = .crop(starts: starts, ends: ends)
+            case "Padding":
+                try arity(1)
+                let t = l.int(0, 0), b = l.int(1, 0), lf = l.int(2, 0), r = l.int(3, 0), mode = l.int(4, 0)
+                guard [t, b, lf, r].allSatisfy({ (0...4096).contains($0) }), (0...2).contains(mode), l.int(7, 0) == 0, l.int(8, 0) == 0 else {
+                    throw TensorError.format("ncnn graph: \(l.name): unsupported padding")
+                }
+                op = .padding(top: t, bottom: b, left: lf, right: r, mode: mode, value: l.float(5, 0))
+            case "Slice":
+                guard ins.count == 1, outs.count >= 1, l.int(1, 0) == 0, let parts = l.arrays[0], parts.count == outs.count,
+                      parts.allSatisfy({ $0 == -233 || $0 >= 1 }), parts.filter({ $0 == -233 }).count <= 1 else {
+                    throw TensorError.format("ncnn graph: \(l.name): only a channel slice with explicit sizes is supported")
+                }
+                op = .slice(parts.map { Int($0) })
             case "ReLU": try arity(1); op = .activation(.relu(l.float(0, 0)))
             case "Swish": try arity(1); op = .activation(.swish)
             case "Sigmoid": try arity(1); op = .activation(.sigmoid)
@@ -260,6 +283,24 @@ public final class NCNNGraph: @unchecked Sendable {
                 var y = try c.forward(ins[0], workspace: workspace)
                 if post != .none { Self.map(&y) { post.apply($0) } }
                 put(s.outputs[0], y)
+            case let .directConv(d, post):
+                var y = try d.forward(ins[0], name: s.name)
+                if post != .none { Self.map(&y) { post.apply($0) } }
+                put(s.outputs[0], y)
+            case let .padding(top, bottom, left, right, mode, value):
+                put(s.outputs[0], Self.pad(ins[0], top: top, bottom: bottom, left: left, right: right, mode: mode, value: value))
+            case let .slice(parts):
+                let t = ins[0]
+                let fixed = parts.filter { $0 != -233 }.reduce(0, +)
+                guard fixed <= t.channels, parts.contains(-233) || fixed == t.channels else {
+                    throw TensorError.shape("\(s.name): slices \(parts) of \(t.channels) channels")
+                }
+                var c0 = 0
+                for (o, n) in zip(s.outputs, parts) {
+                    let count = n == -233 ? t.channels - fixed : n
+                    put(o, Tensor(channels: count, height: t.height, width: t.width, data: Array(t.data[(c0 * t.plane)..<((c0 + count) * t.plane)])))
+                    c0 += count
+                }
             case let .deconv(d, post):
                 guard ins[0].channels == d.inChannels else { throw TensorError.shape("\(s.name) takes \(d.inChannels) channels, got \(ins[0].channels)") }
                 var y = try d.forward(ins[0], workspace: workspace)
@@ -440,6 +481,31 @@ public final class NCNNGraph: @unchecked Sendable {
         return b.data.count <= a.data.count ? try perChannel(a, b, swapped: false) : try perChannel(b, a, swapped: true)
     }
 
+    /// Padding: constant (0), replicate (1) or reflect (2).
+    static func pad(_ x: Tensor, top: Int, bottom: Int, left: Int, right: Int, mode: Int, value: Float) -> Tensor {
+        let h = x.height, w = x.width, oh = h + top + bottom, ow = w + left + right
+        var out = Tensor(channels: x.channels, height: oh, width: ow, fill: value)
+        func index(_ i: Int, _ n: Int) -> Int? {
+            if i >= 0 && i < n { return i }
+            switch mode {
+            case 1: return min(max(i, 0), n - 1)
+            case 2:
+                guard n > 1 else { return 0 }
+                var j = i
+                while j < 0 || j >= n { j = j < 0 ? -j : 2 * (n - 1) - j }
+                return j
+            default: return nil
+            }
+        }
+        let cols = (0..<ow).map { index($0 - left, w) }
+        for c in 0..<x.channels { for y in 0..<oh {
+            guard let sy = index(y - top, h) else { continue }
+            let src = (c * h + sy) * w, dst = (c * oh + y) * ow
+            for i in 0..<ow { if let sx = cols[i] { out.data[dst + i] = x.data[src + sx] } }
+        }}
+        return out
+    }
+
     /// ncnn's nearest Interp: source index = floor(dst · in / out).
     static func nearest(_ x: Tensor, height oh: Int, width ow: Int) -> Tensor {
         var out = Tensor(channels: x.channels, height: oh, width: ow)
@@ -474,5 +540,64 @@ extension NCNNModel.Layer {
         }
         return try Conv2d(name: name, inChannels: inCh, outChannels: out, kernel: k, stride: int(3, 1), padding: int(4, 0),
                           weight: w, bias: blobs["bias"], activation: act)
+    }
+}
+
+/// A convolution computed directly (no im2col): grouped, depthwise or dilated, which the GEMM
+/// kernel does not cover. Weights [out][in/groups][k][k]; zero padding on every side.
+final class DirectConv: @unchecked Sendable {
+    let inChannels: Int, outChannels: Int, groups: Int, kernel: Int, stride: Int, padding: Int, dilation: Int
+    let weight: [Float], bias: [Float]
+
+    init(_ l: NCNNModel.Layer) throws {
+        let out = l.int(0, 0), k = l.int(1, 1), dil = l.int(2, 1), stride = l.int(3, 1), pad = l.int(4, 0)
+        let groups = l.type == "ConvolutionDepthWise" ? l.int(7, 1) : 1
+        guard (1...(1 << 16)).contains(out), (1...63).contains(k), (1...64).contains(dil), (1...63).contains(stride), (0...1024).contains(pad),
+              (1...(1 << 16)).contains(groups), out % groups == 0 else {
+            throw TensorError.format("ncnn graph: \(l.name): bad convolution parameters")
+        }
+        guard l.int(11, k) == k, l.int(12, dil) == dil, l.int(13, stride) == stride, l.int(14, pad) == pad, l.int(15, pad) == pad, l.int(16, pad) == pad else {
+            throw TensorError.format("ncnn graph: \(l.name): only square kernels, strides, dilations and even padding are supported")
+        }
+        guard let w = l.blobs["weight"], w.count % (out * k * k) == 0 else { throw TensorError.format("ncnn graph: \(l.name): weights do not fit") }
+        inChannels = w.count / (out * k * k) * groups
+        outChannels = out; self.groups = groups; kernel = k; self.stride = stride; padding = pad; dilation = dil
+        weight = w
+        bias = l.blobs["bias"] ?? [Float](repeating: 0, count: out)
+        guard bias.count == out else { throw TensorError.format("ncnn graph: \(l.name): \(bias.count) biases for \(out) outputs") }
+    }
+
+    func forward(_ x: Tensor, name: String) throws -> Tensor {
+        guard x.channels == inChannels else { throw TensorError.shape("\(name) takes \(inChannels) channels, got \(x.channels)") }
+        let k = kernel, d = dilation, s = stride, p = padding, h = x.height, w = x.width
+        let oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1
+        guard oh > 0, ow > 0 else { throw TensorError.shape("\(name): \(w)×\(h) is smaller than its kernel") }
+        var out = Tensor(channels: outChannels, height: oh, width: ow)
+        let inPer = inChannels / groups, outPer = outChannels / groups
+        let weight = self.weight, bias = self.bias
+        x.data.withUnsafeBufferPointer { xb in out.data.withUnsafeMutableBufferPointer { ob in
+            let src = xb.baseAddress!, dst = ob.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: outChannels) { o in
+                let g = o / outPer
+                let plane = dst + o * oh * ow
+                for i in 0..<(oh * ow) { plane[i] = bias[o] }
+                for ic in 0..<inPer {
+                    let chan = src + (g * inPer + ic) * h * w
+                    for ky in 0..<k { for kx in 0..<k {
+                        let wv = weight[((o * inPer + ic) * k + ky) * k + kx]
+                        for y in 0..<oh {
+                            let iy = y * s - p + ky * d
+                            guard iy >= 0 && iy < h else { continue }
+                            let row = chan + iy * w, orow = plane + y * ow
+                            for xx in 0..<ow {
+                                let ix = xx * s - p + kx * d
+                                if ix >= 0 && ix < w { orow[xx] += wv * row[ix] }
+                            }
+                        }
+                    }}
+                }
+            }
+        }}
+        return out
     }
 }

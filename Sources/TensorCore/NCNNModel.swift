@@ -1,7 +1,7 @@
 import Foundation
 
 /// An ncnn model: the text graph (`.param`) and the flat weights (`.bin`), read without running
-/// anything. The weighted layer types read are Convolution, Deconvolution, InnerProduct, PReLU and
+/// anything. The weighted layer types read are Convolution(DepthWise), Deconvolution, InnerProduct, PReLU and
 /// MemoryData; any other
 /// weighted layer is rejected, so the byte accounting is exact.
 public struct NCNNModel {
@@ -89,7 +89,7 @@ public struct NCNNModel {
         var reader = BinReader(data: bin, name: name)
         for i in layers.indices {
             switch layers[i].type {
-            case "Convolution":
+            case "Convolution", "ConvolutionDepthWise":
                 let out = layers[i].int(0, 0), size = layers[i].int(6, 0)
                 guard out > 0, size > 0, size % out == 0, size <= 1 << 28 else {
                     throw TensorError.format("\(name): \(layers[i].name) has an implausible weight size \(size)")
@@ -116,7 +116,7 @@ public struct NCNNModel {
                 }
                 layers[i].blobs["data"] = try reader.raw(count: max(w, 1) * max(h, 1) * max(c, 1), layer: layers[i].name)
             case "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Sigmoid", "Crop", "Padding",
-                 "Swish", "Clip", "TanH", "UnaryOp", "Pooling":
+                 "Swish", "Clip", "TanH", "UnaryOp", "Pooling", "Slice":
                 break
             default:
                 throw TensorError.format("\(name): unsupported ncnn layer type \(layers[i].type) (\(layers[i].name))")

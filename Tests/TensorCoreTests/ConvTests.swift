@@ -136,6 +136,21 @@ final class NCNNTests: XCTestCase {
         }
     }
 
+    /// The layers the published models above do not use: dilated convolution, grouped and depthwise
+    /// ConvolutionDepthWise, reflect and constant Padding, Slice (with a "rest" part) and Concat
+    /// (a small seeded graph written by Tools/make_sr_reference.py, run by ncnn there).
+    func test_graphRunner_parity_dilatedGroupedDepthwisePaddingSlice_withNCNN() throws {
+        let dir = Self.fixtures
+        let model = try NCNNModel(param: dir.appendingPathComponent("ops-graph.param"), bin: dir.appendingPathComponent("ops-graph.bin"))
+        let graph = try NCNNGraph(model: model)
+        let x = Tensor(channels: 3, height: 16, width: 20, data: try loadF32("ops-graph.input.f32"))
+        let y = try graph.forward(x, workspace: Workspace())
+        XCTAssertEqual(y.shape, [3, 34, 46])
+        let ref = try loadF32("ops-graph.output.f32")
+        let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(maxErr, 1e-4, "max abs error \(maxErr)")
+    }
+
     func test_graphRunner_refusesUnknownLayersByName_beforeAnyWork() throws {
         let param = try String(contentsOfFile: Self.modelsDir + "/spanx4_ch48.param", encoding: .utf8)
         let bin = try Data(contentsOf: URL(fileURLWithPath: Self.modelsDir + "/spanx4_ch48.bin"))
