@@ -130,6 +130,12 @@ final class ReportCLITests: XCTestCase {
         let j2 = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("again.json")))) as? [String: Any])
         XCTAssertEqual((j2["timing"] as? [String: Any])?["passed"] as? Bool, true)
         XCTAssertEqual(((j2["summary"] as? [String: Any])?["meanPSNR"] as? Double) ?? 0, (summary["meanPSNR"] as? Double) ?? 1, accuracy: 1e-6)
+        // A part given in output frames ends inside a source frame's span: judged to where it was cut.
+        let f = try runProcess(CLITests.binary, ["restore", input, "-o", dir.file("f.mkv"), "--preset", preset, "--start", "1", "--frames", "8",
+                                                 "--report", dir.file("f.html"), "-q"])
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let jf = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("f.json")))) as? [String: Any])
+        XCTAssertEqual((jf["timing"] as? [String: Any])?["passed"] as? Bool, true, "\(jf["timing"] ?? "")")
         let whole = try runProcess(CLITests.binary, ["report", input, out, "-o", dir.file("whole.html")])
         XCTAssertEqual(whole.status, 0, whole.stderr)
         XCTAssertTrue(whole.stdout.contains("timing CHANGED"), whole.stdout)

@@ -45,7 +45,8 @@ public struct TimingAudit: Codable, Sendable {
             let step = v.frameRate.map { $0.reciprocal.doubleValue } ?? 0.04
             sa.videoFrames = inside.count
             sa.videoStart = inside.first ?? from
-            sa.videoEnd = min(v.end! - a.startTime, (inside.last ?? from) + step)
+            // A part ends where it was cut (with --frames, inside a source frame's span).
+            sa.videoEnd = min(v.end! - a.startTime, (inside.last ?? from) + step, to ?? .infinity)
             if let s0 = sa.audioStart, let s1 = sa.audioEnd {
                 sa.audioStart = max(s0, sa.videoStart); sa.audioEnd = min(s1, sa.videoEnd)
             }
