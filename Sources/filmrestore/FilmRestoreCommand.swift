@@ -460,9 +460,13 @@ struct Report: ParsableCommand {
             var options = ReportOptions()
             options.stills = stills; options.thresholdPSNR = minPSNR; options.thresholdSSIM = minSSIM
             if let r = try part.timeRange() {
-                guard r.frames == nil else { throw ValidationError("give the part as --start and --duration (a report reads times, not output frames)") }
                 options.partStart = r.start
                 options.partEnd = r.duration.map { r.start + $0 }
+                if let n = r.frames {
+                    // Output frames: their span at the restored file's rate.
+                    let out = try MediaReader(path: restored).stream
+                    options.partEnd = r.start + Rational(Int64(n)) / (out.frameRate ?? out.averageRate)
+                }
             }
             let (r, images) = try ReportMaker.make(source: source, output: restored, chain: chain, run: run, options: options)
             let json = try ReportPage.write(r, images: images, to: output, force: force, inputs: reads)

@@ -136,6 +136,8 @@ final class ReportCLITests: XCTestCase {
         XCTAssertEqual(f.status, 0, f.stderr)
         let jf = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("f.json")))) as? [String: Any])
         XCTAssertEqual((jf["timing"] as? [String: Any])?["passed"] as? Bool, true, "\(jf["timing"] ?? "")")
+        let g = try runProcess(CLITests.binary, ["report", input, dir.file("f.mkv"), "-o", dir.file("g.html"), "--start", "1", "--frames", "8"])
+        XCTAssertEqual(g.status, 0, g.stderr); XCTAssertTrue(g.stdout.contains("timing kept"), g.stdout)
         let whole = try runProcess(CLITests.binary, ["report", input, out, "-o", dir.file("whole.html")])
         XCTAssertEqual(whole.status, 0, whole.stderr)
         XCTAssertTrue(whole.stdout.contains("timing CHANGED"), whole.stdout)
