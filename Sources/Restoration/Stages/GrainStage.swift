@@ -117,35 +117,28 @@ public final class GrainStage: Stage {
         let total = taps.reduce(0, +)
         taps = taps.map { $0 / total }
         let gain = taps.reduce(0) { $0 + $1 * $1 }   // per pass
-        var mid = [Float](repeating: 0, count: w * h)
-        mid.withUnsafeMutableBufferPointer { mb in
-            let m = mb.baseAddress!
-            n.withUnsafeBufferPointer { nb in
-                let src = nb.baseAddress!
-                Resampler.parallelRows(h) { y in
-                    for x in 0..<w {
-                        var acc: Float = 0
-                        for (j, t) in taps.enumerated() { acc += t * src[y * w + min(max(x + j - radius, 0), w - 1)] }
-                        m[y * w + x] = acc
-                    }
-                }
-            }
-        }
-        let norm = 1 / gain   // 1 / sqrt(gain²): two passes
-        n.withUnsafeMutableBufferPointer { nb in
-            let dst = nb.baseAddress!
-            mid.withUnsafeBufferPointer { mb in
-                let m = mb.baseAddress!
-                Resampler.parallelRows(h) { y in
-                    for x in 0..<w {
-                        var acc: Float = 0
-                        for (j, t) in taps.enumerated() { acc += t * m[min(max(y + j - radius, 0), h - 1) * w + x] }
-                        dst[y * w + x] = acc * norm
-                    }
-                }
-            }
-        }
+        // Rows, then columns (scaled back to unit variance: 1 / sqrt(gain²)).
+        let mid = Self.pass(n, width: w, height: h, taps: taps, radius: radius, step: 1, scale: 1)
+        n = Self.pass(mid, width: w, height: h, taps: taps, radius: radius, step: w, scale: 1 / gain)
         return n
+    }
+
+    /// One pass of a separable filter along rows (step 1) or columns (step = width), edges clamped.
+    static func pass(_ src: [Float], width w: Int, height h: Int, taps: [Float], radius: Int, step: Int, scale: Float) -> [Float] {
+        var out = [Float](repeating: 0, count: w * h)
+        let along = step == 1 ? w : h
+        out.withUnsafeMutableBufferPointer { ob in src.withUnsafeBufferPointer { sb in
+            let dst = ob.baseAddress!, s = sb.baseAddress!
+            Resampler.parallelRows(h) { y in
+                for x in 0..<w {
+                    let at = step == 1 ? x : y, base = y * w + x - at * step
+                    var acc: Float = 0
+                    for (j, t) in taps.enumerated() { acc += t * s[base + min(max(at + j - radius, 0), along - 1) * step] }
+                    dst[y * w + x] = acc * scale
+                }
+            }
+        }}
+        return out
     }
 
     /// SplitMix64: a small, fast, well-mixed generator (the seeds differ per row and frame).
