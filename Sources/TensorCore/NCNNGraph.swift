@@ -281,11 +281,11 @@ public final class NCNNGraph: @unchecked Sendable {
             case let .conv(c, post):
                 guard ins[0].channels == c.inChannels else { throw TensorError.shape("\(s.name) takes \(c.inChannels) channels, got \(ins[0].channels)") }
                 var y = try c.forward(ins[0], workspace: workspace)
-                if post != .none { Self.map(&y) { post.apply($0) } }
+                Self.activate(&y, post)
                 put(s.outputs[0], y)
             case let .directConv(d, post):
                 var y = try d.forward(ins[0], name: s.name)
-                if post != .none { Self.map(&y) { post.apply($0) } }
+                Self.activate(&y, post)
                 put(s.outputs[0], y)
             case let .padding(top, bottom, left, right, mode, value):
                 put(s.outputs[0], Self.pad(ins[0], top: top, bottom: bottom, left: left, right: right, mode: mode, value: value))
@@ -304,7 +304,7 @@ public final class NCNNGraph: @unchecked Sendable {
             case let .deconv(d, post):
                 guard ins[0].channels == d.inChannels else { throw TensorError.shape("\(s.name) takes \(d.inChannels) channels, got \(ins[0].channels)") }
                 var y = try d.forward(ins[0], workspace: workspace)
-                if post != .none { Self.map(&y) { post.apply($0) } }
+                Self.activate(&y, post)
                 put(s.outputs[0], y)
             case let .innerProduct(w, b, n, post):
                 let x = ins[0].data
@@ -339,7 +339,7 @@ public final class NCNNGraph: @unchecked Sendable {
                 }}
                 put(s.outputs[0], y)
             case let .activation(a):
-                var y = ownFirst(); Self.map(&y) { a.apply($0) }; put(s.outputs[0], y)
+                var y = ownFirst(); Self.activate(&y, a); put(s.outputs[0], y)
             case let .prelu(slopes):
                 var y = ownFirst()
                 guard slopes.count == 1 || slopes.count == y.channels else { throw TensorError.shape("\(s.name): \(slopes.count) slopes for \(y.channels) channels") }
@@ -403,6 +403,18 @@ public final class NCNNGraph: @unchecked Sendable {
     }
 
     // MARK: element-wise kernels
+
+    /// An activation applied in place: the kind is chosen once, not per value.
+    static func activate(_ t: inout Tensor, _ a: PostActivation) {
+        switch a {
+        case .none: return
+        case let .relu(k): map(&t) { $0 < 0 ? $0 * k : $0 }
+        case let .clip(lo, hi): map(&t) { min(max($0, lo), hi) }
+        case .sigmoid: map(&t) { 1 / (1 + exp(-$0)) }
+        case .swish: map(&t) { $0 / (1 + exp(-$0)) }
+        case .tanh: map(&t) { Foundation.tanh($0) }
+        }
+    }
 
     /// f applied to every value, in place; large tensors in parallel chunks.
     static func map(_ t: inout Tensor, _ f: (Float) -> Float) {
