@@ -111,6 +111,70 @@ def rrdb(sd, x, nb):
     f = lrelu(c("conv_up1", up(f, 2))); f = lrelu(c("conv_up2", up(f, 2)))
     return c("conv_last", lrelu(c("conv_hr", f)))
 
+def conv_any(x, w, b, pad):
+    """Cross-correlation with zero padding, any odd kernel (float64)."""
+    c, h, wd = x.shape
+    k = w.shape[2]
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+    oh, ow = h + 2 * pad - k + 1, wd + 2 * pad - k + 1
+    out = np.zeros((w.shape[0], oh, ow), np.float64)
+    for ky in range(k):
+        for kx in range(k):
+            out += np.einsum("oc,chw->ohw", w[:, :, ky, kx], xp[:, ky:ky + oh, kx:kx + ow])
+    return out + b[:, None, None]
+def relu(x): return np.maximum(x, 0)
+def bilinear_up(x, s):
+    """F.interpolate(scale_factor=s, mode="bilinear", align_corners=False)."""
+    c, h, w = x.shape
+    def taps(n, src):
+        f = np.maximum((np.arange(n * s) + 0.5) / s - 0.5, 0)
+        i0 = np.minimum(np.floor(f).astype(int), src - 1); i1 = np.minimum(i0 + 1, src - 1)
+        return i0, i1, f - i0
+    y0, y1, fy = taps(h, h); x0, x1, fx = taps(w, w)
+    rows = x[:, y0, :] * (1 - fy)[None, :, None] + x[:, y1, :] * fy[None, :, None]
+    return rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
+
+def msrresnet(sd, x, nb):
+    """BasicSR's MSRResNet (x4): LeakyReLU 0.1, ResidualBlockNoBN (ReLU, res_scale 1), bilinear base."""
+    c = lambda n, t: conv(t, sd[n + ".weight"], sd[n + ".bias"])
+    lr = lambda t: np.where(t < 0, 0.1 * t, t)
+    feat = lr(c("conv_first", x)); out = feat
+    for b in range(nb):
+        out = out + c(f"body.{b}.conv2", relu(c(f"body.{b}.conv1", out)))
+    out = lr(shuffle(c("upconv1", out), 2)); out = lr(shuffle(c("upconv2", out), 2))
+    return c("conv_last", lr(c("conv_hr", out))) + bilinear_up(x, 4)
+
+def torch_conv2d(x, w, pad):
+    """F.conv2d for a batch: x [N,C,H,W], w [O,C,k,k] (used for SPAN's re-parameterization)."""
+    return np.stack([conv_any(xi, w, np.zeros(w.shape[0]), pad) for xi in x])
+def conv3xc_fold(sd, p):
+    """SPAN's Conv3XC.update_params, as upstream writes it (flip/permute and F.conv2d of the weights)."""
+    g = lambda n: sd[f"{p}.{n}"].astype(np.float64)
+    w1, b1, w2, b2, w3, b3 = g("conv.0.weight"), g("conv.0.bias"), g("conv.1.weight"), g("conv.1.bias"), g("conv.2.weight"), g("conv.2.bias")
+    w = torch_conv2d(w1[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), w2, 2)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    b = (w2 * b1.reshape(1, -1, 1, 1)).sum((1, 2, 3)) + b2
+    wc = torch_conv2d(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), w3, 0)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    bc = (w3 * b.reshape(1, -1, 1, 1)).sum((1, 2, 3)) + b3
+    return wc + np.pad(g("sk.weight"), ((0, 0), (0, 0), (1, 1), (1, 1))), bc + g("sk.bias")
+
+def span(sd, x):
+    """SPAN (hongyuanyu/SPAN, spandrel's copy), eval mode, norm on (img_range 255, DIV2K mean)."""
+    cx = lambda p, t: conv(t, *conv3xc_fold(sd, p))
+    silu = lambda t: t / (1 + np.exp(-t))
+    x = (x - np.array([0.4488, 0.4371, 0.4040])[:, None, None]) * 255.0
+    def spab(p, t):
+        o1 = cx(p + ".c1_r", t); o2 = cx(p + ".c2_r", silu(o1)); o3 = cx(p + ".c3_r", silu(o2))
+        att = 1 / (1 + np.exp(-o3)) - 0.5
+        return (o3 + t) * att, o1
+    f = cx("conv_1", x)
+    b1, _ = spab("block_1", f); t = b1
+    for i in range(2, 6): t, _ = spab(f"block_{i}", t)
+    b6, b5_2 = spab("block_6", t)
+    b6 = cx("conv_2", b6)
+    cat = np.concatenate([f, b6, b1, b5_2])
+    out = conv_any(cat, sd["conv_cat.weight"], sd["conv_cat.bias"], 0)
+    return shuffle(conv(out, sd["upsampler.0.weight"], sd["upsampler.0.bias"]), 4)
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(2024)
@@ -141,9 +205,37 @@ def main():
     add("conv_last", 3, nf)
     save_zip(sd2, os.path.join(OUT, "rrdb-tiny.pth"), wrap="params_ema")
     rrdb(sd2, x.astype(np.float64), 1).astype("<f4").tofile(os.path.join(OUT, "rrdb-tiny.output.f32"))
+    # MSRResNet (SRResNet, SRGAN's generator in BasicSR): nf 8, 2 blocks, x4
+    sd3, nf = OrderedDict(), 8
+    def add3(name, o, i, k=3, sd=sd3, gain=0.5):
+        sd[name + ".weight"] = (rng.standard_normal((o, i, k, k)) * (gain / np.sqrt(k * k * i))).astype(np.float32)
+        sd[name + ".bias"] = (rng.standard_normal(o) * 0.02).astype(np.float32)
+    add3("conv_first", nf, 3)
+    for b in range(2): add3(f"body.{b}.conv1", nf, nf); add3(f"body.{b}.conv2", nf, nf)
+    add3("upconv1", nf * 4, nf); add3("upconv2", nf * 4, nf); add3("conv_hr", nf, nf); add3("conv_last", 3, nf)
+    save_zip(sd3, os.path.join(OUT, "msrresnet-tiny.pth"), wrap="params")
+    msrresnet(sd3, x.astype(np.float64), 2).astype("<f4").tofile(os.path.join(OUT, "msrresnet-tiny.output.f32"))
+    # SPAN: feature_channels 8, x4, in its training form (Conv3XC's sk + conv.0/1/2) with stale
+    # eval_conv weights, as a checkpoint saved during training holds them: the loader must fold.
+    sd4, fc = OrderedDict(), 8
+    def conv3xc(p, cin, cout):
+        add3(p + ".sk", cout, cin, 1, sd4, 0.3)
+        add3(p + ".conv.0", cin * 2, cin, 1, sd4, 0.6)
+        add3(p + ".conv.1", cout * 2, cin * 2, 3, sd4, 0.6)
+        add3(p + ".conv.2", cout, cout * 2, 1, sd4, 0.6)
+        add3(p + ".eval_conv", cout, cin, 3, sd4, 1.0)
+    conv3xc("conv_1", 3, fc)
+    for i in range(1, 7):
+        for r in ("c1_r", "c2_r", "c3_r"): conv3xc(f"block_{i}.{r}", fc, fc)
+    add3("conv_cat", fc, fc * 4, 1, sd4)
+    conv3xc("conv_2", fc, fc)
+    add3("upsampler.0", 3 * 16, fc, 3, sd4, 0.05)
+    save_zip(sd4, os.path.join(OUT, "span-tiny.pth"), wrap="params_ema")
+    span(sd4, x.astype(np.float64)).astype("<f4").tofile(os.path.join(OUT, "span-tiny.output.f32"))
     with open(os.path.join(OUT, "README.md"), "w") as f:
         f.write("Made by Tools/make_torch_fixtures.py: tiny BasicSR-layout checkpoints with seeded random weights "
-                "(SRVGGNetCompact nf=8 num_conv=2 in zip, legacy and safetensors form; RRDBNet nf=8 gc=4 nb=1 in zip form) "
+                "(SRVGGNetCompact nf=8 num_conv=2 in zip, legacy and safetensors form; RRDBNet nf=8 gc=4 nb=1 in zip form; "
+                "MSRResNet nf=8 nb=2 x4; SPAN feature_channels=8 x4 in training form with stale eval_conv weights) "
                 "and their outputs on input-3x10x12.f32 computed by an independent NumPy implementation (float64).\n")
     print("fixtures written to", OUT)
 

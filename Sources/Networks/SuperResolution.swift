@@ -82,13 +82,12 @@ public enum SuperResolutionModels {
         return try ModelStore.open(file + ".param", model: name, in: modelsDir, companions: [file + ".bin"], loadNCNN)
     }
 
-    /// Builds RRDBNet or SRVGGNetCompact from a PyTorch or safetensors checkpoint, by its keys.
+    /// Builds a network from a PyTorch or safetensors checkpoint, its architecture recognized by
+    /// its keys (`SRArchitectures`).
     public static func loadCheckpoint(_ url: URL) throws -> any SuperResolutionNetwork {
         guard FileManager.default.fileExists(atPath: url.path) else { throw TensorError.missingModel("model file \(url.path) does not exist") }
         let sd = try StateDict.load(url).removingPrefix("module.")
-        if sd["conv_first.weight"] != nil || sd["model.0.weight"] != nil { return try RRDBNet(stateDict: sd) }
-        if sd["body.0.weight"] != nil { return try SRVGGNetCompact(stateDict: sd) }
-        throw TensorError.format("\(url.lastPathComponent): neither an RRDBNet nor an SRVGGNetCompact checkpoint (first keys: \(sd.names.prefix(3).joined(separator: ", ")))")
+        return try SRArchitectures.detect(sd, file: url.lastPathComponent).build(sd)
     }
 
     static func readNCNN(_ param: URL) throws -> NCNNModel {

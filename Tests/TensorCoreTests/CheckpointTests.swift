@@ -34,6 +34,64 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(r.body.count, 1); XCTAssertEqual(r.numFeat, 8); XCTAssertEqual(r.numGrow, 4)
     }
 
+    func test_msrresnet_fromZip_matchesReference() throws {
+        try check("msrresnet-tiny.pth", reference: "msrresnet-tiny.output.f32")
+        let m = try XCTUnwrap(try SuperResolutionModels.load(Self.dir.appendingPathComponent("msrresnet-tiny.pth").path) as? MSRResNet)
+        XCTAssertEqual(m.body.count, 2); XCTAssertEqual(m.numFeat, 8); XCTAssertEqual(m.scale, 4)
+    }
+
+    /// SPAN in its training form: the loader folds each Conv3XC; the file's stale `eval_conv`
+    /// weights (random here) would give a different output.
+    func test_span_fromZip_foldsConv3XC_matchesReference() throws {
+        try check("span-tiny.pth", reference: "span-tiny.output.f32")
+        let s = try XCTUnwrap(try SuperResolutionModels.load(Self.dir.appendingPathComponent("span-tiny.pth").path) as? SPAN)
+        XCTAssertEqual(s.features, 8); XCTAssertEqual(s.scale, 4); XCTAssertTrue(s.normalizesInput)
+        let sd = try StateDict.load(Self.dir.appendingPathComponent("span-tiny.pth"))
+        let stale = try XCTUnwrap(sd["conv_1.eval_conv.weight"])
+        let folded = s.conv1.weight
+        XCTAssertGreaterThan(zip(stale.data, folded).map { abs($0 - $1) }.max()!, 0.1, "the fixture's eval_conv must differ from the fold")
+    }
+
+    /// The architecture table: each fixture is recognized as its one family; a checkpoint with
+    /// keys missing names the closest family and what it lacks.
+    func test_architectureTable_detectsEachFamily_andNamesTheClosest() throws {
+        let expect = ["srvgg-tiny.pth": "SRVGGNetCompact", "rrdb-tiny.pth": "RRDBNet (ESRGAN", "msrresnet-tiny.pth": "MSRResNet", "span-tiny.pth": "SPAN"]
+        for (file, family) in expect {
+            let sd = try StateDict.load(Self.dir.appendingPathComponent(file))
+            XCTAssertEqual(SRArchitectures.all.filter { $0.matches(sd) }.count, 1, file)
+            XCTAssertTrue(try SRArchitectures.detect(sd).name.hasPrefix(family), file)
+        }
+        // Original-ESRGAN names of the same RRDBNet: recognized by their own line, same output.
+        let bsr = try StateDict.load(Self.dir.appendingPathComponent("rrdb-tiny.pth"))
+        var old = StateDict()
+        for n in bsr.names {
+            var k = n
+            for (a, b) in [("conv_first.", "model.0."), ("conv_body.", "model.1.sub.1."), ("conv_up1.", "model.3."), ("conv_up2.", "model.6."),
+                           ("conv_hr.", "model.8."), ("conv_last.", "model.10.")] where k.hasPrefix(a) { k = b + k.dropFirst(a.count) }
+            if k.hasPrefix("body.") {   // body.0.rdb1.conv1.weight → model.1.sub.0.RDB1.conv1.0.weight
+                let p = k.split(separator: ".")
+                k = "model.1.sub.\(p[1]).\(p[2].uppercased()).\(p[3]).0.\(p[4])"
+            }
+            old.names.append(k); old.tensors[k] = bsr.tensors[n]
+        }
+        XCTAssertTrue(try SRArchitectures.detect(old).name.contains("original ESRGAN"))
+        let x = Tensor(channels: 3, height: 10, width: 12, data: try floats("input-3x10x12.f32"))
+        let y = try SRArchitectures.detect(old).build(old).forward(x, workspace: Workspace())
+        let ref = try floats("rrdb-tiny.output.f32")
+        XCTAssertLessThanOrEqual(zip(y.data, ref).map { abs($0 - $1) }.max()!, 2e-3)
+        // SPAN without its upsampler and conv_cat: not loaded, the error names SPAN and a missing key.
+        var span = try StateDict.load(Self.dir.appendingPathComponent("span-tiny.pth"))
+        span.names.removeAll { $0.hasPrefix("upsampler") || $0.hasPrefix("conv_cat") }
+        span.tensors = span.tensors.filter { span.names.contains($0.key) }
+        XCTAssertThrowsError(try SRArchitectures.detect(span, file: "cut.pth")) {
+            let m = "\($0)"
+            XCTAssertTrue(m.contains("closest is SPAN") && m.contains("conv_cat.weight") && m.contains("cut.pth"), m)
+        }
+        // A checkpoint of something else entirely.
+        let other = StateDict(names: ["encoder.weight"], tensors: ["encoder.weight": NamedTensor(shape: [1], data: [0])])
+        XCTAssertThrowsError(try SRArchitectures.detect(other)) { XCTAssertTrue("\($0)".contains("not a checkpoint of a known upscaler"), "\($0)") }
+    }
+
     /// Real checkpoints written by torch itself: RIFE's flownet.pkl (zip) and FFDNet's (legacy).
     func test_realTorchCheckpoints_load() throws {
         let models = URL(fileURLWithPath: NCNNTests.modelsDir)

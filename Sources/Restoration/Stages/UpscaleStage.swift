@@ -11,7 +11,7 @@ public final class UpscaleStage: Stage {
     public static let name = "upscale"
     public static let summary = "×4 super-resolution (Real-ESRGAN: realesr-general-x4v3 for film, realesr-animevideov3 for animation, realesrgan-x4plus), tiled"
     public static let options = [
-        "model": "realesr-general-x4v3 (real-world footage, default), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative (Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a BasicSR .pth/.safetensors",
+        "model": "realesr-general-x4v3 (real-world footage, default), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative (Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, SRVGGNetCompact, MSRResNet or SPAN",
         "denoise": "realesr-general-x4v3's denoise strength 0…1 (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail, default 0.5)",
         "tile": "tile size in input pixels (default 0: from the memory budget; the whole frame when it fits)",
         "tile-pad": "overlap of tiles in input pixels (default: the network's receptive radius, at most 32)",
