@@ -2,11 +2,15 @@
 """Make the parity fixtures of the upscaling networks with an independent implementation.
 
 Runs the original Real-ESRGAN ncnn models through the `ncnn` PyPI package (CPU, fp32 storage and
-arithmetic, no Vulkan) on a small fixed input, and stores input and output as raw little-endian
-float32 (CHW) plus a JSON note in Tests/Fixtures/sr/. Run once, in a venv:
+arithmetic, no Vulkan) on small crops of a real photo, and stores input and output as raw
+little-endian float32 (CHW) plus a JSON note in Tests/Fixtures/sr/. The photo is scikit-image's
+`astronaut.png` (Eileen Collins, NASA; public domain), taken from the scikit-image 0.24.0 wheel
+(sha256 of astronaut.png 88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5).
+Run once, in a venv:
 
-    python3 -m venv .venv && .venv/bin/pip install ncnn==1.0.20261020 numpy
-    .venv/bin/python Tools/make_sr_reference.py --models-dir Models
+    python3 -m venv .venv && .venv/bin/pip install ncnn==1.0.20261020 numpy pillow
+    .venv/bin/pip download --no-deps scikit-image==0.24.0 -d /tmp/sk && unzip -o /tmp/sk/*.whl skimage/data/astronaut.png -d /tmp/sk
+    .venv/bin/python Tools/make_sr_reference.py --models-dir Models --photo /tmp/sk/skimage/data/astronaut.png
 """
 import argparse, json, os
 import numpy as np
@@ -21,16 +25,16 @@ CASES = [("realesr-animevideov3-x4", 24, 20), ("realesrgan-x4plus", 16, 12),
          ("realcugan-se-up4x-conservative", 64, 56), ("realcugan-se-up2x-conservative", 64, 56)]
 
 
+PHOTO = None   # the real photo the inputs are cut from (set in main)
+# Where each case's crop starts in the photo: an eye and brow (24x20), the mouth (16x12), both
+# eyes and the nose (64x56), the hairline (20x16).
+ORIGIN = {(24, 20): (196, 92), (16, 12): (217, 136), (64, 56): (190, 80), (20, 16): (200, 60)}
+
+
 def test_input(w, h):
-    # A smooth gradient with a few edges and seeded noise: deterministic, textured, in 0..1.
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    rng = np.random.default_rng(1234)
-    r = 0.2 + 0.6 * x / w
-    g = 0.3 + 0.5 * y / h
-    b = 0.5 + 0.3 * np.sin(x * 0.7) * np.cos(y * 0.5)
-    img = np.stack([r, g, b]) + 0.05 * rng.standard_normal((3, h, w)).astype(np.float32)
-    img[:, h // 3:h // 3 + 4, w // 4:w // 4 + 5] = 0.95
-    return np.clip(img, 0, 1).astype(np.float32)
+    """A w x h crop of the photo (RGB, 0..1, CHW): real skin, hair and edges, as SR models meet them."""
+    x0, y0 = ORIGIN[(w, h)]
+    return np.ascontiguousarray(PHOTO[y0:y0 + h, x0:x0 + w].transpose(2, 0, 1)).astype(np.float32) / 255.0
 
 
 def run(models, name, w, h):
@@ -60,7 +64,8 @@ def run(models, name, w, h):
 def write_ops_graph(folder):
     """A small graph of the layers SR networks use beyond the published models above: a dilated
     convolution, a grouped and a depthwise convolution (ConvolutionDepthWise), reflect and
-    constant Padding, Slice into three parts and Concat back, then a x2 pixel shuffle to RGB.
+    constant Padding, Slice into three parts and Concat back, then a x2 pixel shuffle to RGB; and a
+    branch of pooling, bicubic/bilinear Interp, Permute, Crop and Reshape (see below).
     Seeded random fp32 weights; written as ops-graph.param/.bin into `folder`."""
     rng = np.random.default_rng(77)
     blobs, lines = [], []
@@ -82,7 +87,23 @@ def write_ops_graph(folder):
     lines.append("Slice sl 1 3 d1 s1 s2 s3 -23300=3,4,6,-233 1=0")
     lines.append("Concat cat 3 1 s3 s1 s2 e 0=0")
     conv("c3", "Convolution", "e", "f", 12, 12, 3, pad=1)
-    lines.append("PixelShuffle ps 1 1 f output 0=2")
+    lines.append("Split spf 1 2 f f1 f2")
+    lines.append("PixelShuffle ps 1 1 f1 o1 0=2")
+    # A second branch: windowed pooling (max with explicit pads; average over 2x2 with ncnn's
+    # "full" tail padding, pads not counted; average with SAME_UPPER padding), bicubic Interp to a
+    # given size, Permute (c w h) / Crop / Permute (h c w), Reshape with a -1 and with explicit
+    # sizes, bilinear Interp with align_corners; concatenated with the first.
+    lines.append("Pooling mp 1 1 f2 g 0=0 1=3 2=1 3=1 5=1")
+    lines.append("Pooling ap 1 1 g h 0=1 1=2 2=2 3=0 5=0 6=0")
+    lines.append("Pooling ap2 1 1 h i 0=1 1=3 2=1 5=2 6=0")
+    lines.append("Interp bc 1 1 i j 0=3 3=17 4=23")
+    lines.append("Permute pm1 1 1 j k 0=3")
+    lines.append("Crop cr 1 1 k k1 -23309=2,1,0 -23310=2,22,6 -23311=2,1,2")
+    lines.append("Permute pm2 1 1 k1 l 0=4")
+    lines.append("Reshape rs1 1 1 l m 0=-1")
+    lines.append("Reshape rs2 1 1 m m1 0=21 1=34 2=3")
+    lines.append("Interp bl 1 1 m1 n 0=2 3=34 4=46 6=1")
+    lines.append("Concat fin 2 1 o1 n output 0=0")
     text = "7767517\n%d %d\n" % (len(lines), len(lines) + 12) + "\n".join(lines) + "\n"
     open(os.path.join(folder, "ops-graph.param"), "w").write(text)
     open(os.path.join(folder, "ops-graph.bin"), "wb").write(b"".join(blobs))
@@ -92,7 +113,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models-dir", default="Models")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "sr"))
+    ap.add_argument("--photo", required=True, help="skimage/data/astronaut.png from scikit-image 0.24.0 (see the docstring)")
     a = ap.parse_args()
+    from PIL import Image
+    global PHOTO
+    PHOTO = np.asarray(Image.open(a.photo).convert("RGB"))
+    assert PHOTO.shape == (512, 512, 3), "expected scikit-image's astronaut.png (512x512 RGB)"
     os.makedirs(a.out, exist_ok=True)
     write_ops_graph(a.out)
     note = {}
@@ -102,6 +128,7 @@ def main():
         x.astype("<f4").tofile(os.path.join(a.out, name + ".input.f32"))
         y.astype("<f4").tofile(os.path.join(a.out, name + ".output.f32"))
         note[name] = {"input_chw": list(x.shape), "output_chw": list(y.shape), "ncnn": ncnn.__version__,
+                      "input": "crop of scikit-image 0.24.0 astronaut.png (public domain, NASA) at x,y = %d,%d" % ORIGIN[(w, h)],
                       "options": "CPU, fp32 storage and arithmetic", "output_min": float(y.min()), "output_max": float(y.max())}
         print(name, x.shape, "->", y.shape)
     with open(os.path.join(a.out, "README.json"), "w") as f:

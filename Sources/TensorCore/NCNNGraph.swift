@@ -10,11 +10,16 @@ import Dispatch
 /// after it is made. Blobs are released after their last consumer, so memory holds only what
 /// is still needed (a planned reuse of buffers: the peak is known from a probe run).
 ///
-/// Supported: Input, MemoryData, Convolution and Deconvolution (groups 1, dilation 1; fused
-/// ReLU/LeakyReLU/Clip/Sigmoid activations), InnerProduct, global Pooling, Crop, ReLU (leaky),
-/// PReLU, Swish, Sigmoid, Clip, TanH, UnaryOp,
-/// BinaryOp (tensor, per-channel and scalar forms, both orders), Eltwise, Split, Concat
-/// (channels), PixelShuffle, Interp (nearest, bilinear).
+/// Supported: Input, MemoryData, Convolution (grouped, depthwise, dilated) and Deconvolution
+/// (fused ReLU/LeakyReLU/Clip/Sigmoid activations), InnerProduct, Pooling (global, and windowed
+/// max/average with ncnn's four padding modes), Crop, Padding, Slice, ReLU (leaky), PReLU, Swish,
+/// Sigmoid, Clip, TanH, UnaryOp, BinaryOp (tensor, per-channel and scalar forms, both orders),
+/// Eltwise, Split, Concat (channels), PixelShuffle, Interp (nearest, bilinear, bicubic; align
+/// corners), Reshape, Permute, Flatten.
+///
+/// Tensors are stored as [C][H][W]; ncnn's 1-D blobs (w) as [w][1][1] and 2-D (w, h) as [1][h][w],
+/// the same values in the same order, and each blob's ncnn dimensionality is tracked for Reshape
+/// and Permute.
 public final class NCNNGraph: @unchecked Sendable {
     /// One executable step.
     enum Op {
@@ -29,6 +34,14 @@ public final class NCNNGraph: @unchecked Sendable {
         case deconv(ConvTranspose2d, post: PostActivation)
         case innerProduct(weight: [Float], bias: [Float], outputs: Int, post: PostActivation)
         case globalPool(average: Bool)
+        /// Windowed pooling: kernel, stride, explicit pads (top, bottom, left, right), ncnn's
+        /// pad mode (0 full, 1 valid, 2 SAME_UPPER, 3 SAME_LOWER), pads counted in averages.
+        case pool(average: Bool, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pads: [Int], mode: Int, countPads: Bool)
+        /// Target (w, h, c) in ncnn's terms (0: the input's, −1: inferred) and dimensionality.
+        case reshape(w: Int, h: Int, c: Int, dims: Int)
+        /// ncnn's order_type: the output's (w, h, c) as input axes (0 w, 1 h, 2 c).
+        case permute([Int])
+        case flatten
         /// Per axis (channels, rows, columns): start and end (negative: from the end; Int.max: to the end).
         case crop(starts: [Int], ends: [Int])
         case activation(PostActivation)
@@ -41,6 +54,9 @@ public final class NCNNGraph: @unchecked Sendable {
         case pixelShuffle(Int)
         case interp(mode: Int, scaleH: Float, scaleW: Float, outH: Int, outW: Int, alignCorners: Bool)
     }
+
+    /// ncnn's Permute order types for 3-D blobs: the output's (w, h, c) as input axes.
+    static let permuteOrders: [[Int]] = [[0, 1, 2], [1, 0, 2], [0, 2, 1], [2, 0, 1], [1, 2, 0], [2, 1, 0]]
 
     /// Element-wise activations (ncnn's fused activation types and the activation layers).
     public enum PostActivation: Sendable, Equatable {
@@ -61,6 +77,8 @@ public final class NCNNGraph: @unchecked Sendable {
         let name: String, type: String
         let op: Op
         let inputs: [Int], outputs: [Int]
+        /// The outputs' ncnn dimensionality when the layer sets it (nil: its first input's).
+        var outDims: Int? = nil
     }
 
     let steps: [Step]
@@ -73,7 +91,7 @@ public final class NCNNGraph: @unchecked Sendable {
 
     public static let supportedTypes: Set<String> = ["Input", "MemoryData", "Convolution", "ConvolutionDepthWise", "Padding", "Slice", "Deconvolution", "InnerProduct", "Pooling", "Crop",
                                                      "ReLU", "PReLU", "Swish", "Sigmoid", "Clip", "TanH", "UnaryOp", "BinaryOp", "Eltwise",
-                                                     "Split", "Concat", "PixelShuffle", "Interp"]
+                                                     "Split", "Concat", "PixelShuffle", "Interp", "Reshape", "Permute", "Flatten"]
 
     /// ncnn's fused activation (param 9, its parameters in array 10).
     static func fused(_ l: NCNNModel.Layer) throws -> PostActivation {
@@ -167,10 +185,34 @@ public final class NCNNGraph: @unchecked Sendable {
                 op = .innerProduct(weight: w, bias: l.blobs["bias"] ?? [Float](repeating: 0, count: out), outputs: out, post: try Self.fused(l))
             case "Pooling":
                 try arity(1)
-                guard l.int(4, 0) == 1, (0...1).contains(l.int(0, 0)) else {
-                    throw TensorError.format("ncnn graph: \(l.name): only global max/average pooling is supported")
+                guard (0...1).contains(l.int(0, 0)), l.int(7, 0) == 0 else {
+                    throw TensorError.format("ncnn graph: \(l.name): only max and average pooling, not adaptive, are supported")
                 }
-                op = .globalPool(average: l.int(0, 0) == 1)
+                if l.int(4, 0) == 1 {
+                    op = .globalPool(average: l.int(0, 0) == 1)
+                } else {
+                    let kw = l.int(1, 0), kh = l.int(11, kw), sw = l.int(2, 1), sh = l.int(12, sw)
+                    let pl = l.int(3, 0), pr = l.int(14, pl), pt = l.int(13, pl), pb = l.int(15, pt)
+                    guard (1...63).contains(kw), (1...63).contains(kh), (1...63).contains(sw), (1...63).contains(sh),
+                          [pl, pr, pt, pb].allSatisfy({ (0...63).contains($0) }), (0...3).contains(l.int(5, 0)) else {
+                        throw TensorError.format("ncnn graph: \(l.name): bad pooling parameters")
+                    }
+                    radius += max(kh, kw) / 2
+                    op = .pool(average: l.int(0, 0) == 1, kernel: (kh, kw), stride: (sh, sw), pads: [pt, pb, pl, pr],
+                               mode: l.int(5, 0), countPads: l.int(6, 0) != 0)
+                }
+            case "Reshape":
+                try arity(1)
+                guard l.int(3, 0) == 0, l.int(11, -233) == -233 else { throw TensorError.format("ncnn graph: \(l.name): 4-D and permuting reshapes are not supported") }
+                let w = l.int(0, -233), h = l.int(1, -233), c = l.int(2, -233)
+                let dims = c != -233 ? 3 : h != -233 ? 2 : 1
+                guard [w, h, c].allSatisfy({ $0 == -233 || $0 >= -1 }) else { throw TensorError.format("ncnn graph: \(l.name): bad reshape") }
+                op = .reshape(w: w, h: dims >= 2 ? h : 1, c: dims == 3 ? c : 1, dims: dims)
+            case "Permute":
+                try arity(1)
+                guard (0...5).contains(l.int(0, 0)) else { throw TensorError.format("ncnn graph: \(l.name): Permute order \(l.int(0, 0)) is not supported (3-D orders 0…5 are)") }
+                op = .permute(Self.permuteOrders[l.int(0, 0)])
+            case "Flatten": try arity(1); op = .flatten
             case "Crop":
                 try arity(1)
                 var starts = [0, 0, 0], ends = [Int.max, Int.max, Int.max]
@@ -235,12 +277,20 @@ public final class NCNNGraph: @unchecked Sendable {
             case "Interp":
                 try arity(1)
                 let mode = l.int(0, 0)
-                guard mode == 1 || mode == 2 else { throw TensorError.format("ncnn graph: \(l.name): Interp type \(mode) is not supported (nearest and bilinear are)") }
+                guard (1...3).contains(mode) else { throw TensorError.format("ncnn graph: \(l.name): Interp type \(mode) is not supported (nearest, bilinear and bicubic are)") }
                 op = .interp(mode: mode, scaleH: l.float(1, 1), scaleW: l.float(2, 1), outH: l.int(3, 0), outW: l.int(4, 0), alignCorners: l.int(6, 0) != 0)
             default:
                 throw TensorError.format("ncnn layer type \(l.type) is not supported")
             }
-            steps.append(Step(name: l.name, type: l.type, op: op, inputs: ins, outputs: outs))
+            var outDims: Int?
+            switch op {
+            case .input: outDims = 3
+            case .constant: outDims = l.int(2, 0) != 0 ? 3 : l.int(1, 0) != 0 ? 2 : 1
+            case .innerProduct, .globalPool, .flatten: outDims = 1
+            case let .reshape(_, _, _, d): outDims = d
+            default: outDims = nil
+            }
+            steps.append(Step(name: l.name, type: l.type, op: op, inputs: ins, outputs: outs, outDims: outDims))
         }
         guard let inputStep = steps.firstIndex(where: { $0.type == "Input" }) else { throw TensorError.format("ncnn graph: no Input layer") }
         let inName = input ?? names[steps[inputStep].outputs[0]]
@@ -259,9 +309,13 @@ public final class NCNNGraph: @unchecked Sendable {
     /// floats held at once.
     public func forward(_ x: Tensor, workspace: Workspace, peakFloats: UnsafeMutablePointer<Int>? = nil) throws -> Tensor {
         var blobs = [Tensor?](repeating: nil, count: blobNames.count)
+        var dims = [Int](repeating: 3, count: blobNames.count)
         var held = 0, peak = 0
-        func put(_ i: Int, _ t: Tensor) { blobs[i] = t; held += t.data.count; peak = max(peak, held) }
+        var stepDims = 3
+        func put(_ i: Int, _ t: Tensor) { blobs[i] = t; dims[i] = stepDims; held += t.data.count; peak = max(peak, held) }
         for (k, s) in steps.enumerated() {
+            let inDims = s.inputs.map { dims[$0] }.max() ?? 3
+            stepDims = s.outDims ?? inDims
             var ins = try s.inputs.map { i -> Tensor in
                 guard let t = blobs[i] else { throw TensorError.shape("ncnn graph: \(s.name) has no input \(blobNames[i])") }
                 return t
@@ -324,6 +378,30 @@ public final class NCNNGraph: @unchecked Sendable {
                     y.data[c] = average ? plane.reduce(0, +) / Float(max(t.plane, 1)) : (plane.max() ?? 0)
                 }
                 put(s.outputs[0], y)
+            case let .pool(average, kernel, stride, pads, mode, countPads):
+                put(s.outputs[0], try Self.pool(ins[0], average: average, kernel: kernel, stride: stride, pads: pads, mode: mode,
+                                               countPads: countPads, name: s.name))
+            case let .reshape(w, h, c, d):
+                let t = ownFirst()
+                let (iw, ih, ic) = Self.ncnnShape(t, inDims)
+                var size = [w == 0 ? iw : w, h == 0 ? ih : h, c == 0 ? ic : c]
+                let known = size.filter { $0 != -1 }.reduce(1, *)
+                if let free = size.firstIndex(of: -1) {
+                    guard size.filter({ $0 == -1 }).count == 1, known > 0, t.data.count % known == 0 else {
+                        throw TensorError.shape("\(s.name): cannot infer a reshape of \(t.data.count) values to \(size)")
+                    }
+                    size[free] = t.data.count / known
+                }
+                guard size.allSatisfy({ $0 >= 1 }), size[0] * size[1] * size[2] == t.data.count else {
+                    throw TensorError.shape("\(s.name): \(t.data.count) values do not reshape to w×h×c \(size[0])×\(size[1])×\(size[2])")
+                }
+                put(s.outputs[0], Self.shaped(t, w: size[0], h: size[1], c: size[2], dims: d))
+            case let .permute(order):
+                guard inDims == 3 || (inDims == 2 && order[2] == 2) else { throw TensorError.shape("\(s.name): Permute of a \(inDims)-D blob") }
+                put(s.outputs[0], Self.permute(ins[0], order))
+            case .flatten:
+                let t = ownFirst()
+                put(s.outputs[0], Self.shaped(t, w: t.data.count, h: 1, c: 1, dims: 1))
             case let .crop(starts, ends):
                 let t = ins[0], dims = [t.channels, t.height, t.width]
                 var lo = [0, 0, 0], hi = [0, 0, 0]
@@ -389,9 +467,10 @@ public final class NCNNGraph: @unchecked Sendable {
                 guard h > 0, w > 0, h <= 1 << 15, w <= 1 << 15 else { throw TensorError.shape("\(s.name): output \(w)×\(h)") }
                 if mode == 1 {
                     put(s.outputs[0], Self.nearest(t, height: h, width: w))
-                } else {
-                    guard !align else { throw TensorError.shape("\(s.name): bilinear with align_corners is not supported") }
+                } else if mode == 2, !align {
                     put(s.outputs[0], Ops.resizeBilinear(t, height: h, width: w))
+                } else {
+                    put(s.outputs[0], Self.resample(t, height: h, width: w, cubic: mode == 3, alignCorners: align))
                 }
             }
             // Blobs read for the last time are let go (a split's outputs share storage until written).
@@ -514,6 +593,155 @@ public final class NCNNGraph: @unchecked Sendable {
             guard let sy = index(y - top, h) else { continue }
             let src = (c * h + sy) * w, dst = (c * oh + y) * ow
             for i in 0..<ow { if let sx = cols[i] { out.data[dst + i] = x.data[src + sx] } }
+        }}
+        return out
+    }
+
+    /// A tensor's (w, h, c) as ncnn sees a blob of `dims` dimensions.
+    static func ncnnShape(_ t: Tensor, _ dims: Int) -> (Int, Int, Int) {
+        switch dims {
+        case 1: return (t.data.count, 1, 1)
+        case 2: return (t.width, t.height * t.channels, 1)
+        default: return (t.width, t.height, t.channels)
+        }
+    }
+
+    /// The same values relabelled as an ncnn blob of (w, h, c) and `dims` dimensions.
+    static func shaped(_ t: Tensor, w: Int, h: Int, c: Int, dims: Int) -> Tensor {
+        var y = t
+        switch dims {
+        case 1: (y.channels, y.height, y.width) = (w, 1, 1)
+        case 2: (y.channels, y.height, y.width) = (1, h, w)
+        default: (y.channels, y.height, y.width) = (c, h, w)
+        }
+        return y
+    }
+
+    /// ncnn's Permute: the output's axes (w, h, c) are the input's axes `order` (0 w, 1 h, 2 c).
+    static func permute(_ x: Tensor, _ order: [Int]) -> Tensor {
+        let inSize = [x.width, x.height, x.channels]
+        let inStride = [1, x.width, x.width * x.height]
+        let ow = inSize[order[0]], oh = inSize[order[1]], oc = inSize[order[2]]
+        let sx = inStride[order[0]], sy = inStride[order[1]], sc = inStride[order[2]]
+        var out = Tensor(channels: oc, height: oh, width: ow)
+        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
+            var o = 0
+            for c in 0..<oc { for y in 0..<oh {
+                let base = c * sc + y * sy
+                for i in 0..<ow { dst[o] = src[base + i * sx]; o += 1 }
+            }}
+        }}
+        return out
+    }
+
+    /// ncnn's windowed Pooling. The input is padded as its pad mode says (0 "full": extra pads at
+    /// the bottom/right so the windows cover every row and column; 1 "valid": the given pads; 2/3
+    /// SAME_UPPER/LOWER: pads computed so out = ⌈in / stride⌉). Max ignores pads; an average
+    /// counts them unless `countPads` is off, in which case — as ncnn does — only the layer's own
+    /// pads and the tail pads are left out.
+    static func pool(_ x: Tensor, average: Bool, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pads: [Int], mode: Int,
+                     countPads: Bool, name: String) throws -> Tensor {
+        let h = x.height, w = x.width
+        var (pt, pb, pl, pr) = (pads[0], pads[1], pads[2], pads[3])
+        var tailH = 0, tailW = 0
+        switch mode {
+        case 0:
+            let th = (h + pt + pb - kernel.h) % stride.h, tw = (w + pl + pr - kernel.w) % stride.w
+            if th > 0 { tailH = stride.h - th }
+            if tw > 0 { tailW = stride.w - tw }
+        case 2, 3:
+            let hp = max(kernel.h + (h - 1) / stride.h * stride.h - h, 0), wp = max(kernel.w + (w - 1) / stride.w * stride.w - w, 0)
+            let top = mode == 2 ? hp / 2 : hp - hp / 2, left = mode == 2 ? wp / 2 : wp - wp / 2
+            (pt, pb, pl, pr) = (top, hp - top, left, wp - left)
+        default: break
+        }
+        let bh = h + pt + pb + tailH, bw = w + pl + pr + tailW
+        guard bh >= kernel.h, bw >= kernel.w else { throw TensorError.shape("\(name): \(w)×\(h) is smaller than its \(kernel.w)×\(kernel.h) window") }
+        let oh = (bh - kernel.h) / stride.h + 1, ow = (bw - kernel.w) / stride.w + 1
+        // The rows/columns (in padded coordinates) an average without pads counts: ncnn's rule.
+        let (cy0, cx0) = mode >= 2 ? (pads[0], pads[2]) : (pt, pl)
+        let cy1 = bh - (mode >= 2 ? pads[1] : pb) - tailH, cx1 = bw - (mode >= 2 ? pads[3] : pr) - tailW
+        var out = Tensor(channels: x.channels, height: oh, width: ow)
+        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
+            let sp = src.baseAddress!, dp = dst.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: x.channels) { c in
+                let plane = sp + c * h * w
+                for oy in 0..<oh { for ox in 0..<ow {
+                    var acc: Float = average ? 0 : -.greatestFiniteMagnitude
+                    var area = 0
+                    for ky in 0..<kernel.h {
+                        let by = oy * stride.h + ky, iy = by - pt
+                        for kx in 0..<kernel.w {
+                            let bx = ox * stride.w + kx, ix = bx - pl
+                            let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
+                            let v: Float = inside ? plane[iy * w + ix] : (average ? 0 : -.greatestFiniteMagnitude)
+                            if average {
+                                if countPads || (by >= cy0 && by < cy1 && bx >= cx0 && bx < cx1) { acc += v; area += 1 }
+                            } else { acc = max(acc, v) }
+                        }
+                    }
+                    dp[(c * oh + oy) * ow + ox] = average ? acc / Float(countPads ? kernel.h * kernel.w : max(area, 1)) : acc
+                }}
+            }
+        }}
+        return out
+    }
+
+    /// Bilinear (align_corners) and bicubic resampling as ncnn's Interp computes them: source
+    /// position (dst + ½)·in/out − ½ (or dst·(in−1)/(out−1) with aligned corners), bicubic with
+    /// A = −0.75 and the taps clamped to the picture; rows, then columns.
+    static func resample(_ x: Tensor, height oh: Int, width ow: Int, cubic: Bool, alignCorners: Bool) -> Tensor {
+        let taps = cubic ? 4 : 2
+        func coefficients(_ n: Int, _ src: Int) -> (index: [Int], weight: [Float]) {
+            var index = [Int](repeating: 0, count: n * taps), weight = [Float](repeating: 0, count: n * taps)
+            let scale = alignCorners ? (n > 1 ? Double(src - 1) / Double(n - 1) : 0) : Double(src) / Double(n)
+            for d in 0..<n {
+                var f = Float(alignCorners ? Double(d) * scale : (Double(d) + 0.5) * scale - 0.5)
+                if !cubic { f = max(f, 0) }
+                let i0 = Int(f.rounded(.down))
+                let t = f - Float(i0)
+                let w: [Float]
+                if cubic {
+                    let a: Float = -0.75, t0 = t + 1, t2 = 1 - t
+                    let c0 = a * t0 * t0 * t0 - 5 * a * t0 * t0 + 8 * a * t0 - 4 * a
+                    let c1 = (a + 2) * t * t * t - (a + 3) * t * t + 1
+                    let c2 = (a + 2) * t2 * t2 * t2 - (a + 3) * t2 * t2 + 1
+                    w = [c0, c1, c2, 1 - c0 - c1 - c2]
+                } else {
+                    w = [1 - t, t]
+                }
+                for k in 0..<taps {
+                    index[d * taps + k] = min(max(i0 + k - (cubic ? 1 : 0), 0), src - 1)
+                    weight[d * taps + k] = w[k]
+                }
+            }
+            return (index, weight)
+        }
+        let (xi, xw) = coefficients(ow, x.width), (yi, yw) = coefficients(oh, x.height)
+        var out = Tensor(channels: x.channels, height: oh, width: ow)
+        let ih = x.height, iw = x.width
+        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
+            let sp = src.baseAddress!, dp = dst.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: x.channels) { c in
+                // Each source row resampled along x once, then the output rows mixed from them.
+                var rows = [Float](repeating: 0, count: ih * ow)
+                for y in 0..<ih {
+                    let r = sp + (c * ih + y) * iw
+                    for d in 0..<ow {
+                        var v: Float = 0
+                        for k in 0..<taps { v += r[xi[d * taps + k]] * xw[d * taps + k] }
+                        rows[y * ow + d] = v
+                    }
+                }
+                for d in 0..<oh {
+                    let o = dp + (c * oh + d) * ow
+                    for i in 0..<ow {
+                        var v: Float = 0
+                        for k in 0..<taps { v += rows[yi[d * taps + k] * ow + i] * yw[d * taps + k] }
+                        o[i] = v
+                    }
+                }
+            }
         }}
         return out
     }

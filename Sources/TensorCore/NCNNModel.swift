@@ -116,7 +116,7 @@ public struct NCNNModel {
                 }
                 layers[i].blobs["data"] = try reader.raw(count: max(w, 1) * max(h, 1) * max(c, 1), layer: layers[i].name)
             case "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Sigmoid", "Crop", "Padding",
-                 "Swish", "Clip", "TanH", "UnaryOp", "Pooling", "Slice":
+                 "Swish", "Clip", "TanH", "UnaryOp", "Pooling", "Slice", "Reshape", "Permute", "Flatten":
                 break
             default:
                 throw TensorError.format("\(name): unsupported ncnn layer type \(layers[i].type) (\(layers[i].name))")
