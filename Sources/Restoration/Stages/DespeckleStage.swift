@@ -4,13 +4,15 @@ import FilmCore
 /// `despeckle`: repairs dust and dirt, defects that live in a single frame.
 ///
 /// The frames before and after are aligned to the current one (block matching on luma, a vector
-/// per 8×8 block). A pixel is a defect when it is brighter than both aligned neighbours by more
-/// than `threshold`, or darker than both, while the two neighbours agree with each other (within
-/// `threshold`/2: where they disagree the scene moved or was uncovered, and nothing is touched) —
-/// the spike-detection test of film restoration (SDIa with a consistency check). The defect mask
-/// is grown by `grow` pixels to take in soft edges, and its pixels are replaced by the mean of the
-/// aligned neighbours. The neighbours are always two frames of the same shot: at a shot's (or the
-/// clip's) first frame the next two, at its last the previous two. Holds two frames back.
+/// per 8×8 block, refined per pixel). Defects are found by `SpeckDetector`: spikes brighter or
+/// darker than both aligned neighbours by more than `threshold` where the neighbours agree (the
+/// spike-detection test of film restoration, SDIa with a consistency check), plus faint blobs
+/// that deviate the same way from both where they agree to within noise, each blob judged as a
+/// whole (kept only where its neighbours agree far better than it differs from them) and grown
+/// into its faint rim. The mask is grown by `grow` pixels, and its pixels are replaced by a blend
+/// of the aligned neighbours weighted, per blob, by how well each matches the frame around it.
+/// The neighbours are always two frames of the same shot: at a shot's (or the clip's) first
+/// frame the next two, at its last the previous two. Holds two frames back.
 public final class DespeckleStage: Stage {
     public static let name = "despeckle"
     public static let summary = "repairs single-frame dust and dirt from the motion-aligned frames before and after"
@@ -61,7 +63,8 @@ public final class DespeckleStage: Stage {
         if let p = near(i - 1), let q = near(i + 1) { pair = (p, q) }
         else if let q = near(i + 1), let q2 = near(i + 2) { pair = (q, q2) }
         else if let p = near(i - 1), let p2 = near(i - 2) { pair = (p, p2) }
-        var out = try pair.map { try repair(f, luma: held.luma(i)!, [$0.0, $0.1].map { (held[$0]!, held.luma($0)!) }) } ?? f
+        let bothSides = pair.map { $0.0 < i && $0.1 > i } ?? false
+        var out = try pair.map { try repair(f, luma: held.luma(i)!, [$0.0, $0.1].map { (held[$0]!, held.luma($0)!) }, bothSides: bothSides) } ?? f
         if scratches { out = removeScratches(out, i) }
         try emit(out)
     }
@@ -86,48 +89,22 @@ public final class DespeckleStage: Stage {
     }
 
     /// Frame f (luma y) repaired from two neighbours of its shot (each with its luma).
-    func repair(_ f: Frame, luma y: [Float], _ neighbours: [(Frame, [Float])]) throws -> Frame {
+    func repair(_ f: Frame, luma y: [Float], _ neighbours: [(Frame, [Float])], bothSides: Bool = true) throws -> Frame {
         guard neighbours.count == 2, neighbours.allSatisfy({ $0.0.width == f.width && $0.0.height == f.height && $0.0.layout == f.layout }) else { return f }
         let w = f.width, h = f.height, n = w * h
         let aligned = matcher.align(neighbours, toLuma: y)
-        // the defect mask
-        let t = threshold
-        var mask = [Bool](repeating: false, count: n)
-        var any = false
         let (p, q) = (aligned[0], aligned[1])
-        for i in 0..<n {
-            let d0 = y[i] - p.luma[i], d1 = y[i] - q.luma[i]
-            let hit = ((d0 > t && d1 > t) || (d0 < -t && d1 < -t)) && abs(p.luma[i] - q.luma[i]) < t / 2
-                && p.valid[i] && q.valid[i]
-            if hit { mask[i] = true; any = true }
-        }
-        guard any else { return f }
-        if grow > 0 { mask = Self.dilate(mask, w, h, grow) }
+        let valid = zip(p.valid, q.valid).map { $0 && $1 }
+        var mask = SpeckDetector(threshold: threshold).mask(y: y, p: p.luma, q: q.luma, valid: valid, width: w, height: h, faint: bothSides)
+        guard mask.contains(true) else { return f }
+        if grow > 0 { mask = Dilation.square(mask, w, h, grow) }
+        let a = SpeckDetector.repairWeights(y: y, p: p.luma, q: q.luma, mask: mask, width: w, height: h)
         var out = f
         for c in 0..<f.planes.count {
             let pc = p.planes[c], qc = q.planes[c]
-            for i in 0..<n where mask[i] { out.planes[c][i] = (pc[i] + qc[i]) / 2 }
+            for i in 0..<n where mask[i] { out.planes[c][i] = a[i] * pc[i] + (1 - a[i]) * qc[i] }
         }
         repairedPixels += mask.reduce(0) { $0 + ($1 ? 1 : 0) }
-        return out
-    }
-
-    /// Square dilation by r pixels (separable).
-    static func dilate(_ m: [Bool], _ w: Int, _ h: Int, _ r: Int) -> [Bool] {
-        var rows = [Bool](repeating: false, count: w * h)
-        for y in 0..<h {
-            var last = -r - 1
-            for x in 0..<w { if m[y * w + x] { last = x }; if x - last <= r { rows[y * w + x] = true } }
-            last = w + r + 1
-            for x in stride(from: w - 1, through: 0, by: -1) { if m[y * w + x] { last = x }; if last - x <= r { rows[y * w + x] = true } }
-        }
-        var out = [Bool](repeating: false, count: w * h)
-        for x in 0..<w {
-            var last = -r - 1
-            for y in 0..<h { if rows[y * w + x] { last = y }; if y - last <= r { out[y * w + x] = true } }
-            last = h + r + 1
-            for y in stride(from: h - 1, through: 0, by: -1) { if rows[y * w + x] { last = y }; if last - y <= r { out[y * w + x] = true } }
-        }
         return out
     }
 }
