@@ -30,6 +30,46 @@ final class RestorerTests: XCTestCase {
         XCTAssertEqual(dir.listing(), ["in.mkv"])
     }
 
+    /// A checkpointed run cancelled from another thread at seeded random moments (the SIGINT
+    /// handler's path: `Restorer.cancel` while stretches replace the pipeline and the progress
+    /// timer reads it): each run ends cancelled or complete, never hangs, publishes no partial
+    /// output, and a resume then finishes with every frame.
+    func test_checkpointedRun_cancelledFromAnotherThreadAtRandomMoments_resumesComplete() throws {
+        let input = try makeClip(seconds: 3)
+        let out = dir.file("out.mkv"), whole = dir.file("whole.mkv")
+        // the time of an uninterrupted checkpointed run: the moments are drawn over 2× of it
+        var first = RestoreJob(input: input, output: whole, preset: preset())
+        first.checkpoint = .init(segmentSeconds: 0.5)
+        let t0 = Date()
+        _ = try Restorer(job: first).run()
+        let span = 2 * Date().timeIntervalSince(t0)
+        var g = SplitMix64(5)
+        var cancelledRuns = 0
+        for attempt in 0..<6 {
+            if FileManager.default.fileExists(atPath: out) { try FileManager.default.removeItem(atPath: out) }
+            var job = RestoreJob(input: input, output: out, preset: preset())
+            job.checkpoint = .init(segmentSeconds: 0.5, resume: true)
+            let r = try Restorer(job: job)
+            let delay = span * Double(g.nextUnit())
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { r.cancel() }
+            do {
+                let s = try r.run(progressInterval: 0.01) { _ in }
+                XCTAssertEqual(try probeFrameTimes(out).count, 90, "a finished run holds every frame")
+                _ = s
+            } catch let e as RestoreError {
+                // cancelled before any segment was done, or after some (kept for the resume)
+                if case .cancelled = e {} else if case .resumable(.cancelled, _, _) = e {} else { XCTFail("attempt \(attempt): \(e)") }
+                cancelledRuns += 1
+                XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no partial output published (attempt \(attempt))")
+            }
+        }
+        var job = RestoreJob(input: input, output: out, preset: preset())
+        job.checkpoint = .init(segmentSeconds: 0.5, resume: true)
+        if !FileManager.default.fileExists(atPath: out) { _ = try Restorer(job: job).run() }
+        XCTAssertEqual(try probeFrameTimes(out).count, 90)
+        print("cancelled \(cancelledRuns) of 6 runs at random moments; resumed to 90 frames")
+    }
+
     func test_restore_writesExactRateAndCopiesAudio() throws {
         let input = try makeClip(seconds: 2)
         let out = dir.file("out.mkv")

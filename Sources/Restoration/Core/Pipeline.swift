@@ -2,16 +2,17 @@ import Foundation
 import FilmCore
 
 /// Counters of one pipeline step, readable from any thread while the pipeline runs.
-public final class StepStats: @unchecked Sendable {
+public final class StepStats: Sendable {
     public let name: String
-    private let lock = NSLock()
-    private var _in = 0, _out = 0, _busy = 0.0
+    private let counts = Locked((framesIn: 0, framesOut: 0, busy: 0.0))
     init(name: String) { self.name = name }
-    public var framesIn: Int { lock.withLock { _in } }
-    public var framesOut: Int { lock.withLock { _out } }
+    public var framesIn: Int { counts.current.framesIn }
+    public var framesOut: Int { counts.current.framesOut }
     /// Seconds spent working (not waiting on queues).
-    public var busySeconds: Double { lock.withLock { _busy } }
-    func add(in i: Int = 0, out o: Int = 0, busy b: Double = 0) { lock.withLock { _in += i; _out += o; _busy += b } }
+    public var busySeconds: Double { counts.current.busy }
+    func add(in i: Int = 0, out o: Int = 0, busy b: Double = 0) {
+        counts.withLock { $0.framesIn += i; $0.framesOut += o; $0.busy += b }
+    }
 }
 
 /// Runs a source, a chain of stages and a sink concurrently: each on a Dispatch queue of its own,
@@ -27,15 +28,19 @@ public final class Pipeline {
 
     public let nodes: [Node]
     public let capacity: Int
-    /// queues[i] feeds nodes[i]; the last one feeds the sink. Created by `run`.
-    public private(set) var queues: [BoundedQueue<Frame>] = []
+    /// queues[i] feeds nodes[i]; the last one feeds the sink. Made once, with the pipeline (so
+    /// `cancel` from another thread always sees them).
+    public let queues: [BoundedQueue<Frame>]
     /// "decode", each stage's name, "encode".
     public let stats: [StepStats]
     private let failure = FirstFailure()
+    /// A pipeline runs once.
+    private let started = Locked(false)
 
     public init(nodes: [Node], capacity: Int = 2) {
         self.nodes = nodes
         self.capacity = max(1, capacity)
+        queues = (0...nodes.count).map { [capacity] _ in BoundedQueue<Frame>(capacity: max(1, capacity)) }
         stats = [StepStats(name: "decode")] + nodes.map { StepStats(name: $0.name) } + [StepStats(name: "encode")]
     }
 
@@ -51,7 +56,7 @@ public final class Pipeline {
     }
 
     public func run(source: @escaping () throws -> Frame?, sink: @escaping (Frame) throws -> Void) throws {
-        queues = (0...nodes.count).map { _ in BoundedQueue<Frame>(capacity: capacity) }
+        guard !started.withLock({ s in defer { s = true }; return s }) else { preconditionFailure("a Pipeline runs once") }
         let queues = self.queues
         let group = DispatchGroup()
         let failure = self.failure
@@ -120,9 +125,8 @@ public final class Pipeline {
 }
 
 /// The first error of a run; later ones (queues cancelled because of it) are ignored.
-final class FirstFailure: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: (String, Error)?
-    func record(step: String, error: Error) { lock.withLock { if first == nil { first = (step, error) } } }
-    var error: (String, Error)? { lock.withLock { first } }
+final class FirstFailure: Sendable {
+    private let first = Locked<(String, Error)?>(nil)
+    func record(step: String, error: Error) { first.withLock { if $0 == nil { $0 = (step, error) } } }
+    var error: (String, Error)? { first.current }
 }

@@ -156,7 +156,10 @@ public final class Restorer {
     public let weightFiles: [[String]]
     public let outputStream: StreamInfo
     public let encoder: EncoderSettings
-    public internal(set) var pipeline: Pipeline
+    /// The pipeline of the current stretch (a checkpointed run makes one per stretch of segments),
+    /// read by `cancel` and the progress timer from other threads.
+    public var pipeline: Pipeline { currentPipeline.current }
+    private let currentPipeline: Locked<Pipeline>
     /// What the user should know before the run (an odd size padded for the encoder).
     public let notes: [String]
     /// The picture sequence the input names (a folder or a printf pattern), nil for a file.
@@ -282,7 +285,15 @@ public final class Restorer {
             } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
         }
         self.notes = notes
-        pipeline = Pipeline(nodes: nodes, capacity: job.queueCapacity)
+        currentPipeline = Locked(Pipeline(nodes: nodes, capacity: job.queueCapacity))
+    }
+
+    /// Makes `p` the running pipeline. A cancel that came before is passed on to it (the pipeline
+    /// is stored before `cancelled` is read, and `cancel` records before it reads the pipeline, so
+    /// no cancel falls between two stretches).
+    func use(_ p: Pipeline) {
+        currentPipeline.withLock { $0 = p }
+        if cancelled.error != nil { p.cancel() }
     }
 
     static func shortReason(_ e: MediaError, path: String) -> String {

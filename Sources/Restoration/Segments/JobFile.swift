@@ -103,7 +103,7 @@ extension Restorer {
         var after: Boundary? = nil
         var firstAfter: (index: Int, time: Rational)? = nil
         let p = Pipeline(nodes: front, capacity: job.queueCapacity)
-        pipeline = p
+        use(p)
         let source = windowedSource(window)
         try p.run(source: {
             // The decode step runs alone: no other thread touches these.

@@ -4,27 +4,24 @@ import MediaIO
 
 /// The decoded frames' timestamps by source index, kept for the last few thousand frames: a
 /// segment boundary found at the encoder needs the time of the frame its context starts at.
-final class SourceLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var times: [Int: Rational] = [:]
-    private var newest = -1
+final class SourceLog: Sendable {
+    private let log = Locked((times: [Int: Rational](), newest: -1))
     func add(_ index: Int, _ t: Rational) {
-        lock.withLock {
-            times[index] = t
-            newest = max(newest, index)
-            if times.count > 8192 { times = times.filter { $0.key > newest - 4096 } }
+        log.withLock { l in
+            l.times[index] = t
+            l.newest = max(l.newest, index)
+            if l.times.count > 8192 { let newest = l.newest; l.times = l.times.filter { $0.key > newest - 4096 } }
         }
     }
-    func time(_ index: Int) -> Rational? { lock.withLock { times[index] } }
+    func time(_ index: Int) -> Rational? { log.withLock { $0.times[index] } }
 }
 
 /// A counter shared between the encoder step and the progress timer.
-final class FrameCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    func add(_ k: Int) { lock.withLock { n += k } }
-    func set(_ k: Int) { lock.withLock { n = k } }
-    var value: Int { lock.withLock { n } }
+final class FrameCounter: Sendable {
+    private let n = Locked(0)
+    func add(_ k: Int) { n.withLock { $0 += k } }
+    func set(_ k: Int) { n.withLock { $0 = k } }
+    var value: Int { n.current }
 }
 
 /// Statistics of one or more runs, added up.
@@ -73,7 +70,7 @@ extension Restorer {
         let stop = stretch.end.map { $0.index + context.future }
         let decodedBefore = reader.framesDecoded
         let p = Pipeline(nodes: nodes, capacity: job.queueCapacity)
-        pipeline = p
+        use(p)
         if cancelled.error != nil { throw RestoreError.cancelled }
 
         /// The segment being written.
