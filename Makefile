@@ -13,7 +13,7 @@ DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_REPORT  := out/oldfilm-sample-4k60.html
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
+.PHONY: test-tsan install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -35,6 +35,11 @@ build: setup
 test: setup models
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-swift-testing
+
+## test-tsan: the pipeline and cancellation tests in a debug build under Thread Sanitizer (about 5 min; any report fails it)
+test-tsan: setup models
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path .build/tsan --sanitize=thread --disable-swift-testing \
+	  --filter 'PipelineTests|RestorerTests.test_checkpointed'
 
 ## install: the tool, its presets and models, shell completions and the man page under PREFIX (default /usr/local)
 PREFIX  ?= /usr/local
