@@ -496,7 +496,7 @@ struct Report: ParsableCommand {
 /// What makes a recipe, shared by `restore` and `plan`: the preset, its stage options and the encoder.
 struct RecipeOptions: ParsableArguments {
     @Option(help: "Preset name (see `filmrestore presets`) or path to a preset file.") var preset = "fit-4k60"
-    @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE (repeatable), e.g. colorize.reference=keyframes/.") var settings: [String] = []
+    @Option(name: .customLong("set"), help: "Set a stage option of the preset, STAGE.KEY=VALUE for every stage of that name or STAGE#N.KEY=VALUE for the N-th (repeatable), e.g. colorize.reference=keyframes/.") var settings: [String] = []
     @Option(help: "Output size WIDTHxHEIGHT (overrides the preset's fit size).") var size: String?
     @Option(help: "Output frame rate, e.g. 60, 50, 24000/1001 (overrides the preset's).") var fps: String?
     @Option(help: "Video encoder: libx264, libx265, libsvtav1, ffv1, prores_ks.") var codec: String?
@@ -554,16 +554,13 @@ func checkWrites(reads: [String], writes: [(String?, String)], force: Bool) thro
     }
 }
 
-/// `--set STAGE.KEY=VALUE` on a preset.
+/// `--set STAGE.KEY=VALUE` (every stage of that name) or `STAGE#N.KEY=VALUE` on a preset.
 func applySettings(_ settings: [String], to p: inout Preset) throws {
     for setting in settings {
-        let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
-        let target = parts.first?.split(separator: ".", maxSplits: 1).map(String.init) ?? []
-        guard parts.count == 2, target.count == 2 else { throw ValidationError("--set takes STAGE.KEY=VALUE, like colorize.reference=keyframes/") }
-        guard let i = p.stages.firstIndex(where: { $0.name == target[0] }) else {
-            throw ValidationError("--set \(setting): preset \(p.name) has no stage \(target[0]) (it has \(p.stages.map(\.name).joined(separator: ", ")))")
+        do { try p.apply(setting: setting) } catch let e as RestoreError {
+            if case let .preset(m) = e { throw ValidationError(m) }
+            throw e
         }
-        p.stages[i].options[target[1]] = parts[1]
     }
 }
 

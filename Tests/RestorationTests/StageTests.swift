@@ -123,6 +123,33 @@ final class StageTests: XCTestCase {
         }
     }
 
+    /// A list in YAML reaches its stage as a list; a mapping where a value belongs is refused
+    /// naming the option, what it takes and what it got.
+    func test_presets_listValuedOption_reachesTheStage_wrongTypeNamed() throws {
+        let p = try Preset.parse(yaml: "stages:\n  - interpolate: {rate: 60, scale-list: [16, 8, 4, 2]}\n", name: "t")
+        XCTAssertEqual(p.stages[0].options["scale-list"], "16,8,4,2")
+        let stage = try XCTUnwrap(try StageRegistry.make("interpolate", options: StageOptions(stage: "interpolate", values: p.stages[0].options)) as? InterpolateStage)
+        XCTAssertEqual(stage.scaleList, [16, 8, 4, 2])
+        XCTAssertThrowsError(try Preset.parse(yaml: "stages:\n  - interpolate: {scale-list: {coarse: 16}}\n", name: "t")) {
+            XCTAssertEqual("\($0)", "preset 't': option interpolate.scale-list takes a value or a list of values, not a mapping")
+        }
+        XCTAssertThrowsError(try Preset.parse(yaml: "stages:\n  - interpolate: {scale-list: [[16, 8], [4, 2]]}\n", name: "t")) {
+            XCTAssertTrue("\($0)".contains("interpolate.scale-list takes a value or a list of values, not a list of lists"), "\($0)")
+        }
+    }
+
+    /// `--set` reaches every stage of its name, or the N-th with STAGE#N.
+    func test_set_everyStageOfTheName_orTheNth() throws {
+        var p = try Preset.parse(yaml: "stages: [denoise, fit, denoise]", name: "two")
+        try p.apply(setting: "denoise.strength=0.3")
+        XCTAssertEqual(p.stages.map { $0.options["strength"] }, ["0.3", nil, "0.3"])
+        try p.apply(setting: "denoise#2.strength=0.5")
+        XCTAssertEqual(p.stages.map { $0.options["strength"] }, ["0.3", nil, "0.5"])
+        XCTAssertThrowsError(try p.apply(setting: "denoise#3.strength=1")) { XCTAssertTrue("\($0)".contains("has 2 stage(s) denoise"), "\($0)") }
+        XCTAssertThrowsError(try p.apply(setting: "blur.radius=1")) { XCTAssertTrue("\($0)".contains("has no stage blur"), "\($0)") }
+        XCTAssertThrowsError(try p.apply(setting: "denoise=1")) { XCTAssertTrue("\($0)".contains("STAGE.KEY=VALUE"), "\($0)") }
+    }
+
     func test_presets_parseAndReportUnavailableStages() throws {
         let p = try Preset.parse(yaml: """
             description: test

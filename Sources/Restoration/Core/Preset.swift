@@ -61,7 +61,7 @@ public struct Preset {
                 throw RestoreError.preset("preset '\(name)': each stage is a name or a one-key mapping 'name: {options}'")
             }
             var o: [String: String] = [:]
-            if let d = opts as? [String: Any] { for (k, v) in d { o[k] = "\(v)" } }
+            if let d = opts as? [String: Any] { for (k, v) in d { o[k] = try optionText(v, stage: stage, key: k, preset: name) } }
             else if !(opts is NSNull) { throw RestoreError.preset("preset '\(name)': options of stage '\(stage)' must be a mapping") }
             p.stages.append(StageEntry(name: stage, options: o))
         }
@@ -107,6 +107,48 @@ public struct Preset {
         case let .sequence(s): for n in s { try bound(n, depth: depth + 1, budget: &budget, name: name) }
         case let .mapping(m): for (k, v) in m { try bound(k, depth: depth + 1, budget: &budget, name: name); try bound(v, depth: depth + 1, budget: &budget, name: name) }
         }
+    }
+
+    /// A YAML option value as the stage reads it: a scalar as written, a list of scalars joined
+    /// with commas (`scale-list: [16, 8, 4, 2]` → "16,8,4,2"); a mapping or a nested list is refused
+    /// naming the option, what it takes and what it got.
+    static func optionText(_ v: Any, stage: String, key: String, preset: String) throws -> String {
+        func scalar(_ x: Any) -> String? {
+            switch x {
+            case is [Any], is [String: Any], is NSNull: return nil
+            default: return "\(x)"
+            }
+        }
+        if let s = scalar(v) { return s }
+        if let list = v as? [Any], !list.isEmpty, case let items = list.compactMap(scalar), items.count == list.count {
+            return items.joined(separator: ",")
+        }
+        let got = v is [String: Any] ? "a mapping" : v is NSNull ? "nothing" : v is [Any] ? "a list of lists or mappings, or an empty list" : "\(type(of: v))"
+        throw RestoreError.preset("preset '\(preset)': option \(stage).\(key) takes a value or a list of values, not \(got)")
+    }
+
+    /// Applies `--set STAGE.KEY=VALUE` (every stage of that name) or `STAGE#N.KEY=VALUE` (the
+    /// N-th stage of that name, from 1).
+    public mutating func apply(setting: String) throws {
+        let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+        let target = parts.first?.split(separator: ".", maxSplits: 1).map(String.init) ?? []
+        guard parts.count == 2, target.count == 2, !target[1].isEmpty else {
+            throw RestoreError.preset("--set takes STAGE.KEY=VALUE or STAGE#N.KEY=VALUE, like colorize.reference=keyframes/")
+        }
+        let nameAndIndex = target[0].split(separator: "#", maxSplits: 1).map(String.init)
+        let stage = nameAndIndex[0]
+        let matching = stages.indices.filter { stages[$0].name == stage }
+        guard !matching.isEmpty else {
+            throw RestoreError.preset("--set \(setting): preset \(name) has no stage \(stage) (it has \(stages.map(\.name).joined(separator: ", ")))")
+        }
+        var chosen = matching
+        if nameAndIndex.count == 2 {
+            guard let n = Int(nameAndIndex[1]), n >= 1, n <= matching.count else {
+                throw RestoreError.preset("--set \(setting): preset \(name) has \(matching.count) stage(s) \(stage); #N counts them from 1")
+            }
+            chosen = [matching[n - 1]]
+        }
+        for i in chosen { stages[i].options[target[1]] = parts[1] }
     }
 
     public static func parseBitrate(_ s: String) -> Int? {
