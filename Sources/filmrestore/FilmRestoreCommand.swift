@@ -224,6 +224,7 @@ struct Restore: ParsableCommand {
             let jf = try JobFile.load(jobPath)
             let path = jf.inputPath(jobPath: jobPath, override: input)
             var rj = RestoreJob(input: path, output: "", preset: jf.preset)
+            rj.modelsDir = recipe.modelsDir
             rj.stagesResolved = true
             rj.queueCapacity = queueCapacity
             let started = Date()
@@ -506,13 +507,14 @@ struct RecipeOptions: ParsableArguments {
     @Option(name: .customLong("models-dir"), help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).") var modelsDir: String?
     @Option(name: .customLong("input-rate"), help: "Frame rate of a picture sequence input (default: the DPX or EXR header's, else 24), e.g. 18, 24000/1001.") var inputRate: String?
 
+    /// Checks `--models-dir` (a folder) before anything runs; the folder reaches the stages with
+    /// the job (`RestoreJob.modelsDir`), not through the environment.
     func useModelsDir() throws {
         guard let d = modelsDir else { return }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
             throw ValidationError("--models-dir \(d) is not a folder (run `make models`, or give the folder that holds the model files)")
         }
-        setenv("FILMRESTORE_MODELS", d, 1)
     }
 
     /// The preset with `--set` applied and the size, rate and encoder overrides.
@@ -525,6 +527,7 @@ struct RecipeOptions: ParsableArguments {
         var p = try PresetLibrary.load(preset)
         try applySettings(settings, to: &p)
         var job = RestoreJob(input: input, output: output, preset: p)
+        job.modelsDir = modelsDir
         job.readFiles = p.path.map { [$0] } ?? []
         if let s = size {
             guard let v = StageOptions.parseSize(s) else { throw ValidationError("--size must be WIDTHxHEIGHT, like 3840x2160") }

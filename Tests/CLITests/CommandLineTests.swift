@@ -34,6 +34,19 @@ final class CommandLineTests: CLITestCase {
         XCTAssertEqual(r.status, 0); XCTAssertFalse(r.stdout.isEmpty)
     }
 
+    /// `--models-dir` reaches the stages as the run's context (not through the environment): a
+    /// folder without RIFE's weights makes the interpolate stage name that folder.
+    func test_modelsDir_reachesTheStages() throws {
+        let input = dir.file("in.mp4")
+        try testClip(input, seconds: 0.5)
+        let empty = dir.file("no-models")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let r = try cli(["restore", input, "-o", dir.file("o.mkv"), "--preset", "interpolate-60", "--models-dir", empty, "-q"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("rife-v4.0-flownet.pkl in \(empty)"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.mkv")))
+    }
+
     /// Runs a restore under a pseudo-terminal of `columns` columns and returns what it drew.
     func underTerminal(columns: Int, _ args: [String]) throws -> String {
         let command = "stty cols \(columns) rows 40; " + ([CLITests.binary] + args).map { "'\($0)'" }.joined(separator: " ")

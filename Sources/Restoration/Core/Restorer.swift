@@ -23,6 +23,8 @@ public struct RestoreJob {
     /// Every file the run reads: no output may be one of them.
     public var inputs: [String] { [input] + readFiles }
     public var queueCapacity = 2
+    /// The folder model files are looked for in first (`--models-dir`); nil: the default search.
+    public var modelsDir: String?
     /// Stages inserted after the preset's own (diagnostics and tests).
     public var extraStages: [Pipeline.Node] = []
     /// The preset's stages are final (a job file's): no scene-cut or deinterlace insertion.
@@ -223,7 +225,7 @@ public final class Restorer {
         self.entries = entries
         var built: [Pipeline.Node] = [], files: [[String]] = []
         for e in entries {
-            let (node, read) = try WeightFiles.recording { try Self.makeNode(e) }
+            let (node, read) = try WeightFiles.recording { try Self.makeNode(e, modelsDir: job.modelsDir) }
             built.append(node); files.append(read)
         }
         weightFiles = files
@@ -306,12 +308,12 @@ public final class Restorer {
         return e.description.replacingOccurrences(of: "\(path): ", with: "")
     }
 
-    static func makeNode(_ e: Preset.StageEntry) throws -> Pipeline.Node {
-        Pipeline.Node(name: e.name, stage: try StageRegistry.make(e.name, options: StageOptions(stage: e.name, values: e.options)))
+    static func makeNode(_ e: Preset.StageEntry, modelsDir: String?) throws -> Pipeline.Node {
+        Pipeline.Node(name: e.name, stage: try StageRegistry.make(e.name, options: StageOptions(stage: e.name, values: e.options, modelsDir: modelsDir)))
     }
 
     /// New stages for another run over part of the film (stages keep state between frames).
-    func freshNodes() throws -> [Pipeline.Node] { try entries.map(Self.makeNode) + job.extraStages }
+    func freshNodes() throws -> [Pipeline.Node] { try entries.map { try Self.makeNode($0, modelsDir: job.modelsDir) } + job.extraStages }
 
     /// Everything the output depends on, with the input's and every model's hash.
     public func recipe() throws -> Recipe {

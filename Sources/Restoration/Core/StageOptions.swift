@@ -5,13 +5,20 @@ import FilmCore
 /// Reading an option marks it used; options a stage never reads are reported as unknown.
 public final class StageOptions {
     public let stage: String
+    /// The run's models folder (`--models-dir`), passed as context: nil for the default search.
+    public let modelsDir: String?
     private var values: [String: String]
     private var used = Set<String>()
 
-    public init(stage: String, values: [String: String] = [:]) {
+    public init(stage: String, values: [String: String] = [:], modelsDir: String? = nil) {
         self.stage = stage
         self.values = values
+        self.modelsDir = modelsDir
     }
+
+    /// Where this stage's model files are looked for first: its own `models-dir` option, else the
+    /// run's models folder, else nil (the default search).
+    public var modelsFolder: String? { has("models-dir") ? string("models-dir", default: "") : modelsDir }
 
     public var keys: [String] { Array(values.keys) }
     public func set(_ key: String, _ value: String) { values[key] = value }

@@ -62,7 +62,7 @@ public enum ReportMaker {
         if !refEntries.contains(where: { $0.name == SceneCutStage.name }) {
             refEntries.insert(.init(name: SceneCutStage.name), at: refEntries.first?.name == DeinterlaceStage.name ? 1 : 0)
         }
-        let nodes = try refEntries.map(Restorer.makeNode)
+        let nodes = try refEntries.map { try Restorer.makeNode($0, modelsDir: nil) }   // cleanup stages: no models
         var refInfo = srcReader.stream
         for n in nodes { refInfo = try n.stage.configure(refInfo) }
         let cleaned = refEntries.map(\.name).filter { $0 != SceneCutStage.name }

@@ -88,7 +88,7 @@ extension Restorer {
         guard let cutAt = entries.firstIndex(where: { $0.name == SceneCutStage.name }) else {
             throw RestoreError.preset("cannot plan: the stages have no scenecut")
         }
-        let front = try entries[...cutAt].map(Self.makeNode)
+        let front = try entries[...cutAt].map { try Self.makeNode($0, modelsDir: job.modelsDir) }
         let reader = self.reader
         try reader.rewind()
         // Every decoded frame's time by source index (a part decodes its context around it too),

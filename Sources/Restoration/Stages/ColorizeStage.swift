@@ -106,7 +106,7 @@ public final class ColorizeStage: Stage {
         } else {
             references = []
             let model = options.string("model", default: "compact")
-            let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
+            let dir = options.modelsFolder
             predictor = try Self.loadModel(model, modelsDir: dir)
         }
     }

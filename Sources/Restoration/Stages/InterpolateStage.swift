@@ -75,7 +75,7 @@ public final class InterpolateStage: Stage {
         refine = try options.bool("refine", default: true)
         copyBelow = try options.double("copy-below", default: 0.02, range: 0...0.5)
         let model = options.string("model", default: "rife-v4.0")
-        let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
+        let dir = options.modelsFolder
         do { network = try InterpolationModels.load(model, modelsDir: dir) } catch let e as TensorError {
             throw RestoreError.invalidOption(stage: Self.name, message: e.description)
         }

@@ -26,7 +26,7 @@ public final class UpscaleStage: Stage {
 
     public init(options: StageOptions) throws {
         let model = options.string("model", default: SuperResolutionModels.general)
-        let dir = options.has("models-dir") ? options.string("models-dir", default: "") : nil
+        let dir = options.modelsFolder
         tile = try options.int("tile", default: 0, range: 0...8192)
         budget = try options.int("memory", default: 2048, range: 64...65536)
         let denoise: Double? = model == SuperResolutionModels.general || options.has("denoise")
