@@ -221,6 +221,13 @@ public final class Conv2d: @unchecked Sendable {
 }
 
 /// Scratch memory for im2col, allocated once and grown only when a larger layer needs it.
+///
+/// One caller at a time, by design and without a lock: each stage (or benchmark) owns its own
+/// workspace and runs its network from its own queue, one frame after another. The kernels that
+/// split work across threads (`concurrentPerform`) `reserve` first, on the caller's thread, and
+/// their workers then write disjoint ranges of `pointer`; `takeBuffer`/`giveBack` are called by
+/// the network's own (single) thread only. `@unchecked Sendable` lets a stage hand its workspace to
+/// the queue that owns it from then on.
 public final class Workspace: @unchecked Sendable {
     public private(set) var pointer: UnsafeMutablePointer<Float>
     public private(set) var capacity: Int

@@ -1,5 +1,6 @@
 import Foundation
 import Restoration
+import FilmCore
 
 /// How progress is shown: a line redrawn in place (plain lines when stderr is not a terminal),
 /// one JSON object per line for GUIs and schedulers, or nothing.
@@ -10,16 +11,20 @@ enum ProgressStyle: String, CaseIterable {
 /// Prints progress to stderr: one line redrawn in place on a terminal, never wider than it (so it
 /// never wraps and leaves stale lines), plain lines otherwise, or JSON lines. The ETA comes from a
 /// smoothed rate (an exponential average over the updates), not the rate since the start.
-final class ProgressPrinter: @unchecked Sendable {
+final class ProgressPrinter: Sendable {
     let enabled: Bool
     let style: ProgressStyle
     let isTerminal = isatty(STDERR_FILENO) != 0
-    private var drewInPlace = false
-    private let lock = NSLock()
-    private var last: (frames: Int, time: Double)?
-    private var smoothedRate: Double?
+    /// What the updates (from the progress timer's thread) and the run's own lines share.
+    private struct State {
+        var drewInPlace = false
+        var last: (frames: Int, time: Double)?
+        var smoothedRate: Double?
+        var projectedSeconds: Double?
+    }
+    private let state = Locked(State())
     /// The time the whole run was projected to take, once enough frames were measured.
-    private(set) var projectedSeconds: Double?
+    var projectedSeconds: Double? { state.withLock { $0.projectedSeconds } }
 
     init(enabled: Bool, style: ProgressStyle = .line) {
         self.style = enabled ? style : .none
@@ -28,8 +33,8 @@ final class ProgressPrinter: @unchecked Sendable {
 
     func line(_ s: String) {
         guard enabled, style == .line else { return }
-        lock.withLock {
-            if drewInPlace { FileHandle.standardError.write(Data("\n".utf8)); drewInPlace = false }
+        state.withLock { st in
+            if st.drewInPlace { FileHandle.standardError.write(Data("\n".utf8)); st.drewInPlace = false }
             FileHandle.standardError.write(Data((s + "\n").utf8))
         }
     }
@@ -43,12 +48,13 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     /// The rate to project with: an exponential average of the rates between updates.
-    private func rate(_ p: RestoreProgress) -> Double {
-        defer { last = (p.framesDone, p.elapsed) }
-        guard let l = last, p.elapsed > l.time else { return smoothedRate ?? p.speed }
+    private static func rate(_ p: RestoreProgress, _ st: inout State) -> Double {
+        defer { st.last = (p.framesDone, p.elapsed) }
+        guard let l = st.last, p.elapsed > l.time else { return st.smoothedRate ?? p.speed }
         let now = Double(p.framesDone - l.frames) / (p.elapsed - l.time)
-        smoothedRate = smoothedRate.map { 0.8 * $0 + 0.2 * now } ?? p.speed
-        return smoothedRate!
+        let r = st.smoothedRate.map { 0.8 * $0 + 0.2 * now } ?? p.speed
+        st.smoothedRate = r
+        return r
     }
 
     /// The line for `p`, at most `width` columns: the step rates go first, then the line is cut.
@@ -63,19 +69,19 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     /// After the first dozen frames and three seconds: the projected time for the whole run, once.
-    private func project(_ p: RestoreProgress) -> String? {
-        guard projectedSeconds == nil, let t = p.framesTotal, t > 0, p.framesDone >= min(12, t), p.elapsed >= 3 || p.framesDone >= t else { return nil }
+    private static func project(_ p: RestoreProgress, _ st: inout State) -> String? {
+        guard st.projectedSeconds == nil, let t = p.framesTotal, t > 0, p.framesDone >= min(12, t), p.elapsed >= 3 || p.framesDone >= t else { return nil }
         let total = p.elapsed * Double(t) / Double(max(p.framesDone, 1))
-        projectedSeconds = total
-        return String(format: "projected: %@ for all %d frames (%.2f s per frame so far)", Self.clock(total), t, p.elapsed / Double(max(p.framesDone, 1)))
+        st.projectedSeconds = total
+        return String(format: "projected: %@ for all %d frames (%.2f s per frame so far)", clock(total), t, p.elapsed / Double(max(p.framesDone, 1)))
     }
 
     func update(_ p: RestoreProgress) {
-        let pr: String? = lock.withLock { projectedSeconds == nil ? project(p) : nil }
+        let pr: String? = state.withLock { $0.projectedSeconds == nil ? Self.project(p, &$0) : nil }
         if let pr = pr { line(pr) }
         guard enabled else { return }
-        lock.withLock {
-            let r = rate(p)
+        state.withLock { st in
+            let r = Self.rate(p, &st)
             switch style {
             case .json:
                 var o: [String: Any] = ["frame": p.framesDone, "fps": (p.speed * 100).rounded() / 100, "elapsed": (p.elapsed * 10).rounded() / 10,
@@ -90,7 +96,7 @@ final class ProgressPrinter: @unchecked Sendable {
             case .line where isTerminal:
                 // One column short of the width: a full-width line makes some terminals wrap.
                 FileHandle.standardError.write(Data(("\r\u{1B}[K" + Self.render(p, rate: r, width: Self.terminalColumns() - 1)).utf8))
-                drewInPlace = true
+                st.drewInPlace = true
             case .line:
                 FileHandle.standardError.write(Data((Self.render(p, rate: r, width: 200) + "\n").utf8))
             case .none: break
@@ -99,8 +105,8 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     func finish() {
-        lock.withLock {
-            if drewInPlace { FileHandle.standardError.write(Data("\n".utf8)); drewInPlace = false }
+        state.withLock { st in
+            if st.drewInPlace { FileHandle.standardError.write(Data("\n".utf8)); st.drewInPlace = false }
         }
     }
 

@@ -203,32 +203,34 @@ public enum ReportMaker {
 
 /// The raw source's per-frame figures (measured as frames are decoded, before the cleanup stages
 /// change them) and the raw frames the stills need; shared between the decode and sink threads.
-final class RawFigures: @unchecked Sendable {
-    private let lock = NSLock()
-    private var figures: [Int: (mean: Double, noise: Double)] = [:]
-    private var frames: [Int: Frame] = [:]
+final class RawFigures: Sendable {
+    private struct State {
+        var figures: [Int: (mean: Double, noise: Double)] = [:]
+        var frames: [Int: Frame] = [:]
+        var first: Rational?
+    }
+    private let state = Locked(State())
     private let keep: Set<Int>
-    private var first: Rational?
     init(keep: Set<Int>) { self.keep = keep }
     /// The first source frame's time.
-    var firstTime: Rational? { lock.withLock { first } }
+    var firstTime: Rational? { state.withLock { $0.first } }
 
     func record(_ f: Frame) {
         let y = f.luma
         let v = (PictureMeasures.mean(y), PictureMeasures.noiseSigma(y, width: f.width, height: f.height))
-        let k = f.properties.sourceIndex
-        lock.withLock {
-            if first == nil { first = f.pts }
-            figures[k] = v
-            if keep.contains(k) { frames[k] = f }
+        let k = f.properties.sourceIndex, keepIt = keep.contains(k)
+        state.withLock { s in
+            if s.first == nil { s.first = f.pts }
+            s.figures[k] = v
+            if keepIt { s.frames[k] = f }
         }
     }
-    func figures(_ k: Int) -> (mean: Double, noise: Double)? { lock.withLock { figures[k] } }
-    func take(_ k: Int) -> Frame? { lock.withLock { frames[k] } }
+    func figures(_ k: Int) -> (mean: Double, noise: Double)? { state.withLock { $0.figures[k] } }
+    func take(_ k: Int) -> Frame? { state.withLock { $0.frames[k] } }
     func forget(before k: Int) {
-        lock.withLock {
-            for key in figures.keys where key < k { figures[key] = nil }
-            for key in frames.keys where key < k { frames[key] = nil }
+        state.withLock { s in
+            for key in s.figures.keys where key < k { s.figures[key] = nil }
+            for key in s.frames.keys where key < k { s.frames[key] = nil }
         }
     }
 }
