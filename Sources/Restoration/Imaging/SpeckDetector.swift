@@ -46,25 +46,12 @@ public struct SpeckDetector: Sendable {
         }
         guard any else { return [Bool](repeating: false, count: n) }
         // connected blobs (8-neighbourhood) of the candidates, judged as a whole
-        var out = [Bool](repeating: false, count: n), seen = [Bool](repeating: false, count: n)
-        var stack: [Int] = [], blob: [Int] = []
-        for s in 0..<n where candidate[s] && !seen[s] {
-            blob.removeAll(keepingCapacity: true)
-            stack.append(s); seen[s] = true
-            var hasSpike = false, sumDev: Float = 0, sumDis: Float = 0
-            while let i = stack.popLast() {
-                blob.append(i)
-                hasSpike = hasSpike || spike[i]; sumDev += dev[i]; sumDis += dis[i]
-                let x = i % w, yy = i / w
-                for dy in -1...1 { for dx in -1...1 where dx != 0 || dy != 0 {
-                    let nx = x + dx, ny = yy + dy
-                    guard nx >= 0, nx < w, ny >= 0, ny < h else { continue }
-                    let j = ny * w + nx
-                    if candidate[j] && !seen[j] { seen[j] = true; stack.append(j) }
-                }}
-            }
-            let size = Float(blob.count), meanDev = sumDev / size
-            guard hasSpike || blob.count >= 6, sumDis < 0.25 * sumDev, blob.count >= 3 || meanDev > 2 * t else { continue }
+        var out = [Bool](repeating: false, count: n)
+        Self.forEachBlob(of: candidate, width: w, height: h) { blob in
+            let hasSpike = blob.contains { spike[$0] }
+            let sumDev = blob.reduce(Float(0)) { $0 + dev[$1] }, sumDis = blob.reduce(Float(0)) { $0 + dis[$1] }
+            let meanDev = sumDev / Float(blob.count)
+            guard hasSpike || blob.count >= 6, sumDis < 0.25 * sumDev, blob.count >= 3 || meanDev > 2 * t else { return }
             for i in blob { out[i] = true }
         }
         // grow into the blob's faint rim: same deviation sign, nearly the same value
@@ -96,29 +83,33 @@ public struct SpeckDetector: Sendable {
     /// |y − q| over its ring (the grown pixels outside the mask): how well each neighbour is
     /// aligned around the defect.
     static func rings(y: [Float], p: [Float], q: [Float], mask: [Bool], width w: Int, height h: Int) -> [(pixels: [Int], errorP: Double, errorQ: Double)] {
-        let n = w * h
-        let region = Dilation.square(mask, w, h, 3)
-        var seen = [Bool](repeating: false, count: n)
-        var stack: [Int] = [], out: [(pixels: [Int], errorP: Double, errorQ: Double)] = []
-        for s in 0..<n where region[s] && !seen[s] {
-            var blob: [Int] = []
-            stack.append(s); seen[s] = true
+        var out: [(pixels: [Int], errorP: Double, errorQ: Double)] = []
+        forEachBlob(of: Dilation.square(mask, w, h, 3), width: w, height: h) { blob in
             var ep: Double = 0, eq: Double = 0, ring = 0
-            while let i = stack.popLast() {
-                blob.append(i)
-                if !mask[i] { ep += Double(abs(y[i] - p[i])); eq += Double(abs(y[i] - q[i])); ring += 1 }
-                let x = i % w, yy = i / w
-                for dy in -1...1 { for dx in -1...1 where dx != 0 || dy != 0 {
-                    let nx = x + dx, ny = yy + dy
-                    guard nx >= 0, nx < w, ny >= 0, ny < h else { continue }
-                    let j = ny * w + nx
-                    if region[j] && !seen[j] { seen[j] = true; stack.append(j) }
-                }}
-            }
-            let r = Double(max(ring, 1))
+            for i in blob where !mask[i] { ep += Double(abs(y[i] - p[i])); eq += Double(abs(y[i] - q[i])); ring += 1 }
+            let r = Double(ring)
             out.append((blob, ring == 0 ? .infinity : ep / r, ring == 0 ? .infinity : eq / r))
         }
         return out
+    }
+
+    /// Calls `body` with the pixels of each 8-connected blob of `mask`.
+    static func forEachBlob(of mask: [Bool], width w: Int, height h: Int, _ body: ([Int]) -> Void) {
+        var seen = [Bool](repeating: false, count: w * h)
+        var stack: [Int] = []
+        for s in 0..<(w * h) where mask[s] && !seen[s] {
+            var blob: [Int] = []
+            stack.append(s); seen[s] = true
+            while let i = stack.popLast() {
+                blob.append(i)
+                let x = i % w, y = i / w
+                for ny in max(y - 1, 0)...min(y + 1, h - 1) { for nx in max(x - 1, 0)...min(x + 1, w - 1) {
+                    let j = ny * w + nx
+                    if mask[j] && !seen[j] { seen[j] = true; stack.append(j) }
+                }}
+            }
+            body(blob)
+        }
     }
 
     /// For each pixel of `mask`, the weight of the first neighbour in a p/q blend: per blob (with
