@@ -27,11 +27,10 @@ public struct ImageSequence: Sendable, Equatable {
     public static let extensions: Set<String> = ["dpx", "tif", "tiff", "png", "exr", "jpg", "jpeg"]
 
     /// Rates given with `--input-rate`, by pattern (read wherever the sequence is opened).
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var rateOverrides: [String: Rational] = [:]
+    private static let rateOverrides = Locked<[String: Rational]>([:])
     public static func setRate(_ rate: Rational?, for path: String) {
         guard let p = try? detect(path) else { return }
-        lock.withLock { rateOverrides[p.pattern] = rate }
+        rateOverrides.withLock { $0[p.pattern] = rate }
     }
 
     /// Whether `path` names a sequence (a folder, or a name with a printf `%d` field).
@@ -101,7 +100,7 @@ public struct ImageSequence: Sendable, Equatable {
         let pattern = folder + "/" + prefix.replacingOccurrences(of: "%", with: "%%") + (width.map { "%0\($0)d" } ?? "%d") + suffix.replacingOccurrences(of: "%", with: "%%")
         let header = suffix.lowercased().hasSuffix(".dpx") ? DPXHeader(path: first.1) : nil
         let exr = suffix.lowercased().hasSuffix(".exr") ? EXRHeader(path: first.1) : nil
-        let override: Rational? = lock.withLock { rateOverrides[pattern] }
+        let override: Rational? = Self.rateOverrides.withLock { $0[pattern] }
         let rate: Rational, source: String
         if let r = override { rate = r; source = "--input-rate" }
         else if let r = header?.frameRate { rate = r; source = "DPX header" }

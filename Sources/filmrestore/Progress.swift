@@ -124,12 +124,15 @@ final class ProgressPrinter: Sendable {
 /// source reads the pipe and acts outside the handler. Both signals are unblocked at start, since a
 /// parent may have blocked them. Outside a run (`install`), a signal ends the process with its status.
 final class Interrupts {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var signalled: Int32 = 0
-    nonisolated(unsafe) private static var handler: (() -> Void)?
-    nonisolated(unsafe) private static var source: DispatchSourceRead?
+    /// The first signal received (0: none), the run's handler, and the pipe's reader (kept alive).
+    private struct State {
+        var signalled: Int32 = 0
+        var handler: (() -> Void)?
+        var source: DispatchSourceRead?
+    }
+    private static let state = Locked(State())
     /// The first signal received (0: none).
-    static var received: Int32 { lock.withLock { signalled } }
+    static var received: Int32 { state.withLock { $0.signalled } }
 
     static func start() {
         var fds: [Int32] = [-1, -1]
@@ -142,14 +145,14 @@ final class Interrupts {
             var b: UInt8 = 0
             guard read(fds[0], &b, 1) == 1 else { return }
             let sig = Int32(b)
-            let h: (() -> Void)? = lock.withLock {
-                if signalled == 0 { signalled = sig }
-                return handler
+            let h: (() -> Void)? = state.withLock {
+                if $0.signalled == 0 { $0.signalled = sig }
+                return $0.handler
             }
             if let h = h { h() } else { Foundation.exit(128 + sig) }
         }
         s.resume()
-        source = s
+        state.withLock { $0.source = s }
         var set = sigset_t()
         sigemptyset(&set)
         for sig in [SIGINT, SIGTERM] {
@@ -163,15 +166,15 @@ final class Interrupts {
 
     /// Calls `handler` (instead of exiting) on SIGINT/SIGTERM until `cancel()`.
     static func install(_ h: @escaping () -> Void) -> Interrupts {
-        lock.withLock {
-            handler = h
+        state.withLock {
+            $0.handler = h
             // A signal that came before the run could be told: the run stops at once.
-            if signalled != 0 { DispatchQueue.global().async(execute: h) }
+            if $0.signalled != 0 { DispatchQueue.global().async(execute: h) }
         }
         return Interrupts()
     }
 
-    func cancel() { Self.lock.withLock { Self.handler = nil } }
+    func cancel() { Self.state.withLock { $0.handler = nil } }
 }
 
 /// The write end of the signal pipe (set once, before the handler is installed).
