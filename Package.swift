@@ -30,7 +30,7 @@ let package = Package(
             name: "CBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "FilmCore", swiftSettings: v5),
+        .target(name: "FilmCore", swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v5),
         .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v5),

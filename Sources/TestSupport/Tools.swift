@@ -25,8 +25,8 @@ public func runProcess(_ exe: String, _ args: [String]) throws -> ProcessResult 
     p.arguments = exe.hasPrefix("/") ? args : [exe] + args
     let base = NSTemporaryDirectory() + "/filmrestore-proc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let outPath = base + ".out", errPath = base + ".err"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer { unlink(outPath); unlink(errPath) }
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))

@@ -127,7 +127,7 @@ final class Interrupts {
     /// The first signal received (0: none), the run's handler, and the pipe's reader (kept alive).
     private struct State {
         var signalled: Int32 = 0
-        var handler: (() -> Void)?
+        var handler: (@Sendable () -> Void)?
         var source: DispatchSourceRead?
     }
     private static let state = Locked(State())
@@ -145,7 +145,7 @@ final class Interrupts {
             var b: UInt8 = 0
             guard read(fds[0], &b, 1) == 1 else { return }
             let sig = Int32(b)
-            let h: (() -> Void)? = state.withLock {
+            let h: (@Sendable () -> Void)? = state.withLock {
                 if $0.signalled == 0 { $0.signalled = sig }
                 return $0.handler
             }
@@ -165,7 +165,7 @@ final class Interrupts {
     private init() {}
 
     /// Calls `handler` (instead of exiting) on SIGINT/SIGTERM until `cancel()`.
-    static func install(_ h: @escaping () -> Void) -> Interrupts {
+    static func install(_ h: @escaping @Sendable () -> Void) -> Interrupts {
         state.withLock {
             $0.handler = h
             // A signal that came before the run could be told: the run stops at once.
