@@ -82,12 +82,7 @@ extension MSRResNet {
     /// From a BasicSR state dict: `conv_first`, `body.i.conv1/conv2`, `upconv1`, `upconv2` (×4),
     /// `conv_hr`, `conv_last` (weights [out, in, 3, 3] and biases).
     public convenience init(stateDict sd: StateDict) throws {
-        func conv(_ n: String, _ act: Activation) throws -> Conv2d {
-            let w = try sd.require(n + ".weight")
-            guard w.shape.count == 4, w.shape[2] == 3, w.shape[3] == 3 else { throw TensorError.shape("\(n).weight is \(w.shape), expected [out, in, 3, 3]") }
-            let b = try sd.require(n + ".bias", shape: [w.shape[0]])
-            return try Conv2d(name: n, inChannels: w.shape[1], outChannels: w.shape[0], kernel: 3, weight: w.data, bias: b.data, activation: act)
-        }
+        func conv(_ n: String, _ act: Activation) throws -> Conv2d { try sd.conv2d(n, activation: act) }
         let lrelu = Activation.leakyReLU(0.1)
         var body: [(conv1: Conv2d, conv2: Conv2d)] = []
         while sd["body.\(body.count).conv1.weight"] != nil {

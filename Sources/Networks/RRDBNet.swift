@@ -133,12 +133,7 @@ extension RRDBNet {
     /// `trunk_conv`, `upconv1`, `upconv2`, `HRconv`), whose names are translated.
     public convenience init(stateDict raw: StateDict) throws {
         let sd = Self.basicSRNames(raw)
-        func conv(_ n: String, _ act: Activation) throws -> Conv2d {
-            let w = try sd.require(n + ".weight")
-            guard w.shape.count == 4, w.shape[2] == 3, w.shape[3] == 3 else { throw TensorError.shape("\(n).weight is \(w.shape), expected [out, in, 3, 3]") }
-            let b = try sd.require(n + ".bias", shape: [w.shape[0]])
-            return try Conv2d(name: n, inChannels: w.shape[1], outChannels: w.shape[0], kernel: 3, weight: w.data, bias: b.data, activation: act)
-        }
+        func conv(_ n: String, _ act: Activation) throws -> Conv2d { try sd.conv2d(n, activation: act) }
         let lrelu = Activation.leakyReLU(0.2)
         var convs = [try conv("conv_first", .none)]
         var b = 0
@@ -166,5 +161,16 @@ extension RRDBNet {
             out.names.append(k); out.tensors[k] = sd.tensors[n]
         }
         return out
+    }
+}
+
+extension StateDict {
+    /// The square convolution stored as `name.weight` [out, in, k, k] and `name.bias` [out], shapes
+    /// checked, with `activation` fused.
+    func conv2d(_ name: String, kernel k: Int = 3, activation: Activation = .none) throws -> Conv2d {
+        let w = try require(name + ".weight")
+        guard w.shape.count == 4, w.shape[2] == k, w.shape[3] == k else { throw TensorError.shape("\(name).weight is \(w.shape), expected [out, in, \(k), \(k)]") }
+        let b = try require(name + ".bias", shape: [w.shape[0]])
+        return try Conv2d(name: name, inChannels: w.shape[1], outChannels: w.shape[0], kernel: k, weight: w.data, bias: b.data, activation: activation)
     }
 }

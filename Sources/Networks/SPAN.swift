@@ -93,16 +93,9 @@ extension SPAN {
         try self.init(conv1: try Self.conv3XC(sd, "conv_1"),
                       blocks: try (1...6).map { b in try ["c1_r", "c2_r", "c3_r"].map { try Self.conv3XC(sd, "block_\(b).\($0)") } },
                       conv2: try Self.conv3XC(sd, "conv_2"),
-                      convCat: try Self.plainConv(sd, "conv_cat", kernel: 1),
-                      upsampler: try Self.plainConv(sd, "upsampler.0", kernel: 3),
+                      convCat: try sd.conv2d("conv_cat", kernel: 1),
+                      upsampler: try sd.conv2d("upsampler.0"),
                       normalizesInput: sd["no_norm"] == nil)
-    }
-
-    static func plainConv(_ sd: StateDict, _ n: String, kernel k: Int) throws -> Conv2d {
-        let w = try sd.require(n + ".weight")
-        guard w.shape.count == 4, w.shape[2] == k, w.shape[3] == k else { throw TensorError.shape("\(n).weight is \(w.shape), expected [out, in, \(k), \(k)]") }
-        let b = try sd.require(n + ".bias", shape: [w.shape[0]])
-        return try Conv2d(name: n, inChannels: w.shape[1], outChannels: w.shape[0], kernel: k, weight: w.data, bias: b.data)
     }
 
     /// Conv3XC's eval-mode convolution: W[o][i] = Σ_b w3[o][b] Σ_a w2[b][a] w1[a][i] (per tap) plus sk at

@@ -141,22 +141,22 @@ public struct SpeckDetector: Sendable {
     }
 }
 
-/// Square dilation of a mask by r pixels (separable).
+/// Square dilation of a mask by r pixels (separable: rows, then columns).
 enum Dilation {
     static func square(_ m: [Bool], _ w: Int, _ h: Int, _ r: Int) -> [Bool] {
-        var rows = [Bool](repeating: false, count: w * h)
-        for y in 0..<h {
+        let rows = spread(m, lines: h, length: w, lineStride: w, step: 1, r)
+        return spread(rows, lines: w, length: h, lineStride: 1, step: w, r)
+    }
+
+    /// Each line (`length` values `step` apart, lines `lineStride` apart) dilated by r along itself.
+    private static func spread(_ m: [Bool], lines: Int, length: Int, lineStride: Int, step: Int, _ r: Int) -> [Bool] {
+        var out = [Bool](repeating: false, count: m.count)
+        for l in 0..<lines {
+            let base = l * lineStride
             var last = -r - 1
-            for x in 0..<w { if m[y * w + x] { last = x }; if x - last <= r { rows[y * w + x] = true } }
-            last = w + r + 1
-            for x in stride(from: w - 1, through: 0, by: -1) { if m[y * w + x] { last = x }; if last - x <= r { rows[y * w + x] = true } }
-        }
-        var out = [Bool](repeating: false, count: w * h)
-        for x in 0..<w {
-            var last = -r - 1
-            for y in 0..<h { if rows[y * w + x] { last = y }; if y - last <= r { out[y * w + x] = true } }
-            last = h + r + 1
-            for y in stride(from: h - 1, through: 0, by: -1) { if rows[y * w + x] { last = y }; if last - y <= r { out[y * w + x] = true } }
+            for k in 0..<length { if m[base + k * step] { last = k }; if k - last <= r { out[base + k * step] = true } }
+            last = length + r + 1
+            for k in stride(from: length - 1, through: 0, by: -1) { if m[base + k * step] { last = k }; if last - k <= r { out[base + k * step] = true } }
         }
         return out
     }
