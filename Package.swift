@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport", "MediaIO", "FilmCore", .product(name: "Yams", package: "Yams")],
+        .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport", "MediaIO", "FilmCore", "Restoration", .product(name: "Yams", package: "Yams")],
                     swiftSettings: v5),
     ]
 )

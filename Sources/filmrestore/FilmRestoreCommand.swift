@@ -10,7 +10,7 @@ struct FilmRestore: ParsableCommand {
         commandName: "filmrestore",
         abstract: "Restore old film: clean, color, upscale and interpolate to 4K at 60 fps, with the sound kept in sync.",
         version: FilmRestoreVersion.string,
-        subcommands: [Restore.self, Preview.self, Plan.self, Assemble.self, Report.self, Probe.self, Presets.self, Bench.self])
+        subcommands: [Restore.self, Preview.self, Plan.self, Assemble.self, Report.self, Probe.self, Presets.self, Stages.self, Bench.self])
 
     static func main() {
         keepLargeBuffersInTheHeap()
@@ -591,6 +591,20 @@ struct Presets: ParsableCommand {
             if !missing.isEmpty { line += " [not yet available: \(missing.joined(separator: ", "))]" }
             print(line)
         }
+    }
+}
+
+struct Stages: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the stages a preset can name, with every option's type, default, accepted values and help.")
+    @Argument(help: "One stage to describe (default: all).") var name: String?
+    func run() throws {
+        if let name {
+            guard let spec = StageRegistry.spec(named: name) else { FilmRestore.fail(RestoreError.unknownStage(name, known: StageRegistry.names)) }
+            print(spec.helpText)
+            return
+        }
+        print(StageRegistry.stages.map { $0.spec.helpText }.joined(separator: "\n\n"))
     }
 }
 

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
+import Restoration
 
 /// The command line as the field's tools behave: one error shape and documented exit codes, short
 /// flags, a progress line that fits the terminal, JSON progress for programs.
@@ -45,6 +46,32 @@ final class CommandLineTests: CLITestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("rife-v4.0-flownet.pkl in \(empty)"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.mkv")))
+    }
+
+    /// `filmrestore stages` describes every registered stage and every option of each, with its
+    /// type, default, accepted values and help, all from the stage's one declaration;
+    /// `stages NAME` describes one; an unknown name is an error naming the stages there are.
+    func test_stages_describesEveryStageAndOption() throws {
+        let all = try cli(["stages"])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        for t in StageRegistry.stages {
+            let s = t.spec
+            XCTAssertTrue(all.stdout.contains("\(s.name): \(s.summary)"), s.name)
+            let one = try cli(["stages", s.name])
+            XCTAssertEqual(one.status, 0, one.stderr)
+            XCTAssertTrue(all.stdout.contains(one.stdout.trimmingCharacters(in: .newlines)), s.name)
+            for o in s.options {
+                XCTAssertTrue(one.stdout.contains("  \(o.key) (\(o.type.shortName), default \(o.defaultText))"), "\(s.name).\(o.key)\n\(one.stdout)")
+                XCTAssertTrue(one.stdout.contains("takes \(o.type)"), "\(s.name).\(o.key)")
+                XCTAssertTrue(one.stdout.contains(o.help), "\(s.name).\(o.key)")
+            }
+        }
+        let fit = try cli(["stages", "fit"]).stdout
+        XCTAssertTrue(fit.contains("  size (size, default 3840x2160)\n      takes a size WIDTHxHEIGHT (or 4k, 1080p, 720p)"), fit)
+        XCTAssertTrue(fit.contains("traits: fallback, sets-size(size)"), fit)
+        let bad = try cli(["stages", "sharpen"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("unknown stage 'sharpen' (available: colorize, deflicker"), bad.stderr)
     }
 
     /// Runs a restore under a pseudo-terminal of `columns` columns and returns what it drew.

@@ -98,7 +98,7 @@ final class DeflickerTests: XCTestCase {
 
     func test_options_areChecked() {
         XCTAssertThrowsError(try StageHarness("deflicker", options: ["window": "4"], input: streamInfo(width: 8, height: 8))) {
-            XCTAssertTrue("\($0)".contains("window must be odd"), "\($0)")
+            XCTAssertTrue("\($0)".contains("option 'window' takes an odd whole number in 1…301, not '4'"), "\($0)")
         }
         XCTAssertThrowsError(try StageHarness("deflicker", options: ["strength": "3"], input: streamInfo(width: 8, height: 8)))
     }

@@ -5,9 +5,7 @@ import TestSupport
 
 /// Passes frames on after sleeping; records nothing (the queues are checked from outside).
 final class SlowStage: Stage {
-    static let name = "test-slow"
-    static let summary = "sleeps"
-    static let options: [String: String] = [:]
+    static let spec = StageSpec(name: "test-slow", summary: "sleeps")
     let delay: Double
     init(options: StageOptions) throws { delay = 0.002 }
     init(delay: Double) { self.delay = delay }
@@ -21,9 +19,7 @@ final class SlowStage: Stage {
 struct Boom: Error, CustomStringConvertible { var description: String { "boom at frame 5" } }
 
 final class FailingStage: Stage {
-    static let name = "test-fail"
-    static let summary = "throws"
-    static let options: [String: String] = [:]
+    static let spec = StageSpec(name: "test-fail", summary: "throws")
     var seen = 0
     init(options: StageOptions) throws {}
     init() {}

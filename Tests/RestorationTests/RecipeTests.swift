@@ -11,7 +11,7 @@ final class RecipeTests: XCTestCase {
     override func setUp() { dir = TempDir("recipe") }
     override func tearDown() { dir.remove() }
 
-    func recipe(_ input: String, stages: [Recipe.StageSpec], weights: [[String]]) throws -> Recipe {
+    func recipe(_ input: String, stages: [Recipe.StageRecord], weights: [[String]]) throws -> Recipe {
         Recipe(tool: "1", input: try Recipe.identify(input: input), preset: "p", stages: stages,
                encoder: EncoderSettings(codec: "ffv1"),
                files: try Recipe.files(stages: stages, weights: weights))
@@ -22,7 +22,7 @@ final class RecipeTests: XCTestCase {
         try Data(repeating: 1, count: 5_000_000).write(to: URL(fileURLWithPath: input))
         try Data(repeating: 2, count: 1000).write(to: URL(fileURLWithPath: model))
         try Data(repeating: 3, count: 100).write(to: URL(fileURLWithPath: key))
-        let stages = [Recipe.StageSpec(name: "upscale", options: [:]), Recipe.StageSpec(name: "colorize", options: ["reference": key])]
+        let stages = [Recipe.StageRecord(name: "upscale", options: [:]), Recipe.StageRecord(name: "colorize", options: ["reference": key])]
         let base = try recipe(input, stages: stages, weights: [[model], []])
         XCTAssertEqual(base.files.map(\.stage), ["upscale", "colorize"], "the model and the option's file are both recorded")
         XCTAssertEqual(try recipe(input, stages: stages, weights: [[model], []]).fingerprint, base.fingerprint)

@@ -1,6 +1,6 @@
 import XCTest
 import FilmCore
-import Restoration
+@testable import Restoration
 import TestSupport
 
 final class StageTests: XCTestCase {
@@ -103,7 +103,7 @@ final class StageTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("unknown option 'sise'"), "\($0)")
         }
         XCTAssertThrowsError(try StageHarness("fps", options: ["rate": "fast"], input: streamInfo(width: 8, height: 8))) {
-            XCTAssertTrue("\($0)".contains("rate must be"), "\($0)")
+            XCTAssertTrue("\($0)".contains("option 'rate' takes a positive rate"), "\($0)")
         }
         XCTAssertThrowsError(try StageHarness("sharpen", input: streamInfo(width: 8, height: 8))) {
             XCTAssertTrue("\($0)".contains("unknown stage 'sharpen'"), "\($0)")
@@ -138,6 +138,55 @@ final class StageTests: XCTestCase {
         }
     }
 
+    /// A value of the wrong type is refused when the preset is read, naming the stage, the
+    /// option, what it takes and the value; so is a list where one value belongs, and a list of
+    /// the wrong length.
+    func test_presets_wrongType_namesOptionExpectedTypeAndValue() throws {
+        func message(_ yaml: String) -> String {
+            do { _ = try Preset.parse(yaml: yaml, name: "t"); return "parsed" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(message("stages:\n  - denoise: {radius: two}\n"),
+                       "preset 't': stage 'denoise': option 'radius' takes a whole number in 0…6, not 'two'")
+        XCTAssertEqual(message("stages:\n  - fit: {size: [3840, 2160]}\n"),
+                       "preset 't': stage 'fit': option 'size' takes a size WIDTHxHEIGHT (or 4k, 1080p, 720p), not '3840,2160'")
+        XCTAssertEqual(message("stages:\n  - interpolate: {scale-list: [8, 4, 2]}\n"),
+                       "preset 't': stage 'interpolate': option 'scale-list' takes a list of 4 (a number in 0.001…64), not '8,4,2'")
+        XCTAssertEqual(message("stages:\n  - colorize: {render-size: 100}\n"),
+                       "preset 't': stage 'colorize': option 'render-size' takes a multiple of 32 in 64…2048, not '100'")
+        XCTAssertEqual(message("stages:\n  - deflicker: {grid: 32x2}\n"),
+                       "preset 't': stage 'deflicker': option 'grid' takes a size WIDTHxHEIGHT, each at most 16, not '32x2'")
+        XCTAssertEqual(message("stages:\n  - denoise: {strength: loud}\n"),
+                       "preset 't': stage 'denoise': option 'strength' takes auto or a number in 0…100, not 'loud'")
+        XCTAssertEqual(message("stages:\n  - fit: {sise: 4k}\n"),
+                       "preset 't': stage 'fit': unknown option 'sise' (options: background, mode, size)")
+        XCTAssertEqual(message("stages:\n  - interpolate: {scale-list: [16, 8, 4, 2], flow-scale: auto, ensemble: yes}\n"), "parsed")
+    }
+
+    /// Every registered stage's declaration is whole: unique keys, a help line each, every
+    /// default of its own type (it reads back as itself), roles on the options they name, and
+    /// every stage builds from its defaults alone (so no stage reads an undeclared option).
+    func test_specs_everyStage_defaultsParse_rolesNameOptions_buildsWithDefaults() throws {
+        XCTAssertEqual(Set(StageRegistry.names).count, StageRegistry.names.count)
+        for t in StageRegistry.stages {
+            let s = t.spec
+            XCTAssertFalse(s.summary.isEmpty, s.name)
+            XCTAssertEqual(Set(s.options.map(\.key)).count, s.options.count, s.name)
+            for o in s.options {
+                XCTAssertFalse(o.help.isEmpty, "\(s.name).\(o.key)")
+                if let d = o.defaultValue {
+                    XCTAssertEqual(o.type.parse(d.description), d, "\(s.name).\(o.key): default \(d) is not a \(o.type)")
+                } else if case .path = o.type {} else {
+                    XCTAssertNotNil(o.defaultNote, "\(s.name).\(o.key) has neither a default nor a note saying what it is")
+                }
+            }
+            for key in [s.sizeOption, s.rateOption].compactMap({ $0 }) { XCTAssertNotNil(s.option(key), "\(s.name): role on \(key)") }
+            if s.has(.fallback) { XCTAssertTrue(s.sizeOption != nil || s.rateOption != nil, s.name) }
+            XCTAssertNoThrow(try StageRegistry.make(s.name, text: [:]), s.name)
+        }
+        XCTAssertEqual(StageRegistry.fallback(for: \.sizeOption)?.name, "fit")
+        XCTAssertEqual(StageRegistry.fallback(for: \.rateOption)?.name, "fps")
+    }
+
     /// `--set` reaches every stage of its name, or the N-th with STAGE#N.
     func test_set_everyStageOfTheName_orTheNth() throws {
         var p = try Preset.parse(yaml: "stages: [denoise, fit, denoise]", name: "two")
@@ -148,6 +197,37 @@ final class StageTests: XCTestCase {
         XCTAssertThrowsError(try p.apply(setting: "denoise#3.strength=1")) { XCTAssertTrue("\($0)".contains("has 2 stage(s) denoise"), "\($0)") }
         XCTAssertThrowsError(try p.apply(setting: "blur.radius=1")) { XCTAssertTrue("\($0)".contains("has no stage blur"), "\($0)") }
         XCTAssertThrowsError(try p.apply(setting: "denoise=1")) { XCTAssertTrue("\($0)".contains("STAGE.KEY=VALUE"), "\($0)") }
+        // checked against the spec at once: type and key
+        XCTAssertThrowsError(try p.apply(setting: "denoise.radius=9")) {
+            XCTAssertEqual("\($0)", "--set denoise.radius=9: stage 'denoise': option 'radius' takes a whole number in 0…6, not '9'")
+        }
+        XCTAssertThrowsError(try p.apply(setting: "fit.blur=1")) { XCTAssertTrue("\($0)".contains("unknown option 'blur'"), "\($0)") }
+        XCTAssertEqual(p.stages.map { $0.options["radius"] }, [nil, nil, nil], "a refused setting changes nothing")
+    }
+
+    /// `--size` and `--fps` reach the stages by role, whatever their names; the fallback stage
+    /// is appended when no stage has the role; the shot finder (and, for interlaced sources, a
+    /// deinterlacer) is put in front by trait.
+    func test_roles_sizeAndRate_byTrait_automaticStagesByTrait() throws {
+        var e: [Preset.StageEntry] = [.init(name: "denoise"), .init(name: "interpolate"), .init(name: "fps")]
+        Restorer.setRole(\.rateOption, to: "50", in: &e)
+        Restorer.setRole(\.sizeOption, to: "1920x1080", in: &e)
+        XCTAssertEqual(e.map(\.name), ["denoise", "interpolate", "fps", "fit"])
+        XCTAssertEqual(e.map { $0.options["rate"] }, [nil, "50", "50", nil])
+        XCTAssertEqual(e[3].options, ["size": "1920x1080"])
+        var d: [Preset.StageEntry] = [.init(name: "fit")]
+        Restorer.setRole(\.rateOption, to: "24000/1001", in: &d)
+        XCTAssertEqual(d.map(\.name), ["fit", "fps"])
+        Restorer.insertAutomaticStages(&d, interlaced: true)
+        XCTAssertEqual(d.map(\.name), ["deinterlace", "scenecut", "fit", "fps"])
+        Restorer.insertAutomaticStages(&d, interlaced: true)
+        XCTAssertEqual(d.count, 4, "inserted once")
+        var p: [Preset.StageEntry] = [.init(name: "scenecut", options: ["threshold": "0.5"]), .init(name: "fit")]
+        Restorer.insertAutomaticStages(&p, interlaced: false)
+        XCTAssertEqual(p.map(\.name), ["scenecut", "fit"])
+        // the report's reference: the leading cleanup run, with a shot finder
+        let chain: [Preset.StageEntry] = [.init(name: "deflicker"), .init(name: "denoise"), .init(name: "upscale"), .init(name: "despeckle")]
+        XCTAssertEqual(ReportMaker.referenceChain(chain).map(\.name), ["scenecut", "deflicker", "denoise"])
     }
 
     func test_presets_parseAndReportUnavailableStages() throws {

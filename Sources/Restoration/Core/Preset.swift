@@ -65,8 +65,12 @@ public struct Preset {
             else if !(opts is NSNull) { throw RestoreError.preset("preset '\(name)': options of stage '\(stage)' must be a mapping") }
             p.stages.append(StageEntry(name: stage, options: o))
         }
-        for s in p.stages where StageRegistry.type(named: s.name) == nil && StageRegistry.planned[s.name] == nil {
-            throw RestoreError.unknownStage(s.name, known: StageRegistry.names)
+        for s in p.stages {
+            if let spec = StageRegistry.spec(named: s.name) {
+                do { _ = try spec.parse(s.options) } catch { throw RestoreError.preset("preset '\(name)': \(error)") }
+            } else if StageRegistry.planned[s.name] == nil {
+                throw RestoreError.unknownStage(s.name, known: StageRegistry.names)
+            }
         }
         if let out = root["output"] {
             guard let o = out as? [String: Any] else { throw RestoreError.preset("preset '\(name)': 'output' must be a mapping") }
@@ -109,9 +113,9 @@ public struct Preset {
         }
     }
 
-    /// A YAML option value as the stage reads it: a scalar as written, a list of scalars joined
-    /// with commas (`scale-list: [16, 8, 4, 2]` → "16,8,4,2"); a mapping or a nested list is refused
-    /// naming the option, what it takes and what it got.
+    /// A YAML option value as text: a scalar as written, a list of scalars joined with commas
+    /// (`scale-list: [16, 8, 4, 2]` → "16,8,4,2", which the stage's spec then reads as a list of
+    /// numbers); a mapping or a nested list is refused naming the option, what it takes and what it got.
     static func optionText(_ v: Any, stage: String, key: String, preset: String) throws -> String {
         func scalar(_ x: Any) -> String? {
             switch x {
@@ -147,6 +151,9 @@ public struct Preset {
                 throw RestoreError.preset("--set \(setting): preset \(name) has \(matching.count) stage(s) \(stage); #N counts them from 1")
             }
             chosen = [matching[n - 1]]
+        }
+        if let spec = StageRegistry.spec(named: stage) {
+            do { _ = try spec.parse([target[1]: parts[1]]) } catch { throw RestoreError.preset("--set \(setting): \(error)") }
         }
         for i in chosen { stages[i].options[target[1]] = parts[1] }
     }

@@ -199,29 +199,12 @@ public final class Restorer {
             throw RestoreError.stageUnavailable(preset: job.preset.name, stages: what)
         }
         var entries = job.preset.stages
-        if let s = job.size {
-            let value = "\(s.width)x\(s.height)"
-            if entries.contains(where: { $0.name == "fit" }) {
-                for i in entries.indices where entries[i].name == "fit" { entries[i].options["size"] = value }
-            } else { entries.append(.init(name: "fit", options: ["size": value])) }
-        }
-        if let r = job.fps {
-            if entries.contains(where: { $0.name == "fps" || $0.name == "interpolate" }) {
-                for i in entries.indices where entries[i].name == "fps" || entries[i].name == "interpolate" { entries[i].options["rate"] = r.description }
-            } else { entries.append(.init(name: "fps", options: ["rate": r.description])) }
-        }
+        if let s = job.size { Self.setRole(\.sizeOption, to: "\(s.width)x\(s.height)", in: &entries) }
+        if let r = job.fps { Self.setRole(\.rateOption, to: r.description, in: &entries) }
         do { reader = try MediaReader(path: job.input) } catch let e as MediaError {
             throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
         }
-        // Interlaced sources (tape, TV) are made progressive first, unless the preset says how.
-        if !job.stagesResolved && reader.stream.fieldOrder.isInterlaced && !entries.contains(where: { $0.name == DeinterlaceStage.name }) {
-            entries.insert(.init(name: DeinterlaceStage.name), at: 0)
-        }
-        // Shots are found once, on the source frames, so every temporal stage after can reset at cuts.
-        if !job.stagesResolved && !entries.contains(where: { $0.name == SceneCutStage.name }) {
-            let at = entries.first?.name == DeinterlaceStage.name ? 1 : 0
-            entries.insert(.init(name: SceneCutStage.name), at: at)
-        }
+        if !job.stagesResolved { Self.insertAutomaticStages(&entries, interlaced: reader.stream.fieldOrder.isInterlaced) }
         self.entries = entries
         var built: [Pipeline.Node] = [], files: [[String]] = []
         for e in entries {
@@ -309,7 +292,35 @@ public final class Restorer {
     }
 
     static func makeNode(_ e: Preset.StageEntry, modelsDir: String?) throws -> Pipeline.Node {
-        Pipeline.Node(name: e.name, stage: try StageRegistry.make(e.name, options: StageOptions(stage: e.name, values: e.options, modelsDir: modelsDir)))
+        Pipeline.Node(name: e.name, stage: try StageRegistry.make(e.name, text: e.options, modelsDir: modelsDir))
+    }
+
+    /// `--size` / `--fps`: sets the option of every stage with the role (`StageTrait.setsSize`,
+    /// `.setsRate`), or appends the registry's fallback stage for the role when none has it.
+    static func setRole(_ role: KeyPath<StageSpec, String?>, to value: String, in entries: inout [Preset.StageEntry]) {
+        var found = false
+        for i in entries.indices {
+            guard let key = StageRegistry.spec(named: entries[i].name)?[keyPath: role] else { continue }
+            entries[i].options[key] = value
+            found = true
+        }
+        if !found, let spec = StageRegistry.fallback(for: role), let key = spec[keyPath: role] {
+            entries.append(.init(name: spec.name, options: [key: value]))
+        }
+    }
+
+    /// Interlaced sources (tape, TV) are made progressive first, unless the chain says how; shots
+    /// are found once, on the source frames (after deinterlacing), so every temporal stage after
+    /// can reset at cuts.
+    static func insertAutomaticStages(_ entries: inout [Preset.StageEntry], interlaced: Bool) {
+        func has(_ t: StageTrait) -> Bool { entries.contains { StageRegistry.spec(named: $0.name)?.has(t) == true } }
+        if interlaced && !has(.deinterlaces), let d = StageRegistry.first(with: .deinterlaces) {
+            entries.insert(.init(name: d.name), at: 0)
+        }
+        if !has(.findsShots), let s = StageRegistry.first(with: .findsShots) {
+            let first = entries.first.flatMap { StageRegistry.spec(named: $0.name) }
+            entries.insert(.init(name: s.name), at: first?.has(.deinterlaces) == true ? 1 : 0)
+        }
     }
 
     /// New stages for another run over part of the film (stages keep state between frames).
@@ -317,7 +328,7 @@ public final class Restorer {
 
     /// Everything the output depends on, with the input's and every model's hash.
     public func recipe() throws -> Recipe {
-        let stages = entries.map { Recipe.StageSpec(name: $0.name, options: $0.options) }
+        let stages = entries.map { Recipe.StageRecord(name: $0.name, options: $0.options) }
         return Recipe(tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
                       stages: stages, encoder: encoder,
                       files: try Recipe.files(stages: stages, weights: weightFiles),

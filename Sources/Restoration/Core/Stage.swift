@@ -16,13 +16,10 @@ public struct TemporalWindow: Sendable, Equatable {
 /// its own: it is never called concurrently, and may keep state between calls. Every emitted frame
 /// keeps the properties of the source frame it was made from.
 public protocol Stage: AnyObject {
-    /// The name presets use.
-    static var name: String { get }
-    /// One line for `filmrestore presets` and error messages.
-    static var summary: String { get }
-    /// The options the stage understands, with a help line each.
-    static var options: [String: String] { get }
+    /// The stage's one declaration: name, summary, typed options, traits.
+    static var spec: StageSpec { get }
 
+    /// Builds the stage from options already checked against `spec`.
     init(options: StageOptions) throws
 
     var window: TemporalWindow { get }
@@ -32,6 +29,8 @@ public protocol Stage: AnyObject {
 }
 
 extension Stage {
+    /// The name presets use.
+    public static var name: String { spec.name }
     public var window: TemporalWindow { .none }
     public func flush(emit: (Frame) throws -> Void) throws {}
 }

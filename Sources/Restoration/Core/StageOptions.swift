@@ -1,80 +1,108 @@
 import Foundation
 import FilmCore
 
-/// A stage's options from a preset (scalars as strings, numbers or booleans), read with type checks.
-/// Reading an option marks it used; options a stage never reads are reported as unknown.
-public final class StageOptions {
-    public let stage: String
+/// A stage's options, parsed and checked against its `StageSpec` when made (so a stage's `init`
+/// only reads typed values), plus the run's context (the models folder).
+///
+/// Reading a key the spec does not declare, or as another type than declared, is a programming
+/// error in the stage (every stage is built with its defaults by the tests), not an input error.
+public struct StageOptions: Sendable {
+    public let spec: StageSpec
     /// The run's models folder (`--models-dir`), passed as context: nil for the default search.
     public let modelsDir: String?
-    private var values: [String: String]
-    private var used = Set<String>()
+    /// The values given (not the defaults).
+    public let values: [String: OptionValue]
 
-    public init(stage: String, values: [String: String] = [:], modelsDir: String? = nil) {
-        self.stage = stage
-        self.values = values
+    public var stage: String { spec.name }
+
+    public init(spec: StageSpec, text: [String: String] = [:], modelsDir: String? = nil) throws {
+        self.spec = spec
         self.modelsDir = modelsDir
+        self.values = try spec.parse(text)
+    }
+
+    /// Options for a registered stage, by name.
+    public init(stage: String, values: [String: String] = [:], modelsDir: String? = nil) throws {
+        guard let t = StageRegistry.type(named: stage) else { throw RestoreError.unknownStage(stage, known: StageRegistry.names) }
+        try self.init(spec: t.spec, text: values, modelsDir: modelsDir)
     }
 
     /// Where this stage's model files are looked for first: its own `models-dir` option, else the
     /// run's models folder, else nil (the default search).
-    public var modelsFolder: String? { has("models-dir") ? string("models-dir", default: "") : modelsDir }
+    public var modelsFolder: String? { path("models-dir") ?? modelsDir }
 
-    public var keys: [String] { Array(values.keys) }
-    public func set(_ key: String, _ value: String) { values[key] = value }
     public func has(_ key: String) -> Bool { values[key] != nil }
-    public var raw: [String: String] { values }
 
-    private func fail(_ m: String) -> RestoreError { .invalidOption(stage: stage, message: m) }
+    /// An error about this stage's options, for rules that span several options.
+    public func invalid(_ message: String) -> RestoreError { .invalidOption(stage: stage, message: message) }
 
-    public func string(_ key: String, default d: String) -> String {
-        used.insert(key); return values[key] ?? d
-    }
-
-    public func choice(_ key: String, _ allowed: [String], default d: String) throws -> String {
-        let v = string(key, default: d)
-        guard allowed.contains(v) else { throw fail("\(key) must be one of \(allowed.joined(separator: ", ")), not '\(v)'") }
+    /// The given value, else the declared default, else `fallback` (for defaults that depend on
+    /// other options; the spec's `defaultNote` describes them).
+    public func value(_ key: String, fallback: OptionValue? = nil) -> OptionValue {
+        guard let o = spec.option(key) else { preconditionFailure("stage \(stage) reads undeclared option '\(key)'") }
+        guard let v = values[key] ?? o.defaultValue ?? fallback else { preconditionFailure("option \(stage).\(key) has no default") }
         return v
     }
 
-    public func int(_ key: String, default d: Int, range: ClosedRange<Int>? = nil) throws -> Int {
-        used.insert(key)
-        guard let s = values[key] else { return d }
-        guard let v = Int(s) else { throw fail("\(key) must be a whole number, not '\(s)'") }
-        if let r = range, !r.contains(v) { throw fail("\(key) must be in \(r.lowerBound)…\(r.upperBound), not \(v)") }
+    public func number(_ key: String, default d: Double? = nil) -> Double {
+        guard case let .number(v) = value(key, fallback: d.map { .number($0) }) else { mismatch(key, "number") }
         return v
     }
 
-    public func double(_ key: String, default d: Double, range: ClosedRange<Double>? = nil) throws -> Double {
-        used.insert(key)
-        guard let s = values[key] else { return d }
-        guard let v = Double(s) else { throw fail("\(key) must be a number, not '\(s)'") }
-        if let r = range, !r.contains(v) { throw fail("\(key) must be in \(r.lowerBound)…\(r.upperBound), not \(v)") }
+    public func int(_ key: String, default d: Int? = nil) -> Int {
+        guard case let .integer(v) = value(key, fallback: d.map { .integer($0) }) else { mismatch(key, "integer") }
         return v
     }
 
-    public func bool(_ key: String, default d: Bool) throws -> Bool {
-        used.insert(key)
-        guard let s = values[key]?.lowercased() else { return d }
-        switch s {
-        case "true", "yes", "on", "1": return true
-        case "false", "no", "off", "0": return false
-        default: throw fail("\(key) must be true or false, not '\(s)'")
+    public func bool(_ key: String) -> Bool {
+        guard case let .bool(v) = value(key) else { mismatch(key, "bool") }
+        return v
+    }
+
+    public func rate(_ key: String) -> Rational {
+        guard case let .rate(v) = value(key) else { mismatch(key, "rate") }
+        return v
+    }
+
+    public func size(_ key: String) -> (width: Int, height: Int) {
+        guard case let .size(w, h) = value(key) else { mismatch(key, "size") }
+        return (w, h)
+    }
+
+    public func choice(_ key: String) -> String {
+        guard case let .choice(v) = value(key) else { mismatch(key, "choice") }
+        return v
+    }
+
+    public func model(_ key: String) -> String {
+        guard case let .model(v) = value(key) else { mismatch(key, "model") }
+        return v
+    }
+
+    /// A path option's value, nil when not given.
+    public func path(_ key: String) -> String? {
+        _ = spec.option(key) ?? { preconditionFailure("stage \(stage) reads undeclared option '\(key)'") }()
+        guard let v = values[key] else { return nil }
+        guard case let .path(p) = v else { mismatch(key, "path") }
+        return p
+    }
+
+    public func numbers(_ key: String) -> [Double] {
+        guard case let .list(l) = value(key) else { mismatch(key, "list") }
+        return l.map { if case let .number(x) = $0 { x } else { mismatch(key, "list of numbers") } }
+    }
+
+    /// An `auto`-or-number option: nil for auto.
+    public func autoNumber(_ key: String) -> Double? {
+        switch value(key) {
+        case .auto: return nil
+        case let .number(v): return v
+        default: mismatch(key, "auto or number")
         }
     }
 
-    public func rational(_ key: String, default d: Rational) throws -> Rational {
-        used.insert(key)
-        guard let s = values[key] else { return d }
-        guard let r = Rational(parsing: s), r > .zero else { throw fail("\(key) must be a positive rate like 60, 24000/1001 or 23.976, not '\(s)'") }
-        return r
-    }
-
-    public func size(_ key: String, default d: (Int, Int)) throws -> (width: Int, height: Int) {
-        used.insert(key)
-        guard let s = values[key] else { return d }
-        guard let v = Self.parseSize(s) else { throw fail("\(key) must be WIDTHxHEIGHT like 3840x2160, not '\(s)'") }
-        return v
+    private func mismatch(_ key: String, _ type: String) -> Never {
+        preconditionFailure("stage \(stage) reads option '\(key)' as \(type), declared \(spec.option(key)!.type.shortName)")
     }
 
     public static func parseSize(_ s: String) -> (width: Int, height: Int)? {
@@ -84,13 +112,5 @@ public final class StageOptions {
         let parts = s.lowercased().split(separator: "x")
         guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0, w <= 16384, h <= 16384 else { return nil }
         return (w, h)
-    }
-
-    /// Throws for options the stage did not read.
-    public func checkAllUsed(known: [String: String]) throws {
-        let unknown = Set(values.keys).subtracting(used).sorted()
-        if let k = unknown.first {
-            throw fail("unknown option '\(k)' (options: \(known.keys.sorted().joined(separator: ", ")))")
-        }
     }
 }

@@ -24,14 +24,32 @@ public enum StageRegistry {
 
     public static var names: [String] { stages.map { $0.name } }
 
-    /// Builds a stage from its options, rejecting options it does not know.
+    public static func spec(named name: String) -> StageSpec? { type(named: name)?.spec }
+
+    /// The first registered stage with a trait.
+    public static func first(with trait: StageTrait) -> StageSpec? { stages.lazy.map { $0.spec }.first { $0.has(trait) } }
+
+    /// The stage appended when a chain has no stage with a role (`\.sizeOption`, `\.rateOption`).
+    public static func fallback(for role: KeyPath<StageSpec, String?>) -> StageSpec? {
+        stages.lazy.map { $0.spec }.first { $0[keyPath: role] != nil && $0.has(.fallback) }
+    }
+
+    /// Builds a stage from options checked against its spec.
     public static func make(_ name: String, options: StageOptions) throws -> any Stage {
         guard let t = type(named: name) else {
             if planned[name] != nil { throw RestoreError.stageUnavailable(preset: options.stage, stages: [name]) }
             throw RestoreError.unknownStage(name, known: names)
         }
-        let s = try t.init(options: options)
-        try options.checkAllUsed(known: t.options)
-        return s
+        precondition(t.spec.name == options.spec.name, "options of \(options.stage) given to \(name)")
+        return try t.init(options: options)
+    }
+
+    /// Builds a stage from a preset's option text (parsed and checked against the spec).
+    public static func make(_ name: String, text: [String: String], modelsDir: String? = nil) throws -> any Stage {
+        guard let t = type(named: name) else {
+            if planned[name] != nil { throw RestoreError.stageUnavailable(preset: name, stages: [name]) }
+            throw RestoreError.unknownStage(name, known: names)
+        }
+        return try t.init(options: StageOptions(spec: t.spec, text: text, modelsDir: modelsDir))
     }
 }

@@ -40,8 +40,15 @@ public struct StillImages: Sendable {
 /// reads the output alongside, frame by frame at the source's times. Streaming: memory does not
 /// grow with the film's length.
 public enum ReportMaker {
-    /// Stages that clean the film without adding picture; the chain's first run of them is the reference.
-    static let cleanupStages: Set<String> = [DeinterlaceStage.name, SceneCutStage.name, DeflickerStage.name, DespeckleStage.name, DenoiseStage.name]
+    static func spec(_ e: Preset.StageEntry) -> StageSpec? { StageRegistry.spec(named: e.name) }
+
+    /// The reference chain: the chain's leading run of `.cleanup` stages (they clean the film
+    /// without adding picture), with a shot finder (flicker is measured within shots).
+    static func referenceChain(_ chain: [Preset.StageEntry]) -> [Preset.StageEntry] {
+        var entries = Array(chain.prefix { spec($0)?.has(.cleanup) == true })
+        Restorer.insertAutomaticStages(&entries, interlaced: false)
+        return entries
+    }
 
     /// - chain: the stages that made the output (with their options); nil reads them from the
     ///   output's `filmrestore_chain` tag, and without one the raw source is the reference.
@@ -58,15 +65,12 @@ public enum ReportMaker {
         let chain = chain ?? Recipe.chain(fromMetadata: tags)?.map { Preset.StageEntry(name: $0.name, options: $0.options) }
 
         // The reference: the chain's cleanup prefix, with a scene-cut detector (flicker is measured within shots).
-        var refEntries = Array((chain ?? []).prefix { cleanupStages.contains($0.name) })
-        if !refEntries.contains(where: { $0.name == SceneCutStage.name }) {
-            refEntries.insert(.init(name: SceneCutStage.name), at: refEntries.first?.name == DeinterlaceStage.name ? 1 : 0)
-        }
+        let refEntries = referenceChain(chain ?? [])
         let nodes = try refEntries.map { try Restorer.makeNode($0, modelsDir: nil) }   // cleanup stages: no models
         var refInfo = srcReader.stream
         for n in nodes { refInfo = try n.stage.configure(refInfo) }
-        let cleaned = refEntries.map(\.name).filter { $0 != SceneCutStage.name }
-        let fitMode: String? = chain.map { c in c.last { $0.name == FitStage.name }.map { $0.options["mode"] ?? "pad" } ?? "stretch" }
+        let cleaned = refEntries.filter { spec($0)?.has(.analysis) == false }.map(\.name)
+        let fitMode: String? = chain.map { c in c.last { spec($0)?.sizeOption != nil }.map { $0.options["mode"] ?? "pad" } ?? "stretch" }
         let area = ActiveArea.infer(source: srcReader.stream, outputWidth: outReader.stream.width, outputHeight: outReader.stream.height, fitMode: fitMode)
 
         let total = audit.input.videoFrames
@@ -99,7 +103,7 @@ public enum ReportMaker {
         // One interpolated frame, shown between its source frames (near the middle, when the output
         // has more frames than the source).
         let interpolating = outInterval.doubleValue < 0.9 * sourceInterval.doubleValue
-            && (chain?.contains { $0.name == InterpolateStage.name } ?? true)
+            && (chain?.contains { spec($0)?.has(.synthesizesFrames) == true } ?? true)
         let betweenFrom = base + total / 2
         var betweenPending: (k: Int, before: Frame, middle: Frame)?
         var between: (RestorationReport.Between, [[UInt8]])?

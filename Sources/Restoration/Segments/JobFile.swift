@@ -85,8 +85,8 @@ extension Restorer {
     /// nearest its ideal place (within half a segment), or, in a shot longer than that, the frame
     /// nearest it.
     public func plan(segments count: Int?, segmentSeconds: Double?, segmentsDir: String) throws -> JobFile {
-        guard let cutAt = entries.firstIndex(where: { $0.name == SceneCutStage.name }) else {
-            throw RestoreError.preset("cannot plan: the stages have no scenecut")
+        guard let cutAt = entries.firstIndex(where: { StageRegistry.spec(named: $0.name)?.has(.findsShots) == true }) else {
+            throw RestoreError.preset("cannot plan: the stages have no shot finder (scenecut)")
         }
         let front = try entries[...cutAt].map { try Self.makeNode($0, modelsDir: job.modelsDir) }
         let reader = self.reader

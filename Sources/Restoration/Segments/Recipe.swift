@@ -13,7 +13,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         /// `FileDigest.sampledSHA256`: size and 64 chunks of 1 MiB spread over the file.
         public var sampledSHA256: String
     }
-    public struct StageSpec: Codable, Equatable, Sendable {
+    public struct StageRecord: Codable, Equatable, Sendable {
         public var name: String
         public var options: [String: String]
     }
@@ -27,7 +27,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var tool: String
     public var input: Input
     public var preset: String
-    public var stages: [StageSpec]
+    public var stages: [StageRecord]
     public var encoder: EncoderSettings
     public var files: [File]
     /// The source's timecode at its first frame (a DPX header's, or a MOV/MXF timecode track's),
@@ -69,14 +69,14 @@ public struct Recipe: Codable, Equatable, Sendable {
     /// The stages with every option, as JSON, so that `filmrestore report` can re-run the cleanup
     /// part of the chain on the source.
     public static let chainTag = "filmrestore_chain"
-    static func chainJSON(_ stages: [StageSpec]) -> String {
+    static func chainJSON(_ stages: [StageRecord]) -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return String(decoding: try! enc.encode(stages), as: UTF8.self)
     }
-    public static func chain(fromMetadata m: [String: String]) -> [StageSpec]? {
+    public static func chain(fromMetadata m: [String: String]) -> [StageRecord]? {
         guard let s = m[chainTag] else { return nil }
-        return try? JSONDecoder().decode([StageSpec].self, from: Data(s.utf8))
+        return try? JSONDecoder().decode([StageRecord].self, from: Data(s.utf8))
     }
 
     static func identify(input path: String) throws -> Input {
@@ -88,15 +88,17 @@ public struct Recipe: Codable, Equatable, Sendable {
         return Input(path: path, size: (attrs[.size] as? NSNumber)?.int64Value ?? 0, sampledSHA256: try FileDigest.sampledSHA256(path: path))
     }
 
-    /// The model files, plus every file or folder of pictures an option names (colorize keyframes).
-    static func files(stages: [StageSpec], weights: [[String]]) throws -> [File] {
+    /// The model files, plus every file or folder of pictures an input path option names (colorize
+    /// keyframes): the options the stage's spec declares as `.path(.input)`, nothing guessed.
+    static func files(stages: [StageRecord], weights: [[String]]) throws -> [File] {
         var out: [File] = []
         for (i, s) in stages.enumerated() {
             var paths = weights[i]
-            for key in s.options.keys.sorted() {
+            let declared = StageRegistry.spec(named: s.name)?.options ?? []
+            for key in s.options.keys.sorted() where declared.contains(where: { $0.key == key && $0.type == .path(.input) }) {
                 let v = s.options[key]!
                 var isDir: ObjCBool = false
-                guard key != "models-dir", FileManager.default.fileExists(atPath: v, isDirectory: &isDir) else { continue }
+                guard FileManager.default.fileExists(atPath: v, isDirectory: &isDir) else { continue }
                 if isDir.boolValue {
                     let names = (try? FileManager.default.contentsOfDirectory(atPath: v)) ?? []
                     paths += names.sorted().filter { !$0.hasPrefix(".") }.map { v + "/" + $0 }

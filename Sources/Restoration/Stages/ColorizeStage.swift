@@ -69,16 +69,25 @@ public final class CompactColorizerPredictor: ColorPredictor {
 /// reference pixels with the same luminance and texture (remapped luminance statistics, as Welsh et
 /// al.). A reference overrides a model.
 public final class ColorizeStage: Stage {
-    public static let name = "colorize"
-    public static let summary = "colorization: DeOldify checkpoints or colored reference keyframes; guided chroma upsampling, luminance kept, stable over time"
-    public static let options = [
-        "model": "compact (default: FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder",
-        "reference": "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model",
-        "render-size": "short side in pixels at which color is predicted, a multiple of 32 (default: 128 for the compact model, its training scale; 320 for DeOldify and references)",
-        "stability": "0…1, how much of the previous frame's motion-compensated color is kept where the motion is reliable (default 0.85)",
-        "force": "colorize input that already has color (default false)",
-        "models-dir": "folder with model files (default: Models/)",
-    ]
+    public static let spec = StageSpec(
+        name: "colorize",
+        summary: "colorization: the shipped compact colorizer, a DeOldify checkpoint or colored reference keyframes; "
+            + "guided chroma upsampling, luminance kept, stable over time",
+        traits: [.colorizes, .temporal],
+        options: [
+            .model("model", family: "colorizer", names: ["compact"], default: "compact",
+                   "compact (FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: "
+                   + "ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder"),
+            .path("reference", .input,
+                  "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model"),
+            .integer("render-size", 64...2048, .multiple(of: 32), default: nil,
+                     note: "128 for the compact model (its training scale), 320 for DeOldify and references",
+                     "short side in pixels at which color is predicted"),
+            .number("stability", 0...1, default: 0.85,
+                    "how much of the previous frame's motion-compensated color is kept where the motion is reliable"),
+            .bool("force", default: false, "colorize input that already has color"),
+            .modelsDir,
+        ])
 
     let predictor: ColorPredictor?
     let references: [(frame: Int, picture: Frame)]
@@ -95,19 +104,17 @@ public final class ColorizeStage: Stage {
 
     public init(options: StageOptions) throws {
         // the default render size: the compact model's training scale (short side 128); 320 for DeOldify and references
-        let compact = !options.has("reference") && options.string("model", default: "compact") == "compact"
-        renderSize = try options.int("render-size", default: compact ? 128 : 320, range: 64...2048)
-        guard renderSize % 32 == 0 else { throw RestoreError.invalidOption(stage: Self.name, message: "render-size must be a multiple of 32, not \(renderSize)") }
-        stability = Float(try options.double("stability", default: 0.85, range: 0...1))
-        force = try options.bool("force", default: false)
-        if options.has("reference") {
-            references = try Self.loadReferences(options.string("reference", default: ""))
+        let reference = options.path("reference")
+        let compact = reference == nil && options.model("model") == "compact"
+        renderSize = options.int("render-size", default: compact ? 128 : 320)
+        stability = Float(options.number("stability"))
+        force = options.bool("force")
+        if let reference {
+            references = try Self.loadReferences(reference)
             predictor = nil
         } else {
             references = []
-            let model = options.string("model", default: "compact")
-            let dir = options.modelsFolder
-            predictor = try Self.loadModel(model, modelsDir: dir)
+            predictor = try Self.loadModel(options.model("model"), modelsDir: options.modelsFolder)
         }
     }
 

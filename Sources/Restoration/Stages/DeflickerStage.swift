@@ -12,14 +12,17 @@ import FilmCore
 /// and are limited (moving objects change a region's mean for real); per-pixel gains are
 /// interpolated bilinearly between region centres. Holds `window / 2` frames back.
 public final class DeflickerStage: Stage {
-    public static let name = "deflicker"
-    public static let summary = "removes brightness flicker (global and regional), keeps fades, resets at scene cuts"
-    public static let options = [
-        "window": "frames the brightness trend is taken over, odd (default 15)",
-        "grid": "regions for a local correction, COLUMNSxROWS (default 1x1: global only; 3x3 for uneven exposure across the frame)",
-        "local": "largest regional correction beyond the global one, as a fraction (default 0.1)",
-        "strength": "0…1, how much of the correction to apply (default 1)",
-    ]
+    public static let spec = StageSpec(
+        name: "deflicker",
+        summary: "removes brightness flicker (global and regional), keeps fades, resets at scene cuts",
+        traits: [.cleanup, .temporal],
+        options: [
+            .integer("window", 1...301, .odd, default: 15, "frames the brightness trend is taken over"),
+            .size("grid", maxSide: 16, default: (1, 1),
+                  "regions for a local correction, COLUMNSxROWS (1x1: global only; 3x3 for uneven exposure across the frame)"),
+            .number("local", 0...1, default: 0.1, "largest regional correction beyond the global one, as a fraction"),
+            .number("strength", 0...1, default: 1, "how much of the correction to apply"),
+        ])
 
     let radius: Int
     let columns: Int, rows: Int
@@ -36,14 +39,10 @@ public final class DeflickerStage: Stage {
     public var window: TemporalWindow { TemporalWindow(past: radius, future: radius) }
 
     public init(options: StageOptions) throws {
-        let w = try options.int("window", default: 15, range: 1...301)
-        guard w % 2 == 1 else { throw RestoreError.invalidOption(stage: Self.name, message: "window must be odd, not \(w)") }
-        radius = w / 2
-        let g = try options.size("grid", default: (1, 1))
-        guard g.width <= 16, g.height <= 16 else { throw RestoreError.invalidOption(stage: Self.name, message: "grid must be at most 16x16") }
-        columns = g.width; rows = g.height
-        localLimit = try options.double("local", default: 0.1, range: 0...1)
-        strength = try options.double("strength", default: 1, range: 0...1)
+        radius = options.int("window") / 2
+        (columns, rows) = options.size("grid")
+        localLimit = options.number("local")
+        strength = options.number("strength")
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }

@@ -9,12 +9,14 @@ import FilmCore
 /// `mode: auto` (the default) treats frames as interlaced when the stream or the frame says so and
 /// passes progressive frames through untouched; `mode: all` deinterlaces everything.
 public final class DeinterlaceStage: Stage {
-    public static let name = "deinterlace"
-    public static let summary = "interlaced → progressive (YADIF-style, edge-directed, motion-adaptive)"
-    public static let options = [
-        "mode": "auto (frames flagged interlaced, or all when the stream is) or all (default auto)",
-        "parity": "auto, tff (top field first) or bff (default auto: from the stream/frames)",
-    ]
+    public static let spec = StageSpec(
+        name: "deinterlace",
+        summary: "interlaced → progressive (YADIF-style, edge-directed, motion-adaptive)",
+        traits: [.cleanup, .deinterlaces, .temporal],
+        options: [
+            .choice("mode", ["auto", "all"], default: "auto", "auto: frames flagged interlaced, or all when the stream is; all: every frame"),
+            .choice("parity", ["auto", "tff", "bff"], default: "auto", "field order: auto (from the stream and frames), tff (top field first) or bff"),
+        ])
 
     let mode: String
     let parity: String
@@ -24,8 +26,8 @@ public final class DeinterlaceStage: Stage {
     public var window: TemporalWindow { TemporalWindow(past: 1, future: 1) }
 
     public init(options: StageOptions) throws {
-        mode = try options.choice("mode", ["auto", "all"], default: "auto")
-        parity = try options.choice("parity", ["auto", "tff", "bff"], default: "auto")
+        mode = options.choice("mode")
+        parity = options.choice("parity")
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {

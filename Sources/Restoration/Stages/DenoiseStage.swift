@@ -12,13 +12,15 @@ import FilmCore
 /// strength is the remaining noise level. `strength: auto` measures the noise of every frame
 /// (Immerkær's estimator on luma); `grain` puts part of the removed grain back for a film look.
 public final class DenoiseStage: Stage {
-    public static let name = "denoise"
-    public static let summary = "motion-compensated temporal denoise with an edge-preserving spatial fallback; noise measured per frame"
-    public static let options = [
-        "strength": "noise level σ on the 0–255 scale, or auto (default: measured per frame)",
-        "radius": "frames used on each side (default 2)",
-        "grain": "0…1, how much of the removed grain to put back (default 0)",
-    ]
+    public static let spec = StageSpec(
+        name: "denoise",
+        summary: "motion-compensated temporal denoise with an edge-preserving spatial fallback; noise measured per frame",
+        traits: [.cleanup, .temporal],
+        options: [
+            .autoNumber("strength", 0...100, "noise level σ on the 0–255 scale; auto measures it per frame"),
+            .integer("radius", 0...6, default: 2, "frames used on each side"),
+            .number("grain", 0...1, default: 0, "how much of the removed grain to put back"),
+        ])
 
     let sigmaOption: Float?          // 0…1 scale; nil = auto
     let radius: Int
@@ -31,16 +33,10 @@ public final class DenoiseStage: Stage {
     public var window: TemporalWindow { TemporalWindow(past: radius, future: radius) }
 
     public init(options: StageOptions) throws {
-        let s = options.string("strength", default: "auto")
-        if s == "auto" { sigmaOption = nil } else {
-            guard let v = Float(s), v >= 0, v <= 100 else {
-                throw RestoreError.invalidOption(stage: Self.name, message: "strength must be auto or a noise level 0…100 (0–255 scale), not '\(s)'")
-            }
-            sigmaOption = v / 255
-        }
-        radius = try options.int("radius", default: 2, range: 0...6)
+        sigmaOption = options.autoNumber("strength").map { Float($0) / 255 }
+        radius = options.int("radius")
         held = ShotWindow(past: radius, future: radius)
-        grain = Float(try options.double("grain", default: 0, range: 0...1))
+        grain = Float(options.number("grain"))
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }

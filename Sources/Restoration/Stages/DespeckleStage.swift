@@ -14,13 +14,15 @@ import FilmCore
 /// The neighbours are always two frames of the same shot: at a shot's (or the clip's) first
 /// frame the next two, at its last the previous two. Holds two frames back.
 public final class DespeckleStage: Stage {
-    public static let name = "despeckle"
-    public static let summary = "repairs single-frame dust and dirt from the motion-aligned frames before and after"
-    public static let options = [
-        "threshold": "how much brighter or darker than both aligned neighbours a defect is, 0…1 (default 0.1 ≈ 25/255)",
-        "grow": "pixels added around every defect (default 1)",
-        "scratches": "also remove vertical line scratches that stay in place over 3 of 5 frames (default true)",
-    ]
+    public static let spec = StageSpec(
+        name: "despeckle",
+        summary: "repairs single-frame dust and dirt from the motion-aligned frames before and after",
+        traits: [.cleanup, .temporal],
+        options: [
+            .number("threshold", 0.005...1, default: 0.1, "how much brighter or darker than both aligned neighbours a defect is (0.1 ≈ 25/255)"),
+            .integer("grow", 0...8, default: 1, "pixels added around every defect"),
+            .bool("scratches", default: true, "also remove vertical line scratches that stay in place over 3 of 5 frames"),
+        ])
 
     public let threshold: Float
     public let grow: Int
@@ -36,9 +38,9 @@ public final class DespeckleStage: Stage {
     public var window: TemporalWindow { TemporalWindow(past: 2, future: 2) }
 
     public init(options: StageOptions) throws {
-        threshold = Float(try options.double("threshold", default: 0.1, range: 0.005...1))
-        grow = try options.int("grow", default: 1, range: 0...8)
-        scratches = try options.bool("scratches", default: true)
+        threshold = Float(options.number("threshold"))
+        grow = options.int("grow")
+        scratches = options.bool("scratches")
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }

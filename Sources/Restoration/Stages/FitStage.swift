@@ -4,15 +4,17 @@ import FilmCore
 /// ratio included), with Lanczos-3, and letterboxes/pillarboxes (`mode: pad`), fills and crops
 /// (`mode: crop`) or ignores the aspect (`mode: stretch`). Output pixels are square.
 public final class FitStage: Stage {
-    public static let name = "fit"
+    public static let spec = StageSpec(
+        name: "fit",
+        summary: "scale to the output size keeping the display aspect ratio (Lanczos), pad or crop",
+        traits: [.setsSize(option: "size"), .fallback],
+        options: [
+            .size("size", default: (3840, 2160), "output size WIDTHxHEIGHT (also 4k, 1080p, 720p)"),
+            .choice("mode", ["pad", "crop", "stretch"], default: "pad", "pad (letterbox/pillarbox), crop (fill and crop) or stretch"),
+            .number("background", 0...1, default: 0, "gray level of the padding (0 black)"),
+        ])
     /// Frame property: the picture's area in the canvas, "x,y,width,height".
     public static let areaKey = "fit.area"
-    public static let summary = "scale to the output size keeping the display aspect ratio (Lanczos), pad or crop"
-    public static let options = [
-        "size": "output size WIDTHxHEIGHT (default 3840x2160; also 4k, 1080p, 720p)",
-        "mode": "pad (letterbox/pillarbox, default), crop (fill and crop), stretch",
-        "background": "gray level of the padding, 0…1 (default 0, black)",
-    ]
 
     let width: Int, height: Int
     let mode: String
@@ -22,9 +24,9 @@ public final class FitStage: Stage {
     private(set) var scaledWidth = 0, scaledHeight = 0, offsetX = 0, offsetY = 0
 
     public init(options: StageOptions) throws {
-        (width, height) = try options.size("size", default: (3840, 2160))
-        mode = try options.choice("mode", ["pad", "crop", "stretch"], default: "pad")
-        background = Float(try options.double("background", default: 0, range: 0...1))
+        (width, height) = options.size("size")
+        mode = options.choice("mode")
+        background = Float(options.number("background"))
     }
 
     /// The size the picture is scaled to and where its top-left lands in a width×height output

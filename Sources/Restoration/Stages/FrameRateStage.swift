@@ -5,9 +5,11 @@ import FilmCore
 /// rationals, so 23.976 and VFR input never drift against the sound. This is the baseline that
 /// `interpolate` replaces with real motion interpolation.
 public final class FrameRateStage: Stage {
-    public static let name = "fps"
-    public static let summary = "constant frame rate by nearest frame (repeat/drop), exact timestamps"
-    public static let options = ["rate": "output frame rate: 60, 50, 24000/1001, 23.976… (default 60)"]
+    public static let spec = StageSpec(
+        name: "fps",
+        summary: "constant frame rate by nearest frame (repeat/drop), exact timestamps",
+        traits: [.setsRate(option: "rate"), .fallback],
+        options: [.rate("rate", default: Rational(60), "output frame rate: 60, 50, 24000/1001, 23.976…")])
 
     public let rate: Rational
     private var previous: Frame?
@@ -17,7 +19,7 @@ public final class FrameRateStage: Stage {
     public var window: TemporalWindow { TemporalWindow(past: 0, future: 1) }
 
     public init(options: StageOptions) throws {
-        rate = try options.rational("rate", default: Rational(60))
+        rate = options.rate("rate")
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {

@@ -9,20 +9,22 @@ import FilmCore
 /// frame's time), luminance grain only (gray on black-and-white film). Put last, after `fit`: only
 /// the picture gets grain, not the bars, and no interpolated frame blends two frames' grain.
 public final class GrainStage: Stage {
-    public static let name = "grain"
-    public static let summary = "film grain re-synthesized at the output resolution from the grain the cleanup measured (strength by brightness, size), new each frame"
-    public static let options = [
-        "amount": "grain strength: 1 = the measured grain (default), 0 = none, up to 2",
-        "size": "grain size relative to the measured grain scaled to the output, 0.25…4 (default 1)",
-    ]
+    public static let spec = StageSpec(
+        name: "grain",
+        summary: "film grain re-synthesized at the output resolution from the grain the cleanup measured (strength by brightness, size), new each frame",
+        traits: [.addsDetail],
+        options: [
+            .number("amount", 0...2, default: 1, "grain strength: 1 = the measured grain, 0 = none"),
+            .number("size", 0.25...4, default: 1, "grain size relative to the measured grain scaled to the output"),
+        ])
 
     let amount: Float, sizeFactor: Float
     /// Frames given grain, and frames passed unchanged because no stage measured their grain.
     public private(set) var grained = 0, unmeasured = 0
 
     public init(options: StageOptions) throws {
-        amount = Float(try options.double("amount", default: 1, range: 0...2))
-        sizeFactor = Float(try options.double("size", default: 1, range: 0.25...4))
+        amount = Float(options.number("amount"))
+        sizeFactor = Float(options.number("size"))
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }

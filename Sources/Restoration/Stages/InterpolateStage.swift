@@ -16,18 +16,24 @@ import Networks
 /// upscale then costs about what it costs before. Every output keeps the properties of its nearer
 /// source frame.
 public final class InterpolateStage: Stage {
-    public static let name = "interpolate"
-    public static let summary = "flow-based frame interpolation to a constant rate (RIFE v4.0), exact timestamps, never across a scene cut"
-    public static let options = [
-        "rate": "output frame rate: 60, 50, 48, 24000/1001… (default 60)",
-        "model": "rife-v4.0 (default) or a path to a RIFE v4.0 flownet.pkl",
-        "models-dir": "folder with the model files (default: Models/ as installed by `make models`)",
-        "flow-scale": "estimate motion at this fraction of the frame size, warp at full size: 1, 0.5, 0.25, … or auto (default: auto, about 1280x720 for the flow)",
-        "scale-list": "the IFNet blocks' downscale factors, coarse to fine (default 8,4,2,1; 16,8,4,2 for very large motion)",
-        "ensemble": "average with the time-reversed estimate: a little smoother, twice the cost (default false)",
-        "refine": "RIFE's refinement networks (context + U-Net residual, the reference's non-fast mode): about 1 dB better, about 1.7× the cost (default true)",
-        "copy-below": "t this close to 0 or 1 copies the source frame instead of interpolating (default 0.02)",
-    ]
+    public static let spec = StageSpec(
+        name: "interpolate",
+        summary: "flow-based frame interpolation to a constant rate (RIFE v4.0), exact timestamps, never across a scene cut",
+        traits: [.setsRate(option: "rate"), .synthesizesFrames, .temporal],
+        options: [
+            .rate("rate", default: Rational(60), "output frame rate: 60, 50, 48, 24000/1001…"),
+            .model("model", family: "RIFE v4.0 flownet (.pkl)", names: InterpolationModels.names, default: "rife-v4.0",
+                   "the interpolation network: a shipped name or a path to a RIFE v4.0 flownet.pkl"),
+            .modelsDir,
+            .autoNumber("flow-scale", 0.001...1,
+                        "estimate motion at this fraction of the frame size, warp at full size: 1, 0.5, 0.25, …; auto: about 1280x720 for the flow"),
+            .numbers("scale-list", 0.001...64, count: 4...4, default: [8, 4, 2, 1],
+                     "the IFNet blocks' downscale factors, coarse to fine (16,8,4,2 for very large motion)"),
+            .bool("ensemble", default: false, "average with the time-reversed estimate: a little smoother, twice the cost"),
+            .bool("refine", default: true,
+                  "RIFE's refinement networks (context + U-Net residual, the reference's non-fast mode): about 1 dB better, about 1.7× the cost"),
+            .number("copy-below", 0...0.5, default: 0.02, "t this close to 0 or 1 copies the source frame instead of interpolating"),
+        ])
 
     public let rate: Rational
     public let network: IFNet
@@ -57,31 +63,17 @@ public final class InterpolateStage: Stage {
     public var window: TemporalWindow { TemporalWindow(past: 1, future: 1) }
 
     public init(options: StageOptions) throws {
-        rate = try options.rational("rate", default: Rational(60))
-        guard rate > .zero else { throw RestoreError.invalidOption(stage: Self.name, message: "rate must be positive") }
-        let fs = options.string("flow-scale", default: "auto")
-        if fs == "auto" { flowScaleOption = nil } else {
-            guard let v = Double(fs), v > 0, v <= 1 else {
-                throw RestoreError.invalidOption(stage: Self.name, message: "flow-scale must be auto or a number in (0, 1], not '\(fs)'")
-            }
-            flowScaleOption = v
+        rate = options.rate("rate")
+        flowScaleOption = options.autoNumber("flow-scale")
+        scaleList = options.numbers("scale-list").map { Float($0) }
+        ensemble = options.bool("ensemble")
+        refine = options.bool("refine")
+        copyBelow = options.number("copy-below")
+        let model = options.model("model")
+        do { network = try InterpolationModels.load(model, modelsDir: options.modelsFolder) } catch let e as TensorError {
+            throw options.invalid(e.description)
         }
-        let sl = options.string("scale-list", default: "8,4,2,1").split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard sl.count == 4, sl.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= 64 }) else {
-            throw RestoreError.invalidOption(stage: Self.name, message: "scale-list must be four positive numbers, coarse to fine, such as 8,4,2,1")
-        }
-        scaleList = sl.map { $0! }
-        ensemble = try options.bool("ensemble", default: false)
-        refine = try options.bool("refine", default: true)
-        copyBelow = try options.double("copy-below", default: 0.02, range: 0...0.5)
-        let model = options.string("model", default: "rife-v4.0")
-        let dir = options.modelsFolder
-        do { network = try InterpolationModels.load(model, modelsDir: dir) } catch let e as TensorError {
-            throw RestoreError.invalidOption(stage: Self.name, message: e.description)
-        }
-        if refine && network.refinement == nil {
-            throw RestoreError.invalidOption(stage: Self.name, message: "model \(model) has no refinement networks: set refine: false")
-        }
+        if refine && network.refinement == nil { throw options.invalid("model \(model) has no refinement networks: set refine: false") }
     }
 
     /// The automatic flow scale: the largest of 1, ½, ¼, … that brings the frame to at most about

@@ -7,13 +7,17 @@ import FilmCore
 /// pipeline (after deinterlacing) unless the preset places it itself. Holds one frame back (it
 /// compares a frame with the one after, to tell a cut from fast motion). Pixels pass unchanged.
 public final class SceneCutStage: Stage {
-    public static let name = "scenecut"
-    public static let summary = "marks hard cuts as a frame property (fades, dissolves, flicker and motion are not cuts)"
-    public static let options = [
-        "threshold": "smallest change (1 − correlation of 64-px luma thumbnails) that can be a cut, if it stands out (default 0.35)",
-        "ratio": "how many times larger than the changes around it a cut must be (default 2.5)",
-        "hard": "a change above this is a cut whatever surrounds it (default 0.65)",
-    ]
+    public static let spec = StageSpec(
+        name: "scenecut",
+        summary: "marks hard cuts as a frame property (fades, dissolves, flicker and motion are not cuts)",
+        traits: [.cleanup, .analysis, .findsShots, .temporal],
+        options: [
+            .number("threshold", 0.01...2, default: 0.35,
+                    "smallest change (1 − correlation of 64-px luma thumbnails) that can be a cut, if it stands out"),
+            .number("ratio", 1...100, default: 2.5, "how many times larger than the changes around it a cut must be"),
+            .number("hard", 0.01...2, default: nil, note: "0.65, or threshold if larger",
+                    "a change above this is a cut whatever surrounds it; at least threshold"),
+        ])
 
     public let detector: SceneCutDetector
     private var pending: Frame?
@@ -26,9 +30,10 @@ public final class SceneCutStage: Stage {
     public var window: TemporalWindow { TemporalWindow(past: 1, future: 1) }
 
     public init(options: StageOptions) throws {
-        let threshold = try options.double("threshold", default: 0.35, range: 0.01...2)
-        detector = SceneCutDetector(threshold: threshold, ratio: try options.double("ratio", default: 2.5, range: 1...100),
-                                    hard: try options.double("hard", default: max(0.65, threshold), range: threshold...2))
+        let threshold = options.number("threshold")
+        let hard = options.number("hard", default: max(0.65, threshold))
+        guard hard >= threshold else { throw options.invalid("hard (\(hard)) must be at least threshold (\(threshold))") }
+        detector = SceneCutDetector(threshold: threshold, ratio: options.number("ratio"), hard: hard)
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }

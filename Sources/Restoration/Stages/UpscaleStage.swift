@@ -8,8 +8,23 @@ import Networks
 /// radius (so the seams are invisible: tiled equals untiled), sized from a memory budget. Gray
 /// frames are run as RGB and come back as one plane.
 public final class UpscaleStage: Stage {
-    public static let name = "upscale"
-    public static let summary = "×4 super-resolution (Real-ESRGAN: realesr-general-x4v3 for film, realesr-animevideov3 for animation, realesrgan-x4plus), tiled"
+    public static let spec = StageSpec(
+        name: "upscale",
+        summary: "×4 super-resolution (Real-ESRGAN: realesr-general-x4v3 for film, realesr-animevideov3 for animation, realesrgan-x4plus), tiled",
+        traits: [.addsDetail],
+        options: [
+            .model("model", family: "super-resolution", names: SuperResolutionModels.names, default: SuperResolutionModels.general,
+                   "realesr-general-x4v3 (real-world footage), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), "
+                   + "spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative "
+                   + "(Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, "
+                   + "SRVGGNetCompact, MSRResNet or SPAN"),
+            .number("denoise", 0...1, default: nil, note: "0.5 for realesr-general-x4v3, none for other models",
+                    "realesr-general-x4v3's denoise strength (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail)"),
+            .integer("tile", 0...8192, default: 0, "tile size in input pixels (0: from the memory budget; the whole frame when it fits)"),
+            .integer("tile-pad", 0...512, default: nil, note: "the network's receptive radius, at most 32", "overlap of tiles in input pixels"),
+            .integer("memory", 64...65536, default: 2048, "memory budget for one tile's activations in MiB"),
+            .modelsDir,
+        ])
     public static let options = [
         "model": "realesr-general-x4v3 (real-world footage, default), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative (Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, SRVGGNetCompact, MSRResNet or SPAN",
         "denoise": "realesr-general-x4v3's denoise strength 0…1 (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail, default 0.5)",
@@ -25,16 +40,15 @@ public final class UpscaleStage: Stage {
     private var tileSize = 0
 
     public init(options: StageOptions) throws {
-        let model = options.string("model", default: SuperResolutionModels.general)
-        let dir = options.modelsFolder
-        tile = try options.int("tile", default: 0, range: 0...8192)
-        budget = try options.int("memory", default: 2048, range: 64...65536)
+        let model = options.model("model")
+        tile = options.int("tile")
+        budget = options.int("memory")
         let denoise: Double? = model == SuperResolutionModels.general || options.has("denoise")
-            ? try options.double("denoise", default: SuperResolutionModels.defaultDenoise, range: 0...1) : nil
-        do { network = try SuperResolutionModels.load(model, modelsDir: dir, denoise: denoise) } catch let e as TensorError {
-            throw RestoreError.invalidOption(stage: Self.name, message: e.description)
+            ? options.number("denoise", default: SuperResolutionModels.defaultDenoise) : nil
+        do { network = try SuperResolutionModels.load(model, modelsDir: options.modelsFolder, denoise: denoise) } catch let e as TensorError {
+            throw options.invalid(e.description)
         }
-        pad = try options.int("tile-pad", default: min(network.receptiveRadius, 32), range: 0...512)
+        pad = options.int("tile-pad", default: min(network.receptiveRadius, 32))
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
