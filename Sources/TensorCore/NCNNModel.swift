@@ -37,7 +37,6 @@ public struct NCNNModel {
         guard let text = try? String(contentsOf: param, encoding: .utf8) else {
             throw TensorError.format("\(param.lastPathComponent): cannot read ncnn param file")
         }
-        WeightFiles.record(param); WeightFiles.record(bin)
         guard let data = try? Data(contentsOf: bin) else { throw TensorError.format("\(bin.lastPathComponent): cannot read ncnn bin file") }
         try self.init(paramText: text, bin: data, name: param.deletingPathExtension().lastPathComponent)
     }

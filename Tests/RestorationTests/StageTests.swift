@@ -183,6 +183,15 @@ final class StageTests: XCTestCase {
             if s.has(.fallback) { XCTAssertTrue(s.sizeOption != nil || s.rateOption != nil, s.name) }
             XCTAssertNoThrow(try StageRegistry.make(s.name, text: [:]), s.name)
         }
+        // the files a stage was built from come with the stage (no side channel): the default
+        // upscaler blends two networks, so four files
+        let up = try StageRegistry.make("upscale", text: [:])
+        XCTAssertEqual(up.modelFiles.map { ($0 as NSString).lastPathComponent },
+                       ["realesr-general-x4v3.param", "realesr-general-x4v3.bin", "realesr-general-wdn-x4v3.param", "realesr-general-wdn-x4v3.bin"])
+        XCTAssertTrue(up.modelFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        XCTAssertEqual(try StageRegistry.make("upscale", text: ["denoise": "1"]).modelFiles.count, 2)
+        XCTAssertEqual(try StageRegistry.make("colorize", text: [:]).modelFiles.map { ($0 as NSString).lastPathComponent }, ["compact-colorizer.safetensors"])
+        XCTAssertEqual(try StageRegistry.make("fit", text: [:]).modelFiles, [])
         XCTAssertEqual(StageRegistry.fallback(for: \.sizeOption)?.name, "fit")
         XCTAssertEqual(StageRegistry.fallback(for: \.rateOption)?.name, "fps")
     }

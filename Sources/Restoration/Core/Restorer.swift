@@ -206,12 +206,8 @@ public final class Restorer {
         }
         if !job.stagesResolved { Self.insertAutomaticStages(&entries, interlaced: reader.stream.fieldOrder.isInterlaced) }
         self.entries = entries
-        var built: [Pipeline.Node] = [], files: [[String]] = []
-        for e in entries {
-            let (node, read) = try WeightFiles.recording { try Self.makeNode(e, modelsDir: job.modelsDir) }
-            built.append(node); files.append(read)
-        }
-        weightFiles = files
+        var built = try entries.map { try Self.makeNode($0, modelsDir: job.modelsDir) }
+        weightFiles = built.map { $0.stage.modelFiles }
         built += job.extraStages
         nodes = built
         context = TemporalWindow(past: nodes.reduce(2) { $0 + $1.stage.window.past }, future: nodes.reduce(2) { $0 + $1.stage.window.future })

@@ -23,6 +23,8 @@ public protocol Stage: AnyObject {
     init(options: StageOptions) throws
 
     var window: TemporalWindow { get }
+    /// The model files the stage was built from (absolute paths), for the recipe and provenance.
+    var modelFiles: [String] { get }
     func configure(_ input: StreamInfo) throws -> StreamInfo
     func process(_ frame: Frame, emit: (Frame) throws -> Void) throws
     func flush(emit: (Frame) throws -> Void) throws
@@ -32,6 +34,7 @@ extension Stage {
     /// The name presets use.
     public static var name: String { spec.name }
     public var window: TemporalWindow { .none }
+    public var modelFiles: [String] { [] }
     public func flush(emit: (Frame) throws -> Void) throws {}
 }
 

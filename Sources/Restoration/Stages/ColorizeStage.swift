@@ -90,6 +90,7 @@ public final class ColorizeStage: Stage {
         ])
 
     let predictor: ColorPredictor?
+    public let modelFiles: [String]
     let references: [(frame: Int, picture: Frame)]
     let renderSize: Int
     let stability: Float
@@ -112,28 +113,31 @@ public final class ColorizeStage: Stage {
         if let reference {
             references = try Self.loadReferences(reference)
             predictor = nil
+            modelFiles = []
         } else {
             references = []
-            predictor = try Self.loadModel(options.model("model"), modelsDir: options.modelsFolder)
+            let loaded = try Self.loadModel(options.model("model"), modelsDir: options.modelsFolder)
+            (predictor, modelFiles) = (loaded.value, loaded.files)
         }
     }
 
     /// For tests and embedding: any predictor.
     public init(predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.85, force: Bool = false) {
-        self.predictor = predictor; self.references = []
+        self.predictor = predictor; self.references = []; self.modelFiles = []
         self.renderSize = renderSize; self.stability = stability; self.force = force
     }
 
     /// The shipped colorizer's file, within a models folder.
     public static let compactFile = "colorizer/compact-colorizer.safetensors"
 
-    static func loadModel(_ model: String, modelsDir: String?) throws -> ColorPredictor {
+    static func loadModel(_ model: String, modelsDir: String?) throws -> Loaded<ColorPredictor> {
         if model == "compact" {
             let dirs = (modelsDir.map { [$0] } ?? []) + ModelStore.searchPaths
             guard let found = dirs.map({ "\($0)/\(compactFile)" }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
                 throw RestoreError.invalidOption(stage: Self.name, message: "the default colorizer (Models/\(compactFile), part of the checkout) is missing; set `model:` to a DeOldify checkpoint or give `reference:` keyframes")
             }
-            do { return CompactColorizerPredictor(try CompactColorizer(contentsOf: URL(fileURLWithPath: found))) } catch let e as TensorError {
+            let url = URL(fileURLWithPath: found)
+            do { return Loaded(CompactColorizerPredictor(try CompactColorizer(contentsOf: url)), files: [url]) } catch let e as TensorError {
                 throw RestoreError.invalidOption(stage: Self.name, message: "\(found): \(e.description)")
             }
         }
@@ -147,8 +151,9 @@ public final class ColorizeStage: Stage {
             path = found
         }
         do {
-            let net = try DeOldifyGenerator(contentsOf: URL(fileURLWithPath: path))
-            return DeOldifyPredictor(net, name: "DeOldify \(net.kind == .deep ? "deep" : "wide") \(net.backbone)")
+            let url = URL(fileURLWithPath: path)
+            let net = try DeOldifyGenerator(contentsOf: url)
+            return Loaded(DeOldifyPredictor(net, name: "DeOldify \(net.kind == .deep ? "deep" : "wide") \(net.backbone)"), files: [url])
         } catch let e as TensorError {
             throw RestoreError.invalidOption(stage: Self.name, message: "\((path as NSString).lastPathComponent): \(e.description)")
         }

@@ -37,6 +37,7 @@ public final class InterpolateStage: Stage {
 
     public let rate: Rational
     public let network: IFNet
+    public let modelFiles: [String]
     public let scaleList: [Float]
     public let ensemble: Bool
     public let refine: Bool
@@ -70,9 +71,10 @@ public final class InterpolateStage: Stage {
         refine = options.bool("refine")
         copyBelow = options.number("copy-below")
         let model = options.model("model")
-        do { network = try InterpolationModels.load(model, modelsDir: options.modelsFolder) } catch let e as TensorError {
-            throw options.invalid(e.description)
-        }
+        do {
+            let loaded = try InterpolationModels.loadWithFiles(model, modelsDir: options.modelsFolder)
+            (network, modelFiles) = (loaded.value, loaded.files)
+        } catch let e as TensorError { throw options.invalid(e.description) }
         if refine && network.refinement == nil { throw options.invalid("model \(model) has no refinement networks: set refine: false") }
     }
 

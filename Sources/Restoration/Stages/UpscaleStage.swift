@@ -35,6 +35,7 @@ public final class UpscaleStage: Stage {
     ]
 
     public let network: any SuperResolutionNetwork
+    public let modelFiles: [String]
     let tile: Int, pad: Int, budget: Int
     private let workspace = Workspace()
     private var tileSize = 0
@@ -45,9 +46,10 @@ public final class UpscaleStage: Stage {
         budget = options.int("memory")
         let denoise: Double? = model == SuperResolutionModels.general || options.has("denoise")
             ? options.number("denoise", default: SuperResolutionModels.defaultDenoise) : nil
-        do { network = try SuperResolutionModels.load(model, modelsDir: options.modelsFolder, denoise: denoise) } catch let e as TensorError {
-            throw options.invalid(e.description)
-        }
+        do {
+            let loaded = try SuperResolutionModels.loadWithFiles(model, modelsDir: options.modelsFolder, denoise: denoise)
+            (network, modelFiles) = (loaded.value, loaded.files)
+        } catch let e as TensorError { throw options.invalid(e.description) }
         pad = options.int("tile-pad", default: min(network.receptiveRadius, 32))
     }
 

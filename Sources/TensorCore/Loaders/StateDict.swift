@@ -37,7 +37,6 @@ public struct StateDict: Sendable {
     /// Nothing in the file is executed: pickles go through a restricted unpickler.
     public static func load(_ url: URL) throws -> StateDict {
         let data: Data
-        WeightFiles.record(url)
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw TensorError.format("\(url.lastPathComponent): cannot read (\(error.localizedDescription))")
         }
