@@ -7,7 +7,7 @@ import PackageDescription
 //   CFFmpeg  ── MediaIO ──┐
 //   CBLAS    ── TensorCore │
 //   FilmCore (frames, rationals, color) ── Restoration (stages, pipeline, presets) ── filmrestore (CLI)
-let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "FilmRestore",
@@ -30,25 +30,25 @@ let package = Package(
             name: "CBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "FilmCore", swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
-        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v5),
-        .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v5),
+        .target(name: "FilmCore", swiftSettings: v6),
+        .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v6),
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v6),
+        .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v6),
         .target(
             name: "Restoration",
             dependencies: ["FilmCore", "MediaIO", "TensorCore", "Networks", .product(name: "Yams", package: "Yams")],
-            swiftSettings: v5),
+            swiftSettings: v6),
         .executableTarget(
             name: "filmrestore",
             dependencies: ["Restoration", "MediaIO", "FilmCore", "TensorCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: v5),
-        .target(name: "TestSupport", dependencies: ["FilmCore", "MediaIO", "Restoration"], swiftSettings: v5),
-        .testTarget(name: "FilmCoreTests", dependencies: ["FilmCore", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v5),
+            swiftSettings: v6),
+        .target(name: "TestSupport", dependencies: ["FilmCore", "MediaIO", "Restoration"], swiftSettings: v6),
+        .testTarget(name: "FilmCoreTests", dependencies: ["FilmCore", "TestSupport"], swiftSettings: v6),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v6),
+        .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v6),
+        .testTarget(name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v6),
         .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport", "MediaIO", "FilmCore", "Restoration", .product(name: "Yams", package: "Yams")],
-                    swiftSettings: v5),
+                    swiftSettings: v6),
     ]
 )

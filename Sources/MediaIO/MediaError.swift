@@ -25,7 +25,8 @@ public enum MediaError: Error, CustomStringConvertible, Equatable {
 func ffmpegErrorString(_ code: Int32) -> String {
     var buf = [CChar](repeating: 0, count: 256)
     fr_strerror(code, &buf, buf.count)
-    return String(cString: buf)
+    let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Throws a `MediaError.ffmpeg` when an FFmpeg call returned a negative code; returns the code otherwise.

@@ -12,7 +12,7 @@ import TensorCore
 ///     res.0, res.1 = ReLU(x + BN(conv(ReLU(BN(conv(x))))));  attn = SAGAN self-attention (128)
 ///     up = conv 1×1 128→256 + ReLU, pixel shuffle ×2;  dec = [cat(up, s2) 128→96] [96→96]
 ///     head = conv 1×1 96→Q;  bins [Q][2] (Cb, Cr, BT.601 full range), temperature
-public final class CompactColorizer: @unchecked Sendable {
+public final class CompactColorizer: Sendable {
     let enc: [Conv2d]
     let res: [(Conv2d, Conv2d)]
     let attention: (query: [Float], key: [Float], value: [Float], gamma: Float)

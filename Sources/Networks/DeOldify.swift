@@ -26,7 +26,7 @@ import TensorCore
 /// RGB picture. Spectral norm in eval mode: weight_orig / (u · W v) from the stored u and v (older
 /// checkpoints that still hold `weight` use it). BatchNorms directly after a convolution are folded
 /// into it; the ones after a ReLU are applied as per-channel affine maps.
-public final class DeOldifyGenerator: @unchecked Sendable {
+public final class DeOldifyGenerator: Sendable {
     public enum Kind: String, Sendable { case deep, wide }
     public let kind: Kind
     /// Blocks per ResNet stage and whether they are bottlenecks (ResNet-34: 3,4,6,3 basic; ResNet-101: 3,4,23,3 bottleneck).

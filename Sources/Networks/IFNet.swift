@@ -18,8 +18,8 @@ import TensorCore
 /// are the checkpoint keys (`block0.conv0.0.0.weight`; `module.` stripped). The checkpoint's
 /// `contextnet` and `unet` make the optional refinement (`RIFERefine`, the reference's
 /// `fastmode=False`); `block_tea` (a training-time teacher) is ignored.
-public final class IFNet: @unchecked Sendable {
-    public final class IFBlock: @unchecked Sendable {
+public final class IFNet: Sendable {
+    public final class IFBlock: Sendable {
         public let name: String
         public let conv0: [Conv2d]
         public let convblock: [Conv2d]
@@ -219,7 +219,7 @@ public final class IFNet: @unchecked Sendable {
         flow.data.withUnsafeBufferPointer { fp in mask.data.withUnsafeBufferPointer { mp in res.withUnsafeBufferPointer { rp in
         out.data.withUnsafeMutableBufferPointer { op in
             let A = a.baseAddress!, B = b.baseAddress!, F = fp.baseAddress!, M = mp.baseAddress!, R = rp.baseAddress!, O = op.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: h) { y in
+            Parallel.forEach(h) { y in
                 let (y0, y1, wy) = ty[y]
                 @inline(__always) func lerp(_ p: UnsafePointer<Float>, _ x0: Int, _ x1: Int, _ wx: Float) -> Float {
                     let r0 = p + y0 * fw, r1 = p + y1 * fw

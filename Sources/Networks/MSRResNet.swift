@@ -9,7 +9,7 @@ import TensorCore
 ///     conv_hr (LeakyReLU); conv_last; + bilinear upsampling of the input (align_corners=False)
 ///
 /// Features, blocks and scale are read from the weights.
-public final class MSRResNet: SuperResolutionNetwork, @unchecked Sendable {
+public final class MSRResNet: SuperResolutionNetwork, Sendable {
     public let convFirst: Conv2d
     public let body: [(conv1: Conv2d, conv2: Conv2d)]
     /// upconv1 and, for ×4, upconv2 (each followed by a pixel shuffle by `shuffle`).

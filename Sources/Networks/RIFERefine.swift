@@ -14,7 +14,7 @@ import TensorCore
 ///           conv = conv(16→3, 3); output sigmoid; residual = 2·out − 1
 ///
 /// Layer names are the checkpoint keys (`contextnet.conv1.conv1.0.weight`, `unet.up0.0.weight`).
-public final class RIFERefine: @unchecked Sendable {
+public final class RIFERefine: Sendable {
     /// Conv2: a stride-2 and a stride-1 3×3 convolution, each with PReLU.
     struct Conv2 {
         let conv1: Conv2d, conv2: Conv2d

@@ -8,9 +8,9 @@ import TensorCore
 ///
 /// Blocks, features and growth channels are read from the weights. Scale 4 here (scale 2 and 1
 /// models start with a pixel unshuffle; not supported yet).
-public final class RRDBNet: SuperResolutionNetwork, @unchecked Sendable {
-    public struct RDB { public let convs: [Conv2d] }
-    public struct RRDB { public let rdbs: [RDB] }
+public final class RRDBNet: SuperResolutionNetwork, Sendable {
+    public struct RDB: Sendable { public let convs: [Conv2d] }
+    public struct RRDB: Sendable { public let rdbs: [RDB] }
 
     public let convFirst: Conv2d
     public let body: [RRDB]

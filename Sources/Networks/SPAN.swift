@@ -12,7 +12,7 @@ import TensorCore
 /// Every Conv3XC (`sk` 1×1 + `conv.0` 1×1 → `conv.1` 3×3 → `conv.2` 1×1) is folded once at load
 /// into the single 3×3 convolution it computes in eval mode, as upstream's `update_params` does;
 /// the checkpoint's `eval_conv` copy is not trusted (training never updates it).
-public final class SPAN: SuperResolutionNetwork, @unchecked Sendable {
+public final class SPAN: SuperResolutionNetwork, Sendable {
     public let conv1: Conv2d
     /// block_i's c1_r, c2_r, c3_r.
     public let blocks: [[Conv2d]]

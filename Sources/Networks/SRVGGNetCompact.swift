@@ -7,7 +7,7 @@ import TensorCore
 ///     out = pixel_shuffle(body(x), s) + nearest_upsample(x, s)
 ///
 /// Layer names are the checkpoint keys (`body.N`); each PReLU is fused into the convolution before it.
-public final class SRVGGNetCompact: SuperResolutionNetwork, @unchecked Sendable {
+public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
     public let body: [Conv2d]
     public let scale: Int
     public var numFeat: Int { body[0].outChannels }

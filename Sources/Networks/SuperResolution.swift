@@ -138,7 +138,7 @@ public enum SuperResolutionModels {
 /// border it consumes (graphs of unpadded convolutions, as Real-CUGAN's, give (n − 2b)·s pixels
 /// for n) and its memory per pixel are measured by two probe runs at load; the border is given
 /// back by mirroring the input before the run, so the output is n·s.
-public final class GraphNetwork: SuperResolutionNetwork, @unchecked Sendable {
+public final class GraphNetwork: SuperResolutionNetwork, Sendable {
     public let graph: NCNNGraph
     public let scale: Int
     /// Input pixels the graph consumes on each side.

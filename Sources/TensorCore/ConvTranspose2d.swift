@@ -6,7 +6,7 @@ import Dispatch
 ///
 /// Shapes: weight [in][out][k][k] (PyTorch's layout for transposed convolutions), bias [out];
 /// input [in][H][W] → output [out][H'][W'], H' = (H − 1)·s − 2p + k.
-public final class ConvTranspose2d: @unchecked Sendable {
+public final class ConvTranspose2d: Sendable {
     public let name: String
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: [Float]
@@ -46,7 +46,7 @@ public final class ConvTranspose2d: @unchecked Sendable {
         let parts = min(GEMM.workers, max(1, n / 256))
         weight.withUnsafeBufferPointer { wp in x.data.withUnsafeBufferPointer { xp in
             GEMM.singleThreaded {
-                DispatchQueue.concurrentPerform(iterations: parts) { i in
+                Parallel.forEach(parts) { i in
                     let j0 = n * i / parts, j1 = n * (i + 1) / parts
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(j1 - j0), Int32(inChannels), 1,
                                 wp.baseAddress, Int32(rows), xp.baseAddress! + j0, Int32(n), 0, cols + j0, Int32(n))
@@ -56,7 +56,7 @@ public final class ConvTranspose2d: @unchecked Sendable {
         var out = Tensor(channels: outChannels, height: oh, width: ow)
         out.data.withUnsafeMutableBufferPointer { op in
             let o0 = op.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: outChannels) { o in
+            Parallel.forEach(outChannels) { o in
                 let dst = o0 + o * oh * ow
                 dst.update(repeating: bias[o], count: oh * ow)
                 for ky in 0..<k { for kx in 0..<k {

@@ -30,6 +30,10 @@ public enum Activation: Sendable, Equatable {
 ///
 /// Shapes: weight [out][in][k][k], bias [out]; input [in][H][W] → output [out][H'][W'],
 /// H' = (H + 2p − k) / s + 1.
+///
+/// `@unchecked Sendable` is safe because the weights are immutable, the Winograd cache is only
+/// reached under `winogradLock`, and `activation` is set while a network is being built, before
+/// the layer is shared with any other thread.
 public final class Conv2d: @unchecked Sendable {
     public let name: String
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
@@ -126,7 +130,7 @@ public final class Conv2d: @unchecked Sendable {
         let cols = workspace.pointer
         weight.withUnsafeBufferPointer { wp in
             GEMM.singleThreaded {
-                DispatchQueue.concurrentPerform(iterations: min(workers, bands)) { wi in
+                Parallel.forEach(min(workers, bands)) { wi in
                     let col = cols + wi * kk * ow * band
                     var bi = wi
                     while bi < bands {
@@ -224,7 +228,7 @@ public final class Conv2d: @unchecked Sendable {
 ///
 /// One caller at a time, by design and without a lock: each stage (or benchmark) owns its own
 /// workspace and runs its network from its own queue, one frame after another. The kernels that
-/// split work across threads (`concurrentPerform`) `reserve` first, on the caller's thread, and
+/// split work across threads (`Parallel.forEach`) `reserve` first, on the caller's thread, and
 /// their workers then write disjoint ranges of `pointer`; `takeBuffer`/`giveBack` are called by
 /// the network's own (single) thread only. `@unchecked Sendable` lets a stage hand its workspace to
 /// the queue that owns it from then on.

@@ -20,7 +20,7 @@ import Dispatch
 /// Tensors are stored as [C][H][W]; ncnn's 1-D blobs (w) as [w][1][1] and 2-D (w, h) as [1][h][w],
 /// the same values in the same order, and each blob's ncnn dimensionality is tracked for Reshape
 /// and Permute.
-public final class NCNNGraph: @unchecked Sendable {
+public final class NCNNGraph: Sendable {
     /// One executable step.
     enum Op {
         case input
@@ -502,7 +502,7 @@ public final class NCNNGraph: @unchecked Sendable {
             guard let base = p.baseAddress else { return }
             let chunks = max(1, min(n / 32768, 64))
             if chunks == 1 { for i in 0..<n { base[i] = f(base[i]) }; return }
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            Parallel.forEach(chunks) { c in
                 for i in (n * c / chunks)..<(n * (c + 1) / chunks) { base[i] = f(base[i]) }
             }
         }
@@ -548,7 +548,7 @@ public final class NCNNGraph: @unchecked Sendable {
             y.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
                 let dst = p.baseAddress!, src = q.baseAddress!
                 let chunks = max(1, min(n / 32768, 64))
-                DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                Parallel.forEach(chunks) { c in
                     for i in (n * c / chunks)..<(n * (c + 1) / chunks) { dst[i] = binary(op, dst[i], src[i]) }
                 }
             }}
@@ -562,7 +562,7 @@ public final class NCNNGraph: @unchecked Sendable {
             let plane = big.plane
             y.data.withUnsafeMutableBufferPointer { p in
                 let base = p.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: big.channels) { c in
+                Parallel.forEach(big.channels) { c in
                     let v = small.data[small.channels == 1 ? 0 : c]
                     for i in (c * plane)..<((c + 1) * plane) { base[i] = swapped ? binary(op, v, base[i]) : binary(op, base[i], v) }
                 }
@@ -664,7 +664,7 @@ public final class NCNNGraph: @unchecked Sendable {
         var out = Tensor(channels: x.channels, height: oh, width: ow)
         x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
             let sp = src.baseAddress!, dp = dst.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: x.channels) { c in
+            Parallel.forEach(x.channels) { c in
                 let plane = sp + c * h * w
                 for oy in 0..<oh { for ox in 0..<ow {
                     var acc: Float = average ? 0 : -.greatestFiniteMagnitude
@@ -722,7 +722,7 @@ public final class NCNNGraph: @unchecked Sendable {
         let ih = x.height, iw = x.width
         x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
             let sp = src.baseAddress!, dp = dst.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: x.channels) { c in
+            Parallel.forEach(x.channels) { c in
                 // Each source row resampled along x once, then the output rows mixed from them.
                 var rows = [Float](repeating: 0, count: ih * ow)
                 for y in 0..<ih {
@@ -785,7 +785,7 @@ extension NCNNModel.Layer {
 
 /// A convolution computed directly (no im2col): grouped, depthwise or dilated, which the GEMM
 /// kernel does not cover. Weights [out][in/groups][k][k]; zero padding on every side.
-final class DirectConv: @unchecked Sendable {
+final class DirectConv: Sendable {
     let inChannels: Int, outChannels: Int, groups: Int, kernel: Int, stride: Int, padding: Int, dilation: Int
     let weight: [Float], bias: [Float]
 
@@ -817,7 +817,7 @@ final class DirectConv: @unchecked Sendable {
         let weight = self.weight, bias = self.bias
         x.data.withUnsafeBufferPointer { xb in out.data.withUnsafeMutableBufferPointer { ob in
             let src = xb.baseAddress!, dst = ob.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: outChannels) { o in
+            Parallel.forEach(outChannels) { o in
                 let g = o / outPer
                 let plane = dst + o * oh * ow
                 for i in 0..<(oh * ow) { plane[i] = bias[o] }

@@ -11,7 +11,7 @@ extension Ops {
         let w = x.width
         x.data.withUnsafeBufferPointer { xp in out.data.withUnsafeMutableBufferPointer { op in
             let src = xp.baseAddress!, dst = op.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: x.channels * oh) { row in
+            Parallel.forEach(x.channels * oh) { row in
                 let c = row / oh, y = row % oh
                 let (y0, y1, fy) = ty[y]
                 let r0 = src + (c * x.height + y0) * w, r1 = src + (c * x.height + y1) * w
@@ -51,7 +51,7 @@ extension Ops {
         let maxX = Float(w - 1), maxY = Float(h - 1)
         x.data.withUnsafeBufferPointer { xp in flow.data.withUnsafeBufferPointer { fp in out.data.withUnsafeMutableBufferPointer { op in
             let src = xp.baseAddress!, fx = fp.baseAddress! + fc * plane, fy = fx + plane, dst = op.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: h) { y in
+            Parallel.forEach(h) { y in
                 for xx in 0..<w {
                     let i = y * w + xx
                     let sx = min(max(Float(xx) + fx[i], 0), maxX), sy = min(max(Float(y) + fy[i], 0), maxY)

@@ -13,7 +13,7 @@ extension Ops {
         let h = x.height, w = x.width
         x.data.withUnsafeBufferPointer { xp in out.data.withUnsafeMutableBufferPointer { op in
             let src = xp.baseAddress!, dst = op.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: x.channels) { c in
+            Parallel.forEach(x.channels) { c in
                 let plane = src + c * h * w, o = dst + c * oh * ow
                 for y in 0..<oh { for xx in 0..<ow {
                     var m = -Float.infinity
@@ -39,7 +39,7 @@ extension Ops {
         let plane = x.plane
         x.data.withUnsafeMutableBufferPointer { xp in
             let p = xp.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: x.channels) { c in
+            Parallel.forEach(x.channels) { c in
                 let a = scale[c], b = shift[c], q = p + c * plane
                 if relu { for i in 0..<plane { q[i] = max(q[i] * a + b, 0) } } else { for i in 0..<plane { q[i] = q[i] * a + b } }
             }
@@ -61,7 +61,7 @@ extension Ops {
         let h = x.height, w = x.width
         x.data.withUnsafeBufferPointer { xp in out.data.withUnsafeMutableBufferPointer { op in
             let src = xp.baseAddress!, dst = op.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: x.channels) { c in
+            Parallel.forEach(x.channels) { c in
                 let p = src + c * h * w, o = dst + c * h * w
                 for y in 0..<h {
                     let up = p + max(y - 1, 0) * w, row = p + y * w

@@ -66,7 +66,7 @@ struct WinogradConv {
         let C = vChannels
         // Input transform, one channel per task: Bᵀ down the 8 input rows (whole rows at once),
         // then Bᵀ across each tile's 8 columns (vectors over the tiles of the row).
-        DispatchQueue.concurrentPerform(iterations: channels.count) { ci in
+        Parallel.forEach(channels.count) { ci in
             let c = channels.lowerBound + ci
             let plane = x + ci * h * w
             let wp = tilesX * 6 + 2
@@ -107,7 +107,7 @@ struct WinogradConv {
         u.withUnsafeBufferPointer { up in
             let base = up.baseAddress!
             GEMM.singleThreaded {
-                DispatchQueue.concurrentPerform(iterations: 64) { xi in
+                Parallel.forEach(64) { xi in
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(T), Int32(C), 1,
                                 base + xi * K * C, Int32(C), V + xi * vChannels * T, Int32(T), 0, M + xi * K * T, Int32(T))
                 }
@@ -122,7 +122,7 @@ struct WinogradConv {
         // Output transform with bias and activation, one output channel per task: Aᵀ over the
         // 8 rows of M, then Aᵀ over the 8 columns, vectors over the tiles of a row.
         bias.withUnsafeBufferPointer { bp in slopes.withUnsafeBufferPointer { sp in
-            DispatchQueue.concurrentPerform(iterations: K) { k in
+            Parallel.forEach(K) { k in
                 let plane = out + k * h * w
                 let b = bp[k], slope = sp[k]
                 let stride = K * T

@@ -10,7 +10,7 @@ public enum TestError: Error, CustomStringConvertible {
     public var description: String { if case let .command(s) = self { return s }; return "" }
 }
 
-public struct ProcessResult {
+public struct ProcessResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String

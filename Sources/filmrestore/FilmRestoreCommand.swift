@@ -135,7 +135,8 @@ struct Restore: ParsableCommand {
                 progress.line("\(input): \(restorer.reader.stream) → \(output): \(restorer.outputStream), \(restorer.encoder.codec); stages: \(restorer.nodes.map(\.name).joined(separator: " → "))")
                 for n in restorer.notes { progress.line("note: \(n)") }
             }
-            let interrupt = Interrupts.install { restorer.cancel() }
+            let canceller = restorer.canceller
+            let interrupt = Interrupts.install { canceller.cancel() }
             defer { interrupt.cancel() }
             let summary = try restorer.run(progressInterval: self.progress == .json ? 1 : progress.isTerminal ? 0.5 : 5) { progress.update($0) }
             progress.finish()
@@ -229,7 +230,8 @@ struct Restore: ParsableCommand {
             rj.queueCapacity = queueCapacity
             let started = Date()
             let restorer = try Restorer(job: rj)
-            let interrupt = Interrupts.install { restorer.cancel() }
+            let canceller = restorer.canceller
+            let interrupt = Interrupts.install { canceller.cancel() }
             defer { interrupt.cancel() }
             let made = try restorer.runSegment(index, of: jf, folder: jf.segmentsFolder(jobPath: jobPath))
             if !quiet {
@@ -292,7 +294,8 @@ struct Preview: ParsableCommand {
             job.force = force
             job.range = RestoreJob.TimeRange(start: start, duration: length)
             let restorer = try Restorer(job: job)
-            let interrupt = Interrupts.install { restorer.cancel() }
+            let canceller = restorer.canceller
+            let interrupt = Interrupts.install { canceller.cancel() }
             defer { interrupt.cancel() }
             let summary = try restorer.run()
             // The still pair: the source frame at the start of the part, and what the chain made of it.

@@ -80,16 +80,16 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(atCut, 2, r.stdout)
         // Segments as parallel processes, as a scheduler would run them (out of order).
         let group = DispatchGroup()
-        final class Results: @unchecked Sendable { let lock = NSLock(); var byIndex: [Int: ProcessResult] = [:] }
-        let results = Results()
+        let results = Locked<[Int: ProcessResult]>([:])
         for i in [3, 1, 0, 2] {
             DispatchQueue.global().async(group: group) {
                 let res = try? runProcess(CLITests.binary, ["restore", "--job", job, "--segment", "\(i)", "--quiet"])
-                results.lock.withLock { results.byIndex[i] = res }
+                results.withLock { $0[i] = res }
             }
         }
         group.wait()
-        for i in 0..<4 { XCTAssertEqual(results.byIndex[i]?.status, 0, results.byIndex[i]?.stderr ?? "no result") }
+        let byIndex = results.current
+        for i in 0..<4 { XCTAssertEqual(byIndex[i]?.status, 0, byIndex[i]?.stderr ?? "no result") }
         // Idempotent: a segment run again is not made again.
         r = try cli(["restore", "--job", job, "--segment", "2"])
         XCTAssertEqual(r.status, 0, r.stderr)

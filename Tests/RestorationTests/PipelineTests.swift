@@ -63,7 +63,8 @@ final class PipelineTests: XCTestCase {
 
     func test_pipeline_cancel_stopsPromptly() {
         let p = Pipeline(nodes: [Pipeline.Node(name: "slow", stage: SlowStage(delay: 0.01))], capacity: 2)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { p.cancel() }
+        let canceller = p.canceller
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { canceller.cancel() }
         let t0 = Date()
         XCTAssertThrowsError(try p.run(source: { Frame(width: 4, height: 4, layout: .gray, fill: [0]) }, sink: { _ in })) { e in
             guard case RestoreError.cancelled = e else { return XCTFail("\(e)") }

@@ -51,7 +51,8 @@ final class RestorerTests: XCTestCase {
             job.checkpoint = .init(segmentSeconds: 0.5, resume: true)
             let r = try Restorer(job: job)
             let delay = span * Double(g.nextUnit())
-            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { r.cancel() }
+            let canceller = r.canceller
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { canceller.cancel() }
             do {
                 let s = try r.run(progressInterval: 0.01) { _ in }
                 XCTAssertEqual(try probeFrameTimes(out).count, 90, "a finished run holds every frame")

@@ -3,6 +3,9 @@ import Foundation
 /// A FIFO of fixed capacity between two threads: `push` blocks while it is full, `pop` while it is
 /// empty. Nothing is ever dropped. `close` ends the stream (pop drains what is left, then returns
 /// nil); `cancel` wakes everybody and makes every later call throw.
+///
+/// `@unchecked Sendable` is safe because every stored variable is read and written only while
+/// `cond` is locked.
 public final class BoundedQueue<Element>: @unchecked Sendable {
     public let capacity: Int
     private var items: [Element?]

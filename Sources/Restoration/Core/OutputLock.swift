@@ -37,10 +37,10 @@ public final class OutputLock {
     }
 
     private static func readPid(_ fd: Int32) -> Int32? {
-        var buf = [CChar](repeating: 0, count: 32)
+        var buf = [UInt8](repeating: 0, count: 32)
         let n = pread(fd, &buf, 31, 0)
         guard n > 0 else { return nil }
-        return Int32(String(cString: buf).trimmingCharacters(in: .whitespacesAndNewlines))
+        return Int32(String(decoding: buf.prefix(n).prefix { $0 != 0 }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// Releases the lock and removes the file.

@@ -50,9 +50,19 @@ public final class Pipeline {
     }
 
     /// Stops the run from outside (SIGINT): every step ends promptly and `run` throws `.cancelled`.
-    public func cancel() {
-        failure.record(step: "", error: RestoreError.cancelled)
-        queues.forEach { $0.cancel() }
+    public func cancel() { canceller.cancel() }
+
+    /// What another thread holds to cancel this pipeline (a signal handler, a timer).
+    public var canceller: Canceller { Canceller(failure: failure, queues: queues) }
+
+    /// Cancels a pipeline from any thread: records the cancel, then wakes every queue.
+    public struct Canceller: Sendable {
+        let failure: FirstFailure
+        let queues: [BoundedQueue<Frame>]
+        public func cancel() {
+            failure.record(step: "", error: RestoreError.cancelled)
+            queues.forEach { $0.cancel() }
+        }
     }
 
     public func run(source: @escaping () throws -> Frame?, sink: @escaping (Frame) throws -> Void) throws {
@@ -60,18 +70,19 @@ public final class Pipeline {
         let queues = self.queues
         let group = DispatchGroup()
         let failure = self.failure
-        let stop: (String, Error) -> Void = { step, error in
+        let stop: @Sendable (String, Error) -> Void = { step, error in
             failure.record(step: step, error: error)
             queues.forEach { $0.cancel() }
         }
         if failure.error != nil { queues.forEach { $0.cancel() } }
 
         let decodeStats = stats[0]
+        let source = HandOff(source), sink = HandOff(sink)
         DispatchQueue(label: "filmrestore.decode").async(group: group) {
             do {
                 while true {
                     let t0 = DispatchTime.now()
-                    guard let f = try source() else { break }
+                    guard let f = try source.value() else { break }
                     decodeStats.add(out: 1, busy: Self.seconds(since: t0))
                     try queues[0].push(f)
                 }
@@ -79,7 +90,7 @@ public final class Pipeline {
             } catch { stop("decode", error) }
         }
         for (i, node) in nodes.enumerated() {
-            let input = queues[i], output = queues[i + 1], st = stats[i + 1]
+            let input = queues[i], output = queues[i + 1], st = stats[i + 1], stage = HandOff(node.stage), name = node.name
             DispatchQueue(label: "filmrestore.stage.\(node.name)").async(group: group) {
                 do {
                     // Time blocked on a full output queue is not the stage's work.
@@ -94,12 +105,12 @@ public final class Pipeline {
                         let t0 = DispatchTime.now()
                         blocked = 0
                         st.add(in: 1)
-                        try node.stage.process(f, emit: emit)
+                        try stage.value.process(f, emit: emit)
                         st.add(busy: Self.seconds(since: t0) - blocked)
                     }
-                    try node.stage.flush(emit: emit)
+                    try stage.value.flush(emit: emit)
                     output.close()
-                } catch { stop(node.name, error) }
+                } catch { stop(name, error) }
             }
         }
         let encodeStats = stats[stats.count - 1], last = queues[nodes.count]
@@ -107,7 +118,7 @@ public final class Pipeline {
             do {
                 while let f = try last.pop() {
                     let t0 = DispatchTime.now()
-                    try sink(f)
+                    try sink.value(f)
                     encodeStats.add(in: 1, busy: Self.seconds(since: t0))
                 }
             } catch { stop("encode", error) }
@@ -122,6 +133,14 @@ public final class Pipeline {
     static func seconds(since t0: DispatchTime) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
     }
+}
+
+/// A value handed to the one queue that uses it while a run lasts (the source, the sink, a
+/// stage). `@unchecked Sendable` is safe because no other thread touches the value until `run`
+/// returns, and `run` returns only after that queue has finished (`group.wait()`).
+struct HandOff<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 /// The first error of a run; later ones (queues cancelled because of it) are ignored.

@@ -172,7 +172,8 @@ public final class Restorer {
     /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
     /// scene-cut detector's two.
     public let context: TemporalWindow
-    let cancelled = FirstFailure()
+    /// Cancels the run from any thread: the one value the interrupt handler and the run share.
+    public let canceller = RunCanceller()
 
     /// Checks everything that can be checked before any frame is decoded, so bad input or options
     /// fail at once with one line.
@@ -266,15 +267,15 @@ public final class Restorer {
             } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
         }
         self.notes = notes
-        currentPipeline = Locked(Pipeline(nodes: nodes, capacity: job.queueCapacity))
+        let first = Pipeline(nodes: nodes, capacity: job.queueCapacity)
+        currentPipeline = Locked(first)
+        canceller.attach(first.canceller)
     }
 
-    /// Makes `p` the running pipeline. A cancel that came before is passed on to it (the pipeline
-    /// is stored before `cancelled` is read, and `cancel` records before it reads the pipeline, so
-    /// no cancel falls between two stretches).
+    /// Makes `p` the running pipeline; a cancel that came before is passed on to it.
     func use(_ p: Pipeline) {
         currentPipeline.withLock { $0 = p }
-        if cancelled.error != nil { p.cancel() }
+        canceller.attach(p.canceller)
     }
 
     static func shortReason(_ e: MediaError, path: String) -> String {
@@ -397,10 +398,7 @@ public final class Restorer {
         return RestoreError.input("\(job.input): no video frame could be decoded\(why); nothing was written")
     }
 
-    public func cancel() {
-        cancelled.record(step: "", error: RestoreError.cancelled)
-        pipeline.cancel()
-    }
+    public func cancel() { canceller.cancel() }
 
     /// Runs the restore: in one pass, or through checkpointed segments when the job asks.
     public func run(progressInterval: Double = 1, progress: ((RestoreProgress) -> Void)? = nil) throws -> RestoreSummary {
@@ -501,4 +499,29 @@ public final class Restorer {
 
 public enum FilmRestoreVersion {
     public static let string = "0.1.0"
+}
+
+/// Cancels a restore from any thread. A checkpointed run makes a pipeline per stretch of
+/// segments: the cancel reaches the current one, and every later one at once (attach and cancel
+/// take the same lock, so no cancel falls between two stretches).
+public final class RunCanceller: Sendable {
+    private let state = Locked<(cancelled: Bool, current: Pipeline.Canceller?)>((false, nil))
+
+    public func cancel() {
+        let current = state.withLock { s -> Pipeline.Canceller? in
+            s.cancelled = true
+            return s.current
+        }
+        current?.cancel()
+    }
+
+    public var isCancelled: Bool { state.current.cancelled }
+
+    func attach(_ c: Pipeline.Canceller) {
+        let cancelled = state.withLock { s -> Bool in
+            s.current = c
+            return s.cancelled
+        }
+        if cancelled { c.cancel() }
+    }
 }

@@ -1,6 +1,6 @@
 /// Every stage a preset can name. Adding a stage is one file plus one line here.
 public enum StageRegistry {
-    public static let stages: [any Stage.Type] = [
+    public static var stages: [any Stage.Type] { [
         ColorizeStage.self,
         DeflickerStage.self,
         DeinterlaceStage.self,
@@ -12,7 +12,7 @@ public enum StageRegistry {
         InterpolateStage.self,
         SceneCutStage.self,
         UpscaleStage.self,
-    ]
+    ] }
 
     /// Stages the product plans but this build does not have yet, with what they will do. A preset
     /// naming one fails with a clear message instead of silently skipping it.

@@ -1,5 +1,6 @@
 import Foundation
 import FilmCore
+import TensorCore
 
 /// Integer-pel block motion between two pictures, coarse to fine (a three-level pyramid), by the
 /// sum of absolute differences of luma; and motion compensation of a whole frame with it.
@@ -108,7 +109,7 @@ public struct BlockMatcher: Sendable {
             let prev = field
             dxs.withUnsafeMutableBufferPointer { dxp in dys.withUnsafeMutableBufferPointer { dyp in errs.withUnsafeMutableBufferPointer { ep in
             let dxo = dxp, dyo = dyp, eo = ep
-            DispatchQueue.concurrentPerform(iterations: by) { j in
+            Parallel.forEach(by) { j in
                 guard let p = prev else {
                     Self.exhaustiveRow(j, c, r, block: bs, blocksX: bx, radius: radius, dxo.baseAddress!, dyo.baseAddress!, eo.baseAddress!)
                     return
@@ -222,7 +223,7 @@ public struct BlockMatcher: Sendable {
             let moved = ap
             dx.withUnsafeMutableBufferPointer { dxp in dy.withUnsafeMutableBufferPointer { dyp in err.withUnsafeMutableBufferPointer { ep in
             let ox = dxp, oy = dyp, oe = ep
-            DispatchQueue.concurrentPerform(iterations: by) { j in
+            Parallel.forEach(by) { j in
                 // up to 9 neighbours' vectors and their median, on the stack
                 withUnsafeTemporaryAllocation(of: Int32.self, capacity: 40) { tmp in
                     let xs = tmp.baseAddress!, ys = xs + 9, cx = ys + 9, cy = cx + 10
@@ -309,7 +310,7 @@ public struct BlockMatcher: Sendable {
         var slots = [Aligned?](repeating: nil, count: neighbours.count)
         slots.withUnsafeMutableBufferPointer { sp in
             let out = sp
-            DispatchQueue.concurrentPerform(iterations: neighbours.count) { k in
+            Parallel.forEach(neighbours.count) { k in
                 out[k] = align(neighbours[k].0, luma: neighbours[k].1, toLuma: current, perPixel: perPixel)
             }
         }
@@ -375,7 +376,7 @@ public struct BlockMatcher: Sendable {
                 let sx = x + best.0, sy = y + best.1
                 ov[y * w + x] = sx >= 0 && sx < w && sy >= 0 && sy < h
             }
-            DispatchQueue.concurrentPerform(iterations: h) { y in
+            Parallel.forEach(h) { y in
                 let j = min(y / bs, field.blocksY - 1)
                 var x = 0
                 while x < w {

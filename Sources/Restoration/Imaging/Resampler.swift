@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Separable Lanczos-3 resampling of float planes, with filter taps computed once per geometry.
 ///
@@ -107,7 +108,7 @@ public final class Resampler {
     static func parallelRows(_ rows: Int, _ body: (Int) -> Void) {
         let chunks = min(rows, ProcessInfo.processInfo.activeProcessorCount * 4)
         if chunks <= 1 || rows < 64 { for y in 0..<rows { body(y) }; return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        Parallel.forEach(chunks) { c in
             let a = rows * c / chunks, b = rows * (c + 1) / chunks
             for y in a..<b { body(y) }
         }

@@ -71,7 +71,7 @@ extension Restorer {
         let decodedBefore = reader.framesDecoded
         let p = Pipeline(nodes: nodes, capacity: job.queueCapacity)
         use(p)
-        if cancelled.error != nil { throw RestoreError.cancelled }
+        if canceller.isCancelled { throw RestoreError.cancelled }
 
         /// The segment being written.
         final class Open {

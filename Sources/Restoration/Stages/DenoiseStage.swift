@@ -1,5 +1,6 @@
 import Foundation
 import FilmCore
+import TensorCore
 
 /// `denoise`: motion-compensated temporal filtering with a spatial fallback, sized to the noise.
 ///
@@ -151,7 +152,7 @@ public final class DenoiseStage: Stage {
         guide.withUnsafeBufferPointer { gp in total.withUnsafeBufferPointer { tp in spatialW.withUnsafeBufferPointer { sw in
             let D = rp.baseAddress!, S = sp.baseAddress!, G = gp.baseAddress!, T = tp.baseAddress!, W = sw.baseAddress!
             let grain = self.grain
-            DispatchQueue.concurrentPerform(iterations: h) { yy in
+            Parallel.forEach(h) { yy in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 25) { wbuf in
                 withUnsafeTemporaryAllocation(of: Int.self, capacity: 25) { qbuf in
                     let wt = wbuf.baseAddress!, q = qbuf.baseAddress!
