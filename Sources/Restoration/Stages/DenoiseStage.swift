@@ -81,21 +81,6 @@ public final class DenoiseStage: Stage {
         return table[i] + (table[i + 1] - table[i]) * f
     }
 
-    /// The bilateral filter's range kernel, exp(−x) as (1 − x/256)^256: within 0.2 % of exp(−x) for x ≤ 1
-    /// and at most 0.002 below it anywhere, and eight multiplications in SIMD lanes where a table
-    /// lookup cannot go.
-    @inline(__always) static func rangeWeight(_ x: Float) -> Float {
-        var b = max(1 - x * (1 / 256), 0)
-        for _ in 0..<8 { b *= b }
-        return b
-    }
-    @inline(__always) static func rangeWeight(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        var b = 1 - x * (1 / 256)
-        b = b.replacing(with: 0, where: b .< 0)
-        for _ in 0..<8 { b *= b }
-        return b
-    }
-
     /// Immerkær's fast noise estimate (σ on the 0…1 scale) of a plane.
     public static func estimateNoise(_ p: [Float], width w: Int, height h: Int) -> Float {
         guard w > 2, h > 2 else { return 0 }
@@ -119,12 +104,28 @@ public final class DenoiseStage: Stage {
         guard sigma > 0.5 / 255 else { return f }
         // a vector per block, not per pixel: a per-pixel choice fits the noise and averages less of it
         let aligned = matcher.align(neighbours, toLuma: y, perPixel: false)
+        let (temporal, total) = Self.temporalAverage(f, luma: y, aligned, sigma: sigma)
+        // spatial: joint bilateral (5×5, guided by the temporal luma), range set by the noise left
+        let guide = f.with(width: w, height: h, planes: temporal).luma
+        let planeCount = temporal.count
+        let bilateral = JointBilateral(width: w, height: h, planeCount: planeCount, inverseRange: 1 / (2 * 2.5 * 2.5 * sigma * sigma),
+                                       grain: grain)
+        let result = bilateral.filter(source: temporal.flatMap { $0 } + (grain > 0 ? f.planes.flatMap { $0 } : []), guide: guide, total: total)
+        var out = f
+        out.planes = (0..<planeCount).map { c in Array(result[c * n ..< (c + 1) * n]) }
+        return out
+    }
+
+    /// The temporal pass: each plane averaged over the frame (weight 1) and its aligned
+    /// neighbours, each weighted per pixel by its confidence (from the 3×3 mean squared luma
+    /// difference beyond the noise); also the summed weights per pixel.
+    static func temporalAverage(_ f: Frame, luma y: [Float], _ aligned: [BlockMatcher.Aligned],
+                                sigma: Float) -> (planes: [[Float]], total: [Float]) {
+        let w = f.width, h = f.height, n = w * h
         let s2 = 2 * sigma * sigma
-        let E = Self.expTable
-        // temporal: confidence per neighbour and pixel from the 3×3 mean squared luma difference
         let weights: [[Float]] = aligned.map { a in
             let msd = boxMean(zip(y, a.luma).map { ($0 - $1) * ($0 - $1) }, width: w, height: h, radius: 1)
-            return (0..<n).map { a.valid[$0] ? Self.expNeg(max(msd[$0] - s2, 0) / s2, E) : 0 }
+            return (0..<n).map { a.valid[$0] ? expNeg(max(msd[$0] - s2, 0) / s2, expTable) : 0 }
         }
         var total = [Float](repeating: 1, count: n)
         for wk in weights { for i in 0..<n { total[i] += wk[i] } }
@@ -139,82 +140,6 @@ public final class DenoiseStage: Stage {
                 for i in 0..<n { acc[i] /= total[i] }
             }
         }
-        // spatial: joint bilateral (5×5, guided by the temporal luma), range set by the noise left
-        let guide = f.with(width: w, height: h, planes: temporal).luma
-        let spatialW: [Float] = (-2...2).flatMap { dy in (-2...2).map { dx in expf(-Float(dx * dx + dy * dy) / (2 * 1.5 * 1.5)) } }
-        // one set of 5×5 weights per pixel serves every plane (all planes side by side in one buffer)
-        var out = f
-        let inv = 1 / (2 * 2.5 * 2.5 * sigma * sigma)        // 1 / range for total weight 1
-        let planeCount = temporal.count
-        let source = temporal.flatMap { $0 } + (grain > 0 ? f.planes.flatMap { $0 } : [])
-        var result = [Float](repeating: 0, count: planeCount * n)
-        result.withUnsafeMutableBufferPointer { rp in source.withUnsafeBufferPointer { sp in
-        guide.withUnsafeBufferPointer { gp in total.withUnsafeBufferPointer { tp in spatialW.withUnsafeBufferPointer { sw in
-            let D = rp.baseAddress!, S = sp.baseAddress!, G = gp.baseAddress!, T = tp.baseAddress!, W = sw.baseAddress!
-            let grain = self.grain
-            Parallel.forEach(h) { yy in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 25) { wbuf in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: 25) { qbuf in
-                    let wt = wbuf.baseAddress!, q = qbuf.baseAddress!
-                    let inner = yy >= 2 && yy < h - 2
-                    // one pixel, any position (the picture's edge repeats)
-                    func pixel(_ x: Int) {
-                        let i = yy * w + x
-                        // range = 2·(2.5·σ/√total)²: the noise left after averaging
-                        let k = inv * T[i]
-                        let g0 = G[i]
-                        var ws: Float = 0, t = 0
-                        for dy in -2...2 { for dx in -2...2 {
-                            q[t] = min(max(yy + dy, 0), h - 1) * w + min(max(x + dx, 0), w - 1); t += 1
-                        }}
-                        for t in 0..<25 {
-                            let e = G[q[t]] - g0
-                            wt[t] = W[t] * Self.rangeWeight(e * e * k); ws += wt[t]
-                        }
-                        let norm = 1 / ws
-                        for c in 0..<planeCount {
-                            let P = S + c * n
-                            var s: Float = 0
-                            for t in 0..<25 { s += wt[t] * P[q[t]] }
-                            var v = s * norm
-                            if grain > 0 { v += grain * (S[(planeCount + c) * n + i] - v) }
-                            D[c * n + i] = min(max(v, 0), 1)
-                        }
-                    }
-                    var x = 0
-                    if inner {
-                        while x < 2 { pixel(x); x += 1 }
-                        // eight pixels at a time inside the picture: the same arithmetic in SIMD lanes
-                        let raw = { (p: UnsafePointer<Float>, i: Int) in UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) }
-                        while x + 8 <= w - 2 {
-                            let i = yy * w + x
-                            let k = raw(T, i) * inv, g0 = raw(G, i)
-                            var sums = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>()), ws = SIMD8<Float>()
-                            var t = 0
-                            for dy in -2...2 { for dx in -2...2 {
-                                let o = i + dy * w + dx
-                                let e = raw(G, o) - g0
-                                let wt = Self.rangeWeight(e * e * k) * W[t]
-                                ws += wt
-                                sums.0 += wt * raw(S, o)
-                                if planeCount == 3 { sums.1 += wt * raw(S, n + o); sums.2 += wt * raw(S, 2 * n + o) }
-                                t += 1
-                            }}
-                            let norm = 1 / ws
-                            for c in 0..<planeCount {
-                                var v = (c == 0 ? sums.0 : c == 1 ? sums.1 : sums.2) * norm
-                                if grain > 0 { v += grain * (raw(S, (planeCount + c) * n + i) - v) }
-                                v = v.replacing(with: 0, where: v .< 0).replacing(with: 1, where: v .> 1)
-                                UnsafeMutableRawPointer(D + c * n + i).storeBytes(of: v, as: SIMD8<Float>.self)
-                            }
-                            x += 8
-                        }
-                    }
-                    while x < w { pixel(x); x += 1 }
-                }}
-            }
-        }}}}}
-        out.planes = (0..<planeCount).map { c in Array(result[c * n ..< (c + 1) * n]) }
-        return out
+        return (temporal, total)
     }
 }
