@@ -13,7 +13,7 @@ DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_REPORT  := out/oldfilm-sample-4k60.html
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: test-tsan install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
+.PHONY: lint format test-tsan install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -31,8 +31,14 @@ models:
 build: setup
 	$(SWIFT) build $(BUILD_FLAGS)
 
-## test: every test, optimized
-test: setup models
+## lint: the code keeps .swift-format (line length 120, one statement per line); `make format` applies it
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+## test: the format check, then every test, optimized
+test: setup models lint
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-swift-testing
 

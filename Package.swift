@@ -31,7 +31,9 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "FilmCore", swiftSettings: v6),
-        .target(name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v6),
+        .target(
+            name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: v6),
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v6),
         .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v6),
         .target(
@@ -40,15 +42,24 @@ let package = Package(
             swiftSettings: v6),
         .executableTarget(
             name: "filmrestore",
-            dependencies: ["Restoration", "MediaIO", "FilmCore", "TensorCore",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Restoration", "MediaIO", "FilmCore", "TensorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: v6),
         .target(name: "TestSupport", dependencies: ["FilmCore", "MediaIO", "Restoration"], swiftSettings: v6),
         .testTarget(name: "FilmCoreTests", dependencies: ["FilmCore", "TestSupport"], swiftSettings: v6),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v6),
+        .testTarget(
+            name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v6),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v6),
-        .testTarget(name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v6),
-        .testTarget(name: "CLITests", dependencies: ["filmrestore", "TestSupport", "MediaIO", "FilmCore", "Restoration", .product(name: "Yams", package: "Yams")],
-                    swiftSettings: v6),
+        .testTarget(
+            name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v6),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "filmrestore", "TestSupport", "MediaIO", "FilmCore", "Restoration",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: v6),
     ]
 )

@@ -4,12 +4,19 @@
 public struct ColorMetadata: Hashable, Sendable, CustomStringConvertible {
     public enum Matrix: Int, Sendable, CaseIterable {
         case rgb = 0, bt709 = 1, unspecified = 2, fcc = 4, bt470bg = 5, smpte170m = 6, smpte240m = 7,
-             ycgco = 8, bt2020nc = 9, bt2020c = 10
+            ycgco = 8, bt2020nc = 9, bt2020c = 10
         public var name: String {
             switch self {
-            case .rgb: "gbr"; case .bt709: "bt709"; case .unspecified: "unknown"; case .fcc: "fcc"
-            case .bt470bg: "bt470bg"; case .smpte170m: "smpte170m"; case .smpte240m: "smpte240m"
-            case .ycgco: "ycgco"; case .bt2020nc: "bt2020nc"; case .bt2020c: "bt2020c"
+            case .rgb: "gbr"
+            case .bt709: "bt709"
+            case .unspecified: "unknown"
+            case .fcc: "fcc"
+            case .bt470bg: "bt470bg"
+            case .smpte170m: "smpte170m"
+            case .smpte240m: "smpte240m"
+            case .ycgco: "ycgco"
+            case .bt2020nc: "bt2020nc"
+            case .bt2020c: "bt2020c"
             }
         }
         /// Luma coefficients (Kr, Kb) of a Y'CbCr matrix, nil for RGB/YCgCo.
@@ -39,7 +46,10 @@ public struct ColorMetadata: Hashable, Sendable, CustomStringConvertible {
     public var inferred: Bool
 
     public init(matrix: Matrix, range: Range, primaries: Int = 2, transfer: Int = 2, inferred: Bool = false) {
-        self.matrix = matrix; self.range = range; self.primaries = primaries; self.transfer = transfer
+        self.matrix = matrix
+        self.range = range
+        self.primaries = primaries
+        self.transfer = transfer
         self.inferred = inferred
     }
 
@@ -49,7 +59,8 @@ public struct ColorMetadata: Hashable, Sendable, CustomStringConvertible {
     /// The convention for untagged video: SD (height < 720 and width < 1280) is BT.601, HD and larger BT.709.
     public static func defaultFor(width: Int, height: Int) -> ColorMetadata {
         var c = (height >= 720 || width >= 1280) ? bt709 : bt601
-        if c.matrix == .smpte170m && (height == 576 || height == 288) { c.primaries = 5 }   // 625-line (PAL) → EBU primaries
+        // 625-line (PAL) → EBU primaries
+        if c.matrix == .smpte170m && (height == 576 || height == 288) { c.primaries = 5 }
         c.inferred = true
         return c
     }

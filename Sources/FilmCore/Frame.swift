@@ -24,11 +24,17 @@ public struct FrameProperties: Sendable, Hashable {
     /// Free-form values set by stages (e.g. "noise.sigma": "4.2").
     public var extra: [String: String]
 
-    public init(color: ColorMetadata = .bt709, sceneCut: Bool = false, sourceIndex: Int = 0,
-                sampleAspect: Rational = .one, interlaced: Bool = false, topFieldFirst: Bool = true,
-                extra: [String: String] = [:]) {
-        self.color = color; self.sceneCut = sceneCut; self.sourceIndex = sourceIndex
-        self.sampleAspect = sampleAspect; self.interlaced = interlaced; self.topFieldFirst = topFieldFirst
+    public init(
+        color: ColorMetadata = .bt709, sceneCut: Bool = false, sourceIndex: Int = 0,
+        sampleAspect: Rational = .one, interlaced: Bool = false, topFieldFirst: Bool = true,
+        extra: [String: String] = [:]
+    ) {
+        self.color = color
+        self.sceneCut = sceneCut
+        self.sourceIndex = sourceIndex
+        self.sampleAspect = sampleAspect
+        self.interlaced = interlaced
+        self.topFieldFirst = topFieldFirst
         self.extra = extra
     }
 }
@@ -49,20 +55,30 @@ public struct Frame: Sendable {
     public var duration: Rational
     public var properties: FrameProperties
 
-    public init(width: Int, height: Int, layout: PixelLayout, planes: [[Float]], pts: Rational,
-                duration: Rational, properties: FrameProperties = FrameProperties()) {
+    public init(
+        width: Int, height: Int, layout: PixelLayout, planes: [[Float]], pts: Rational,
+        duration: Rational, properties: FrameProperties = FrameProperties()
+    ) {
         precondition(planes.count == layout.planeCount, "a \(layout) frame has \(layout.planeCount) planes")
         precondition(planes.allSatisfy { $0.count == width * height }, "plane size must be width*height")
-        self.width = width; self.height = height; self.layout = layout; self.planes = planes
-        self.pts = pts; self.duration = duration; self.properties = properties
+        self.width = width
+        self.height = height
+        self.layout = layout
+        self.planes = planes
+        self.pts = pts
+        self.duration = duration
+        self.properties = properties
     }
 
     /// A frame of one constant value per plane.
-    public init(width: Int, height: Int, layout: PixelLayout, fill: [Float], pts: Rational = .zero,
-                duration: Rational = Rational(1, 24), properties: FrameProperties = FrameProperties()) {
-        self.init(width: width, height: height, layout: layout,
-                  planes: (0..<layout.planeCount).map { [Float](repeating: fill[$0 % fill.count], count: width * height) },
-                  pts: pts, duration: duration, properties: properties)
+    public init(
+        width: Int, height: Int, layout: PixelLayout, fill: [Float], pts: Rational = .zero,
+        duration: Rational = Rational(1, 24), properties: FrameProperties = FrameProperties()
+    ) {
+        self.init(
+            width: width, height: height, layout: layout,
+            planes: (0..<layout.planeCount).map { [Float](repeating: fill[$0 % fill.count], count: width * height) },
+            pts: pts, duration: duration, properties: properties)
     }
 
     /// The same picture with three identical planes (for stages that need color).
@@ -97,8 +113,9 @@ public struct Frame: Sendable {
 
     /// A frame with new pixels that keeps this frame's timing and properties.
     public func with(width: Int, height: Int, layout: PixelLayout? = nil, planes: [[Float]]) -> Frame {
-        Frame(width: width, height: height, layout: layout ?? self.layout, planes: planes, pts: pts,
-              duration: duration, properties: properties)
+        Frame(
+            width: width, height: height, layout: layout ?? self.layout, planes: planes, pts: pts,
+            duration: duration, properties: properties)
     }
 }
 
@@ -134,12 +151,21 @@ public struct StreamInfo: Sendable, Hashable, CustomStringConvertible {
     /// Progressive or interlaced (as the stream says; frames may also say so one by one).
     public var fieldOrder: FieldOrder = .unknown
 
-    public init(width: Int, height: Int, layout: PixelLayout, sampleAspect: Rational = .one,
-                frameRate: Rational?, averageRate: Rational, color: ColorMetadata, startTime: Rational = .zero,
-                duration: Rational? = nil, frameCount: Int? = nil) {
-        self.width = width; self.height = height; self.layout = layout; self.sampleAspect = sampleAspect
-        self.frameRate = frameRate; self.averageRate = averageRate; self.color = color
-        self.startTime = startTime; self.duration = duration; self.frameCount = frameCount
+    public init(
+        width: Int, height: Int, layout: PixelLayout, sampleAspect: Rational = .one,
+        frameRate: Rational?, averageRate: Rational, color: ColorMetadata, startTime: Rational = .zero,
+        duration: Rational? = nil, frameCount: Int? = nil
+    ) {
+        self.width = width
+        self.height = height
+        self.layout = layout
+        self.sampleAspect = sampleAspect
+        self.frameRate = frameRate
+        self.averageRate = averageRate
+        self.color = color
+        self.startTime = startTime
+        self.duration = duration
+        self.frameCount = frameCount
     }
 
     /// The same stream re-timed to a constant rate (frame k at k / rate): what the rate-changing

@@ -14,7 +14,8 @@ public final class Locked<Value>: @unchecked Sendable {
     /// Runs `body` with the value, exclusively.
     @discardableResult
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return try body(&value)
     }
 

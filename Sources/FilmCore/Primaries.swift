@@ -3,8 +3,8 @@
 public struct PrimariesConversion: Sendable {
     /// Row-major 3x3 matrix on linear RGB.
     public let matrix: [Float]
-    private let toLinear: [Float]      // LUT of the inverse BT.709 curve over 0…1
-    private let fromLinear: [Float]    // LUT of the BT.709 curve over 0…encodeRange
+    private let toLinear: [Float]  // LUT of the inverse BT.709 curve over 0…1
+    private let fromLinear: [Float]  // LUT of the BT.709 curve over 0…encodeRange
     private static let steps = 4096, encodeSteps = 16384
     private static let encodeRange: Float = 1.25
 
@@ -22,10 +22,10 @@ public struct PrimariesConversion: Sendable {
     /// xy chromaticities of R, G, B (H.273 ColourPrimaries), D65 white.
     public static func chromaticities(_ code: Int) -> [(Double, Double)]? {
         switch code {
-        case 1: return [(0.640, 0.330), (0.300, 0.600), (0.150, 0.060)]          // BT.709
-        case 5: return [(0.640, 0.330), (0.290, 0.600), (0.150, 0.060)]          // BT.470BG (EBU, PAL)
-        case 6, 7: return [(0.630, 0.340), (0.310, 0.595), (0.155, 0.070)]       // SMPTE 170M/240M (SMPTE-C, NTSC)
-        case 9: return [(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)]          // BT.2020
+        case 1: return [(0.640, 0.330), (0.300, 0.600), (0.150, 0.060)]  // BT.709
+        case 5: return [(0.640, 0.330), (0.290, 0.600), (0.150, 0.060)]  // BT.470BG (EBU, PAL)
+        case 6, 7: return [(0.630, 0.340), (0.310, 0.595), (0.155, 0.070)]  // SMPTE 170M/240M (SMPTE-C, NTSC)
+        case 9: return [(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)]  // BT.2020
         default: return nil
         }
     }
@@ -54,9 +54,11 @@ public struct PrimariesConversion: Sendable {
         let a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5], g = m[6], h = m[7], i = m[8]
         let det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
         guard abs(det) > 1e-12 else { return nil }
-        return [(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det,
-                (f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det,
-                (d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det]
+        return [
+            (e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det,
+            (f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det,
+            (d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det,
+        ]
     }
 
     static func bt709ToLinear(_ v: Double) -> Double {
@@ -88,8 +90,10 @@ public struct PrimariesConversion: Sendable {
     @inline(__always) public func convert(_ r: Float, _ g: Float, _ b: Float) -> (Float, Float, Float) {
         let lr = linear(r), lg = linear(g), lb = linear(b)
         let m = matrix
-        return (encoded(m[0] * lr + m[1] * lg + m[2] * lb), encoded(m[3] * lr + m[4] * lg + m[5] * lb),
-                encoded(m[6] * lr + m[7] * lg + m[8] * lb))
+        return (
+            encoded(m[0] * lr + m[1] * lg + m[2] * lb), encoded(m[3] * lr + m[4] * lg + m[5] * lb),
+            encoded(m[6] * lr + m[7] * lg + m[8] * lb)
+        )
     }
 }
 

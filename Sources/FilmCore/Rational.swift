@@ -9,7 +9,10 @@ public struct Rational: Hashable, Sendable, CustomStringConvertible {
     public init(_ num: Int64, _ den: Int64 = 1) {
         precondition(den != 0, "Rational with zero denominator")
         var n = num, d = den
-        if d < 0 { n = -n; d = -d }
+        if d < 0 {
+            n = -n
+            d = -d
+        }
         let g = Rational.gcd(n.magnitude, d.magnitude)
         self.num = g > 1 ? n / Int64(g) : n
         self.den = g > 1 ? d / Int64(g) : d
@@ -38,11 +41,19 @@ public struct Rational: Hashable, Sendable, CustomStringConvertible {
             self.init(n, d)
             return
         }
-        if let n = Int64(t) { self.init(n, 1); return }
-        let ntsc: [String: Rational] = ["23.976": Rational(24000, 1001), "23.98": Rational(24000, 1001),
-                                        "29.97": Rational(30000, 1001), "47.952": Rational(48000, 1001),
-                                        "59.94": Rational(60000, 1001), "119.88": Rational(120000, 1001)]
-        if let r = ntsc[t] { self = r; return }
+        if let n = Int64(t) {
+            self.init(n, 1)
+            return
+        }
+        let ntsc: [String: Rational] = [
+            "23.976": Rational(24000, 1001), "23.98": Rational(24000, 1001),
+            "29.97": Rational(30000, 1001), "47.952": Rational(48000, 1001),
+            "59.94": Rational(60000, 1001), "119.88": Rational(120000, 1001),
+        ]
+        if let r = ntsc[t] {
+            self = r
+            return
+        }
         guard let dot = t.firstIndex(of: "."), let whole = Int64(t[..<dot]) else { return nil }
         let fracText = t[t.index(after: dot)...]
         guard !fracText.isEmpty, fracText.count <= 9, let frac = Int64(fracText), frac >= 0 else { return nil }
@@ -96,7 +107,8 @@ extension Rational: Codable {
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let r = Rational(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a rational: \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not a rational: \(text)"))
         }
         self = r
     }

@@ -11,7 +11,10 @@ public enum ResourcePaths {
         dirs.append(FileManager.default.currentDirectoryPath + "/" + folder)
         var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
         let prefix = exe.deletingLastPathComponent().deletingLastPathComponent().path
-        for _ in 0..<5 { exe = exe.deletingLastPathComponent(); dirs.append(exe.path + "/" + folder) }
+        for _ in 0..<5 {
+            exe = exe.deletingLastPathComponent()
+            dirs.append(exe.path + "/" + folder)
+        }
         dirs.append(prefix + "/share/filmrestore/" + folder)
         dirs.append("/usr/local/share/filmrestore/" + folder)
         var seen = Set<String>()

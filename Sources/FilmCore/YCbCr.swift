@@ -4,7 +4,10 @@ public struct YCbCrMatrix: Sendable, Equatable {
     public let kr: Float, kb: Float
     public var kg: Float { 1 - kr - kb }
 
-    public init(kr: Float, kb: Float) { self.kr = kr; self.kb = kb }
+    public init(kr: Float, kb: Float) {
+        self.kr = kr
+        self.kb = kb
+    }
 
     /// The matrix for a color description; YCgCo and unknown fall back to BT.709 coefficients.
     public init(_ m: ColorMetadata.Matrix) {
@@ -28,9 +31,13 @@ public struct YCbCrMatrix: Sendable, Equatable {
     public func luma(_ planes: [[Float]]) -> [Float] {
         let n = planes[0].count
         var out = [Float](repeating: 0, count: n)
-        planes[0].withUnsafeBufferPointer { r in planes[1].withUnsafeBufferPointer { g in planes[2].withUnsafeBufferPointer { b in
-            for i in 0..<n { out[i] = kr * r[i] + kg * g[i] + kb * b[i] }
-        }}}
+        planes[0].withUnsafeBufferPointer { r in
+            planes[1].withUnsafeBufferPointer { g in
+                planes[2].withUnsafeBufferPointer { b in
+                    for i in 0..<n { out[i] = kr * r[i] + kg * g[i] + kb * b[i] }
+                }
+            }
+        }
         return out
     }
 }

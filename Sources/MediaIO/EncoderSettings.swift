@@ -19,10 +19,16 @@ public struct EncoderSettings: Sendable, Equatable, Codable {
     /// be BT.709, and this name is written as the file's `source_transfer` tag.
     public var sourceTransfer: String? = nil
 
-    public init(codec: String = "libx264", crf: Int? = nil, bitrate: Int? = nil, preset: String? = nil,
-                pixelFormat: String? = nil, options: [String: String] = [:]) {
-        self.codec = codec; self.crf = crf; self.bitrate = bitrate; self.preset = preset
-        self.pixelFormat = pixelFormat; self.options = options
+    public init(
+        codec: String = "libx264", crf: Int? = nil, bitrate: Int? = nil, preset: String? = nil,
+        pixelFormat: String? = nil, options: [String: String] = [:]
+    ) {
+        self.codec = codec
+        self.crf = crf
+        self.bitrate = bitrate
+        self.preset = preset
+        self.pixelFormat = pixelFormat
+        self.options = options
     }
 
     /// The options the encoder is opened with: the codec's own defaults, CRF, preset and the

@@ -12,7 +12,9 @@ public enum FileDigest {
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
                 let n = fread(&buffer, 1, buffer.count, file)
-                if n > 0 { buffer.withUnsafeBytes { sha.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<n])) } }
+                if n > 0 {
+                    buffer.withUnsafeBytes { sha.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                }
                 if n < buffer.count {
                     if ferror(file) != 0 { throw MediaError.io("\(path): read error") }
                     return hex(sha.finalize())
@@ -38,14 +40,17 @@ public enum FileDigest {
                 guard fseeko(file, off_t(at), SEEK_SET) == 0 else { throw MediaError.io("\(path): cannot seek") }
                 let n = fread(&buffer, 1, chunk, file)
                 if n < chunk && ferror(file) != 0 { throw MediaError.io("\(path): read error") }
-                if n > 0 { buffer.withUnsafeBytes { sha.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<n])) } }
+                if n > 0 {
+                    buffer.withUnsafeBytes { sha.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                }
                 if Int64(chunk) >= size { break }
             }
             return hex(sha.finalize())
         }
     }
 
-    private static func withFile(_ path: String, _ body: (UnsafeMutablePointer<FILE>) throws -> String) throws -> String {
+    private static func withFile(_ path: String, _ body: (UnsafeMutablePointer<FILE>) throws -> String) throws -> String
+    {
         guard let file = fopen(path, "rb") else { throw MediaError.io("\(path): \(String(cString: strerror(errno)))") }
         defer { fclose(file) }
         return try body(file)

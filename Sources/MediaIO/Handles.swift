@@ -18,7 +18,9 @@ final class FormatInput {
             av_dict_set(&opts, "start_number", String(seq.firstNumber), 0)
             av_dict_set(&opts, "framerate", "\(seq.rate.num)/\(seq.rate.den)", 0)
             av_dict_set(&opts, "pattern_type", "sequence", 0)
-            try check(avformat_open_input(&c, seq.pattern, av_find_input_format("image2"), &opts), "avformat_open_input", path)
+            try check(
+                avformat_open_input(&c, seq.pattern, av_find_input_format("image2"), &opts), "avformat_open_input", path
+            )
         } else {
             try check(avformat_open_input(&c, path, nil, nil), "avformat_open_input", path)
         }
@@ -38,7 +40,8 @@ final class CodecContext {
     var ctx: UnsafeMutablePointer<AVCodecContext>?
     init(codec: UnsafePointer<AVCodec>?) throws {
         guard let c = avcodec_alloc_context3(codec) else {
-            throw MediaError.ffmpeg(call: "avcodec_alloc_context3", code: fr_averror(ENOMEM), reason: "out of memory", context: "")
+            throw MediaError.ffmpeg(
+                call: "avcodec_alloc_context3", code: fr_averror(ENOMEM), reason: "out of memory", context: "")
         }
         ctx = c
     }
@@ -51,15 +54,21 @@ final class CodecContext {
         // An encoder freed without end-of-stream (a write that failed after it was opened) can wait
         // for it forever, and one given end-of-stream before any frame waits for a packet forever
         // (SVT-AV1 1.4 does both): give it a blank frame if it had none, end the stream, drain.
-        if let c = ctx, !flushed, avcodec_is_open(c) != 0, av_codec_is_encoder(c.pointee.codec) != 0, let pkt = try? PacketBox() {
+        if let c = ctx, !flushed, avcodec_is_open(c) != 0, av_codec_is_encoder(c.pointee.codec) != 0,
+            let pkt = try? PacketBox()
+        {
             if framesSent == 0, let blank = try? FrameBox() {
                 let f = blank.pointer
-                f.pointee.width = c.pointee.width; f.pointee.height = c.pointee.height; f.pointee.format = c.pointee.pix_fmt.rawValue
+                f.pointee.width = c.pointee.width
+                f.pointee.height = c.pointee.height
+                f.pointee.format = c.pointee.pix_fmt.rawValue
                 f.pointee.pts = 0
                 // Its contents do not matter: the packets are dropped.
                 if av_frame_get_buffer(f, 0) >= 0 { _ = avcodec_send_frame(c, f) }
             }
-            if avcodec_send_frame(c, nil) >= 0 { while avcodec_receive_packet(c, pkt.pointer) >= 0 { av_packet_unref(pkt.pointer) } }
+            if avcodec_send_frame(c, nil) >= 0 {
+                while avcodec_receive_packet(c, pkt.pointer) >= 0 { av_packet_unref(pkt.pointer) }
+            }
         }
         avcodec_free_context(&ctx)
     }
@@ -88,10 +97,14 @@ final class PacketBox {
 final class ScalerBox {
     let ctx: OpaquePointer
     init(srcW: Int32, srcH: Int32, srcFmt: AVPixelFormat, dstW: Int32, dstH: Int32, dstFmt: AVPixelFormat) throws {
-        guard let c = sws_getContext(srcW, srcH, srcFmt, dstW, dstH, dstFmt,
-                                     SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP,
-                                     nil, nil, nil) else {
-            throw MediaError.unsupported("sws_getContext failed: cannot convert \(pixelFormatName(srcFmt)) to \(pixelFormatName(dstFmt))")
+        guard
+            let c = sws_getContext(
+                srcW, srcH, srcFmt, dstW, dstH, dstFmt,
+                SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP,
+                nil, nil, nil)
+        else {
+            throw MediaError.unsupported(
+                "sws_getContext failed: cannot convert \(pixelFormatName(srcFmt)) to \(pixelFormatName(dstFmt))")
         }
         ctx = c
     }
@@ -110,8 +123,14 @@ func rationalOf(_ q: AVRational) -> Rational? {
 
 /// Plane i of a frame (data[i], linesize[i]).
 func planeOf(_ f: UnsafeMutablePointer<AVFrame>, _ i: Int) -> (UnsafeMutablePointer<UInt8>, Int) {
-    let data = withUnsafeBytes(of: &f.pointee.data) { $0.load(fromByteOffset: i * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride, as: UnsafeMutablePointer<UInt8>?.self) }
-    let line = withUnsafeBytes(of: &f.pointee.linesize) { $0.load(fromByteOffset: i * MemoryLayout<Int32>.stride, as: Int32.self) }
+    let data = withUnsafeBytes(of: &f.pointee.data) {
+        $0.load(
+            fromByteOffset: i * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride, as: UnsafeMutablePointer<UInt8>?.self
+        )
+    }
+    let line = withUnsafeBytes(of: &f.pointee.linesize) {
+        $0.load(fromByteOffset: i * MemoryLayout<Int32>.stride, as: Int32.self)
+    }
     return (data!, Int(line))
 }
 
@@ -125,7 +144,9 @@ final class OutputContext {
     private var ioOpen = false, finished = false
 
     init(format: UnsafePointer<AVOutputFormat>, path: String, containerFor: String) throws {
-        self.format = format; self.path = path; self.containerFor = containerFor
+        self.format = format
+        self.path = path
+        self.containerFor = containerFor
         var c: UnsafeMutablePointer<AVFormatContext>? = nil
         try check(avformat_alloc_output_context2(&c, format, nil, path), "avformat_alloc_output_context2", containerFor)
         ctx = c
@@ -146,7 +167,7 @@ final class OutputContext {
         defer { av_dict_free(&opts) }
         let ext = MediaWriter.ext(containerFor)
         if ext == "mp4" || ext == "mov" { av_dict_set(&opts, "movflags", "+faststart+use_metadata_tags", 0) }
-        if MediaWriter.isImage(containerFor) { av_dict_set(&opts, "update", "1", 0) }   // one picture, one file
+        if MediaWriter.isImage(containerFor) { av_dict_set(&opts, "update", "1", 0) }  // one picture, one file
         for (k, v) in options { av_dict_set(&opts, k, v, 0) }
         try check(avformat_write_header(ctx, &opts), "avformat_write_header", containerFor)
     }
@@ -155,7 +176,10 @@ final class OutputContext {
         guard !finished else { return }
         finished = true
         try check(av_write_trailer(ctx), "av_write_trailer")
-        if ioOpen { avio_closep(&ctx!.pointee.pb); ioOpen = false }
+        if ioOpen {
+            avio_closep(&ctx!.pointee.pb)
+            ioOpen = false
+        }
     }
 
     deinit {

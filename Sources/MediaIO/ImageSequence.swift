@@ -57,13 +57,16 @@ public struct ImageSequence: Sendable, Equatable {
             }
             let exts = Set(pictures.map { ($0 as NSString).pathExtension.lowercased() })
             guard exts.count == 1 else {
-                throw MediaError.invalidArgument("\(path) mixes pictures of several kinds (\(exts.sorted().joined(separator: ", "))): one sequence per folder")
+                throw MediaError.invalidArgument(
+                    "\(path) mixes pictures of several kinds (\(exts.sorted().joined(separator: ", "))): one sequence per folder"
+                )
             }
             // The last run of digits in the first name is the frame number.
             guard let digits = first.range(of: #"\d+(?=[^\d]*$)"#, options: .regularExpression) else {
                 throw MediaError.invalidArgument("\(path): \(first) has no frame number")
             }
-            prefix = String(first[..<digits.lowerBound]); suffix = String(first[digits.upperBound...])
+            prefix = String(first[..<digits.lowerBound])
+            suffix = String(first[digits.upperBound...])
             width = first[digits].count
         } else {
             guard let field = absolute.range(of: #"%0?\d*d"#, options: .regularExpression) else {
@@ -75,7 +78,8 @@ public struct ImageSequence: Sendable, Equatable {
             guard absolute[..<field.lowerBound].hasPrefix(folder + "/") else {
                 throw MediaError.invalidArgument("\(path): the %d field must be in the file name, not a folder")
             }
-            prefix = String(absolute[absolute.index(absolute.startIndex, offsetBy: folder.count + 1)..<field.lowerBound])
+            prefix = String(
+                absolute[absolute.index(absolute.startIndex, offsetBy: folder.count + 1)..<field.lowerBound])
             suffix = String(absolute[field.upperBound...])
             width = spec.isEmpty ? nil : Int(spec)
             guard extensions.contains((absolute as NSString).pathExtension.lowercased()) else {
@@ -84,30 +88,51 @@ public struct ImageSequence: Sendable, Equatable {
         }
         // Every file of the pattern, by number.
         var numbered: [(Int, String)] = []
-        for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
+        for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? []
+        where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
             let mid = name.dropFirst(prefix.count).dropLast(suffix.count)
-            guard !mid.isEmpty, mid.allSatisfy(\.isASCII), mid.allSatisfy(\.isNumber), let n = Int(mid) else { continue }
+            guard !mid.isEmpty, mid.allSatisfy(\.isASCII), mid.allSatisfy(\.isNumber), let n = Int(mid) else {
+                continue
+            }
             if let w = width, mid.count != w, !(mid.count > w && mid.first != "0") { continue }
             numbered.append((n, folder + "/" + name))
         }
         numbered.sort { $0.0 < $1.0 }
         guard let first = numbered.first else { throw MediaError.invalidArgument("\(path): no pictures match") }
         for (a, b) in zip(numbered, numbered.dropFirst()) where b.0 != a.0 + 1 {
-            guard b.0 != a.0 else { throw MediaError.invalidArgument("\(path): frame \(a.0) appears twice (\((a.1 as NSString).lastPathComponent), \((b.1 as NSString).lastPathComponent))") }
+            guard b.0 != a.0 else {
+                throw MediaError.invalidArgument(
+                    "\(path): frame \(a.0) appears twice (\((a.1 as NSString).lastPathComponent), \((b.1 as NSString).lastPathComponent))"
+                )
+            }
             let missing = b.0 - a.0 - 1
-            throw MediaError.invalidArgument("\(path): \(missing) frame\(missing == 1 ? "" : "s") missing after \((a.1 as NSString).lastPathComponent) (next is \((b.1 as NSString).lastPathComponent)): a sequence must be complete")
+            throw MediaError.invalidArgument(
+                "\(path): \(missing) frame\(missing == 1 ? "" : "s") missing after \((a.1 as NSString).lastPathComponent) (next is \((b.1 as NSString).lastPathComponent)): a sequence must be complete"
+            )
         }
-        let pattern = folder + "/" + prefix.replacingOccurrences(of: "%", with: "%%") + (width.map { "%0\($0)d" } ?? "%d") + suffix.replacingOccurrences(of: "%", with: "%%")
+        let pattern =
+            folder + "/" + prefix.replacingOccurrences(of: "%", with: "%%") + (width.map { "%0\($0)d" } ?? "%d")
+            + suffix.replacingOccurrences(of: "%", with: "%%")
         let header = suffix.lowercased().hasSuffix(".dpx") ? DPXHeader(path: first.1) : nil
         let exr = suffix.lowercased().hasSuffix(".exr") ? EXRHeader(path: first.1) : nil
         let override: Rational? = Self.rateOverrides.withLock { $0[pattern] }
         let rate: Rational, source: String
-        if let r = override { rate = r; source = "--input-rate" }
-        else if let r = header?.frameRate { rate = r; source = "DPX header" }
-        else if let r = exr?.frameRate { rate = r; source = "EXR header" }
-        else { rate = Rational(24); source = "default (no rate in the files; set it with --input-rate)" }
-        var seq = ImageSequence(pattern: pattern, firstNumber: first.0, count: numbered.count, files: numbered.map(\.1),
-                                rate: rate, rateSource: source, header: header)
+        if let r = override {
+            rate = r
+            source = "--input-rate"
+        } else if let r = header?.frameRate {
+            rate = r
+            source = "DPX header"
+        } else if let r = exr?.frameRate {
+            rate = r
+            source = "EXR header"
+        } else {
+            rate = Rational(24)
+            source = "default (no rate in the files; set it with --input-rate)"
+        }
+        var seq = ImageSequence(
+            pattern: pattern, firstNumber: first.0, count: numbered.count, files: numbered.map(\.1),
+            rate: rate, rateSource: source, header: header)
         seq.exr = exr
         return seq
     }
@@ -177,20 +202,29 @@ public struct DPXHeader: Sendable, Equatable {
         }
         func f32(_ o: Int) -> Float? { u32(o).map { Float(bitPattern: $0) } }
         let dataOffset = Int(u32(4) ?? 0)
-        transfer = Int(bytes[801]); colorimetric = Int(bytes[802]); bitDepth = Int(bytes[803])
+        transfer = Int(bytes[801])
+        colorimetric = Int(bytes[802])
+        bitDepth = Int(bytes[803])
         func rate(_ o: Int) -> Rational? {
             guard dataOffset >= o + 4, let f = f32(o), f.isFinite, f > 1, f < 1000 else { return nil }
             // Rates are stored as floats: 23.976 means 24000/1001.
-            for r in [Rational(24000, 1001), Rational(30000, 1001), Rational(60000, 1001)] where abs(r.doubleValue - Double(f)) < 0.001 { return r }
+            for r in [Rational(24000, 1001), Rational(30000, 1001), Rational(60000, 1001)]
+            where abs(r.doubleValue - Double(f)) < 0.001 { return r }
             return Rational(Int64((Double(f) * 1000).rounded()), 1000)
         }
         frameRate = rate(1724) ?? rate(1940)
         if dataOffset >= 1924, let tc = u32(1920), tc != 0xFFFF_FFFF {
             let digits = (0..<8).reversed().map { Int((tc >> (UInt32($0) * 4)) & 0xF) }
             if digits.allSatisfy({ $0 <= 9 }) {
-                timecode = String(format: "%d%d:%d%d:%d%d:%d%d", digits[0], digits[1], digits[2], digits[3], digits[4], digits[5], digits[6], digits[7])
-            } else { timecode = nil }
-        } else { timecode = nil }
+                timecode = String(
+                    format: "%d%d:%d%d:%d%d:%d%d", digits[0], digits[1], digits[2], digits[3], digits[4], digits[5],
+                    digits[6], digits[7])
+            } else {
+                timecode = nil
+            }
+        } else {
+            timecode = nil
+        }
     }
 }
 
@@ -201,17 +235,21 @@ extension DPXHeader {
         public var colorimetric: Int?
         public var frameRate: Rational?
         public var timecode: String?
-        public init(transfer: Int? = nil, colorimetric: Int? = nil, frameRate: Rational? = nil, timecode: String? = nil) {
-            self.transfer = transfer; self.colorimetric = colorimetric; self.frameRate = frameRate; self.timecode = timecode
+        public init(transfer: Int? = nil, colorimetric: Int? = nil, frameRate: Rational? = nil, timecode: String? = nil)
+        {
+            self.transfer = transfer
+            self.colorimetric = colorimetric
+            self.frameRate = frameRate
+            self.timecode = timecode
         }
     }
 
     /// The DPX transfer code for an H.273 transfer (nil when DPX has none).
     public static func transferCode(h273 t: Int, primaries: Int) -> Int? {
         switch t {
-        case 1, 14, 15: return 6                      // ITU-R 709
-        case 6: return primaries == 5 ? 7 : 8         // ITU-R 601, 625 or 525 lines
-        case 8: return 2                              // linear
+        case 1, 14, 15: return 6  // ITU-R 709
+        case 6: return primaries == 5 ? 7 : 8  // ITU-R 601, 625 or 525 lines
+        case 8: return 2  // linear
         default: return nil
         }
     }
@@ -239,16 +277,18 @@ extension DPXHeader {
             for i in 0..<4 { b[o + i] = UInt8(truncatingIfNeeded: w >> (24 - 8 * UInt32(i))) }
         }
         let offset = Int(get(4))
-        guard offset <= b.count, offset >= 1664 else { throw MediaError.invalidArgument("\(path): DPX image offset \(offset) is out of the file") }
+        guard offset <= b.count, offset >= 1664 else {
+            throw MediaError.invalidArgument("\(path): DPX image offset \(offset) is out of the file")
+        }
         if offset < 2048 {
             // Room for the film (1664…1919) and TV (1920…2047) headers, all undefined.
             b.insert(contentsOf: [UInt8](repeating: 0xFF, count: 2048 - offset), at: offset)
             let grow = UInt32(2048 - offset)
             put(4, 2048)
-            put(16, get(16) + grow)                  // file size
-            put(24, 384)                              // industry header size
-            put(28, 0)                                // no user data
-            for e in 0..<8 {                          // image elements' data offsets
+            put(16, get(16) + grow)  // file size
+            put(24, 384)  // industry header size
+            put(28, 0)  // no user data
+            for e in 0..<8 {  // image elements' data offsets
                 let o = 780 + 72 * e + 28
                 let v = get(o)
                 if v != 0xFFFF_FFFF, Int(v) >= offset { put(o, v + grow) }
@@ -258,8 +298,8 @@ extension DPXHeader {
         if let c = fields.colorimetric { b[802] = UInt8(clamping: c) }
         if let r = fields.frameRate {
             let f = Float(r.doubleValue).bitPattern
-            put(1724, f)                              // film header: frames per second
-            put(1940, f)                              // TV header: temporal sampling rate
+            put(1724, f)  // film header: frames per second
+            put(1940, f)  // TV header: temporal sampling rate
         }
         if let tc = fields.timecode, let digits = Timecode.digits(tc) {
             put(1920, digits.reduce(UInt32(0)) { $0 << 4 | UInt32($1) })
@@ -273,7 +313,9 @@ public enum Timecode {
     /// The eight digits of "HH:MM:SS:FF" (nil for anything else, drop-frame ";" included).
     public static func digits(_ tc: String) -> [Int]? {
         let parts = tc.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
+        guard parts.count == 4,
+            parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
+        else { return nil }
         return parts.flatMap { $0.map { Int(String($0))! } }
     }
 
@@ -319,19 +361,26 @@ public struct EXRHeader: Sendable, Equatable {
             guard let name = cString(&o) else { return nil }
             if name.isEmpty { break }
             guard let type = cString(&o), o + 4 <= b.count else { return nil }
-            let size = Int(u32(o)); o += 4
+            let size = Int(u32(o))
+            o += 4
             guard size >= 0, o + size <= b.count else { return nil }
             if name == "framesPerSecond", type == "rational", size == 8 {
                 let num = Int32(bitPattern: u32(o)), den = u32(o + 4)
                 if num > 0, den > 0, Double(num) / Double(den) < 1000 { rate = Rational(Int64(num), Int64(den)) }
             } else if name == "timeCode", type == "timecode", size == 8 {
                 let t = u32(o)
-                func bcd(_ shift: UInt32, _ tensBits: UInt32) -> Int { Int((t >> (shift + 4)) & tensBits) * 10 + Int((t >> shift) & 0xF) }
+                func bcd(_ shift: UInt32, _ tensBits: UInt32) -> Int {
+                    Int((t >> (shift + 4)) & tensBits) * 10 + Int((t >> shift) & 0xF)
+                }
                 let (hh, mm, ss, ff) = (bcd(24, 0x3), bcd(16, 0x7), bcd(8, 0x7), bcd(0, 0x3))
-                if hh < 24, mm < 60, ss < 60, ff < 60 { tc = String(format: "%02d:%02d:%02d%@%02d", hh, mm, ss, t & 0x40 != 0 ? ";" : ":", ff) }
+                if hh < 24, mm < 60, ss < 60, ff < 60 {
+                    tc = String(format: "%02d:%02d:%02d%@%02d", hh, mm, ss, t & 0x40 != 0 ? ";" : ":", ff)
+                }
             }
             o += size
         }
-        frameRate = rate; timecode = tc; headerEnd = o
+        frameRate = rate
+        timecode = tc
+        headerEnd = o
     }
 }

@@ -52,6 +52,6 @@ public enum MediaLog {
     public static func setVerbose(_ verbose: Bool) {
         self.verbose = verbose
         av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET)
-        setenv("SVT_LOG", verbose ? "2" : "1", 1)   // SVT-AV1: 1 errors, 2 warnings
+        setenv("SVT_LOG", verbose ? "2" : "1", 1)  // SVT-AV1: 1 errors, 2 warnings
     }
 }

@@ -39,7 +39,9 @@ public struct MediaInfo: Sendable {
     public var summary: String {
         var lines: [String] = []
         let dur = duration.map { String(format: "%.3f s", $0) } ?? "unknown"
-        lines.append("\(path): \(format), duration \(dur), start \(String(format: "%.3f", startTime)) s, \(bitRate / 1000) kb/s, \(chapters) chapters")
+        lines.append(
+            "\(path): \(format), duration \(dur), start \(String(format: "%.3f", startTime)) s, \(bitRate / 1000) kb/s, \(chapters) chapters"
+        )
         for (k, v) in metadata.sorted(by: { $0.key < $1.key }) { lines.append("  metadata \(k): \(v)") }
         for s in streams {
             var l = "  stream #\(s.index) \(s.kind.rawValue): \(s.codec)"

@@ -60,11 +60,14 @@ public final class MediaReader {
             throw MediaError.noVideoStream(path: path)
         }
         videoIndex = Int32(bestIndex)
-        if bestIndex != Int(best) { decoder = avcodec_find_decoder(input.stream(bestIndex).pointee.codecpar.pointee.codec_id) }
+        if bestIndex != Int(best) {
+            decoder = avcodec_find_decoder(input.stream(bestIndex).pointee.codecpar.pointee.codec_id)
+        }
         guard let dec = decoder else { throw MediaError.unsupported("\(path): no decoder for the video stream") }
         let st = input.stream(bestIndex)
         codec = try CodecContext(codec: dec)
-        try check(avcodec_parameters_to_context(codec.pointer, st.pointee.codecpar), "avcodec_parameters_to_context", path)
+        try check(
+            avcodec_parameters_to_context(codec.pointer, st.pointee.codecpar), "avcodec_parameters_to_context", path)
         codec.pointer.pointee.pkt_timebase = st.pointee.time_base
         codec.pointer.pointee.thread_count = Int32(threads)
         codec.pointer.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
@@ -91,7 +94,10 @@ public final class MediaReader {
         let gray = Self.isGrayFormat(AVPixelFormat(rawValue: par.format))
         var w = Int(par.width), h = Int(par.height)
         var sar = vs.sampleAspect ?? .one
-        if rotation % 2 == 1 { swap(&w, &h); sar = sar.reciprocal }
+        if rotation % 2 == 1 {
+            swap(&w, &h)
+            sar = sar.reciprocal
+        }
         let tb = timeBase, fmtDuration = input.pointer.pointee.duration
         let dur: Rational? = {
             if st.pointee.duration != AV_NOPTS && st.pointee.duration > 0 { return Rational(st.pointee.duration) * tb }
@@ -107,19 +113,27 @@ public final class MediaReader {
             guard parts.count == 3, let h = parts[0], let m = parts[1], let s = parts[2] else { return nil }
             return Rational(Int64(((h * 3600 + m * 60 + s) * 1000).rounded()), 1000)
         }()
-        timecode = dictValue(st.pointee.metadata, "timecode") ?? dictValue(input.pointer.pointee.metadata, "timecode")
+        timecode =
+            dictValue(st.pointee.metadata, "timecode") ?? dictValue(input.pointer.pointee.metadata, "timecode")
             ?? dictValue(input.pointer.pointee.metadata, "TIMECODE")
-        if st.pointee.nb_frames > 0 { declaredFrames = (Int(st.pointee.nb_frames), true) }
-        else if let d = streamDuration { declaredFrames = (Int((d * avg).rounded), false) }
-        else { declaredFrames = nil }
+        if st.pointee.nb_frames > 0 {
+            declaredFrames = (Int(st.pointee.nb_frames), true)
+        } else if let d = streamDuration {
+            declaredFrames = (Int((d * avg).rounded), false)
+        } else {
+            declaredFrames = nil
+        }
         let color = vs.color ?? ColorMetadata.defaultFor(width: w, height: h)
         // The video's first frame on the reader's clock (after the AAC priming a Matroska or MP4
         // often puts before it, 21 ms at 48 kHz): stages that retime to a grid anchor it there.
-        let videoStart: Rational = st.pointee.start_time == AV_NOPTS ? .zero
+        let videoStart: Rational =
+            st.pointee.start_time == AV_NOPTS
+            ? .zero
             : max(.zero, Rational(st.pointee.start_time) * timeBase - startOffset)
-        stream = StreamInfo(width: w, height: h, layout: gray ? .gray : .rgb, sampleAspect: sar,
-                            frameRate: isCFR ? vs.frameRate : nil, averageRate: avg, color: color,
-                            startTime: videoStart, duration: dur, frameCount: count)
+        stream = StreamInfo(
+            width: w, height: h, layout: gray ? .gray : .rgb, sampleAspect: sar,
+            frameRate: isCFR ? vs.frameRate : nil, averageRate: avg, color: color,
+            startTime: videoStart, duration: dur, frameCount: count)
         switch par.field_order {
         case AV_FIELD_PROGRESSIVE: stream.fieldOrder = .progressive
         case AV_FIELD_TT, AV_FIELD_BT: stream.fieldOrder = .topFirst
@@ -141,7 +155,10 @@ public final class MediaReader {
                 defer { av_frame_unref(frame.pointer) }
                 if let target = seekTarget {
                     let t = timestamp(frame.pointer)
-                    if t < target.time { lastPts = t; continue }
+                    if t < target.time {
+                        lastPts = t
+                        continue
+                    }
                     if t > target.time && !target.fromStart {
                         // The container's index put us past the frame: read again from the start.
                         try rewindToStart()
@@ -153,14 +170,28 @@ public final class MediaReader {
                 }
                 if let bound = time {
                     let t = timestamp(frame.pointer)
-                    if t < bound { lastPts = t; framesDecoded += 1; nextIndex += 1; continue }
+                    if t < bound {
+                        lastPts = t
+                        framesDecoded += 1
+                        nextIndex += 1
+                        continue
+                    }
                 }
                 return try makeFrame()
             }
-            if r == AVERROR_EOF_ { finished = true; return nil }
-            if r == fr_averror_invaliddata() { corruptPackets += 1; continue }
+            if r == AVERROR_EOF_ {
+                finished = true
+                return nil
+            }
+            if r == fr_averror_invaliddata() {
+                corruptPackets += 1
+                continue
+            }
             if r != AVERROR_EAGAIN_ { try check(r, "avcodec_receive_frame", path) }
-            if draining { finished = true; return nil }
+            if draining {
+                finished = true
+                return nil
+            }
             let rr = av_read_frame(input.pointer, packet.pointer)
             if rr < 0 && rr != AVERROR_EOF_ && rr != AVERROR_EAGAIN_ {
                 // A damaged or truncated file: what was decoded is kept, and the damage is reported.
@@ -175,7 +206,10 @@ public final class MediaReader {
             defer { av_packet_unref(packet.pointer) }
             guard packet.pointer.pointee.stream_index == videoIndex else { continue }
             let s = avcodec_send_packet(codec.pointer, packet.pointer)
-            if s == fr_averror_invaliddata() { corruptPackets += 1; continue }
+            if s == fr_averror_invaliddata() {
+                corruptPackets += 1
+                continue
+            }
             try check(s, "avcodec_send_packet", path)
         }
     }
@@ -189,7 +223,11 @@ public final class MediaReader {
         // A second early, for containers whose index is coarse.
         let target = ((time + startOffset - Rational(1)) / timeBase).floor
         let r = av_seek_frame(input.pointer, videoIndex, target, AVSEEK_FLAG_BACKWARD)
-        if r < 0 { try rewindToStart(); seekTarget = (time, index, true); return }
+        if r < 0 {
+            try rewindToStart()
+            seekTarget = (time, index, true)
+            return
+        }
         resetDecoder()
     }
 
@@ -211,7 +249,9 @@ public final class MediaReader {
 
     private func resetDecoder() {
         avcodec_flush_buffers(codec.pointer)
-        draining = false; finished = false; lastPts = nil
+        draining = false
+        finished = false
+        lastPts = nil
     }
 
     /// A decoded frame's time in seconds from the start, increasing from one frame to the next.
@@ -238,18 +278,27 @@ public final class MediaReader {
         lastPts = pts
         let d = f.pointee.pkt_duration > 0 ? Rational(f.pointee.pkt_duration) * timeBase : defaultDuration
 
-        var sar = rationalOf(av_guess_sample_aspect_ratio(input.pointer, input.stream(Int(videoIndex)), f)) ?? stream.sampleAspect
+        var sar =
+            rationalOf(av_guess_sample_aspect_ratio(input.pointer, input.stream(Int(videoIndex)), f))
+            ?? stream.sampleAspect
         var width = pic.width, height = pic.height, planes = pic.planes
         if rotation != 0 {
-            planes = planes.map { Rotation.rotate($0, width: pic.width, height: pic.height, quarterTurnsClockwise: rotation) }
-            if rotation % 2 == 1 { swap(&width, &height); sar = sar.reciprocal }
+            planes = planes.map {
+                Rotation.rotate($0, width: pic.width, height: pic.height, quarterTurnsClockwise: rotation)
+            }
+            if rotation % 2 == 1 {
+                swap(&width, &height)
+                sar = sar.reciprocal
+            }
         }
-        let props = FrameProperties(color: pic.color, sceneCut: false, sourceIndex: nextIndex, sampleAspect: sar,
-                                    interlaced: fr_frame_is_interlaced(f) != 0, topFieldFirst: fr_frame_top_field_first(f) != 0)
+        let props = FrameProperties(
+            color: pic.color, sceneCut: false, sourceIndex: nextIndex, sampleAspect: sar,
+            interlaced: fr_frame_is_interlaced(f) != 0, topFieldFirst: fr_frame_top_field_first(f) != 0)
         framesDecoded += 1
         nextIndex += 1
         framesSeen = max(framesSeen, nextIndex)
-        return Frame(width: width, height: height, layout: pic.layout, planes: planes, pts: pts, duration: d, properties: props)
+        return Frame(
+            width: width, height: height, layout: pic.layout, planes: planes, pts: pts, duration: d, properties: props)
     }
 
     /// FFmpeg's display-matrix angle (counter-clockwise) → clockwise quarter turns that make the
@@ -294,16 +343,21 @@ public final class MediaReader {
                 s.duration = (Rational(st.pointee.duration) * tb).doubleValue
             }
             if kind == .video {
-                s.width = Int(par.width); s.height = Int(par.height)
+                s.width = Int(par.width)
+                s.height = Int(par.height)
                 s.pixelFormat = par.format >= 0 ? pixelFormatName(AVPixelFormat(rawValue: par.format)) : nil
-                s.sampleAspect = rationalOf(par.sample_aspect_ratio) ?? rationalOf(st.pointee.sample_aspect_ratio) ?? .one
+                s.sampleAspect =
+                    rationalOf(par.sample_aspect_ratio) ?? rationalOf(st.pointee.sample_aspect_ratio) ?? .one
                 s.frameRate = rationalOf(st.pointee.r_frame_rate)
                 s.averageFrameRate = rationalOf(st.pointee.avg_frame_rate)
                 s.bitsPerSample = Int(par.bits_per_raw_sample)
                 s.attachedPicture = st.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
                 s.rotation = fr_stream_rotation(st)
                 var c = ColorMetadata.defaultFor(width: s.width, height: s.height)
-                if let m = ColorMetadata.Matrix(rawValue: Int(par.color_space.rawValue)), m != .unspecified { c.matrix = m; c.inferred = false }
+                if let m = ColorMetadata.Matrix(rawValue: Int(par.color_space.rawValue)), m != .unspecified {
+                    c.matrix = m
+                    c.inferred = false
+                }
                 c.range = ColorMetadata.Range(rawValue: Int(par.color_range.rawValue)) ?? .unspecified
                 if Int(par.color_primaries.rawValue) != 2 { c.primaries = Int(par.color_primaries.rawValue) }
                 if Int(par.color_trc.rawValue) != 2 { c.transfer = Int(par.color_trc.rawValue) }
@@ -325,18 +379,23 @@ public final class MediaReader {
         // The stream restore decodes: av_find_best_stream's pick, but never an attached picture (cover art).
         var best: Int? = nil
         let b = av_find_best_stream(input.pointer, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
-        if b >= 0, !streams[Int(b)].attachedPicture { best = Int(b) }
-        else { best = streams.first(where: { $0.kind == .video && !$0.attachedPicture })?.index }
+        if b >= 0, !streams[Int(b)].attachedPicture {
+            best = Int(b)
+        } else {
+            best = streams.first(where: { $0.kind == .video && !$0.attachedPicture })?.index
+        }
         var meta: [String: String] = [:]
         var e: UnsafeMutablePointer<AVDictionaryEntry>? = nil
         while let n = av_dict_get(fc.metadata, "", e, AV_DICT_IGNORE_SUFFIX) {
-            meta[String(cString: n.pointee.key)] = String(cString: n.pointee.value); e = n
+            meta[String(cString: n.pointee.key)] = String(cString: n.pointee.value)
+            e = n
         }
-        return MediaInfo(path: input.path, format: String(cString: fc.iformat.pointee.name),
-                         duration: fc.duration != AV_NOPTS ? Double(fc.duration) / Double(AV_TIME_BASE) : nil,
-                         startTime: fc.start_time != AV_NOPTS ? Double(fc.start_time) / Double(AV_TIME_BASE) : 0,
-                         bitRate: Int(fc.bit_rate), streams: streams, chapters: Int(fc.nb_chapters), metadata: meta,
-                         bestVideoStream: best)
+        return MediaInfo(
+            path: input.path, format: String(cString: fc.iformat.pointee.name),
+            duration: fc.duration != AV_NOPTS ? Double(fc.duration) / Double(AV_TIME_BASE) : nil,
+            startTime: fc.start_time != AV_NOPTS ? Double(fc.start_time) / Double(AV_TIME_BASE) : 0,
+            bitRate: Int(fc.bit_rate), streams: streams, chapters: Int(fc.nb_chapters), metadata: meta,
+            bestVideoStream: best)
     }
 }
 

@@ -13,7 +13,9 @@ public final class MediaWriter {
     public let pixelFormat: String
     /// The output's color tags: matrix, range, primaries, transfer (FFmpeg's codes), for files that
     /// are joined from segments in a container that does not store them (NUT).
-    public var colorTags: [Int] { [outputColor.matrix.rawValue, outputColor.range.rawValue, outputColor.primaries, outputColor.transfer] }
+    public var colorTags: [Int] {
+        [outputColor.matrix.rawValue, outputColor.range.rawValue, outputColor.primaries, outputColor.transfer]
+    }
     public private(set) var framesWritten = 0
     /// Video packets the encoder has given back and the muxer has taken: frames truly written (an
     /// encoder with look-ahead holds frames that `framesWritten` already counts).
@@ -49,8 +51,11 @@ public final class MediaWriter {
     ///   - metadata: extra global tags to write.
     ///   - sideSpan: copy only the sound and subtitles from 0 to this time (after the shift by
     ///     `startOffset`): a part of a film. Nil: everything.
-    public init(path: String, containerFor: String, stream: StreamInfo, settings: EncoderSettings,
-                copyFrom source: String?, startOffset: Rational = .zero, sideSpan: Rational? = nil, metadata: [String: String] = [:]) throws {
+    public init(
+        path: String, containerFor: String, stream: StreamInfo, settings: EncoderSettings,
+        copyFrom source: String?, startOffset: Rational = .zero, sideSpan: Rational? = nil,
+        metadata: [String: String] = [:]
+    ) throws {
         self.path = path
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
@@ -58,20 +63,30 @@ public final class MediaWriter {
         output = try OutputContext(format: ofmt, path: path, containerFor: containerFor)
         let ctx = output.pointer
         guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
-            throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
+            throw MediaError.unsupported(
+                "encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))"
+            )
         }
         guard Self.canStore(codec.pointee.id, in: ofmt, containerFor) else {
-            throw MediaError.unsupported("\(settings.codec) cannot be stored in a .\(Self.ext(containerFor)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")")
+            throw MediaError.unsupported(
+                "\(settings.codec) cannot be stored in a .\(Self.ext(containerFor)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")"
+            )
         }
         let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
         let pix = av_get_pix_fmt(pixName)
-        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) || PictureEncoder.planarRGBFormats.contains(pix) else {
-            throw MediaError.unsupported("output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)")
+        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) || PictureEncoder.planarRGBFormats.contains(pix)
+        else {
+            throw MediaError.unsupported(
+                "output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)"
+            )
         }
         planarRGB = PictureEncoder.planarRGBFormats.contains(pix)
         if let list = codec.pointee.pix_fmts {
             var ok = false, i = 0
-            while list[i] != AV_PIX_FMT_NONE { if list[i] == pix { ok = true }; i += 1 }
+            while list[i] != AV_PIX_FMT_NONE {
+                if list[i] == pix { ok = true }
+                i += 1
+            }
             guard ok else { throw MediaError.unsupported("\(settings.codec) cannot encode \(pixName)") }
         }
         pixelFormat = pixName
@@ -83,12 +98,17 @@ public final class MediaWriter {
             color = .bt709
         } else {
             color = .bt601
-            if PrimariesConversion.chromaticities(stream.color.primaries) != nil { color.primaries = stream.color.primaries }
+            if PrimariesConversion.chromaticities(stream.color.primaries) != nil {
+                color.primaries = stream.color.primaries
+            }
             if stream.color.primaries == 5 { color.matrix = .bt470bg }
             if stream.color.transfer != 2 { color.transfer = stream.color.transfer }
         }
         if isGrayFormat || packed != nil || pixName.hasPrefix("yuvj") { color.range = .full }
-        if planarRGB { color.range = .full; color.matrix = .rgb }
+        if planarRGB {
+            color.range = .full
+            color.matrix = .rgb
+        }
         if settings.sourceTransfer != nil { color.transfer = 2 }
         if packed != nil, !isGrayFormat { color.matrix = .rgb }
         outputColor = color
@@ -107,7 +127,8 @@ public final class MediaWriter {
         c.pointee.time_base = AVRational(num: Int32(encTimeBase.num), den: Int32(encTimeBase.den))
         let rate = stream.frameRate ?? stream.averageRate
         c.pointee.framerate = AVRational(num: Int32(rate.num), den: Int32(rate.den))
-        c.pointee.sample_aspect_ratio = AVRational(num: Int32(stream.sampleAspect.num), den: Int32(stream.sampleAspect.den))
+        c.pointee.sample_aspect_ratio = AVRational(
+            num: Int32(stream.sampleAspect.num), den: Int32(stream.sampleAspect.den))
         c.pointee.colorspace = AVColorSpace(rawValue: UInt32(color.matrix.rawValue))
         c.pointee.color_range = AVColorRange(rawValue: UInt32(color.range.rawValue))
         c.pointee.color_primaries = AVColorPrimaries(rawValue: UInt32(color.primaries))
@@ -118,14 +139,18 @@ public final class MediaWriter {
         if let b = settings.bitrate { c.pointee.bit_rate = Int64(b) }
         // Segment files (.nut) always carry the codec headers out of band, so that they can be joined
         // into any container (MP4 and Matroska need them there).
-        if ofmt.pointee.flags & AVFMT_GLOBALHEADER != 0 || ["nut", "mov"].contains(Self.ext(containerFor)) { c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
+        if ofmt.pointee.flags & AVFMT_GLOBALHEADER != 0 || ["nut", "mov"].contains(Self.ext(containerFor)) {
+            c.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
+        }
 
         var opts: OpaquePointer? = nil
         defer { av_dict_free(&opts) }
         var wanted = settings.openOptions
         // Fixed quantizer (JPEG quality, 2 = best … 31), as FFmpeg's -q:v.
         if let q = wanted.removeValue(forKey: "qscale") {
-            guard let v = Int32(q), (1...31).contains(v) else { throw MediaError.invalidArgument("qscale must be 1…31, not '\(q)'") }
+            guard let v = Int32(q), (1...31).contains(v) else {
+                throw MediaError.invalidArgument("qscale must be 1…31, not '\(q)'")
+            }
             c.pointee.flags |= AV_CODEC_FLAG_QSCALE
             c.pointee.global_quality = v * FF_QP2LAMBDA
         }
@@ -153,11 +178,16 @@ public final class MediaWriter {
         encFrame.pointer.pointee.color_trc = c.pointee.color_trc
         try check(av_frame_get_buffer(encFrame.pointer, 0), "av_frame_get_buffer")
         encPacket = try PacketBox()
-        picture = PictureEncoder(width: coded.width, height: coded.height, format: packed == nil && !planarRGB ? pix : AV_PIX_FMT_YUV444P, color: color,
-                                 sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
+        picture = PictureEncoder(
+            width: coded.width, height: coded.height, format: packed == nil && !planarRGB ? pix : AV_PIX_FMT_YUV444P,
+            color: color,
+            sourcePrimaries: stream.layout == .gray ? color.primaries : stream.color.primaries)
 
         // Side streams, metadata, chapters.
-        if let source = source { side = try SideStreams(source: source, output: ctx, containerFor: containerFor, startOffset: startOffset, span: sideSpan) }
+        if let source = source {
+            side = try SideStreams(
+                source: source, output: ctx, containerFor: containerFor, startOffset: startOffset, span: sideSpan)
+        }
         for (k, v) in metadata { av_dict_set(&ctx.pointee.metadata, k, v, 0) }
 
         try output.writeHeader()
@@ -169,10 +199,14 @@ public final class MediaWriter {
             throw MediaError.invalidArgument("\(output): unknown output container (use .mkv, .mp4 or .mov)")
         }
         guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
-            throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
+            throw MediaError.unsupported(
+                "encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))"
+            )
         }
         guard canStore(codec.pointee.id, in: ofmt, output) else {
-            throw MediaError.unsupported("\(settings.codec) cannot be stored in a .\(ext(output)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")")
+            throw MediaError.unsupported(
+                "\(settings.codec) cannot be stored in a .\(ext(output)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")"
+            )
         }
     }
 
@@ -188,17 +222,22 @@ public final class MediaWriter {
     /// any decoding. Returns a note when the picture is padded to whole chroma samples.
     public static func checkEncoder(_ settings: EncoderSettings, stream: StreamInfo) throws -> String? {
         guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
-            throw MediaError.unsupported("encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))")
+            throw MediaError.unsupported(
+                "encoder \(settings.codec) is not available in this FFmpeg build (known: \(EncoderSettings.knownCodecs.joined(separator: ", ")))"
+            )
         }
         let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
         let pix = av_get_pix_fmt(pixName)
         guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) || PictureEncoder.packedFormats.contains(pix) else {
-            throw MediaError.unsupported("output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)")
+            throw MediaError.unsupported(
+                "output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)"
+            )
         }
         let coded = encodedSize(width: stream.width, height: stream.height, pixelFormat: pix)
         let enc = try CodecContext(codec: codec)
         let c = enc.pointer
-        c.pointee.width = Int32(coded.width); c.pointee.height = Int32(coded.height)
+        c.pointee.width = Int32(coded.width)
+        c.pointee.height = Int32(coded.height)
         c.pointee.pix_fmt = pix
         let rate = stream.frameRate ?? stream.averageRate
         c.pointee.time_base = AVRational(num: Int32(rate.den), den: Int32(rate.num))
@@ -212,19 +251,23 @@ public final class MediaWriter {
             var what = "\(coded.width)x\(coded.height) \(pixName)"
             if let p = settings.preset { what += ", preset \(p)" }
             if let q = settings.crf { what += ", crf \(q)" }
-            throw MediaError.invalidArgument("\(settings.codec) refuses these settings (\(what)): \(ffmpegErrorString(r))")
+            throw MediaError.invalidArgument(
+                "\(settings.codec) refuses these settings (\(what)): \(ffmpegErrorString(r))")
         }
         if let left = av_dict_get(opts, "", nil, AV_DICT_IGNORE_SUFFIX) {
             throw MediaError.invalidArgument("\(settings.codec) has no option '\(String(cString: left.pointee.key))'")
         }
         guard coded.width != stream.width || coded.height != stream.height else { return nil }
-        return "\(settings.codec) (\(pixName)) codes whole chroma samples: the \(stream.width)x\(stream.height) picture is padded to \(coded.width)x\(coded.height) (its last column and row repeated); ffv1 (4:4:4 or gray) keeps the size exactly"
+        return
+            "\(settings.codec) (\(pixName)) codes whole chroma samples: the \(stream.width)x\(stream.height) picture is padded to \(coded.width)x\(coded.height) (its last column and row repeated); ffv1 (4:4:4 or gray) keeps the size exactly"
     }
 
     /// The container of segment files for a codec: NUT (small, exact timestamps) where it can hold
     /// the codec, QuickTime otherwise (ProRes).
     public static func segmentContainer(for codec: String) -> String {
-        guard let c = avcodec_find_encoder_by_name(codec), let nut = av_guess_format("nut", nil, nil) else { return "nut" }
+        guard let c = avcodec_find_encoder_by_name(codec), let nut = av_guess_format("nut", nil, nil) else {
+            return "nut"
+        }
         return canStore(c.pointee.id, in: nut, "x.nut") ? "nut" : "mov"
     }
 
@@ -237,14 +280,21 @@ public final class MediaWriter {
     static func ext(_ p: String) -> String { String(p.split(separator: ".").last ?? "").lowercased() }
 
     /// Still-image outputs and the encoder that writes each.
-    public static let imageCodecs = ["png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff", "tiff": "tiff", "dpx": "dpx", "exr": "exr"]
+    public static let imageCodecs = [
+        "png": "png", "jpg": "mjpeg", "jpeg": "mjpeg", "tif": "tiff", "tiff": "tiff", "dpx": "dpx", "exr": "exr",
+    ]
 
     /// Copies the source's sound and subtitles, packet for packet, into a file of their own (a
     /// picture sequence's sound beside its pictures), shifted by `startOffset` like the video.
-    public static func copySound(from source: String, to path: String, containerFor: String, startOffset: Rational) throws -> Int {
-        guard let ofmt = av_guess_format(nil, containerFor, nil) else { throw MediaError.invalidArgument("\(containerFor): unknown container") }
+    public static func copySound(from source: String, to path: String, containerFor: String, startOffset: Rational)
+        throws -> Int
+    {
+        guard let ofmt = av_guess_format(nil, containerFor, nil) else {
+            throw MediaError.invalidArgument("\(containerFor): unknown container")
+        }
         let output = try OutputContext(format: ofmt, path: path, containerFor: containerFor)
-        let side = try SideStreams(source: source, output: output.pointer, containerFor: containerFor, startOffset: startOffset)
+        let side = try SideStreams(
+            source: source, output: output.pointer, containerFor: containerFor, startOffset: startOffset)
         guard !side.copied.isEmpty else { return 0 }
         try output.writeHeader()
         try side.pump(until: nil)
@@ -257,10 +307,15 @@ public final class MediaWriter {
     public func write(_ frame: Frame) throws {
         let f = encFrame.pointer
         try check(av_frame_make_writable(f), "av_frame_make_writable")
-        if let p = packed { PictureEncoder.fillPacked(f, from: frame, format: p) }
-        else if planarRGB { PictureEncoder.fillPlanarRGB(f, from: frame, format: AVPixelFormat(rawValue: f.pointee.format)) }
-        else if let pad = padding { picture.fill(f, from: frame.paddedByRepeatingEdges(width: pad.width, height: pad.height)) }
-        else { picture.fill(f, from: frame) }
+        if let p = packed {
+            PictureEncoder.fillPacked(f, from: frame, format: p)
+        } else if planarRGB {
+            PictureEncoder.fillPlanarRGB(f, from: frame, format: AVPixelFormat(rawValue: f.pointee.format))
+        } else if let pad = padding {
+            picture.fill(f, from: frame.paddedByRepeatingEdges(width: pad.width, height: pad.height))
+        } else {
+            picture.fill(f, from: frame)
+        }
         var pts = (frame.pts / encTimeBase).rounded
         if pts <= lastPts { pts = lastPts + 1 }
         lastPts = pts

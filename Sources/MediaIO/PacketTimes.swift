@@ -32,14 +32,17 @@ public struct PacketTimes: Sendable {
             try check(r, "av_read_frame", path)
             defer { av_packet_unref(p) }
             let i = Int(p.pointee.stream_index)
-            guard i < times.count, p.pointee.pts != AV_NOPTS, let tb = rationalOf(input.stream(i).pointee.time_base) else { continue }
+            guard i < times.count, p.pointee.pts != AV_NOPTS, let tb = rationalOf(input.stream(i).pointee.time_base)
+            else { continue }
             let t = (Rational(p.pointee.pts) * tb).doubleValue
             times[i].append(t)
             let e = t + (Rational(max(0, p.pointee.duration)) * tb).doubleValue
             ends[i] = max(ends[i] ?? e, e)
         }
         let streams = info.streams.map { s in
-            Stream(index: s.index, kind: s.kind, times: times[s.index].sorted(), end: ends[s.index], frameRate: s.frameRate)
+            Stream(
+                index: s.index, kind: s.kind, times: times[s.index].sorted(), end: ends[s.index], frameRate: s.frameRate
+            )
         }
         return PacketTimes(streams: streams, startTime: info.startTime)
     }

@@ -28,7 +28,9 @@ final class PictureDecoder {
     func convert(_ src: UnsafeMutablePointer<AVFrame>, streamColor: ColorMetadata?) throws -> Picture {
         let w = Int(src.pointee.width), h = Int(src.pointee.height)
         var fmt = AVPixelFormat(rawValue: src.pointee.format)
-        guard let desc0 = av_pix_fmt_desc_get(fmt) else { throw MediaError.unsupported("unknown pixel format \(src.pointee.format)") }
+        guard let desc0 = av_pix_fmt_desc_get(fmt) else {
+            throw MediaError.unsupported("unknown pixel format \(src.pointee.format)")
+        }
         var frame = src
         if !Self.isNative(desc0) {
             let target = Self.canonicalTarget(desc0)
@@ -41,8 +43,10 @@ final class PictureDecoder {
         let colorComponents = Int(desc.nb_components) - (flags & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0 ? 1 : 0)
         let depth = Int(desc.comp.0.depth)
         let maxCode = Float((1 << depth) - 1)
-        let color = Self.colorMetadata(of: src, stream: streamColor, width: w, height: h, isRGB: isRGB,
-                                       isGray: colorComponents == 1, fullRangeFormat: Self.isJPEGFormat(AVPixelFormat(rawValue: src.pointee.format)))
+        let color = Self.colorMetadata(
+            of: src, stream: streamColor, width: w, height: h, isRGB: isRGB,
+            isGray: colorComponents == 1,
+            fullRangeFormat: Self.isJPEGFormat(AVPixelFormat(rawValue: src.pointee.format)))
         let comps = [desc.comp.0, desc.comp.1, desc.comp.2]
 
         // Read the color components as floats in code values, at their own (possibly subsampled) size.
@@ -83,8 +87,12 @@ final class PictureDecoder {
         let yPlane = readPlane(0).values
         let cb = readPlane(1), cr = readPlane(2)
         let loc = src.pointee.chroma_location
-        let cbFull = siting.upsample(cb.values, cw: cb.w, ch: cb.h, to: w, h, location: loc, jpeg: Self.isJPEGFormat(AVPixelFormat(rawValue: src.pointee.format)))
-        let crFull = siting.upsample(cr.values, cw: cr.w, ch: cr.h, to: w, h, location: loc, jpeg: Self.isJPEGFormat(AVPixelFormat(rawValue: src.pointee.format)))
+        let cbFull = siting.upsample(
+            cb.values, cw: cb.w, ch: cb.h, to: w, h, location: loc,
+            jpeg: Self.isJPEGFormat(AVPixelFormat(rawValue: src.pointee.format)))
+        let crFull = siting.upsample(
+            cr.values, cw: cr.w, ch: cr.h, to: w, h, location: loc,
+            jpeg: Self.isJPEGFormat(AVPixelFormat(rawValue: src.pointee.format)))
         let planes = YCbCr.toRGB(y: yPlane, cb: cbFull, cr: crFull, color: color, depth: depth)
         return Picture(layout: .rgb, width: w, height: h, planes: planes, color: color)
     }
@@ -97,7 +105,9 @@ final class PictureDecoder {
         return (1 / maxCode, 0)
     }
 
-    private func rescaleToCanonical(_ src: UnsafeMutablePointer<AVFrame>, from: AVPixelFormat, to: AVPixelFormat) throws -> UnsafeMutablePointer<AVFrame> {
+    private func rescaleToCanonical(_ src: UnsafeMutablePointer<AVFrame>, from: AVPixelFormat, to: AVPixelFormat) throws
+        -> UnsafeMutablePointer<AVFrame>
+    {
         let w = src.pointee.width, h = src.pointee.height
         if scaler == nil || scalerKey != (w, h, from.rawValue) {
             scaler = try ScalerBox(srcW: w, srcH: h, srcFmt: from, dstW: w, dstH: h, dstFmt: to)
@@ -106,7 +116,9 @@ final class PictureDecoder {
         let dst = scratch.pointer
         if dst.pointee.width != w || dst.pointee.height != h || dst.pointee.format != to.rawValue {
             av_frame_unref(dst)
-            dst.pointee.width = w; dst.pointee.height = h; dst.pointee.format = to.rawValue
+            dst.pointee.width = w
+            dst.pointee.height = h
+            dst.pointee.format = to.rawValue
             try check(av_frame_get_buffer(dst, 0), "av_frame_get_buffer")
         }
         try withUnsafePointer(to: &src.pointee.data) { sp in
@@ -115,8 +127,9 @@ final class PictureDecoder {
                     try withUnsafePointer(to: &dst.pointee.linesize) { dl in
                         let srcData = UnsafeRawPointer(sp).assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
                         let dstData = UnsafeRawPointer(dp).assumingMemoryBound(to: UnsafeMutablePointer<UInt8>?.self)
-                        let r = sws_scale(scaler!.ctx, srcData, UnsafeRawPointer(sl).assumingMemoryBound(to: Int32.self), 0, h,
-                                          dstData, UnsafeRawPointer(dl).assumingMemoryBound(to: Int32.self))
+                        let r = sws_scale(
+                            scaler!.ctx, srcData, UnsafeRawPointer(sl).assumingMemoryBound(to: Int32.self), 0, h,
+                            dstData, UnsafeRawPointer(dl).assumingMemoryBound(to: Int32.self))
                         try check(r, "sws_scale")
                     }
                 }
@@ -129,7 +142,13 @@ final class PictureDecoder {
     static func isNative(_ d: UnsafePointer<AVPixFmtDescriptor>) -> Bool {
         let desc = d.pointee
         let f = desc.flags
-        if f & UInt64(AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_FLOAT | AV_PIX_FMT_FLAG_BAYER | AV_PIX_FMT_FLAG_HWACCEL) != 0 { return false }
+        if f
+            & UInt64(
+                AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_FLOAT | AV_PIX_FMT_FLAG_BAYER
+                    | AV_PIX_FMT_FLAG_HWACCEL) != 0
+        {
+            return false
+        }
         let n = Int(desc.nb_components) - (f & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0 ? 1 : 0)
         if n != 1 && n != 3 { return false }
         if n == 3 && f & UInt64(AV_PIX_FMT_FLAG_PLANAR) == 0 { return false }
@@ -150,36 +169,58 @@ final class PictureDecoder {
     static func canonicalTarget(_ d: UnsafePointer<AVPixFmtDescriptor>) -> AVPixelFormat {
         let f = d.pointee.flags
         let deep = d.pointee.comp.0.depth > 8 || f & UInt64(AV_PIX_FMT_FLAG_FLOAT) != 0
-        if f & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL) != 0 { return deep ? AV_PIX_FMT_GBRP16LE : AV_PIX_FMT_GBRP }
+        if f & UInt64(AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL) != 0 {
+            return deep ? AV_PIX_FMT_GBRP16LE : AV_PIX_FMT_GBRP
+        }
         let n = Int(d.pointee.nb_components) - (f & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0 ? 1 : 0)
         if n == 1 { return deep ? AV_PIX_FMT_GRAY16LE : AV_PIX_FMT_GRAY8 }
         return deep ? AV_PIX_FMT_YUV444P16LE : AV_PIX_FMT_YUV444P
     }
 
     static func isJPEGFormat(_ f: AVPixelFormat) -> Bool {
-        f == AV_PIX_FMT_YUVJ420P || f == AV_PIX_FMT_YUVJ422P || f == AV_PIX_FMT_YUVJ444P || f == AV_PIX_FMT_YUVJ440P || f == AV_PIX_FMT_YUVJ411P
+        f == AV_PIX_FMT_YUVJ420P || f == AV_PIX_FMT_YUVJ422P || f == AV_PIX_FMT_YUVJ444P || f == AV_PIX_FMT_YUVJ440P
+            || f == AV_PIX_FMT_YUVJ411P
     }
 
     /// The frame's tags, then the stream's, then the convention for untagged video.
-    static func colorMetadata(of f: UnsafeMutablePointer<AVFrame>, stream: ColorMetadata?, width: Int, height: Int,
-                              isRGB: Bool, isGray: Bool, fullRangeFormat: Bool) -> ColorMetadata {
+    static func colorMetadata(
+        of f: UnsafeMutablePointer<AVFrame>, stream: ColorMetadata?, width: Int, height: Int,
+        isRGB: Bool, isGray: Bool, fullRangeFormat: Bool
+    ) -> ColorMetadata {
         var c = ColorMetadata.defaultFor(width: width, height: height)
         let space = Int(f.pointee.colorspace.rawValue)
         if let m = ColorMetadata.Matrix(rawValue: space), m != .unspecified {
-            c.matrix = m; c.inferred = false
+            c.matrix = m
+            c.inferred = false
         } else if let s = stream, s.matrix != .unspecified, !s.inferred {
-            c.matrix = s.matrix; c.inferred = false
+            c.matrix = s.matrix
+            c.inferred = false
         }
-        if Int(f.pointee.color_primaries.rawValue) != 2 { c.primaries = Int(f.pointee.color_primaries.rawValue) }
-        else if let s = stream, s.primaries != 2 { c.primaries = s.primaries }
-        if Int(f.pointee.color_trc.rawValue) != 2 { c.transfer = Int(f.pointee.color_trc.rawValue) }
-        else if let s = stream, s.transfer != 2 { c.transfer = s.transfer }
+        if Int(f.pointee.color_primaries.rawValue) != 2 {
+            c.primaries = Int(f.pointee.color_primaries.rawValue)
+        } else if let s = stream, s.primaries != 2 {
+            c.primaries = s.primaries
+        }
+        if Int(f.pointee.color_trc.rawValue) != 2 {
+            c.transfer = Int(f.pointee.color_trc.rawValue)
+        } else if let s = stream, s.transfer != 2 {
+            c.transfer = s.transfer
+        }
         let r = ColorMetadata.Range(rawValue: Int(f.pointee.color_range.rawValue)) ?? .unspecified
-        if r != .unspecified { c.range = r }
-        else if let s = stream, s.range != .unspecified { c.range = s.range }
-        else if fullRangeFormat || isRGB || isGray { c.range = .full }   // gray: PNG/scan convention
-        else { c.range = .limited }
-        if isRGB { c.matrix = .rgb; c.range = .full }
+        if r != .unspecified {
+            c.range = r
+        } else if let s = stream, s.range != .unspecified {
+            c.range = s.range
+        } else if fullRangeFormat || isRGB || isGray {
+            c.range = .full
+        }  // gray: PNG/scan convention
+        else {
+            c.range = .limited
+        }
+        if isRGB {
+            c.matrix = .rgb
+            c.range = .full
+        }
         return c
     }
 }
@@ -202,17 +243,29 @@ struct ChromaSitingCache {
         }
     }
 
-    mutating func upsample(_ p: [Float], cw: Int, ch: Int, to w: Int, _ h: Int, location: AVChromaLocation, jpeg: Bool) -> [Float] {
+    mutating func upsample(_ p: [Float], cw: Int, ch: Int, to w: Int, _ h: Int, location: AVChromaLocation, jpeg: Bool)
+        -> [Float]
+    {
         if cw == w && ch == h { return p }
         let fx = max(1, Int((Double(w) / Double(cw)).rounded())), fy = max(1, Int((Double(h) / Double(ch)).rounded()))
         // Luma-sample offset of the first chroma sample (H.273 chroma_sample_loc).
         var loc = location
         if loc == AVCHROMA_LOC_UNSPECIFIED { loc = jpeg ? AVCHROMA_LOC_CENTER : AVCHROMA_LOC_LEFT }
         let ox: Double = (fx == 1) ? 0 : ((loc == AVCHROMA_LOC_CENTER || loc == AVCHROMA_LOC_BOTTOM) ? 0.5 : 0)
-        let oy: Double = (fy == 1) ? 0 : ((loc == AVCHROMA_LOC_TOPLEFT || loc == AVCHROMA_LOC_TOP) ? 0 : (loc == AVCHROMA_LOC_BOTTOMLEFT || loc == AVCHROMA_LOC_BOTTOM) ? 1 : 0.5)
+        let oy: Double =
+            (fy == 1)
+            ? 0
+            : ((loc == AVCHROMA_LOC_TOPLEFT || loc == AVCHROMA_LOC_TOP)
+                ? 0 : (loc == AVCHROMA_LOC_BOTTOMLEFT || loc == AVCHROMA_LOC_BOTTOM) ? 1 : 0.5)
         let ax = Axis(n: w, cn: cw, offset: ox, factor: fx), ay = Axis(n: h, cn: ch, offset: oy, factor: fy)
-        if ax != keyX { keyX = ax; tapsX = Self.taps(ax) }
-        if ay != keyY { keyY = ay; tapsY = Self.taps(ay) }
+        if ax != keyX {
+            keyX = ax
+            tapsX = Self.taps(ax)
+        }
+        if ay != keyY {
+            keyY = ay
+            tapsY = Self.taps(ay)
+        }
         var out = [Float](repeating: 0, count: w * h)
         var rowBuf = [Float](repeating: 0, count: w)
         p.withUnsafeBufferPointer { src in

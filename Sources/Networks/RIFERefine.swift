@@ -23,8 +23,9 @@ public final class RIFERefine: Sendable {
                 let w = try sd.require("\(key).0.weight", shape: [o, i, 3, 3])
                 let b = try sd.require("\(key).0.bias", shape: [o])
                 let p = try sd.require("\(key).1.weight", shape: [o])
-                return try Conv2d(name: "\(key).0", inChannels: i, outChannels: o, kernel: 3, stride: stride, padding: 1,
-                                  weight: w.data, bias: b.data, activation: .prelu(p.data))
+                return try Conv2d(
+                    name: "\(key).0", inChannels: i, outChannels: o, kernel: 3, stride: stride, padding: 1,
+                    weight: w.data, bias: b.data, activation: .prelu(p.data))
             }
             conv1 = try layer("\(name).conv1", inChannels, outChannels, 2)
             conv2 = try layer("\(name).conv2", outChannels, outChannels, 1)
@@ -57,24 +58,31 @@ public final class RIFERefine: Sendable {
             let w = try sd.require("\(key).0.weight", shape: [io.0, io.1, 4, 4])
             let b = try sd.require("\(key).0.bias", shape: [io.1])
             let p = try sd.require("\(key).1.weight", shape: [io.1])
-            return try ConvTranspose2d(name: "\(key).0", inChannels: io.0, outChannels: io.1, kernel: 4, stride: 2, padding: 1,
-                                       weight: w.data, bias: b.data, activation: .prelu(p.data))
+            return try ConvTranspose2d(
+                name: "\(key).0", inChannels: io.0, outChannels: io.1, kernel: 4, stride: 2, padding: 1,
+                weight: w.data, bias: b.data, activation: .prelu(p.data))
         }
         let w = try sd.require("unet.conv.weight", shape: [3, c, 3, 3])
-        conv = try Conv2d(name: "unet.conv", inChannels: c, outChannels: 3, kernel: 3, weight: w.data,
-                          bias: try sd.require("unet.conv.bias", shape: [3]).data)
+        conv = try Conv2d(
+            name: "unet.conv", inChannels: c, outChannels: 3, kernel: 3, weight: w.data,
+            bias: try sd.require("unet.conv.bias", shape: [3]).data)
     }
 
     /// The residual (3 planes, −1…1) to add to the blended frame. Frames, flow [4] (both
     /// directions) and mask logits at one size, a multiple of 16.
-    public func residual(_ img0: Tensor, _ img1: Tensor, flow: Tensor, mask: Tensor, workspace ws: Workspace) throws -> Tensor {
-        guard img0.height % 16 == 0, img0.width % 16 == 0 else { throw TensorError.shape("refinement input \(img0.width)x\(img0.height) is not a multiple of 16") }
+    public func residual(_ img0: Tensor, _ img1: Tensor, flow: Tensor, mask: Tensor, workspace ws: Workspace) throws
+        -> Tensor
+    {
+        guard img0.height % 16 == 0, img0.width % 16 == 0 else {
+            throw TensorError.shape("refinement input \(img0.width)x\(img0.height) is not a multiple of 16")
+        }
         let w0 = try Ops.warp(img0, flow: flow, flowChannel: 0), w1 = try Ops.warp(img1, flow: flow, flowChannel: 2)
         // Contextnet on each frame, features warped by the flow at their scale.
         var c0: [Tensor] = [], c1: [Tensor] = []
         var x0 = img0, x1 = img1, f = flow
         for level in context {
-            x0 = try level(x0, ws); x1 = try level(x1, ws)
+            x0 = try level(x0, ws)
+            x1 = try level(x1, ws)
             f = Ops.resizeBilinear(f, height: f.height / 2, width: f.width / 2, multiplier: 0.5)
             c0.append(try Ops.warp(x0, flow: f, flowChannel: 0))
             c1.append(try Ops.warp(x1, flow: f, flowChannel: 2))
@@ -98,10 +106,19 @@ public final class RIFERefine: Sendable {
     public func flops(height h: Int, width w: Int) -> Double {
         var total = 0.0
         var (hh, ww) = (h, w)
-        for l in context { total += 2 * l.flops(hh, ww); (hh, ww) = (hh / 2, ww / 2) }
+        for l in context {
+            total += 2 * l.flops(hh, ww)
+            (hh, ww) = (hh / 2, ww / 2)
+        }
         (hh, ww) = (h, w)
-        for l in down { total += l.flops(hh, ww); (hh, ww) = (hh / 2, ww / 2) }
-        for l in up { total += l.flops(hh, ww); (hh, ww) = (hh * 2, ww * 2) }
+        for l in down {
+            total += l.flops(hh, ww)
+            (hh, ww) = (hh / 2, ww / 2)
+        }
+        for l in up {
+            total += l.flops(hh, ww)
+            (hh, ww) = (hh * 2, ww * 2)
+        }
         return total + conv.flops(h, w)
     }
 }

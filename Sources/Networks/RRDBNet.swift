@@ -32,7 +32,9 @@ public final class RRDBNet: SuperResolutionNetwork, Sendable {
             throw TensorError.shape("RRDBNet: \(convs.count) convolutions do not make conv_first + 15·blocks + 5")
         }
         guard convs[0].inChannels == 3 else {
-            throw TensorError.shape("RRDBNet: conv_first takes \(convs[0].inChannels) channels; only scale-4 models (3 input channels) are supported")
+            throw TensorError.shape(
+                "RRDBNet: conv_first takes \(convs[0].inChannels) channels; only scale-4 models (3 input channels) are supported"
+            )
         }
         let nb = (convs.count - 6) / 15
         convFirst = convs[0]
@@ -46,7 +48,9 @@ public final class RRDBNet: SuperResolutionNetwork, Sendable {
                 for (j, c) in cs.enumerated() {
                     let expectIn = nf + j * gc, expectOut = j == 4 ? nf : gc
                     guard c.inChannels == expectIn, c.outChannels == expectOut else {
-                        throw TensorError.shape("RRDBNet: body.\(b).rdb\(r + 1).conv\(j + 1) is \(c.inChannels)→\(c.outChannels), expected \(expectIn)→\(expectOut)")
+                        throw TensorError.shape(
+                            "RRDBNet: body.\(b).rdb\(r + 1).conv\(j + 1) is \(c.inChannels)→\(c.outChannels), expected \(expectIn)→\(expectOut)"
+                        )
                     }
                 }
                 rdbs.append(RDB(convs: cs))
@@ -56,7 +60,9 @@ public final class RRDBNet: SuperResolutionNetwork, Sendable {
         body = blocks
         let tail = Array(convs.suffix(5))
         (convBody, convUp1, convUp2, convHR, convLast) = (tail[0], tail[1], tail[2], tail[3], tail[4])
-        guard convLast.outChannels == 3 else { throw TensorError.shape("RRDBNet: conv_last gives \(convLast.outChannels) channels, expected 3") }
+        guard convLast.outChannels == 3 else {
+            throw TensorError.shape("RRDBNet: conv_last gives \(convLast.outChannels) channels, expected 3")
+        }
     }
 
     public convenience init(ncnn m: NCNNModel) throws {
@@ -65,7 +71,10 @@ public final class RRDBNet: SuperResolutionNetwork, Sendable {
         var names = ["conv_first"]
         for b in 0..<max(nb, 0) { for r in 1...3 { for c in 1...5 { names.append("body.\(b).rdb\(r).conv\(c)") } } }
         names += ["conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last"]
-        guard names.count == layers.count else { throw TensorError.format("RRDBNet: \(layers.count) convolutions in the ncnn graph do not fit the architecture") }
+        guard names.count == layers.count else {
+            throw TensorError.format(
+                "RRDBNet: \(layers.count) convolutions in the ncnn graph do not fit the architecture")
+        }
         try self.init(convs: zip(layers, names).map { try $0.conv2d(name: $1) })
     }
 
@@ -77,19 +86,33 @@ public final class RRDBNet: SuperResolutionNetwork, Sendable {
         // conv1…conv4 reads the prefix written so far and appends its gc channels (the
         // concatenations of the reference, without copies).
         var dense = ws.takeBuffer(), x5 = ws.takeBuffer(), trunk = ws.takeBuffer()
-        defer { ws.giveBack(dense); ws.giveBack(x5); ws.giveBack(trunk) }
-        func sized(_ t: inout Tensor, _ c: Int) {
-            if t.data.count != c * n { t = Tensor(channels: c, height: h, width: w) } else { t.channels = c; t.height = h; t.width = w }
+        defer {
+            ws.giveBack(dense)
+            ws.giveBack(x5)
+            ws.giveBack(trunk)
         }
-        sized(&dense, nf + 4 * gc); sized(&x5, nf); trunk = feat
+        func sized(_ t: inout Tensor, _ c: Int) {
+            if t.data.count != c * n {
+                t = Tensor(channels: c, height: h, width: w)
+            } else {
+                t.channels = c
+                t.height = h
+                t.width = w
+            }
+        }
+        sized(&dense, nf + 4 * gc)
+        sized(&x5, nf)
+        trunk = feat
         try dense.data.withUnsafeMutableBufferPointer { d in
             try x5.data.withUnsafeMutableBufferPointer { x5p in
                 try trunk.data.withUnsafeMutableBufferPointer { tp in
                     let D = d.baseAddress!, X5 = x5p.baseAddress!, H = tp.baseAddress!
                     // The Winograd-domain copy of the dense buffer: each channel is transformed once.
-                    let wi = self.body.first?.rdbs[0].convs[0].usesWinograd == true ? WinogradInput(height: h, width: w, capacity: nf + 4 * gc) : nil
+                    let wi =
+                        self.body.first?.rdbs[0].convs[0].usesWinograd == true
+                        ? WinogradInput(height: h, width: w, capacity: nf + 4 * gc) : nil
                     for block in body {
-                        D.update(from: H, count: nf * n)                  // r = h
+                        D.update(from: H, count: nf * n)  // r = h
                         for rdb in block.rdbs {
                             if let wi = wi {
                                 wi.reset()
@@ -106,9 +129,9 @@ public final class RRDBNet: SuperResolutionNetwork, Sendable {
                                 }
                                 rdb.convs[4].forward(D, height: h, width: w, into: X5, workspace: ws)
                             }
-                            for i in 0..<(nf * n) { D[i] = X5[i] * 0.2 + D[i] }   // r = x5·0.2 + r
+                            for i in 0..<(nf * n) { D[i] = X5[i] * 0.2 + D[i] }  // r = x5·0.2 + r
                         }
-                        for i in 0..<(nf * n) { H[i] = D[i] * 0.2 + H[i] }       // h = r·0.2 + h
+                        for i in 0..<(nf * n) { H[i] = D[i] * 0.2 + H[i] }  // h = r·0.2 + h
                     }
                 }
             }
@@ -122,7 +145,9 @@ public final class RRDBNet: SuperResolutionNetwork, Sendable {
     public func flops(height h: Int, width w: Int) -> Double {
         var total = convFirst.flops(h, w) + convBody.flops(h, w)
         for b in body { for r in b.rdbs { for c in r.convs { total += c.flops(h, w) } } }
-        total += convUp1.flops(2 * h, 2 * w) + convUp2.flops(4 * h, 4 * w) + convHR.flops(4 * h, 4 * w) + convLast.flops(4 * h, 4 * w)
+        total +=
+            convUp1.flops(2 * h, 2 * w) + convUp2.flops(4 * h, 4 * w) + convHR.flops(4 * h, 4 * w)
+            + convLast.flops(4 * h, 4 * w)
         return total
     }
 }
@@ -138,10 +163,15 @@ extension RRDBNet {
         var convs = [try conv("conv_first", .none)]
         var b = 0
         while sd["body.\(b).rdb1.conv1.weight"] != nil {
-            for r in 1...3 { for c in 1...5 { convs.append(try conv("body.\(b).rdb\(r).conv\(c)", c < 5 ? lrelu : .none)) } }
+            for r in 1...3 {
+                for c in 1...5 { convs.append(try conv("body.\(b).rdb\(r).conv\(c)", c < 5 ? lrelu : .none)) }
+            }
             b += 1
         }
-        convs += [try conv("conv_body", .none), try conv("conv_up1", lrelu), try conv("conv_up2", lrelu), try conv("conv_hr", lrelu), try conv("conv_last", .none)]
+        convs += [
+            try conv("conv_body", .none), try conv("conv_up1", lrelu), try conv("conv_up2", lrelu),
+            try conv("conv_hr", lrelu), try conv("conv_last", .none),
+        ]
         try self.init(convs: convs)
     }
 
@@ -150,15 +180,21 @@ extension RRDBNet {
         var out = StateDict()
         for n in sd.names {
             var k = n
-            let map = [("model.0.", "conv_first."), ("model.3.", "conv_up1."), ("model.6.", "conv_up2."),
-                       ("model.8.", "conv_hr."), ("model.10.", "conv_last.")]
+            let map = [
+                ("model.0.", "conv_first."), ("model.3.", "conv_up1."), ("model.6.", "conv_up2."),
+                ("model.8.", "conv_hr."), ("model.10.", "conv_last."),
+            ]
             for (a, b) in map where k.hasPrefix(a) { k = b + k.dropFirst(a.count) }
-            if k.hasPrefix("model.1.sub.") {   // model.1.sub.{i}.RDB{r}.conv{c}.0.weight
+            if k.hasPrefix("model.1.sub.") {  // model.1.sub.{i}.RDB{r}.conv{c}.0.weight
                 let parts = k.split(separator: ".")
-                if parts.count >= 7 { k = "body.\(parts[3]).\(parts[4].lowercased()).\(parts[5]).\(parts.last!)" }
-                else if parts.count == 5 { k = "conv_body.\(parts[4])" }   // the trunk conv after the last block
+                if parts.count >= 7 {
+                    k = "body.\(parts[3]).\(parts[4].lowercased()).\(parts[5]).\(parts.last!)"
+                } else if parts.count == 5 {
+                    k = "conv_body.\(parts[4])"
+                }  // the trunk conv after the last block
             }
-            out.names.append(k); out.tensors[k] = sd.tensors[n]
+            out.names.append(k)
+            out.tensors[k] = sd.tensors[n]
         }
         return out
     }
@@ -169,8 +205,12 @@ extension StateDict {
     /// checked, with `activation` fused.
     func conv2d(_ name: String, kernel k: Int = 3, activation: Activation = .none) throws -> Conv2d {
         let w = try require(name + ".weight")
-        guard w.shape.count == 4, w.shape[2] == k, w.shape[3] == k else { throw TensorError.shape("\(name).weight is \(w.shape), expected [out, in, \(k), \(k)]") }
+        guard w.shape.count == 4, w.shape[2] == k, w.shape[3] == k else {
+            throw TensorError.shape("\(name).weight is \(w.shape), expected [out, in, \(k), \(k)]")
+        }
         let b = try require(name + ".bias", shape: [w.shape[0]])
-        return try Conv2d(name: name, inChannels: w.shape[1], outChannels: w.shape[0], kernel: k, weight: w.data, bias: b.data, activation: activation)
+        return try Conv2d(
+            name: name, inChannels: w.shape[1], outChannels: w.shape[0], kernel: k, weight: w.data, bias: b.data,
+            activation: activation)
     }
 }

@@ -27,18 +27,33 @@ public final class SPAN: SuperResolutionNetwork, Sendable {
     /// concatenation) plus the output.
     public var bytesPerInputPixel: Int { 4 * (9 * features + 2 * 3 * scale * scale) }
 
-    public init(conv1: Conv2d, blocks: [[Conv2d]], conv2: Conv2d, convCat: Conv2d, upsampler: Conv2d, normalizesInput: Bool = true) throws {
+    public init(
+        conv1: Conv2d, blocks: [[Conv2d]], conv2: Conv2d, convCat: Conv2d, upsampler: Conv2d,
+        normalizesInput: Bool = true
+    ) throws {
         let f = conv1.outChannels
-        guard conv1.inChannels == 3 else { throw TensorError.shape("SPAN: conv_1 takes \(conv1.inChannels) channels, expected RGB (3)") }
-        guard blocks.count == 6, blocks.allSatisfy({ $0.count == 3 && $0.allSatisfy { $0.inChannels == f && $0.outChannels == f } }) else {
+        guard conv1.inChannels == 3 else {
+            throw TensorError.shape("SPAN: conv_1 takes \(conv1.inChannels) channels, expected RGB (3)")
+        }
+        guard blocks.count == 6,
+            blocks.allSatisfy({ $0.count == 3 && $0.allSatisfy { $0.inChannels == f && $0.outChannels == f } })
+        else {
             throw TensorError.shape("SPAN: expected 6 blocks of three \(f)→\(f) convolutions")
         }
-        guard conv2.inChannels == f, conv2.outChannels == f, convCat.inChannels == 4 * f, convCat.outChannels == f, upsampler.inChannels == f else {
+        guard conv2.inChannels == f, conv2.outChannels == f, convCat.inChannels == 4 * f, convCat.outChannels == f,
+            upsampler.inChannels == f
+        else {
             throw TensorError.shape("SPAN: conv_2/conv_cat/upsampler do not fit \(f) features")
         }
         let s = Int(Double(upsampler.outChannels / 3).squareRoot().rounded())
-        guard s >= 1, s <= 8, upsampler.outChannels == 3 * s * s else { throw TensorError.shape("SPAN: upsampler gives \(upsampler.outChannels) channels, not 3·s²") }
-        self.conv1 = conv1; self.blocks = blocks; self.conv2 = conv2; self.convCat = convCat; self.upsampler = upsampler
+        guard s >= 1, s <= 8, upsampler.outChannels == 3 * s * s else {
+            throw TensorError.shape("SPAN: upsampler gives \(upsampler.outChannels) channels, not 3·s²")
+        }
+        self.conv1 = conv1
+        self.blocks = blocks
+        self.conv2 = conv2
+        self.convCat = convCat
+        self.upsampler = upsampler
         self.normalizesInput = normalizesInput
         scale = s
     }
@@ -49,12 +64,19 @@ public final class SPAN: SuperResolutionNetwork, Sendable {
         if normalizesInput {
             let n = x.plane
             input.data.withUnsafeMutableBufferPointer { p in
-                for c in 0..<3 { let m = Self.rgbMean[c]; for i in (c * n)..<((c + 1) * n) { p[i] = (p[i] - m) * Self.imageRange } }
+                for c in 0..<3 {
+                    let m = Self.rgbMean[c]
+                    for i in (c * n)..<((c + 1) * n) { p[i] = (p[i] - m) * Self.imageRange }
+                }
             }
         }
         let feature = try conv1.forward(input, workspace: ws)
         var o1 = ws.takeBuffer(), o2 = ws.takeBuffer(), o3 = ws.takeBuffer()
-        defer { ws.giveBack(o1); ws.giveBack(o2); ws.giveBack(o3) }
+        defer {
+            ws.giveBack(o1)
+            ws.giveBack(o2)
+            ws.giveBack(o3)
+        }
         var t = feature, b1 = feature, b6c1 = feature
         for (i, block) in blocks.enumerated() {
             try block[0].forward(t, into: &o1, workspace: ws)
@@ -64,9 +86,14 @@ public final class SPAN: SuperResolutionNetwork, Sendable {
             Self.silu(o3, into: &o2)
             try block[2].forward(o2, into: &o3, workspace: ws)
             // out = (c3 + x)·(sigmoid(c3) − ½), in place over the block's input
-            t.data.withUnsafeMutableBufferPointer { xp in o3.data.withUnsafeBufferPointer { c3 in
-                for j in 0..<xp.count { let v = c3[j]; xp[j] = (v + xp[j]) * (1 / (1 + exp(-v)) - 0.5) }
-            }}
+            t.data.withUnsafeMutableBufferPointer { xp in
+                o3.data.withUnsafeBufferPointer { c3 in
+                    for j in 0..<xp.count {
+                        let v = c3[j]
+                        xp[j] = (v + xp[j]) * (1 / (1 + exp(-v)) - 0.5)
+                    }
+                }
+            }
             if i == 0 { b1 = t }
         }
         let b6 = try conv2.forward(t, workspace: ws)
@@ -75,10 +102,21 @@ public final class SPAN: SuperResolutionNetwork, Sendable {
     }
 
     static func silu(_ x: Tensor, into y: inout Tensor) {
-        if y.data.count != x.data.count { y = x } else { y.channels = x.channels; y.height = x.height; y.width = x.width }
-        x.data.withUnsafeBufferPointer { s in y.data.withUnsafeMutableBufferPointer { d in
-            for i in 0..<s.count { let v = s[i]; d[i] = v / (1 + exp(-v)) }
-        }}
+        if y.data.count != x.data.count {
+            y = x
+        } else {
+            y.channels = x.channels
+            y.height = x.height
+            y.width = x.width
+        }
+        x.data.withUnsafeBufferPointer { s in
+            y.data.withUnsafeMutableBufferPointer { d in
+                for i in 0..<s.count {
+                    let v = s[i]
+                    d[i] = v / (1 + exp(-v))
+                }
+            }
+        }
     }
 
     public func flops(height h: Int, width w: Int) -> Double {
@@ -90,12 +128,15 @@ public final class SPAN: SuperResolutionNetwork, Sendable {
 extension SPAN {
     /// From a SPAN state dict (spandrel's keys); each Conv3XC folded into its 3×3 equivalent.
     public convenience init(stateDict sd: StateDict) throws {
-        try self.init(conv1: try Self.conv3XC(sd, "conv_1"),
-                      blocks: try (1...6).map { b in try ["c1_r", "c2_r", "c3_r"].map { try Self.conv3XC(sd, "block_\(b).\($0)") } },
-                      conv2: try Self.conv3XC(sd, "conv_2"),
-                      convCat: try sd.conv2d("conv_cat", kernel: 1),
-                      upsampler: try sd.conv2d("upsampler.0"),
-                      normalizesInput: sd["no_norm"] == nil)
+        try self.init(
+            conv1: try Self.conv3XC(sd, "conv_1"),
+            blocks: try (1...6).map { b in
+                try ["c1_r", "c2_r", "c3_r"].map { try Self.conv3XC(sd, "block_\(b).\($0)") }
+            },
+            conv2: try Self.conv3XC(sd, "conv_2"),
+            convCat: try sd.conv2d("conv_cat", kernel: 1),
+            upsampler: try sd.conv2d("upsampler.0"),
+            normalizesInput: sd["no_norm"] == nil)
     }
 
     /// Conv3XC's eval-mode convolution: W[o][i] = Σ_b w3[o][b] Σ_a w2[b][a] w1[a][i] (per tap) plus sk at
@@ -103,26 +144,39 @@ extension SPAN {
     static func conv3XC(_ sd: StateDict, _ p: String) throws -> Conv2d {
         let sk = try sd.require(p + ".sk.weight"), w1 = try sd.require(p + ".conv.0.weight")
         let w2 = try sd.require(p + ".conv.1.weight"), w3 = try sd.require(p + ".conv.2.weight")
-        guard sk.shape.count == 4, sk.shape[2...] == [1, 1] else { throw TensorError.shape("\(p).sk.weight is \(sk.shape), expected [out, in, 1, 1]") }
+        guard sk.shape.count == 4, sk.shape[2...] == [1, 1] else {
+            throw TensorError.shape("\(p).sk.weight is \(sk.shape), expected [out, in, 1, 1]")
+        }
         let cout = sk.shape[0], cin = sk.shape[1]
-        guard w1.shape.count == 4, w1.shape[1] == cin, w1.shape[2...] == [1, 1] else { throw TensorError.shape("\(p).conv.0.weight is \(w1.shape), expected [g, \(cin), 1, 1]") }
+        guard w1.shape.count == 4, w1.shape[1] == cin, w1.shape[2...] == [1, 1] else {
+            throw TensorError.shape("\(p).conv.0.weight is \(w1.shape), expected [g, \(cin), 1, 1]")
+        }
         let g1 = w1.shape[0]
-        guard w2.shape.count == 4, w2.shape[1] == g1, w2.shape[2...] == [3, 3] else { throw TensorError.shape("\(p).conv.1.weight is \(w2.shape), expected [g, \(g1), 3, 3]") }
+        guard w2.shape.count == 4, w2.shape[1] == g1, w2.shape[2...] == [3, 3] else {
+            throw TensorError.shape("\(p).conv.1.weight is \(w2.shape), expected [g, \(g1), 3, 3]")
+        }
         let g2 = w2.shape[0]
-        guard w3.shape == [cout, g2, 1, 1] else { throw TensorError.shape("\(p).conv.2.weight is \(w3.shape), expected [\(cout), \(g2), 1, 1]") }
-        let skb = try sd.require(p + ".sk.bias", shape: [cout]).data, b1 = try sd.require(p + ".conv.0.bias", shape: [g1]).data
-        let b2 = try sd.require(p + ".conv.1.bias", shape: [g2]).data, b3 = try sd.require(p + ".conv.2.bias", shape: [cout]).data
+        guard w3.shape == [cout, g2, 1, 1] else {
+            throw TensorError.shape("\(p).conv.2.weight is \(w3.shape), expected [\(cout), \(g2), 1, 1]")
+        }
+        let skb = try sd.require(p + ".sk.bias", shape: [cout]).data,
+            b1 = try sd.require(p + ".conv.0.bias", shape: [g1]).data
+        let b2 = try sd.require(p + ".conv.1.bias", shape: [g2]).data,
+            b3 = try sd.require(p + ".conv.2.bias", shape: [cout]).data
         // w21[b][i][tap] = Σ_a w2[b][a][tap] · w1[a][i]
         var w21 = [Double](repeating: 0, count: g2 * cin * 9)
         var bias2 = (0..<g2).map { Double(b2[$0]) }
-        for b in 0..<g2 { for a in 0..<g1 {
-            var tapSum = 0.0
-            for tap in 0..<9 {
-                let v = Double(w2.data[(b * g1 + a) * 9 + tap]); tapSum += v
-                for i in 0..<cin { w21[(b * cin + i) * 9 + tap] += v * Double(w1.data[a * cin + i]) }
+        for b in 0..<g2 {
+            for a in 0..<g1 {
+                var tapSum = 0.0
+                for tap in 0..<9 {
+                    let v = Double(w2.data[(b * g1 + a) * 9 + tap])
+                    tapSum += v
+                    for i in 0..<cin { w21[(b * cin + i) * 9 + tap] += v * Double(w1.data[a * cin + i]) }
+                }
+                bias2[b] += tapSum * Double(b1[a])
             }
-            bias2[b] += tapSum * Double(b1[a])
-        }}
+        }
         var weight = [Float](repeating: 0, count: cout * cin * 9), bias = [Float](repeating: 0, count: cout)
         for o in 0..<cout {
             var acc = [Double](repeating: 0, count: cin * 9), bo = Double(b3[o]) + Double(skb[o])

@@ -19,12 +19,16 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
     public init(body: [Conv2d], scale: Int) throws {
         guard scale >= 1, scale <= 8 else { throw TensorError.shape("SRVGGNetCompact: scale \(scale) (1…8)") }
         guard body.count >= 2, body[0].inChannels == 3, body.last!.outChannels == 3 * scale * scale else {
-            throw TensorError.shape("SRVGGNetCompact: first conv must take 3 channels and the last give 3·\(scale)² (got \(body.first?.inChannels ?? 0)→…→\(body.last?.outChannels ?? 0))")
+            throw TensorError.shape(
+                "SRVGGNetCompact: first conv must take 3 channels and the last give 3·\(scale)² (got \(body.first?.inChannels ?? 0)→…→\(body.last?.outChannels ?? 0))"
+            )
         }
         for (a, b) in zip(body, body.dropFirst()) where a.outChannels != b.inChannels {
-            throw TensorError.shape("SRVGGNetCompact: \(a.name) gives \(a.outChannels) channels but \(b.name) takes \(b.inChannels)")
+            throw TensorError.shape(
+                "SRVGGNetCompact: \(a.name) gives \(a.outChannels) channels but \(b.name) takes \(b.inChannels)")
         }
-        self.body = body; self.scale = scale
+        self.body = body
+        self.scale = scale
     }
 
     /// From the ncnn export (Conv_0, PRelu_1, …, Conv_2n, PixelShuffle, Interp, BinaryOp add).
@@ -34,13 +38,16 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
         for (i, l) in m.layers.enumerated() where l.type == "Convolution" {
             var act: Activation = .none
             if i + 1 < m.layers.count, m.layers[i + 1].type == "PReLU", m.layers[i + 1].inputs.first == l.outputs.first,
-               let s = m.layers[i + 1].blobs["slope"] {
+                let s = m.layers[i + 1].blobs["slope"]
+            {
                 act = .prelu(s)
             }
             convs.append(try l.conv2d(name: "body.\(index)", activation: act))
             index += act == .none ? 1 : 2
         }
-        guard let ps = m.layers.first(where: { $0.type == "PixelShuffle" }) else { throw TensorError.format("SRVGGNetCompact: no PixelShuffle layer") }
+        guard let ps = m.layers.first(where: { $0.type == "PixelShuffle" }) else {
+            throw TensorError.format("SRVGGNetCompact: no PixelShuffle layer")
+        }
         let s = ps.int(0, 1)
         guard s >= 1, s <= 8 else { throw TensorError.format("SRVGGNetCompact: pixel shuffle factor \(s)") }
         if let interp = m.layers.first(where: { $0.type == "Interp" }) {
@@ -55,7 +62,10 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
         guard x.channels == 3 else { throw TensorError.shape("SRVGGNetCompact takes RGB, got \(x.channels) channels") }
         // Two activation buffers from the workspace, ping-ponged through the body.
         var a = workspace.takeBuffer(), b = workspace.takeBuffer()
-        defer { workspace.giveBack(a); workspace.giveBack(b) }
+        defer {
+            workspace.giveBack(a)
+            workspace.giveBack(b)
+        }
         try body[0].forward(x, into: &a, workspace: workspace)
         for conv in body.dropFirst() {
             try conv.forward(a, into: &b, workspace: workspace)
@@ -68,17 +78,23 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
     static func shuffleAddingUpsampled(_ f: Tensor, _ x: Tensor, _ s: Int) -> Tensor {
         let h = x.height, w = x.width, oh = h * s, ow = w * s
         let data = [Float](unsafeUninitializedCapacity: 3 * oh * ow) { buf, count in
-            f.data.withUnsafeBufferPointer { fp in x.data.withUnsafeBufferPointer { xp in
-                let o = buf.baseAddress!
-                for c in 0..<3 { for y in 0..<h { for i in 0..<s {
-                    let dst = o + (c * oh + y * s + i) * ow
-                    let skip = xp.baseAddress! + (c * h + y) * w
-                    for j in 0..<s {
-                        let src = fp.baseAddress! + ((c * s * s + i * s + j) * h + y) * w
-                        for xx in 0..<w { dst[xx * s + j] = src[xx] + skip[xx] }
+            f.data.withUnsafeBufferPointer { fp in
+                x.data.withUnsafeBufferPointer { xp in
+                    let o = buf.baseAddress!
+                    for c in 0..<3 {
+                        for y in 0..<h {
+                            for i in 0..<s {
+                                let dst = o + (c * oh + y * s + i) * ow
+                                let skip = xp.baseAddress! + (c * h + y) * w
+                                for j in 0..<s {
+                                    let src = fp.baseAddress! + ((c * s * s + i * s + j) * h + y) * w
+                                    for xx in 0..<w { dst[xx * s + j] = src[xx] + skip[xx] }
+                                }
+                            }
+                        }
                     }
-                }}}
-            }}
+                }
+            }
             count = 3 * oh * ow
         }
         return Tensor(channels: 3, height: oh, width: ow, data: data)
@@ -93,20 +109,31 @@ extension SRVGGNetCompact {
         var convs: [Conv2d] = []
         var i = 0
         while let w = sd["body.\(i).weight"] {
-            guard w.shape.count == 4 else { throw TensorError.shape("body.\(i).weight is \(w.shape); expected a convolution") }
+            guard w.shape.count == 4 else {
+                throw TensorError.shape("body.\(i).weight is \(w.shape); expected a convolution")
+            }
             let bias = try sd.require("body.\(i).bias", shape: [w.shape[0]])
             var act: Activation = .none
             var next = i + 1
             if let p = sd["body.\(i + 1).weight"], p.shape.count == 1 {
-                guard p.shape[0] == w.shape[0] || p.shape[0] == 1 else { throw TensorError.shape("body.\(i + 1).weight (PReLU) is \(p.shape) for \(w.shape[0]) channels") }
-                act = .prelu(p.data); next = i + 2
+                guard p.shape[0] == w.shape[0] || p.shape[0] == 1 else {
+                    throw TensorError.shape("body.\(i + 1).weight (PReLU) is \(p.shape) for \(w.shape[0]) channels")
+                }
+                act = .prelu(p.data)
+                next = i + 2
             }
-            guard w.shape[2] == w.shape[3] else { throw TensorError.shape("body.\(i).weight has a non-square kernel \(w.shape)") }
-            convs.append(try Conv2d(name: "body.\(i)", inChannels: w.shape[1], outChannels: w.shape[0], kernel: w.shape[2],
-                                    weight: w.data, bias: bias.data, activation: act))
+            guard w.shape[2] == w.shape[3] else {
+                throw TensorError.shape("body.\(i).weight has a non-square kernel \(w.shape)")
+            }
+            convs.append(
+                try Conv2d(
+                    name: "body.\(i)", inChannels: w.shape[1], outChannels: w.shape[0], kernel: w.shape[2],
+                    weight: w.data, bias: bias.data, activation: act))
             i = next
         }
-        guard let last = convs.last else { throw TensorError.format("SRVGGNetCompact: no body.0.weight in the checkpoint") }
+        guard let last = convs.last else {
+            throw TensorError.format("SRVGGNetCompact: no body.0.weight in the checkpoint")
+        }
         let s = Int((Double(last.outChannels / 3)).squareRoot().rounded())
         try self.init(body: convs, scale: s)
     }

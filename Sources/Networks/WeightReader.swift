@@ -29,19 +29,24 @@ struct WeightReader {
 
     /// A bias-free k×k convolution with weights `weight` ([o][i][k][k]) followed by BatchNorm `bn`,
     /// folded into one convolution (padding k/2), ReLU fused if asked.
-    mutating func convolution(_ name: String, weight: [Float], batchNorm bn: String, in i: Int, out o: Int, kernel k: Int,
-                              stride: Int = 1, relu: Bool) throws -> Conv2d {
+    mutating func convolution(
+        _ name: String, weight: [Float], batchNorm bn: String, in i: Int, out o: Int, kernel k: Int,
+        stride: Int = 1, relu: Bool
+    ) throws -> Conv2d {
         let (scale, shift) = try batchNorm(bn, channels: o)
         let per = i * k * k
         var folded = weight
         for oc in 0..<o { for j in 0..<per { folded[oc * per + j] *= scale[oc] } }
-        return try Conv2d(name: name, inChannels: i, outChannels: o, kernel: k, stride: stride, padding: k / 2,
-                          weight: folded, bias: shift, activation: relu ? .leakyReLU(0) : .none)
+        return try Conv2d(
+            name: name, inChannels: i, outChannels: o, kernel: k, stride: stride, padding: k / 2,
+            weight: folded, bias: shift, activation: relu ? .leakyReLU(0) : .none)
     }
 
     /// The same with the convolution's weights read from `conv`.weight.
-    mutating func convolution(_ conv: String, batchNorm bn: String, in i: Int, out o: Int, kernel k: Int,
-                              stride: Int = 1, relu: Bool) throws -> Conv2d {
+    mutating func convolution(
+        _ conv: String, batchNorm bn: String, in i: Int, out o: Int, kernel k: Int,
+        stride: Int = 1, relu: Bool
+    ) throws -> Conv2d {
         let w = try tensor("\(conv).weight", [o, i, k, k])
         return try convolution(conv, weight: w, batchNorm: bn, in: i, out: o, kernel: k, stride: stride, relu: relu)
     }

@@ -13,17 +13,25 @@ public final class ConvTranspose2d: Sendable {
     public let bias: [Float]
     public let activation: Activation
 
-    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
-                weight: [Float], bias: [Float]?, activation: Activation = .none) throws {
+    public init(
+        name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
+        weight: [Float], bias: [Float]?, activation: Activation = .none
+    ) throws {
         guard weight.count == inChannels * outChannels * kernel * kernel else {
-            throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(inChannels)×\(outChannels)×\(kernel)×\(kernel)")
+            throw TensorError.shape(
+                "\(name).weight has \(weight.count) values, expected \(inChannels)×\(outChannels)×\(kernel)×\(kernel)")
         }
-        if let b = bias, b.count != outChannels { throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)") }
+        if let b = bias, b.count != outChannels {
+            throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)")
+        }
         try activation.check(outChannels: outChannels, layer: name)
         self.activation = activation
         self.name = name
-        self.inChannels = inChannels; self.outChannels = outChannels
-        self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outChannels)
     }
@@ -35,7 +43,9 @@ public final class ConvTranspose2d: Sendable {
     public func flops(_ h: Int, _ w: Int) -> Double { 2 * Double(inChannels * outChannels * kernel * kernel * h * w) }
 
     public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
-        guard x.channels == inChannels else { throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)") }
+        guard x.channels == inChannels else {
+            throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)")
+        }
         let (oh, ow) = outputSize(x.height, x.width)
         let h = x.height, w = x.width, k = kernel, s = stride, p = padding
         let rows = outChannels * k * k, n = h * w
@@ -44,32 +54,38 @@ public final class ConvTranspose2d: Sendable {
         // cols[(o·k + ky)·k + kx][i] = Σ_c weight[c][o][ky][kx] · x[c][i]   (Wᵀ · X)
         // Column blocks of the product side by side, one single-threaded sgemm each.
         let parts = min(GEMM.workers, max(1, n / 256))
-        weight.withUnsafeBufferPointer { wp in x.data.withUnsafeBufferPointer { xp in
-            GEMM.singleThreaded {
-                Parallel.forEach(parts) { i in
-                    let j0 = n * i / parts, j1 = n * (i + 1) / parts
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(j1 - j0), Int32(inChannels), 1,
-                                wp.baseAddress, Int32(rows), xp.baseAddress! + j0, Int32(n), 0, cols + j0, Int32(n))
+        weight.withUnsafeBufferPointer { wp in
+            x.data.withUnsafeBufferPointer { xp in
+                GEMM.singleThreaded {
+                    Parallel.forEach(parts) { i in
+                        let j0 = n * i / parts, j1 = n * (i + 1) / parts
+                        cblas_sgemm(
+                            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(j1 - j0), Int32(inChannels), 1,
+                            wp.baseAddress, Int32(rows), xp.baseAddress! + j0, Int32(n), 0, cols + j0, Int32(n))
+                    }
                 }
             }
-        }}
+        }
         var out = Tensor(channels: outChannels, height: oh, width: ow)
         out.data.withUnsafeMutableBufferPointer { op in
             let o0 = op.baseAddress!
             Parallel.forEach(outChannels) { o in
                 let dst = o0 + o * oh * ow
                 dst.update(repeating: bias[o], count: oh * ow)
-                for ky in 0..<k { for kx in 0..<k {
-                    let src = cols + ((o * k + ky) * k + kx) * n
-                    // ix·s − p + kx within [0, ow): no test in the inner loop
-                    let lo = min(w, max(0, Tensor.ceilDiv(p - kx, s))), hi = max(lo, min(w, Tensor.floorDiv(ow - 1 + p - kx, s) + 1))
-                    for iy in 0..<h {
-                        let oy = iy * s - p + ky
-                        if oy < 0 || oy >= oh { continue }
-                        let line = dst + oy * ow + (lo * s - p + kx), srow = src + iy * w
-                        for ix in lo..<hi { line[(ix - lo) * s] += srow[ix] }
+                for ky in 0..<k {
+                    for kx in 0..<k {
+                        let src = cols + ((o * k + ky) * k + kx) * n
+                        // ix·s − p + kx within [0, ow): no test in the inner loop
+                        let lo = min(w, max(0, Tensor.ceilDiv(p - kx, s))),
+                            hi = max(lo, min(w, Tensor.floorDiv(ow - 1 + p - kx, s) + 1))
+                        for iy in 0..<h {
+                            let oy = iy * s - p + ky
+                            if oy < 0 || oy >= oh { continue }
+                            let line = dst + oy * ow + (lo * s - p + kx), srow = src + iy * w
+                            for ix in lo..<hi { line[(ix - lo) * s] += srow[ix] }
+                        }
                     }
-                }}
+                }
                 if let slope = activation.negativeSlope(o) {
                     for i in 0..<(oh * ow) where dst[i] < 0 { dst[i] *= slope }
                 }
@@ -83,14 +99,23 @@ public final class ConvTranspose2d: Sendable {
         let (oh, ow) = outputSize(x.height, x.width)
         var out = Tensor(channels: outChannels, height: oh, width: ow)
         for o in 0..<outChannels { for i in 0..<(oh * ow) { out.data[o * oh * ow + i] = bias[o] } }
-        for c in 0..<inChannels { for iy in 0..<x.height { for ix in 0..<x.width {
-            let v = x.data[(c * x.height + iy) * x.width + ix]
-            for o in 0..<outChannels { for ky in 0..<kernel { for kx in 0..<kernel {
-                let oy = iy * stride - padding + ky, ox = ix * stride - padding + kx
-                guard oy >= 0, oy < oh, ox >= 0, ox < ow else { continue }
-                out.data[(o * oh + oy) * ow + ox] += v * weight[((c * outChannels + o) * kernel + ky) * kernel + kx]
-            }}}
-        }}}
+        for c in 0..<inChannels {
+            for iy in 0..<x.height {
+                for ix in 0..<x.width {
+                    let v = x.data[(c * x.height + iy) * x.width + ix]
+                    for o in 0..<outChannels {
+                        for ky in 0..<kernel {
+                            for kx in 0..<kernel {
+                                let oy = iy * stride - padding + ky, ox = ix * stride - padding + kx
+                                guard oy >= 0, oy < oh, ox >= 0, ox < ow else { continue }
+                                out.data[(o * oh + oy) * ow + ox] +=
+                                    v * weight[((c * outChannels + o) * kernel + ky) * kernel + kx]
+                            }
+                        }
+                    }
+                }
+            }
+        }
         for o in 0..<outChannels {
             guard let slope = activation.negativeSlope(o) else { continue }
             for i in (o * oh * ow)..<((o + 1) * oh * ow) where out.data[i] < 0 { out.data[i] *= slope }

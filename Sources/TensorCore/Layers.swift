@@ -44,16 +44,21 @@ public final class Conv2d: @unchecked Sendable {
     /// first use (a large network whose deep layers only see tiny maps never pays for them).
     var winograd: WinogradConv? {
         guard winogradEligible else { return nil }
-        winogradLock.lock(); defer { winogradLock.unlock() }
-        if winogradCache == nil { winogradCache = WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels) }
+        winogradLock.lock()
+        defer { winogradLock.unlock() }
+        if winogradCache == nil {
+            winogradCache = WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels)
+        }
         return winogradCache
     }
     let winogradEligible: Bool
     private var winogradCache: WinogradConv?
     private let winogradLock = NSLock()
 
-    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
-                weight: [Float], bias: [Float]?, activation: Activation = .none) throws {
+    public init(
+        name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
+        weight: [Float], bias: [Float]?, activation: Activation = .none
+    ) throws {
         // Parameters may come from a model file: checked before any arithmetic with them.
         _ = try Checked.param(inChannels, 1...(1 << 16), "\(name): input channels")
         _ = try Checked.param(outChannels, 1...(1 << 16), "\(name): output channels")
@@ -61,12 +66,18 @@ public final class Conv2d: @unchecked Sendable {
         _ = try Checked.param(stride, 1...63, "\(name): stride")
         if let p = padding { _ = try Checked.param(p, 0...kernel, "\(name): padding") }
         guard weight.count == outChannels * inChannels * kernel * kernel else {
-            throw TensorError.shape("\(name).weight has \(weight.count) values, expected \(outChannels)×\(inChannels)×\(kernel)×\(kernel)")
+            throw TensorError.shape(
+                "\(name).weight has \(weight.count) values, expected \(outChannels)×\(inChannels)×\(kernel)×\(kernel)")
         }
-        if let b = bias, b.count != outChannels { throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)") }
+        if let b = bias, b.count != outChannels {
+            throw TensorError.shape("\(name).bias has \(b.count) values, expected \(outChannels)")
+        }
         try activation.check(outChannels: outChannels, layer: name)
         self.name = name
-        self.inChannels = inChannels; self.outChannels = outChannels; self.kernel = kernel; self.stride = stride
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
         self.padding = padding ?? kernel / 2
         self.weight = weight
         self.bias = bias ?? [Float](repeating: 0, count: outChannels)
@@ -93,26 +104,37 @@ public final class Conv2d: @unchecked Sendable {
     /// Writes the result into `out`, reusing its storage when it is already the right size (a
     /// network ping-pongs between two such buffers instead of allocating per layer).
     public func forward(_ x: Tensor, into out: inout Tensor, workspace: Workspace) throws {
-        guard x.channels == inChannels else { throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)") }
+        guard x.channels == inChannels else {
+            throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)")
+        }
         let (oh, ow) = outputSize(x.height, x.width)
         if out.data.count != outChannels * oh * ow {
             out = Tensor(channels: outChannels, height: oh, width: ow)
         } else {
-            out.channels = outChannels; out.height = oh; out.width = ow
+            out.channels = outChannels
+            out.height = oh
+            out.width = ow
         }
-        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
-            forward(src.baseAddress!, height: x.height, width: x.width, into: dst.baseAddress!, workspace: workspace)
-        }}
+        x.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                forward(
+                    src.baseAddress!, height: x.height, width: x.width, into: dst.baseAddress!, workspace: workspace)
+            }
+        }
     }
 
     /// The kernel on raw CHW memory: `inChannels` planes of height×width at `input`, `outChannels`
     /// planes of the output size at `output`. Networks use it to read a prefix of a channel buffer
     /// and write into a slice of another (dense blocks without concatenation copies).
-    public func forward(_ input: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>,
-                        workspace: Workspace) {
+    public func forward(
+        _ input: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>,
+        workspace: Workspace
+    ) {
         // Winograd on maps of at least 24×24 (on smaller ones its 6×6 tiles are mostly padding)
         if height * width >= 576, let wg = winograd {
-            wg.forward(input, height: height, width: width, out: output, bias: bias, activation: activation, workspace: workspace)
+            wg.forward(
+                input, height: height, width: width, out: output, bias: bias, activation: activation,
+                workspace: workspace)
             return
         }
         let (oh, ow) = outputSize(height, width)
@@ -137,12 +159,18 @@ public final class Conv2d: @unchecked Sendable {
                         let r0 = bi * band, rows = min(band, oh - r0), count = rows * ow
                         if direct {
                             // 1x1: the input rows are the column matrix already.
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(kk), 1,
-                                        wp.baseAddress, Int32(kk), input + r0 * ow, Int32(height * width), 0, output + r0 * ow, Int32(n))
+                            cblas_sgemm(
+                                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(kk),
+                                1,
+                                wp.baseAddress, Int32(kk), input + r0 * ow, Int32(height * width), 0, output + r0 * ow,
+                                Int32(n))
                         } else {
-                            im2col(input, height: height, width: width, rowStart: r0, rows: rows, outWidth: ow, into: col)
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(kk), 1,
-                                        wp.baseAddress, Int32(kk), col, Int32(count), 0, output + r0 * ow, Int32(n))
+                            im2col(
+                                input, height: height, width: width, rowStart: r0, rows: rows, outWidth: ow, into: col)
+                            cblas_sgemm(
+                                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(kk),
+                                1,
+                                wp.baseAddress, Int32(kk), col, Int32(count), 0, output + r0 * ow, Int32(n))
                         }
                         finish(output, offset: r0 * ow, count: count, planeStride: n)
                         bi += min(workers, bands)
@@ -153,8 +181,10 @@ public final class Conv2d: @unchecked Sendable {
     }
 
     /// col[(c·k + ky)·k + kx][r·ow + ox] = x[c][oy·s − p + ky][ox·s − p + kx] (zero outside).
-    private func im2col(_ src: UnsafePointer<Float>, height h: Int, width w: Int, rowStart: Int, rows: Int, outWidth ow: Int,
-                        into col: UnsafeMutablePointer<Float>) {
+    private func im2col(
+        _ src: UnsafePointer<Float>, height h: Int, width w: Int, rowStart: Int, rows: Int, outWidth ow: Int,
+        into col: UnsafeMutablePointer<Float>
+    ) {
         let cols = rows * ow, k = kernel, s = stride, p = padding
         for c in 0..<inChannels {
             let plane = src + c * h * w
@@ -164,7 +194,10 @@ public final class Conv2d: @unchecked Sendable {
                     for r in 0..<rows {
                         let iy = (rowStart + r) * s - p + ky
                         let d = dstRow + r * ow
-                        if iy < 0 || iy >= h { d.update(repeating: 0, count: ow); continue }
+                        if iy < 0 || iy >= h {
+                            d.update(repeating: 0, count: ow)
+                            continue
+                        }
                         let line = plane + iy * w
                         if s == 1 {
                             // ox + kx − p within [0, w): copy the middle, zero the edges.
@@ -174,10 +207,14 @@ public final class Conv2d: @unchecked Sendable {
                             if hi < ow { d.advanced(by: max(hi, 0)).update(repeating: 0, count: ow - max(hi, 0)) }
                         } else {
                             // ox·s + kx − p within [0, w)
-                            let lo = min(ow, max(0, Tensor.ceilDiv(p - kx, s))), hi = max(lo, min(ow, Tensor.floorDiv(w - 1 - kx + p, s) + 1))
+                            let lo = min(ow, max(0, Tensor.ceilDiv(p - kx, s))),
+                                hi = max(lo, min(ow, Tensor.floorDiv(w - 1 - kx + p, s) + 1))
                             for ox in 0..<lo { d[ox] = 0 }
                             var ix = lo * s - p + kx
-                            for ox in lo..<hi { d[ox] = line[ix]; ix += s }
+                            for ox in lo..<hi {
+                                d[ox] = line[ix]
+                                ix += s
+                            }
                             for ox in hi..<ow { d[ox] = 0 }
                         }
                     }
@@ -195,10 +232,16 @@ public final class Conv2d: @unchecked Sendable {
             case .none:
                 for i in 0..<count { p[i] += b }
             case let .leakyReLU(slope):
-                for i in 0..<count { let v = p[i] + b; p[i] = v < 0 ? v * slope : v }
+                for i in 0..<count {
+                    let v = p[i] + b
+                    p[i] = v < 0 ? v * slope : v
+                }
             case let .prelu(slopes):
                 let slope = slopes.count == 1 ? slopes[0] : slopes[o]
-                for i in 0..<count { let v = p[i] + b; p[i] = v < 0 ? v * slope : v }
+                for i in 0..<count {
+                    let v = p[i] + b
+                    p[i] = v < 0 ? v * slope : v
+                }
             }
         }
     }
@@ -208,17 +251,25 @@ public final class Conv2d: @unchecked Sendable {
         let (oh, ow) = outputSize(x.height, x.width)
         var out = Tensor(channels: outChannels, height: oh, width: ow)
         for o in 0..<outChannels {
-            for oy in 0..<oh { for ox in 0..<ow {
-                var acc = bias[o]
-                for c in 0..<inChannels { for ky in 0..<kernel { for kx in 0..<kernel {
-                    let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
-                    if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
-                        acc += weight[((o * inChannels + c) * kernel + ky) * kernel + kx] * x.data[(c * x.height + iy) * x.width + ix]
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var acc = bias[o]
+                    for c in 0..<inChannels {
+                        for ky in 0..<kernel {
+                            for kx in 0..<kernel {
+                                let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
+                                if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
+                                    acc +=
+                                        weight[((o * inChannels + c) * kernel + ky) * kernel + kx]
+                                        * x.data[(c * x.height + iy) * x.width + ix]
+                                }
+                            }
+                        }
                     }
-                }}}
-                if acc < 0, let slope = activation.negativeSlope(o) { acc *= slope }
-                out.data[(o * oh + oy) * ow + ox] = acc
-            }}
+                    if acc < 0, let slope = activation.negativeSlope(o) { acc *= slope }
+                    out.data[(o * oh + oy) * ow + ox] = acc
+                }
+            }
         }
         return out
     }
@@ -262,16 +313,22 @@ public final class Workspace: @unchecked Sendable {
 public enum Ops {
     /// [C·r²][H][W] → [C][H·r][W·r] (PyTorch pixel_shuffle / ncnn PixelShuffle).
     public static func pixelShuffle(_ x: Tensor, _ r: Int) throws -> Tensor {
-        guard x.channels % (r * r) == 0 else { throw TensorError.shape("pixel shuffle by \(r) of \(x.channels) channels") }
+        guard x.channels % (r * r) == 0 else {
+            throw TensorError.shape("pixel shuffle by \(r) of \(x.channels) channels")
+        }
         let c = x.channels / (r * r), h = x.height, w = x.width
         var out = Tensor(channels: c, height: h * r, width: w * r)
-        for ch in 0..<c { for i in 0..<r { for j in 0..<r {
-            let src = (ch * r * r + i * r + j) * h * w
-            for y in 0..<h {
-                let dst = (ch * h * r + y * r + i) * w * r + j
-                for xx in 0..<w { out.data[dst + xx * r] = x.data[src + y * w + xx] }
+        for ch in 0..<c {
+            for i in 0..<r {
+                for j in 0..<r {
+                    let src = (ch * r * r + i * r + j) * h * w
+                    for y in 0..<h {
+                        let dst = (ch * h * r + y * r + i) * w * r + j
+                        for xx in 0..<w { out.data[dst + xx * r] = x.data[src + y * w + xx] }
+                    }
+                }
             }
-        }}}
+        }
         return out
     }
 
@@ -279,10 +336,12 @@ public enum Ops {
     public static func upsampleNearest(_ x: Tensor, _ s: Int) -> Tensor {
         var out = Tensor(channels: x.channels, height: x.height * s, width: x.width * s)
         let w = x.width, ow = w * s
-        for c in 0..<x.channels { for y in 0..<(x.height * s) {
-            let src = (c * x.height + y / s) * w, dst = (c * x.height * s + y) * ow
-            for xx in 0..<ow { out.data[dst + xx] = x.data[src + xx / s] }
-        }}
+        for c in 0..<x.channels {
+            for y in 0..<(x.height * s) {
+                let src = (c * x.height + y / s) * w, dst = (c * x.height * s + y) * ow
+                for xx in 0..<ow { out.data[dst + xx] = x.data[src + xx / s] }
+            }
+        }
         return out
     }
 
@@ -297,7 +356,9 @@ public enum Ops {
     /// Channel concatenation.
     public static func concat(_ xs: [Tensor]) throws -> Tensor {
         guard let f = xs.first else { throw TensorError.shape("concat of nothing") }
-        guard xs.allSatisfy({ $0.height == f.height && $0.width == f.width }) else { throw TensorError.shape("concat of different sizes") }
+        guard xs.allSatisfy({ $0.height == f.height && $0.width == f.width }) else {
+            throw TensorError.shape("concat of different sizes")
+        }
         var data: [Float] = []
         data.reserveCapacity(xs.reduce(0) { $0 + $1.data.count })
         for x in xs { data += x.data }

@@ -36,7 +36,8 @@ public final class NCNNGraph: Sendable {
         case globalPool(average: Bool)
         /// Windowed pooling: kernel, stride, explicit pads (top, bottom, left, right), ncnn's
         /// pad mode (0 full, 1 valid, 2 SAME_UPPER, 3 SAME_LOWER), pads counted in averages.
-        case pool(average: Bool, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pads: [Int], mode: Int, countPads: Bool)
+        case pool(
+            average: Bool, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pads: [Int], mode: Int, countPads: Bool)
         /// Target (w, h, c) in ncnn's terms (0: the input's, −1: inferred) and dimensionality.
         case reshape(w: Int, h: Int, c: Int, dims: Int)
         /// ncnn's order_type: the output's (w, h, c) as input axes (0 w, 1 h, 2 c).
@@ -89,9 +90,12 @@ public final class NCNNGraph: Sendable {
     /// Receptive radius bound: the sum of every convolution's reach (tiles overlap by this).
     public let receptiveRadius: Int
 
-    public static let supportedTypes: Set<String> = ["Input", "MemoryData", "Convolution", "ConvolutionDepthWise", "Padding", "Slice", "Deconvolution", "InnerProduct", "Pooling", "Crop",
-                                                     "ReLU", "PReLU", "Swish", "Sigmoid", "Clip", "TanH", "UnaryOp", "BinaryOp", "Eltwise",
-                                                     "Split", "Concat", "PixelShuffle", "Interp", "Reshape", "Permute", "Flatten"]
+    public static let supportedTypes: Set<String> = [
+        "Input", "MemoryData", "Convolution", "ConvolutionDepthWise", "Padding", "Slice", "Deconvolution",
+        "InnerProduct", "Pooling", "Crop",
+        "ReLU", "PReLU", "Swish", "Sigmoid", "Clip", "TanH", "UnaryOp", "BinaryOp", "Eltwise",
+        "Split", "Concat", "PixelShuffle", "Interp", "Reshape", "Permute", "Flatten",
+    ]
 
     /// ncnn's fused activation (param 9, its parameters in array 10).
     static func fused(_ l: NCNNModel.Layer) throws -> PostActivation {
@@ -107,38 +111,56 @@ public final class NCNNGraph: Sendable {
 
     public init(model m: NCNNModel, input: String? = nil, output: String? = nil) throws {
         if let bad = m.layers.first(where: { !Self.supportedTypes.contains($0.type) }) {
-            throw TensorError.format("ncnn layer type \(bad.type) (\(bad.name)) is not supported by the graph runner (supported: \(Self.supportedTypes.sorted().joined(separator: ", ")))")
+            throw TensorError.format(
+                "ncnn layer type \(bad.type) (\(bad.name)) is not supported by the graph runner (supported: \(Self.supportedTypes.sorted().joined(separator: ", ")))"
+            )
         }
         var index: [String: Int] = [:], names: [String] = []
         var steps: [Step] = []
         var radius = 0
         func blob(_ n: String) -> Int {
             if let i = index[n] { return i }
-            index[n] = names.count; names.append(n); return names.count - 1
+            index[n] = names.count
+            names.append(n)
+            return names.count - 1
         }
         var produced = Set<Int>()
         for l in m.layers {
             let ins = try l.inputs.map { n -> Int in
-                guard let i = index[n], produced.contains(i) else { throw TensorError.format("ncnn graph: \(l.name) reads \(n) before any layer makes it") }
+                guard let i = index[n], produced.contains(i) else {
+                    throw TensorError.format("ncnn graph: \(l.name) reads \(n) before any layer makes it")
+                }
                 return i
             }
             let outs = l.outputs.map(blob)
             for o in outs {
-                guard !produced.contains(o) else { throw TensorError.format("ncnn graph: blob \(names[o]) is made twice") }
+                guard !produced.contains(o) else {
+                    throw TensorError.format("ncnn graph: blob \(names[o]) is made twice")
+                }
                 produced.insert(o)
             }
             func arity(_ n: Int, _ k: Int = 1) throws {
-                guard ins.count == n, outs.count == k else { throw TensorError.format("ncnn graph: \(l.type) \(l.name) takes \(n) input(s) and makes \(k), not \(ins.count) and \(outs.count)") }
+                guard ins.count == n, outs.count == k else {
+                    throw TensorError.format(
+                        "ncnn graph: \(l.type) \(l.name) takes \(n) input(s) and makes \(k), not \(ins.count) and \(outs.count)"
+                    )
+                }
             }
             let op: Op
             switch l.type {
-            case "Input": try arity(0); op = .input
+            case "Input":
+                try arity(0)
+                op = .input
             case "MemoryData":
                 try arity(0)
                 let w = max(l.int(0, 0), 1), h = max(l.int(1, 0), 1), c = max(l.int(2, 0), 1)
-                guard let v = l.blobs["data"], v.count == w * h * c else { throw TensorError.format("ncnn graph: \(l.name) holds no data of \(w)×\(h)×\(c)") }
+                guard let v = l.blobs["data"], v.count == w * h * c else {
+                    throw TensorError.format("ncnn graph: \(l.name) holds no data of \(w)×\(h)×\(c)")
+                }
                 // ncnn's 1-D (w) and 2-D (w, h) constants: stored as channels × 1 × 1 when they broadcast per channel.
-                op = l.int(1, 0) == 0 && l.int(2, 0) == 0 ? .constant(Tensor(channels: w, height: 1, width: 1, data: v))
+                op =
+                    l.int(1, 0) == 0 && l.int(2, 0) == 0
+                    ? .constant(Tensor(channels: w, height: 1, width: 1, data: v))
                     : .constant(Tensor(channels: c, height: h, width: w, data: v))
             case "Convolution" where l.int(2, 1) != 1, "ConvolutionDepthWise":
                 try arity(1)
@@ -147,46 +169,67 @@ public final class NCNNGraph: Sendable {
                 op = .directConv(d, post: try Self.fused(l))
             case "Convolution":
                 try arity(1)
-                guard l.int(4, 0) == l.int(14, l.int(4, 0)), l.int(4, 0) >= 0, l.int(15, l.int(4, 0)) == l.int(4, 0), l.int(16, l.int(14, l.int(4, 0))) == l.int(4, 0) else {
+                guard l.int(4, 0) == l.int(14, l.int(4, 0)), l.int(4, 0) >= 0, l.int(15, l.int(4, 0)) == l.int(4, 0),
+                    l.int(16, l.int(14, l.int(4, 0))) == l.int(4, 0)
+                else {
                     throw TensorError.format("ncnn graph: \(l.name): uneven or automatic padding is not supported yet")
                 }
                 let post = try Self.fused(l)
                 // ReLU/LeakyReLU fused into the kernel's output pass; the others applied after.
                 let conv: Conv2d
-                if case let .relu(s) = post { conv = try l.conv2d(name: l.name, activation: .leakyReLU(s)) } else { conv = try l.conv2d(name: l.name, activation: Activation.none) }
+                if case let .relu(s) = post {
+                    conv = try l.conv2d(name: l.name, activation: .leakyReLU(s))
+                } else {
+                    conv = try l.conv2d(name: l.name, activation: Activation.none)
+                }
                 radius += (conv.kernel - 1) / 2
                 if case .relu = post { op = .conv(conv, post: .none) } else { op = .conv(conv, post: post) }
             case "Deconvolution":
                 try arity(1)
                 guard l.int(7, 1) == 1, l.int(2, 1) == 1, l.int(12, 1) == 1, l.int(11, l.int(1, 1)) == l.int(1, 1),
-                      l.int(13, l.int(3, 1)) == l.int(3, 1), l.int(18, 0) == 0, l.int(19, 0) == 0 else {
-                    throw TensorError.format("ncnn graph: \(l.name): only square, ungrouped, undilated deconvolutions are supported")
+                    l.int(13, l.int(3, 1)) == l.int(3, 1), l.int(18, 0) == 0, l.int(19, 0) == 0
+                else {
+                    throw TensorError.format(
+                        "ncnn graph: \(l.name): only square, ungrouped, undilated deconvolutions are supported")
                 }
                 let pad = l.int(4, 0)
                 guard pad >= 0, l.int(15, pad) == pad, l.int(14, pad) == pad, l.int(16, l.int(14, pad)) == pad else {
                     throw TensorError.format("ncnn graph: \(l.name): uneven deconvolution padding is not supported")
                 }
                 let out = l.int(0, 0), k = l.int(1, 1), stride = l.int(3, 1)
-                guard let w = l.blobs["weight"], out >= 1, (1...63).contains(k), (1...63).contains(stride), pad <= k, w.count % (out * k * k) == 0 else {
+                guard let w = l.blobs["weight"], out >= 1, (1...63).contains(k), (1...63).contains(stride), pad <= k,
+                    w.count % (out * k * k) == 0
+                else {
                     throw TensorError.format("ncnn graph: \(l.name): bad deconvolution shape")
                 }
                 let inCh = w.count / (out * k * k)
                 // ncnn stores [out][in][k][k]; PyTorch's transposed convolution [in][out][k][k].
                 var t = [Float](repeating: 0, count: w.count)
-                for o in 0..<out { for i in 0..<inCh { for j in 0..<(k * k) { t[(i * out + o) * k * k + j] = w[(o * inCh + i) * k * k + j] } } }
+                for o in 0..<out {
+                    for i in 0..<inCh {
+                        for j in 0..<(k * k) { t[(i * out + o) * k * k + j] = w[(o * inCh + i) * k * k + j] }
+                    }
+                }
                 let post = try Self.fused(l)
                 radius += k / max(stride, 1)
-                op = .deconv(try ConvTranspose2d(name: l.name, inChannels: inCh, outChannels: out, kernel: k, stride: stride, padding: pad,
-                                                 weight: t, bias: l.blobs["bias"]), post: post)
+                op = .deconv(
+                    try ConvTranspose2d(
+                        name: l.name, inChannels: inCh, outChannels: out, kernel: k, stride: stride, padding: pad,
+                        weight: t, bias: l.blobs["bias"]), post: post)
             case "InnerProduct":
                 try arity(1)
                 let out = l.int(0, 0)
-                guard let w = l.blobs["weight"], out >= 1, w.count % out == 0 else { throw TensorError.format("ncnn graph: \(l.name): bad inner product") }
-                op = .innerProduct(weight: w, bias: l.blobs["bias"] ?? [Float](repeating: 0, count: out), outputs: out, post: try Self.fused(l))
+                guard let w = l.blobs["weight"], out >= 1, w.count % out == 0 else {
+                    throw TensorError.format("ncnn graph: \(l.name): bad inner product")
+                }
+                op = .innerProduct(
+                    weight: w, bias: l.blobs["bias"] ?? [Float](repeating: 0, count: out), outputs: out,
+                    post: try Self.fused(l))
             case "Pooling":
                 try arity(1)
                 guard (0...1).contains(l.int(0, 0)), l.int(7, 0) == 0 else {
-                    throw TensorError.format("ncnn graph: \(l.name): only max and average pooling, not adaptive, are supported")
+                    throw TensorError.format(
+                        "ncnn graph: \(l.name): only max and average pooling, not adaptive, are supported")
                 }
                 if l.int(4, 0) == 1 {
                     op = .globalPool(average: l.int(0, 0) == 1)
@@ -194,35 +237,51 @@ public final class NCNNGraph: Sendable {
                     let kw = l.int(1, 0), kh = l.int(11, kw), sw = l.int(2, 1), sh = l.int(12, sw)
                     let pl = l.int(3, 0), pr = l.int(14, pl), pt = l.int(13, pl), pb = l.int(15, pt)
                     guard (1...63).contains(kw), (1...63).contains(kh), (1...63).contains(sw), (1...63).contains(sh),
-                          [pl, pr, pt, pb].allSatisfy({ (0...63).contains($0) }), (0...3).contains(l.int(5, 0)) else {
+                        [pl, pr, pt, pb].allSatisfy({ (0...63).contains($0) }), (0...3).contains(l.int(5, 0))
+                    else {
                         throw TensorError.format("ncnn graph: \(l.name): bad pooling parameters")
                     }
                     radius += max(kh, kw) / 2
-                    op = .pool(average: l.int(0, 0) == 1, kernel: (kh, kw), stride: (sh, sw), pads: [pt, pb, pl, pr],
-                               mode: l.int(5, 0), countPads: l.int(6, 0) != 0)
+                    op = .pool(
+                        average: l.int(0, 0) == 1, kernel: (kh, kw), stride: (sh, sw), pads: [pt, pb, pl, pr],
+                        mode: l.int(5, 0), countPads: l.int(6, 0) != 0)
                 }
             case "Reshape":
                 try arity(1)
-                guard l.int(3, 0) == 0, l.int(11, -233) == -233 else { throw TensorError.format("ncnn graph: \(l.name): 4-D and permuting reshapes are not supported") }
+                guard l.int(3, 0) == 0, l.int(11, -233) == -233 else {
+                    throw TensorError.format("ncnn graph: \(l.name): 4-D and permuting reshapes are not supported")
+                }
                 let w = l.int(0, -233), h = l.int(1, -233), c = l.int(2, -233)
                 let dims = c != -233 ? 3 : h != -233 ? 2 : 1
-                guard [w, h, c].allSatisfy({ $0 == -233 || $0 >= -1 }) else { throw TensorError.format("ncnn graph: \(l.name): bad reshape") }
+                guard [w, h, c].allSatisfy({ $0 == -233 || $0 >= -1 }) else {
+                    throw TensorError.format("ncnn graph: \(l.name): bad reshape")
+                }
                 op = .reshape(w: w, h: dims >= 2 ? h : 1, c: dims == 3 ? c : 1, dims: dims)
             case "Permute":
                 try arity(1)
-                guard (0...5).contains(l.int(0, 0)) else { throw TensorError.format("ncnn graph: \(l.name): Permute order \(l.int(0, 0)) is not supported (3-D orders 0…5 are)") }
+                guard (0...5).contains(l.int(0, 0)) else {
+                    throw TensorError.format(
+                        "ncnn graph: \(l.name): Permute order \(l.int(0, 0)) is not supported (3-D orders 0…5 are)")
+                }
                 op = .permute(Self.permuteOrders[l.int(0, 0)])
-            case "Flatten": try arity(1); op = .flatten
+            case "Flatten":
+                try arity(1)
+                op = .flatten
             case "Crop":
                 try arity(1)
                 var starts = [0, 0, 0], ends = [Int.max, Int.max, Int.max]
                 if let st = l.arrays[9], let en = l.arrays[10] {
                     let axes = l.arrays[11] ?? (0..<st.count).map { Float($0) }
-                    guard st.count == en.count, st.count == axes.count else { throw TensorError.format("ncnn graph: \(l.name): crop arrays differ in length") }
+                    guard st.count == en.count, st.count == axes.count else {
+                        throw TensorError.format("ncnn graph: \(l.name): crop arrays differ in length")
+                    }
                     for (j, a) in axes.enumerated() {
                         let axis = Int(a) < 0 ? Int(a) + 3 : Int(a)
-                        guard (0...2).contains(axis) else { throw TensorError.format("ncnn graph: \(l.name): crop axis \(Int(a))") }
-                        starts[axis] = Int(st[j]); ends[axis] = Int(en[j]) == 0 && en[j] == 0 ? Int.max : Int(en[j])
+                        guard (0...2).contains(axis) else {
+                            throw TensorError.format("ncnn graph: \(l.name): crop axis \(Int(a))")
+                        }
+                        starts[axis] = Int(st[j])
+                        ends[axis] = Int(en[j]) == 0 && en[j] == 0 ? Int.max : Int(en[j])
                     }
                 } else {
                     // woffset 0, hoffset 1, coffset 2, outw 3, outh 4, outc 5, and the far offsets 6, 7, 8.
@@ -234,51 +293,87 @@ public final class NCNNGraph: Sendable {
             case "Padding":
                 try arity(1)
                 let t = l.int(0, 0), b = l.int(1, 0), lf = l.int(2, 0), r = l.int(3, 0), mode = l.int(4, 0)
-                guard [t, b, lf, r].allSatisfy({ (0...4096).contains($0) }), (0...2).contains(mode), l.int(7, 0) == 0, l.int(8, 0) == 0 else {
+                guard [t, b, lf, r].allSatisfy({ (0...4096).contains($0) }), (0...2).contains(mode), l.int(7, 0) == 0,
+                    l.int(8, 0) == 0
+                else {
                     throw TensorError.format("ncnn graph: \(l.name): unsupported padding")
                 }
                 op = .padding(top: t, bottom: b, left: lf, right: r, mode: mode, value: l.float(5, 0))
             case "Slice":
-                guard ins.count == 1, outs.count >= 1, l.int(1, 0) == 0, let parts = l.arrays[0], parts.count == outs.count,
-                      parts.allSatisfy({ $0 == -233 || $0 >= 1 }), parts.filter({ $0 == -233 }).count <= 1 else {
-                    throw TensorError.format("ncnn graph: \(l.name): only a channel slice with explicit sizes is supported")
+                guard ins.count == 1, outs.count >= 1, l.int(1, 0) == 0, let parts = l.arrays[0],
+                    parts.count == outs.count,
+                    parts.allSatisfy({ $0 == -233 || $0 >= 1 }), parts.filter({ $0 == -233 }).count <= 1
+                else {
+                    throw TensorError.format(
+                        "ncnn graph: \(l.name): only a channel slice with explicit sizes is supported")
                 }
                 op = .slice(parts.map { Int($0) })
-            case "ReLU": try arity(1); op = .activation(.relu(l.float(0, 0)))
-            case "Swish": try arity(1); op = .activation(.swish)
-            case "Sigmoid": try arity(1); op = .activation(.sigmoid)
-            case "TanH": try arity(1); op = .activation(.tanh)
-            case "Clip": try arity(1); op = .activation(.clip(l.float(0, -.infinity), l.float(1, .infinity)))
+            case "ReLU":
+                try arity(1)
+                op = .activation(.relu(l.float(0, 0)))
+            case "Swish":
+                try arity(1)
+                op = .activation(.swish)
+            case "Sigmoid":
+                try arity(1)
+                op = .activation(.sigmoid)
+            case "TanH":
+                try arity(1)
+                op = .activation(.tanh)
+            case "Clip":
+                try arity(1)
+                op = .activation(.clip(l.float(0, -.infinity), l.float(1, .infinity)))
             case "PReLU":
                 try arity(1)
                 guard let s = l.blobs["slope"] else { throw TensorError.format("ncnn graph: \(l.name) has no slopes") }
                 op = .prelu(s)
             case "UnaryOp":
                 try arity(1)
-                guard [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16].contains(l.int(0, 0)) else { throw TensorError.format("ncnn graph: \(l.name): UnaryOp \(l.int(0, 0)) is not supported") }
+                guard [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16].contains(l.int(0, 0)) else {
+                    throw TensorError.format("ncnn graph: \(l.name): UnaryOp \(l.int(0, 0)) is not supported")
+                }
                 op = .unary(op: l.int(0, 0))
             case "BinaryOp":
                 let scalar = l.int(1, 0) != 0
                 try arity(scalar ? 1 : 2)
-                guard (0...9).contains(l.int(0, 0)) else { throw TensorError.format("ncnn graph: \(l.name): BinaryOp \(l.int(0, 0)) is not supported") }
+                guard (0...9).contains(l.int(0, 0)) else {
+                    throw TensorError.format("ncnn graph: \(l.name): BinaryOp \(l.int(0, 0)) is not supported")
+                }
                 op = .binary(op: l.int(0, 0), scalar: scalar ? l.float(2, 0) : nil)
             case "Eltwise":
-                guard ins.count >= 2, outs.count == 1, (0...2).contains(l.int(0, 1)) else { throw TensorError.format("ncnn graph: \(l.name): unsupported Eltwise") }
+                guard ins.count >= 2, outs.count == 1, (0...2).contains(l.int(0, 1)) else {
+                    throw TensorError.format("ncnn graph: \(l.name): unsupported Eltwise")
+                }
                 op = .eltwise(op: l.int(0, 1), coeffs: l.arrays[1] ?? [])
-            case "Split": guard ins.count == 1, !outs.isEmpty else { throw TensorError.format("ncnn graph: \(l.name): a split has one input") }; op = .split
+            case "Split":
+                guard ins.count == 1, !outs.isEmpty else {
+                    throw TensorError.format("ncnn graph: \(l.name): a split has one input")
+                }
+                op = .split
             case "Concat":
-                guard !ins.isEmpty, outs.count == 1, l.int(0, 0) == 0 else { throw TensorError.format("ncnn graph: \(l.name): only channel concatenation is supported") }
+                guard !ins.isEmpty, outs.count == 1, l.int(0, 0) == 0 else {
+                    throw TensorError.format("ncnn graph: \(l.name): only channel concatenation is supported")
+                }
                 op = .concat
             case "PixelShuffle":
                 try arity(1)
                 let r = l.int(0, 1)
-                guard (1...8).contains(r), l.int(1, 0) == 0 else { throw TensorError.format("ncnn graph: \(l.name): pixel shuffle \(r) mode \(l.int(1, 0)) is not supported") }
+                guard (1...8).contains(r), l.int(1, 0) == 0 else {
+                    throw TensorError.format(
+                        "ncnn graph: \(l.name): pixel shuffle \(r) mode \(l.int(1, 0)) is not supported")
+                }
                 op = .pixelShuffle(r)
             case "Interp":
                 try arity(1)
                 let mode = l.int(0, 0)
-                guard (1...3).contains(mode) else { throw TensorError.format("ncnn graph: \(l.name): Interp type \(mode) is not supported (nearest, bilinear and bicubic are)") }
-                op = .interp(mode: mode, scaleH: l.float(1, 1), scaleW: l.float(2, 1), outH: l.int(3, 0), outW: l.int(4, 0), alignCorners: l.int(6, 0) != 0)
+                guard (1...3).contains(mode) else {
+                    throw TensorError.format(
+                        "ncnn graph: \(l.name): Interp type \(mode) is not supported (nearest, bilinear and bicubic are)"
+                    )
+                }
+                op = .interp(
+                    mode: mode, scaleH: l.float(1, 1), scaleW: l.float(2, 1), outH: l.int(3, 0), outW: l.int(4, 0),
+                    alignCorners: l.int(6, 0) != 0)
             default:
                 throw TensorError.format("ncnn layer type \(l.type) is not supported")
             }
@@ -292,7 +387,9 @@ public final class NCNNGraph: Sendable {
             }
             steps.append(Step(name: l.name, type: l.type, op: op, inputs: ins, outputs: outs, outDims: outDims))
         }
-        guard let inputStep = steps.firstIndex(where: { $0.type == "Input" }) else { throw TensorError.format("ncnn graph: no Input layer") }
+        guard let inputStep = steps.firstIndex(where: { $0.type == "Input" }) else {
+            throw TensorError.format("ncnn graph: no Input layer")
+        }
         let inName = input ?? names[steps[inputStep].outputs[0]]
         guard let inBlob = index[inName] else { throw TensorError.format("ncnn graph: no blob \(inName)") }
         let outName = output ?? (index["output"] != nil ? "output" : names[steps.last!.outputs[0]])
@@ -300,40 +397,59 @@ public final class NCNNGraph: Sendable {
         var last = [Int](repeating: -1, count: names.count)
         for (k, s) in steps.enumerated() { for i in s.inputs { last[i] = k } }
         last[outBlob] = steps.count
-        self.steps = steps; blobNames = names; lastUse = last
-        inputBlob = inBlob; outputBlob = outBlob
+        self.steps = steps
+        blobNames = names
+        lastUse = last
+        inputBlob = inBlob
+        outputBlob = outBlob
         receptiveRadius = radius
     }
 
     /// Runs the graph on `x` ([C][H][W]); returns the output blob. `peakFloats` reports the most
     /// floats held at once.
-    public func forward(_ x: Tensor, workspace: Workspace, peakFloats: UnsafeMutablePointer<Int>? = nil) throws -> Tensor {
+    public func forward(_ x: Tensor, workspace: Workspace, peakFloats: UnsafeMutablePointer<Int>? = nil) throws
+        -> Tensor
+    {
         var blobs = [Tensor?](repeating: nil, count: blobNames.count)
         var dims = [Int](repeating: 3, count: blobNames.count)
         var held = 0, peak = 0
         var stepDims = 3
-        func put(_ i: Int, _ t: Tensor) { blobs[i] = t; dims[i] = stepDims; held += t.data.count; peak = max(peak, held) }
+        func put(_ i: Int, _ t: Tensor) {
+            blobs[i] = t
+            dims[i] = stepDims
+            held += t.data.count
+            peak = max(peak, held)
+        }
         for (k, s) in steps.enumerated() {
             let inDims = s.inputs.map { dims[$0] }.max() ?? 3
             stepDims = s.outDims ?? inDims
             var ins = try s.inputs.map { i -> Tensor in
-                guard let t = blobs[i] else { throw TensorError.shape("ncnn graph: \(s.name) has no input \(blobNames[i])") }
+                guard let t = blobs[i] else {
+                    throw TensorError.shape("ncnn graph: \(s.name) has no input \(blobNames[i])")
+                }
                 return t
             }
             /// The first input, owned: at its last reader (and read once here) its blob is let go
             /// first, so writing it works in place instead of copying.
             func ownFirst() -> Tensor {
                 let i = s.inputs[0]
-                if lastUse[i] == k, !s.inputs.dropFirst().contains(i) { held -= blobs[i]?.data.count ?? 0; blobs[i] = nil }
+                if lastUse[i] == k, !s.inputs.dropFirst().contains(i) {
+                    held -= blobs[i]?.data.count ?? 0
+                    blobs[i] = nil
+                }
                 return ins.removeFirst()
             }
             switch s.op {
             case .input:
-                guard s.outputs[0] == inputBlob else { throw TensorError.shape("ncnn graph: a second Input (\(s.name))") }
+                guard s.outputs[0] == inputBlob else {
+                    throw TensorError.shape("ncnn graph: a second Input (\(s.name))")
+                }
                 put(s.outputs[0], x)
             case let .constant(t): put(s.outputs[0], t)
             case let .conv(c, post):
-                guard ins[0].channels == c.inChannels else { throw TensorError.shape("\(s.name) takes \(c.inChannels) channels, got \(ins[0].channels)") }
+                guard ins[0].channels == c.inChannels else {
+                    throw TensorError.shape("\(s.name) takes \(c.inChannels) channels, got \(ins[0].channels)")
+                }
                 var y = try c.forward(ins[0], workspace: workspace)
                 Self.activate(&y, post)
                 put(s.outputs[0], y)
@@ -342,7 +458,9 @@ public final class NCNNGraph: Sendable {
                 Self.activate(&y, post)
                 put(s.outputs[0], y)
             case let .padding(top, bottom, left, right, mode, value):
-                put(s.outputs[0], Self.pad(ins[0], top: top, bottom: bottom, left: left, right: right, mode: mode, value: value))
+                put(
+                    s.outputs[0],
+                    Self.pad(ins[0], top: top, bottom: bottom, left: left, right: right, mode: mode, value: value))
             case let .slice(parts):
                 let t = ins[0]
                 let fixed = parts.filter { $0 != -233 }.reduce(0, +)
@@ -352,17 +470,25 @@ public final class NCNNGraph: Sendable {
                 var c0 = 0
                 for (o, n) in zip(s.outputs, parts) {
                     let count = n == -233 ? t.channels - fixed : n
-                    put(o, Tensor(channels: count, height: t.height, width: t.width, data: Array(t.data[(c0 * t.plane)..<((c0 + count) * t.plane)])))
+                    put(
+                        o,
+                        Tensor(
+                            channels: count, height: t.height, width: t.width,
+                            data: Array(t.data[(c0 * t.plane)..<((c0 + count) * t.plane)])))
                     c0 += count
                 }
             case let .deconv(d, post):
-                guard ins[0].channels == d.inChannels else { throw TensorError.shape("\(s.name) takes \(d.inChannels) channels, got \(ins[0].channels)") }
+                guard ins[0].channels == d.inChannels else {
+                    throw TensorError.shape("\(s.name) takes \(d.inChannels) channels, got \(ins[0].channels)")
+                }
                 var y = try d.forward(ins[0], workspace: workspace)
                 Self.activate(&y, post)
                 put(s.outputs[0], y)
             case let .innerProduct(w, b, n, post):
                 let x = ins[0].data
-                guard w.count == n * x.count else { throw TensorError.shape("\(s.name): \(x.count) inputs for \(w.count / n)") }
+                guard w.count == n * x.count else {
+                    throw TensorError.shape("\(s.name): \(x.count) inputs for \(w.count / n)")
+                }
                 var y = Tensor(channels: n, height: 1, width: 1)
                 for o in 0..<n {
                     var acc = b[o]
@@ -379,8 +505,11 @@ public final class NCNNGraph: Sendable {
                 }
                 put(s.outputs[0], y)
             case let .pool(average, kernel, stride, pads, mode, countPads):
-                put(s.outputs[0], try Self.pool(ins[0], average: average, kernel: kernel, stride: stride, pads: pads, mode: mode,
-                                               countPads: countPads, name: s.name))
+                put(
+                    s.outputs[0],
+                    try Self.pool(
+                        ins[0], average: average, kernel: kernel, stride: stride, pads: pads, mode: mode,
+                        countPads: countPads, name: s.name))
             case let .reshape(w, h, c, d):
                 let t = ownFirst()
                 let (iw, ih, ic) = Self.ncnnShape(t, inDims)
@@ -388,16 +517,20 @@ public final class NCNNGraph: Sendable {
                 let known = size.filter { $0 != -1 }.reduce(1, *)
                 if let free = size.firstIndex(of: -1) {
                     guard size.filter({ $0 == -1 }).count == 1, known > 0, t.data.count % known == 0 else {
-                        throw TensorError.shape("\(s.name): cannot infer a reshape of \(t.data.count) values to \(size)")
+                        throw TensorError.shape(
+                            "\(s.name): cannot infer a reshape of \(t.data.count) values to \(size)")
                     }
                     size[free] = t.data.count / known
                 }
                 guard size.allSatisfy({ $0 >= 1 }), size[0] * size[1] * size[2] == t.data.count else {
-                    throw TensorError.shape("\(s.name): \(t.data.count) values do not reshape to w×h×c \(size[0])×\(size[1])×\(size[2])")
+                    throw TensorError.shape(
+                        "\(s.name): \(t.data.count) values do not reshape to w×h×c \(size[0])×\(size[1])×\(size[2])")
                 }
                 put(s.outputs[0], Self.shaped(t, w: size[0], h: size[1], c: size[2], dims: d))
             case let .permute(order):
-                guard inDims == 3 || (inDims == 2 && order[2] == 2) else { throw TensorError.shape("\(s.name): Permute of a \(inDims)-D blob") }
+                guard inDims == 3 || (inDims == 2 && order[2] == 2) else {
+                    throw TensorError.shape("\(s.name): Permute of a \(inDims)-D blob")
+                }
                 put(s.outputs[0], Self.permute(ins[0], order))
             case .flatten:
                 let t = ownFirst()
@@ -407,20 +540,31 @@ public final class NCNNGraph: Sendable {
                 var lo = [0, 0, 0], hi = [0, 0, 0]
                 for a in 0..<3 {
                     lo[a] = min(max(starts[a] < 0 ? dims[a] + starts[a] : starts[a], 0), dims[a])
-                    hi[a] = ends[a] == Int.max ? dims[a] : min(max(ends[a] < 0 ? dims[a] + ends[a] : ends[a], lo[a]), dims[a])
+                    hi[a] =
+                        ends[a] == Int.max
+                        ? dims[a] : min(max(ends[a] < 0 ? dims[a] + ends[a] : ends[a], lo[a]), dims[a])
                 }
-                guard hi[0] > lo[0], hi[1] > lo[1], hi[2] > lo[2] else { throw TensorError.shape("\(s.name): crop of \(t.shape) is empty") }
+                guard hi[0] > lo[0], hi[1] > lo[1], hi[2] > lo[2] else {
+                    throw TensorError.shape("\(s.name): crop of \(t.shape) is empty")
+                }
                 var y = Tensor(channels: hi[0] - lo[0], height: hi[1] - lo[1], width: hi[2] - lo[2])
-                for c in 0..<y.channels { for r in 0..<y.height {
-                    let src = ((lo[0] + c) * t.height + lo[1] + r) * t.width + lo[2], dst = (c * y.height + r) * y.width
-                    for i in 0..<y.width { y.data[dst + i] = t.data[src + i] }
-                }}
+                for c in 0..<y.channels {
+                    for r in 0..<y.height {
+                        let src = ((lo[0] + c) * t.height + lo[1] + r) * t.width + lo[2],
+                            dst = (c * y.height + r) * y.width
+                        for i in 0..<y.width { y.data[dst + i] = t.data[src + i] }
+                    }
+                }
                 put(s.outputs[0], y)
             case let .activation(a):
-                var y = ownFirst(); Self.activate(&y, a); put(s.outputs[0], y)
+                var y = ownFirst()
+                Self.activate(&y, a)
+                put(s.outputs[0], y)
             case let .prelu(slopes):
                 var y = ownFirst()
-                guard slopes.count == 1 || slopes.count == y.channels else { throw TensorError.shape("\(s.name): \(slopes.count) slopes for \(y.channels) channels") }
+                guard slopes.count == 1 || slopes.count == y.channels else {
+                    throw TensorError.shape("\(s.name): \(slopes.count) slopes for \(y.channels) channels")
+                }
                 let plane = y.plane
                 y.data.withUnsafeMutableBufferPointer { p in
                     for c in 0..<y.channels {
@@ -430,10 +574,14 @@ public final class NCNNGraph: Sendable {
                 }
                 put(s.outputs[0], y)
             case let .unary(op):
-                var y = ownFirst(); Self.map(&y) { Self.unary(op, $0) }; put(s.outputs[0], y)
+                var y = ownFirst()
+                Self.map(&y) { Self.unary(op, $0) }
+                put(s.outputs[0], y)
             case let .binary(op, scalar):
                 if let b = scalar {
-                    var y = ownFirst(); Self.map(&y) { Self.binary(op, $0, b) }; put(s.outputs[0], y)
+                    var y = ownFirst()
+                    Self.map(&y) { Self.binary(op, $0, b) }
+                    put(s.outputs[0], y)
                 } else if ins[0].data.count >= ins[1].data.count {
                     let b = ins[1]
                     put(s.outputs[0], try Self.broadcast(op, ownFirst(), b, name: s.name))
@@ -448,11 +596,17 @@ public final class NCNNGraph: Sendable {
                 for (j, t) in zip(1..., rest) {
                     guard t.shape == y.shape else { throw TensorError.shape("\(s.name): \(t.shape) and \(y.shape)") }
                     let kj: Float = op == 1 && j < coeffs.count ? coeffs[j] : 1
-                    y.data.withUnsafeMutableBufferPointer { p in t.data.withUnsafeBufferPointer { q in
-                        for i in 0..<p.count {
-                            switch op { case 0: p[i] *= q[i]; case 1: p[i] += kj * q[i]; default: p[i] = max(p[i], q[i]) }
+                    y.data.withUnsafeMutableBufferPointer { p in
+                        t.data.withUnsafeBufferPointer { q in
+                            for i in 0..<p.count {
+                                switch op {
+                                case 0: p[i] *= q[i]
+                                case 1: p[i] += kj * q[i]
+                                default: p[i] = max(p[i], q[i])
+                                }
+                            }
                         }
-                    }}
+                    }
                 }
                 put(s.outputs[0], y)
             case .split:
@@ -463,8 +617,11 @@ public final class NCNNGraph: Sendable {
                 put(s.outputs[0], try Ops.pixelShuffle(ins[0], r))
             case let .interp(mode, sh, sw, oh, ow, align):
                 let t = ins[0]
-                let h = oh > 0 ? oh : Int((Float(t.height) * sh).rounded(.down)), w = ow > 0 ? ow : Int((Float(t.width) * sw).rounded(.down))
-                guard h > 0, w > 0, h <= 1 << 15, w <= 1 << 15 else { throw TensorError.shape("\(s.name): output \(w)×\(h)") }
+                let h = oh > 0 ? oh : Int((Float(t.height) * sh).rounded(.down)),
+                    w = ow > 0 ? ow : Int((Float(t.width) * sw).rounded(.down))
+                guard h > 0, w > 0, h <= 1 << 15, w <= 1 << 15 else {
+                    throw TensorError.shape("\(s.name): output \(w)×\(h)")
+                }
                 if mode == 1 {
                     put(s.outputs[0], Self.nearest(t, height: h, width: w))
                 } else if mode == 2, !align {
@@ -474,10 +631,15 @@ public final class NCNNGraph: Sendable {
                 }
             }
             // Blobs read for the last time are let go (a split's outputs share storage until written).
-            for i in Set(s.inputs) where lastUse[i] == k { held -= blobs[i]?.data.count ?? 0; blobs[i] = nil }
+            for i in Set(s.inputs) where lastUse[i] == k {
+                held -= blobs[i]?.data.count ?? 0
+                blobs[i] = nil
+            }
         }
         peakFloats?.pointee = peak
-        guard let y = blobs[outputBlob] else { throw TensorError.shape("ncnn graph: no output \(blobNames[outputBlob])") }
+        guard let y = blobs[outputBlob] else {
+            throw TensorError.shape("ncnn graph: no output \(blobNames[outputBlob])")
+        }
         return y
     }
 
@@ -501,7 +663,10 @@ public final class NCNNGraph: Sendable {
         t.data.withUnsafeMutableBufferPointer { p in
             guard let base = p.baseAddress else { return }
             let chunks = max(1, min(n / 32768, 64))
-            if chunks == 1 { for i in 0..<n { base[i] = f(base[i]) }; return }
+            if chunks == 1 {
+                for i in 0..<n { base[i] = f(base[i]) }
+                return
+            }
             Parallel.forEach(chunks) { c in
                 for i in (n * c / chunks)..<(n * (c + 1) / chunks) { base[i] = f(base[i]) }
             }
@@ -521,7 +686,7 @@ public final class NCNNGraph: Sendable {
         case 8: return log(v)
         case 9: return sin(v)
         case 10: return cos(v)
-        default: return Foundation.tanh(v)   // 16
+        default: return Foundation.tanh(v)  // 16
         }
     }
 
@@ -536,7 +701,7 @@ public final class NCNNGraph: Sendable {
         case 6: return pow(a, b)
         case 7: return b - a
         case 8: return b / a
-        default: return pow(b, a)   // 9: rpow
+        default: return pow(b, a)  // 9: rpow
         }
     }
 
@@ -545,13 +710,15 @@ public final class NCNNGraph: Sendable {
         if a.shape == b.shape {
             var y = a
             let n = y.data.count
-            y.data.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
-                let dst = p.baseAddress!, src = q.baseAddress!
-                let chunks = max(1, min(n / 32768, 64))
-                Parallel.forEach(chunks) { c in
-                    for i in (n * c / chunks)..<(n * (c + 1) / chunks) { dst[i] = binary(op, dst[i], src[i]) }
+            y.data.withUnsafeMutableBufferPointer { p in
+                b.data.withUnsafeBufferPointer { q in
+                    let dst = p.baseAddress!, src = q.baseAddress!
+                    let chunks = max(1, min(n / 32768, 64))
+                    Parallel.forEach(chunks) { c in
+                        for i in (n * c / chunks)..<(n * (c + 1) / chunks) { dst[i] = binary(op, dst[i], src[i]) }
+                    }
                 }
-            }}
+            }
             return y
         }
         func perChannel(_ big: Tensor, _ small: Tensor, swapped: Bool) throws -> Tensor {
@@ -564,7 +731,9 @@ public final class NCNNGraph: Sendable {
                 let base = p.baseAddress!
                 Parallel.forEach(big.channels) { c in
                     let v = small.data[small.channels == 1 ? 0 : c]
-                    for i in (c * plane)..<((c + 1) * plane) { base[i] = swapped ? binary(op, v, base[i]) : binary(op, base[i], v) }
+                    for i in (c * plane)..<((c + 1) * plane) {
+                        base[i] = swapped ? binary(op, v, base[i]) : binary(op, base[i], v)
+                    }
                 }
             }
             return y
@@ -589,11 +758,13 @@ public final class NCNNGraph: Sendable {
             }
         }
         let cols = (0..<ow).map { index($0 - left, w) }
-        for c in 0..<x.channels { for y in 0..<oh {
-            guard let sy = index(y - top, h) else { continue }
-            let src = (c * h + sy) * w, dst = (c * oh + y) * ow
-            for i in 0..<ow { if let sx = cols[i] { out.data[dst + i] = x.data[src + sx] } }
-        }}
+        for c in 0..<x.channels {
+            for y in 0..<oh {
+                guard let sy = index(y - top, h) else { continue }
+                let src = (c * h + sy) * w, dst = (c * oh + y) * ow
+                for i in 0..<ow { if let sx = cols[i] { out.data[dst + i] = x.data[src + sx] } }
+            }
+        }
         return out
     }
 
@@ -624,13 +795,20 @@ public final class NCNNGraph: Sendable {
         let ow = inSize[order[0]], oh = inSize[order[1]], oc = inSize[order[2]]
         let sx = inStride[order[0]], sy = inStride[order[1]], sc = inStride[order[2]]
         var out = Tensor(channels: oc, height: oh, width: ow)
-        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
-            var o = 0
-            for c in 0..<oc { for y in 0..<oh {
-                let base = c * sc + y * sy
-                for i in 0..<ow { dst[o] = src[base + i * sx]; o += 1 }
-            }}
-        }}
+        x.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                var o = 0
+                for c in 0..<oc {
+                    for y in 0..<oh {
+                        let base = c * sc + y * sy
+                        for i in 0..<ow {
+                            dst[o] = src[base + i * sx]
+                            o += 1
+                        }
+                    }
+                }
+            }
+        }
         return out
     }
 
@@ -639,8 +817,10 @@ public final class NCNNGraph: Sendable {
     /// SAME_UPPER/LOWER: pads computed so out = ⌈in / stride⌉). Max ignores pads; an average
     /// counts them unless `countPads` is off, in which case — as ncnn does — only the layer's own
     /// pads and the tail pads are left out.
-    static func pool(_ x: Tensor, average: Bool, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pads: [Int], mode: Int,
-                     countPads: Bool, name: String) throws -> Tensor {
+    static func pool(
+        _ x: Tensor, average: Bool, kernel: (h: Int, w: Int), stride: (h: Int, w: Int), pads: [Int], mode: Int,
+        countPads: Bool, name: String
+    ) throws -> Tensor {
         let h = x.height, w = x.width
         var (pt, pb, pl, pr) = (pads[0], pads[1], pads[2], pads[3])
         var tailH = 0, tailW = 0
@@ -650,40 +830,54 @@ public final class NCNNGraph: Sendable {
             if th > 0 { tailH = stride.h - th }
             if tw > 0 { tailW = stride.w - tw }
         case 2, 3:
-            let hp = max(kernel.h + (h - 1) / stride.h * stride.h - h, 0), wp = max(kernel.w + (w - 1) / stride.w * stride.w - w, 0)
+            let hp = max(kernel.h + (h - 1) / stride.h * stride.h - h, 0),
+                wp = max(kernel.w + (w - 1) / stride.w * stride.w - w, 0)
             let top = mode == 2 ? hp / 2 : hp - hp / 2, left = mode == 2 ? wp / 2 : wp - wp / 2
             (pt, pb, pl, pr) = (top, hp - top, left, wp - left)
         default: break
         }
         let bh = h + pt + pb + tailH, bw = w + pl + pr + tailW
-        guard bh >= kernel.h, bw >= kernel.w else { throw TensorError.shape("\(name): \(w)×\(h) is smaller than its \(kernel.w)×\(kernel.h) window") }
+        guard bh >= kernel.h, bw >= kernel.w else {
+            throw TensorError.shape("\(name): \(w)×\(h) is smaller than its \(kernel.w)×\(kernel.h) window")
+        }
         let oh = (bh - kernel.h) / stride.h + 1, ow = (bw - kernel.w) / stride.w + 1
         // The rows/columns (in padded coordinates) an average without pads counts: ncnn's rule.
         let (cy0, cx0) = mode >= 2 ? (pads[0], pads[2]) : (pt, pl)
         let cy1 = bh - (mode >= 2 ? pads[1] : pb) - tailH, cx1 = bw - (mode >= 2 ? pads[3] : pr) - tailW
         var out = Tensor(channels: x.channels, height: oh, width: ow)
-        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
-            let sp = src.baseAddress!, dp = dst.baseAddress!
-            Parallel.forEach(x.channels) { c in
-                let plane = sp + c * h * w
-                for oy in 0..<oh { for ox in 0..<ow {
-                    var acc: Float = average ? 0 : -.greatestFiniteMagnitude
-                    var area = 0
-                    for ky in 0..<kernel.h {
-                        let by = oy * stride.h + ky, iy = by - pt
-                        for kx in 0..<kernel.w {
-                            let bx = ox * stride.w + kx, ix = bx - pl
-                            let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
-                            let v: Float = inside ? plane[iy * w + ix] : (average ? 0 : -.greatestFiniteMagnitude)
-                            if average {
-                                if countPads || (by >= cy0 && by < cy1 && bx >= cx0 && bx < cx1) { acc += v; area += 1 }
-                            } else { acc = max(acc, v) }
+        x.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                let sp = src.baseAddress!, dp = dst.baseAddress!
+                Parallel.forEach(x.channels) { c in
+                    let plane = sp + c * h * w
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var acc: Float = average ? 0 : -.greatestFiniteMagnitude
+                            var area = 0
+                            for ky in 0..<kernel.h {
+                                let by = oy * stride.h + ky, iy = by - pt
+                                for kx in 0..<kernel.w {
+                                    let bx = ox * stride.w + kx, ix = bx - pl
+                                    let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                    let v: Float =
+                                        inside ? plane[iy * w + ix] : (average ? 0 : -.greatestFiniteMagnitude)
+                                    if average {
+                                        if countPads || (by >= cy0 && by < cy1 && bx >= cx0 && bx < cx1) {
+                                            acc += v
+                                            area += 1
+                                        }
+                                    } else {
+                                        acc = max(acc, v)
+                                    }
+                                }
+                            }
+                            dp[(c * oh + oy) * ow + ox] =
+                                average ? acc / Float(countPads ? kernel.h * kernel.w : max(area, 1)) : acc
                         }
                     }
-                    dp[(c * oh + oy) * ow + ox] = average ? acc / Float(countPads ? kernel.h * kernel.w : max(area, 1)) : acc
-                }}
+                }
             }
-        }}
+        }
         return out
     }
 
@@ -720,29 +914,31 @@ public final class NCNNGraph: Sendable {
         let (xi, xw) = coefficients(ow, x.width), (yi, yw) = coefficients(oh, x.height)
         var out = Tensor(channels: x.channels, height: oh, width: ow)
         let ih = x.height, iw = x.width
-        x.data.withUnsafeBufferPointer { src in out.data.withUnsafeMutableBufferPointer { dst in
-            let sp = src.baseAddress!, dp = dst.baseAddress!
-            Parallel.forEach(x.channels) { c in
-                // Each source row resampled along x once, then the output rows mixed from them.
-                var rows = [Float](repeating: 0, count: ih * ow)
-                for y in 0..<ih {
-                    let r = sp + (c * ih + y) * iw
-                    for d in 0..<ow {
-                        var v: Float = 0
-                        for k in 0..<taps { v += r[xi[d * taps + k]] * xw[d * taps + k] }
-                        rows[y * ow + d] = v
+        x.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                let sp = src.baseAddress!, dp = dst.baseAddress!
+                Parallel.forEach(x.channels) { c in
+                    // Each source row resampled along x once, then the output rows mixed from them.
+                    var rows = [Float](repeating: 0, count: ih * ow)
+                    for y in 0..<ih {
+                        let r = sp + (c * ih + y) * iw
+                        for d in 0..<ow {
+                            var v: Float = 0
+                            for k in 0..<taps { v += r[xi[d * taps + k]] * xw[d * taps + k] }
+                            rows[y * ow + d] = v
+                        }
                     }
-                }
-                for d in 0..<oh {
-                    let o = dp + (c * oh + d) * ow
-                    for i in 0..<ow {
-                        var v: Float = 0
-                        for k in 0..<taps { v += rows[yi[d * taps + k] * ow + i] * yw[d * taps + k] }
-                        o[i] = v
+                    for d in 0..<oh {
+                        let o = dp + (c * oh + d) * ow
+                        for i in 0..<ow {
+                            var v: Float = 0
+                            for k in 0..<taps { v += rows[yi[d * taps + k] * ow + i] * yw[d * taps + k] }
+                            o[i] = v
+                        }
                     }
                 }
             }
-        }}
+        }
         return out
     }
 
@@ -751,10 +947,12 @@ public final class NCNNGraph: Sendable {
         var out = Tensor(channels: x.channels, height: oh, width: ow)
         let sy = Float(x.height) / Float(oh), sx = Float(x.width) / Float(ow)
         let xs = (0..<ow).map { min(Int(Float($0) * sx), x.width - 1) }
-        for c in 0..<x.channels { for y in 0..<oh {
-            let src = (c * x.height + min(Int(Float(y) * sy), x.height - 1)) * x.width, dst = (c * oh + y) * ow
-            for i in 0..<ow { out.data[dst + i] = x.data[src + xs[i]] }
-        }}
+        for c in 0..<x.channels {
+            for y in 0..<oh {
+                let src = (c * x.height + min(Int(Float(y) * sy), x.height - 1)) * x.width, dst = (c * oh + y) * ow
+                for i in 0..<ow { out.data[dst + i] = x.data[src + xs[i]] }
+            }
+        }
         return out
     }
 }
@@ -762,12 +960,18 @@ public final class NCNNGraph: Sendable {
 extension NCNNModel.Layer {
     /// The convolution this layer describes (square, undilated, ungrouped), with `activation` fused.
     public func conv2d(name: String, activation: Activation? = nil) throws -> Conv2d {
-        guard type == "Convolution", let w = blobs["weight"] else { throw TensorError.format("\(self.name) is not a convolution") }
+        guard type == "Convolution", let w = blobs["weight"] else {
+            throw TensorError.format("\(self.name) is not a convolution")
+        }
         let out = int(0, 0), k = int(1, 1)
         guard out >= 1, out <= 1 << 16 else { throw TensorError.format("\(self.name): \(out) output channels") }
         guard k >= 1, k <= 63 else { throw TensorError.format("\(self.name): kernel size \(k)") }
-        guard int(11, k) == k, int(2, 1) == 1, int(12, 1) == 1 else { throw TensorError.format("\(self.name): only square, undilated kernels are supported") }
-        guard w.count % (out * k * k) == 0 else { throw TensorError.format("\(self.name): \(w.count) weights do not fit \(out) outputs of \(k)×\(k)") }
+        guard int(11, k) == k, int(2, 1) == 1, int(12, 1) == 1 else {
+            throw TensorError.format("\(self.name): only square, undilated kernels are supported")
+        }
+        guard w.count % (out * k * k) == 0 else {
+            throw TensorError.format("\(self.name): \(w.count) weights do not fit \(out) outputs of \(k)×\(k)")
+        }
         let inCh = w.count / (out * k * k)
         var act = activation ?? .none
         if activation == nil {
@@ -778,8 +982,9 @@ extension NCNNModel.Layer {
             default: throw TensorError.format("\(self.name): activation type \(int(9, 0)) is not supported")
             }
         }
-        return try Conv2d(name: name, inChannels: inCh, outChannels: out, kernel: k, stride: int(3, 1), padding: int(4, 0),
-                          weight: w, bias: blobs["bias"], activation: act)
+        return try Conv2d(
+            name: name, inChannels: inCh, outChannels: out, kernel: k, stride: int(3, 1), padding: int(4, 0),
+            weight: w, bias: blobs["bias"], activation: act)
     }
 }
 
@@ -792,52 +997,72 @@ final class DirectConv: Sendable {
     init(_ l: NCNNModel.Layer) throws {
         let out = l.int(0, 0), k = l.int(1, 1), dil = l.int(2, 1), stride = l.int(3, 1), pad = l.int(4, 0)
         let groups = l.type == "ConvolutionDepthWise" ? l.int(7, 1) : 1
-        guard (1...(1 << 16)).contains(out), (1...63).contains(k), (1...64).contains(dil), (1...63).contains(stride), (0...1024).contains(pad),
-              (1...(1 << 16)).contains(groups), out % groups == 0 else {
+        guard (1...(1 << 16)).contains(out), (1...63).contains(k), (1...64).contains(dil), (1...63).contains(stride),
+            (0...1024).contains(pad),
+            (1...(1 << 16)).contains(groups), out % groups == 0
+        else {
             throw TensorError.format("ncnn graph: \(l.name): bad convolution parameters")
         }
-        guard l.int(11, k) == k, l.int(12, dil) == dil, l.int(13, stride) == stride, l.int(14, pad) == pad, l.int(15, pad) == pad, l.int(16, pad) == pad else {
-            throw TensorError.format("ncnn graph: \(l.name): only square kernels, strides, dilations and even padding are supported")
+        guard l.int(11, k) == k, l.int(12, dil) == dil, l.int(13, stride) == stride, l.int(14, pad) == pad,
+            l.int(15, pad) == pad, l.int(16, pad) == pad
+        else {
+            throw TensorError.format(
+                "ncnn graph: \(l.name): only square kernels, strides, dilations and even padding are supported")
         }
-        guard let w = l.blobs["weight"], w.count % (out * k * k) == 0 else { throw TensorError.format("ncnn graph: \(l.name): weights do not fit") }
+        guard let w = l.blobs["weight"], w.count % (out * k * k) == 0 else {
+            throw TensorError.format("ncnn graph: \(l.name): weights do not fit")
+        }
         inChannels = w.count / (out * k * k) * groups
-        outChannels = out; self.groups = groups; kernel = k; self.stride = stride; padding = pad; dilation = dil
+        outChannels = out
+        self.groups = groups
+        kernel = k
+        self.stride = stride
+        padding = pad
+        dilation = dil
         weight = w
         bias = l.blobs["bias"] ?? [Float](repeating: 0, count: out)
-        guard bias.count == out else { throw TensorError.format("ncnn graph: \(l.name): \(bias.count) biases for \(out) outputs") }
+        guard bias.count == out else {
+            throw TensorError.format("ncnn graph: \(l.name): \(bias.count) biases for \(out) outputs")
+        }
     }
 
     func forward(_ x: Tensor, name: String) throws -> Tensor {
-        guard x.channels == inChannels else { throw TensorError.shape("\(name) takes \(inChannels) channels, got \(x.channels)") }
+        guard x.channels == inChannels else {
+            throw TensorError.shape("\(name) takes \(inChannels) channels, got \(x.channels)")
+        }
         let k = kernel, d = dilation, s = stride, p = padding, h = x.height, w = x.width
         let oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1
         guard oh > 0, ow > 0 else { throw TensorError.shape("\(name): \(w)×\(h) is smaller than its kernel") }
         var out = Tensor(channels: outChannels, height: oh, width: ow)
         let inPer = inChannels / groups, outPer = outChannels / groups
         let weight = self.weight, bias = self.bias
-        x.data.withUnsafeBufferPointer { xb in out.data.withUnsafeMutableBufferPointer { ob in
-            let src = xb.baseAddress!, dst = ob.baseAddress!
-            Parallel.forEach(outChannels) { o in
-                let g = o / outPer
-                let plane = dst + o * oh * ow
-                for i in 0..<(oh * ow) { plane[i] = bias[o] }
-                for ic in 0..<inPer {
-                    let chan = src + (g * inPer + ic) * h * w
-                    for ky in 0..<k { for kx in 0..<k {
-                        let wv = weight[((o * inPer + ic) * k + ky) * k + kx]
-                        for y in 0..<oh {
-                            let iy = y * s - p + ky * d
-                            guard iy >= 0 && iy < h else { continue }
-                            let row = chan + iy * w, orow = plane + y * ow
-                            for xx in 0..<ow {
-                                let ix = xx * s - p + kx * d
-                                if ix >= 0 && ix < w { orow[xx] += wv * row[ix] }
+        x.data.withUnsafeBufferPointer { xb in
+            out.data.withUnsafeMutableBufferPointer { ob in
+                let src = xb.baseAddress!, dst = ob.baseAddress!
+                Parallel.forEach(outChannels) { o in
+                    let g = o / outPer
+                    let plane = dst + o * oh * ow
+                    for i in 0..<(oh * ow) { plane[i] = bias[o] }
+                    for ic in 0..<inPer {
+                        let chan = src + (g * inPer + ic) * h * w
+                        for ky in 0..<k {
+                            for kx in 0..<k {
+                                let wv = weight[((o * inPer + ic) * k + ky) * k + kx]
+                                for y in 0..<oh {
+                                    let iy = y * s - p + ky * d
+                                    guard iy >= 0 && iy < h else { continue }
+                                    let row = chan + iy * w, orow = plane + y * ow
+                                    for xx in 0..<ow {
+                                        let ix = xx * s - p + kx * d
+                                        if ix >= 0 && ix < w { orow[xx] += wv * row[ix] }
+                                    }
+                                }
                             }
                         }
-                    }}
+                    }
                 }
             }
-        }}
+        }
         return out
     }
 }

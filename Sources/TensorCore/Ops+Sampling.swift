@@ -9,22 +9,24 @@ extension Ops {
         let ty = taps(oh, x.height), tx = taps(ow, x.width)
         var out = Tensor(channels: x.channels, height: oh, width: ow)
         let w = x.width
-        x.data.withUnsafeBufferPointer { xp in out.data.withUnsafeMutableBufferPointer { op in
-            let src = xp.baseAddress!, dst = op.baseAddress!
-            Parallel.forEach(x.channels * oh) { row in
-                let c = row / oh, y = row % oh
-                let (y0, y1, fy) = ty[y]
-                let r0 = src + (c * x.height + y0) * w, r1 = src + (c * x.height + y1) * w
-                let d = dst + row * ow
-                let wy0 = (1 - fy) * multiplier, wy1 = fy * multiplier
-                for xx in 0..<ow {
-                    let (x0, x1, fx) = tx[xx]
-                    let top = r0[x0] + (r0[x1] - r0[x0]) * fx
-                    let bottom = r1[x0] + (r1[x1] - r1[x0]) * fx
-                    d[xx] = top * wy0 + bottom * wy1
+        x.data.withUnsafeBufferPointer { xp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                let src = xp.baseAddress!, dst = op.baseAddress!
+                Parallel.forEach(x.channels * oh) { row in
+                    let c = row / oh, y = row % oh
+                    let (y0, y1, fy) = ty[y]
+                    let r0 = src + (c * x.height + y0) * w, r1 = src + (c * x.height + y1) * w
+                    let d = dst + row * ow
+                    let wy0 = (1 - fy) * multiplier, wy1 = fy * multiplier
+                    for xx in 0..<ow {
+                        let (x0, x1, fx) = tx[xx]
+                        let top = r0[x0] + (r0[x1] - r0[x0]) * fx
+                        let bottom = r1[x0] + (r1[x1] - r1[x0]) * fx
+                        d[xx] = top * wy0 + bottom * wy1
+                    }
                 }
             }
-        }}
+        }
         return out
     }
 
@@ -49,25 +51,29 @@ extension Ops {
         let nc = channels ?? x.channels, h = x.height, w = x.width, plane = h * w
         var out = Tensor(channels: nc, height: h, width: w)
         let maxX = Float(w - 1), maxY = Float(h - 1)
-        x.data.withUnsafeBufferPointer { xp in flow.data.withUnsafeBufferPointer { fp in out.data.withUnsafeMutableBufferPointer { op in
-            let src = xp.baseAddress!, fx = fp.baseAddress! + fc * plane, fy = fx + plane, dst = op.baseAddress!
-            Parallel.forEach(h) { y in
-                for xx in 0..<w {
-                    let i = y * w + xx
-                    let sx = min(max(Float(xx) + fx[i], 0), maxX), sy = min(max(Float(y) + fy[i], 0), maxY)
-                    let x0 = Int(sx), y0 = Int(sy)
-                    let x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
-                    let ax = sx - Float(x0), ay = sy - Float(y0)
-                    let o00 = y0 * w + x0, o01 = y0 * w + x1, o10 = y1 * w + x0, o11 = y1 * w + x1
-                    for c in 0..<nc {
-                        let p = src + c * plane
-                        let top = p[o00] + (p[o01] - p[o00]) * ax
-                        let bottom = p[o10] + (p[o11] - p[o10]) * ax
-                        dst[c * plane + i] = top + (bottom - top) * ay
+        x.data.withUnsafeBufferPointer { xp in
+            flow.data.withUnsafeBufferPointer { fp in
+                out.data.withUnsafeMutableBufferPointer { op in
+                    let src = xp.baseAddress!, fx = fp.baseAddress! + fc * plane, fy = fx + plane, dst = op.baseAddress!
+                    Parallel.forEach(h) { y in
+                        for xx in 0..<w {
+                            let i = y * w + xx
+                            let sx = min(max(Float(xx) + fx[i], 0), maxX), sy = min(max(Float(y) + fy[i], 0), maxY)
+                            let x0 = Int(sx), y0 = Int(sy)
+                            let x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
+                            let ax = sx - Float(x0), ay = sy - Float(y0)
+                            let o00 = y0 * w + x0, o01 = y0 * w + x1, o10 = y1 * w + x0, o11 = y1 * w + x1
+                            for c in 0..<nc {
+                                let p = src + c * plane
+                                let top = p[o00] + (p[o01] - p[o00]) * ax
+                                let bottom = p[o10] + (p[o11] - p[o10]) * ax
+                                dst[c * plane + i] = top + (bottom - top) * ay
+                            }
+                        }
                     }
                 }
             }
-        }}}
+        }
         return out
     }
 }

@@ -30,13 +30,19 @@ extension Tensor {
 
     /// Copies the width×height rectangle of `source` at (x, y) to (toX, toY), every channel.
     public mutating func copy(_ source: Tensor, x: Int, y: Int, width w: Int, height h: Int, toX: Int, toY: Int) {
-        precondition(source.channels == channels && x + w <= source.width && y + h <= source.height
-                     && toX + w <= width && toY + h <= height, "rectangle outside the tensor")
+        precondition(
+            source.channels == channels && x + w <= source.width && y + h <= source.height
+                && toX + w <= width && toY + h <= height, "rectangle outside the tensor")
         let sw = source.width, sh = source.height, dw = width, dh = height
-        source.data.withUnsafeBufferPointer { s in data.withUnsafeMutableBufferPointer { d in
-            for c in 0..<channels { for r in 0..<h {
-                (d.baseAddress! + (c * dh + toY + r) * dw + toX).update(from: s.baseAddress! + (c * sh + y + r) * sw + x, count: w)
-            }}
-        }}
+        source.data.withUnsafeBufferPointer { s in
+            data.withUnsafeMutableBufferPointer { d in
+                for c in 0..<channels {
+                    for r in 0..<h {
+                        (d.baseAddress! + (c * dh + toY + r) * dw + toX).update(
+                            from: s.baseAddress! + (c * sh + y + r) * sw + x, count: w)
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,12 +6,18 @@ public struct Tensor: Sendable {
     public var data: [Float]
 
     public init(channels: Int, height: Int, width: Int, data: [Float]) {
-        precondition(data.count == channels * height * width, "tensor data size \(data.count) ≠ \(channels)×\(height)×\(width)")
-        self.channels = channels; self.height = height; self.width = width; self.data = data
+        precondition(
+            data.count == channels * height * width, "tensor data size \(data.count) ≠ \(channels)×\(height)×\(width)")
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.data = data
     }
 
     public init(channels: Int, height: Int, width: Int, fill: Float = 0) {
-        self.init(channels: channels, height: height, width: width, data: [Float](repeating: fill, count: channels * height * width))
+        self.init(
+            channels: channels, height: height, width: width,
+            data: [Float](repeating: fill, count: channels * height * width))
     }
 
     public var plane: Int { height * width }

@@ -7,32 +7,43 @@ struct WinogradConv {
     let u: [Float]
 
     /// G (8×3) of F(6,3), interpolation points 0, ±1, ±2, ±½, ∞.
-    static let g: [Double] = [1, 0, 0, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9,
-                              1.0 / 90, 1.0 / 45, 2.0 / 45, 1.0 / 90, -1.0 / 45, 2.0 / 45,
-                              32.0 / 45, 16.0 / 45, 8.0 / 45, 32.0 / 45, -16.0 / 45, 8.0 / 45, 0, 0, 1]
+    static let g: [Double] = [
+        1, 0, 0, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9,
+        1.0 / 90, 1.0 / 45, 2.0 / 45, 1.0 / 90, -1.0 / 45, 2.0 / 45,
+        32.0 / 45, 16.0 / 45, 8.0 / 45, 32.0 / 45, -16.0 / 45, 8.0 / 45, 0, 0, 1,
+    ]
 
     init(weight: [Float], inChannels c: Int, outChannels k: Int) {
-        inChannels = c; outChannels = k
+        inChannels = c
+        outChannels = k
         var u = [Float](repeating: 0, count: 64 * k * c)
         let G = Self.g
-        for o in 0..<k { for i in 0..<c {
-            let w = (0..<9).map { Double(weight[(o * c + i) * 9 + $0]) }
-            var gg = [Double](repeating: 0, count: 24)          // G g (8×3)
-            for r in 0..<8 { for col in 0..<3 { for j in 0..<3 { gg[r * 3 + col] += G[r * 3 + j] * w[j * 3 + col] } } }
-            for r in 0..<8 { for col in 0..<8 {                  // (G g) Gᵀ
-                var v = 0.0
-                for j in 0..<3 { v += gg[r * 3 + j] * G[col * 3 + j] }
-                u[((r * 8 + col) * k + o) * c + i] = Float(v)
-            }}
-        }}
+        for o in 0..<k {
+            for i in 0..<c {
+                let w = (0..<9).map { Double(weight[(o * c + i) * 9 + $0]) }
+                var gg = [Double](repeating: 0, count: 24)  // G g (8×3)
+                for r in 0..<8 {
+                    for col in 0..<3 { for j in 0..<3 { gg[r * 3 + col] += G[r * 3 + j] * w[j * 3 + col] } }
+                }
+                for r in 0..<8 {
+                    for col in 0..<8 {  // (G g) Gᵀ
+                        var v = 0.0
+                        for j in 0..<3 { v += gg[r * 3 + j] * G[col * 3 + j] }
+                        u[((r * 8 + col) * k + o) * c + i] = Float(v)
+                    }
+                }
+            }
+        }
         self.u = u
     }
 
     /// Floats of workspace per tile (V and M).
     var floatsPerTile: Int { 64 * (inChannels + outChannels) }
 
-    func forward(_ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
-                 bias: [Float], activation: Activation, workspace: Workspace) {
+    func forward(
+        _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
+        bias: [Float], activation: Activation, workspace: Workspace
+    ) {
         let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
         let bandRows = max(1, min(tilesY, workspace.capacity / max(floatsPerTile * tilesX, 1)))
         workspace.reserve(floatsPerTile * tilesX * bandRows)
@@ -43,9 +54,11 @@ struct WinogradConv {
             let rows = min(bandRows, tilesY - tr0)
             let T = rows * tilesX
             let V = workspace.pointer, M = workspace.pointer + 64 * C * T
-            Self.transformInput(x, height: h, width: w, channels: 0..<C, tileRow0: tr0, rows: rows, into: V, vChannels: C, tiles: T)
+            Self.transformInput(
+                x, height: h, width: w, channels: 0..<C, tileRow0: tr0, rows: rows, into: V, vChannels: C, tiles: T)
             multiply(V, vChannels: C, tiles: T, into: M)
-            transformOutput(M, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w, out: out, bias: bias, slopes: slopes)
+            transformOutput(
+                M, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w, out: out, bias: bias, slopes: slopes)
             tr0 += rows
         }
     }
@@ -60,8 +73,10 @@ struct WinogradConv {
 
     /// Writes V[(ξ·vChannels + c)·T + t] for the channel planes `channels` of x (planes of h×w),
     /// for the tile rows tileRow0 ..< tileRow0 + rows.
-    static func transformInput(_ x: UnsafePointer<Float>, height h: Int, width w: Int, channels: Range<Int>, tileRow0 tr0: Int, rows: Int,
-                               into V: UnsafeMutablePointer<Float>, vChannels: Int, tiles T: Int) {
+    static func transformInput(
+        _ x: UnsafePointer<Float>, height h: Int, width w: Int, channels: Range<Int>, tileRow0 tr0: Int, rows: Int,
+        into V: UnsafeMutablePointer<Float>, vChannels: Int, tiles T: Int
+    ) {
         let tilesX = (w + 5) / 6
         let C = vChannels
         // Input transform, one channel per task: Bᵀ down the 8 input rows (whole rows at once),
@@ -82,7 +97,9 @@ struct WinogradConv {
                     row.update(repeating: 0, count: wp)
                     if yy >= 0 && yy < h { (row + 1).update(from: plane + yy * w, count: w) }
                 }
-                Self.bt((P, P + wp, P + 2 * wp, P + 3 * wp, P + 4 * wp, P + 5 * wp, P + 6 * wp, P + 7 * wp), R, wp, count: wp)
+                Self.bt(
+                    (P, P + wp, P + 2 * wp, P + 3 * wp, P + 4 * wp, P + 5 * wp, P + 6 * wp, P + 7 * wp), R, wp,
+                    count: wp)
                 for j in 0..<8 {
                     // Tile tc's columns are R[6tc … 6tc+7]: deinterleave the row six ways; columns
                     // 6 and 7 of tile tc are columns 0 and 1 of tile tc+1.
@@ -90,10 +107,18 @@ struct WinogradConv {
                     let g0 = G, g1 = G + gs, g2 = G + 2 * gs, g3 = G + 3 * gs, g4 = G + 4 * gs, g5 = G + 5 * gs
                     for tc in 0..<tilesX {
                         let src = rj + 6 * tc
-                        g0[tc] = src[0]; g1[tc] = src[1]; g2[tc] = src[2]; g3[tc] = src[3]; g4[tc] = src[4]; g5[tc] = src[5]
+                        g0[tc] = src[0]
+                        g1[tc] = src[1]
+                        g2[tc] = src[2]
+                        g3[tc] = src[3]
+                        g4[tc] = src[4]
+                        g5[tc] = src[5]
                     }
-                    g0[tilesX] = rj[6 * tilesX]; g1[tilesX] = rj[6 * tilesX + 1]
-                    Self.bt((g0, g1, g2, g3, g4, g5, g0 + 1, g1 + 1), V + (j * 8) * stride + c * T + tr * tilesX, stride, count: tilesX)
+                    g0[tilesX] = rj[6 * tilesX]
+                    g1[tilesX] = rj[6 * tilesX + 1]
+                    Self.bt(
+                        (g0, g1, g2, g3, g4, g5, g0 + 1, g1 + 1), V + (j * 8) * stride + c * T + tr * tilesX, stride,
+                        count: tilesX)
                 }
             }
         }
@@ -108,62 +133,92 @@ struct WinogradConv {
             let base = up.baseAddress!
             GEMM.singleThreaded {
                 Parallel.forEach(64) { xi in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(T), Int32(C), 1,
-                                base + xi * K * C, Int32(C), V + xi * vChannels * T, Int32(T), 0, M + xi * K * T, Int32(T))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(T), Int32(C), 1,
+                        base + xi * K * C, Int32(C), V + xi * vChannels * T, Int32(T), 0, M + xi * K * T, Int32(T))
                 }
             }
         }
     }
 
-    func transformOutput(_ M: UnsafeMutablePointer<Float>, tiles T: Int, tileRow0 tr0: Int, rows: Int, height h: Int, width w: Int,
-                         out: UnsafeMutablePointer<Float>, bias: [Float], slopes: [Float]) {
+    func transformOutput(
+        _ M: UnsafeMutablePointer<Float>, tiles T: Int, tileRow0 tr0: Int, rows: Int, height h: Int, width w: Int,
+        out: UnsafeMutablePointer<Float>, bias: [Float], slopes: [Float]
+    ) {
         let tilesX = (w + 5) / 6
         let K = outChannels
         // Output transform with bias and activation, one output channel per task: Aᵀ over the
         // 8 rows of M, then Aᵀ over the 8 columns, vectors over the tiles of a row.
-        bias.withUnsafeBufferPointer { bp in slopes.withUnsafeBufferPointer { sp in
-            Parallel.forEach(K) { k in
-                let plane = out + k * h * w
-                let b = bp[k], slope = sp[k]
-                let stride = K * T
-                let S = UnsafeMutablePointer<Float>.allocate(capacity: 48 * tilesX + 6 * tilesX + 8)
-                defer { S.deallocate() }
-                let O = S + 48 * tilesX, tail = O + 6 * tilesX
-                let full = w / 6
-                for tr in 0..<rows {
-                    let src = M + k * T + tr * tilesX
-                    // S[r][q] = Σ_i Aᵀ[r][i] · M[i·8 + q]: rows of M are 8 apart in ξ
-                    for q in 0..<8 { Self.at(src + q * stride, 8 * stride, S + q * tilesX, 8 * tilesX, count: tilesX, bias: 0) }
-                    let oy = (tr0 + tr) * 6
-                    for r in 0..<6 {
-                        let yy = oy + r
-                        if yy >= h { break }
-                        Self.at(S + r * 8 * tilesX, tilesX, O, tilesX, count: tilesX, bias: b)
-                        let line = plane + yy * w
-                        for tc in 0..<tilesX {
-                            var v = (O[tc], O[tilesX + tc], O[2 * tilesX + tc], O[3 * tilesX + tc], O[4 * tilesX + tc], O[5 * tilesX + tc])
-                            v.0 = v.0 < 0 ? v.0 * slope : v.0; v.1 = v.1 < 0 ? v.1 * slope : v.1; v.2 = v.2 < 0 ? v.2 * slope : v.2
-                            v.3 = v.3 < 0 ? v.3 * slope : v.3; v.4 = v.4 < 0 ? v.4 * slope : v.4; v.5 = v.5 < 0 ? v.5 * slope : v.5
-                            if tc < full {
-                                let d = line + 6 * tc
-                                d[0] = v.0; d[1] = v.1; d[2] = v.2; d[3] = v.3; d[4] = v.4; d[5] = v.5
-                            } else {
-                                tail[0] = v.0; tail[1] = v.1; tail[2] = v.2; tail[3] = v.3; tail[4] = v.4; tail[5] = v.5
-                                for q in 0..<(w - 6 * tc) { line[6 * tc + q] = tail[q] }
+        bias.withUnsafeBufferPointer { bp in
+            slopes.withUnsafeBufferPointer { sp in
+                Parallel.forEach(K) { k in
+                    let plane = out + k * h * w
+                    let b = bp[k], slope = sp[k]
+                    let stride = K * T
+                    let S = UnsafeMutablePointer<Float>.allocate(capacity: 48 * tilesX + 6 * tilesX + 8)
+                    defer { S.deallocate() }
+                    let O = S + 48 * tilesX, tail = O + 6 * tilesX
+                    let full = w / 6
+                    for tr in 0..<rows {
+                        let src = M + k * T + tr * tilesX
+                        // S[r][q] = Σ_i Aᵀ[r][i] · M[i·8 + q]: rows of M are 8 apart in ξ
+                        for q in 0..<8 {
+                            Self.at(src + q * stride, 8 * stride, S + q * tilesX, 8 * tilesX, count: tilesX, bias: 0)
+                        }
+                        let oy = (tr0 + tr) * 6
+                        for r in 0..<6 {
+                            let yy = oy + r
+                            if yy >= h { break }
+                            Self.at(S + r * 8 * tilesX, tilesX, O, tilesX, count: tilesX, bias: b)
+                            let line = plane + yy * w
+                            for tc in 0..<tilesX {
+                                var v = (
+                                    O[tc], O[tilesX + tc], O[2 * tilesX + tc], O[3 * tilesX + tc], O[4 * tilesX + tc],
+                                    O[5 * tilesX + tc]
+                                )
+                                v.0 = v.0 < 0 ? v.0 * slope : v.0
+                                v.1 = v.1 < 0 ? v.1 * slope : v.1
+                                v.2 = v.2 < 0 ? v.2 * slope : v.2
+                                v.3 = v.3 < 0 ? v.3 * slope : v.3
+                                v.4 = v.4 < 0 ? v.4 * slope : v.4
+                                v.5 = v.5 < 0 ? v.5 * slope : v.5
+                                if tc < full {
+                                    let d = line + 6 * tc
+                                    d[0] = v.0
+                                    d[1] = v.1
+                                    d[2] = v.2
+                                    d[3] = v.3
+                                    d[4] = v.4
+                                    d[5] = v.5
+                                } else {
+                                    tail[0] = v.0
+                                    tail[1] = v.1
+                                    tail[2] = v.2
+                                    tail[3] = v.3
+                                    tail[4] = v.4
+                                    tail[5] = v.5
+                                    for q in 0..<(w - 6 * tc) { line[6 * tc + q] = tail[q] }
+                                }
                             }
                         }
                     }
                 }
             }
-        }}
+        }
     }
 
     /// out_k = Σ_q Bᵀ[k][q] · in_q for the 8 rows of F(6,3), over `count` contiguous elements;
     /// out rows are `outStride` apart.
     @inline(__always)
-    static func bt(_ i: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
-                         UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>),
-                   _ o: UnsafeMutablePointer<Float>, _ outStride: Int, count: Int) {
+    static func bt(
+        _ i: (
+            UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+            UnsafeMutablePointer<Float>,
+            UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+            UnsafeMutablePointer<Float>
+        ),
+        _ o: UnsafeMutablePointer<Float>, _ outStride: Int, count: Int
+    ) {
         let (i0, i1, i2, i3, i4, i5, i6, i7) = i
         let o0 = o, o1 = o + outStride, o2 = o + 2 * outStride, o3 = o + 3 * outStride
         let o4 = o + 4 * outStride, o5 = o + 5 * outStride, o6 = o + 6 * outStride, o7 = o + 7 * outStride
@@ -185,10 +240,14 @@ struct WinogradConv {
 
     /// out_r = Σ_q Aᵀ[r][q] · in_q (+ bias) for the 6 rows of F(6,3).
     @inline(__always)
-    static func at(_ i: UnsafePointer<Float>, _ inStride: Int, _ o: UnsafeMutablePointer<Float>, _ outStride: Int, count: Int, bias: Float) {
+    static func at(
+        _ i: UnsafePointer<Float>, _ inStride: Int, _ o: UnsafeMutablePointer<Float>, _ outStride: Int, count: Int,
+        bias: Float
+    ) {
         let i0 = i, i1 = i + inStride, i2 = i + 2 * inStride, i3 = i + 3 * inStride
         let i4 = i + 4 * inStride, i5 = i + 5 * inStride, i6 = i + 6 * inStride, i7 = i + 7 * inStride
-        let o0 = o, o1 = o + outStride, o2 = o + 2 * outStride, o3 = o + 3 * outStride, o4 = o + 4 * outStride, o5 = o + 5 * outStride
+        let o0 = o, o1 = o + outStride, o2 = o + 2 * outStride, o3 = o + 3 * outStride, o4 = o + 4 * outStride,
+            o5 = o + 5 * outStride
         for t in 0..<count {
             let m0 = i0[t], m1 = i1[t], m2 = i2[t], m3 = i3[t], m4 = i4[t], m5 = i5[t], m6 = i6[t], m7 = i7[t]
             let t1 = m1 + m2, t2 = m1 - m2, t3 = m3 + m4, t4 = m3 - m4, t5 = m5 + m6, t6 = m5 - m6
@@ -212,7 +271,9 @@ public final class WinogradInput {
     let v: UnsafeMutablePointer<Float>
 
     public init(height: Int, width: Int, capacity: Int) {
-        self.height = height; self.width = width; self.capacity = capacity
+        self.height = height
+        self.width = width
+        self.capacity = capacity
         tiles = ((width + 5) / 6) * ((height + 5) / 6)
         v = .allocate(capacity: 64 * capacity * tiles)
     }
@@ -226,8 +287,9 @@ public final class WinogradInput {
     /// Transforms `count` channel planes (height×width each) and appends them.
     public func append(_ planes: UnsafePointer<Float>, count: Int) {
         precondition(channels + count <= capacity, "WinogradInput over capacity")
-        WinogradConv.transformInput(planes, height: height, width: width, channels: channels..<(channels + count), tileRow0: 0,
-                                    rows: (height + 5) / 6, into: v, vChannels: capacity, tiles: tiles)
+        WinogradConv.transformInput(
+            planes, height: height, width: width, channels: channels..<(channels + count), tileRow0: 0,
+            rows: (height + 5) / 6, into: v, vChannels: capacity, tiles: tiles)
         channels += count
     }
 }
@@ -235,14 +297,19 @@ public final class WinogradInput {
 extension Conv2d {
     /// Convolves the first `inChannels` channels of an already transformed input (3×3 Winograd
     /// layers only) into `output`.
-    public func forward(transformed input: WinogradInput, into output: UnsafeMutablePointer<Float>, workspace: Workspace) throws {
+    public func forward(
+        transformed input: WinogradInput, into output: UnsafeMutablePointer<Float>, workspace: Workspace
+    ) throws {
         guard let wg = winograd else { throw TensorError.shape("\(name) is not a 3×3 Winograd layer") }
-        guard input.channels >= inChannels else { throw TensorError.shape("\(name) needs \(inChannels) channels, \(input.channels) transformed") }
+        guard input.channels >= inChannels else {
+            throw TensorError.shape("\(name) needs \(inChannels) channels, \(input.channels) transformed")
+        }
         workspace.reserve(64 * outChannels * input.tiles)
         let m = workspace.pointer
         wg.multiply(input.v, vChannels: input.capacity, tiles: input.tiles, into: m)
-        wg.transformOutput(m, tiles: input.tiles, tileRow0: 0, rows: (input.height + 5) / 6, height: input.height, width: input.width,
-                           out: output, bias: bias, slopes: WinogradConv.slopes(activation, outChannels))
+        wg.transformOutput(
+            m, tiles: input.tiles, tileRow0: 0, rows: (input.height + 5) / 6, height: input.height, width: input.width,
+            out: output, bias: bias, slopes: WinogradConv.slopes(activation, outChannels))
     }
 
     public var usesWinograd: Bool { winogradEligible }

@@ -7,7 +7,10 @@ import MediaIO
 /// image metrics, and a synchronous stage harness.
 public enum TestError: Error, CustomStringConvertible {
     case command(String)
-    public var description: String { if case let .command(s) = self { return s }; return "" }
+    public var description: String {
+        if case let .command(s) = self { return s }
+        return ""
+    }
 }
 
 public struct ProcessResult: Sendable {
@@ -27,7 +30,10 @@ public func runProcess(_ exe: String, _ args: [String]) throws -> ProcessResult 
     let outPath = base + ".out", errPath = base + ".err"
     _ = FileManager.default.createFile(atPath: outPath, contents: nil)
     _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer { unlink(outPath); unlink(errPath) }
+    defer {
+        unlink(outPath)
+        unlink(errPath)
+    }
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
     p.standardOutput = out
@@ -35,10 +41,13 @@ public func runProcess(_ exe: String, _ args: [String]) throws -> ProcessResult 
     p.standardInput = FileHandle.nullDevice
     try p.run()
     p.waitUntilExit()
-    try? out.close(); try? err.close()
+    try? out.close()
+    try? err.close()
     let o = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
     let e = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return ProcessResult(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        stderr: String(decoding: e, as: UTF8.self))
 }
 
 /// `ffmpeg -v error -y ARGS`, throwing with its message on failure.
@@ -50,11 +59,17 @@ public func ffmpeg(_ args: [String]) throws {
 /// A clip made by FFmpeg's lavfi: the `testsrc2` picture and a sine tone, H.264 (ultrafast) and AAC
 /// (whose priming delay gives the file a real, non-zero sound-to-picture offset). `videoOptions` go
 /// before the encoder options (a filter, a quantizer).
-public func testClip(_ path: String, size: String = "160x120", rate: String = "24", seconds: Double, tone: Int = 440,
-                     videoOptions: [String] = []) throws {
-    try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=\(rate):duration=\(seconds)",
-                "-f", "lavfi", "-i", "sine=frequency=\(tone):sample_rate=48000:duration=\(seconds)"] + videoOptions +
-               ["-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", path])
+public func testClip(
+    _ path: String, size: String = "160x120", rate: String = "24", seconds: Double, tone: Int = 440,
+    videoOptions: [String] = []
+) throws {
+    try ffmpeg(
+        [
+            "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=\(rate):duration=\(seconds)",
+            "-f", "lavfi", "-i", "sine=frequency=\(tone):sample_rate=48000:duration=\(seconds)",
+        ] + videoOptions + [
+            "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", path,
+        ])
 }
 
 /// ffprobe's JSON for a file.
@@ -78,17 +93,20 @@ public struct ProbedStream {
 public func probeStreams(_ path: String) throws -> [ProbedStream] {
     let j = try ffprobe(path, ["-show_streams"])
     return (j["streams"] as? [[String: Any]] ?? []).map { s in
-        ProbedStream(index: s["index"] as? Int ?? 0, type: s["codec_type"] as? String ?? "", codec: s["codec_name"] as? String ?? "",
-                     width: s["width"] as? Int ?? 0, height: s["height"] as? Int ?? 0,
-                     rFrameRate: s["r_frame_rate"] as? String ?? "",
-                     duration: (s["duration"] as? String).flatMap(Double.init), pixFmt: s["pix_fmt"] as? String,
-                     colorSpace: s["color_space"] as? String, colorRange: s["color_range"] as? String)
+        ProbedStream(
+            index: s["index"] as? Int ?? 0, type: s["codec_type"] as? String ?? "",
+            codec: s["codec_name"] as? String ?? "",
+            width: s["width"] as? Int ?? 0, height: s["height"] as? Int ?? 0,
+            rFrameRate: s["r_frame_rate"] as? String ?? "",
+            duration: (s["duration"] as? String).flatMap(Double.init), pixFmt: s["pix_fmt"] as? String,
+            colorSpace: s["color_space"] as? String, colorRange: s["color_range"] as? String)
     }
 }
 
 /// Presentation times (seconds) of every frame of the first video stream, decoded by ffprobe.
 public func probeFrameTimes(_ path: String, stream: String = "v:0") throws -> [Double] {
-    let j = try ffprobe(path, ["-select_streams", stream, "-show_entries", "frame=best_effort_timestamp_time,pts_time"])
+    let j = try ffprobe(
+        path, ["-select_streams", stream, "-show_entries", "frame=best_effort_timestamp_time,pts_time"])
     return (j["frames"] as? [[String: Any]] ?? []).compactMap {
         (($0["best_effort_timestamp_time"] ?? $0["pts_time"]) as? String).flatMap(Double.init)
     }
@@ -107,7 +125,8 @@ public func packetSpan(_ path: String, stream: String) throws -> (start: Double,
 
 /// Per-packet (pts, duration, size, hash) of a stream, read without decoding.
 public func packetHashes(_ path: String, stream: String) throws -> [String] {
-    let r = try runProcess("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-map", "0:\(stream)", "-c", "copy", "-f", "framemd5", "-"])
+    let r = try runProcess(
+        "ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-map", "0:\(stream)", "-c", "copy", "-f", "framemd5", "-"])
     if r.status != 0 { throw TestError.command("framemd5 failed: \(r.stderr)") }
     // Lines: stream, dts, pts, duration, size, hash. Keep size and hash (timestamps are rebased by muxers).
     return r.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line in
@@ -135,7 +154,10 @@ public final class TempDir {
 public func psnr(_ a: [Float], _ b: [Float]) -> Double {
     precondition(a.count == b.count, "psnr of planes of different sizes")
     var se = 0.0
-    for i in 0..<a.count { let d = Double(a[i] - b[i]); se += d * d }
+    for i in 0..<a.count {
+        let d = Double(a[i] - b[i])
+        se += d * d
+    }
     let mse = se / Double(a.count)
     return mse == 0 ? .infinity : 10 * log10(1 / mse)
 }
@@ -150,8 +172,10 @@ public func psnr(_ a: Frame, _ b: Frame) -> Double {
 
 /// A textured, moving test picture: smooth gradients, fine stripes and a bright square moving
 /// `speed` pixels per frame.
-public func syntheticFrame(width: Int, height: Int, index: Int, layout: PixelLayout = .rgb, speed: Int = 4,
-                           fps: Rational = Rational(24)) -> Frame {
+public func syntheticFrame(
+    width: Int, height: Int, index: Int, layout: PixelLayout = .rgb, speed: Int = 4,
+    fps: Rational = Rational(24)
+) -> Frame {
     var planes: [[Float]] = []
     for c in 0..<layout.planeCount {
         var p = [Float](repeating: 0, count: width * height)
@@ -168,8 +192,9 @@ public func syntheticFrame(width: Int, height: Int, index: Int, layout: PixelLay
         planes.append(p)
     }
     let pts = Rational(Int64(index)) / fps
-    return Frame(width: width, height: height, layout: layout, planes: planes, pts: pts, duration: fps.reciprocal,
-                 properties: FrameProperties(sourceIndex: index))
+    return Frame(
+        width: width, height: height, layout: layout, planes: planes, pts: pts, duration: fps.reciprocal,
+        properties: FrameProperties(sourceIndex: index))
 }
 
 // MARK: stage harness
@@ -208,10 +233,13 @@ public final class StageHarness {
     }
 }
 
-public func streamInfo(width: Int, height: Int, layout: PixelLayout = .rgb, fps: Rational = Rational(24),
-                       sar: Rational = .one, frames: Int? = nil) -> StreamInfo {
-    StreamInfo(width: width, height: height, layout: layout, sampleAspect: sar, frameRate: fps, averageRate: fps,
-               color: .bt709, duration: frames.map { Rational(Int64($0)) / fps }, frameCount: frames)
+public func streamInfo(
+    width: Int, height: Int, layout: PixelLayout = .rgb, fps: Rational = Rational(24),
+    sar: Rational = .one, frames: Int? = nil
+) -> StreamInfo {
+    StreamInfo(
+        width: width, height: height, layout: layout, sampleAspect: sar, frameRate: fps, averageRate: fps,
+        color: .bt709, duration: frames.map { Rational(Int64($0)) / fps }, frameCount: frames)
 }
 
 /// Every frame of a file, decoded by MediaReader, with the reader (for its stream description).
@@ -240,5 +268,9 @@ public struct SplitMix64 {
 /// A fixture of raw little-endian float32 values.
 public func readFloat32(_ url: URL) throws -> [Float] {
     let d = try Data(contentsOf: url)
-    return d.withUnsafeBytes { p in (0..<(d.count / 4)).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+    return d.withUnsafeBytes { p in
+        (0..<(d.count / 4)).map {
+            Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+        }
+    }
 }

@@ -7,21 +7,27 @@ import Restoration
 /// film that fails, even by crashing, never stops the others). Finished outputs are skipped, so the
 /// same command continues a batch; the run ends with a table and a non-zero exit if any failed.
 enum Batch {
-    static let videoExtensions: Set<String> = ["mkv", "mp4", "mov", "avi", "mxf", "ts", "m2ts", "mts", "mpg", "mpeg", "webm", "m4v", "dv", "nut", "wmv", "flv", "ogv", "3gp"]
+    static let videoExtensions: Set<String> = [
+        "mkv", "mp4", "mov", "avi", "mxf", "ts", "m2ts", "mts", "mpg", "mpeg", "webm", "m4v", "dv", "nut", "wmv", "flv",
+        "ogv", "3gp",
+    ]
 
     /// Whether `input` is a folder of films (video files or sequence folders, no pictures of its own).
     static func isBatch(_ input: String) -> Bool {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir), isDir.boolValue else { return false }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
-        if names.contains(where: { ImageSequence.extensions.contains(($0 as NSString).pathExtension.lowercased()) }) { return false }
+        if names.contains(where: { ImageSequence.extensions.contains(($0 as NSString).pathExtension.lowercased()) }) {
+            return false
+        }
         return !items(in: input).isEmpty
     }
 
     /// The films in `folder`, in name order: video files and folders of pictures.
     static func items(in folder: String) -> [String] {
         let fm = FileManager.default
-        return ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted().compactMap { name in
+        return ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted().compactMap {
+            name in
             let path = folder + "/" + name
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
@@ -41,14 +47,22 @@ enum Batch {
         return outDir + "/" + stem + "." + ext
     }
 
-    struct Row { var film: String; var frames: String; var seconds: String; var status: String }
+    struct Row {
+        var film: String
+        var frames: String
+        var seconds: String
+        var status: String
+    }
 
     /// Runs the batch; `arguments` are this restore's own arguments with the input and output
     /// replaced for each film. Returns the exit status.
-    static func run(input: String, outDir: String, arguments: (String, String) -> [String], preferredExtension: String?, quiet: Bool) -> Int32 {
+    static func run(
+        input: String, outDir: String, arguments: (String, String) -> [String], preferredExtension: String?, quiet: Bool
+    ) -> Int32 {
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: outDir, withIntermediateDirectories: true) } catch {
-            FileHandle.standardError.write(Data("filmrestore: error: cannot create \(outDir): \(error.localizedDescription)\n".utf8))
+            FileHandle.standardError.write(
+                Data("filmrestore: error: cannot create \(outDir): \(error.localizedDescription)\n".utf8))
             return 1
         }
         var rows: [Row] = []
@@ -78,15 +92,25 @@ enum Batch {
                 status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
             } catch { status = 1 }
             let secs = String(format: "%.1f", Date().timeIntervalSince(began))
-            let frames = (FileManager.default.contents(atPath: stats).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] })?["frames_written"] as? Int
+            let frames =
+                (FileManager.default.contents(atPath: stats).flatMap {
+                    try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+                })?["frames_written"] as? Int
             switch status {
             case 0: rows.append(Row(film: name, frames: frames.map(String.init) ?? "", seconds: secs, status: "ok"))
-            case InputDamage.exitStatus: rows.append(Row(film: name, frames: frames.map(String.init) ?? "", seconds: secs, status: "written, input damaged")); failed += 1
+            case InputDamage.exitStatus:
+                rows.append(
+                    Row(
+                        film: name, frames: frames.map(String.init) ?? "", seconds: secs,
+                        status: "written, input damaged"))
+                failed += 1
             case 130, 143:
                 rows.append(Row(film: name, frames: "", seconds: secs, status: "interrupted"))
                 printTable(rows)
                 return status
-            default: rows.append(Row(film: name, frames: "", seconds: secs, status: "FAILED (exit \(status))")); failed += 1
+            default:
+                rows.append(Row(film: name, frames: "", seconds: secs, status: "FAILED (exit \(status))"))
+                failed += 1
             }
         }
         printTable(rows)
@@ -97,7 +121,9 @@ enum Batch {
         let w = max(4, rows.map(\.film.count).max() ?? 4)
         var s = "film".padding(toLength: w, withPad: " ", startingAt: 0) + "  frames  seconds  status\n"
         for r in rows {
-            s += r.film.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + r.frames.leftPadded(6) + "  " + r.seconds.leftPadded(7) + "  " + r.status + "\n"
+            s +=
+                r.film.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + r.frames.leftPadded(6) + "  "
+                + r.seconds.leftPadded(7) + "  " + r.status + "\n"
         }
         print(s, terminator: "")
     }

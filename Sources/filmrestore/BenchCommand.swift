@@ -7,7 +7,9 @@ import TensorCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure throughput: `bench stage NAME` (one stage on synthetic frames), `bench upscale` / `bench interpolate` (the networks: s/frame, GFLOP/s, peak memory), `bench rebuild --input CLIP` (interpolation quality: every other frame dropped and rebuilt) or `bench pipeline` (a whole restore).")
+        abstract:
+            "Measure throughput: `bench stage NAME` (one stage on synthetic frames), `bench upscale` / `bench interpolate` (the networks: s/frame, GFLOP/s, peak memory), `bench rebuild --input CLIP` (interpolation quality: every other frame dropped and rebuilt) or `bench pipeline` (a whole restore)."
+    )
 
     @Argument(help: "What to measure: stage or pipeline.") var what: String
     @Argument(help: "Stage name (for `stage`).") var stage: String?
@@ -17,8 +19,12 @@ struct Bench: ParsableCommand {
     @Option(help: "For `pipeline`, `rebuild`, and optionally `stage`: the input clip.") var input: String?
     @Option(help: "For `pipeline`: the preset.") var preset = "fit-4k60"
     @Option(help: "For `upscale`: the model.") var model = "realesr-animevideov3"
-    @Option(help: "For `stage --input`: the clean clip the input was made from; prints PSNR (8-bit RGB) against it.") var reference: String?
-    @Option(help: "For `stage --input`: FFmpeg filters to time (and score with --reference) on the same input, comma-separated, e.g. nlmeans,bm3d=sigma=10.") var peers: String?
+    @Option(help: "For `stage --input`: the clean clip the input was made from; prints PSNR (8-bit RGB) against it.")
+    var reference: String?
+    @Option(
+        help:
+            "For `stage --input`: FFmpeg filters to time (and score with --reference) on the same input, comma-separated, e.g. nlmeans,bm3d=sigma=10."
+    ) var peers: String?
 
     func run() throws {
         do {
@@ -28,7 +34,8 @@ struct Bench: ParsableCommand {
             case "upscale": try benchUpscale()
             case "interpolate": try benchInterpolate()
             case "rebuild": try benchRebuild()
-            default: throw ValidationError("bench takes `stage NAME`, `upscale`, `interpolate`, `rebuild` or `pipeline`")
+            default:
+                throw ValidationError("bench takes `stage NAME`, `upscale`, `interpolate`, `rebuild` or `pipeline`")
             }
         } catch let e as ValidationError { throw e } catch { FilmRestore.fail(error) }
     }
@@ -56,11 +63,16 @@ struct Bench: ParsableCommand {
             (info, input) = try Self.readFrames(path, count: frames)
             guard !input.isEmpty else { throw ValidationError("\(path): no frames") }
         } else {
-            info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24),
-                              color: .bt709, duration: Rational(Int64(frames), 24), frameCount: frames)
+            info = StreamInfo(
+                width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24),
+                color: .bt709, duration: Rational(Int64(frames), 24), frameCount: frames)
             var rng = SystemRandomNumberGenerator()
             let planes = (0..<3).map { _ in (0..<(w * h)).map { _ in Float.random(in: 0...1, using: &rng) } }
-            input = (0..<frames).map { Frame(width: w, height: h, layout: .rgb, planes: planes, pts: Rational(Int64($0), 24), duration: Rational(1, 24)) }
+            input = (0..<frames).map {
+                Frame(
+                    width: w, height: h, layout: .rgb, planes: planes, pts: Rational(Int64($0), 24),
+                    duration: Rational(1, 24))
+            }
         }
         let out = try s.configure(info)
         let clean = try reference.map { try Self.readFrames($0, count: input.count).1 }
@@ -74,11 +86,19 @@ struct Bench: ParsableCommand {
         try s.flush { collect($0) }
         let dt = Date().timeIntervalSince(t0)
         let n = input.count
-        let quality = scores.isEmpty ? "" : String(format: "; PSNR %.2f dB vs reference (input %.2f dB)", Self.mean(scores),
-                                                    Self.mean(zip(input, clean!).map { Self.psnr8($0, $1) }))
-        print(String(format: "stage %@ %dx%d → %dx%d%@: %d frames in %.3f s = %.3f s/frame (%.2f input fps), %d frames out%@",
-                     name, info.width, info.height, out.width, out.height, self.input.map { " on \(($0 as NSString).lastPathComponent)" } ?? " (random frames)",
-                     n, dt, dt / Double(n), Double(n) / dt, emitted, quality))
+        let quality =
+            scores.isEmpty
+            ? ""
+            : String(
+                format: "; PSNR %.2f dB vs reference (input %.2f dB)", Self.mean(scores),
+                Self.mean(zip(input, clean!).map { Self.psnr8($0, $1) }))
+        print(
+            String(
+                format:
+                    "stage %@ %dx%d → %dx%d%@: %d frames in %.3f s = %.3f s/frame (%.2f input fps), %d frames out%@",
+                name, info.width, info.height, out.width, out.height,
+                self.input.map { " on \(($0 as NSString).lastPathComponent)" } ?? " (random frames)",
+                n, dt, dt / Double(n), Double(n) / dt, emitted, quality))
         if let peers = peers, let path = self.input {
             for filter in peers.split(separator: ",").map(String.init) {
                 try benchFFmpegFilter(filter, input: path, frames: n, clean: clean)
@@ -100,25 +120,34 @@ struct Bench: ParsableCommand {
     /// time per frame less that of the same command without the filter (decoding and encoding),
     /// and its output's PSNR against the reference.
     func benchFFmpegFilter(_ filter: String, input: String, frames n: Int, clean: [Frame]?) throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("filmrestore-bench-\(getpid()).mkv").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("filmrestore-bench-\(getpid()).mkv")
+            .path
         defer { unlink(out) }
         func run(_ vf: String) throws -> Double {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["ffmpeg", "-v", "error", "-y", "-i", input, "-frames:v", "\(n)", "-vf", vf, "-an", "-c:v", "ffv1", out]
+            p.arguments = [
+                "ffmpeg", "-v", "error", "-y", "-i", input, "-frames:v", "\(n)", "-vf", vf, "-an", "-c:v", "ffv1", out,
+            ]
             let t0 = Date()
-            try p.run(); p.waitUntilExit()
-            guard p.terminationStatus == 0 else { throw ValidationError("ffmpeg -vf \(vf) failed (exit \(p.terminationStatus))") }
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else {
+                throw ValidationError("ffmpeg -vf \(vf) failed (exit \(p.terminationStatus))")
+            }
             return Date().timeIntervalSince(t0)
         }
         let base = try run("null"), total = try run(filter)
         var quality = ""
         if let clean = clean {
             let frames = try Self.readFrames(out, count: clean.count).1
-            quality = String(format: "; PSNR %.2f dB vs reference", Self.mean(zip(frames, clean).map { Self.psnr8($0, $1) }))
+            quality = String(
+                format: "; PSNR %.2f dB vs reference", Self.mean(zip(frames, clean).map { Self.psnr8($0, $1) }))
         }
-        print(String(format: "ffmpeg -vf %@ on the same %d frames: %.3f s/frame (%.3f s/frame with decoding and encoding)%@",
-                     filter, n, max(total - base, 0) / Double(n), total / Double(n), quality))
+        print(
+            String(
+                format: "ffmpeg -vf %@ on the same %d frames: %.3f s/frame (%.3f s/frame with decoding and encoding)%@",
+                filter, n, max(total - base, 0) / Double(n), total / Double(n), quality))
     }
 
     func benchUpscale() throws {
@@ -126,7 +155,8 @@ struct Bench: ParsableCommand {
         var values = try stageOptions()
         values["model"] = values["model"] ?? model
         let stage = try UpscaleStage(options: StageOptions(stage: "upscale", values: values))
-        let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
+        let info = StreamInfo(
+            width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
         _ = try stage.configure(info)
         let roof = GEMM.measureGFLOPS()
         let frame = Frame(width: w, height: h, layout: .rgb, fill: [0.4, 0.5, 0.6])
@@ -138,8 +168,12 @@ struct Bench: ParsableCommand {
         }
         let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
         let gflop = stage.network.flops(height: h, width: w) / 1e9
-        print(String(format: "upscale %@ %dx%d → %dx%d, %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                     model, w, h, w * 4, h * 4, GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
+        print(
+            String(
+                format:
+                    "upscale %@ %dx%d → %dx%d, %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                model, w, h, w * 4, h * 4, GEMM.threads, best, mean, times.count, gflop, gflop / best, roof,
+                Double(peakResidentKiB()) / 1024))
     }
 
     /// One interpolated frame between two synthetic frames (a textured picture and the same moved
@@ -147,18 +181,22 @@ struct Bench: ParsableCommand {
     func benchInterpolate() throws {
         guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
         let stage = try InterpolateStage(options: StageOptions(stage: "interpolate", values: try stageOptions()))
-        let info = StreamInfo(width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
+        let info = StreamInfo(
+            width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
         _ = try stage.configure(info)
         let roof = GEMM.measureGFLOPS()
         func picture(_ shift: Int) -> Frame {
-            let planes = (0..<3).map { c in (0..<(w * h)).map { i -> Float in
-                let x = Float(i % w + shift), y = Float(i / w)
-                return 0.5 + 0.2 * sinf(x * 0.05 + Float(c)) * cosf(y * 0.07) + 0.1 * sinf((x + y) * 0.31)
-            }}
+            let planes = (0..<3).map { c in
+                (0..<(w * h)).map { i -> Float in
+                    let x = Float(i % w + shift), y = Float(i / w)
+                    return 0.5 + 0.2 * sinf(x * 0.05 + Float(c)) * cosf(y * 0.07) + 0.1 * sinf((x + y) * 0.31)
+                }
+            }
             return Frame(width: w, height: h, layout: .rgb, planes: planes, pts: .zero, duration: Rational(1, 24))
         }
         // 24 → 48 fps: every input frame after the first gives one frame at t = ½ (and one copy).
-        let s = try InterpolateStage(options: StageOptions(stage: "interpolate", values: ["rate": "48"].merging(try stageOptions()) { $1 }))
+        let s = try InterpolateStage(
+            options: StageOptions(stage: "interpolate", values: ["rate": "48"].merging(try stageOptions()) { $1 }))
         _ = try s.configure(info)
         let pictures = [picture(0), picture(Int(4 / s.flowScale))]
         var times: [Double] = []
@@ -169,13 +207,19 @@ struct Bench: ParsableCommand {
             let t0 = Date()
             try s.process(f) { _ in }
             if i > 0 { times.append(Date().timeIntervalSince(t0)) }
-            guard i == 0 || s.interpolated == before + 1 else { throw ValidationError("expected one interpolated frame per input") }
+            guard i == 0 || s.interpolated == before + 1 else {
+                throw ValidationError("expected one interpolated frame per input")
+            }
         }
         let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
         let (fw, fh) = stage.flowSize(width: w, height: h)
         let gflop = stage.networkFlops(width: w, height: h) / 1e9
-        print(String(format: "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                     w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.threads, best, mean, times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
+        print(
+            String(
+                format:
+                    "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.threads, best, mean,
+                times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
     }
 
     /// Interpolation quality on a real clip: the even frames go through `scenecut` and
@@ -184,13 +228,15 @@ struct Bench: ParsableCommand {
     func benchRebuild() throws {
         guard let input = input else { throw ValidationError("bench rebuild needs --input CLIP") }
         let reader = try MediaReader(path: input)
-        guard let rate = reader.stream.frameRate else { throw ValidationError("bench rebuild needs a constant-rate clip") }
+        guard let rate = reader.stream.frameRate else {
+            throw ValidationError("bench rebuild needs a constant-rate clip")
+        }
         var values = try stageOptions()
         values["rate"] = rate.description
         let cut = try StageRegistry.make("scenecut", options: StageOptions(stage: "scenecut"))
         let interp = try InterpolateStage(options: StageOptions(stage: "interpolate", values: values))
         _ = try interp.configure(try cut.configure(reader.stream))
-        var truth: [Int64: Frame] = [:]       // dropped frames waiting for their rebuilt copy, by frame number
+        var truth: [Int64: Frame] = [:]  // dropped frames waiting for their rebuilt copy, by frame number
         var ours: [Double] = [], blend: [Double] = []
         var previousEven: Frame?, pendingOdd: Frame?
         var index = 0
@@ -201,10 +247,15 @@ struct Bench: ParsableCommand {
         func push(_ f: Frame) throws { try cut.process(f) { g in try interp.process(g) { collect($0) } } }
         while let f = try reader.nextFrame() {
             defer { index += 1 }
-            if index % 2 == 1 { pendingOdd = f; continue }
+            if index % 2 == 1 {
+                pendingOdd = f
+                continue
+            }
             if let odd = pendingOdd, let before = previousEven {
                 truth[(odd.pts * rate).rounded] = odd
-                let mean = before.with(width: f.width, height: f.height, planes: zip(before.planes, f.planes).map { a, b in zip(a, b).map { ($0 + $1) / 2 } })
+                let mean = before.with(
+                    width: f.width, height: f.height,
+                    planes: zip(before.planes, f.planes).map { a, b in zip(a, b).map { ($0 + $1) / 2 } })
                 blend.append(Self.psnr8(mean, odd))
             }
             pendingOdd = nil
@@ -215,9 +266,13 @@ struct Bench: ParsableCommand {
         try interp.flush { collect($0) }
         guard !ours.isEmpty else { throw ValidationError("\(input): too short to rebuild any frame") }
         let mean = { (v: [Double]) in v.reduce(0, +) / Double(v.count) }
-        print(String(format: "rebuild every other frame of %@ (%@, %@): interpolate %.2f dB, blend of the neighbours %.2f dB, over %d frames; %.2f s per rebuilt frame",
-                     (input as NSString).lastPathComponent, reader.stream.description, values.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "),
-                     mean(ours), mean(blend), ours.count, Date().timeIntervalSince(t0) / Double(ours.count)))
+        print(
+            String(
+                format:
+                    "rebuild every other frame of %@ (%@, %@): interpolate %.2f dB, blend of the neighbours %.2f dB, over %d frames; %.2f s per rebuilt frame",
+                (input as NSString).lastPathComponent, reader.stream.description,
+                values.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "),
+                mean(ours), mean(blend), ours.count, Date().timeIntervalSince(t0) / Double(ours.count)))
     }
 
     /// PSNR of two frames quantized to 8 bits, as a viewer of the encoded video would compare them.
@@ -235,14 +290,17 @@ struct Bench: ParsableCommand {
 
     func benchPipeline() throws {
         guard let input = input else { throw ValidationError("bench pipeline needs --input CLIP") }
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("filmrestore-bench-\(getpid()).mkv").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("filmrestore-bench-\(getpid()).mkv")
+            .path
         defer { unlink(out) }
         let job = RestoreJob(input: input, output: out, preset: try PresetLibrary.load(preset))
         let r = try Restorer(job: job)
         let s = try r.run()
-        print(String(format: "pipeline %@ on %@ (%@ → %@): %d frames out in %.2f s = %.2f fps; peak RSS %.0f MiB",
-                     preset, input, r.reader.stream.description, s.output.description, s.framesWritten, s.seconds,
-                     Double(s.framesWritten) / s.seconds, Double(peakResidentKiB()) / 1024))
+        print(
+            String(
+                format: "pipeline %@ on %@ (%@ → %@): %d frames out in %.2f s = %.2f fps; peak RSS %.0f MiB",
+                preset, input, r.reader.stream.description, s.output.description, s.framesWritten, s.seconds,
+                Double(s.framesWritten) / s.seconds, Double(peakResidentKiB()) / 1024))
         for t in s.steps { print(String(format: "  %-10@ busy %.2f s", t.name as NSString, t.seconds)) }
     }
 }

@@ -34,7 +34,10 @@ final class ProgressPrinter: Sendable {
     func line(_ s: String) {
         guard enabled, style == .line else { return }
         state.withLock { st in
-            if st.drewInPlace { FileHandle.standardError.write(Data("\n".utf8)); st.drewInPlace = false }
+            if st.drewInPlace {
+                FileHandle.standardError.write(Data("\n".utf8))
+                st.drewInPlace = false
+            }
             FileHandle.standardError.write(Data((s + "\n").utf8))
         }
     }
@@ -63,17 +66,24 @@ final class ProgressPrinter: Sendable {
         if let t = p.framesTotal { s += "/\(t)" }
         s += String(format: "  %.2f fps", p.speed)
         if let t = p.framesTotal, t > p.framesDone, rate > 0 { s += "  ETA " + clock(Double(t - p.framesDone) / rate) }
-        let steps = "  [" + p.stepRates.map { $0.fps >= 1000 ? "\($0.name) >999" : String(format: "%@ %.1f", $0.name, $0.fps) }.joined(separator: ", ") + " fps]"
+        let steps =
+            "  ["
+            + p.stepRates.map { $0.fps >= 1000 ? "\($0.name) >999" : String(format: "%@ %.1f", $0.name, $0.fps) }
+            .joined(separator: ", ") + " fps]"
         if s.count + steps.count <= width { s += steps }
         return String(s.prefix(max(1, width)))
     }
 
     /// After the first dozen frames and three seconds: the projected time for the whole run, once.
     private static func project(_ p: RestoreProgress, _ st: inout State) -> String? {
-        guard st.projectedSeconds == nil, let t = p.framesTotal, t > 0, p.framesDone >= min(12, t), p.elapsed >= 3 || p.framesDone >= t else { return nil }
+        guard st.projectedSeconds == nil, let t = p.framesTotal, t > 0, p.framesDone >= min(12, t),
+            p.elapsed >= 3 || p.framesDone >= t
+        else { return nil }
         let total = p.elapsed * Double(t) / Double(max(p.framesDone, 1))
         st.projectedSeconds = total
-        return String(format: "projected: %@ for all %d frames (%.2f s per frame so far)", clock(total), t, p.elapsed / Double(max(p.framesDone, 1)))
+        return String(
+            format: "projected: %@ for all %d frames (%.2f s per frame so far)", clock(total), t,
+            p.elapsed / Double(max(p.framesDone, 1)))
     }
 
     func update(_ p: RestoreProgress) {
@@ -84,8 +94,12 @@ final class ProgressPrinter: Sendable {
             let r = Self.rate(p, &st)
             switch style {
             case .json:
-                var o: [String: Any] = ["frame": p.framesDone, "fps": (p.speed * 100).rounded() / 100, "elapsed": (p.elapsed * 10).rounded() / 10,
-                                        "steps": Dictionary(uniqueKeysWithValues: p.stepRates.map { ($0.name, ($0.fps * 10).rounded() / 10) })]
+                var o: [String: Any] = [
+                    "frame": p.framesDone, "fps": (p.speed * 100).rounded() / 100,
+                    "elapsed": (p.elapsed * 10).rounded() / 10,
+                    "steps": Dictionary(
+                        uniqueKeysWithValues: p.stepRates.map { ($0.name, ($0.fps * 10).rounded() / 10) }),
+                ]
                 if let t = p.framesTotal {
                     o["total"] = t
                     if t > p.framesDone, r > 0 { o["eta"] = (Double(t - p.framesDone) / r).rounded() }
@@ -95,7 +109,8 @@ final class ProgressPrinter: Sendable {
                 }
             case .line where isTerminal:
                 // One column short of the width: a full-width line makes some terminals wrap.
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + Self.render(p, rate: r, width: Self.terminalColumns() - 1)).utf8))
+                FileHandle.standardError.write(
+                    Data(("\r\u{1B}[K" + Self.render(p, rate: r, width: Self.terminalColumns() - 1)).utf8))
                 st.drewInPlace = true
             case .line:
                 FileHandle.standardError.write(Data((Self.render(p, rate: r, width: 200) + "\n").utf8))
@@ -106,7 +121,10 @@ final class ProgressPrinter: Sendable {
 
     func finish() {
         state.withLock { st in
-            if st.drewInPlace { FileHandle.standardError.write(Data("\n".utf8)); st.drewInPlace = false }
+            if st.drewInPlace {
+                FileHandle.standardError.write(Data("\n".utf8))
+                st.drewInPlace = false
+            }
         }
     }
 
@@ -140,7 +158,8 @@ final class Interrupts {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
         signalPipe = fds[1]
-        let s = DispatchSource.makeReadSource(fileDescriptor: fds[0], queue: DispatchQueue(label: "filmrestore.signals"))
+        let s = DispatchSource.makeReadSource(
+            fileDescriptor: fds[0], queue: DispatchQueue(label: "filmrestore.signals"))
         s.setEventHandler {
             var b: UInt8 = 0
             guard read(fds[0], &b, 1) == 1 else { return }

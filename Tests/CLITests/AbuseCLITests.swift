@@ -10,7 +10,6 @@ import FilmCore
 final class AbuseCLITests: CLITestCase {
     override class var folderPrefix: String { "cli-abuse" }
 
-
     func small(_ name: String, seconds: Double = 1, size: String = "96x64") throws -> String {
         let p = dir.file(name)
         try testClip(p, size: size, seconds: seconds)
@@ -19,7 +18,8 @@ final class AbuseCLITests: CLITestCase {
 
     /// The decoded video frames' timestamps and MD5s (FFmpeg's framemd5): equal lists mean equal frames.
     func frameHashes(_ path: String) throws -> [String] {
-        let r = try runProcess("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-map", "0:v:0", "-f", "framemd5", "-"])
+        let r = try runProcess(
+            "ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-map", "0:v:0", "-f", "framemd5", "-"])
         XCTAssertEqual(r.status, 0, r.stderr)
         return r.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line in
             // stream, dts, pts, duration, size, hash: keep pts, duration and hash
@@ -38,9 +38,17 @@ final class AbuseCLITests: CLITestCase {
         let out = dir.file("out.mkv")
         let cases: [([String], String)] = [
             (["restore", input, "-o", out, "--preset", "master-ffv1", "--stats-json", input], "it is the input"),
-            (["restore", input, "-o", out, "--preset", "master-ffv1", "--stats-json", input, "--force"], "it is the input"),
+            (
+                ["restore", input, "-o", out, "--preset", "master-ffv1", "--stats-json", input, "--force"],
+                "it is the input"
+            ),
             (["restore", input, "-o", out, "--preset", "master-ffv1", "--stats-json", out], "both be written"),
-            (["restore", input, "-o", out, "--preset", "master-ffv1", "--report", dir.file("out.html"), "--stats-json", dir.file("out.json")], "both be written"),
+            (
+                [
+                    "restore", input, "-o", out, "--preset", "master-ffv1", "--report", dir.file("out.html"),
+                    "--stats-json", dir.file("out.json"),
+                ], "both be written"
+            ),
             (["plan", input, "-o", input, "--force", "--preset", "master-ffv1", "--segments", "2"], "it is the input"),
             (["restore", input, "-o", input, "--force"], "it is the input"),
         ]
@@ -49,25 +57,36 @@ final class AbuseCLITests: CLITestCase {
             XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
             XCTAssertTrue(r.stderr.contains(needle), "\(args.joined(separator: " ")): \(r.stderr)")
             XCTAssertEqual(try sha(input), before, "the input is untouched")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing written: \(args.joined(separator: " "))")
+            XCTAssertFalse(
+                FileManager.default.fileExists(atPath: out), "nothing written: \(args.joined(separator: " "))")
         }
         // A hard link and a symbolic link to the input are the input.
         let hard = dir.file("hard.mkv"), soft = dir.file("soft.mkv")
-        XCTAssertEqual(link(input, hard), 0); XCTAssertEqual(symlink(input, soft), 0)
+        XCTAssertEqual(link(input, hard), 0)
+        XCTAssertEqual(symlink(input, soft), 0)
         for o in [hard, soft] {
             let r = try cli(["restore", input, "-o", o, "--preset", "master-ffv1", "--force", "--quiet"])
-            XCTAssertNotEqual(r.status, 0); XCTAssertTrue(r.stderr.contains("it is the input"), r.stderr)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("it is the input"), r.stderr)
         }
         XCTAssertEqual(try sha(input), before)
         // The report never overwrites the statistics it reads (its JSON would be r.json).
-        XCTAssertEqual(try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "--stats-json", dir.file("r.json"), "--quiet"]).status, 0)
+        XCTAssertEqual(
+            try cli([
+                "restore", input, "-o", out, "--preset", "master-ffv1", "--stats-json", dir.file("r.json"), "--quiet",
+            ]).status, 0)
         let stats = try sha(dir.file("r.json"))
         let r = try cli(["report", input, out, "--stats", dir.file("r.json"), "-o", dir.file("r.html"), "--force"])
-        XCTAssertNotEqual(r.status, 0); XCTAssertTrue(r.stderr.contains("it is the input"), r.stderr)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("it is the input"), r.stderr)
         XCTAssertEqual(try sha(dir.file("r.json")), stats)
         // An existing statistics file is replaced only with --force.
-        let r2 = try cli(["restore", input, "-o", dir.file("o2.mkv"), "--preset", "master-ffv1", "--stats-json", dir.file("r.json"), "--quiet"])
-        XCTAssertNotEqual(r2.status, 0); XCTAssertTrue(r2.stderr.contains("--force"), r2.stderr)
+        let r2 = try cli([
+            "restore", input, "-o", dir.file("o2.mkv"), "--preset", "master-ffv1", "--stats-json", dir.file("r.json"),
+            "--quiet",
+        ])
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.stderr.contains("--force"), r2.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o2.mkv")))
     }
 
@@ -89,7 +108,9 @@ final class AbuseCLITests: CLITestCase {
         let lock = dir.path + "/." + (out as NSString).lastPathComponent + ".filmrestore.lock"
         let deadline = Date().addingTimeInterval(30)
         // The lock file exists and holds the run's process id.
-        func held() -> Bool { ((try? FileManager.default.attributesOfItem(atPath: lock))?[.size] as? NSNumber)?.intValue ?? 0 > 0 }
+        func held() -> Bool {
+            ((try? FileManager.default.attributesOfItem(atPath: lock))?[.size] as? NSNumber)?.intValue ?? 0 > 0
+        }
         while !held() && Date() < deadline && p.isRunning { usleep(500) }
         kill(p.processIdentifier, SIGSTOP)
         XCTAssertTrue(p.isRunning, "the run ended before the test could act")
@@ -107,14 +128,18 @@ final class AbuseCLITests: CLITestCase {
             // A second restore to the same output stops at once and names the first.
             let second = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "--quiet", "--force"] + mode)
             XCTAssertNotEqual(second.status, 0)
-            XCTAssertTrue(second.stderr.contains("another restore is writing") && second.stderr.contains("pid \(run.process.processIdentifier)"), second.stderr)
+            XCTAssertTrue(
+                second.stderr.contains("another restore is writing")
+                    && second.stderr.contains("pid \(run.process.processIdentifier)"), second.stderr)
             // Someone else's file appears at OUT while the first runs: it survives.
             try "precious".write(toFile: out, atomically: false, encoding: .utf8)
             run.resume()
             run.process.waitUntilExit()
-            XCTAssertEqual(run.process.terminationStatus, 1, "the run fails rather than replace a file it did not check")
+            XCTAssertEqual(
+                run.process.terminationStatus, 1, "the run fails rather than replace a file it did not check")
             XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "precious")
-            XCTAssertFalse(dir.listing().contains { $0.contains(".partial-") || $0.hasSuffix(".lock") }, "\(dir.listing())")
+            XCTAssertFalse(
+                dir.listing().contains { $0.contains(".partial-") || $0.hasSuffix(".lock") }, "\(dir.listing())")
             // The checkpointed run kept its segments: once OUT is moved away, --resume only joins them.
             if mode.isEmpty {
                 try FileManager.default.removeItem(atPath: out)
@@ -141,10 +166,14 @@ final class AbuseCLITests: CLITestCase {
         let out = dir.file("o.mkv")
         let dead = Process()
         dead.executableURL = URL(fileURLWithPath: "/bin/true")
-        try dead.run(); dead.waitUntilExit()
-        let stale = dir.file(".o.partial-\(dead.processIdentifier)-42.mkv"), live = dir.file(".o.partial-\(getpid())-43.mkv")
+        try dead.run()
+        dead.waitUntilExit()
+        let stale = dir.file(".o.partial-\(dead.processIdentifier)-42.mkv"),
+            live = dir.file(".o.partial-\(getpid())-43.mkv")
         for f in [stale, live] { try "x".write(toFile: f, atomically: false, encoding: .utf8) }
-        let r = try cli(["restore", try small("in.mp4"), "-o", out, "--preset", "master-ffv1", "--no-checkpoint", "--quiet"])
+        let r = try cli([
+            "restore", try small("in.mp4"), "-o", out, "--preset", "master-ffv1", "--no-checkpoint", "--quiet",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
         XCTAssertTrue(FileManager.default.fileExists(atPath: live))
@@ -154,15 +183,22 @@ final class AbuseCLITests: CLITestCase {
 
     func test_mkv13s_in2sSegments_equalsSinglePass_withAndWithoutTemporalStages() throws {
         let input = dir.file("film.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=13", "-f", "lavfi", "-i", "sine=duration=13",
-                    "-vf", "noise=alls=10:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-g", "24", "-c:a", "aac", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=13", "-f", "lavfi", "-i", "sine=duration=13",
+            "-vf", "noise=alls=10:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-g", "24", "-c:a", "aac", input,
+        ])
         let temporal = dir.file("temporal.yml")
-        try "stages:\n  - deflicker\n  - denoise\noutput:\n  codec: ffv1\n".write(toFile: temporal, atomically: true, encoding: .utf8)
+        try "stages:\n  - deflicker\n  - denoise\noutput:\n  codec: ffv1\n".write(
+            toFile: temporal, atomically: true, encoding: .utf8)
         for preset in ["master-ffv1", temporal] {
             let single = dir.file("single.mkv"), segmented = dir.file("segmented.mkv")
-            var r = try cli(["restore", input, "-o", single, "--preset", preset, "--no-checkpoint", "--quiet", "--force"])
+            var r = try cli([
+                "restore", input, "-o", single, "--preset", preset, "--no-checkpoint", "--quiet", "--force",
+            ])
             XCTAssertEqual(r.status, 0, r.stderr)
-            r = try cli(["restore", input, "-o", segmented, "--preset", preset, "--segment-seconds", "2", "--quiet", "--force"])
+            r = try cli([
+                "restore", input, "-o", segmented, "--preset", preset, "--segment-seconds", "2", "--quiet", "--force",
+            ])
             XCTAssertEqual(r.status, 0, "\(preset): \(r.stderr)")
             let a = try frameHashes(single), b = try frameHashes(segmented)
             XCTAssertEqual(a.count, 312)
@@ -172,7 +208,9 @@ final class AbuseCLITests: CLITestCase {
             let job = dir.file("job.json")
             r = try cli(["plan", input, "--preset", preset, "--segments", "6", "-o", job, "--force"])
             XCTAssertEqual(r.status, 0, r.stderr)
-            for i in 0..<6 { XCTAssertEqual(try cli(["restore", "--job", job, "--segment", "\(i)", "--quiet"]).status, 0) }
+            for i in 0..<6 {
+                XCTAssertEqual(try cli(["restore", "--job", job, "--segment", "\(i)", "--quiet"]).status, 0)
+            }
             let assembled = dir.file("assembled.mkv")
             r = try cli(["assemble", job, "-o", assembled, "--force"])
             XCTAssertEqual(r.status, 0, r.stderr)
@@ -184,11 +222,18 @@ final class AbuseCLITests: CLITestCase {
     func test_everyListedSourceContainer_at23976_segmentedEqualsSinglePass() throws {
         for ext in ["mp4", "mov", "nut", "ts", "mkv"] {
             let input = dir.file("clip.\(ext)")
-            try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24000/1001:duration=5", "-f", "lavfi", "-i", "sine=duration=5",
-                        "-c:v", "libx264", "-preset", "ultrafast", "-g", "24", "-c:a", "aac", input])
+            try ffmpeg([
+                "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24000/1001:duration=5", "-f", "lavfi", "-i",
+                "sine=duration=5",
+                "-c:v", "libx264", "-preset", "ultrafast", "-g", "24", "-c:a", "aac", input,
+            ])
             let a = dir.file("a-\(ext).mkv"), b = dir.file("b-\(ext).mkv")
-            XCTAssertEqual(try cli(["restore", input, "-o", a, "--preset", "master-ffv1", "--segment-seconds", "1", "--quiet"]).status, 0, ext)
-            XCTAssertEqual(try cli(["restore", input, "-o", b, "--preset", "master-ffv1", "--no-checkpoint", "--quiet"]).status, 0, ext)
+            XCTAssertEqual(
+                try cli(["restore", input, "-o", a, "--preset", "master-ffv1", "--segment-seconds", "1", "--quiet"])
+                    .status, 0, ext)
+            XCTAssertEqual(
+                try cli(["restore", input, "-o", b, "--preset", "master-ffv1", "--no-checkpoint", "--quiet"]).status, 0,
+                ext)
             let ha = try frameHashes(a)
             XCTAssertEqual(ha.count, 120, ext)
             XCTAssertEqual(ha, try frameHashes(b), "\(ext): segmented equals single pass")
@@ -200,8 +245,10 @@ final class AbuseCLITests: CLITestCase {
     func test_sampledHash_of10GiBSparseFile_isStable_andPlanThenJobWorks() throws {
         // An MP4 with its index at the front, followed by 10 GiB of holes (a sparse file: no disk used).
         let input = dir.file("big.mp4")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-movflags", "+faststart", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
+            "-movflags", "+faststart", input,
+        ])
         XCTAssertEqual(truncate(input, 10 << 30), 0)
         let a = try FileDigest.sampledSHA256(path: input), b = try FileDigest.sampledSHA256(path: input)
         XCTAssertEqual(a, b)
@@ -221,7 +268,9 @@ final class AbuseCLITests: CLITestCase {
 
     func test_yamlBillionLaughs_isRefusedAtOnce() throws {
         var y = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1...9 { y += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for i in 1...9 {
+            y += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
         y += "stages: [*a9]\n"
         let p = dir.file("laughs.yml")
         try y.write(toFile: p, atomically: true, encoding: .utf8)
@@ -238,15 +287,19 @@ final class AbuseCLITests: CLITestCase {
     func test_zeroFrameInput_isAClearError_thatLeavesNothing() throws {
         // An MP4 whose index (at the front) declares 24 frames and whose data was cut off.
         let full = dir.file("full.mp4"), input = dir.file("empty.mp4")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", full])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
+            "-movflags", "+faststart", full,
+        ])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: full))
         let mdat = try XCTUnwrap(bytes.range(of: Data("mdat".utf8)))
         try bytes[..<mdat.upperBound].write(to: URL(fileURLWithPath: input))
         try FileManager.default.removeItem(atPath: full)
         for mode in [[], ["--no-checkpoint"]] {
             let out = dir.file("o.mp4")
-            for _ in 0..<2 {   // and again: nothing left blocks a rerun
-                let r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "--codec", "libx264", "--quiet"] + mode)
+            for _ in 0..<2 {  // and again: nothing left blocks a rerun
+                let r = try cli(
+                    ["restore", input, "-o", out, "--preset", "master-ffv1", "--codec", "libx264", "--quiet"] + mode)
                 XCTAssertEqual(r.status, 1, r.stderr)
                 XCTAssertTrue(r.stderr.contains("no video frame"), r.stderr)
                 XCTAssertEqual(dir.listing(), ["empty.mp4"], "\(mode)")
@@ -262,14 +315,18 @@ final class AbuseCLITests: CLITestCase {
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
         for mode in [[], ["--no-checkpoint"]] {
             let out = dir.file("out\(mode.count).mkv"), stats = dir.file("stats\(mode.count).json")
-            let r = try cli(["restore", cut, "-o", out, "--preset", "master-ffv1", "--stats-json", stats, "--quiet"] + mode)
+            let r = try cli(
+                ["restore", cut, "-o", out, "--preset", "master-ffv1", "--stats-json", stats, "--quiet"] + mode)
             XCTAssertEqual(r.status, 3, r.stderr)
             let written = try probeFrameTimes(out).count
-            XCTAssertGreaterThan(written, 30); XCTAssertLessThan(written, 100)
+            XCTAssertGreaterThan(written, 30)
+            XCTAssertLessThan(written, 100)
             XCTAssertTrue(r.stderr.contains("input damaged: \(written) of 120 frames decoded"), r.stderr)
-            let j = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any]
+            let j =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any]
             let d = try XCTUnwrap(j?["input_damaged"] as? [String: Any])
-            XCTAssertEqual(d["frames_decoded"] as? Int, written); XCTAssertEqual(d["frames_declared"] as? Int, 120)
+            XCTAssertEqual(d["frames_decoded"] as? Int, written)
+            XCTAssertEqual(d["frames_declared"] as? Int, 120)
         }
         // The whole file is not damaged.
         let r = try cli(["restore", full, "-o", dir.file("whole.mkv"), "--preset", "master-ffv1", "--quiet"])
@@ -278,12 +335,16 @@ final class AbuseCLITests: CLITestCase {
 
     func test_oddSize_keptExactly_whereTheCodecAllows_andSaidWhereNot() throws {
         let input = dir.file("odd.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=0.5", "-vf", "scale=321:239,format=yuv444p", "-c:v", "ffv1", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=0.5", "-vf", "scale=321:239,format=yuv444p",
+            "-c:v", "ffv1", input,
+        ])
         let master = dir.file("master.mkv")
         var r = try cli(["restore", input, "-o", master, "--preset", "master-ffv1", "--quiet"])
         XCTAssertEqual(r.status, 0, r.stderr)
         var v = try XCTUnwrap(try probeStreams(master).first { $0.type == "video" })
-        XCTAssertEqual(v.width, 321); XCTAssertEqual(v.height, 239)
+        XCTAssertEqual(v.width, 321)
+        XCTAssertEqual(v.height, 239)
         let (_, src) = try decodeAll(input), (_, out) = try decodeAll(master)
         XCTAssertGreaterThan(psnr(src[0], out[0]), 50)
         // 4:2:0 H.264 needs even sizes: padded by one column and row, and said.
@@ -291,7 +352,8 @@ final class AbuseCLITests: CLITestCase {
         r = try cli(["restore", input, "-o", h264, "--preset", "master-ffv1", "--codec", "libx264"])
         XCTAssertEqual(r.status, 0, r.stderr)
         v = try XCTUnwrap(try probeStreams(h264).first { $0.type == "video" })
-        XCTAssertEqual(v.width, 322); XCTAssertEqual(v.height, 240)
+        XCTAssertEqual(v.width, 322)
+        XCTAssertEqual(v.height, 240)
         XCTAssertTrue(r.stderr.contains("321x239") && r.stderr.contains("322x240"), r.stderr)
     }
 
@@ -303,7 +365,8 @@ final class AbuseCLITests: CLITestCase {
         let cases: [([String], String)] = [
             (["--crf", "99"], "--crf"), (["--crf=-1"], "--crf"), (["--codec", "ffv1", "--crf", "10"], "--crf"),
             (["--queue-capacity", "0"], "--queue-capacity"), (["--queue-capacity", "1000000000"], "--queue-capacity"),
-            (["--encoder-preset", "warp9"], "warp9"), (["--codec", "libx265", "--encoder-preset", "fastest"], "fastest"),
+            (["--encoder-preset", "warp9"], "warp9"),
+            (["--codec", "libx265", "--encoder-preset", "fastest"], "fastest"),
         ]
         for (extra, needle) in cases {
             let r = try cli(["restore", input, "-o", out, "--preset", "fit-4k60", "--quiet"] + extra)
@@ -313,7 +376,8 @@ final class AbuseCLITests: CLITestCase {
         }
         // Preset output options that name files are not passed to the encoder.
         let p = dir.file("evil.yml")
-        try "stages: []\noutput:\n  codec: libx264\n  options:\n    x264-params: stats=/tmp/pwned-by-preset\n".write(toFile: p, atomically: true, encoding: .utf8)
+        try "stages: []\noutput:\n  codec: libx264\n  options:\n    x264-params: stats=/tmp/pwned-by-preset\n".write(
+            toFile: p, atomically: true, encoding: .utf8)
         let r = try cli(["restore", input, "-o", out, "--preset", p, "--quiet"])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("x264-params"), r.stderr)
@@ -333,8 +397,11 @@ final class AbuseCLITests: CLITestCase {
 
     func test_coverArtAndSecondVideo_areNamedInANote() throws {
         let input = dir.file("two.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-f", "lavfi", "-i", "mandelbrot=size=64x48:rate=24",
-                    "-map", "0:v", "-map", "1:v", "-t", "1", "-c:v", "ffv1", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-f", "lavfi", "-i",
+            "mandelbrot=size=64x48:rate=24",
+            "-map", "0:v", "-map", "1:v", "-t", "1", "-c:v", "ffv1", input,
+        ])
         let r = try cli(["restore", input, "-o", dir.file("o.mkv"), "--preset", "master-ffv1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("second video stream"), r.stderr)

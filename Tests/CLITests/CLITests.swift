@@ -14,13 +14,17 @@ final class CLITests: XCTestCase {
         let fm = FileManager.default
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         var candidates = [here.appendingPathComponent("filmrestore").path]
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        candidates += [".build/release/filmrestore", ".build/debug/filmrestore"].map { root.appendingPathComponent($0).path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        candidates += [".build/release/filmrestore", ".build/debug/filmrestore"].map {
+            root.appendingPathComponent($0).path
+        }
         return candidates.first { fm.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
     static var repoRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
     }
 
     @discardableResult
@@ -28,7 +32,9 @@ final class CLITests: XCTestCase {
         try runProcess(Self.binary, args)
     }
 
-    func clip(_ name: String, seconds: Double, size: String = "640x480", rate: String = "24", extra: [String] = []) throws -> String {
+    func clip(_ name: String, seconds: Double, size: String = "640x480", rate: String = "24", extra: [String] = [])
+        throws -> String
+    {
         let p = dir.file(name)
         try testClip(p, size: size, rate: rate, seconds: seconds, tone: 330, videoOptions: extra)
         return p
@@ -39,11 +45,14 @@ final class CLITests: XCTestCase {
     func test_acceptance_fit4k60_3sClipWithAAC() throws {
         let input = try clip("clip.mp4", seconds: 3)
         let out = dir.file("out.mp4")
-        let r = try cli(["restore", input, "-o", out, "--preset", "fit-4k60", "--encoder-preset", "ultrafast", "--quiet"])
+        let r = try cli([
+            "restore", input, "-o", out, "--preset", "fit-4k60", "--encoder-preset", "ultrafast", "--quiet",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let s = try probeStreams(out)
         let v = try XCTUnwrap(s.first { $0.type == "video" })
-        XCTAssertEqual(v.width, 3840); XCTAssertEqual(v.height, 2160)
+        XCTAssertEqual(v.width, 3840)
+        XCTAssertEqual(v.height, 2160)
         XCTAssertEqual(v.rFrameRate, "60/1")
         XCTAssertEqual(v.colorSpace, "bt709")
         let times = try probeFrameTimes(out)
@@ -63,13 +72,16 @@ final class CLITests: XCTestCase {
         try ffmpeg(["-i", color, "-frames:v", "1", key])
         try ffmpeg(["-i", color, "-vf", "format=gray,format=yuv420p", "-c:v", "ffv1", "-c:a", "copy", gray])
         let out = dir.file("out.mkv")
-        let r = try cli(["restore", gray, "-o", out, "--preset", "colorize", "--set", "colorize.reference=\(key)", "--quiet"])
+        let r = try cli([
+            "restore", gray, "-o", out, "--preset", "colorize", "--set", "colorize.reference=\(key)", "--quiet",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let (_, inFrames) = try decodeAll(gray), (_, outFrames) = try decodeAll(out)
         XCTAssertEqual(outFrames.count, inFrames.count)
         var chroma = 0.0, lumaPSNR = 99.0
         for (o, i) in zip(outFrames, inFrames) {
-            let rgb = o.promotedToRGB(), m = YCbCrMatrix(o.properties.color.matrix)     // the file's own matrix (BT.601 here)
+            // the file's own matrix (BT.601 here)
+            let rgb = o.promotedToRGB(), m = YCbCrMatrix(o.properties.color.matrix)
             for k in stride(from: 0, to: o.width * o.height, by: 7) {
                 let (_, cb, cr) = m.ycbcr(r: rgb.planes[0][k], g: rgb.planes[1][k], b: rgb.planes[2][k])
                 chroma += Double(abs(cb) + abs(cr))
@@ -82,7 +94,9 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThanOrEqual(lumaPSNR, 40)
         XCTAssertEqual(try packetHashes(gray, stream: "a:0"), try packetHashes(out, stream: "a:0"))
         // --set naming a stage the preset does not have: one line, nothing written
-        let bad = try cli(["restore", gray, "-o", dir.file("bad.mkv"), "--preset", "colorize", "--set", "upscale.model=x"])
+        let bad = try cli([
+            "restore", gray, "-o", dir.file("bad.mkv"), "--preset", "colorize", "--set", "upscale.model=x",
+        ])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("no stage upscale"), bad.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("bad.mkv")))
@@ -93,17 +107,22 @@ final class CLITests: XCTestCase {
     func test_vfrInput_becomesExact60fps() throws {
         // Irregular frame times, kept as they are in Matroska.
         let input = dir.file("vfr.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3", "-vf", "setpts='(N+0.45*sin(N*0.7))/30/TB'",
-                    "-fps_mode", "passthrough", "-pix_fmt", "yuv420p", "-c:v", "ffv1", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3", "-vf",
+            "setpts='(N+0.45*sin(N*0.7))/30/TB'",
+            "-fps_mode", "passthrough", "-pix_fmt", "yuv420p", "-c:v", "ffv1", input,
+        ])
         let inTimes = try probeFrameTimes(input)
-        XCTAssertGreaterThan(Set(zip(inTimes, inTimes.dropFirst()).map { (($1 - $0) * 1000).rounded() }).count, 3, "input is VFR")
+        XCTAssertGreaterThan(
+            Set(zip(inTimes, inTimes.dropFirst()).map { (($1 - $0) * 1000).rounded() }).count, 3, "input is VFR")
         let out = dir.file("out.mkv")
         let r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "--fps", "60", "--quiet"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let times = try probeFrameTimes(out)
         let lastIn = try XCTUnwrap(inTimes.last), first = inTimes[0]
         let duration = lastIn + (lastIn - inTimes[inTimes.count - 2]) - first
-        XCTAssertLessThanOrEqual(abs(Double(times.count) - (duration * 60).rounded()), 1, "\(times.count) frames for \(duration) s")
+        XCTAssertLessThanOrEqual(
+            abs(Double(times.count) - (duration * 60).rounded()), 1, "\(times.count) frames for \(duration) s")
         for (a, b) in zip(times, times.dropFirst()) { XCTAssertGreaterThan(b, a) }
     }
 
@@ -127,10 +146,14 @@ final class CLITests: XCTestCase {
         func peak(_ seconds: Double) throws -> Int {
             let input = try clip("m\(Int(seconds)).mkv", seconds: seconds, size: "640x480")
             let stats = dir.file("stats\(Int(seconds)).json")
-            let r = try cli(["restore", input, "-o", dir.file("m\(Int(seconds))-out.mkv"), "--preset", "fit-4k60", "--size", "1280x720",
-                             "--encoder-preset", "ultrafast", "--quiet", "--stats-json", stats])
+            let r = try cli([
+                "restore", input, "-o", dir.file("m\(Int(seconds))-out.mkv"), "--preset", "fit-4k60", "--size",
+                "1280x720",
+                "--encoder-preset", "ultrafast", "--quiet", "--stats-json", stats,
+            ])
             XCTAssertEqual(r.status, 0, r.stderr)
-            let j = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as! [String: Any]
+            let j =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as! [String: Any]
             let hw = j["queue_high_water"] as! [Int]
             XCTAssertTrue(hw.allSatisfy { $0 <= (j["queue_capacity"] as! Int) })
             return j["peak_rss_kib"] as! Int
@@ -141,7 +164,9 @@ final class CLITests: XCTestCase {
 
     // MARK: errors
 
-    func assertCleanFailure(_ args: [String], mentions: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertCleanFailure(_ args: [String], mentions: String, file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         let before = dir.listing()
         let r = try cli(args)
         XCTAssertNotEqual(r.status, 0, file: file, line: line)
@@ -161,16 +186,23 @@ final class CLITests: XCTestCase {
         let existing = dir.file("exists.mkv")
         try "keep me".write(toFile: existing, atomically: true, encoding: .utf8)
 
-        try assertCleanFailure(["restore", dir.file("missing.mp4"), "-o", dir.file("o.mkv")], mentions: "does not exist")
+        try assertCleanFailure(
+            ["restore", dir.file("missing.mp4"), "-o", dir.file("o.mkv")], mentions: "does not exist")
         try assertCleanFailure(["restore", text, "-o", dir.file("o.mkv")], mentions: "not a video file")
         try assertCleanFailure(["restore", truncated, "-o", dir.file("o.mkv")], mentions: "truncated.mp4")
-        try assertCleanFailure(["restore", good, "-o", dir.file("o.mkv"), "--preset", "no-such-preset"], mentions: "unknown preset 'no-such-preset'")
+        try assertCleanFailure(
+            ["restore", good, "-o", dir.file("o.mkv"), "--preset", "no-such-preset"],
+            mentions: "unknown preset 'no-such-preset'")
         try assertCleanFailure(["restore", good, "-o", dir.path + "/nowhere/o.mkv"], mentions: "output folder")
         try assertCleanFailure(["restore", good, "-o", existing], mentions: "--force")
         XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "keep me")
         try assertCleanFailure(["restore", good, "-o", good, "--force"], mentions: "it is the input")
-        try assertCleanFailure(["restore", good, "-o", dir.file("o.mkv"), "--preset", "colorize-4k60", "--set", "colorize.model=/nonexistent/ColorizeArtistic_gen.pth"],
-                               mentions: "not found")
+        try assertCleanFailure(
+            [
+                "restore", good, "-o", dir.file("o.mkv"), "--preset", "colorize-4k60", "--set",
+                "colorize.model=/nonexistent/ColorizeArtistic_gen.pth",
+            ],
+            mentions: "not found")
     }
 
     func test_interrupt_leavesNoPartialFile() throws {
@@ -184,7 +216,8 @@ final class CLITests: XCTestCase {
         // Checkpointed: the segment being written is a temporary file in the hidden work folder.
         let work = dir.file(".int.mkv.filmrestore")
         let inWork = (try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []
-        XCTAssertTrue(inWork.contains { $0.contains(".partial-") }, "writing to a temporary file: \(dir.listing()) \(inWork)")
+        XCTAssertTrue(
+            inWork.contains { $0.contains(".partial-") }, "writing to a temporary file: \(dir.listing()) \(inWork)")
         p.interrupt()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 130)
@@ -216,7 +249,8 @@ final class CLITests: XCTestCase {
         let raw = dir.file("row.gray")
         try ffmpeg(["-i", out, "-frames:v", "1", "-vf", "crop=3840:1:0:1080,format=gray", "-f", "rawvideo", raw])
         let row = try Data(contentsOf: URL(fileURLWithPath: raw))
-        XCTAssertLessThan(row[470], 20); XCTAssertLessThan(row[3370], 20)
+        XCTAssertLessThan(row[470], 20)
+        XCTAssertLessThan(row[3370], 20)
         let lit = row.indices.filter { row[$0] > 20 }
         XCTAssertEqual(lit.first ?? 0, 480, accuracy: 3)
         XCTAssertEqual(lit.last ?? 0, 3359, accuracy: 3)
@@ -226,10 +260,14 @@ final class CLITests: XCTestCase {
         let input = try clip("base.mkv", seconds: 2, size: "160x120")
         let srt = dir.file("s.srt"), meta = dir.file("meta.txt"), src = dir.file("full.mkv")
         try "1\n00:00:00,500 --> 00:00:01,500\nHello\n".write(toFile: srt, atomically: true, encoding: .utf8)
-        try ";FFMETADATA1\ntitle=Reel One\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=Opening\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=End\n"
+        try
+            ";FFMETADATA1\ntitle=Reel One\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=Opening\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=End\n"
             .write(toFile: meta, atomically: true, encoding: .utf8)
-        try ffmpeg(["-i", input, "-i", srt, "-i", meta, "-map", "0", "-map", "1", "-map_metadata", "2", "-map_chapters", "2", "-c", "copy",
-                    "-metadata:s:a:0", "language=fra", src])
+        try ffmpeg([
+            "-i", input, "-i", srt, "-i", meta, "-map", "0", "-map", "1", "-map_metadata", "2", "-map_chapters", "2",
+            "-c", "copy",
+            "-metadata:s:a:0", "language=fra", src,
+        ])
         let out = dir.file("kept.mkv")
         let r = try cli(["restore", src, "-o", out, "--preset", "master-ffv1", "--quiet"])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -248,23 +286,32 @@ final class StillImageTests: XCTestCase {
         let png = dir.file("scan.png"), png16 = dir.file("scan16.png")
         try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=48x36:duration=0.04", "-frames:v", "1", png])
         try ffmpeg(["-i", png, "-pix_fmt", "rgb48be", png16])
-        for (input, output, fmt) in [(png, "x4.png", "rgb24"), (png16, "x4-16.png", "rgb48be"), (png, "x4.jpg", "yuvj444p"), (png, "x4.tif", "rgb24")] {
-            let r = try runProcess(CLITests.binary, ["restore", input, "-o", dir.file(output), "--preset", "upscale-x4", "--quiet"])
+        for (input, output, fmt) in [
+            (png, "x4.png", "rgb24"), (png16, "x4-16.png", "rgb48be"), (png, "x4.jpg", "yuvj444p"),
+            (png, "x4.tif", "rgb24"),
+        ] {
+            let r = try runProcess(
+                CLITests.binary, ["restore", input, "-o", dir.file(output), "--preset", "upscale-x4", "--quiet"])
             XCTAssertEqual(r.status, 0, r.stderr)
             let s = try XCTUnwrap(try probeStreams(dir.file(output)).first)
-            XCTAssertEqual(s.width, 192, output); XCTAssertEqual(s.height, 144, output)
+            XCTAssertEqual(s.width, 192, output)
+            XCTAssertEqual(s.height, 144, output)
             XCTAssertEqual(s.pixFmt, fmt, output)
         }
         // an exact copy of a PNG through a stage-less preset keeps every 8-bit value
         let copyPreset = dir.file("copy.yml")
         try "description: copy\nstages: []\n".write(toFile: copyPreset, atomically: true, encoding: .utf8)
-        XCTAssertEqual(try runProcess(CLITests.binary, ["restore", png, "-o", dir.file("copy.png"), "--preset", copyPreset, "--quiet"]).status, 0)
+        XCTAssertEqual(
+            try runProcess(
+                CLITests.binary, ["restore", png, "-o", dir.file("copy.png"), "--preset", copyPreset, "--quiet"]
+            ).status, 0)
         let (_, a) = try decodeAll(png), (_, b) = try decodeAll(dir.file("copy.png"))
         XCTAssertEqual(psnr(a[0], b[0]), .infinity)
         // a clip cannot become one picture
         let clip = dir.file("clip.mkv")
         try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=48x36:rate=24:duration=0.5", "-c:v", "ffv1", clip])
-        let bad = try runProcess(CLITests.binary, ["restore", clip, "-o", dir.file("frame.png"), "--preset", "upscale-x4"])
+        let bad = try runProcess(
+            CLITests.binary, ["restore", clip, "-o", dir.file("frame.png"), "--preset", "upscale-x4"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("takes one picture"), bad.stderr)
     }

@@ -8,14 +8,16 @@ import Restoration
 final class CommandLineTests: CLITestCase {
     override class var folderPrefix: String { "cli-line" }
 
-
     func test_errors_oneShape_documentedExitCodes_shortFlags() throws {
         let input = dir.file("in.mp4")
         try testClip(input, seconds: 1)
         // Usage errors: one line, the same prefix as runtime errors, exit 64.
-        for args in [["restore", input, "-o", dir.file("o.mkv"), "--crf", "abc"], ["restore", input],
-                     ["restore", input, "-o", dir.file("o.mkv"), "--models-dir", dir.file("missing")],
-                     ["restore", input, "-o", dir.file("o.mkv"), "-y", "-n"], ["restore", input, "-o", dir.file("o.mkv"), "--progress", "xml"]] {
+        for args in [
+            ["restore", input, "-o", dir.file("o.mkv"), "--crf", "abc"], ["restore", input],
+            ["restore", input, "-o", dir.file("o.mkv"), "--models-dir", dir.file("missing")],
+            ["restore", input, "-o", dir.file("o.mkv"), "-y", "-n"],
+            ["restore", input, "-o", dir.file("o.mkv"), "--progress", "xml"],
+        ] {
             let r = try cli(args)
             XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: "), r.stderr)
@@ -23,16 +25,19 @@ final class CommandLineTests: CLITestCase {
         }
         // Runtime errors: exit 1, same shape.
         var r = try cli(["restore", dir.file("missing.mp4"), "-o", dir.file("o.mkv")])
-        XCTAssertEqual(r.status, 1); XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: "), r.stderr)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: "), r.stderr)
         // -y replaces, -n never does, -q is quiet.
         let out = dir.file("o.mkv")
         XCTAssertEqual(try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "-q"]).stderr, "")
         r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "-n", "-q"])
-        XCTAssertEqual(r.status, 1); XCTAssertTrue(r.stderr.contains("exists"), r.stderr)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("exists"), r.stderr)
         r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "-yq"])
         XCTAssertEqual(r.status, 0, r.stderr)
         r = try cli(["--version"])
-        XCTAssertEqual(r.status, 0); XCTAssertFalse(r.stdout.isEmpty)
+        XCTAssertEqual(r.status, 0)
+        XCTAssertFalse(r.stdout.isEmpty)
     }
 
     /// `--models-dir` reaches the stages as the run's context (not through the environment): a
@@ -42,7 +47,9 @@ final class CommandLineTests: CLITestCase {
         try testClip(input, seconds: 0.5)
         let empty = dir.file("no-models")
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-        let r = try cli(["restore", input, "-o", dir.file("o.mkv"), "--preset", "interpolate-60", "--models-dir", empty, "-q"])
+        let r = try cli([
+            "restore", input, "-o", dir.file("o.mkv"), "--preset", "interpolate-60", "--models-dir", empty, "-q",
+        ])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("rife-v4.0-flownet.pkl in \(empty)"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.mkv")))
@@ -61,13 +68,16 @@ final class CommandLineTests: CLITestCase {
             XCTAssertEqual(one.status, 0, one.stderr)
             XCTAssertTrue(all.stdout.contains(one.stdout.trimmingCharacters(in: .newlines)), s.name)
             for o in s.options {
-                XCTAssertTrue(one.stdout.contains("  \(o.key) (\(o.type.shortName), default \(o.defaultText))"), "\(s.name).\(o.key)\n\(one.stdout)")
+                XCTAssertTrue(
+                    one.stdout.contains("  \(o.key) (\(o.type.shortName), default \(o.defaultText))"),
+                    "\(s.name).\(o.key)\n\(one.stdout)")
                 XCTAssertTrue(one.stdout.contains("takes \(o.type)"), "\(s.name).\(o.key)")
                 XCTAssertTrue(one.stdout.contains(o.help), "\(s.name).\(o.key)")
             }
         }
         let fit = try cli(["stages", "fit"]).stdout
-        XCTAssertTrue(fit.contains("  size (size, default 3840x2160)\n      takes a size WIDTHxHEIGHT (or 4k, 1080p, 720p)"), fit)
+        XCTAssertTrue(
+            fit.contains("  size (size, default 3840x2160)\n      takes a size WIDTHxHEIGHT (or 4k, 1080p, 720p)"), fit)
         XCTAssertTrue(fit.contains("traits: fallback, sets-size(size)"), fit)
         let bad = try cli(["stages", "sharpen"])
         XCTAssertEqual(bad.status, 1)
@@ -76,7 +86,8 @@ final class CommandLineTests: CLITestCase {
 
     /// Runs a restore under a pseudo-terminal of `columns` columns and returns what it drew.
     func underTerminal(columns: Int, _ args: [String]) throws -> String {
-        let command = "stty cols \(columns) rows 40; " + ([CLITests.binary] + args).map { "'\($0)'" }.joined(separator: " ")
+        let command =
+            "stty cols \(columns) rows 40; " + ([CLITests.binary] + args).map { "'\($0)'" }.joined(separator: " ")
         let r = try runProcess("script", ["-qfec", command, "/dev/null"])
         XCTAssertEqual(r.status, 0, r.stdout)
         return r.stdout
@@ -86,20 +97,27 @@ final class CommandLineTests: CLITestCase {
         let input = dir.file("in.mp4")
         try testClip(input, size: "320x240", seconds: 3)
         for columns in [80, 200] {
-            let drawn = try underTerminal(columns: columns, ["restore", input, "-o", dir.file("o\(columns).mkv"), "--preset", "cleanup"])
-            let pieces = drawn.replacingOccurrences(of: "\u{1B}[K", with: "").components(separatedBy: CharacterSet(charactersIn: "\r\n"))
+            let drawn = try underTerminal(
+                columns: columns, ["restore", input, "-o", dir.file("o\(columns).mkv"), "--preset", "cleanup"])
+            let pieces = drawn.replacingOccurrences(of: "\u{1B}[K", with: "").components(
+                separatedBy: CharacterSet(charactersIn: "\r\n"))
             let progress = pieces.filter { $0.hasPrefix("frame ") }
             XCTAssertGreaterThanOrEqual(progress.count, 2, drawn)
             for p in progress { XCTAssertLessThan(p.count, columns, "a progress line wider than the terminal: \(p)") }
-            if columns == 200 { XCTAssertTrue(progress.contains { $0.contains("[decode") }, "the step rates fit at 200 columns") }
+            if columns == 200 {
+                XCTAssertTrue(progress.contains { $0.contains("[decode") }, "the step rates fit at 200 columns")
+            }
         }
         let r = try cli(["restore", input, "-o", dir.file("json.mkv"), "--preset", "cleanup", "--progress", "json"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let objects = r.stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let objects = r.stderr.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         XCTAssertGreaterThanOrEqual(objects.count, 2, r.stderr)
         let frames = objects.compactMap { $0["frame"] as? Int }
         XCTAssertEqual(frames, frames.sorted())
-        XCTAssertEqual(frames.last, 72); XCTAssertEqual(objects.last?["total"] as? Int, 72)
+        XCTAssertEqual(frames.last, 72)
+        XCTAssertEqual(objects.last?["total"] as? Int, 72)
         XCTAssertNotNil(objects.first?["steps"] as? [String: Any])
     }
 
@@ -109,10 +127,16 @@ final class CommandLineTests: CLITestCase {
         for codec in ["ffv1", "prores_ks", "libx264", "libx265", "libsvtav1"] {
             for mode in [[], ["--no-checkpoint"]] {
                 let out = dir.file("\(codec)\(mode.count).mkv")
-                let r = try cli(["restore", input, "-o", out, "--preset", "master-ffv1", "--codec", codec, "-q"] + mode)
+                let r = try cli(
+                    ["restore", input, "-o", out, "--preset", "master-ffv1", "--codec", codec, "-q"] + mode)
                 XCTAssertEqual(r.status, 0, r.stderr)
                 XCTAssertEqual(r.stderr, "", "\(codec): -q prints nothing (no encoder banner)")
-                let j = try ffprobe(out, ["-select_streams", "v", "-show_entries", "stream=color_space,color_range,color_primaries,color_transfer"])
+                let j = try ffprobe(
+                    out,
+                    [
+                        "-select_streams", "v", "-show_entries",
+                        "stream=color_space,color_range,color_primaries,color_transfer",
+                    ])
                 let st = try XCTUnwrap((j["streams"] as? [[String: Any]])?.first)
                 for key in ["color_space", "color_range", "color_primaries", "color_transfer"] {
                     let v = st[key] as? String ?? "unknown"
@@ -125,9 +149,13 @@ final class CommandLineTests: CLITestCase {
 
     func test_sourceTimecode_isCarriedToTheOutput() throws {
         let input = dir.file("tc.mov")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-timecode", "01:02:03:04", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-timecode",
+            "01:02:03:04", input,
+        ])
         for (out, mode) in [("o.mov", [String]()), ("o.mkv", ["--no-checkpoint"])] {
-            let r = try cli(["restore", input, "-o", dir.file(out), "--preset", "master-ffv1", "--codec", "prores_ks", "-q"] + mode)
+            let r = try cli(
+                ["restore", input, "-o", dir.file(out), "--preset", "master-ffv1", "--codec", "prores_ks", "-q"] + mode)
             XCTAssertEqual(r.status, 0, r.stderr)
             let j = try ffprobe(dir.file(out), ["-show_entries", "stream_tags=timecode:format_tags=timecode,TIMECODE"])
             let text = String(describing: j)

@@ -15,11 +15,15 @@ final class GrainCLITests: CLITestCase {
         let levels = frames.map { f -> Double in
             let y = f.luma, w = f.width / factor, h = f.height / factor
             var small = [Float](repeating: 0, count: w * h)
-            for j in 0..<h { for i in 0..<w {
-                var s: Float = 0
-                for dy in 0..<factor { for dx in 0..<factor { s += y[(j * factor + dy) * f.width + i * factor + dx] } }
-                small[j * w + i] = s / Float(factor * factor)
-            } }
+            for j in 0..<h {
+                for i in 0..<w {
+                    var s: Float = 0
+                    for dy in 0..<factor {
+                        for dx in 0..<factor { s += y[(j * factor + dy) * f.width + i * factor + dx] }
+                    }
+                    small[j * w + i] = s / Float(factor * factor)
+                }
+            }
             return PictureMeasures.noiseSigma(small, width: w, height: h)
         }
         return levels.reduce(0, +) / Double(max(levels.count, 1))
@@ -28,19 +32,27 @@ final class GrainCLITests: CLITestCase {
     func test_archivalChain_keepsTheGrainLevel_amountZeroDoesNot_runsAgree() throws {
         // A smooth moving gradient with clumped grain (noise blurred by 0.7 px), gray film.
         let input = dir.file("grainy.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "gradients=s=160x120:r=24:d=0.5:speed=0.02,format=gray,noise=alls=24:allf=t,gblur=sigma=0.7",
-                    "-pix_fmt", "gray", "-c:v", "ffv1", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i",
+            "gradients=s=160x120:r=24:d=0.5:speed=0.02,format=gray,noise=alls=24:allf=t,gblur=sigma=0.7",
+            "-pix_fmt", "gray", "-c:v", "ffv1", input,
+        ])
         let source = try grainLevel(input, factor: 1)
         XCTAssertGreaterThan(source, 2)
         var level: [String: Double] = [:]
         for (name, extra) in [("kept", [String]()), ("again", []), ("none", ["--set", "grain.amount=0"])] {
             let out = dir.file("\(name).mkv")
-            let r = try cli(["restore", input, "-o", out, "--preset", "archival-4k60", "--size", "640x480", "--codec", "ffv1", "-q"] + extra)
+            let r = try cli(
+                [
+                    "restore", input, "-o", out, "--preset", "archival-4k60", "--size", "640x480", "--codec", "ffv1",
+                    "-q",
+                ] + extra)
             XCTAssertEqual(r.status, 0, r.stderr)
             level[name] = try grainLevel(out, factor: 4) / source
         }
         print("grain level against the source (output scaled back ×4):", level)
-        XCTAssertGreaterThan(level["kept"]!, 0.6, "\(level)"); XCTAssertLessThan(level["kept"]!, 1.4, "\(level)")
+        XCTAssertGreaterThan(level["kept"]!, 0.6, "\(level)")
+        XCTAssertLessThan(level["kept"]!, 1.4, "\(level)")
         XCTAssertLessThan(level["none"]!, 0.6, "\(level)")
         let (_, a) = try decodeAll(dir.file("kept.mkv")), (_, b) = try decodeAll(dir.file("again.mkv"))
         XCTAssertEqual(a.count, b.count)

@@ -11,21 +11,27 @@ final class InterpolateCLITests: XCTestCase {
     override func tearDown() { dir.remove() }
 
     func restore(_ input: String, _ out: String, _ extra: [String] = []) throws {
-        let r = try runProcess(CLITests.binary, ["restore", input, "-o", out, "--preset", "interpolate-60", "--quiet"]
-                                + (extra.isEmpty ? ["--encoder-preset", "ultrafast"] : extra))
+        let r = try runProcess(
+            CLITests.binary,
+            ["restore", input, "-o", out, "--preset", "interpolate-60", "--quiet"]
+                + (extra.isEmpty ? ["--encoder-preset", "ultrafast"] : extra))
         XCTAssertEqual(r.status, 0, r.stderr)
     }
 
     func test_23976WithAAC_to60_countTimestampsAndSound() throws {
         let input = dir.file("ntsc.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24000/1001:duration=3", "-f", "lavfi", "-i",
-                    "sine=frequency=330:sample_rate=48000:duration=3", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-c:a", "aac", "-shortest", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24000/1001:duration=3", "-f", "lavfi", "-i",
+            "sine=frequency=330:sample_rate=48000:duration=3", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset",
+            "ultrafast",
+            "-c:a", "aac", "-shortest", input,
+        ])
         let out = dir.file("ntsc-60.mkv")
         try restore(input, out)
         let inV = try probeFrameTimes(input), outV = try probeFrameTimes(out)
         let duration = Double(inV.count) * 1001 / 24000
-        XCTAssertLessThanOrEqual(abs(Double(outV.count) - (duration * 60).rounded()), 1, "\(outV.count) frames for \(duration) s")
+        XCTAssertLessThanOrEqual(
+            abs(Double(outV.count) - (duration * 60).rounded()), 1, "\(outV.count) frames for \(duration) s")
         for (k, t) in outV.enumerated() { XCTAssertEqual(t - outV[0], Double(k) / 60, accuracy: 0.0011) }
         let inA = try packetSpan(input, stream: "a:0"), outA = try packetSpan(out, stream: "a:0")
         XCTAssertEqual(outA.end - outA.start, inA.end - inA.start, accuracy: 1e-6, "audio duration unchanged")
@@ -36,17 +42,21 @@ final class InterpolateCLITests: XCTestCase {
 
     func test_vfrWithSound_to60() throws {
         let input = dir.file("vfr.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=3", "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=48000:duration=3", "-vf", "setpts='(N+0.45*sin(N*0.7))/30/TB'",
-                    "-fps_mode", "passthrough", "-pix_fmt", "yuv420p", "-c:v", "ffv1", "-c:a", "flac", "-shortest", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=3", "-f", "lavfi", "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3", "-vf", "setpts='(N+0.45*sin(N*0.7))/30/TB'",
+            "-fps_mode", "passthrough", "-pix_fmt", "yuv420p", "-c:v", "ffv1", "-c:a", "flac", "-shortest", input,
+        ])
         let inTimes = try probeFrameTimes(input)
-        XCTAssertGreaterThan(Set(zip(inTimes, inTimes.dropFirst()).map { (($1 - $0) * 1000).rounded() }).count, 3, "input is VFR")
+        XCTAssertGreaterThan(
+            Set(zip(inTimes, inTimes.dropFirst()).map { (($1 - $0) * 1000).rounded() }).count, 3, "input is VFR")
         let out = dir.file("vfr-60.mkv")
         try restore(input, out)
         let times = try probeFrameTimes(out)
         let lastIn = try XCTUnwrap(inTimes.last)
         let duration = lastIn + (lastIn - inTimes[inTimes.count - 2]) - inTimes[0]
-        XCTAssertLessThanOrEqual(abs(Double(times.count) - (duration * 60).rounded()), 1, "\(times.count) frames for \(duration) s")
+        XCTAssertLessThanOrEqual(
+            abs(Double(times.count) - (duration * 60).rounded()), 1, "\(times.count) frames for \(duration) s")
         for (k, t) in times.enumerated() { XCTAssertEqual(t - times[0], Double(k) / 60, accuracy: 0.0011) }
         let inA = try packetSpan(input, stream: "a:0"), outA = try packetSpan(out, stream: "a:0")
         XCTAssertEqual(outA.end - outA.start, inA.end - inA.start, accuracy: 1e-6, "audio duration unchanged")
@@ -55,9 +65,12 @@ final class InterpolateCLITests: XCTestCase {
     func test_hardCutInARealFile_noFrameMixesTheShots() throws {
         // Two 1-s shots cut together at 24 fps, lossless, so decoded frames compare exactly.
         let input = dir.file("cut.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=192x128:rate=24:duration=1", "-f", "lavfi", "-i",
-                    "mandelbrot=size=192x128:rate=24", "-filter_complex", "[1]trim=duration=1,setpts=PTS-STARTPTS[b];[0][b]concat=n=2:v=1:a=0",
-                    "-pix_fmt", "yuv444p", "-c:v", "ffv1", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=192x128:rate=24:duration=1", "-f", "lavfi", "-i",
+            "mandelbrot=size=192x128:rate=24", "-filter_complex",
+            "[1]trim=duration=1,setpts=PTS-STARTPTS[b];[0][b]concat=n=2:v=1:a=0",
+            "-pix_fmt", "yuv444p", "-c:v", "ffv1", input,
+        ])
         let out = dir.file("cut-60.mkv")
         try restore(input, out, ["--codec", "ffv1"])
         let (_, sources) = try decodeAll(input)

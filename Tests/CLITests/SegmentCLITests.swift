@@ -19,13 +19,16 @@ final class SegmentCLITests: XCTestCase {
     /// Three shots (4 s, 24 fps) with grain and a sine track.
     func film() throws -> String {
         let p = dir.file("film.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=192x144:rate=24:duration=1.5",
-                    "-f", "lavfi", "-i", "mandelbrot=size=192x144:rate=24",
-                    "-f", "lavfi", "-i", "life=size=192x144:rate=24:mold=10:ratio=0.1",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
-                    "-filter_complex", "[0:v]format=yuv420p[a];[1:v]trim=duration=1.25,setpts=PTS-STARTPTS,format=yuv420p[b];" +
-                    "[2:v]trim=duration=1.25,setpts=PTS-STARTPTS,format=yuv420p[c];[a][b][c]concat=n=3:v=1:a=0,noise=alls=14:allf=t[v]",
-                    "-map", "[v]", "-map", "3:a", "-c:v", "libx264", "-crf", "10", "-g", "12", "-c:a", "flac", p])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=192x144:rate=24:duration=1.5",
+            "-f", "lavfi", "-i", "mandelbrot=size=192x144:rate=24",
+            "-f", "lavfi", "-i", "life=size=192x144:rate=24:mold=10:ratio=0.1",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
+            "-filter_complex",
+            "[0:v]format=yuv420p[a];[1:v]trim=duration=1.25,setpts=PTS-STARTPTS,format=yuv420p[b];"
+                + "[2:v]trim=duration=1.25,setpts=PTS-STARTPTS,format=yuv420p[c];[a][b][c]concat=n=3:v=1:a=0,noise=alls=14:allf=t[v]",
+            "-map", "[v]", "-map", "3:a", "-c:v", "libx264", "-crf", "10", "-g", "12", "-c:a", "flac", p,
+        ])
         return p
     }
 
@@ -106,7 +109,9 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(a.end, inA.end, accuracy: 1e-6)
         XCTAssertEqual((v.last ?? 0) + 1.0 / 60, a.end - a.start, accuracy: 1.0 / 60)
         // Provenance: tool, preset, models with their hashes.
-        let tags = (try ffprobe(out, ["-show_entries", "format_tags"])["format"] as? [String: Any])?["tags"] as? [String: Any] ?? [:]
+        let tags =
+            (try ffprobe(out, ["-show_entries", "format_tags"])["format"] as? [String: Any])?["tags"] as? [String: Any]
+            ?? [:]
         let models = tags.first { $0.key.lowercased() == "filmrestore_models" }?.value as? String ?? ""
         XCTAssertTrue(models.contains("interpolate:rife-v4.0-flownet.pkl sha256:"), "\(tags)")
     }
@@ -116,10 +121,14 @@ final class SegmentCLITests: XCTestCase {
     func test_planAPart_segmentsAssemble_equalsThePartInOnePass() throws {
         let input = try film(), chain = try preset()
         let part = dir.file("part.mkv")
-        var r = try cli(["restore", input, "-o", part, "--preset", chain, "--start", "1.25", "--duration", "2", "--quiet"])
+        var r = try cli([
+            "restore", input, "-o", part, "--preset", chain, "--start", "1.25", "--duration", "2", "--quiet",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let job = dir.file("part.json")
-        r = try cli(["plan", input, "--preset", chain, "--segments", "3", "--start", "1.25", "--duration", "2", "-o", job])
+        r = try cli([
+            "plan", input, "--preset", chain, "--segments", "3", "--start", "1.25", "--duration", "2", "-o", job,
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("the part of"), r.stdout)
         for i in 0..<3 {
@@ -131,9 +140,11 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         try assertSame(part, out)
         let v = try probeFrameTimes(out)
-        XCTAssertEqual(v.count, 120); XCTAssertEqual(v.first ?? -1, 0, accuracy: 1e-6)
+        XCTAssertEqual(v.count, 120)
+        XCTAssertEqual(v.first ?? -1, 0, accuracy: 1e-6)
         let a = try packetSpan(out, stream: "a:0")
-        XCTAssertEqual(a.start, 0, accuracy: 0.1); XCTAssertEqual(a.end, 2, accuracy: 0.1)
+        XCTAssertEqual(a.start, 0, accuracy: 0.1)
+        XCTAssertEqual(a.end, 2, accuracy: 0.1)
     }
 
     func test_corruptedSegmentDetectedAndRedone_changedPresetInvalidates() throws {
@@ -163,7 +174,8 @@ final class SegmentCLITests: XCTestCase {
 
         // The preset changes (a denoise option): a new plan into the same folder; no old segment counts.
         let changed = try preset(denoise: "6")
-        XCTAssertEqual(try cli(["plan", input, "--preset", changed, "--segments", "3", "-o", job, "--force"]).status, 0)
+        XCTAssertEqual(
+            try cli(["plan", input, "--preset", changed, "--segments", "3", "-o", job, "--force"]).status, 0)
         r = try cli(["assemble", job, "-o", dir.file("b.mkv")])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("made for another recipe"), r.stderr)
@@ -178,11 +190,14 @@ final class SegmentCLITests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.binary)
         p.arguments = ["restore", input, "-o", out, "--preset", preset, "--segment-seconds", "0.5", "--quiet"]
-        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(120)
         while p.isRunning && Date() < deadline {
-            let done = ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter { $0.hasSuffix(".done.json") }
+            let done = ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter {
+                $0.hasSuffix(".done.json")
+            }
             if done.count >= segments { break }
             usleep(20_000)
         }
@@ -205,7 +220,9 @@ final class SegmentCLITests: XCTestCase {
         r = try cli(["restore", input, "-o", out, "--preset", chain, "--segment-seconds", "0.5", "--resume"])
         XCTAssertEqual(r.status, 0, r.stderr)
         // (progress and summary lines go to stderr)
-        let reused = r.stderr.components(separatedBy: "resumed: ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+        let reused =
+            r.stderr.components(separatedBy: "resumed: ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
+            ?? 0
         XCTAssertGreaterThanOrEqual(reused, 1, r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: work), "the work folder is removed when done")
         try assertSame(try singlePass(input, chain), out)
@@ -216,8 +233,12 @@ final class SegmentCLITests: XCTestCase {
         let input = try film(), chain = try preset()
         let out = dir.file("resumed.mkv")
         let work = try killedRun(input, out, chain)
-        let part = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: work).first { $0.hasSuffix(".nut") && !$0.contains("partial") })
-        try Data(repeating: 0, count: 100).write(to: URL(fileURLWithPath: work + "/" + part))   // truncated and overwritten
+        let part = try XCTUnwrap(
+            try FileManager.default.contentsOfDirectory(atPath: work).first {
+                $0.hasSuffix(".nut") && !$0.contains("partial")
+            })
+        // truncated and overwritten
+        try Data(repeating: 0, count: 100).write(to: URL(fileURLWithPath: work + "/" + part))
         var r = try cli(["restore", input, "-o", out, "--preset", chain, "--segment-seconds", "0.5", "--resume"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("damaged"), r.stderr)
@@ -238,27 +259,38 @@ final class SegmentCLITests: XCTestCase {
     /// run with JOB_COMPLETION_INDEX, the local parallel runner; then the assembly script.
     func test_deployScripts_slurmArray_kubernetesIndexedJob_localParallel() throws {
         let input = dir.file("clip.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-f", "lavfi", "-i", "sine=frequency=330:duration=2",
-                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=2", "-f", "lavfi", "-i",
+            "sine=frequency=330:duration=2",
+            "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", input,
+        ])
         let job = dir.file("film.job.json")
         var r = try cli(["plan", input, "--preset", "fit-4k60", "--size", "320x240", "--segments", "3", "-o", job])
         XCTAssertEqual(r.status, 0, r.stderr)
         let deploy = CLITests.repoRoot + "/deploy"
         // Slurm: tasks 2 and 0 (out of order), each from its array index.
         for i in [2, 0] {
-            r = try runProcess("env", ["JOB=\(job)", "SLURM_ARRAY_TASK_ID=\(i)", "FILMRESTORE=\(CLITests.binary)", deploy + "/slurm/filmrestore-array.sbatch"])
+            r = try runProcess(
+                "env",
+                [
+                    "JOB=\(job)", "SLURM_ARRAY_TASK_ID=\(i)", "FILMRESTORE=\(CLITests.binary)",
+                    deploy + "/slurm/filmrestore-array.sbatch",
+                ])
             XCTAssertEqual(r.status, 0, r.stderr)
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.file("film.job.segments/segment-00002.done.json")))
         // Kubernetes: the manifest for this job, its pod command run for index 1.
-        r = try runProcess("env", ["IMAGE=registry.example/filmrestore:1", deploy + "/kubernetes/render.sh", job, dir.file("k8s.mkv")])
+        r = try runProcess(
+            "env", ["IMAGE=registry.example/filmrestore:1", deploy + "/kubernetes/render.sh", job, dir.file("k8s.mkv")])
         XCTAssertEqual(r.status, 0, r.stderr)
         let docs = try Array(Yams.load_all(yaml: r.stdout)).compactMap { $0 as? [String: Any] }
         XCTAssertEqual(docs.count, 2)
         let spec = try XCTUnwrap(docs[0]["spec"] as? [String: Any])
         XCTAssertEqual(spec["completionMode"] as? String, "Indexed")
         XCTAssertEqual(spec["completions"] as? Int, 3)
-        let pod = try XCTUnwrap(((spec["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"] as? [[String: Any]]).first
+        let pod = try XCTUnwrap(
+            ((spec["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"] as? [[String: Any]]
+        ).first
         XCTAssertEqual(pod?["image"] as? String, "registry.example/filmrestore:1")
         let command = try XCTUnwrap(pod?["command"] as? [String])
         XCTAssertEqual(Array(command.prefix(4)), ["filmrestore", "restore", "--job", job])
@@ -269,10 +301,19 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         // The assembly job.
         let out = dir.file("film-4k.mkv")
-        r = try runProcess("env", ["JOB=\(job)", "OUT=\(out)", "FILMRESTORE=\(CLITests.binary)", deploy + "/slurm/filmrestore-assemble.sbatch"])
+        r = try runProcess(
+            "env",
+            [
+                "JOB=\(job)", "OUT=\(out)", "FILMRESTORE=\(CLITests.binary)",
+                deploy + "/slurm/filmrestore-assemble.sbatch",
+            ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let single = dir.file("single.mkv")
-        XCTAssertEqual(try cli(["restore", input, "-o", single, "--preset", "fit-4k60", "--size", "320x240", "--no-checkpoint", "--quiet"]).status, 0)
+        XCTAssertEqual(
+            try cli([
+                "restore", input, "-o", single, "--preset", "fit-4k60", "--size", "320x240", "--no-checkpoint",
+                "--quiet",
+            ]).status, 0)
         XCTAssertEqual(try probeFrameTimes(out), try probeFrameTimes(single))
         XCTAssertEqual(try packetHashes(out, stream: "a:0"), try packetHashes(input, stream: "a:0"))
     }

@@ -42,7 +42,9 @@ final class RationalTests: XCTestCase {
             let k = YCbCrMatrix(m)
             let (y, cb, cr) = k.ycbcr(r: 0.2, g: 0.7, b: 0.4)
             let (r, g, b) = k.rgb(y: y, cb: cb, cr: cr)
-            XCTAssertEqual(r, 0.2, accuracy: 1e-6); XCTAssertEqual(g, 0.7, accuracy: 1e-6); XCTAssertEqual(b, 0.4, accuracy: 1e-6)
+            XCTAssertEqual(r, 0.2, accuracy: 1e-6)
+            XCTAssertEqual(g, 0.7, accuracy: 1e-6)
+            XCTAssertEqual(b, 0.4, accuracy: 1e-6)
         }
     }
 }
@@ -50,13 +52,17 @@ final class RationalTests: XCTestCase {
 final class PrimariesTests: XCTestCase {
     func test_smpteC_to_bt709_matrix_matchesPublishedValues() throws {
         // SMPTE-C (170M) → BT.709 linear RGB, D65 (as published, e.g. in SMPTE RP 177 derivations)
-        let expected: [Float] = [0.939542, 0.050181, 0.010277, 0.017772, 0.965793, 0.016435, -0.001622, -0.004370, 1.005991]
+        let expected: [Float] = [
+            0.939542, 0.050181, 0.010277, 0.017772, 0.965793, 0.016435, -0.001622, -0.004370, 1.005991,
+        ]
         let c = try XCTUnwrap(PrimariesConversion(from: 6, to: 1))
         for i in 0..<9 { XCTAssertEqual(c.matrix[i], expected[i], accuracy: 2e-4, "m[\(i)]") }
         XCTAssertNil(PrimariesConversion(from: 1, to: 1))
         XCTAssertNil(PrimariesConversion(from: 2, to: 1), "unknown primaries are left alone")
         // white and grays stay neutral
         let (r, g, b) = c.convert(0.5, 0.5, 0.5)
-        XCTAssertEqual(r, 0.5, accuracy: 1e-3); XCTAssertEqual(g, 0.5, accuracy: 1e-3); XCTAssertEqual(b, 0.5, accuracy: 1e-3)
+        XCTAssertEqual(r, 0.5, accuracy: 1e-3)
+        XCTAssertEqual(g, 0.5, accuracy: 1e-3)
+        XCTAssertEqual(b, 0.5, accuracy: 1e-3)
     }
 }

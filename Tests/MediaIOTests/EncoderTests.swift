@@ -13,13 +13,16 @@ final class EncoderTests: XCTestCase {
         (0..<n).map { syntheticFrame(width: width, height: height, index: $0) }
     }
 
-    func encodeAndRead(codec: String, container: String, pixelFormat: String? = nil, crf: Int? = nil,
-                       preset: String? = nil, width: Int = 256, height: Int = 144) throws -> (MediaWriter, [Frame], [Frame], String) {
+    func encodeAndRead(
+        codec: String, container: String, pixelFormat: String? = nil, crf: Int? = nil,
+        preset: String? = nil, width: Int = 256, height: Int = 144
+    ) throws -> (MediaWriter, [Frame], [Frame], String) {
         let src = frames(12, width: width, height: height)
         let out = dir.file("\(codec).\(container)")
         let info = streamInfo(width: width, height: height, fps: Rational(24), frames: src.count)
-        let w = try MediaWriter(path: out, containerFor: out, stream: info,
-                                settings: EncoderSettings(codec: codec, crf: crf, preset: preset, pixelFormat: pixelFormat), copyFrom: nil)
+        let w = try MediaWriter(
+            path: out, containerFor: out, stream: info,
+            settings: EncoderSettings(codec: codec, crf: crf, preset: preset, pixelFormat: pixelFormat), copyFrom: nil)
         for f in src { try w.write(f) }
         try w.finish()
         let r = try MediaReader(path: out)
@@ -28,7 +31,10 @@ final class EncoderTests: XCTestCase {
         return (w, src, back, out)
     }
 
-    func check(_ codec: String, container: String, expectPixFmt: String, minPSNR: Double, crf: Int? = nil, preset: String? = nil) throws {
+    func check(
+        _ codec: String, container: String, expectPixFmt: String, minPSNR: Double, crf: Int? = nil,
+        preset: String? = nil
+    ) throws {
         let (w, src, back, out) = try encodeAndRead(codec: codec, container: container, crf: crf, preset: preset)
         XCTAssertEqual(w.pixelFormat, expectPixFmt)
         XCTAssertEqual(back.count, src.count, codec)
@@ -45,11 +51,21 @@ final class EncoderTests: XCTestCase {
         if codec != "prores_ks" { XCTAssertEqual(v.colorSpace, "smpte170m", "SD output is tagged BT.601") }
     }
 
-    func test_x264_8bit420_mp4() throws { try check("libx264", container: "mp4", expectPixFmt: "yuv420p", minPSNR: 30, crf: 16, preset: "ultrafast") }
-    func test_x265_10bit420_mkv() throws { try check("libx265", container: "mkv", expectPixFmt: "yuv420p10le", minPSNR: 30, crf: 16, preset: "ultrafast") }
-    func test_svtav1_10bit420_mkv() throws { try check("libsvtav1", container: "mkv", expectPixFmt: "yuv420p10le", minPSNR: 30, crf: 20, preset: "12") }
-    func test_prores_10bit422_mov() throws { try check("prores_ks", container: "mov", expectPixFmt: "yuv422p10le", minPSNR: 40) }
-    func test_ffv1_10bit444_mkv_isNearLossless() throws { try check("ffv1", container: "mkv", expectPixFmt: "yuv444p10le", minPSNR: 55) }
+    func test_x264_8bit420_mp4() throws {
+        try check("libx264", container: "mp4", expectPixFmt: "yuv420p", minPSNR: 30, crf: 16, preset: "ultrafast")
+    }
+    func test_x265_10bit420_mkv() throws {
+        try check("libx265", container: "mkv", expectPixFmt: "yuv420p10le", minPSNR: 30, crf: 16, preset: "ultrafast")
+    }
+    func test_svtav1_10bit420_mkv() throws {
+        try check("libsvtav1", container: "mkv", expectPixFmt: "yuv420p10le", minPSNR: 30, crf: 20, preset: "12")
+    }
+    func test_prores_10bit422_mov() throws {
+        try check("prores_ks", container: "mov", expectPixFmt: "yuv422p10le", minPSNR: 40)
+    }
+    func test_ffv1_10bit444_mkv_isNearLossless() throws {
+        try check("ffv1", container: "mkv", expectPixFmt: "yuv444p10le", minPSNR: 55)
+    }
 
     func test_hdOutput_isTaggedBT709() throws {
         let (_, _, back, out) = try encodeAndRead(codec: "ffv1", container: "mkv", width: 1280, height: 720)
@@ -62,17 +78,30 @@ final class EncoderTests: XCTestCase {
     func test_badEncoderSettings_areClearErrors() {
         let info = streamInfo(width: 64, height: 64)
         let out = dir.file("x.mp4")
-        XCTAssertThrowsError(try MediaWriter(path: out, containerFor: out, stream: info, settings: EncoderSettings(codec: "nosuchcodec"), copyFrom: nil)) {
+        XCTAssertThrowsError(
+            try MediaWriter(
+                path: out, containerFor: out, stream: info, settings: EncoderSettings(codec: "nosuchcodec"),
+                copyFrom: nil)
+        ) {
             XCTAssertTrue("\($0)".contains("encoder nosuchcodec is not available"), "\($0)")
         }
-        XCTAssertThrowsError(try MediaWriter(path: out, containerFor: out, stream: info, settings: EncoderSettings(codec: "libx264", pixelFormat: "nv12"), copyFrom: nil)) {
+        XCTAssertThrowsError(
+            try MediaWriter(
+                path: out, containerFor: out, stream: info,
+                settings: EncoderSettings(codec: "libx264", pixelFormat: "nv12"), copyFrom: nil)
+        ) {
             XCTAssertTrue("\($0)".contains("nv12"), "\($0)")
         }
-        XCTAssertThrowsError(try MediaWriter(path: out, containerFor: out, stream: info, settings: EncoderSettings(codec: "libx264", options: ["turbo": "1"]), copyFrom: nil)) {
+        XCTAssertThrowsError(
+            try MediaWriter(
+                path: out, containerFor: out, stream: info,
+                settings: EncoderSettings(codec: "libx264", options: ["turbo": "1"]), copyFrom: nil)
+        ) {
             XCTAssertTrue("\($0)".contains("no option 'turbo'"), "\($0)")
         }
         let wav = dir.file("x.wav")
-        XCTAssertThrowsError(try MediaWriter(path: wav, containerFor: wav, stream: info, settings: EncoderSettings(), copyFrom: nil))
+        XCTAssertThrowsError(
+            try MediaWriter(path: wav, containerFor: wav, stream: info, settings: EncoderSettings(), copyFrom: nil))
     }
 }
 
@@ -87,28 +116,48 @@ final class PrimariesEncodeTests: XCTestCase {
         var info = streamInfo(width: w, height: h, frames: 1)
         info.color = .bt601
         let ours = dir.file("ours.mkv")
-        let writer = try MediaWriter(path: ours, containerFor: ours, stream: info, settings: EncoderSettings(codec: "ffv1", pixelFormat: "yuv444p10le"), copyFrom: nil)
+        let writer = try MediaWriter(
+            path: ours, containerFor: ours, stream: info,
+            settings: EncoderSettings(codec: "ffv1", pixelFormat: "yuv444p10le"), copyFrom: nil)
         var planes = [[Float]](repeating: [Float](repeating: 0, count: w * h), count: 3)
-        for i in 0..<(w * h) { let c = colors[(i % w) * colors.count / w]; planes[0][i] = c.0; planes[1][i] = c.1; planes[2][i] = c.2 }
-        try writer.write(Frame(width: w, height: h, layout: .rgb, planes: planes, pts: .zero, duration: Rational(1, 24)))
+        for i in 0..<(w * h) {
+            let c = colors[(i % w) * colors.count / w]
+            planes[0][i] = c.0
+            planes[1][i] = c.1
+            planes[2][i] = c.2
+        }
+        try writer.write(
+            Frame(width: w, height: h, layout: .rgb, planes: planes, pts: .zero, duration: Rational(1, 24)))
         try writer.finish()
         // FFmpeg's path: the same colors as 170M Y'CbCr, through colorspace=all=bt709
         let raw = dir.file("in.rgb"), tagged = dir.file("in170m.mkv"), theirs = dir.file("theirs.mkv")
         var data = Data(count: w * h * 3 * 2)
         data.withUnsafeMutableBytes { (p: UnsafeMutableRawBufferPointer) in
             let s = p.bindMemory(to: UInt16.self)
-            for pl in 0..<3 { for i in 0..<(w * h) { s[pl * w * h + i] = UInt16((planes[[1, 2, 0][pl]][i] * 65535).rounded()).littleEndian } }
+            for pl in 0..<3 {
+                for i in 0..<(w * h) {
+                    s[pl * w * h + i] = UInt16((planes[[1, 2, 0][pl]][i] * 65535).rounded()).littleEndian
+                }
+            }
         }
         try data.write(to: URL(fileURLWithPath: raw))
-        try ffmpeg(["-f", "rawvideo", "-pix_fmt", "gbrp16le", "-s", "\(w)x\(h)", "-i", raw, "-vf", "scale=out_color_matrix=bt601:out_range=tv,format=yuv444p10le",
-                    "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv", "-c:v", "ffv1", tagged])
-        try ffmpeg(["-i", tagged, "-vf", "colorspace=all=bt709:iall=smpte170m:fast=0:format=yuv444p10", "-c:v", "ffv1", theirs])
+        try ffmpeg([
+            "-f", "rawvideo", "-pix_fmt", "gbrp16le", "-s", "\(w)x\(h)", "-i", raw, "-vf",
+            "scale=out_color_matrix=bt601:out_range=tv,format=yuv444p10le",
+            "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range",
+            "tv", "-c:v", "ffv1", tagged,
+        ])
+        try ffmpeg([
+            "-i", tagged, "-vf", "colorspace=all=bt709:iall=smpte170m:fast=0:format=yuv444p10", "-c:v", "ffv1", theirs,
+        ])
         let a = try MediaReader(path: ours), b = try MediaReader(path: theirs)
         let fa = try XCTUnwrap(try a.nextFrame()), fb = try XCTUnwrap(try b.nextFrame())
         XCTAssertEqual(fa.properties.color.primaries, 1)
         for (k, _) in colors.enumerated() {
             let idx = (h / 2) * w + k * w / colors.count + w / (2 * colors.count)
-            for c in 0..<3 { XCTAssertEqual(fa.planes[c][idx], fb.planes[c][idx], accuracy: 2.0 / 255, "color \(k) channel \(c)") }
+            for c in 0..<3 {
+                XCTAssertEqual(fa.planes[c][idx], fb.planes[c][idx], accuracy: 2.0 / 255, "color \(k) channel \(c)")
+            }
         }
         // and the conversion really moved the color (it is not a no-op)
         let untouched = colors[0].0

@@ -15,16 +15,19 @@ final class MediaIOTests: XCTestCase {
     func test_roundTrip_ffv1_keepsPixelsCountAndTimestamps() throws {
         // given a lossless 8-bit 4:4:4 clip at 23.976 fps, in a container with an exact time base
         let src = dir.file("src.nut")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24000/1001:duration=2", "-pix_fmt", "yuv444p",
-                    "-c:v", "ffv1", src])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24000/1001:duration=2", "-pix_fmt", "yuv444p",
+            "-c:v", "ffv1", src,
+        ])
         let (reader, frames) = try readAll(src)
         XCTAssertEqual(frames.count, 48)
         // when it goes through decode → encode (FFV1, same format) → decode
         let out = dir.file("out.nut")
         var info = reader.stream
         info.frameRate = Rational(24000, 1001)
-        let w = try MediaWriter(path: out, containerFor: out, stream: info,
-                                settings: EncoderSettings(codec: "ffv1", pixelFormat: "yuv444p"), copyFrom: src)
+        let w = try MediaWriter(
+            path: out, containerFor: out, stream: info,
+            settings: EncoderSettings(codec: "ffv1", pixelFormat: "yuv444p"), copyFrom: src)
         for f in frames { try w.write(f) }
         try w.finish()
         let (_, back) = try readAll(out)
@@ -37,11 +40,15 @@ final class MediaIOTests: XCTestCase {
         }
         // and the frames equal FFmpeg's own decode+conversion of the source (independent path)
         let ref = dir.file("ref.rgb")
-        try ffmpeg(["-i", src, "-frames:v", "1", "-vf", "scale=out_color_matrix=bt601:flags=accurate_rnd+full_chroma_int", "-pix_fmt", "gbrp", "-f", "rawvideo", ref])
+        try ffmpeg([
+            "-i", src, "-frames:v", "1", "-vf", "scale=out_color_matrix=bt601:flags=accurate_rnd+full_chroma_int",
+            "-pix_fmt", "gbrp", "-f", "rawvideo", ref,
+        ])
         let raw = try Data(contentsOf: URL(fileURLWithPath: ref))
         let n = 320 * 240
         // gbrp: planes G, B, R
-        let g = raw[0..<n].map { Float($0) / 255 }, b = raw[n..<(2 * n)].map { Float($0) / 255 }, r = raw[(2 * n)..<(3 * n)].map { Float($0) / 255 }
+        let g = raw[0..<n].map { Float($0) / 255 }, b = raw[n..<(2 * n)].map { Float($0) / 255 },
+            r = raw[(2 * n)..<(3 * n)].map { Float($0) / 255 }
         // (floats keep out-of-gamut values; FFmpeg's 8-bit RGB clips them)
         let mine = frames[0].planes.map { $0.map { min(max($0, 0), 1) } }
         XCTAssertGreaterThan(psnr(mine[0], r), 50)
@@ -54,33 +61,44 @@ final class MediaIOTests: XCTestCase {
     /// 75% color bars as Y'CbCr code values: (name, Y, Cb, Cr) and the R'G'B' they stand for.
     static let bars709: [(Int, Int, Int, (Float, Float, Float))] = [
         (180, 128, 128, (0.75, 0.75, 0.75)), (168, 44, 136, (0.75, 0.75, 0)), (145, 147, 44, (0, 0.75, 0.75)),
-        (133, 63, 52, (0, 0.75, 0)), (63, 193, 204, (0.75, 0, 0.75)), (51, 109, 212, (0.75, 0, 0)), (28, 212, 120, (0, 0, 0.75)),
+        (133, 63, 52, (0, 0.75, 0)), (63, 193, 204, (0.75, 0, 0.75)), (51, 109, 212, (0.75, 0, 0)),
+        (28, 212, 120, (0, 0, 0.75)),
     ]
     static let bars601: [(Int, Int, Int, (Float, Float, Float))] = [
         (180, 128, 128, (0.75, 0.75, 0.75)), (162, 44, 142, (0.75, 0.75, 0)), (131, 156, 44, (0, 0.75, 0.75)),
-        (112, 72, 58, (0, 0.75, 0)), (84, 184, 198, (0.75, 0, 0.75)), (65, 100, 212, (0.75, 0, 0)), (35, 212, 114, (0, 0, 0.75)),
+        (112, 72, 58, (0, 0.75, 0)), (84, 184, 198, (0.75, 0, 0.75)), (65, 100, 212, (0.75, 0, 0)),
+        (35, 212, 114, (0, 0, 0.75)),
     ]
 
     /// Writes raw yuv444p bars and wraps them losslessly, tagged as asked.
-    func makeBars(_ bars: [(Int, Int, Int, (Float, Float, Float))], width: Int, height: Int, tags: [String]) throws -> String {
+    func makeBars(_ bars: [(Int, Int, Int, (Float, Float, Float))], width: Int, height: Int, tags: [String]) throws
+        -> String
+    {
         let barW = width / bars.count
         var data = Data(count: width * height * 3)
-        for y in 0..<height { for x in 0..<width {
-            let b = bars[min(x / barW, bars.count - 1)]
-            data[y * width + x] = UInt8(b.0)
-            data[width * height + y * width + x] = UInt8(b.1)
-            data[2 * width * height + y * width + x] = UInt8(b.2)
-        }}
+        for y in 0..<height {
+            for x in 0..<width {
+                let b = bars[min(x / barW, bars.count - 1)]
+                data[y * width + x] = UInt8(b.0)
+                data[width * height + y * width + x] = UInt8(b.1)
+                data[2 * width * height + y * width + x] = UInt8(b.2)
+            }
+        }
         let raw = dir.file("bars-\(width).yuv"), out = dir.file("bars-\(width)-\(tags.count).mkv")
         try data.write(to: URL(fileURLWithPath: raw))
-        try ffmpeg(["-f", "rawvideo", "-pix_fmt", "yuv444p", "-s", "\(width)x\(height)", "-r", "24", "-i", raw] + tags + ["-c:v", "ffv1", out])
+        try ffmpeg(
+            ["-f", "rawvideo", "-pix_fmt", "yuv444p", "-s", "\(width)x\(height)", "-r", "24", "-i", raw] + tags + [
+                "-c:v", "ffv1", out,
+            ])
         return out
     }
 
     /// The published 8-bit tables are themselves rounded to whole code values, which alone moves
     /// R'G'B' by up to 1.2/255; 10-bit bars computed from the same matrices are held to 1/255.
-    func assertBars(_ path: String, _ bars: [(Int, Int, Int, (Float, Float, Float))], width: Int, height: Int,
-                    tolerance: Float = 1.25 / 255, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertBars(
+        _ path: String, _ bars: [(Int, Int, Int, (Float, Float, Float))], width: Int, height: Int,
+        tolerance: Float = 1.25 / 255, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let (_, frames) = try readAll(path)
         let f = try XCTUnwrap(frames.first)
         XCTAssertEqual(f.layout, .rgb, file: file, line: line)
@@ -95,8 +113,9 @@ final class MediaIOTests: XCTestCase {
     }
 
     func test_color_bt709LimitedBars_decodeToExpectedRGB() throws {
-        let tagged = try makeBars(Self.bars709, width: 1280, height: 720,
-                                  tags: ["-colorspace", "bt709", "-color_range", "tv", "-color_primaries", "bt709", "-color_trc", "bt709"])
+        let tagged = try makeBars(
+            Self.bars709, width: 1280, height: 720,
+            tags: ["-colorspace", "bt709", "-color_range", "tv", "-color_primaries", "bt709", "-color_trc", "bt709"])
         try assertBars(tagged, Self.bars709, width: 1280, height: 720)
         // Untagged HD is read as BT.709 limited range.
         let untagged = try makeBars(Self.bars709, width: 1280, height: 720, tags: [])
@@ -107,8 +126,13 @@ final class MediaIOTests: XCTestCase {
     }
 
     /// 10-bit 75% bars computed with the standard's own formula (ITU-R BT.709/BT.601, limited range).
-    func makeTenBitBars(kr: Double, kb: Double, width: Int, height: Int, tags: [String]) throws -> (String, [(Float, Float, Float)]) {
-        let rgb: [(Float, Float, Float)] = [(0.75, 0.75, 0.75), (0.75, 0.75, 0), (0, 0.75, 0.75), (0, 0.75, 0), (0.75, 0, 0.75), (0.75, 0, 0), (0, 0, 0.75)]
+    func makeTenBitBars(kr: Double, kb: Double, width: Int, height: Int, tags: [String]) throws -> (
+        String, [(Float, Float, Float)]
+    ) {
+        let rgb: [(Float, Float, Float)] = [
+            (0.75, 0.75, 0.75), (0.75, 0.75, 0), (0, 0.75, 0.75), (0, 0.75, 0), (0.75, 0, 0.75), (0.75, 0, 0),
+            (0, 0, 0.75),
+        ]
         let codes = rgb.map { c -> (Int, Int, Int) in
             let (r, g, b) = (Double(c.0), Double(c.1), Double(c.2))
             let y = kr * r + (1 - kr - kb) * g + kb * b
@@ -119,30 +143,38 @@ final class MediaIOTests: XCTestCase {
         var data = Data(count: width * height * 6)
         data.withUnsafeMutableBytes { (p: UnsafeMutableRawBufferPointer) in
             let s = p.bindMemory(to: UInt16.self)
-            for y in 0..<height { for x in 0..<width {
-                let c = codes[min(x / barW, codes.count - 1)]
-                s[y * width + x] = UInt16(c.0).littleEndian
-                s[width * height + y * width + x] = UInt16(c.1).littleEndian
-                s[2 * width * height + y * width + x] = UInt16(c.2).littleEndian
-            }}
+            for y in 0..<height {
+                for x in 0..<width {
+                    let c = codes[min(x / barW, codes.count - 1)]
+                    s[y * width + x] = UInt16(c.0).littleEndian
+                    s[width * height + y * width + x] = UInt16(c.1).littleEndian
+                    s[2 * width * height + y * width + x] = UInt16(c.2).littleEndian
+                }
+            }
         }
         let raw = dir.file("bars10.yuv"), out = dir.file("bars10-\(width).mkv")
         try data.write(to: URL(fileURLWithPath: raw))
-        try ffmpeg(["-f", "rawvideo", "-pix_fmt", "yuv444p10le", "-s", "\(width)x\(height)", "-r", "24", "-i", raw] + tags + ["-c:v", "ffv1", out])
+        try ffmpeg(
+            ["-f", "rawvideo", "-pix_fmt", "yuv444p10le", "-s", "\(width)x\(height)", "-r", "24", "-i", raw] + tags + [
+                "-c:v", "ffv1", out,
+            ])
         return (out, rgb)
     }
 
     func test_color_tenBitBars_within1Over255() throws {
-        for (kr, kb, w, h, tags) in [(0.2126, 0.0722, 1920, 1080, ["-colorspace", "bt709", "-color_range", "tv"]),
-                                      (0.299, 0.114, 720, 576, ["-colorspace", "bt470bg", "-color_range", "tv"])] {
+        for (kr, kb, w, h, tags) in [
+            (0.2126, 0.0722, 1920, 1080, ["-colorspace", "bt709", "-color_range", "tv"]),
+            (0.299, 0.114, 720, 576, ["-colorspace", "bt470bg", "-color_range", "tv"]),
+        ] {
             let (path, rgb) = try makeTenBitBars(kr: kr, kb: kb, width: w, height: h, tags: tags)
             try assertBars(path, rgb.map { (0, 0, 0, $0) }, width: w, height: h, tolerance: 1.0 / 255)
         }
     }
 
     func test_color_bt601SDBars_decodeToExpectedRGB() throws {
-        let tagged = try makeBars(Self.bars601, width: 721, height: 480,
-                                  tags: ["-colorspace", "smpte170m", "-color_range", "tv"])
+        let tagged = try makeBars(
+            Self.bars601, width: 721, height: 480,
+            tags: ["-colorspace", "smpte170m", "-color_range", "tv"])
         try assertBars(tagged, Self.bars601, width: 721, height: 480)
         let untagged = try makeBars(Self.bars601, width: 721, height: 480, tags: [])
         try assertBars(untagged, Self.bars601, width: 721, height: 480)
@@ -150,7 +182,10 @@ final class MediaIOTests: XCTestCase {
 
     func test_color_tenBit420_matchesEightBitWithinQuantization() throws {
         let a = dir.file("a8.mkv"), b = dir.file("a10.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=0.25", "-pix_fmt", "yuv420p", "-c:v", "ffv1", a])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=0.25", "-pix_fmt", "yuv420p", "-c:v", "ffv1",
+            a,
+        ])
         try ffmpeg(["-i", a, "-pix_fmt", "yuv420p10le", "-c:v", "ffv1", b])
         let (_, fa) = try readAll(a), (_, fb) = try readAll(b)
         XCTAssertEqual(fa.count, fb.count)
@@ -159,14 +194,17 @@ final class MediaIOTests: XCTestCase {
 
     func test_gray_staysOnePlane_andRoundTripsInFFV1() throws {
         let src = dir.file("gray.nut")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=18:duration=1", "-vf", "format=gray", "-c:v", "ffv1", src])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=18:duration=1", "-vf", "format=gray", "-c:v", "ffv1", src,
+        ])
         let (r, frames) = try readAll(src)
         XCTAssertEqual(r.stream.layout, .gray)
         XCTAssertEqual(frames.count, 18)
         XCTAssertEqual(frames[0].layout, .gray)
         XCTAssertEqual(frames[1].pts, Rational(1, 18))
         let out = dir.file("gray-out.mkv")
-        let w = try MediaWriter(path: out, containerFor: out, stream: r.stream, settings: EncoderSettings(codec: "ffv1"), copyFrom: nil)
+        let w = try MediaWriter(
+            path: out, containerFor: out, stream: r.stream, settings: EncoderSettings(codec: "ffv1"), copyFrom: nil)
         XCTAssertEqual(w.pixelFormat, "gray16le")
         for f in frames { try w.write(f) }
         try w.finish()
@@ -178,21 +216,30 @@ final class MediaIOTests: XCTestCase {
 
     func test_packedAndPaletteFormats_decodeLikePlanar() throws {
         let planar = dir.file("p.mkv"), packed = dir.file("rgb.mkv"), pal = dir.file("pal.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=0.1", "-pix_fmt", "gbrp", "-c:v", "ffv1", planar])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24:duration=0.1", "-pix_fmt", "gbrp", "-c:v", "ffv1",
+            planar,
+        ])
         try ffmpeg(["-i", planar, "-pix_fmt", "bgr0", "-c:v", "ffv1", packed])
         let (_, a) = try readAll(planar), (_, b) = try readAll(packed)
         XCTAssertEqual(psnr(a[0], b[0]), .infinity)
-        try ffmpeg(["-i", planar, "-frames:v", "1", "-pix_fmt", "pal8", "-c:v", "png", pal.replacingOccurrences(of: ".mkv", with: ".png")])
+        try ffmpeg([
+            "-i", planar, "-frames:v", "1", "-pix_fmt", "pal8", "-c:v", "png",
+            pal.replacingOccurrences(of: ".mkv", with: ".png"),
+        ])
         let (_, c) = try readAll(pal.replacingOccurrences(of: ".mkv", with: ".png"))
         XCTAssertEqual(c[0].layout, .rgb)
-        XCTAssertGreaterThan(psnr(a[0], c[0]), 25)   // palette quantization
+        XCTAssertGreaterThan(psnr(a[0], c[0]), 25)  // palette quantization
     }
 
     func test_rotation_displayMatrixIsApplied() throws {
         // FFmpeg 5.1 cannot tag a rotation when muxing, so the test writes the track header's
         // display matrix itself: a phone held upright (90° clockwise).
         let src = dir.file("rot.mp4")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=24:duration=0.2", "-c:v", "libx264", "-pix_fmt", "yuv420p", src])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=24:duration=0.2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            src,
+        ])
         var bytes = try Data(contentsOf: URL(fileURLWithPath: src))
         let tkhd = try XCTUnwrap(bytes.range(of: Data("tkhd".utf8)))
         XCTAssertEqual(bytes[tkhd.upperBound], 0, "tkhd version 0")

@@ -14,11 +14,13 @@ final class FlickeringPredictor: ColorPredictor {
         var g = SplitMix64(call)
         let (a, b, c, d) = (g.nextUnit() - 0.5, g.nextUnit() - 0.5, g.nextUnit() - 0.5, g.nextUnit() - 0.5)
         var cb = [Float](repeating: 0, count: gray.count), cr = cb
-        for y in 0..<height { for x in 0..<width {
-            let i = y * width + x, u = Float(x) / Float(width), v = Float(y) / Float(height)
-            cb[i] = 0.15 * (gray[i] - 0.5) + 0.08 * (a * u + b * v)
-            cr[i] = 0.12 * sin(5 * gray[i]) + 0.08 * (c * u + d * v)
-        }}
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = y * width + x, u = Float(x) / Float(width), v = Float(y) / Float(height)
+                cb[i] = 0.15 * (gray[i] - 0.5) + 0.08 * (a * u + b * v)
+                cr[i] = 0.12 * sin(5 * gray[i]) + 0.08 * (c * u + d * v)
+            }
+        }
         return (cb, cr)
     }
 }
@@ -33,19 +35,27 @@ final class ColorizeTests: XCTestCase {
             (60, 50, 28, (0.85, 0.2, 0.15)), (150, 70, 34, (0.2, 0.7, 0.25)), (100, 120, 30, (0.2, 0.3, 0.85)),
             (210, 40, 22, (0.9, 0.8, 0.2)), (230, 120, 26, (0.6, 0.25, 0.7)),
         ]
-        for y in 0..<height { for x in 0..<width {
-            let fx = Float(x + dx), fy = Float(y)
-            let t = 0.06 * sin(fx * 0.37) * cos(fy * 0.29) + 0.04 * sin((fx + fy) * 0.11)
-            var c = (0.45 + 0.25 * sin(fx * 0.013), 0.5 + 0.1 * t, 0.55 - 0.2 * sin(fx * 0.013 + 1))
-            for (cx, cy, rad, col) in discs where (fx - cx) * (fx - cx) + (fy - cy) * (fy - cy) < rad * rad { c = col }
-            let i = y * width + x
-            r[i] = min(max(c.0 + t, 0), 1); g[i] = min(max(c.1 + t, 0), 1); b[i] = min(max(c.2 + t, 0), 1)
-        }}
+        for y in 0..<height {
+            for x in 0..<width {
+                let fx = Float(x + dx), fy = Float(y)
+                let t = 0.06 * sin(fx * 0.37) * cos(fy * 0.29) + 0.04 * sin((fx + fy) * 0.11)
+                var c = (0.45 + 0.25 * sin(fx * 0.013), 0.5 + 0.1 * t, 0.55 - 0.2 * sin(fx * 0.013 + 1))
+                for (cx, cy, rad, col) in discs where (fx - cx) * (fx - cx) + (fy - cy) * (fy - cy) < rad * rad {
+                    c = col
+                }
+                let i = y * width + x
+                r[i] = min(max(c.0 + t, 0), 1)
+                g[i] = min(max(c.1 + t, 0), 1)
+                b[i] = min(max(c.2 + t, 0), 1)
+            }
+        }
         return [r, g, b]
     }
 
     static func grayFrame(_ rgb: [[Float]], width: Int, height: Int, index: Int, cut: Bool = false) -> Frame {
-        var f = Frame(width: width, height: height, layout: .gray, planes: [matrix.luma(rgb)], pts: Rational(Int64(index), 24), duration: Rational(1, 24))
+        var f = Frame(
+            width: width, height: height, layout: .gray, planes: [matrix.luma(rgb)], pts: Rational(Int64(index), 24),
+            duration: Rational(1, 24))
         f.properties.sceneCut = cut
         f.properties.sourceIndex = index
         return f
@@ -59,7 +69,8 @@ final class ColorizeTests: XCTestCase {
     }
 
     func run(_ stage: ColorizeStage, _ frames: [Frame]) throws -> [Frame] {
-        let h = try StageHarness(stage: stage, input: streamInfo(width: frames[0].width, height: frames[0].height, layout: frames[0].layout))
+        let h = try StageHarness(
+            stage: stage, input: streamInfo(width: frames[0].width, height: frames[0].height, layout: frames[0].layout))
         for f in frames { try h.push(f) }
         try h.finish()
         return h.emitted
@@ -71,17 +82,23 @@ final class ColorizeTests: XCTestCase {
         for t in 1..<out.count {
             let (b0, r0) = chroma(out[t - 1]), (b1, r1) = chroma(out[t])
             let w = out[t].width
-            for y in margin..<(out[t].height - margin) { for x in margin..<(w - margin - speed) {
-                // content at x in frame t was at x + speed in frame t − 1
-                total += Double(abs(b1[y * w + x] - b0[y * w + x + speed]) + abs(r1[y * w + x] - r0[y * w + x + speed])); count += 1
-            }}
+            for y in margin..<(out[t].height - margin) {
+                for x in margin..<(w - margin - speed) {
+                    // content at x in frame t was at x + speed in frame t − 1
+                    total += Double(
+                        abs(b1[y * w + x] - b0[y * w + x + speed]) + abs(r1[y * w + x] - r0[y * w + x + speed]))
+                    count += 1
+                }
+            }
         }
         return total / Double(count)
     }
 
     func test_luminanceIsKept_andStabilityHalvesTheChromaChangeAlongMotion() throws {
         let w = 256, h = 160, speed = 3
-        let frames = (0..<10).map { Self.grayFrame(Self.photo(width: w, height: h, dx: $0 * speed), width: w, height: h, index: $0) }
+        let frames = (0..<10).map {
+            Self.grayFrame(Self.photo(width: w, height: h, dx: $0 * speed), width: w, height: h, index: $0)
+        }
         let off = try run(ColorizeStage(predictor: FlickeringPredictor(), renderSize: 128, stability: 0), frames)
         let on = try run(ColorizeStage(predictor: FlickeringPredictor(), renderSize: 128, stability: 0.8), frames)
         for (o, f) in zip(on + off, frames + frames) {
@@ -89,14 +106,22 @@ final class ColorizeTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(psnr(Self.matrix.luma(o.planes), f.planes[0]), 45)
         }
         let a = Self.motionCompensatedChange(off, speed: speed), b = Self.motionCompensatedChange(on, speed: speed)
-        let yWorst = (on + off).enumerated().map { psnr(Self.matrix.luma($0.element.planes), frames[$0.offset % 10].planes[0]) }.min()!
-        print(String(format: "colorize: luma PSNR ≥ %.1f dB; motion-compensated chroma change per frame %.4f (stability off) → %.4f (0.8): %.0f%% lower", yWorst, a, b, 100 * (1 - b / a)))
+        let yWorst = (on + off).enumerated().map {
+            psnr(Self.matrix.luma($0.element.planes), frames[$0.offset % 10].planes[0])
+        }.min()!
+        print(
+            String(
+                format:
+                    "colorize: luma PSNR ≥ %.1f dB; motion-compensated chroma change per frame %.4f (stability off) → %.4f (0.8): %.0f%% lower",
+                yWorst, a, b, 100 * (1 - b / a)))
         XCTAssertLessThanOrEqual(b, 0.5 * a)
     }
 
     func test_hardCut_noColorBleedsIntoTheNextShot() throws {
         let w = 192, h = 128
-        let shotA = (0..<4).map { Self.grayFrame(Self.photo(width: w, height: h, dx: $0 * 2), width: w, height: h, index: $0) }
+        let shotA = (0..<4).map {
+            Self.grayFrame(Self.photo(width: w, height: h, dx: $0 * 2), width: w, height: h, index: $0)
+        }
         // shot B: the same picture mirrored and darker, starting with a cut
         let shotB = (0..<3).map { k -> Frame in
             var p = Self.photo(width: w, height: h, dx: 40 + k * 2)
@@ -104,9 +129,10 @@ final class ColorizeTests: XCTestCase {
             return Self.grayFrame(p, width: w, height: h, index: 4 + k, cut: k == 0)
         }
         // the stage with stability against the same predictor restarted at the cut (no history)
-        let steady = try run(ColorizeStage(predictor: FlickeringPredictor(), renderSize: 96, stability: 1), shotA + shotB)
+        let steady = try run(
+            ColorizeStage(predictor: FlickeringPredictor(), renderSize: 96, stability: 1), shotA + shotB)
         let fresh = FlickeringPredictor()
-        fresh.call = 4        // the same per-frame predictions as frame 4 onwards of the run above
+        fresh.call = 4  // the same per-frame predictions as frame 4 onwards of the run above
         let alone = try run(ColorizeStage(predictor: fresh, renderSize: 96, stability: 1), Array(shotB))
         let err = zip(steady[4].planes.joined(), alone[0].planes.joined()).map { abs($0 - $1) }.max()!
         print(String(format: "cut: first frame after the cut differs from a fresh start by at most %.2g", err))
@@ -115,17 +141,22 @@ final class ColorizeTests: XCTestCase {
 
     func test_referenceMode_shiftedColorReference_beatsConstantMeanChromaByFar() throws {
         let w = 256, h = 160
-        let dir = TempDir("colorize-ref"); defer { dir.remove() }
+        let dir = TempDir("colorize-ref")
+        defer { dir.remove() }
         // the reference: the photo itself, as an 8-bit PNG
         let ref = Self.photo(width: w, height: h)
         var bytes = [UInt8](repeating: 0, count: w * h * 3)
         for i in 0..<(w * h) { for c in 0..<3 { bytes[3 * i + c] = UInt8((ref[c][i] * 255).rounded()) } }
         try Data(bytes).write(to: URL(fileURLWithPath: dir.file("ref.rgb")))
-        try ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "\(w)x\(h)", "-i", dir.file("ref.rgb"), dir.file("ref.png")])
+        try ffmpeg([
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "\(w)x\(h)", "-i", dir.file("ref.rgb"), dir.file("ref.png"),
+        ])
         // the frame: the same scene shifted by 20 px, gray
         let truth = Self.photo(width: w, height: h, dx: 20)
         let frame = Self.grayFrame(truth, width: w, height: h, index: 0)
-        let stage = try StageRegistry.make("colorize", options: StageOptions(stage: "colorize", values: ["reference": dir.file("ref.png"), "render-size": "160"]))
+        let stage = try StageRegistry.make(
+            "colorize",
+            options: StageOptions(stage: "colorize", values: ["reference": dir.file("ref.png"), "render-size": "160"]))
         let out = try run(stage as! ColorizeStage, [frame])[0]
         let (tb, tr) = Self.chroma(Frame(width: w, height: h, layout: .rgb, planes: truth, pts: .zero, duration: .zero))
         let (ob, or) = Self.chroma(out)
@@ -138,43 +169,65 @@ final class ColorizeTests: XCTestCase {
             }
             return (s / Double(tb.count)).squareRoot()
         }
-        let ours = rmse(ob, or), constant = rmse([Float](repeating: mb, count: tb.count), [Float](repeating: mr, count: tr.count))
+        let ours = rmse(ob, or),
+            constant = rmse([Float](repeating: mb, count: tb.count), [Float](repeating: mr, count: tr.count))
         // and with the statistics alone (the reference of another framing of the scene)
-        print(String(format: "reference mode: chroma RMSE %.4f vs constant mean chroma %.4f (%.0f%% lower); luma PSNR %.1f dB",
-                     ours, constant, 100 * (1 - ours / constant), psnr(Self.matrix.luma(out.planes), frame.planes[0])))
+        print(
+            String(
+                format:
+                    "reference mode: chroma RMSE %.4f vs constant mean chroma %.4f (%.0f%% lower); luma PSNR %.1f dB",
+                ours, constant, 100 * (1 - ours / constant), psnr(Self.matrix.luma(out.planes), frame.planes[0])))
         XCTAssertLessThanOrEqual(ours, 0.4 * constant)
         XCTAssertGreaterThanOrEqual(psnr(Self.matrix.luma(out.planes), frame.planes[0]), 45)
     }
 
     func test_referenceFolder_eachFrameUsesTheLastKeyframeAtOrBeforeIt() throws {
         let w = 128, h = 96
-        let dir = TempDir("colorize-keys"); defer { dir.remove() }
+        let dir = TempDir("colorize-keys")
+        defer { dir.remove() }
         // two keyframes of different tint, named by frame number; frames 0…7 of the same gray scene
         let base = Self.photo(width: w, height: h)
         let luma = Self.matrix.luma(base)
         func tinted(_ cb: Float, _ cr: Float) -> [[Float]] {
             var p = [[Float]](repeating: [Float](repeating: 0, count: w * h), count: 3)
-            for i in 0..<(w * h) { let c = Self.matrix.rgb(y: luma[i], cb: cb, cr: cr); (p[0][i], p[1][i], p[2][i]) = (c.0, c.1, c.2) }
+            for i in 0..<(w * h) {
+                let c = Self.matrix.rgb(y: luma[i], cb: cb, cr: cr)
+                (p[0][i], p[1][i], p[2][i]) = (c.0, c.1, c.2)
+            }
             return p
         }
         for (name, p) in [("frame-0000.png", tinted(-0.1, 0.1)), ("frame-0005.png", tinted(0.1, -0.1))] {
             var bytes = [UInt8](repeating: 0, count: w * h * 3)
-            for i in 0..<(w * h) { for c in 0..<3 { bytes[3 * i + c] = UInt8((min(max(p[c][i], 0), 1) * 255).rounded()) } }
+            for i in 0..<(w * h) {
+                for c in 0..<3 { bytes[3 * i + c] = UInt8((min(max(p[c][i], 0), 1) * 255).rounded()) }
+            }
             try Data(bytes).write(to: URL(fileURLWithPath: dir.file("raw")))
-            try ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "\(w)x\(h)", "-i", dir.file("raw"), dir.file(name)])
+            try ffmpeg([
+                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "\(w)x\(h)", "-i", dir.file("raw"), dir.file(name),
+            ])
         }
         try FileManager.default.removeItem(atPath: dir.file("raw"))
         let frames = (0..<8).map { Self.grayFrame(base, width: w, height: h, index: $0) }
-        let stage = try StageRegistry.make("colorize", options: StageOptions(stage: "colorize", values: ["reference": dir.path, "render-size": "96", "stability": "0"]))
+        let stage = try StageRegistry.make(
+            "colorize",
+            options: StageOptions(
+                stage: "colorize", values: ["reference": dir.path, "render-size": "96", "stability": "0"]))
         let out = try run(stage as! ColorizeStage, frames)
-        let means = out.map { f -> Float in let (cb, _) = Self.chroma(f); return cb.reduce(0, +) / Float(cb.count) }
+        let means = out.map { f -> Float in
+            let (cb, _) = Self.chroma(f)
+            return cb.reduce(0, +) / Float(cb.count)
+        }
         print("reference folder: mean Cb per frame", means.map { String(format: "%.3f", $0) }.joined(separator: " "))
-        for (k, m) in means.enumerated() { if k < 5 { XCTAssertLessThan(m, -0.07, "frame \(k)") } else { XCTAssertGreaterThan(m, 0.07, "frame \(k)") } }
+        for (k, m) in means.enumerated() {
+            if k < 5 { XCTAssertLessThan(m, -0.07, "frame \(k)") } else { XCTAssertGreaterThan(m, 0.07, "frame \(k)") }
+        }
     }
 
     func test_colorInput_passesThrough_unlessForced() throws {
         let w = 128, h = 96
-        let color = Frame(width: w, height: h, layout: .rgb, planes: Self.photo(width: w, height: h), pts: .zero, duration: Rational(1, 24))
+        let color = Frame(
+            width: w, height: h, layout: .rgb, planes: Self.photo(width: w, height: h), pts: .zero,
+            duration: Rational(1, 24))
         let kept = try run(ColorizeStage(predictor: FlickeringPredictor(), renderSize: 64), [color])[0]
         XCTAssertEqual(kept.planes, color.planes)
         let forced = try run(ColorizeStage(predictor: FlickeringPredictor(), renderSize: 64, force: true), [color])[0]
@@ -183,12 +236,23 @@ final class ColorizeTests: XCTestCase {
     }
 
     func test_options_areChecked() throws {
-        XCTAssertThrowsError(try StageRegistry.make("colorize", options: StageOptions(stage: "colorize", values: ["model": "/nonexistent/ColorizeArtistic_gen.pth"]))) {
+        XCTAssertThrowsError(
+            try StageRegistry.make(
+                "colorize",
+                options: StageOptions(stage: "colorize", values: ["model": "/nonexistent/ColorizeArtistic_gen.pth"]))
+        ) {
             XCTAssertTrue("\($0)".contains("not found"), "\($0)")
         }
-        XCTAssertThrowsError(try StageRegistry.make("colorize", options: StageOptions(stage: "colorize", values: ["reference": "/nonexistent.png"]))) {
+        XCTAssertThrowsError(
+            try StageRegistry.make(
+                "colorize", options: StageOptions(stage: "colorize", values: ["reference": "/nonexistent.png"]))
+        ) {
             XCTAssertTrue("\($0)".contains("does not exist"), "\($0)")
         }
-        XCTAssertThrowsError(try StageRegistry.make("colorize", options: StageOptions(stage: "colorize", values: ["reference": "/nonexistent.png", "render-size": "100"])))
+        XCTAssertThrowsError(
+            try StageRegistry.make(
+                "colorize",
+                options: StageOptions(
+                    stage: "colorize", values: ["reference": "/nonexistent.png", "render-size": "100"])))
     }
 }

@@ -16,7 +16,9 @@ final class DeflickerTests: XCTestCase {
     }
 
     func run(_ frames: [Frame], _ options: [String: String] = [:]) throws -> [Frame] {
-        let h = try StageHarness("deflicker", options: options, input: streamInfo(width: frames[0].width, height: frames[0].height, layout: frames[0].layout))
+        let h = try StageHarness(
+            "deflicker", options: options,
+            input: streamInfo(width: frames[0].width, height: frames[0].height, layout: frames[0].layout))
         for f in frames { try h.push(f) }
         try h.finish()
         XCTAssertEqual(h.emitted.count, frames.count)
@@ -42,7 +44,10 @@ final class DeflickerTests: XCTestCase {
         let clean = clip(60), flickering = clip(60) { g[$0] }
         let out = try run(flickering)
         let before = flickerIndex(flickering), after = flickerIndex(out), truth = flickerIndex(clean)
-        print(String(format: "flicker index: clean %.3f, flickering %.3f, deflickered %.3f (%.0f%% lower)", truth, before, after, 100 * (1 - after / before)))
+        print(
+            String(
+                format: "flicker index: clean %.3f, flickering %.3f, deflickered %.3f (%.0f%% lower)", truth, before,
+                after, 100 * (1 - after / before)))
         XCTAssertLessThanOrEqual(after, 0.2 * before)
         // and the pictures come back close to the clean ones
         let p = zip(out, clean).map { psnr($0, $1) }.reduce(0, +) / Double(out.count)
@@ -54,10 +59,16 @@ final class DeflickerTests: XCTestCase {
         let g = gains(40, amplitude: 0.15, seed: 3)
         let clean = clip(40)
         let flickering = clean.enumerated().map { i, f in
-            f.with(width: 96, height: 64, planes: [f.planes[0].enumerated().map { j, v in j % 96 < 48 ? min(v * g[i], 1) : v }])
+            f.with(
+                width: 96, height: 64,
+                planes: [f.planes[0].enumerated().map { j, v in j % 96 < 48 ? min(v * g[i], 1) : v }])
         }
         let out = try run(flickering, ["grid": "2x1", "local": "0.3"])
-        func half(_ fs: [Frame]) -> [Frame] { fs.map { f in f.with(width: 48, height: 64, planes: [(0..<(48 * 64)).map { f.planes[0][($0 / 48) * 96 + $0 % 48] }]) } }
+        func half(_ fs: [Frame]) -> [Frame] {
+            fs.map { f in
+                f.with(width: 48, height: 64, planes: [(0..<(48 * 64)).map { f.planes[0][($0 / 48) * 96 + $0 % 48] }])
+            }
+        }
         let before = flickerIndex(half(flickering)), after = flickerIndex(half(out))
         print(String(format: "left-half flicker index %.3f → %.3f", before, after))
         XCTAssertLessThanOrEqual(after, 0.35 * before)
@@ -75,7 +86,8 @@ final class DeflickerTests: XCTestCase {
         // deflicker that flattened the fade would be off by tens of percent
         var worst: Float = 0
         for (a, b) in zip(out, fading) {
-            let ma = a.planes[0].reduce(0, +) / Float(a.planes[0].count), mb = b.planes[0].reduce(0, +) / Float(b.planes[0].count)
+            let ma = a.planes[0].reduce(0, +) / Float(a.planes[0].count),
+                mb = b.planes[0].reduce(0, +) / Float(b.planes[0].count)
             worst = max(worst, abs(ma - mb) / max(mb, 1e-3))
             XCTAssertEqual(ma, mb, accuracy: max(0.03 * mb, 1.0 / 255), "frame at \(b.pts)")
         }
@@ -97,9 +109,12 @@ final class DeflickerTests: XCTestCase {
     }
 
     func test_options_areChecked() {
-        XCTAssertThrowsError(try StageHarness("deflicker", options: ["window": "4"], input: streamInfo(width: 8, height: 8))) {
+        XCTAssertThrowsError(
+            try StageHarness("deflicker", options: ["window": "4"], input: streamInfo(width: 8, height: 8))
+        ) {
             XCTAssertTrue("\($0)".contains("option 'window' takes an odd whole number in 1…301, not '4'"), "\($0)")
         }
-        XCTAssertThrowsError(try StageHarness("deflicker", options: ["strength": "3"], input: streamInfo(width: 8, height: 8)))
+        XCTAssertThrowsError(
+            try StageHarness("deflicker", options: ["strength": "3"], input: streamInfo(width: 8, height: 8)))
     }
 }

@@ -18,9 +18,11 @@ final class DeinterlaceTests: XCTestCase {
     func comb(_ f: Frame) -> Double {
         let p = YCbCrMatrix(.bt709).luma(f.planes), w = f.width
         var s = 0.0
-        for y in 1..<(f.height - 1) { for x in 0..<w {
-            s += Double(abs(2 * p[y * w + x] - p[(y - 1) * w + x] - p[(y + 1) * w + x]))
-        }}
+        for y in 1..<(f.height - 1) {
+            for x in 0..<w {
+                s += Double(abs(2 * p[y * w + x] - p[(y - 1) * w + x] - p[(y + 1) * w + x]))
+            }
+        }
         return s / Double(w * (f.height - 2))
     }
 
@@ -30,8 +32,16 @@ final class DeinterlaceTests: XCTestCase {
         // given 50p motion woven into 25i (top field first): frame k = fields of 50p frames 2k and 2k+1
         let inter = dir.file("25i.mkv"), truth = dir.file("truth.mkv")
         let src = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=50:duration=1"]
-        try ffmpeg(src + ["-vf", "tinterlace=mode=interleave_top,setfield=tff", "-pix_fmt", "yuv444p", "-c:v", "ffv1", "-field_order", "tt", inter])
-        try ffmpeg(src + ["-vf", "select='not(mod(n\\,2))'", "-fps_mode", "passthrough", "-pix_fmt", "yuv444p", "-c:v", "ffv1", truth])
+        try ffmpeg(
+            src + [
+                "-vf", "tinterlace=mode=interleave_top,setfield=tff", "-pix_fmt", "yuv444p", "-c:v", "ffv1",
+                "-field_order", "tt", inter,
+            ])
+        try ffmpeg(
+            src + [
+                "-vf", "select='not(mod(n\\,2))'", "-fps_mode", "passthrough", "-pix_fmt", "yuv444p", "-c:v", "ffv1",
+                truth,
+            ])
         let (info, woven) = try readAll(inter)
         let (_, gt) = try readAll(truth)
         let yadPath = dir.file("yadif.mkv")
@@ -61,7 +71,9 @@ final class DeinterlaceTests: XCTestCase {
     func test_deinterlace_progressiveFramesPassUntouched() throws {
         let h = try StageHarness("deinterlace", input: streamInfo(width: 64, height: 48))
         let f = syntheticFrame(width: 64, height: 48, index: 0)
-        try h.push(f); try h.push(syntheticFrame(width: 64, height: 48, index: 1)); try h.finish()
+        try h.push(f)
+        try h.push(syntheticFrame(width: 64, height: 48, index: 1))
+        try h.finish()
         XCTAssertEqual(psnr(h.emitted[0], f), .infinity)
     }
 }

@@ -14,7 +14,9 @@ final class DenoiseTests: XCTestCase {
         (0..<n).map { i in
             (0..<(width * height)).map { j -> UInt8 in
                 let x = Float(j % width + pan * i), y = Float(j / width)
-                let v = 0.45 + 0.2 * sin(x * 0.11) * cos(y * 0.09) + 0.1 * sin((x + 2 * y) * 0.05) + 0.06 * cos(x * 0.4 + y * 0.3)
+                let v =
+                    0.45 + 0.2 * sin(x * 0.11) * cos(y * 0.09) + 0.1 * sin((x + 2 * y) * 0.05) + 0.06
+                    * cos(x * 0.4 + y * 0.3)
                 return UInt8(max(0, min(255, (v * 255).rounded())))
             }
         }
@@ -31,7 +33,9 @@ final class DenoiseTests: XCTestCase {
 
     func frames(_ data: [[UInt8]], width: Int = 160, height: Int = 120) -> [Frame] {
         data.enumerated().map { i, d in
-            Frame(width: width, height: height, layout: .gray, planes: [d.map { Float($0) / 255 }], pts: Rational(Int64(i), 24), duration: Rational(1, 24))
+            Frame(
+                width: width, height: height, layout: .gray, planes: [d.map { Float($0) / 255 }],
+                pts: Rational(Int64(i), 24), duration: Rational(1, 24))
         }
     }
 
@@ -40,15 +44,20 @@ final class DenoiseTests: XCTestCase {
         for f in frames(data) { try h.push(f) }
         try h.finish()
         XCTAssertEqual(h.emitted.count, data.count)
-        return (h.emitted.map { $0.planes[0].map { UInt8(max(0, min(255, ($0 * 255).rounded()))) } }, h.stage as! DenoiseStage)
+        return (
+            h.emitted.map { $0.planes[0].map { UInt8(max(0, min(255, ($0 * 255).rounded()))) } },
+            h.stage as! DenoiseStage
+        )
     }
 
     /// FFmpeg's filter on the same 8-bit frames (raw gray in, raw gray out).
     func ffmpegFilter(_ data: [[UInt8]], _ filter: String) throws -> [[UInt8]] {
         let input = dir.file("in-\(filter.hashValue).gray"), output = dir.file("out-\(filter.hashValue).gray")
         try Data(data.flatMap { $0 }).write(to: URL(fileURLWithPath: input))
-        try ffmpeg(["-f", "rawvideo", "-pix_fmt", "gray", "-s", "160x120", "-r", "24", "-i", input, "-vf", filter,
-                    "-f", "rawvideo", "-pix_fmt", "gray", output])
+        try ffmpeg([
+            "-f", "rawvideo", "-pix_fmt", "gray", "-s", "160x120", "-r", "24", "-i", input, "-vf", filter,
+            "-f", "rawvideo", "-pix_fmt", "gray", output,
+        ])
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: output)))
         return (0..<data.count).map { Array(bytes[($0 * 160 * 120)..<(($0 + 1) * 160 * 120)]) }
     }
@@ -57,7 +66,10 @@ final class DenoiseTests: XCTestCase {
         var total = 0.0
         for (x, y) in zip(a, b) {
             var se = 0.0
-            for k in 0..<x.count { let d = Double(Int(x[k]) - Int(y[k])); se += d * d }
+            for k in 0..<x.count {
+                let d = Double(Int(x[k]) - Int(y[k]))
+                se += d * d
+            }
             let mse = se / Double(x.count)
             total += mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
         }
@@ -70,8 +82,12 @@ final class DenoiseTests: XCTestCase {
             let dirty = noisy(clean, sigma: sigma, seed: UInt64(sigma) + UInt64(pan))
             let (mine, stage) = try ours(dirty)
             let p = meanPSNR(mine, clean), pn = meanPSNR(dirty, clean)
-            let ph = meanPSNR(try ffmpegFilter(dirty, "hqdn3d"), clean), pl = meanPSNR(try ffmpegFilter(dirty, "nlmeans"), clean)
-            print(String(format: "σ %.0f pan %d: noisy %.2f, ours %.2f (σ measured %.1f), hqdn3d %.2f, nlmeans %.2f dB", sigma, pan, pn, p, stage.lastSigma, ph, pl))
+            let ph = meanPSNR(try ffmpegFilter(dirty, "hqdn3d"), clean),
+                pl = meanPSNR(try ffmpegFilter(dirty, "nlmeans"), clean)
+            print(
+                String(
+                    format: "σ %.0f pan %d: noisy %.2f, ours %.2f (σ measured %.1f), hqdn3d %.2f, nlmeans %.2f dB",
+                    sigma, pan, pn, p, stage.lastSigma, ph, pl))
             XCTAssertGreaterThanOrEqual(p, max(ph, pl) + 1, "σ \(sigma) pan \(pan)")
         }
     }
@@ -91,8 +107,14 @@ final class DenoiseTests: XCTestCase {
         // where the bar was one and two frames ago the background must come back, not a trace of the bar
         for i in 2..<7 {
             var err = 0.0, count = 0
-            for y in 20..<100 { for x in (30 + 6 * (i - 2))..<(30 + 6 * i) { err += Double(Int(mine[i][y * 160 + x]) - Int(clean[i][y * 160 + x])); count += 1 } }
-            XCTAssertLessThan(abs(err / Double(count)), 4, "frame \(i): mean error \(err / Double(count)) behind the bar")
+            for y in 20..<100 {
+                for x in (30 + 6 * (i - 2))..<(30 + 6 * i) {
+                    err += Double(Int(mine[i][y * 160 + x]) - Int(clean[i][y * 160 + x]))
+                    count += 1
+                }
+            }
+            XCTAssertLessThan(
+                abs(err / Double(count)), 4, "frame \(i): mean error \(err / Double(count)) behind the bar")
         }
     }
 

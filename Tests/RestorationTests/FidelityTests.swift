@@ -13,9 +13,11 @@ final class FidelityTests: XCTestCase {
         XCTAssertEqual(honest.width, 384)
         let good = Fidelity.score(output: honest, source: source)
         // Another picture of the same kind: the source mirrored (same colors, same texture, other places).
-        let mirrored = source.with(width: 96, height: 72, planes: source.planes.map { p in
-            (0..<72).flatMap { y in (0..<96).map { x in p[y * 96 + 95 - x] } }
-        })
+        let mirrored = source.with(
+            width: 96, height: 72,
+            planes: source.planes.map { p in
+                (0..<72).flatMap { y in (0..<96).map { x in p[y * 96 + 95 - x] } }
+            })
         let replaced = try XCTUnwrap(try upscaler.push(mirrored).first)
         let bad = Fidelity.score(output: replaced, source: source)
         // Measured with realesr-animevideov3 (the default then): honest 30.3 dB / SSIM 0.889 (it smooths the fine synthetic texture),
@@ -25,8 +27,10 @@ final class FidelityTests: XCTestCase {
         XCTAssertLessThan(bad.psnr, 20)
         XCTAssertLessThan(bad.ssim, 0.3)
         // Identity is perfect; the metric is symmetric in its inputs.
-        XCTAssertEqual(Fidelity.score(output: source, source: source).ssim, 1, accuracy: 1e-4)   // float box sums
+        XCTAssertEqual(Fidelity.score(output: source, source: source).ssim, 1, accuracy: 1e-4)  // float box sums
         let y0 = source.luma, y1 = mirrored.luma
-        XCTAssertEqual(Fidelity.compare(y0, y1, width: 96, height: 72).ssim, Fidelity.compare(y1, y0, width: 96, height: 72).ssim, accuracy: 1e-9)
+        XCTAssertEqual(
+            Fidelity.compare(y0, y1, width: 96, height: 72).ssim, Fidelity.compare(y1, y0, width: 96, height: 72).ssim,
+            accuracy: 1e-9)
     }
 }

@@ -6,7 +6,9 @@ import TestSupport
 /// Grain kept as grain: measured where the cleanup takes it out, put back at the output's size.
 final class GrainTests: XCTestCase {
     /// A smooth picture (a slow gradient) and Gaussian noise blurred by `blur` pixels, σ `sigma`.
-    func grainy(width w: Int, height h: Int, sigma: Float, blur: Float, seed: UInt64) -> (clean: [Float], noisy: [Float]) {
+    func grainy(width w: Int, height h: Int, sigma: Float, blur: Float, seed: UInt64) -> (
+        clean: [Float], noisy: [Float]
+    ) {
         let clean = (0..<(w * h)).map { i in 0.15 + 0.7 * Float(i % w) / Float(w) }
         var noise = GrainStage.field(width: w, height: h, blur: blur, seed: seed)
         noise = noise.map { $0 * sigma }
@@ -27,7 +29,8 @@ final class GrainTests: XCTestCase {
         var props = FrameProperties()
         q.store(in: &props)
         let back = GrainProfile(props)
-        XCTAssertEqual(back?.width, w); XCTAssertEqual(back?.correlation ?? 0, q.correlation, accuracy: 1e-4)
+        XCTAssertEqual(back?.width, w)
+        XCTAssertEqual(back?.correlation ?? 0, q.correlation, accuracy: 1e-4)
         XCTAssertEqual(back?.sigma[3] ?? 0, q.sigma[3], accuracy: 1e-6)
         props.extra["grain.sigma"] = "nan,1,2"
         XCTAssertNil(GrainProfile(props), "a malformed property is not a profile")
@@ -44,27 +47,41 @@ final class GrainTests: XCTestCase {
         var big = [Float](repeating: 0, count: W * H)
         let up = Resampler(from: w, h, to: 4 * w, 4 * h).resample(clean)
         for y in 0..<H { for x in 0..<(4 * w) { big[y * W + 32 + x] = up[y * 4 * w + x] } }
-        var f = Frame(width: W, height: H, layout: .gray, planes: [big], pts: Rational(5, 24), duration: Rational(1, 24))
+        var f = Frame(
+            width: W, height: H, layout: .gray, planes: [big], pts: Rational(5, 24), duration: Rational(1, 24))
         profile.store(in: &f.properties)
         f.properties.extra[FitStage.areaKey] = "32,0,\(4 * w),\(4 * h)"
         let stage = try StageHarness("grain", input: streamInfo(width: W, height: H, layout: .gray))
         let a = try XCTUnwrap(try stage.push(f).first), again = try XCTUnwrap(try stage.push(f).first)
         XCTAssertEqual(a.planes[0], again.planes[0], "the same frame, the same grain")
-        var next = f; next.pts = Rational(6, 24)
+        var next = f
+        next.pts = Rational(6, 24)
         XCTAssertNotEqual(try XCTUnwrap(try stage.push(next).first).planes[0], a.planes[0], "new grain each frame")
-        XCTAssertTrue((0..<H).allSatisfy { y in (0..<32).allSatisfy { a.planes[0][y * W + $0] == 0 } }, "no grain on the bars")
+        XCTAssertTrue(
+            (0..<H).allSatisfy { y in (0..<32).allSatisfy { a.planes[0][y * W + $0] == 0 } }, "no grain on the bars")
         // Scaled back to the measured size: about the grain the cleanup took out.
         var small = [Float](repeating: 0, count: w * h)
-        for y in 0..<h { for x in 0..<w {
-            var s: Float = 0
-            for dy in 0..<4 { for dx in 0..<4 { s += a.planes[0][(4 * y + dy) * W + 32 + 4 * x + dx] - big[(4 * y + dy) * W + 32 + 4 * x + dx] } }
-            small[y * w + x] = s / 16
-        } }
-        let level = DenoiseStage.estimateNoise(zip(clean, small).map { $0 + $1 }, width: w, height: h) / DenoiseStage.estimateNoise(noisy, width: w, height: h)
-        XCTAssertGreaterThan(level, 0.6); XCTAssertLessThan(level, 1.4)
-        let none = try StageHarness("grain", options: ["amount": "0"], input: streamInfo(width: W, height: H, layout: .gray))
+        for y in 0..<h {
+            for x in 0..<w {
+                var s: Float = 0
+                for dy in 0..<4 {
+                    for dx in 0..<4 {
+                        s += a.planes[0][(4 * y + dy) * W + 32 + 4 * x + dx] - big[(4 * y + dy) * W + 32 + 4 * x + dx]
+                    }
+                }
+                small[y * w + x] = s / 16
+            }
+        }
+        let level =
+            DenoiseStage.estimateNoise(zip(clean, small).map { $0 + $1 }, width: w, height: h)
+            / DenoiseStage.estimateNoise(noisy, width: w, height: h)
+        XCTAssertGreaterThan(level, 0.6)
+        XCTAssertLessThan(level, 1.4)
+        let none = try StageHarness(
+            "grain", options: ["amount": "0"], input: streamInfo(width: W, height: H, layout: .gray))
         XCTAssertEqual(try none.push(f).first?.planes[0], f.planes[0])
-        var unmeasured = f; unmeasured.properties.extra = [:]
+        var unmeasured = f
+        unmeasured.properties.extra = [:]
         XCTAssertEqual(try stage.push(unmeasured).first?.planes[0], f.planes[0], "no measurement, no grain")
     }
 }

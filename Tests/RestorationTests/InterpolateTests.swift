@@ -6,19 +6,23 @@ import TestSupport
 
 /// A static textured background with a textured 32x32 square whose left edge is at `offset` + 40:
 /// the square's texture moves with it (true motion, not a sliding pattern).
-func movingSquare(width: Int = 192, height: Int = 128, offset: Int, layout: PixelLayout = .rgb, pts: Rational = .zero) -> Frame {
+func movingSquare(width: Int = 192, height: Int = 128, offset: Int, layout: PixelLayout = .rgb, pts: Rational = .zero)
+    -> Frame
+{
     let planes = (0..<layout.planeCount).map { c -> [Float] in
         var p = [Float](repeating: 0, count: width * height)
-        for y in 0..<height { for x in 0..<width {
-            let fx = Float(x), fy = Float(y), fc = Float(c)
-            var v = 0.35 + 0.15 * sin(fx * 0.21 + fc) * cos(fy * 0.17) + 0.1 * sin((fx + 2 * fy) * 0.05) + 0.05 * fc
-            let sx = 40 + offset, sy = 48
-            if x >= sx && x < sx + 32 && y >= sy && y < sy + 32 {
-                let u = Float(x - sx), w = Float(y - sy)
-                v = 0.75 + 0.15 * sin(u * 0.5 + fc) * cos(w * 0.4) - 0.05 * fc
+        for y in 0..<height {
+            for x in 0..<width {
+                let fx = Float(x), fy = Float(y), fc = Float(c)
+                var v = 0.35 + 0.15 * sin(fx * 0.21 + fc) * cos(fy * 0.17) + 0.1 * sin((fx + 2 * fy) * 0.05) + 0.05 * fc
+                let sx = 40 + offset, sy = 48
+                if x >= sx && x < sx + 32 && y >= sy && y < sy + 32 {
+                    let u = Float(x - sx), w = Float(y - sy)
+                    v = 0.75 + 0.15 * sin(u * 0.5 + fc) * cos(w * 0.4) - 0.05 * fc
+                }
+                p[y * width + x] = v
             }
-            p[y * width + x] = v
-        }}
+        }
         return p
     }
     return Frame(width: width, height: height, layout: layout, planes: planes, pts: pts, duration: Rational(1, 24))
@@ -40,7 +44,8 @@ final class InterpolateTests: XCTestCase {
         .deletingLastPathComponent().appendingPathComponent("Models").path
 
     func harness(_ options: [String: String], input: StreamInfo) throws -> StageHarness {
-        try StageHarness("interpolate", options: options.merging(["models-dir": Self.modelsDir]) { a, _ in a }, input: input)
+        try StageHarness(
+            "interpolate", options: options.merging(["models-dir": Self.modelsDir]) { a, _ in a }, input: input)
     }
 
     func test_movingTexturedSquare_quarterInstantsMatchTheTruth() throws {
@@ -51,12 +56,16 @@ final class InterpolateTests: XCTestCase {
         let out = h.emitted
         XCTAssertEqual(out.count, 16)
         for (k, f) in out.enumerated() { XCTAssertEqual(f.pts, Rational(Int64(k), 96)) }
-        for (q, offset) in [(1, 10), (2, 12), (3, 14)] {     // between input frames 1 and 2
+        for (q, offset) in [(1, 10), (2, 12), (3, 14)] {  // between input frames 1 and 2
             let truth = movingSquare(offset: offset)
             let got = out[4 + q]
             let p = psnr(got, truth)
-            let blend = psnr(movingSquare(offset: 8).with(width: 192, height: 128, planes: zip(movingSquare(offset: 8).planes, movingSquare(offset: 16).planes).map { a, b in
-                zip(a, b).map { $0 * Float(4 - q) / 4 + $1 * Float(q) / 4 } }), truth)
+            let blend = psnr(
+                movingSquare(offset: 8).with(
+                    width: 192, height: 128,
+                    planes: zip(movingSquare(offset: 8).planes, movingSquare(offset: 16).planes).map { a, b in
+                        zip(a, b).map { $0 * Float(4 - q) / 4 + $1 * Float(q) / 4 }
+                    }), truth)
             print(String(format: "t = %.2f: interpolated %.1f dB, linear blend %.1f dB", Double(q) / 4, p, blend))
             XCTAssertGreaterThanOrEqual(p, 30, "t = \(q)/4")
             XCTAssertGreaterThan(p, blend + 3, "t = \(q)/4 beats a blend")
@@ -70,12 +79,17 @@ final class InterpolateTests: XCTestCase {
         let h = try harness(["rate": "48", "flow-scale": "0.5"], input: streamInfo(width: 384, height: 256))
         func big(_ offset: Int, _ i: Int) -> Frame {
             let small = movingSquare(offset: offset)
-            var f = small.with(width: 384, height: 256, planes: small.planes.map { p in
-                (0..<(384 * 256)).map { j in p[(j / 384 / 2) * 192 + (j % 384) / 2] } })
+            var f = small.with(
+                width: 384, height: 256,
+                planes: small.planes.map { p in
+                    (0..<(384 * 256)).map { j in p[(j / 384 / 2) * 192 + (j % 384) / 2] }
+                })
             f.pts = Rational(Int64(i), 24)
             return f
         }
-        try h.push(big(0, 0)); try h.push(big(8, 1)); try h.finish()
+        try h.push(big(0, 0))
+        try h.push(big(8, 1))
+        try h.finish()
         let stage = try XCTUnwrap(h.stage as? InterpolateStage)
         XCTAssertEqual(stage.flowScale, 0.5)
         XCTAssertEqual(stage.interpolated, 1)
@@ -88,11 +102,17 @@ final class InterpolateTests: XCTestCase {
         // Shot A: the moving square; shot B: another picture. scenecut marks B's first frame.
         var sources: [Frame] = []
         for i in 0..<6 { sources.append(movingSquare(offset: 2 * i, pts: Rational(Int64(i), 24))) }
-        for i in 6..<12 { var f = otherShot(pts: Rational(Int64(i), 24)); f.planes = f.planes.map { $0.map { $0 * (1 - 0.01 * Float(i - 6)) } }; sources.append(f) }
+        for i in 6..<12 {
+            var f = otherShot(pts: Rational(Int64(i), 24))
+            f.planes = f.planes.map { $0.map { $0 * (1 - 0.01 * Float(i - 6)) } }
+            sources.append(f)
+        }
         let cut = try StageHarness("scenecut", input: streamInfo(width: 192, height: 128))
         for f in sources { try cut.push(f) }
         try cut.finish()
-        XCTAssertEqual(cut.emitted.map { $0.properties.sceneCut }, [true] + [Bool](repeating: false, count: 5) + [true] + [Bool](repeating: false, count: 5))
+        XCTAssertEqual(
+            cut.emitted.map { $0.properties.sceneCut },
+            [true] + [Bool](repeating: false, count: 5) + [true] + [Bool](repeating: false, count: 5))
         let h = try harness(["rate": "60"], input: streamInfo(width: 192, height: 128))
         for f in cut.emitted { try h.push(f) }
         try h.finish()
@@ -114,8 +134,9 @@ final class InterpolateTests: XCTestCase {
     }
 
     func test_staticShotsAroundACut_everyOutputIsWithin40dBOfASourceFrame() throws {
-        let sources = (0..<5).map { i in movingSquare(offset: 0, pts: Rational(Int64(i), 24)) } +
-            (5..<10).map { i in otherShot(pts: Rational(Int64(i), 24)) }
+        let sources =
+            (0..<5).map { i in movingSquare(offset: 0, pts: Rational(Int64(i), 24)) }
+            + (5..<10).map { i in otherShot(pts: Rational(Int64(i), 24)) }
         let cut = try StageHarness("scenecut", input: streamInfo(width: 192, height: 128))
         for f in sources { try cut.push(f) }
         try cut.finish()
@@ -155,7 +176,8 @@ final class InterpolateTests: XCTestCase {
         let h = try harness(["rate": "60"], input: info)
         var source: [Frame] = []
         for i in 0..<12 {
-            var f = movingSquare(width: 64, height: 64, offset: i * 3 - 30, pts: Rational(21, 1000) + Rational(Int64(i), 24))
+            var f = movingSquare(
+                width: 64, height: 64, offset: i * 3 - 30, pts: Rational(21, 1000) + Rational(Int64(i), 24))
             f.duration = Rational(1, 24)
             source.append(f)
             try h.push(f)
@@ -163,7 +185,8 @@ final class InterpolateTests: XCTestCase {
         try h.finish()
         XCTAssertEqual(h.emitted.first?.pts, Rational(21, 1000))
         for k in stride(from: 0, to: 12, by: 2) {
-            let out = try XCTUnwrap(h.emitted.first { $0.pts == source[k].pts }, "an output frame at source frame \(k)'s instant")
+            let out = try XCTUnwrap(
+                h.emitted.first { $0.pts == source[k].pts }, "an output frame at source frame \(k)'s instant")
             XCTAssertEqual(psnr(out, source[k]), .infinity, "frame \(k) copied")
         }
     }
@@ -183,7 +206,8 @@ final class InterpolateTests: XCTestCase {
     }
 
     func test_grayInGrayOut_andEnsemble() throws {
-        let h = try harness(["rate": "48", "ensemble": "true"], input: streamInfo(width: 192, height: 128, layout: .gray))
+        let h = try harness(
+            ["rate": "48", "ensemble": "true"], input: streamInfo(width: 192, height: 128, layout: .gray))
         try h.push(movingSquare(offset: 0, layout: .gray))
         try h.push(movingSquare(offset: 8, layout: .gray, pts: Rational(1, 24)))
         try h.finish()
@@ -193,7 +217,10 @@ final class InterpolateTests: XCTestCase {
     }
 
     func test_badOptionsAndMissingModel_clearErrors() {
-        XCTAssertThrowsError(try StageHarness("interpolate", options: ["models-dir": "/nonexistent"], input: streamInfo(width: 64, height: 64))) {
+        XCTAssertThrowsError(
+            try StageHarness(
+                "interpolate", options: ["models-dir": "/nonexistent"], input: streamInfo(width: 64, height: 64))
+        ) {
             XCTAssertTrue("\($0)".contains("make models"), "\($0)")
         }
         XCTAssertThrowsError(try harness(["flow-scale": "2"], input: streamInfo(width: 64, height: 64))) {
@@ -214,25 +241,31 @@ final class SceneCutTests: XCTestCase {
         for f in frames { try h.push(f) }
         try h.finish()
         XCTAssertEqual(h.emitted.count, frames.count)
-        for (a, b) in zip(h.emitted, frames) { XCTAssertEqual(a.planes, b.planes); XCTAssertEqual(a.pts, b.pts) }
+        for (a, b) in zip(h.emitted, frames) {
+            XCTAssertEqual(a.planes, b.planes)
+            XCTAssertEqual(a.pts, b.pts)
+        }
         return h.emitted.enumerated().filter { $0.element.properties.sceneCut }.map { $0.offset }
     }
 
     func scaled(_ f: Frame, _ s: Float, pts i: Int, noise: Float = 0, seed: UInt64 = 1) -> Frame {
         var g = seed &* 0x9E37_79B9_7F4A_7C15
         var out = f
-        out.planes = f.planes.map { $0.map { v in
-            g = g &* 6364136223846793005 &+ 1442695040888963407
-            return v * s + noise * (Float(g >> 40) / Float(1 << 24) - 0.5)
-        } }
+        out.planes = f.planes.map {
+            $0.map { v in
+                g = g &* 6364136223846793005 &+ 1442695040888963407
+                return v * s + noise * (Float(g >> 40) / Float(1 << 24) - 0.5)
+            }
+        }
         out.pts = Rational(Int64(i), 24)
         return out
     }
 
     func test_hardCutsAreFound_inMotionAndGrain() throws {
-        let frames = (0..<8).map { scaled(movingSquare(offset: 3 * $0), 1, pts: $0, noise: 0.08, seed: UInt64($0)) } +
-            (8..<14).map { scaled(otherShot(pts: .zero), 1, pts: $0, noise: 0.08, seed: UInt64($0)) } +
-            (14..<20).map { scaled(movingSquare(offset: 3 * $0), 1, pts: $0, noise: 0.08, seed: UInt64($0)) }
+        let frames =
+            (0..<8).map { scaled(movingSquare(offset: 3 * $0), 1, pts: $0, noise: 0.08, seed: UInt64($0)) }
+            + (8..<14).map { scaled(otherShot(pts: .zero), 1, pts: $0, noise: 0.08, seed: UInt64($0)) }
+            + (14..<20).map { scaled(movingSquare(offset: 3 * $0), 1, pts: $0, noise: 0.08, seed: UInt64($0)) }
         XCTAssertEqual(try cuts(frames), [0, 8, 14])
     }
 

@@ -22,7 +22,8 @@ final class KernelParityTests: XCTestCase {
             let source = (0..<(planes * n * (grain > 0 ? 2 : 1))).map { _ in g.nextUnit() }
             let guide = picture(w, h, &g)
             let total = (0..<n).map { _ in 1 + 4 * g.nextUnit() }
-            let k = JointBilateral(width: w, height: h, planeCount: planes, inverseRange: 1 / (2 * 6.25 * 0.0016), grain: grain)
+            let k = JointBilateral(
+                width: w, height: h, planeCount: planes, inverseRange: 1 / (2 * 6.25 * 0.0016), grain: grain)
             let fast = k.filter(source: source, guide: guide, total: total, simd: true)
             let plain = k.filter(source: source, guide: guide, total: total, simd: false)
             XCTAssertEqual(fast.count, planes * n)
@@ -35,7 +36,8 @@ final class KernelParityTests: XCTestCase {
     func test_blockCost_simdEqualsPlain_8and4wide_andAtEdges() {
         var g = SplitMix64(12)
         let w = 50, h = 40
-        let c = BlockMatcher.Plane(w: w, h: h, v: picture(w, h, &g)), r = BlockMatcher.Plane(w: w, h: h, v: picture(w, h, &g, shift: 3))
+        let c = BlockMatcher.Plane(w: w, h: h, v: picture(w, h, &g)),
+            r = BlockMatcher.Plane(w: w, h: h, v: picture(w, h, &g, shift: 3))
         var compared = 0
         for _ in 0..<400 {
             let width = g.next() % 2 == 0 ? 8 : 4, height = 1 + Int(g.next() % 8)
@@ -43,7 +45,8 @@ final class KernelParityTests: XCTestCase {
             let vx = Int(g.next() % 13) - 6, vy = Int(g.next() % 13) - 6
             let fast = c.cost(r, x0, y0, x0 + width, y0 + height, vx, vy)
             let plain = c.costPlain(r, x0, y0, x0 + width, y0 + height, vx, vy)
-            XCTAssertEqual(fast, plain, accuracy: 1e-5 * Float(width * height), "\(x0),\(y0) \(width)x\(height) by \(vx),\(vy)")
+            XCTAssertEqual(
+                fast, plain, accuracy: 1e-5 * Float(width * height), "\(x0),\(y0) \(width)x\(height) by \(vx),\(vy)")
             XCTAssertEqual(c.cost(r, x0, y0, x0 + width, y0 + height, vx, vy, simd: false), plain)
             compared += 1
         }
@@ -57,9 +60,11 @@ final class KernelParityTests: XCTestCase {
             let m = BlockMatcher()
             let field = m.match(current: current, reference: reference, width: w, height: h)
             let colour = (0..<3).map { _ in (0..<(w * h)).map { _ in g.nextUnit() } }
-            let fast = BlockMatcher.compensate(planes: colour, width: w, height: h, referenceLuma: reference, currentLuma: current, field)
-            let plain = BlockMatcher.compensate(planes: colour, width: w, height: h, referenceLuma: reference, currentLuma: current, field,
-                                                simd: false)
+            let fast = BlockMatcher.compensate(
+                planes: colour, width: w, height: h, referenceLuma: reference, currentLuma: current, field)
+            let plain = BlockMatcher.compensate(
+                planes: colour, width: w, height: h, referenceLuma: reference, currentLuma: current, field,
+                simd: false)
             // the same choices (sums in the same order), so the same pixels
             XCTAssertEqual(fast.luma, plain.luma, "\(w)x\(h)")
             XCTAssertEqual(fast.planes, plain.planes, "\(w)x\(h)")

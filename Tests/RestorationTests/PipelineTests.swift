@@ -33,16 +33,22 @@ final class FailingStage: Stage {
 
 final class PipelineTests: XCTestCase {
     func test_pipeline_backpressure_queuesNeverExceedCapacity_noFrameLost() throws {
-        let p = Pipeline(nodes: [Pipeline.Node(name: "a", stage: SlowStage(delay: 0)),
-                                 Pipeline.Node(name: "slow", stage: SlowStage(delay: 0.003)),
-                                 Pipeline.Node(name: "b", stage: SlowStage(delay: 0))], capacity: 3)
+        let p = Pipeline(
+            nodes: [
+                Pipeline.Node(name: "a", stage: SlowStage(delay: 0)),
+                Pipeline.Node(name: "slow", stage: SlowStage(delay: 0.003)),
+                Pipeline.Node(name: "b", stage: SlowStage(delay: 0)),
+            ], capacity: 3)
         var produced = 0
         var received: [Int] = []
-        try p.run(source: {
-            guard produced < 200 else { return nil }
-            defer { produced += 1 }
-            return Frame(width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(produced), 24), properties: FrameProperties(sourceIndex: produced))
-        }, sink: { received.append($0.properties.sourceIndex) })
+        try p.run(
+            source: {
+                guard produced < 200 else { return nil }
+                defer { produced += 1 }
+                return Frame(
+                    width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(produced), 24),
+                    properties: FrameProperties(sourceIndex: produced))
+            }, sink: { received.append($0.properties.sourceIndex) })
         XCTAssertEqual(received, Array(0..<200))
         for q in p.queues { XCTAssertLessThanOrEqual(q.highWater, 3) }
         // the queue in front of the slow stage filled up: the producer really was held back
@@ -50,13 +56,20 @@ final class PipelineTests: XCTestCase {
     }
 
     func test_pipeline_errorInAStage_stopsEverythingAndNamesTheStage() {
-        let p = Pipeline(nodes: [Pipeline.Node(name: "fit", stage: SlowStage(delay: 0)),
-                                 Pipeline.Node(name: "explode", stage: FailingStage())], capacity: 2)
+        let p = Pipeline(
+            nodes: [
+                Pipeline.Node(name: "fit", stage: SlowStage(delay: 0)),
+                Pipeline.Node(name: "explode", stage: FailingStage()),
+            ], capacity: 2)
         var produced = 0
-        XCTAssertThrowsError(try p.run(source: {
-            produced += 1
-            return Frame(width: 4, height: 4, layout: .gray, fill: [0])   // endless source: only the error can stop it
-        }, sink: { _ in })) { e in
+        XCTAssertThrowsError(
+            try p.run(
+                source: {
+                    produced += 1
+                    // endless source: only the error can stop it
+                    return Frame(width: 4, height: 4, layout: .gray, fill: [0])
+                }, sink: { _ in })
+        ) { e in
             XCTAssertEqual("\(e)", "stage 'explode' failed: boom at frame 5")
         }
     }
@@ -66,7 +79,9 @@ final class PipelineTests: XCTestCase {
         let canceller = p.canceller
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { canceller.cancel() }
         let t0 = Date()
-        XCTAssertThrowsError(try p.run(source: { Frame(width: 4, height: 4, layout: .gray, fill: [0]) }, sink: { _ in })) { e in
+        XCTAssertThrowsError(
+            try p.run(source: { Frame(width: 4, height: 4, layout: .gray, fill: [0]) }, sink: { _ in })
+        ) { e in
             guard case RestoreError.cancelled = e else { return XCTFail("\(e)") }
         }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
@@ -74,9 +89,13 @@ final class PipelineTests: XCTestCase {
 
     func test_boundedQueue_blocksProducerWhenFull() throws {
         let q = BoundedQueue<Int>(capacity: 2)
-        try q.push(1); try q.push(2)
+        try q.push(1)
+        try q.push(2)
         let pushed = expectation(description: "third push completes after a pop")
-        DispatchQueue.global().async { try? q.push(3); pushed.fulfill() }
+        DispatchQueue.global().async {
+            try? q.push(3)
+            pushed.fulfill()
+        }
         Thread.sleep(forTimeInterval: 0.1)
         XCTAssertEqual(q.count, 2)
         XCTAssertEqual(try q.pop(), 1)

@@ -12,9 +12,10 @@ final class RecipeTests: XCTestCase {
     override func tearDown() { dir.remove() }
 
     func recipe(_ input: String, stages: [Recipe.StageRecord], weights: [[String]]) throws -> Recipe {
-        Recipe(tool: "1", input: try Recipe.identify(input: input), preset: "p", stages: stages,
-               encoder: EncoderSettings(codec: "ffv1"),
-               files: try Recipe.files(stages: stages, weights: weights))
+        Recipe(
+            tool: "1", input: try Recipe.identify(input: input), preset: "p", stages: stages,
+            encoder: EncoderSettings(codec: "ffv1"),
+            files: try Recipe.files(stages: stages, weights: weights))
     }
 
     func test_fingerprint_changesWithModelInputOptionsAndTool_notWithPaths() throws {
@@ -22,9 +23,13 @@ final class RecipeTests: XCTestCase {
         try Data(repeating: 1, count: 5_000_000).write(to: URL(fileURLWithPath: input))
         try Data(repeating: 2, count: 1000).write(to: URL(fileURLWithPath: model))
         try Data(repeating: 3, count: 100).write(to: URL(fileURLWithPath: key))
-        let stages = [Recipe.StageRecord(name: "upscale", options: [:]), Recipe.StageRecord(name: "colorize", options: ["reference": key])]
+        let stages = [
+            Recipe.StageRecord(name: "upscale", options: [:]),
+            Recipe.StageRecord(name: "colorize", options: ["reference": key]),
+        ]
         let base = try recipe(input, stages: stages, weights: [[model], []])
-        XCTAssertEqual(base.files.map(\.stage), ["upscale", "colorize"], "the model and the option's file are both recorded")
+        XCTAssertEqual(
+            base.files.map(\.stage), ["upscale", "colorize"], "the model and the option's file are both recorded")
         XCTAssertEqual(try recipe(input, stages: stages, weights: [[model], []]).fingerprint, base.fingerprint)
 
         // The same film and model at other paths (another node's mount point): same fingerprint.
@@ -47,9 +52,15 @@ final class RecipeTests: XCTestCase {
         for (path, original) in [(model, UInt8(2)), (key, 3), (input, 1)] {
             for (byte, same) in [(UInt8(9), false), (original, true)] {
                 let h = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-                try h.seek(toOffset: 0); h.write(Data([byte])); try h.close()
+                try h.seek(toOffset: 0)
+                h.write(Data([byte]))
+                try h.close()
                 let now = try recipe(input, stages: stages, weights: [[model], []]).fingerprint
-                if same { XCTAssertEqual(now, base.fingerprint, path) } else { XCTAssertNotEqual(now, base.fingerprint, path) }
+                if same {
+                    XCTAssertEqual(now, base.fingerprint, path)
+                } else {
+                    XCTAssertNotEqual(now, base.fingerprint, path)
+                }
             }
         }
     }

@@ -17,9 +17,13 @@ final class ReportTests: XCTestCase {
         let out = dir.file("out.mkv")
         // Frames 24…35 (1.0–1.5 s) show a Mandelbrot set instead of the film; frame 40 is taken out
         // with every other frame keeping its time; the sound comes from the source 80 ms late.
-        try ffmpeg(["-i", input, "-f", "lavfi", "-i", "mandelbrot=size=640x480:rate=24,trim=duration=2", "-itsoffset", "0.08", "-i", input,
-                    "-filter_complex", "[0:v]scale=640:480:flags=lanczos[s];[s][1:v]overlay=enable='between(n,24,35)',select='not(eq(n\\,40))'[v]",
-                    "-map", "[v]", "-map", "2:a", "-fps_mode", "passthrough", "-c:v", "ffv1", "-c:a", "copy", out])
+        try ffmpeg([
+            "-i", input, "-f", "lavfi", "-i", "mandelbrot=size=640x480:rate=24,trim=duration=2", "-itsoffset", "0.08",
+            "-i", input,
+            "-filter_complex",
+            "[0:v]scale=640:480:flags=lanczos[s];[s][1:v]overlay=enable='between(n,24,35)',select='not(eq(n\\,40))'[v]",
+            "-map", "[v]", "-map", "2:a", "-fps_mode", "passthrough", "-c:v", "ffv1", "-c:a", "copy", out,
+        ])
         var options = ReportOptions()
         options.stills = 3
         let (r, images) = try ReportMaker.make(source: input, output: out, chain: [], options: options)
@@ -27,14 +31,19 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(r.frames.count, 48)
         XCTAssertEqual(r.activeArea.output, ActiveArea.Rect(x: 0, y: 0, width: 640, height: 480))
         for f in r.frames {
-            if f.index == 40 { XCTAssertNil(f.outputTime, "the dropped frame has no output frame"); continue }
+            if f.index == 40 {
+                XCTAssertNil(f.outputTime, "the dropped frame has no output frame")
+                continue
+            }
             let psnr = try XCTUnwrap(f.psnr, "frame \(f.index)"), ssim = try XCTUnwrap(f.ssim)
             if (24...35).contains(f.index) {
                 XCTAssertTrue(f.inventedDetail, "replaced frame \(f.index): \(psnr) dB, SSIM \(ssim)")
-                XCTAssertLessThan(psnr, 15); XCTAssertLessThan(ssim, 0.3)
+                XCTAssertLessThan(psnr, 15)
+                XCTAssertLessThan(ssim, 0.3)
             } else {
                 XCTAssertFalse(f.inventedDetail, "honest frame \(f.index): \(psnr) dB, SSIM \(ssim)")
-                XCTAssertGreaterThan(psnr, 30); XCTAssertGreaterThan(ssim, 0.9)
+                XCTAssertGreaterThan(psnr, 30)
+                XCTAssertGreaterThan(ssim, 0.9)
             }
         }
         XCTAssertEqual(r.summary.inventedFrames, 12)
@@ -44,12 +53,18 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue((24...35).contains(worst.index))
         XCTAssertEqual(images.stills.count, r.stills.count)
         XCTAssertTrue(images.between.isEmpty, "no interpolation, no interpolated frame")
-        for im in images.stills { for png in [im.before, im.after, im.beforeCrop, im.afterCrop] { XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47]) } }
+        for im in images.stills {
+            for png in [im.before, im.after, im.beforeCrop, im.afterCrop] {
+                XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+            }
+        }
 
         XCTAssertFalse(r.timing.passed)
         XCTAssertEqual(r.timing.missingFrames, 1)
         XCTAssertTrue(r.timing.problems.contains { $0.contains("sound moved") }, "\(r.timing.problems)")
-        XCTAssertEqual(try XCTUnwrap(r.timing.outputOffsetAtStart) - (try XCTUnwrap(r.timing.inputOffsetAtStart)), 0.08, accuracy: 0.002)
+        XCTAssertEqual(
+            try XCTUnwrap(r.timing.outputOffsetAtStart) - (try XCTUnwrap(r.timing.inputOffsetAtStart)), 0.08,
+            accuracy: 0.002)
         // The page says so.
         let html = ReportPage.html(r, images: images)
         XCTAssertTrue(html.contains("12 frame(s) flagged as invented detail"))
@@ -60,10 +75,13 @@ final class ReportTests: XCTestCase {
     func test_flickerIndex_and_noiseSigma() {
         let n = 48
         let times = (0..<n).map { Double($0) / 24 }
-        let steady = PictureMeasures.flicker(means: times.map { 0.4 + 0.1 * $0 }, times: times, cuts: Array(repeating: false, count: n))
-        XCTAssertLessThan(try XCTUnwrap(steady.index), 0.5)   // a slow fade is not flicker
-        let pumping = PictureMeasures.flicker(means: (0..<n).map { 0.4 + ($0 % 2 == 0 ? 0.02 : -0.02) }, times: times, cuts: Array(repeating: false, count: n))
-        XCTAssertEqual(try XCTUnwrap(pumping.index), 5, accuracy: 0.6)   // ±0.02 on 0.4: ±5 %
+        let steady = PictureMeasures.flicker(
+            means: times.map { 0.4 + 0.1 * $0 }, times: times, cuts: Array(repeating: false, count: n))
+        XCTAssertLessThan(try XCTUnwrap(steady.index), 0.5)  // a slow fade is not flicker
+        let pumping = PictureMeasures.flicker(
+            means: (0..<n).map { 0.4 + ($0 % 2 == 0 ? 0.02 : -0.02) }, times: times,
+            cuts: Array(repeating: false, count: n))
+        XCTAssertEqual(try XCTUnwrap(pumping.index), 5, accuracy: 0.6)  // ±0.02 on 0.4: ±5 %
         // A cut between two steady shots of different brightness is not flicker either.
         let cuts = (0..<n).map { $0 == 24 }
         let shots = PictureMeasures.flicker(means: (0..<n).map { $0 < 24 ? 0.3 : 0.6 }, times: times, cuts: cuts)
@@ -84,13 +102,17 @@ final class ReportTests: XCTestCase {
     /// A feature film's 130,000 frames plot as a few thousand points, spikes kept.
     func test_plotDecimation_keepsExtremesAndGaps() {
         var pts: [(Double, Double?)] = (0..<130_000).map { (Double($0) / 24, sin(Double($0) / 500)) }
-        pts[77_777].1 = 5; pts[1234].1 = -5; pts[90_000].1 = nil
+        pts[77_777].1 = 5
+        pts[1234].1 = -5
+        pts[90_000].1 = nil
         let d = ReportPage.decimated(pts, bins: 1200)
         XCTAssertLessThanOrEqual(d.count, 2 * 1200 + 1)
         XCTAssertEqual(d.compactMap(\.1).max(), 5)
         XCTAssertEqual(d.compactMap(\.1).min(), -5)
         XCTAssertEqual(d.filter { $0.1 == nil }.count, 1)
-        XCTAssertEqual(zip(d, d.dropFirst()).filter { $0.0.1 != nil && $0.1.1 != nil && $0.1.0 < $0.0.0 }.count, 0, "points stay in time order")
+        XCTAssertEqual(
+            zip(d, d.dropFirst()).filter { $0.0.1 != nil && $0.1.1 != nil && $0.1.0 < $0.0.0 }.count, 0,
+            "points stay in time order")
         let small = Array(pts.prefix(100))
         XCTAssertEqual(ReportPage.decimated(small, bins: 1200).count, 100)
     }

@@ -11,14 +11,19 @@ final class RestorerTests: XCTestCase {
 
     func makeClip(seconds: Double = 1, name: String = "in.mkv") throws -> String {
         let p = dir.file(name)
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=\(seconds)", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=\(seconds)", "-pix_fmt", "yuv420p", "-c:v", "ffv1", "-c:a", "flac", "-shortest", p])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=\(seconds)", "-f", "lavfi", "-i",
+            "sine=frequency=440:duration=\(seconds)", "-pix_fmt", "yuv420p", "-c:v", "ffv1", "-c:a", "flac",
+            "-shortest", p,
+        ])
         return p
     }
 
     func preset() -> Preset {
-        Preset(name: "test", stages: [.init(name: "fit", options: ["size": "320x180"]), .init(name: "fps", options: ["rate": "30"])],
-               encoder: EncoderSettings(codec: "ffv1", pixelFormat: "yuv420p"))
+        Preset(
+            name: "test",
+            stages: [.init(name: "fit", options: ["size": "320x180"]), .init(name: "fps", options: ["rate": "30"])],
+            encoder: EncoderSettings(codec: "ffv1", pixelFormat: "yuv420p"))
     }
 
     func test_restore_stageThrowingMidStream_failsNamingIt_andLeavesNoFile() throws {
@@ -59,9 +64,14 @@ final class RestorerTests: XCTestCase {
                 _ = s
             } catch let e as RestoreError {
                 // cancelled before any segment was done, or after some (kept for the resume)
-                if case .cancelled = e {} else if case .resumable(.cancelled, _, _) = e {} else { XCTFail("attempt \(attempt): \(e)") }
+                if case .cancelled = e {
+                } else if case .resumable(.cancelled, _, _) = e {
+                } else {
+                    XCTFail("attempt \(attempt): \(e)")
+                }
                 cancelledRuns += 1
-                XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no partial output published (attempt \(attempt))")
+                XCTAssertFalse(
+                    FileManager.default.fileExists(atPath: out), "no partial output published (attempt \(attempt))")
             }
         }
         var job = RestoreJob(input: input, output: out, preset: preset())
@@ -82,26 +92,38 @@ final class RestorerTests: XCTestCase {
         XCTAssertEqual(streams.filter { $0.type == "audio" }.count, 1)
         XCTAssertEqual(try packetHashes(input, stream: "a:0"), try packetHashes(out, stream: "a:0"))
         XCTAssertEqual(dir.listing(), ["in.mkv", "out.mkv"])
-        for (h, c) in zip(s.queueHighWater, Array(repeating: s.queueCapacity, count: s.queueHighWater.count)) { XCTAssertLessThanOrEqual(h, c) }
+        for (h, c) in zip(s.queueHighWater, Array(repeating: s.queueCapacity, count: s.queueHighWater.count)) {
+            XCTAssertLessThanOrEqual(h, c)
+        }
     }
 
     func test_restore_interlacedSource_isDeinterlacedFirst() throws {
         let input = dir.file("tape.mkv")
-        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=50:duration=0.5", "-vf", "tinterlace=mode=interleave_top,setfield=tff",
-                    "-c:v", "ffv1", "-field_order", "tt", input])
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=50:duration=0.5", "-vf",
+            "tinterlace=mode=interleave_top,setfield=tff",
+            "-c:v", "ffv1", "-field_order", "tt", input,
+        ])
         let out = dir.file("o.mkv")
         let r = try Restorer(job: RestoreJob(input: input, output: out, preset: preset()))
-        XCTAssertEqual(r.nodes.map(\.name), ["deinterlace", "scenecut", "fit", "fps"], "deinterlaced first, then shots found on the source frames")
+        XCTAssertEqual(
+            r.nodes.map(\.name), ["deinterlace", "scenecut", "fit", "fps"],
+            "deinterlaced first, then shots found on the source frames")
         _ = try r.run()
-        XCTAssertTrue(try runProcess("ffprobe", ["-v", "error", "-show_entries", "stream=field_order", "-of", "csv=p=0", out]).stdout.contains("progressive"))
+        XCTAssertTrue(
+            try runProcess("ffprobe", ["-v", "error", "-show_entries", "stream=field_order", "-of", "csv=p=0", out])
+                .stdout.contains("progressive"))
     }
 
     func test_restore_colorizeWithAMissingModel_failsNamingIt_beforeWritingAnything() throws {
         let input = try makeClip(seconds: 0.5)
-        let p = try Preset.parse(yaml: "stages: [denoise, {colorize: {model: /nonexistent/ColorizeArtistic_gen.pth}}, fit]", name: "archival")
+        let p = try Preset.parse(
+            yaml: "stages: [denoise, {colorize: {model: /nonexistent/ColorizeArtistic_gen.pth}}, fit]", name: "archival"
+        )
         XCTAssertThrowsError(try Restorer(job: RestoreJob(input: input, output: dir.file("o.mkv"), preset: p))) { e in
             let s = "\(e)"
-            XCTAssertTrue(s.contains("colorize") && s.contains("ColorizeArtistic_gen.pth") && s.contains("not found"), s)
+            XCTAssertTrue(
+                s.contains("colorize") && s.contains("ColorizeArtistic_gen.pth") && s.contains("not found"), s)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.mkv")))
     }

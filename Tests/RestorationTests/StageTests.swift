@@ -9,7 +9,12 @@ final class StageTests: XCTestCase {
     func test_fps_24to60_exactTimestampsAndNearestFrames() throws {
         // given 60 frames at 24 fps (2.5 s)
         let h = try StageHarness("fps", options: ["rate": "60"], input: streamInfo(width: 8, height: 8, frames: 60))
-        for i in 0..<60 { try h.push(Frame(width: 8, height: 8, layout: .gray, fill: [Float(i) / 60], pts: Rational(Int64(i), 24), duration: Rational(1, 24), properties: FrameProperties(sourceIndex: i))) }
+        for i in 0..<60 {
+            try h.push(
+                Frame(
+                    width: 8, height: 8, layout: .gray, fill: [Float(i) / 60], pts: Rational(Int64(i), 24),
+                    duration: Rational(1, 24), properties: FrameProperties(sourceIndex: i)))
+        }
         try h.finish()
         // then 150 frames at exactly k/60, each the nearest input frame
         XCTAssertEqual(h.emitted.count, 150)
@@ -26,12 +31,15 @@ final class StageTests: XCTestCase {
 
     func test_fps_23976to60_noDriftOverLongRun() throws {
         let rate = Rational(24000, 1001)
-        let n = 24_000   // ~16.7 minutes
-        let h = try StageHarness("fps", options: ["rate": "60"], input: streamInfo(width: 2, height: 2, fps: rate, frames: n))
+        let n = 24_000  // ~16.7 minutes
+        let h = try StageHarness(
+            "fps", options: ["rate": "60"], input: streamInfo(width: 2, height: 2, fps: rate, frames: n))
         let f0 = Frame(width: 2, height: 2, layout: .gray, fill: [0])
         var count = 0
         for i in 0..<n {
-            var f = f0; f.pts = Rational(Int64(i)) / rate; f.duration = rate.reciprocal
+            var f = f0
+            f.pts = Rational(Int64(i)) / rate
+            f.duration = rate.reciprocal
             count += try h.push(f).count
         }
         count += try h.finish().count
@@ -61,10 +69,14 @@ final class StageTests: XCTestCase {
 
     func test_fit_sar8to9_pillarboxesTo2880Wide() throws {
         // 720x480 with SAR 8:9 is 4:3 on screen → 2880x2160 inside 3840x2160, bars of 480 each side.
-        let h = try StageHarness("fit", options: ["size": "3840x2160"], input: streamInfo(width: 720, height: 480, sar: Rational(8, 9)))
-        let white = Frame(width: 720, height: 480, layout: .rgb, fill: [1, 1, 1], properties: FrameProperties(sampleAspect: Rational(8, 9)))
+        let h = try StageHarness(
+            "fit", options: ["size": "3840x2160"], input: streamInfo(width: 720, height: 480, sar: Rational(8, 9)))
+        let white = Frame(
+            width: 720, height: 480, layout: .rgb, fill: [1, 1, 1],
+            properties: FrameProperties(sampleAspect: Rational(8, 9)))
         let out = try XCTUnwrap(try h.push(white).first)
-        XCTAssertEqual(out.width, 3840); XCTAssertEqual(out.height, 2160)
+        XCTAssertEqual(out.width, 3840)
+        XCTAssertEqual(out.height, 2160)
         XCTAssertEqual(out.properties.sampleAspect, .one)
         let row = 1080 * 3840
         let p = out.planes[1]
@@ -78,11 +90,11 @@ final class StageTests: XCTestCase {
     }
 
     func test_fit_letterboxesWideAndCropsWhenAsked() throws {
-        let info = streamInfo(width: 2048, height: 858)   // 2.39:1 scope
+        let info = streamInfo(width: 2048, height: 858)  // 2.39:1 scope
         let pad = try StageHarness("fit", options: ["size": "1920x1080"], input: info)
         let f = try XCTUnwrap(try pad.push(Frame(width: 2048, height: 858, layout: .gray, fill: [1])).first)
         let col = (0..<1080).filter { f.planes[0][$0 * 1920 + 960] > 0.5 }.count
-        XCTAssertEqual(col, 804)   // 1920 / (2048/858) = 804.4 → 804 (even)
+        XCTAssertEqual(col, 804)  // 1920 / (2048/858) = 804.4 → 804 (even)
         let crop = try StageHarness("fit", options: ["size": "1920x1080", "mode": "crop"], input: info)
         let c = try XCTUnwrap(try crop.push(Frame(width: 2048, height: 858, layout: .gray, fill: [1])).first)
         XCTAssertEqual(c.planes[0].filter { $0 < 0.5 }.count, 0)
@@ -102,7 +114,8 @@ final class StageTests: XCTestCase {
         XCTAssertThrowsError(try StageHarness("fit", options: ["sise": "4k"], input: streamInfo(width: 8, height: 8))) {
             XCTAssertTrue("\($0)".contains("unknown option 'sise'"), "\($0)")
         }
-        XCTAssertThrowsError(try StageHarness("fps", options: ["rate": "fast"], input: streamInfo(width: 8, height: 8))) {
+        XCTAssertThrowsError(try StageHarness("fps", options: ["rate": "fast"], input: streamInfo(width: 8, height: 8)))
+        {
             XCTAssertTrue("\($0)".contains("option 'rate' takes a positive rate"), "\($0)")
         }
         XCTAssertThrowsError(try StageHarness("sharpen", input: streamInfo(width: 8, height: 8))) {
@@ -113,7 +126,8 @@ final class StageTests: XCTestCase {
     // MARK: presets
 
     func test_presets_shippedOnesAllLoad() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Pipelines").path
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yml") }
         XCTAssertTrue(files.contains("fit-4k60.yml") && files.contains("archival-4k60.yml"))
@@ -128,13 +142,23 @@ final class StageTests: XCTestCase {
     func test_presets_listValuedOption_reachesTheStage_wrongTypeNamed() throws {
         let p = try Preset.parse(yaml: "stages:\n  - interpolate: {rate: 60, scale-list: [16, 8, 4, 2]}\n", name: "t")
         XCTAssertEqual(p.stages[0].options["scale-list"], "16,8,4,2")
-        let stage = try XCTUnwrap(try StageRegistry.make("interpolate", options: StageOptions(stage: "interpolate", values: p.stages[0].options)) as? InterpolateStage)
+        let stage = try XCTUnwrap(
+            try StageRegistry.make(
+                "interpolate", options: StageOptions(stage: "interpolate", values: p.stages[0].options))
+                as? InterpolateStage)
         XCTAssertEqual(stage.scaleList, [16, 8, 4, 2])
-        XCTAssertThrowsError(try Preset.parse(yaml: "stages:\n  - interpolate: {scale-list: {coarse: 16}}\n", name: "t")) {
-            XCTAssertEqual("\($0)", "preset 't': option interpolate.scale-list takes a value or a list of values, not a mapping")
+        XCTAssertThrowsError(
+            try Preset.parse(yaml: "stages:\n  - interpolate: {scale-list: {coarse: 16}}\n", name: "t")
+        ) {
+            XCTAssertEqual(
+                "\($0)", "preset 't': option interpolate.scale-list takes a value or a list of values, not a mapping")
         }
-        XCTAssertThrowsError(try Preset.parse(yaml: "stages:\n  - interpolate: {scale-list: [[16, 8], [4, 2]]}\n", name: "t")) {
-            XCTAssertTrue("\($0)".contains("interpolate.scale-list takes a value or a list of values, not a list of lists"), "\($0)")
+        XCTAssertThrowsError(
+            try Preset.parse(yaml: "stages:\n  - interpolate: {scale-list: [[16, 8], [4, 2]]}\n", name: "t")
+        ) {
+            XCTAssertTrue(
+                "\($0)".contains("interpolate.scale-list takes a value or a list of values, not a list of lists"),
+                "\($0)")
         }
     }
 
@@ -143,23 +167,36 @@ final class StageTests: XCTestCase {
     /// the wrong length.
     func test_presets_wrongType_namesOptionExpectedTypeAndValue() throws {
         func message(_ yaml: String) -> String {
-            do { _ = try Preset.parse(yaml: yaml, name: "t"); return "parsed" } catch { return "\(error)" }
+            do {
+                _ = try Preset.parse(yaml: yaml, name: "t")
+                return "parsed"
+            } catch { return "\(error)" }
         }
-        XCTAssertEqual(message("stages:\n  - denoise: {radius: two}\n"),
-                       "preset 't': stage 'denoise': option 'radius' takes a whole number in 0…6, not 'two'")
-        XCTAssertEqual(message("stages:\n  - fit: {size: [3840, 2160]}\n"),
-                       "preset 't': stage 'fit': option 'size' takes a size WIDTHxHEIGHT (or 4k, 1080p, 720p), not '3840,2160'")
-        XCTAssertEqual(message("stages:\n  - interpolate: {scale-list: [8, 4, 2]}\n"),
-                       "preset 't': stage 'interpolate': option 'scale-list' takes a list of 4 (a number in 0.001…64), not '8,4,2'")
-        XCTAssertEqual(message("stages:\n  - colorize: {render-size: 100}\n"),
-                       "preset 't': stage 'colorize': option 'render-size' takes a multiple of 32 in 64…2048, not '100'")
-        XCTAssertEqual(message("stages:\n  - deflicker: {grid: 32x2}\n"),
-                       "preset 't': stage 'deflicker': option 'grid' takes a size WIDTHxHEIGHT, each at most 16, not '32x2'")
-        XCTAssertEqual(message("stages:\n  - denoise: {strength: loud}\n"),
-                       "preset 't': stage 'denoise': option 'strength' takes auto or a number in 0…100, not 'loud'")
-        XCTAssertEqual(message("stages:\n  - fit: {sise: 4k}\n"),
-                       "preset 't': stage 'fit': unknown option 'sise' (options: background, mode, size)")
-        XCTAssertEqual(message("stages:\n  - interpolate: {scale-list: [16, 8, 4, 2], flow-scale: auto, ensemble: yes}\n"), "parsed")
+        XCTAssertEqual(
+            message("stages:\n  - denoise: {radius: two}\n"),
+            "preset 't': stage 'denoise': option 'radius' takes a whole number in 0…6, not 'two'")
+        XCTAssertEqual(
+            message("stages:\n  - fit: {size: [3840, 2160]}\n"),
+            "preset 't': stage 'fit': option 'size' takes a size WIDTHxHEIGHT (or 4k, 1080p, 720p), not '3840,2160'")
+        XCTAssertEqual(
+            message("stages:\n  - interpolate: {scale-list: [8, 4, 2]}\n"),
+            "preset 't': stage 'interpolate': option 'scale-list' takes a list of 4 (a number in 0.001…64), not '8,4,2'"
+        )
+        XCTAssertEqual(
+            message("stages:\n  - colorize: {render-size: 100}\n"),
+            "preset 't': stage 'colorize': option 'render-size' takes a multiple of 32 in 64…2048, not '100'")
+        XCTAssertEqual(
+            message("stages:\n  - deflicker: {grid: 32x2}\n"),
+            "preset 't': stage 'deflicker': option 'grid' takes a size WIDTHxHEIGHT, each at most 16, not '32x2'")
+        XCTAssertEqual(
+            message("stages:\n  - denoise: {strength: loud}\n"),
+            "preset 't': stage 'denoise': option 'strength' takes auto or a number in 0…100, not 'loud'")
+        XCTAssertEqual(
+            message("stages:\n  - fit: {sise: 4k}\n"),
+            "preset 't': stage 'fit': unknown option 'sise' (options: background, mode, size)")
+        XCTAssertEqual(
+            message("stages:\n  - interpolate: {scale-list: [16, 8, 4, 2], flow-scale: auto, ensemble: yes}\n"),
+            "parsed")
     }
 
     /// Every registered stage's declaration is whole: unique keys, a help line each, every
@@ -174,23 +211,34 @@ final class StageTests: XCTestCase {
             for o in s.options {
                 XCTAssertFalse(o.help.isEmpty, "\(s.name).\(o.key)")
                 if let d = o.defaultValue {
-                    XCTAssertEqual(o.type.parse(d.description), d, "\(s.name).\(o.key): default \(d) is not a \(o.type)")
-                } else if case .path = o.type {} else {
-                    XCTAssertNotNil(o.defaultNote, "\(s.name).\(o.key) has neither a default nor a note saying what it is")
+                    XCTAssertEqual(
+                        o.type.parse(d.description), d, "\(s.name).\(o.key): default \(d) is not a \(o.type)")
+                } else if case .path = o.type {
+                } else {
+                    XCTAssertNotNil(
+                        o.defaultNote, "\(s.name).\(o.key) has neither a default nor a note saying what it is")
                 }
             }
-            for key in [s.sizeOption, s.rateOption].compactMap({ $0 }) { XCTAssertNotNil(s.option(key), "\(s.name): role on \(key)") }
+            for key in [s.sizeOption, s.rateOption].compactMap({ $0 }) {
+                XCTAssertNotNil(s.option(key), "\(s.name): role on \(key)")
+            }
             if s.has(.fallback) { XCTAssertTrue(s.sizeOption != nil || s.rateOption != nil, s.name) }
             XCTAssertNoThrow(try StageRegistry.make(s.name, text: [:]), s.name)
         }
         // the files a stage was built from come with the stage (no side channel): the default
         // upscaler blends two networks, so four files
         let up = try StageRegistry.make("upscale", text: [:])
-        XCTAssertEqual(up.modelFiles.map { ($0 as NSString).lastPathComponent },
-                       ["realesr-general-x4v3.param", "realesr-general-x4v3.bin", "realesr-general-wdn-x4v3.param", "realesr-general-wdn-x4v3.bin"])
+        XCTAssertEqual(
+            up.modelFiles.map { ($0 as NSString).lastPathComponent },
+            [
+                "realesr-general-x4v3.param", "realesr-general-x4v3.bin", "realesr-general-wdn-x4v3.param",
+                "realesr-general-wdn-x4v3.bin",
+            ])
         XCTAssertTrue(up.modelFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) })
         XCTAssertEqual(try StageRegistry.make("upscale", text: ["denoise": "1"]).modelFiles.count, 2)
-        XCTAssertEqual(try StageRegistry.make("colorize", text: [:]).modelFiles.map { ($0 as NSString).lastPathComponent }, ["compact-colorizer.safetensors"])
+        XCTAssertEqual(
+            try StageRegistry.make("colorize", text: [:]).modelFiles.map { ($0 as NSString).lastPathComponent },
+            ["compact-colorizer.safetensors"])
         XCTAssertEqual(try StageRegistry.make("fit", text: [:]).modelFiles, [])
         XCTAssertEqual(StageRegistry.fallback(for: \.sizeOption)?.name, "fit")
         XCTAssertEqual(StageRegistry.fallback(for: \.rateOption)?.name, "fps")
@@ -203,14 +251,24 @@ final class StageTests: XCTestCase {
         XCTAssertEqual(p.stages.map { $0.options["strength"] }, ["0.3", nil, "0.3"])
         try p.apply(setting: "denoise#2.strength=0.5")
         XCTAssertEqual(p.stages.map { $0.options["strength"] }, ["0.3", nil, "0.5"])
-        XCTAssertThrowsError(try p.apply(setting: "denoise#3.strength=1")) { XCTAssertTrue("\($0)".contains("has 2 stage(s) denoise"), "\($0)") }
-        XCTAssertThrowsError(try p.apply(setting: "blur.radius=1")) { XCTAssertTrue("\($0)".contains("has no stage blur"), "\($0)") }
-        XCTAssertThrowsError(try p.apply(setting: "denoise=1")) { XCTAssertTrue("\($0)".contains("STAGE.KEY=VALUE"), "\($0)") }
+        XCTAssertThrowsError(try p.apply(setting: "denoise#3.strength=1")) {
+            XCTAssertTrue("\($0)".contains("has 2 stage(s) denoise"), "\($0)")
+        }
+        XCTAssertThrowsError(try p.apply(setting: "blur.radius=1")) {
+            XCTAssertTrue("\($0)".contains("has no stage blur"), "\($0)")
+        }
+        XCTAssertThrowsError(try p.apply(setting: "denoise=1")) {
+            XCTAssertTrue("\($0)".contains("STAGE.KEY=VALUE"), "\($0)")
+        }
         // checked against the spec at once: type and key
         XCTAssertThrowsError(try p.apply(setting: "denoise.radius=9")) {
-            XCTAssertEqual("\($0)", "--set denoise.radius=9: stage 'denoise': option 'radius' takes a whole number in 0…6, not '9'")
+            XCTAssertEqual(
+                "\($0)", "--set denoise.radius=9: stage 'denoise': option 'radius' takes a whole number in 0…6, not '9'"
+            )
         }
-        XCTAssertThrowsError(try p.apply(setting: "fit.blur=1")) { XCTAssertTrue("\($0)".contains("unknown option 'blur'"), "\($0)") }
+        XCTAssertThrowsError(try p.apply(setting: "fit.blur=1")) {
+            XCTAssertTrue("\($0)".contains("unknown option 'blur'"), "\($0)")
+        }
         XCTAssertEqual(p.stages.map { $0.options["radius"] }, [nil, nil, nil], "a refused setting changes nothing")
     }
 
@@ -235,24 +293,31 @@ final class StageTests: XCTestCase {
         Restorer.insertAutomaticStages(&p, interlaced: false)
         XCTAssertEqual(p.map(\.name), ["scenecut", "fit"])
         // the report's reference: the leading cleanup run, with a shot finder
-        let chain: [Preset.StageEntry] = [.init(name: "deflicker"), .init(name: "denoise"), .init(name: "upscale"), .init(name: "despeckle")]
+        let chain: [Preset.StageEntry] = [
+            .init(name: "deflicker"), .init(name: "denoise"), .init(name: "upscale"), .init(name: "despeckle"),
+        ]
         XCTAssertEqual(ReportMaker.referenceChain(chain).map(\.name), ["scenecut", "deflicker", "denoise"])
     }
 
     func test_presets_parseAndReportUnavailableStages() throws {
-        let p = try Preset.parse(yaml: """
-            description: test
-            stages:
-              - colorize
-              - fit: {size: 1280x720}
-            output: {codec: libx265, crf: 20}
-            """, name: "t")
+        let p = try Preset.parse(
+            yaml: """
+                description: test
+                stages:
+                  - colorize
+                  - fit: {size: 1280x720}
+                output: {codec: libx265, crf: 20}
+                """, name: "t")
         XCTAssertEqual(p.stages.map(\.name), ["colorize", "fit"])
         XCTAssertEqual(p.encoder.codec, "libx265")
         XCTAssertEqual(p.encoder.crf, 20)
-        XCTAssertEqual(p.unavailableStages, [])          // every planned stage exists now
+        XCTAssertEqual(p.unavailableStages, [])  // every planned stage exists now
         XCTAssertNotNil(StageRegistry.type(named: "colorize"))
-        XCTAssertThrowsError(try Preset.parse(yaml: "stages: [blur]", name: "x")) { XCTAssertTrue("\($0)".contains("unknown stage 'blur'")) }
-        XCTAssertThrowsError(try Preset.parse(yaml: "stages: [fit]\noutput: {speed: 3}", name: "x")) { XCTAssertTrue("\($0)".contains("unknown output setting")) }
+        XCTAssertThrowsError(try Preset.parse(yaml: "stages: [blur]", name: "x")) {
+            XCTAssertTrue("\($0)".contains("unknown stage 'blur'"))
+        }
+        XCTAssertThrowsError(try Preset.parse(yaml: "stages: [fit]\noutput: {speed: 3}", name: "x")) {
+            XCTAssertTrue("\($0)".contains("unknown output setting"))
+        }
     }
 }

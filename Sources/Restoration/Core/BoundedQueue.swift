@@ -21,10 +21,15 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         items = Array(repeating: nil, count: capacity)
     }
 
-    public var count: Int { cond.lock(); defer { cond.unlock() }; return count_ }
+    public var count: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return count_
+    }
 
     public func push(_ e: Element) throws {
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
         while count_ == capacity && !cancelled { cond.wait() }
         if cancelled { throw RestoreError.cancelled }
         precondition(!closed, "push after close")
@@ -36,7 +41,8 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
 
     /// The next element, or nil once the queue is closed and empty.
     public func pop() throws -> Element? {
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
         while count_ == 0 && !closed && !cancelled { cond.wait() }
         if cancelled { throw RestoreError.cancelled }
         if count_ == 0 { return nil }
@@ -48,6 +54,16 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         return e
     }
 
-    public func close() { cond.lock(); closed = true; cond.broadcast(); cond.unlock() }
-    public func cancel() { cond.lock(); cancelled = true; cond.broadcast(); cond.unlock() }
+    public func close() {
+        cond.lock()
+        closed = true
+        cond.broadcast()
+        cond.unlock()
+    }
+    public func cancel() {
+        cond.lock()
+        cancelled = true
+        cond.broadcast()
+        cond.unlock()
+    }
 }

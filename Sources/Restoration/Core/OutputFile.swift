@@ -33,12 +33,15 @@ public final class OutputFile {
         finalPath = path
         self.force = force
         self.inputs = inputs
-        temporaryPath = (temporaryDirectory ?? dir) + "/" + Self.temporaryPrefix(for: path) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))" +
-            (url.pathExtension.isEmpty ? "" : "." + url.pathExtension)
+        temporaryPath =
+            (temporaryDirectory ?? dir) + "/" + Self.temporaryPrefix(for: path)
+            + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            + (url.pathExtension.isEmpty ? "" : "." + url.pathExtension)
     }
 
     public convenience init(path: String, input: String?, force: Bool, temporaryDirectory: String? = nil) throws {
-        try self.init(path: path, inputs: input.map { [$0] } ?? [], force: force, temporaryDirectory: temporaryDirectory)
+        try self.init(
+            path: path, inputs: input.map { [$0] } ?? [], force: force, temporaryDirectory: temporaryDirectory)
     }
 
     /// `.NAME.partial-` for `dir/NAME.ext`: the temporary files of `path` start with it, followed by
@@ -69,9 +72,11 @@ public final class OutputFile {
         let dir = folder ?? url.deletingLastPathComponent().path
         let prefix = temporaryPrefix(for: path)
         let ext = url.pathExtension.isEmpty ? "" : "." + url.pathExtension
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) && name.hasSuffix(ext) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        where name.hasPrefix(prefix) && name.hasSuffix(ext) {
             let rest = name.dropFirst(prefix.count)
-            guard let pid = rest.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0, !processIsAlive(pid) else { continue }
+            guard let pid = rest.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0, !processIsAlive(pid)
+            else { continue }
             unlink(dir + "/" + name)
         }
     }
@@ -109,12 +114,19 @@ public enum FilePaths {
         }
         if renameNoReplace(temporary, final) == 0 { return }
         let e = errno
-        if e == EEXIST { throw RestoreError.output("\(final) exists (it appeared during the run; use --force to overwrite)") }
+        if e == EEXIST {
+            throw RestoreError.output("\(final) exists (it appeared during the run; use --force to overwrite)")
+        }
         guard e == EINVAL || e == ENOSYS || e == ENOTSUP else { throw failure(temporary, final, e) }
         // No RENAME_NOREPLACE on this file system: a hard link fails the same way if `final` exists.
-        if link(temporary, final) == 0 { unlink(temporary); return }
+        if link(temporary, final) == 0 {
+            unlink(temporary)
+            return
+        }
         let le = errno
-        if le == EEXIST { throw RestoreError.output("\(final) exists (it appeared during the run; use --force to overwrite)") }
+        if le == EEXIST {
+            throw RestoreError.output("\(final) exists (it appeared during the run; use --force to overwrite)")
+        }
         throw failure(temporary, final, le)
     }
 
@@ -130,21 +142,27 @@ public enum FilePaths {
                 throw RestoreError.output("refusing to write the \(o.role) to \(o.path): it is the input \(input)")
             }
             for other in outputs[..<i] where same(other.path, o.path) {
-                throw RestoreError.output("the \(o.role) and the \(other.role) would both be written to \(o.path): give them different names")
+                throw RestoreError.output(
+                    "the \(o.role) and the \(other.role) would both be written to \(o.path): give them different names")
             }
         }
     }
 }
 
 #if os(Linux)
-@_silgen_name("renameat2") private func c_renameat2(_ olddirfd: Int32, _ oldpath: UnsafePointer<CChar>, _ newdirfd: Int32,
-                                                    _ newpath: UnsafePointer<CChar>, _ flags: UInt32) -> Int32
-private func renameNoReplace(_ a: String, _ b: String) -> Int32 {
-    let AT_FDCWD: Int32 = -100, RENAME_NOREPLACE: UInt32 = 1
-    return c_renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE)
-}
+    @_silgen_name("renameat2") private func c_renameat2(
+        _ olddirfd: Int32, _ oldpath: UnsafePointer<CChar>, _ newdirfd: Int32,
+        _ newpath: UnsafePointer<CChar>, _ flags: UInt32
+    ) -> Int32
+    private func renameNoReplace(_ a: String, _ b: String) -> Int32 {
+        let AT_FDCWD: Int32 = -100, RENAME_NOREPLACE: UInt32 = 1
+        return c_renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE)
+    }
 #else
-private func renameNoReplace(_ a: String, _ b: String) -> Int32 { errno = ENOTSUP; return -1 }
+    private func renameNoReplace(_ a: String, _ b: String) -> Int32 {
+        errno = ENOTSUP
+        return -1
+    }
 #endif
 
 /// Whether a process with this id exists (it may belong to another user).

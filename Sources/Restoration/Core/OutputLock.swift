@@ -14,13 +14,20 @@ public final class OutputLock {
         path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".filmrestore.lock"
         while true {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw RestoreError.output("cannot create the lock file \(path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw RestoreError.output("cannot create the lock file \(path): \(String(cString: strerror(errno)))")
+            }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 // The holder writes its id just after it locks: give it a moment.
                 var holder = Self.readPid(fd)
-                for _ in 0..<10 where holder == nil { usleep(20_000); holder = Self.readPid(fd) }
+                for _ in 0..<10 where holder == nil {
+                    usleep(20_000)
+                    holder = Self.readPid(fd)
+                }
                 close(fd)
-                throw RestoreError.output("another restore is writing \(output)\(holder.map { " (pid \($0))" } ?? ""): wait for it to finish, or stop it first")
+                throw RestoreError.output(
+                    "another restore is writing \(output)\(holder.map { " (pid \($0))" } ?? ""): wait for it to finish, or stop it first"
+                )
             }
             // The holder before us may have removed the file between our open and our lock: then
             // this lock guards nothing and another process may already hold a new file's.
@@ -40,7 +47,9 @@ public final class OutputLock {
         var buf = [UInt8](repeating: 0, count: 32)
         let n = pread(fd, &buf, 31, 0)
         guard n > 0 else { return nil }
-        return Int32(String(decoding: buf.prefix(n).prefix { $0 != 0 }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        return Int32(
+            String(decoding: buf.prefix(n).prefix { $0 != 0 }, as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines))
     }
 
     /// Releases the lock and removes the file.

@@ -11,7 +11,11 @@ public final class StepStats: Sendable {
     /// Seconds spent working (not waiting on queues).
     public var busySeconds: Double { counts.current.busy }
     func add(in i: Int = 0, out o: Int = 0, busy b: Double = 0) {
-        counts.withLock { $0.framesIn += i; $0.framesOut += o; $0.busy += b }
+        counts.withLock {
+            $0.framesIn += i
+            $0.framesOut += o
+            $0.busy += b
+        }
     }
 }
 
@@ -23,7 +27,10 @@ public final class Pipeline {
     public struct Node {
         public let name: String
         public let stage: any Stage
-        public init(name: String, stage: any Stage) { self.name = name; self.stage = stage }
+        public init(name: String, stage: any Stage) {
+            self.name = name
+            self.stage = stage
+        }
     }
 
     public let nodes: [Node]
@@ -66,7 +73,12 @@ public final class Pipeline {
     }
 
     public func run(source: @escaping () throws -> Frame?, sink: @escaping (Frame) throws -> Void) throws {
-        guard !started.withLock({ s in defer { s = true }; return s }) else { preconditionFailure("a Pipeline runs once") }
+        guard
+            !started.withLock({ s in
+                defer { s = true }
+                return s
+            })
+        else { preconditionFailure("a Pipeline runs once") }
         let queues = self.queues
         let group = DispatchGroup()
         let failure = self.failure
@@ -90,7 +102,8 @@ public final class Pipeline {
             } catch { stop("decode", error) }
         }
         for (i, node) in nodes.enumerated() {
-            let input = queues[i], output = queues[i + 1], st = stats[i + 1], stage = HandOff(node.stage), name = node.name
+            let input = queues[i], output = queues[i + 1], st = stats[i + 1], stage = HandOff(node.stage),
+                name = node.name
             DispatchQueue(label: "filmrestore.stage.\(node.name)").async(group: group) {
                 do {
                     // Time blocked on a full output queue is not the stage's work.

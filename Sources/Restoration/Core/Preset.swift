@@ -16,7 +16,10 @@ public struct Preset {
     public struct StageEntry {
         public var name: String
         public var options: [String: String]
-        public init(name: String, options: [String: String] = [:]) { self.name = name; self.options = options }
+        public init(name: String, options: [String: String] = [:]) {
+            self.name = name
+            self.options = options
+        }
     }
     public var name: String
     public var description: String
@@ -24,8 +27,13 @@ public struct Preset {
     public var encoder: EncoderSettings
     public var path: String?
 
-    public init(name: String, description: String = "", stages: [StageEntry], encoder: EncoderSettings = EncoderSettings()) {
-        self.name = name; self.description = description; self.stages = stages; self.encoder = encoder
+    public init(
+        name: String, description: String = "", stages: [StageEntry], encoder: EncoderSettings = EncoderSettings()
+    ) {
+        self.name = name
+        self.description = description
+        self.stages = stages
+        self.encoder = encoder
     }
 
     /// Stages this preset names that this build does not have.
@@ -37,7 +45,9 @@ public struct Preset {
     static let maxBytes = 1 << 20, maxValues = 10_000, maxDepth = 32
 
     public static func parse(yaml text: String, name: String) throws -> Preset {
-        guard text.utf8.count <= maxBytes else { throw RestoreError.preset("preset '\(name)': larger than \(maxBytes >> 20) MiB; a preset is a short text") }
+        guard text.utf8.count <= maxBytes else {
+            throw RestoreError.preset("preset '\(name)': larger than \(maxBytes >> 20) MiB; a preset is a short text")
+        }
         let doc: Any?
         do {
             // Composed first (aliases share their node, so this stays small), counted with a
@@ -48,21 +58,35 @@ public struct Preset {
             if let n = node { try bound(n, depth: 0, budget: &budget, name: name) }
             doc = node?.any
         } catch let e as RestoreError { throw e } catch {
-            throw RestoreError.preset("preset '\(name)': not valid YAML (\(String(describing: error).split(separator: "\n").first ?? ""))")
+            throw RestoreError.preset(
+                "preset '\(name)': not valid YAML (\(String(describing: error).split(separator: "\n").first ?? ""))")
         }
-        guard let root = doc as? [String: Any] else { throw RestoreError.preset("preset '\(name)': expected a mapping with 'stages' and 'output'") }
+        guard let root = doc as? [String: Any] else {
+            throw RestoreError.preset("preset '\(name)': expected a mapping with 'stages' and 'output'")
+        }
         let known: Set<String> = ["description", "stages", "output", "name"]
-        if let k = root.keys.first(where: { !known.contains($0) }) { throw RestoreError.preset("preset '\(name)': unknown key '\(k)'") }
+        if let k = root.keys.first(where: { !known.contains($0) }) {
+            throw RestoreError.preset("preset '\(name)': unknown key '\(k)'")
+        }
         var p = Preset(name: name, description: root["description"].map { "\($0)" } ?? "", stages: [])
-        guard let list = root["stages"] as? [Any] else { throw RestoreError.preset("preset '\(name)': 'stages' must be a list") }
+        guard let list = root["stages"] as? [Any] else {
+            throw RestoreError.preset("preset '\(name)': 'stages' must be a list")
+        }
         for item in list {
-            if let s = item as? String { p.stages.append(StageEntry(name: s)); continue }
+            if let s = item as? String {
+                p.stages.append(StageEntry(name: s))
+                continue
+            }
             guard let m = item as? [String: Any], m.count == 1, let (stage, opts) = m.first else {
-                throw RestoreError.preset("preset '\(name)': each stage is a name or a one-key mapping 'name: {options}'")
+                throw RestoreError.preset(
+                    "preset '\(name)': each stage is a name or a one-key mapping 'name: {options}'")
             }
             var o: [String: String] = [:]
-            if let d = opts as? [String: Any] { for (k, v) in d { o[k] = try optionText(v, stage: stage, key: k, preset: name) } }
-            else if !(opts is NSNull) { throw RestoreError.preset("preset '\(name)': options of stage '\(stage)' must be a mapping") }
+            if let d = opts as? [String: Any] {
+                for (k, v) in d { o[k] = try optionText(v, stage: stage, key: k, preset: name) }
+            } else if !(opts is NSNull) {
+                throw RestoreError.preset("preset '\(name)': options of stage '\(stage)' must be a mapping")
+            }
             p.stages.append(StageEntry(name: stage, options: o))
         }
         for s in p.stages {
@@ -73,21 +97,35 @@ public struct Preset {
             }
         }
         if let out = root["output"] {
-            guard let o = out as? [String: Any] else { throw RestoreError.preset("preset '\(name)': 'output' must be a mapping") }
+            guard let o = out as? [String: Any] else {
+                throw RestoreError.preset("preset '\(name)': 'output' must be a mapping")
+            }
             var e = EncoderSettings()
             for (k, v) in o {
                 let s = "\(v)"
                 switch k {
                 case "codec": e.codec = s
-                case "crf": guard let c = Int(s) else { throw RestoreError.preset("preset '\(name)': output.crf must be a whole number") }; e.crf = c
-                case "bitrate": guard let b = parseBitrate(s) else { throw RestoreError.preset("preset '\(name)': output.bitrate must be like 20M or 8000k") }; e.bitrate = b
+                case "crf":
+                    guard let c = Int(s) else {
+                        throw RestoreError.preset("preset '\(name)': output.crf must be a whole number")
+                    }
+                    e.crf = c
+                case "bitrate":
+                    guard let b = parseBitrate(s) else {
+                        throw RestoreError.preset("preset '\(name)': output.bitrate must be like 20M or 8000k")
+                    }
+                    e.bitrate = b
                 case "preset": e.preset = s
                 case "pixel_format": e.pixelFormat = s
                 case "options":
-                    guard let d = v as? [String: Any] else { throw RestoreError.preset("preset '\(name)': output.options must be a mapping") }
+                    guard let d = v as? [String: Any] else {
+                        throw RestoreError.preset("preset '\(name)': output.options must be a mapping")
+                    }
                     for (ok, ov) in d {
                         guard EncoderSettings.allowedOptions.contains(ok) else {
-                            throw RestoreError.preset("preset '\(name)': output option '\(ok)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)")
+                            throw RestoreError.preset(
+                                "preset '\(name)': output option '\(ok)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)"
+                            )
                         }
                         e.options[ok] = "\(ov)"
                     }
@@ -103,13 +141,21 @@ public struct Preset {
     static func bound(_ node: Node, depth: Int, budget: inout Int, name: String) throws {
         budget -= 1
         guard budget >= 0 else {
-            throw RestoreError.preset("preset '\(name)': expands to more than \(maxValues) values (nested aliases?); a preset is a short list of stages")
+            throw RestoreError.preset(
+                "preset '\(name)': expands to more than \(maxValues) values (nested aliases?); a preset is a short list of stages"
+            )
         }
-        guard depth <= maxDepth else { throw RestoreError.preset("preset '\(name)': nested deeper than \(maxDepth) levels") }
+        guard depth <= maxDepth else {
+            throw RestoreError.preset("preset '\(name)': nested deeper than \(maxDepth) levels")
+        }
         switch node {
         case .scalar, .alias: break
         case let .sequence(s): for n in s { try bound(n, depth: depth + 1, budget: &budget, name: name) }
-        case let .mapping(m): for (k, v) in m { try bound(k, depth: depth + 1, budget: &budget, name: name); try bound(v, depth: depth + 1, budget: &budget, name: name) }
+        case let .mapping(m):
+            for (k, v) in m {
+                try bound(k, depth: depth + 1, budget: &budget, name: name)
+                try bound(v, depth: depth + 1, budget: &budget, name: name)
+            }
         }
     }
 
@@ -127,8 +173,12 @@ public struct Preset {
         if let list = v as? [Any], !list.isEmpty, case let items = list.compactMap(scalar), items.count == list.count {
             return items.joined(separator: ",")
         }
-        let got = v is [String: Any] ? "a mapping" : v is NSNull ? "nothing" : v is [Any] ? "a list of lists or mappings, or an empty list" : "\(type(of: v))"
-        throw RestoreError.preset("preset '\(preset)': option \(stage).\(key) takes a value or a list of values, not \(got)")
+        let got =
+            v is [String: Any]
+            ? "a mapping"
+            : v is NSNull ? "nothing" : v is [Any] ? "a list of lists or mappings, or an empty list" : "\(type(of: v))"
+        throw RestoreError.preset(
+            "preset '\(preset)': option \(stage).\(key) takes a value or a list of values, not \(got)")
     }
 
     /// Applies `--set STAGE.KEY=VALUE` (every stage of that name) or `STAGE#N.KEY=VALUE` (the
@@ -137,23 +187,29 @@ public struct Preset {
         let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
         let target = parts.first?.split(separator: ".", maxSplits: 1).map(String.init) ?? []
         guard parts.count == 2, target.count == 2, !target[1].isEmpty else {
-            throw RestoreError.preset("--set takes STAGE.KEY=VALUE or STAGE#N.KEY=VALUE, like colorize.reference=keyframes/")
+            throw RestoreError.preset(
+                "--set takes STAGE.KEY=VALUE or STAGE#N.KEY=VALUE, like colorize.reference=keyframes/")
         }
         let nameAndIndex = target[0].split(separator: "#", maxSplits: 1).map(String.init)
         let stage = nameAndIndex[0]
         let matching = stages.indices.filter { stages[$0].name == stage }
         guard !matching.isEmpty else {
-            throw RestoreError.preset("--set \(setting): preset \(name) has no stage \(stage) (it has \(stages.map(\.name).joined(separator: ", ")))")
+            throw RestoreError.preset(
+                "--set \(setting): preset \(name) has no stage \(stage) (it has \(stages.map(\.name).joined(separator: ", ")))"
+            )
         }
         var chosen = matching
         if nameAndIndex.count == 2 {
             guard let n = Int(nameAndIndex[1]), n >= 1, n <= matching.count else {
-                throw RestoreError.preset("--set \(setting): preset \(name) has \(matching.count) stage(s) \(stage); #N counts them from 1")
+                throw RestoreError.preset(
+                    "--set \(setting): preset \(name) has \(matching.count) stage(s) \(stage); #N counts them from 1")
             }
             chosen = [matching[n - 1]]
         }
         if let spec = StageRegistry.spec(named: stage) {
-            do { _ = try spec.parse([target[1]: parts[1]]) } catch { throw RestoreError.preset("--set \(setting): \(error)") }
+            do { _ = try spec.parse([target[1]: parts[1]]) } catch {
+                throw RestoreError.preset("--set \(setting): \(error)")
+            }
         }
         for i in chosen { stages[i].options[target[1]] = parts[1] }
     }
@@ -171,29 +227,40 @@ public struct Preset {
 public enum PresetLibrary {
     /// Where named presets are looked up, first match wins: $FILMRESTORE_PIPELINES, ./Pipelines,
     /// the Pipelines folder of the checkout the binary was built in, /usr/local/share/filmrestore/Pipelines.
-    public static var searchPaths: [String] { ResourcePaths.candidates(folder: "Pipelines", environment: "FILMRESTORE_PIPELINES") }
+    public static var searchPaths: [String] {
+        ResourcePaths.candidates(folder: "Pipelines", environment: "FILMRESTORE_PIPELINES")
+    }
 
     public static func load(_ nameOrPath: String) throws -> Preset {
         let fm = FileManager.default
         var path: String? = nil
         if nameOrPath.contains("/") || nameOrPath.hasSuffix(".yml") || nameOrPath.hasSuffix(".yaml") {
-            guard fm.fileExists(atPath: nameOrPath) else { throw RestoreError.preset("preset file \(nameOrPath) does not exist") }
+            guard fm.fileExists(atPath: nameOrPath) else {
+                throw RestoreError.preset("preset file \(nameOrPath) does not exist")
+            }
             path = nameOrPath
         } else {
             for d in searchPaths {
                 for ext in ["yml", "yaml"] where fm.fileExists(atPath: "\(d)/\(nameOrPath).\(ext)") {
-                    path = "\(d)/\(nameOrPath).\(ext)"; break
+                    path = "\(d)/\(nameOrPath).\(ext)"
+                    break
                 }
                 if path != nil { break }
             }
         }
         guard let p = path else {
             let names = all().map(\.name)
-            throw RestoreError.preset("unknown preset '\(nameOrPath)' (available: \(names.isEmpty ? "none found" : names.joined(separator: ", ")))")
+            throw RestoreError.preset(
+                "unknown preset '\(nameOrPath)' (available: \(names.isEmpty ? "none found" : names.joined(separator: ", ")))"
+            )
         }
         let size = (try? fm.attributesOfItem(atPath: p)[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= Preset.maxBytes else { throw RestoreError.preset("preset \(p): larger than \(Preset.maxBytes >> 20) MiB; a preset is a short text") }
-        guard let text = try? String(contentsOfFile: p, encoding: .utf8) else { throw RestoreError.preset("cannot read preset \(p)") }
+        guard size <= Preset.maxBytes else {
+            throw RestoreError.preset("preset \(p): larger than \(Preset.maxBytes >> 20) MiB; a preset is a short text")
+        }
+        guard let text = try? String(contentsOfFile: p, encoding: .utf8) else {
+            throw RestoreError.preset("cannot read preset \(p)")
+        }
         let name = URL(fileURLWithPath: p).deletingPathExtension().lastPathComponent
         var preset = try Preset.parse(yaml: text, name: name)
         preset.path = p

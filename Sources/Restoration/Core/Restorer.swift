@@ -44,7 +44,9 @@ public struct RestoreJob {
         public var duration: Rational?
         public var frames: Int?
         public init(start: Rational = .zero, duration: Rational? = nil, frames: Int? = nil) {
-            self.start = start; self.duration = duration; self.frames = frames
+            self.start = start
+            self.duration = duration
+            self.frames = frames
         }
     }
 
@@ -54,11 +56,16 @@ public struct RestoreJob {
         public var segmentSeconds: Double
         /// Reuse the segments of an interrupted run of the same recipe.
         public var resume: Bool
-        public init(segmentSeconds: Double = 10, resume: Bool = false) { self.segmentSeconds = segmentSeconds; self.resume = resume }
+        public init(segmentSeconds: Double = 10, resume: Bool = false) {
+            self.segmentSeconds = segmentSeconds
+            self.resume = resume
+        }
     }
 
     public init(input: String, output: String, preset: Preset) {
-        self.input = input; self.output = output; self.preset = preset
+        self.input = input
+        self.output = output
+        self.preset = preset
     }
 }
 
@@ -84,7 +91,11 @@ public struct StepTime: Codable, Sendable, Equatable {
     /// Frames it took in or gave out, whichever is more.
     public var frames: Int
     public var framesPerSecond: Double { seconds > 0 ? Double(frames) / seconds : 0 }
-    public init(name: String, seconds: Double, frames: Int) { self.name = name; self.seconds = seconds; self.frames = frames }
+    public init(name: String, seconds: Double, frames: Int) {
+        self.name = name
+        self.seconds = seconds
+        self.frames = frames
+    }
     init(_ s: StepStats) { self.init(name: s.name, seconds: s.busySeconds, frames: max(s.framesIn, s.framesOut)) }
 }
 
@@ -121,14 +132,16 @@ public struct InputDamage: Codable, Sendable, Equatable {
     public var readError: String?
 
     public init(framesDecoded: Int, framesDeclared: Int?, corruptPackets: Int, readError: String?) {
-        self.framesDecoded = framesDecoded; self.framesDeclared = framesDeclared
-        self.corruptPackets = corruptPackets; self.readError = readError
+        self.framesDecoded = framesDecoded
+        self.framesDeclared = framesDeclared
+        self.corruptPackets = corruptPackets
+        self.readError = readError
     }
 
     /// "input damaged: N of M frames decoded, K packets corrupt".
     public var summary: String {
-        "input damaged: \(framesDecoded) of \(framesDeclared.map(String.init) ?? "an unknown number of") frames decoded, \(corruptPackets) packet\(corruptPackets == 1 ? "" : "s") corrupt" +
-            (readError.map { "; reading stopped early (\($0))" } ?? "")
+        "input damaged: \(framesDecoded) of \(framesDeclared.map(String.init) ?? "an unknown number of") frames decoded, \(corruptPackets) packet\(corruptPackets == 1 ? "" : "s") corrupt"
+            + (readError.map { "; reading stopped early (\($0))" } ?? "")
     }
 
     /// The exit status of a run whose output was written from a damaged input.
@@ -141,8 +154,9 @@ public struct InputDamage: Codable, Sendable, Equatable {
         var short = false
         if reader.reachedEnd, let d = reader.declaredFrames { short = reader.framesSeen < d.count - (d.exact ? 1 : 2) }
         guard short || reader.corruptPackets > 0 || reader.readError != nil else { return nil }
-        return InputDamage(framesDecoded: reader.framesSeen, framesDeclared: reader.declaredFrames?.count,
-                           corruptPackets: reader.corruptPackets, readError: reader.readError)
+        return InputDamage(
+            framesDecoded: reader.framesSeen, framesDeclared: reader.declaredFrames?.count,
+            corruptPackets: reader.corruptPackets, readError: reader.readError)
     }
 }
 
@@ -180,14 +194,21 @@ public final class Restorer {
     public init(job: RestoreJob) throws {
         self.job = job
         let fm = FileManager.default
-        do { sequence = try ImageSequence.detect(job.input) } catch let e as MediaError { throw RestoreError.input(e.description) }
+        do { sequence = try ImageSequence.detect(job.input) } catch let e as MediaError {
+            throw RestoreError.input(e.description)
+        }
         if sequence == nil {
-            guard fm.fileExists(atPath: job.input) else { throw RestoreError.input("input \(job.input) does not exist") }
-            guard fm.isReadableFile(atPath: job.input) else { throw RestoreError.input("input \(job.input) is not readable") }
+            guard fm.fileExists(atPath: job.input) else {
+                throw RestoreError.input("input \(job.input) does not exist")
+            }
+            guard fm.isReadableFile(atPath: job.input) else {
+                throw RestoreError.input("input \(job.input) is not readable")
+            }
         }
         sequenceOutput = SequenceOutput(job.output)
         if let so = sequenceOutput {
-            let inputFolders = job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
+            let inputFolders =
+                job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
             if let f = inputFolders.first(where: { FilePaths.same($0, so.folder) }) {
                 throw RestoreError.output("refusing to write the sequence into \(so.folder): it holds the input \(f)")
             }
@@ -205,56 +226,85 @@ public final class Restorer {
         do { reader = try MediaReader(path: job.input) } catch let e as MediaError {
             throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
         }
-        if !job.stagesResolved { Self.insertAutomaticStages(&entries, interlaced: reader.stream.fieldOrder.isInterlaced) }
+        if !job.stagesResolved {
+            Self.insertAutomaticStages(&entries, interlaced: reader.stream.fieldOrder.isInterlaced)
+        }
         self.entries = entries
         var built = try entries.map { try Self.makeNode($0, modelsDir: job.modelsDir) }
         weightFiles = built.map { $0.stage.modelFiles }
         built += job.extraStages
         nodes = built
-        context = TemporalWindow(past: nodes.reduce(2) { $0 + $1.stage.window.past }, future: nodes.reduce(2) { $0 + $1.stage.window.future })
+        context = TemporalWindow(
+            past: nodes.reduce(2) { $0 + $1.stage.window.past }, future: nodes.reduce(2) { $0 + $1.stage.window.future }
+        )
         var info = reader.stream
         for n in nodes { info = try n.stage.configure(info) }
         outputStream = info
         var enc = job.preset.encoder
         if let c = job.codec {
             // The preset's quality settings belong to its own codec (ffv1 and ProRes take no CRF).
-            if c != enc.codec { enc.crf = nil; enc.bitrate = nil; enc.options = [:] }
-            enc.codec = c; enc.pixelFormat = nil; enc.preset = nil
+            if c != enc.codec {
+                enc.crf = nil
+                enc.bitrate = nil
+                enc.options = [:]
+            }
+            enc.codec = c
+            enc.pixelFormat = nil
+            enc.preset = nil
         }
         if let so = sequenceOutput {
             enc = so.encoder(gray: info.layout == .gray)
-        } else if let imageCodec = MediaWriter.imageCodecs[URL(fileURLWithPath: job.output).pathExtension.lowercased()] {
+        } else if let imageCodec = MediaWriter.imageCodecs[URL(fileURLWithPath: job.output).pathExtension.lowercased()]
+        {
             // A still picture out: one frame in, the image format's own encoder, 8 or 16 bits as the source.
             if let n = reader.stream.frameCount, n > 1, job.range?.frames != 1 {
-                throw RestoreError.output("\(job.input) has \(n) frames; a still image output (.\(URL(fileURLWithPath: job.output).pathExtension)) takes one picture: write .mkv, .mp4 or .mov")
+                throw RestoreError.output(
+                    "\(job.input) has \(n) frames; a still image output (.\(URL(fileURLWithPath: job.output).pathExtension)) takes one picture: write .mkv, .mp4 or .mov"
+                )
             }
             let sourceInfo = reader.info
             let sourceFormat = sourceInfo.bestVideoStream.flatMap { sourceInfo.streams[$0].pixelFormat } ?? ""
             let deep = ["48", "16", "64"].contains { sourceFormat.contains($0) }
             enc = EncoderSettings(codec: imageCodec)
-            if imageCodec == "mjpeg" { enc.options = ["qscale": "2"] }
-            else if !deep { enc.pixelFormat = info.layout == .gray ? "gray" : "rgb24" }
+            if imageCodec == "mjpeg" {
+                enc.options = ["qscale": "2"]
+            } else if !deep {
+                enc.pixelFormat = info.layout == .gray ? "gray" : "rgb24"
+            }
         }
         if let c = job.crf { enc.crf = c }
         if let b = job.bitrate { enc.bitrate = b }
         if let p = job.encoderPreset { enc.preset = p }
-        if let h = sequence?.header, h.isLog { enc.sourceTransfer = "\(h.transferName) (DPX transfer \(h.transfer)): a log scan, not converted" }
+        if let h = sequence?.header, h.isLog {
+            enc.sourceTransfer = "\(h.transferName) (DPX transfer \(h.transfer)): a log scan, not converted"
+        }
         encoder = enc
-        guard (1...64).contains(job.queueCapacity) else { throw RestoreError.output("--queue-capacity must be 1…64 frames, not \(job.queueCapacity)") }
+        guard (1...64).contains(job.queueCapacity) else {
+            throw RestoreError.output("--queue-capacity must be 1…64 frames, not \(job.queueCapacity)")
+        }
         if let q = enc.crf {
             guard let range = EncoderSettings.crfRange(enc.codec) else {
-                throw RestoreError.output("\(enc.codec) takes no --crf (it is \(enc.codec == "ffv1" ? "lossless" : "set by its profile")); leave it out")
+                throw RestoreError.output(
+                    "\(enc.codec) takes no --crf (it is \(enc.codec == "ffv1" ? "lossless" : "set by its profile")); leave it out"
+                )
             }
-            guard range.contains(q) else { throw RestoreError.output("--crf for \(enc.codec) must be \(range.lowerBound)…\(range.upperBound), not \(q)") }
+            guard range.contains(q) else {
+                throw RestoreError.output(
+                    "--crf for \(enc.codec) must be \(range.lowerBound)…\(range.upperBound), not \(q)")
+            }
         }
         if let bad = enc.options.keys.sorted().first(where: { !EncoderSettings.allowedOptions.contains($0) }) {
-            throw RestoreError.preset("output option '\(bad)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)")
+            throw RestoreError.preset(
+                "output option '\(bad)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)"
+            )
         }
         var notes: [String] = []
         if let seq = sequence {
-            var line = "\(seq.count) pictures from \((seq.files[0] as NSString).lastPathComponent) at \(seq.rate) fps (\(seq.rateSource))"
+            var line =
+                "\(seq.count) pictures from \((seq.files[0] as NSString).lastPathComponent) at \(seq.rate) fps (\(seq.rateSource))"
             if let h = seq.header {
-                line += "; DPX \(h.bitDepth)-bit, transfer \(h.transferName)\(h.timecode.map { ", timecode \($0)" } ?? "")"
+                line +=
+                    "; DPX \(h.bitDepth)-bit, transfer \(h.transferName)\(h.timecode.map { ", timecode \($0)" } ?? "")"
                 if h.isLog { line += " (a log scan: passed through as it is, not converted)" }
             }
             if let tc = seq.exr?.timecode { line += "; EXR timecode \(tc)" }
@@ -321,15 +371,18 @@ public final class Restorer {
     }
 
     /// New stages for another run over part of the film (stages keep state between frames).
-    func freshNodes() throws -> [Pipeline.Node] { try entries.map { try Self.makeNode($0, modelsDir: job.modelsDir) } + job.extraStages }
+    func freshNodes() throws -> [Pipeline.Node] {
+        try entries.map { try Self.makeNode($0, modelsDir: job.modelsDir) } + job.extraStages
+    }
 
     /// Everything the output depends on, with the input's and every model's hash.
     public func recipe() throws -> Recipe {
         let stages = entries.map { Recipe.StageRecord(name: $0.name, options: $0.options) }
-        return Recipe(tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
-                      stages: stages, encoder: encoder,
-                      files: try Recipe.files(stages: stages, weights: weightFiles),
-                      timecode: job.range == nil ? (sequence?.timecode ?? reader.timecode) : nil)
+        return Recipe(
+            tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
+            stages: stages, encoder: encoder,
+            files: try Recipe.files(stages: stages, weights: weightFiles),
+            timecode: job.range == nil ? (sequence?.timecode ?? reader.timecode) : nil)
     }
 
     /// Where a part of the film is decoded (from the context before it to the context after it) and
@@ -359,7 +412,8 @@ public final class Restorer {
             from = Rational(k) / cfr - Rational(1, 2) / cfr
             try reader.seek(to: from, index: Int(k))
         }
-        return RangeWindow(decodeFrom: from, decodeTo: end.map { $0 + future }, from: r.start, to: end, frames: r.frames)
+        return RangeWindow(
+            decodeFrom: from, decodeTo: end.map { $0 + future }, from: r.start, to: end, frames: r.frames)
     }
 
     /// The frames to decode: all of them, or those of a part's window with its context.
@@ -381,11 +435,17 @@ public final class Restorer {
     func dpxFields(frame f: Frame) -> DPXHeader.Fields {
         var fields = DPXHeader.Fields(frameRate: outputStream.frameRate)
         if let h = sequence?.header {
-            fields.transfer = h.transfer; fields.colorimetric = h.colorimetric
-        } else if let t = DPXHeader.transferCode(h273: reader.stream.color.transfer, primaries: reader.stream.color.primaries) {
-            fields.transfer = t; fields.colorimetric = t
+            fields.transfer = h.transfer
+            fields.colorimetric = h.colorimetric
+        } else if let t = DPXHeader.transferCode(
+            h273: reader.stream.color.transfer, primaries: reader.stream.color.primaries)
+        {
+            fields.transfer = t
+            fields.colorimetric = t
         }
-        if let base = sequence?.timecode ?? reader.timecode, let rate = reader.stream.frameRate, outputStream.frameRate == rate {
+        if let base = sequence?.timecode ?? reader.timecode, let rate = reader.stream.frameRate,
+            outputStream.frameRate == rate
+        {
             fields.timecode = Timecode.adding(base, frames: f.properties.sourceIndex, rate: rate)
         }
         return fields
@@ -393,19 +453,24 @@ public final class Restorer {
 
     /// The error of an input that gives no picture at all: nothing is written for it.
     func noFrames() -> RestoreError {
-        let why = reader.readError.map { " (\($0))" }
-            ?? reader.declaredFrames.map { " (the file declares \($0.count) frames: it is truncated or damaged)" } ?? " (the video stream is empty)"
+        let why =
+            reader.readError.map { " (\($0))" }
+            ?? reader.declaredFrames.map { " (the file declares \($0.count) frames: it is truncated or damaged)" }
+            ?? " (the video stream is empty)"
         return RestoreError.input("\(job.input): no video frame could be decoded\(why); nothing was written")
     }
 
     public func cancel() { canceller.cancel() }
 
     /// Runs the restore: in one pass, or through checkpointed segments when the job asks.
-    public func run(progressInterval: Double = 1, progress: ((RestoreProgress) -> Void)? = nil) throws -> RestoreSummary {
+    public func run(progressInterval: Double = 1, progress: ((RestoreProgress) -> Void)? = nil) throws -> RestoreSummary
+    {
         // One writer per output, taken before anything beside the output is looked at or removed.
         let lock = try OutputLock(output: sequenceOutput?.folder ?? job.output)
         defer { lock.release() }
-        if let so = sequenceOutput { return try runSequence(so, progressInterval: progressInterval, progress: progress) }
+        if let so = sequenceOutput {
+            return try runSequence(so, progressInterval: progressInterval, progress: progress)
+        }
         OutputFile.removeStaleTemporaries(of: job.output)
         if let c = job.checkpoint, !MediaWriter.isImage(job.output), job.range == nil {
             return try runCheckpointed(c, progressInterval: progressInterval, progress: progress)
@@ -414,18 +479,27 @@ public final class Restorer {
     }
 
     /// Calls `progress` every `interval` seconds from another thread until cancelled (nil without a callback).
-    func progressTimer(every interval: Double, since start: Date, framesDone: @escaping () -> Int,
-                       _ progress: ((RestoreProgress) -> Void)?) -> DispatchSourceTimer? {
+    func progressTimer(
+        every interval: Double, since start: Date, framesDone: @escaping () -> Int,
+        _ progress: ((RestoreProgress) -> Void)?
+    ) -> DispatchSourceTimer? {
         guard let cb = progress else { return nil }
         let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "filmrestore.progress"))
         t.schedule(deadline: .now() + interval, repeating: interval)
         // A part of the film: its own frame count.
         let outRate = outputStream.frameRate ?? outputStream.averageRate
-        let total = job.range.map { r in r.frames ?? r.duration.map { Int(($0 * outRate).ceil) } ?? outputStream.frameCount.map { n in
-            max(0, n - Int((r.start * outRate).floor)) } } ?? outputStream.frameCount
+        let total =
+            job.range.map { r in
+                r.frames ?? r.duration.map { Int(($0 * outRate).ceil) }
+                    ?? outputStream.frameCount.map { n in
+                        max(0, n - Int((r.start * outRate).floor))
+                    }
+            } ?? outputStream.frameCount
         t.setEventHandler { [weak self] in
-            cb(RestoreProgress(framesDone: framesDone(), framesTotal: total, elapsed: Date().timeIntervalSince(start),
-                               stepRates: self?.pipeline.stepRates ?? []))
+            cb(
+                RestoreProgress(
+                    framesDone: framesDone(), framesTotal: total, elapsed: Date().timeIntervalSince(start),
+                    stepRates: self?.pipeline.stepRates ?? []))
         }
         t.resume()
         return t
@@ -436,45 +510,68 @@ public final class Restorer {
         let start = Date()
         let output = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
         let metadata = try recipe().metadata
-        let job = self.job, stream = outputStream, encoder = self.encoder, reader = self.reader, pipeline = self.pipeline
+        let job = self.job, stream = outputStream, encoder = self.encoder, reader = self.reader,
+            pipeline = self.pipeline
         /// Made at the first frame written: a part of the film starts at 0, and its sound is shifted alike.
         func makeWriter(shift: Rational, span: Rational?) throws -> MediaWriter {
             do {
-                return try MediaWriter(path: output.temporaryPath, containerFor: job.output, stream: stream, settings: encoder,
-                                       copyFrom: MediaWriter.isImage(job.output) ? nil : job.input, startOffset: reader.startOffset + shift,
-                                       sideSpan: span, metadata: shift == .zero && span == nil ? metadata
-                                           : metadata.merging([Recipe.partOriginTag: shift.description]) { a, _ in a })
+                return try MediaWriter(
+                    path: output.temporaryPath, containerFor: job.output, stream: stream, settings: encoder,
+                    copyFrom: MediaWriter.isImage(job.output) ? nil : job.input,
+                    startOffset: reader.startOffset + shift,
+                    sideSpan: span,
+                    metadata: shift == .zero && span == nil
+                        ? metadata
+                        : metadata.merging([Recipe.partOriginTag: shift.description]) { a, _ in a })
             } catch let e as MediaError {
                 throw RestoreError.output("cannot write \(job.output): \(e)")
             }
         }
-        final class Slot { var writer: MediaWriter?; var written = 0; var first: Rational = .zero }
+        final class Slot {
+            var writer: MediaWriter?
+            var written = 0
+            var first: Rational = .zero
+        }
         let slot = Slot()
         // Progress counts what the encoder has given back, so the ETA includes its drain.
         let muxed = FrameCounter()
         do {
             if job.range == nil { slot.writer = try makeWriter(shift: .zero, span: nil) }
-        } catch { output.discard(); throw error }
+        } catch {
+            output.discard()
+            throw error
+        }
         let window = try job.range.map { try rangeWindow($0) }
         let timer = progressTimer(every: progressInterval, since: start, framesDone: { muxed.value }, progress)
         defer { timer?.cancel() }
         do {
-            try pipeline.run(source: windowedSource(window), sink: { f in
-                guard let w = window else { try slot.writer!.write(f); slot.written += 1; muxed.set(slot.writer!.packetsMuxed); return }
-                guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ slot.written < $0 }) ?? true else { return }
-                if slot.writer == nil {
-                    slot.first = f.pts
-                    slot.writer = try makeWriter(shift: f.pts, span: w.to.map { $0 - f.pts } ?? Rational(Int64.max / 4, 1))
-                }
-                var g = f
-                g.pts = f.pts - slot.first
-                try slot.writer!.write(g)
-                slot.written += 1
-                muxed.set(slot.writer!.packetsMuxed)
-            })
+            try pipeline.run(
+                source: windowedSource(window),
+                sink: { f in
+                    guard let w = window else {
+                        try slot.writer!.write(f)
+                        slot.written += 1
+                        muxed.set(slot.writer!.packetsMuxed)
+                        return
+                    }
+                    guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ slot.written < $0 }) ?? true
+                    else { return }
+                    if slot.writer == nil {
+                        slot.first = f.pts
+                        slot.writer = try makeWriter(
+                            shift: f.pts, span: w.to.map { $0 - f.pts } ?? Rational(Int64.max / 4, 1))
+                    }
+                    var g = f
+                    g.pts = f.pts - slot.first
+                    try slot.writer!.write(g)
+                    slot.written += 1
+                    muxed.set(slot.writer!.packetsMuxed)
+                })
             if reader.framesSeen == 0 && window == nil { throw noFrames() }
             guard let writer = slot.writer else {
-                throw RestoreError.input("\(job.input): no frame in the range asked for (from \(String(format: "%.3f", job.range?.start.doubleValue ?? 0)) s; the film is \(String(format: "%.3f", reader.stream.duration?.doubleValue ?? 0)) s)")
+                throw RestoreError.input(
+                    "\(job.input): no frame in the range asked for (from \(String(format: "%.3f", job.range?.start.doubleValue ?? 0)) s; the film is \(String(format: "%.3f", reader.stream.duration?.doubleValue ?? 0)) s)"
+                )
             }
             try writer.finish()
             try output.commit()
@@ -485,15 +582,20 @@ public final class Restorer {
         let writer = slot.writer!
         timer?.cancel()
         if let cb = progress {
-            cb(RestoreProgress(framesDone: writer.framesWritten, framesTotal: writer.framesWritten, elapsed: Date().timeIntervalSince(start),
-                               stepRates: pipeline.stepRates))
+            cb(
+                RestoreProgress(
+                    framesDone: writer.framesWritten, framesTotal: writer.framesWritten,
+                    elapsed: Date().timeIntervalSince(start),
+                    stepRates: pipeline.stepRates))
         }
-        return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded,
-                              framesWritten: writer.framesWritten, seconds: Date().timeIntervalSince(start),
-                              queueHighWater: pipeline.queues.map(\.highWater), queueCapacity: pipeline.capacity,
-                              copiedStreams: writer.copiedStreams, skippedStreams: writer.skippedStreams.map { "#\($0.index): \($0.reason)" },
-                              steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
-                              inputDamage: InputDamage.of(reader))
+        return RestoreSummary(
+            input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded,
+            framesWritten: writer.framesWritten, seconds: Date().timeIntervalSince(start),
+            queueHighWater: pipeline.queues.map(\.highWater), queueCapacity: pipeline.capacity,
+            copiedStreams: writer.copiedStreams,
+            skippedStreams: writer.skippedStreams.map { "#\($0.index): \($0.reason)" },
+            steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
+            inputDamage: InputDamage.of(reader))
     }
 }
 

@@ -20,7 +20,8 @@ public struct SequenceOutput: Sendable {
         let url = URL(fileURLWithPath: path).standardizedFileURL
         let name = url.lastPathComponent
         guard name.range(of: #"%0?\d*d"#, options: .regularExpression) != nil,
-              Self.extensions.contains(url.pathExtension.lowercased()) else { return nil }
+            Self.extensions.contains(url.pathExtension.lowercased())
+        else { return nil }
         folder = url.deletingLastPathComponent().path
         namePattern = name
         ext = url.pathExtension.lowercased()
@@ -61,14 +62,18 @@ public struct SequenceOutput: Sendable {
         let parts = namePattern.components(separatedBy: "%")
         let prefix = parts.first ?? "", suffix = "." + ext
         return names.allSatisfy { n in
-            n == soundName || (n.hasPrefix(prefix) && n.hasSuffix(suffix) && n.dropFirst(prefix.count).dropLast(suffix.count).allSatisfy(\.isNumber))
+            n == soundName
+                || (n.hasPrefix(prefix) && n.hasSuffix(suffix)
+                    && n.dropFirst(prefix.count).dropLast(suffix.count).allSatisfy(\.isNumber))
         }
     }
 }
 
 extension Restorer {
     /// Writes the film as numbered pictures (see `SequenceOutput`).
-    func runSequence(_ seq: SequenceOutput, progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
+    func runSequence(_ seq: SequenceOutput, progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws
+        -> RestoreSummary
+    {
         let began = Date()
         let fm = FileManager.default
         let work = seq.workFolder
@@ -76,54 +81,73 @@ extension Restorer {
         if fm.fileExists(atPath: seq.folder) {
             let empty = ((try? fm.contentsOfDirectory(atPath: seq.folder)) ?? []).isEmpty
             guard empty || (job.force && seq.holdsOnlyOurFiles()) else {
-                throw RestoreError.output(job.force ? "\(seq.folder) holds other files than a \(seq.namePattern) sequence: give a new folder"
-                                                    : "\(seq.folder) exists and is not empty (use --force to replace the sequence in it)")
+                throw RestoreError.output(
+                    job.force
+                        ? "\(seq.folder) holds other files than a \(seq.namePattern) sequence: give a new folder"
+                        : "\(seq.folder) exists and is not empty (use --force to replace the sequence in it)")
             }
         }
         if fm.fileExists(atPath: work) && !resume {
-            guard job.force else { throw RestoreError.output("an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over") }
+            guard job.force else {
+                throw RestoreError.output(
+                    "an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over"
+                )
+            }
             try? fm.removeItem(atPath: work)
         }
         do { try fm.createDirectory(atPath: work, withIntermediateDirectories: true) } catch {
             throw RestoreError.output("cannot create \(work): \(error.localizedDescription)")
         }
         // Pictures that a killed run left half-written.
-        for n in (try? fm.contentsOfDirectory(atPath: work)) ?? [] where n.hasPrefix(".partial-") { unlink(work + "/" + n) }
+        for n in (try? fm.contentsOfDirectory(atPath: work)) ?? [] where n.hasPrefix(".partial-") {
+            unlink(work + "/" + n)
+        }
         // A sequence in, the same frames out: the scans' numbers are kept (for a part too).
         let sameFrames = sequence != nil && outputStream.frameRate == reader.stream.frameRate
         let first = sameFrames ? sequence!.firstNumber : 1
         let encoder = self.encoder, stream = outputStream, pipeline = self.pipeline
         let window = try job.range.map { try rangeWindow($0) }
-        final class Count { var k = 0, kept = 0, written = 0; var firstPts: Rational?, endPts: Rational = .zero }
+        final class Count {
+            var k = 0, kept = 0, written = 0
+            var firstPts: Rational?, endPts: Rational = .zero
+        }
         let count = Count()
         let timer = progressTimer(every: progressInterval, since: began, framesDone: { count.k }, progress)
         defer { timer?.cancel() }
-        try pipeline.run(source: windowedSource(window), sink: { f in
-            if let w = window {
-                guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ count.k < $0 }) ?? true else { return }
-            }
-            let name = seq.name(sameFrames ? first + f.properties.sourceIndex : first + count.k)
-            let final = work + "/" + name
-            count.k += 1
-            if count.firstPts == nil { count.firstPts = f.pts }
-            count.endPts = f.pts + f.duration
-            if resume, let size = (try? fm.attributesOfItem(atPath: final))?[.size] as? NSNumber, size.intValue > 0 {
-                count.kept += 1
-                return
-            }
-            let partial = work + "/.partial-\(getpid())-" + name
-            do {
-                let w = try MediaWriter(path: partial, containerFor: name, stream: stream, settings: encoder, copyFrom: nil)
-                try w.write(f)
-                try w.finish()
-                if seq.ext == "dpx" { try DPXHeader.stamp(partial, fields: self.dpxFields(frame: f)) }
-            } catch {
-                unlink(partial)
-                throw error
-            }
-            guard rename(partial, final) == 0 else { throw RestoreError.output("cannot rename \(partial) to \(final): \(String(cString: strerror(errno)))") }
-            count.written += 1
-        })
+        try pipeline.run(
+            source: windowedSource(window),
+            sink: { f in
+                if let w = window {
+                    guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ count.k < $0 }) ?? true
+                    else { return }
+                }
+                let name = seq.name(sameFrames ? first + f.properties.sourceIndex : first + count.k)
+                let final = work + "/" + name
+                count.k += 1
+                if count.firstPts == nil { count.firstPts = f.pts }
+                count.endPts = f.pts + f.duration
+                if resume, let size = (try? fm.attributesOfItem(atPath: final))?[.size] as? NSNumber, size.intValue > 0
+                {
+                    count.kept += 1
+                    return
+                }
+                let partial = work + "/.partial-\(getpid())-" + name
+                do {
+                    let w = try MediaWriter(
+                        path: partial, containerFor: name, stream: stream, settings: encoder, copyFrom: nil)
+                    try w.write(f)
+                    try w.finish()
+                    if seq.ext == "dpx" { try DPXHeader.stamp(partial, fields: self.dpxFields(frame: f)) }
+                } catch {
+                    unlink(partial)
+                    throw error
+                }
+                guard rename(partial, final) == 0 else {
+                    throw RestoreError.output(
+                        "cannot rename \(partial) to \(final): \(String(cString: strerror(errno)))")
+                }
+                count.written += 1
+            })
         timer?.cancel()
         if count.k == 0 {
             try? fm.removeItem(atPath: work)
@@ -135,15 +159,27 @@ extension Restorer {
             // The sound of exactly these pictures, from the first to the end of the last.
             let partial = work + "/.partial-\(getpid())-" + seq.soundName
             do {
-                if let r = try SoundExport.writeWAV(from: job.input, to: partial, start: reader.startOffset + firstPts, duration: count.endPts - firstPts) {
-                    guard rename(partial, work + "/" + seq.soundName) == 0 else { throw RestoreError.output("cannot write \(seq.soundName)") }
+                if let r = try SoundExport.writeWAV(
+                    from: job.input, to: partial, start: reader.startOffset + firstPts,
+                    duration: count.endPts - firstPts)
+                {
+                    guard rename(partial, work + "/" + seq.soundName) == 0 else {
+                        throw RestoreError.output("cannot write \(seq.soundName)")
+                    }
                     copied = [r.sourceStream]
-                    notes.append("sound: \(seq.soundName), \(r.channels) channel(s) at \(r.sampleRate) Hz, \(r.bitsPerSample)-bit, from the first picture"
-                                 + (r.paddedSamples > 0 ? String(format: " (%.3f s of silence before the sound begins)", Double(r.paddedSamples) / Double(r.sampleRate)) : ""))
-                } else { unlink(partial) }
+                    notes.append(
+                        "sound: \(seq.soundName), \(r.channels) channel(s) at \(r.sampleRate) Hz, \(r.bitsPerSample)-bit, from the first picture"
+                            + (r.paddedSamples > 0
+                                ? String(
+                                    format: " (%.3f s of silence before the sound begins)",
+                                    Double(r.paddedSamples) / Double(r.sampleRate)) : ""))
+                } else {
+                    unlink(partial)
+                }
             } catch let e as MediaError {
                 unlink(partial)
-                throw RestoreError.output("cannot write the sound \(seq.soundName) (the pictures are kept in \(work)): \(e)")
+                throw RestoreError.output(
+                    "cannot write the sound \(seq.soundName) (the pictures are kept in \(work)): \(e)")
             }
         }
         // Published whole: the finished folder takes the final name in one rename.
@@ -152,14 +188,22 @@ extension Restorer {
             try? fm.removeItem(atPath: seq.folder)
         }
         guard rename(work, seq.folder) == 0 else {
-            throw RestoreError.output("cannot rename \(work) to \(seq.folder): \(String(cString: strerror(errno))) (the pictures are kept in \(work))")
+            throw RestoreError.output(
+                "cannot rename \(work) to \(seq.folder): \(String(cString: strerror(errno))) (the pictures are kept in \(work))"
+            )
         }
-        progress?(RestoreProgress(framesDone: count.k, framesTotal: count.k, elapsed: Date().timeIntervalSince(began), stepRates: pipeline.stepRates))
-        if count.kept > 0 { notes.append("resumed: \(count.kept) picture(s) kept from the interrupted run, \(count.written) made now") }
-        return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded, framesWritten: count.k,
-                              seconds: Date().timeIntervalSince(began), queueHighWater: pipeline.queues.map(\.highWater),
-                              queueCapacity: pipeline.capacity, copiedStreams: copied, skippedStreams: notes,
-                              steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
-                              inputDamage: InputDamage.of(reader))
+        progress?(
+            RestoreProgress(
+                framesDone: count.k, framesTotal: count.k, elapsed: Date().timeIntervalSince(began),
+                stepRates: pipeline.stepRates))
+        if count.kept > 0 {
+            notes.append("resumed: \(count.kept) picture(s) kept from the interrupted run, \(count.written) made now")
+        }
+        return RestoreSummary(
+            input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded, framesWritten: count.k,
+            seconds: Date().timeIntervalSince(began), queueHighWater: pipeline.queues.map(\.highWater),
+            queueCapacity: pipeline.capacity, copiedStreams: copied, skippedStreams: notes,
+            steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
+            inputDamage: InputDamage.of(reader))
     }
 }

@@ -11,7 +11,10 @@ struct ShotWindow {
     private var lumas: [Int: [Float]] = [:]
     private(set) var received = 0, released = 0
 
-    init(past: Int, future: Int) { self.past = past; self.future = future }
+    init(past: Int, future: Int) {
+        self.past = past
+        self.future = future
+    }
 
     mutating func add(_ f: Frame) {
         frames[received] = f
@@ -42,5 +45,8 @@ struct ShotWindow {
         return g
     }
 
-    mutating func clear() { frames = [:]; lumas = [:] }
+    mutating func clear() {
+        frames = [:]
+        lumas = [:]
+    }
 }

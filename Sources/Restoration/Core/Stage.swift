@@ -4,7 +4,10 @@ import FilmCore
 public struct TemporalWindow: Sendable, Equatable {
     public var past: Int
     public var future: Int
-    public init(past: Int = 0, future: Int = 0) { self.past = past; self.future = future }
+    public init(past: Int = 0, future: Int = 0) {
+        self.past = past
+        self.future = future
+    }
     public static let none = TemporalWindow()
 }
 
@@ -54,16 +57,19 @@ public enum RestoreError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .invalidOption(stage, message): return "stage '\(stage)': \(message)"
-        case let .unknownStage(name, known): return "unknown stage '\(name)' (available: \(known.joined(separator: ", ")))"
+        case let .unknownStage(name, known):
+            return "unknown stage '\(name)' (available: \(known.joined(separator: ", ")))"
         case let .stageUnavailable(preset, stages):
-            return "preset '\(preset)' needs stages that are not available in this version: \(stages.joined(separator: ", "))"
+            return
+                "preset '\(preset)' needs stages that are not available in this version: \(stages.joined(separator: ", "))"
         case let .stageFailed(stage, underlying): return "stage '\(stage)' failed: \(underlying)"
         case let .preset(m): return m
         case let .input(m): return m
         case let .output(m): return m
         case .cancelled: return "interrupted"
         case let .resumable(e, kept, folder):
-            return "\(e.description) (\(kept) finished segment(s) kept in \(folder): run the same command with --resume to continue)"
+            return
+                "\(e.description) (\(kept) finished segment(s) kept in \(folder): run the same command with --resume to continue)"
         }
     }
 }

@@ -23,7 +23,9 @@ public struct StageOptions: Sendable {
 
     /// Options for a registered stage, by name.
     public init(stage: String, values: [String: String] = [:], modelsDir: String? = nil) throws {
-        guard let t = StageRegistry.type(named: stage) else { throw RestoreError.unknownStage(stage, known: StageRegistry.names) }
+        guard let t = StageRegistry.type(named: stage) else {
+            throw RestoreError.unknownStage(stage, known: StageRegistry.names)
+        }
         try self.init(spec: t.spec, text: values, modelsDir: modelsDir)
     }
 
@@ -40,7 +42,9 @@ public struct StageOptions: Sendable {
     /// other options; the spec's `defaultNote` describes them).
     public func value(_ key: String, fallback: OptionValue? = nil) -> OptionValue {
         guard let o = spec.option(key) else { preconditionFailure("stage \(stage) reads undeclared option '\(key)'") }
-        guard let v = values[key] ?? o.defaultValue ?? fallback else { preconditionFailure("option \(stage).\(key) has no default") }
+        guard let v = values[key] ?? o.defaultValue ?? fallback else {
+            preconditionFailure("option \(stage).\(key) has no default")
+        }
         return v
     }
 
@@ -102,15 +106,19 @@ public struct StageOptions: Sendable {
     }
 
     private func mismatch(_ key: String, _ type: String) -> Never {
-        preconditionFailure("stage \(stage) reads option '\(key)' as \(type), declared \(spec.option(key)!.type.shortName)")
+        preconditionFailure(
+            "stage \(stage) reads option '\(key)' as \(type), declared \(spec.option(key)!.type.shortName)")
     }
 
     public static func parseSize(_ s: String) -> (width: Int, height: Int)? {
-        let named = ["4k": (3840, 2160), "uhd": (3840, 2160), "2160p": (3840, 2160), "1080p": (1920, 1080),
-                     "hd": (1920, 1080), "720p": (1280, 720), "dci4k": (4096, 2160)]
+        let named = [
+            "4k": (3840, 2160), "uhd": (3840, 2160), "2160p": (3840, 2160), "1080p": (1920, 1080),
+            "hd": (1920, 1080), "720p": (1280, 720), "dci4k": (4096, 2160),
+        ]
         if let n = named[s.lowercased()] { return n }
         let parts = s.lowercased().split(separator: "x")
-        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0, w <= 16384, h <= 16384 else { return nil }
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0, w <= 16384, h <= 16384
+        else { return nil }
         return (w, h)
     }
 }

@@ -1,18 +1,20 @@
 /// Every stage a preset can name. Adding a stage is one file plus one line here.
 public enum StageRegistry {
-    public static var stages: [any Stage.Type] { [
-        ColorizeStage.self,
-        DeflickerStage.self,
-        DeinterlaceStage.self,
-        DenoiseStage.self,
-        DespeckleStage.self,
-        FitStage.self,
-        GrainStage.self,
-        FrameRateStage.self,
-        InterpolateStage.self,
-        SceneCutStage.self,
-        UpscaleStage.self,
-    ] }
+    public static var stages: [any Stage.Type] {
+        [
+            ColorizeStage.self,
+            DeflickerStage.self,
+            DeinterlaceStage.self,
+            DenoiseStage.self,
+            DespeckleStage.self,
+            FitStage.self,
+            GrainStage.self,
+            FrameRateStage.self,
+            InterpolateStage.self,
+            SceneCutStage.self,
+            UpscaleStage.self,
+        ]
+    }
 
     /// Stages the product plans but this build does not have yet, with what they will do. A preset
     /// naming one fails with a clear message instead of silently skipping it.
@@ -27,7 +29,9 @@ public enum StageRegistry {
     public static func spec(named name: String) -> StageSpec? { type(named: name)?.spec }
 
     /// The first registered stage with a trait.
-    public static func first(with trait: StageTrait) -> StageSpec? { stages.lazy.map { $0.spec }.first { $0.has(trait) } }
+    public static func first(with trait: StageTrait) -> StageSpec? {
+        stages.lazy.map { $0.spec }.first { $0.has(trait) }
+    }
 
     /// The stage appended when a chain has no stage with a role (`\.sizeOption`, `\.rateOption`).
     public static func fallback(for role: KeyPath<StageSpec, String?>) -> StageSpec? {

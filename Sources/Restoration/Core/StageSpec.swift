@@ -33,7 +33,10 @@ public struct StageSpec: Sendable {
         var out: [String: OptionValue] = [:]
         for key in text.keys.sorted() {
             guard let o = option(key) else {
-                throw RestoreError.invalidOption(stage: name, message: "unknown option '\(key)' (options: \(options.map(\.key).sorted().joined(separator: ", ")))")
+                throw RestoreError.invalidOption(
+                    stage: name,
+                    message: "unknown option '\(key)' (options: \(options.map(\.key).sorted().joined(separator: ", ")))"
+                )
             }
             out[key] = try o.parse(text[key]!, stage: name)
         }
@@ -111,7 +114,8 @@ public indirect enum OptionType: Sendable, Equatable, CustomStringConvertible {
             }
             return "\(kind) in \(r.lowerBound)…\(r.upperBound)"
         case .rate: return "a positive rate (60, 24000/1001, 23.976)"
-        case let .size(m): return m >= 16384 ? "a size WIDTHxHEIGHT (or 4k, 1080p, 720p)" : "a size WIDTHxHEIGHT, each at most \(m)"
+        case let .size(m):
+            return m >= 16384 ? "a size WIDTHxHEIGHT (or 4k, 1080p, 720p)" : "a size WIDTHxHEIGHT, each at most \(m)"
         case let .choice(c): return "one of \(c.joined(separator: ", "))"
         case .bool: return "true or false"
         case let .list(t, n):
@@ -119,7 +123,8 @@ public indirect enum OptionType: Sendable, Equatable, CustomStringConvertible {
             return "a list of \(count) (\(t))"
         case .path(.input): return "a path to a file or folder to read"
         case .path(.modelsFolder): return "a folder of model files"
-        case let .model(family, names): return "a \(family) model (\(names.joined(separator: ", ")), or a path to a model file)"
+        case let .model(family, names):
+            return "a \(family) model (\(names.joined(separator: ", ")), or a path to a model file)"
         case let .auto(t): return "auto or \(t)"
         }
     }
@@ -236,11 +241,15 @@ public struct OptionSpec: Sendable {
         return v
     }
 
-    public static func number(_ key: String, _ range: ClosedRange<Double>, default d: Double?, note: String? = nil, _ help: String) -> OptionSpec {
+    public static func number(
+        _ key: String, _ range: ClosedRange<Double>, default d: Double?, note: String? = nil, _ help: String
+    ) -> OptionSpec {
         OptionSpec(key, .number(range), default: d.map { .number($0) }, note: note, help: help)
     }
-    public static func integer(_ key: String, _ range: ClosedRange<Int>, _ rule: IntegerRule = .any, default d: Int?, note: String? = nil,
-                               _ help: String) -> OptionSpec {
+    public static func integer(
+        _ key: String, _ range: ClosedRange<Int>, _ rule: IntegerRule = .any, default d: Int?, note: String? = nil,
+        _ help: String
+    ) -> OptionSpec {
         OptionSpec(key, .integer(range, rule), default: d.map { .integer($0) }, note: note, help: help)
     }
     public static func rate(_ key: String, default d: Rational, _ help: String) -> OptionSpec {
@@ -255,22 +264,29 @@ public struct OptionSpec: Sendable {
     public static func bool(_ key: String, default d: Bool, _ help: String) -> OptionSpec {
         OptionSpec(key, .bool, default: .bool(d), help: help)
     }
-    public static func numbers(_ key: String, _ range: ClosedRange<Double>, count: ClosedRange<Int>, default d: [Double], _ help: String) -> OptionSpec {
+    public static func numbers(
+        _ key: String, _ range: ClosedRange<Double>, count: ClosedRange<Int>, default d: [Double], _ help: String
+    ) -> OptionSpec {
         OptionSpec(key, .list(.number(range), count: count), default: .list(d.map { .number($0) }), help: help)
     }
     public static func path(_ key: String, _ role: PathRole, note: String? = nil, _ help: String) -> OptionSpec {
         OptionSpec(key, .path(role), default: nil, note: note, help: help)
     }
-    public static func model(_ key: String, family: String, names: [String], default d: String, _ help: String) -> OptionSpec {
+    public static func model(_ key: String, family: String, names: [String], default d: String, _ help: String)
+        -> OptionSpec
+    {
         OptionSpec(key, .model(family: family, names: names), default: .model(d), help: help)
     }
     /// `auto` (the default) or a number.
-    public static func autoNumber(_ key: String, _ range: ClosedRange<Double>, note: String? = nil, _ help: String) -> OptionSpec {
+    public static func autoNumber(_ key: String, _ range: ClosedRange<Double>, note: String? = nil, _ help: String)
+        -> OptionSpec
+    {
         OptionSpec(key, .auto(.number(range)), default: .auto, note: note, help: help)
     }
     /// The run's models folder, overridable per stage.
-    public static let modelsDir = path("models-dir", .modelsFolder, note: "the run's --models-dir, else Models/",
-                                       "folder with the model files (as installed by `make models`)")
+    public static let modelsDir = path(
+        "models-dir", .modelsFolder, note: "the run's --models-dir, else Models/",
+        "folder with the model files (as installed by `make models`)")
 }
 
 extension StageTrait: CustomStringConvertible {

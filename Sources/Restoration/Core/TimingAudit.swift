@@ -34,21 +34,28 @@ public struct TimingAudit: Codable, Sendable {
     /// - part: the output is this part of the input (source times from its first frame; nil end: to
     ///   its end): the input is judged over the part only, and the sound may start and end on the
     ///   source's packets (a copied packet is not cut).
-    public static func run(input: String, output: String, tolerance: Double = 0.005, part: (start: Rational, end: Rational?)? = nil) throws -> TimingAudit {
+    public static func run(
+        input: String, output: String, tolerance: Double = 0.005, part: (start: Rational, end: Rational?)? = nil
+    ) throws -> TimingAudit {
         let a = try PacketTimes.scan(path: input), b = try PacketTimes.scan(path: output)
-        guard var sa = try side(a, input), let sb = try side(b, output) else { throw RestoreError.input("no video stream to audit") }
+        guard var sa = try side(a, input), let sb = try side(b, output) else {
+            throw RestoreError.input("no video stream to audit")
+        }
         var tolerance = tolerance
         if let p = part, let v = a.streams.first(where: { $0.kind == .video && !$0.times.isEmpty }) {
             let t0 = v.first! - a.startTime
             let from = t0 + p.start.doubleValue, to = p.end.map { t0 + $0.doubleValue }
-            let inside = v.times.map { $0 - a.startTime }.filter { t in t >= from - 1e-6 && (to.map { t < $0 - 1e-6 } ?? true) }
+            let inside = v.times.map { $0 - a.startTime }.filter { t in
+                t >= from - 1e-6 && (to.map { t < $0 - 1e-6 } ?? true)
+            }
             let step = v.frameRate.map { $0.reciprocal.doubleValue } ?? 0.04
             sa.videoFrames = inside.count
             sa.videoStart = inside.first ?? from
             // A part ends where it was cut (with --frames, inside a source frame's span).
             sa.videoEnd = min(v.end! - a.startTime, (inside.last ?? from) + step, to ?? .infinity)
             if let s0 = sa.audioStart, let s1 = sa.audioEnd {
-                sa.audioStart = max(s0, sa.videoStart); sa.audioEnd = min(s1, sa.videoEnd)
+                sa.audioStart = max(s0, sa.videoStart)
+                sa.audioEnd = min(s1, sa.videoEnd)
             }
             if let au = a.streams.first(where: { $0.kind == .audio && $0.times.count > 1 }) {
                 let longest = zip(au.times.dropFirst(), au.times).map { $0 - $1 }.max() ?? 0
@@ -62,38 +69,51 @@ public struct TimingAudit: Codable, Sendable {
         let vb = video.times
         let steps = zip(vb.dropFirst(), vb).map { $0 - $1 }
         let interval = video.frameRate.map { $0.reciprocal.doubleValue }
-        let constant = interval.map { i in steps.filter { abs($0 - i) < 0.0015 }.count >= steps.count * 9 / 10 } ?? false
+        let constant =
+            interval.map { i in steps.filter { abs($0 - i) < 0.0015 }.count >= steps.count * 9 / 10 } ?? false
         var gaps: [Double] = []
         if constant, let i = interval {
             for (k, s) in steps.enumerated() where s >= 1.5 * i { gaps.append(vb[k + 1] - b.startTime) }
             if !gaps.isEmpty {
-                problems.append("\(gaps.count) frame(s) missing in the output (first before \(String(format: "%.3f", gaps[0])) s)")
+                problems.append(
+                    "\(gaps.count) frame(s) missing in the output (first before \(String(format: "%.3f", gaps[0])) s)")
             }
         }
         let expected = constant ? interval.map { Int((sa.videoDuration / $0).rounded()) } : nil
         if let e = expected, abs(sb.videoFrames - e) > 1 {
-            problems.append("\(sb.videoFrames) output frames, \(e) expected for the source's \(String(format: "%.3f", sa.videoDuration)) s")
+            problems.append(
+                "\(sb.videoFrames) output frames, \(e) expected for the source's \(String(format: "%.3f", sa.videoDuration)) s"
+            )
         }
         let frame = interval ?? 0.04
         if abs(sb.videoDuration - sa.videoDuration) > frame + 1e-6 {
-            problems.append(String(format: "picture lasts %.3f s, the source %.3f s", sb.videoDuration, sa.videoDuration))
+            problems.append(
+                String(format: "picture lasts %.3f s, the source %.3f s", sb.videoDuration, sa.videoDuration))
         }
         if let s0 = sa.offsetAtStart, let s1 = sb.offsetAtStart, abs(s1 - s0) > tolerance {
-            problems.append(String(format: "sound moved against the picture at the start: offset %+.3f s, the source %+.3f s", s1, s0))
+            problems.append(
+                String(
+                    format: "sound moved against the picture at the start: offset %+.3f s, the source %+.3f s", s1, s0))
         }
-        if let e0 = sa.offsetAtEnd, let e1 = sb.offsetAtEnd, abs(e1 - e0) > frame + tolerance + (part == nil ? 0 : tolerance) {
+        if let e0 = sa.offsetAtEnd, let e1 = sb.offsetAtEnd,
+            abs(e1 - e0) > frame + tolerance + (part == nil ? 0 : tolerance)
+        {
             problems.append(String(format: "sound and picture end apart: offset %+.3f s, the source %+.3f s", e1, e0))
         }
         if sa.audioStart != nil && sb.audioStart == nil { problems.append("the output has no sound; the source has") }
-        return TimingAudit(input: sa, output: sb, outputFrameInterval: constant ? interval : nil, expectedFrames: expected,
-                           gaps: gaps, problems: problems)
+        return TimingAudit(
+            input: sa, output: sb, outputFrameInterval: constant ? interval : nil, expectedFrames: expected,
+            gaps: gaps, problems: problems)
     }
 
     static func side(_ t: PacketTimes, _ path: String) throws -> Side? {
-        guard let v = t.streams.first(where: { $0.kind == .video && !$0.times.isEmpty }), let v0 = v.first, let v1 = v.end else { return nil }
+        guard let v = t.streams.first(where: { $0.kind == .video && !$0.times.isEmpty }), let v0 = v.first,
+            let v1 = v.end
+        else { return nil }
         let a = t.streams.first { $0.kind == .audio && !$0.times.isEmpty }
         // Times from the container's start, as a restore writes them.
-        return Side(videoFrames: v.times.count, videoStart: v0 - t.startTime, videoEnd: v1 - t.startTime,
-                    audioStart: a?.first.map { $0 - t.startTime }, audioEnd: a?.end.map { $0 - t.startTime })
+        return Side(
+            videoFrames: v.times.count, videoStart: v0 - t.startTime, videoEnd: v1 - t.startTime,
+            audioStart: a?.first.map { $0 - t.startTime }, audioEnd: a?.end.map { $0 - t.startTime })
     }
 }

@@ -14,7 +14,10 @@ public struct BlockMatcher: Sendable {
     public var block: Int
     public var radius: Int
 
-    public init(block: Int = 8, radius: Int = 6) { self.block = block; self.radius = radius }
+    public init(block: Int = 8, radius: Int = 6) {
+        self.block = block
+        self.radius = radius
+    }
 
     /// One motion field: a vector per block, row-major, and each block's mean absolute difference
     /// after matching (0…1 scale).
@@ -87,13 +90,16 @@ public struct BlockMatcher: Sendable {
         /// Σ min(|self(x, y) − ref(x + vx, y + vy)|, truncation) over [x0, x1) × [y0, y1): rows of 8
         /// or 4 inside both pictures (the blocks of the two finer levels) through the SIMD kernels,
         /// anything else through the plain one.
-        func cost(_ r: Plane, _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ vx: Int, _ vy: Int, simd: Bool = true) -> Float {
+        func cost(_ r: Plane, _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ vx: Int, _ vy: Int, simd: Bool = true)
+            -> Float
+        {
             let inside = x0 + vx >= 0 && x1 + vx <= r.w && y0 + vy >= 0 && y1 + vy <= r.h
             guard simd, inside, x1 - x0 == 8 || x1 - x0 == 4 else { return costPlain(r, x0, y0, x1, y1, vx, vy) }
             return v.withUnsafeBufferPointer { cp in
                 r.v.withUnsafeBufferPointer { rp in
                     let a = cp.baseAddress! + y0 * w + x0, b = rp.baseAddress! + (y0 + vy) * r.w + x0 + vx
-                    return x1 - x0 == 8 ? Self.cost8(a, w, b, r.w, rows: y1 - y0) : Self.cost4(a, w, b, r.w, rows: y1 - y0)
+                    return x1 - x0 == 8
+                        ? Self.cost8(a, w, b, r.w, rows: y1 - y0) : Self.cost4(a, w, b, r.w, rows: y1 - y0)
                 }
             }
         }
@@ -110,11 +116,14 @@ public struct BlockMatcher: Sendable {
         }
 
         /// The SIMD kernel for blocks 8 wide: `rows` rows from `a` (stride `sa`) against `b` (stride `sb`).
-        @inline(__always) static func cost8(_ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int, rows: Int) -> Float {
+        @inline(__always) static func cost8(
+            _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int, rows: Int
+        ) -> Float {
             var acc = SIMD8<Float>()
             let t = SIMD8<Float>(repeating: BlockMatcher.truncation)
             for y in 0..<rows {
-                let d = UnsafeRawPointer(a + y * sa).loadUnaligned(as: SIMD8<Float>.self)
+                let d =
+                    UnsafeRawPointer(a + y * sa).loadUnaligned(as: SIMD8<Float>.self)
                     - UnsafeRawPointer(b + y * sb).loadUnaligned(as: SIMD8<Float>.self)
                 acc += BlockMatcher.absMin(d, t)
             }
@@ -122,11 +131,14 @@ public struct BlockMatcher: Sendable {
         }
 
         /// The SIMD kernel for blocks 4 wide.
-        @inline(__always) static func cost4(_ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int, rows: Int) -> Float {
+        @inline(__always) static func cost4(
+            _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int, rows: Int
+        ) -> Float {
             var acc = SIMD4<Float>()
             let t = SIMD4<Float>(repeating: BlockMatcher.truncation)
             for y in 0..<rows {
-                let d = UnsafeRawPointer(a + y * sa).loadUnaligned(as: SIMD4<Float>.self)
+                let d =
+                    UnsafeRawPointer(a + y * sa).loadUnaligned(as: SIMD4<Float>.self)
                     - UnsafeRawPointer(b + y * sb).loadUnaligned(as: SIMD4<Float>.self)
                 acc += BlockMatcher.absMin(d, t)
             }
@@ -136,9 +148,12 @@ public struct BlockMatcher: Sendable {
         func half() -> Plane {
             let hw = max(1, w / 2), hh = max(1, h / 2)
             var out = [Float](repeating: 0, count: hw * hh)
-            for y in 0..<hh { for x in 0..<hw {
-                out[y * hw + x] = (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1)) / 4
-            }}
+            for y in 0..<hh {
+                for x in 0..<hw {
+                    out[y * hw + x] =
+                        (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1)) / 4
+                }
+            }
             return Plane(w: hw, h: hh, v: out)
         }
     }
@@ -157,12 +172,15 @@ public struct BlockMatcher: Sendable {
             // (twice the area in the picture), fewer searches and steadier in noise
             let bs = max(2, block >> level)
             let bx = (c.w + bs - 1) / bs, by = (c.h + bs - 1) / bs
-            var next = Field(blocksX: bx, blocksY: by, block: bs, dx: [Int32](repeating: 0, count: bx * by),
-                             dy: [Int32](repeating: 0, count: bx * by), error: [Float](repeating: 0, count: bx * by))
+            var next = Field(
+                blocksX: bx, blocksY: by, block: bs, dx: [Int32](repeating: 0, count: bx * by),
+                dy: [Int32](repeating: 0, count: bx * by), error: [Float](repeating: 0, count: bx * by))
             let prev = field, radius = self.radius
             next.withRows { out in
                 Parallel.forEach(by) { j in
-                    if let p = prev { Self.refineRow(j, c, r, block: bs, above: p, out) } else {
+                    if let p = prev {
+                        Self.refineRow(j, c, r, block: bs, above: p, out)
+                    } else {
                         Self.exhaustiveRow(j, c, r, block: bs, blocksX: bx, radius: radius, out)
                     }
                 }
@@ -195,7 +213,8 @@ public struct BlockMatcher: Sendable {
                 }
                 let centre = best
                 for sy in -1...1 {
-                    for sx in -1...1 where (sx != 0 || sy != 0) && !tried.contains(Int32(centre.0 + sx), Int32(centre.1 + sy)) {
+                    for sx in -1...1
+                    where (sx != 0 || sy != 0) && !tried.contains(Int32(centre.0 + sx), Int32(centre.1 + sy)) {
                         tryVector(centre.0 + sx, centre.1 + sy)
                     }
                 }
@@ -206,42 +225,48 @@ public struct BlockMatcher: Sendable {
 
     /// Block row j of the coarsest level: every vector within ±radius for all its blocks at once,
     /// a whole picture row per vector (the reference row padded by repeating its edge pixels).
-    static func exhaustiveRow(_ j: Int, _ c: Plane, _ r: Plane, block bs: Int, blocksX bx: Int, radius: Int, _ out: Field.Rows) {
+    static func exhaustiveRow(
+        _ j: Int, _ c: Plane, _ r: Plane, block bs: Int, blocksX bx: Int, radius: Int, _ out: Field.Rows
+    ) {
         let w = c.w, y0 = j * bs, y1 = min(y0 + bs, c.h), rows = y1 - y0, pw = w + 2 * radius
         let t = truncation
         withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * pw + w + 2 * bx) { buf in
             let padded = buf.baseAddress!, diff = padded + rows * pw, sum = diff + w, best = sum + bx
             for i in 0..<bx { best[i] = .infinity }
-            c.v.withUnsafeBufferPointer { cp in r.v.withUnsafeBufferPointer { rp in
-                let C = cp.baseAddress!, R = rp.baseAddress!
-                for vy in -radius...radius {
-                    for y in y0..<y1 {
-                        let src = R + min(max(y + vy, 0), r.h - 1) * r.w, dst = padded + (y - y0) * pw
-                        for x in 0..<pw { dst[x] = src[min(max(x - radius, 0), r.w - 1)] }
-                    }
-                    for vx in -radius...radius {
-                        // the block rows' differences summed down each column, then across each block
-                        for x in 0..<w { diff[x] = 0 }
+            c.v.withUnsafeBufferPointer { cp in
+                r.v.withUnsafeBufferPointer { rp in
+                    let C = cp.baseAddress!, R = rp.baseAddress!
+                    for vy in -radius...radius {
                         for y in y0..<y1 {
-                            let a = C + y * w, b = padded + (y - y0) * pw + radius + vx
-                            for x in 0..<w { diff[x] += min(abs(a[x] - b[x]), t) }
+                            let src = R + min(max(y + vy, 0), r.h - 1) * r.w, dst = padded + (y - y0) * pw
+                            for x in 0..<pw { dst[x] = src[min(max(x - radius, 0), r.w - 1)] }
                         }
-                        for i in 0..<bx {
-                            var s: Float = 0
-                            for x in (i * bs)..<min((i + 1) * bs, w) { s += diff[x] }
-                            sum[i] = s
-                        }
-                        for i in 0..<bx {
-                            // a slight preference for small vectors keeps flat areas still
-                            let cost = sum[i] + Float(abs(vx) + abs(vy)) * 1e-5 * Float(bs * bs)
-                            if cost < best[i] {
-                                best[i] = cost
-                                out.set(j * bx + i, vx, vy, error: sum[i] / Float(max((min((i + 1) * bs, w) - i * bs) * rows, 1)))
+                        for vx in -radius...radius {
+                            // the block rows' differences summed down each column, then across each block
+                            for x in 0..<w { diff[x] = 0 }
+                            for y in y0..<y1 {
+                                let a = C + y * w, b = padded + (y - y0) * pw + radius + vx
+                                for x in 0..<w { diff[x] += min(abs(a[x] - b[x]), t) }
+                            }
+                            for i in 0..<bx {
+                                var s: Float = 0
+                                for x in (i * bs)..<min((i + 1) * bs, w) { s += diff[x] }
+                                sum[i] = s
+                            }
+                            for i in 0..<bx {
+                                // a slight preference for small vectors keeps flat areas still
+                                let cost = sum[i] + Float(abs(vx) + abs(vy)) * 1e-5 * Float(bs * bs)
+                                if cost < best[i] {
+                                    best[i] = cost
+                                    out.set(
+                                        j * bx + i, vx, vy,
+                                        error: sum[i] / Float(max((min((i + 1) * bs, w) - i * bs) * rows, 1)))
+                                }
                             }
                         }
                     }
                 }
-            }}
+            }
         }
     }
 
@@ -285,7 +310,9 @@ public struct BlockMatcher: Sendable {
 
     /// Block (i, j) chooses among its 3×3 neighbourhood's vectors and their median, by its matching
     /// error plus `lambda` per pixel of distance from the median; true when its vector changed.
-    static func smoothBlock(_ i: Int, _ j: Int, _ field: Field, _ c: Plane, _ r: Plane, lambda: Float, _ out: Field.Rows) -> Bool {
+    static func smoothBlock(
+        _ i: Int, _ j: Int, _ field: Field, _ c: Plane, _ r: Plane, lambda: Float, _ out: Field.Rows
+    ) -> Bool {
         let bs = field.block, bx = field.blocksX, by = field.blocksY, own = j * bx + i
         return withUnsafeTemporaryAllocation(of: Int32.self, capacity: 38) { tmp in
             // the neighbours' vectors (for the median, x and y apart) and the distinct ones
@@ -307,7 +334,9 @@ public struct BlockMatcher: Sendable {
             var best = (Int32(0), Int32(0)), bestTotal = Float.infinity, bestErr: Float = 0
             for k in 0..<distinct.count {
                 let (vx, vy) = distinct[k]
-                let e = vx == field.dx[own] && vy == field.dy[own] ? field.error[own] : c.cost(r, x0, y0, x1, y1, Int(vx), Int(vy)) / n
+                let e =
+                    vx == field.dx[own] && vy == field.dy[own]
+                    ? field.error[own] : c.cost(r, x0, y0, x1, y1, Int(vx), Int(vy)) / n
                 let total = e + lambda * Float(abs(vx - mx) + abs(vy - my))
                 if total < bestTotal { (bestTotal, best, bestErr) = (total, (vx, vy), e) }
             }
@@ -319,8 +348,12 @@ public struct BlockMatcher: Sendable {
     /// The median of n ≤ 9 values (the upper one of an even count), sorting them in place.
     @inline(__always) static func median(_ v: UnsafeMutablePointer<Int32>, _ n: Int) -> Int32 {
         for a in 1..<max(n, 1) {
-            let x = v[a]; var b = a - 1
-            while b >= 0, v[b] > x { v[b + 1] = v[b]; b -= 1 }
+            let x = v[a]
+            var b = a - 1
+            while b >= 0, v[b] > x {
+                v[b + 1] = v[b]
+                b -= 1
+            }
             v[b + 1] = x
         }
         return v[n / 2]

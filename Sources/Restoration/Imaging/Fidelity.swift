@@ -24,7 +24,10 @@ public enum Fidelity {
     public static func compare(_ a: [Float], _ b: [Float], width w: Int, height h: Int) -> Score {
         precondition(a.count == w * h && b.count == w * h)
         var se = 0.0
-        for i in 0..<a.count { let d = Double(a[i] - b[i]); se += d * d }
+        for i in 0..<a.count {
+            let d = Double(a[i] - b[i])
+            se += d * d
+        }
         let mse = se / Double(a.count)
         let psnr = mse > 0 ? 10 * log10(1 / mse) : .infinity
         let r = 3
@@ -36,7 +39,8 @@ public enum Fidelity {
         var sum = 0.0
         for i in 0..<a.count {
             let mx = Double(ma[i]), my = Double(mb[i])
-            let vx = max(0, Double(aa[i]) - mx * mx), vy = max(0, Double(bb[i]) - my * my), cxy = Double(ab[i]) - mx * my
+            let vx = max(0, Double(aa[i]) - mx * mx), vy = max(0, Double(bb[i]) - my * my),
+                cxy = Double(ab[i]) - mx * my
             sum += (2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
         }
         return Score(psnr: psnr, ssim: sum / Double(a.count))

@@ -33,7 +33,8 @@ public struct GrainProfile: Sendable, Equatable {
                 let i = y * w + x
                 let r = Double(original[i] - cleaned[i])
                 let b = min(bins - 1, max(0, Int(cleaned[i] * Float(bins))))
-                sum[b] += r * r; count[b] += 1
+                sum[b] += r * r
+                count[b] += 1
                 energy += r * r
                 if x + 1 < w { lag += r * Double(original[i + 1] - cleaned[i + 1]) }
                 if y + 1 < h { lag += r * Double(original[i + w] - cleaned[i + w]) }
@@ -43,10 +44,13 @@ public struct GrainProfile: Sendable, Equatable {
         // A cleanup leaves the grain's coarse part in the picture: what it took out is scaled to the
         // level the original shows (Immerkær's estimate of both), at most ×3.
         let residual = zip(original, cleaned).map { $0 - $1 }
-        let shown = DenoiseStage.estimateNoise(original, width: w, height: h), taken = DenoiseStage.estimateNoise(residual, width: w, height: h)
+        let shown = DenoiseStage.estimateNoise(original, width: w, height: h),
+            taken = DenoiseStage.estimateNoise(residual, width: w, height: h)
         let gain = taken > 1e-5 ? min(max(shown / taken, 1), 3) : 1
         // A bin with too few pixels to say takes the overall level.
-        let sigma = (0..<bins).map { b in gain * (count[b] >= max(64, w * h / 200) ? Float((sum[b] / Double(count[b])).squareRoot()) : overall) }
+        let sigma = (0..<bins).map { b in
+            gain * (count[b] >= max(64, w * h / 200) ? Float((sum[b] / Double(count[b])).squareRoot()) : overall)
+        }
         let corr = energy > 0 ? Float(lag / (2 * energy)) : 0
         return GrainProfile(sigma: sigma, correlation: max(0, corr), width: w, height: h)
     }
@@ -68,14 +72,18 @@ public struct GrainProfile: Sendable, Equatable {
     /// Read from a frame's properties (nil when no stage measured the grain).
     public init?(_ p: FrameProperties) {
         guard let s = p.extra[Self.sigmaKey]?.split(separator: ",").compactMap({ Float($0) }), s.count == Self.bins,
-              s.allSatisfy({ $0.isFinite && $0 >= 0 && $0 < 1 }),
-              let c = p.extra[Self.correlationKey].flatMap(Float.init), c.isFinite,
-              let size = p.extra[Self.sizeKey]?.split(separator: "x").compactMap({ Int($0) }), size.count == 2, size[0] > 0, size[1] > 0
+            s.allSatisfy({ $0.isFinite && $0 >= 0 && $0 < 1 }),
+            let c = p.extra[Self.correlationKey].flatMap(Float.init), c.isFinite,
+            let size = p.extra[Self.sizeKey]?.split(separator: "x").compactMap({ Int($0) }), size.count == 2,
+            size[0] > 0, size[1] > 0
         else { return nil }
         self.init(sigma: s, correlation: min(max(c, 0), 0.99), width: size[0], height: size[1])
     }
 
     public init(sigma: [Float], correlation: Float, width: Int, height: Int) {
-        self.sigma = sigma; self.correlation = correlation; self.width = width; self.height = height
+        self.sigma = sigma
+        self.correlation = correlation
+        self.width = width
+        self.height = height
     }
 }

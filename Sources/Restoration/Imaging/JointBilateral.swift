@@ -56,8 +56,9 @@ struct JointBilateral {
                 guide.withUnsafeBufferPointer { gp in
                     total.withUnsafeBufferPointer { tp in
                         Self.spatial.withUnsafeBufferPointer { wp in
-                            let p = Planes(out: rp.baseAddress!, source: sp.baseAddress!, guide: gp.baseAddress!,
-                                           total: tp.baseAddress!, spatial: wp.baseAddress!)
+                            let p = Planes(
+                                out: rp.baseAddress!, source: sp.baseAddress!, guide: gp.baseAddress!,
+                                total: tp.baseAddress!, spatial: wp.baseAddress!)
                             Parallel.forEach(height) { y in row(y, p, simd: simd) }
                         }
                     }

@@ -53,7 +53,9 @@ enum LineScratches {
                 return Array(r[a...b]).sorted()[(b - a) / 2]
             }
             for c in 0..<out.planes.count {
-                for row in 0..<h { out.planes[c][row * w + x] = min(max(out.planes[c][row * w + x] - offsets[row], 0), 1) }
+                for row in 0..<h {
+                    out.planes[c][row * w + x] = min(max(out.planes[c][row * w + x] - offsets[row], 0), 1)
+                }
             }
         }
         return out

@@ -15,17 +15,21 @@ extension BlockMatcher {
     /// `neighbour` (with its luma) aligned to the current picture: match, then per-pixel compensation.
     public func align(_ neighbour: Frame, luma ny: [Float], toLuma current: [Float], perPixel: Bool = true) -> Aligned {
         // a gray frame's plane is its luma: moved once
-        align(planes: neighbour.layout == .gray ? [] : neighbour.planes, width: neighbour.width, height: neighbour.height,
-              luma: ny, toLuma: current, perPixel: perPixel)
+        align(
+            planes: neighbour.layout == .gray ? [] : neighbour.planes, width: neighbour.width, height: neighbour.height,
+            luma: ny, toLuma: current, perPixel: perPixel)
     }
 
     /// Any planes of a picture (with its luma) aligned to the current picture; an empty list moves
     /// the luma alone (it is then also the one plane of the result).
-    public func align(planes: [[Float]], width: Int, height: Int, luma ny: [Float], toLuma current: [Float],
-                      perPixel: Bool = true) -> Aligned {
+    public func align(
+        planes: [[Float]], width: Int, height: Int, luma ny: [Float], toLuma current: [Float],
+        perPixel: Bool = true
+    ) -> Aligned {
         let field = match(current: current, reference: ny, width: width, height: height)
-        return Self.compensate(planes: planes, width: width, height: height, referenceLuma: ny, currentLuma: current, field,
-                               perPixel: perPixel)
+        return Self.compensate(
+            planes: planes, width: width, height: height, referenceLuma: ny, currentLuma: current, field,
+            perPixel: perPixel)
     }
 
     /// Several neighbours (each with its luma) aligned to the current picture, side by side (the
@@ -46,8 +50,10 @@ extension BlockMatcher {
     /// (truncated differences; its own block's wins ties), so object edges inside a block follow
     /// the right motion. `valid` is false where the vector points outside the reference picture.
     /// - simd: false runs the plain kernel everywhere (the SIMD one is tested against it).
-    public static func compensate(planes reference: [[Float]], width w: Int, height h: Int, referenceLuma ry: [Float],
-                                  currentLuma cy: [Float], _ field: Field, perPixel: Bool = true, simd: Bool = true) -> Aligned {
+    public static func compensate(
+        planes reference: [[Float]], width w: Int, height h: Int, referenceLuma ry: [Float],
+        currentLuma cy: [Float], _ field: Field, perPixel: Bool = true, simd: Bool = true
+    ) -> Aligned {
         let (candidates, counts) = candidateLists(field)
         var vx = [Int32](repeating: 0, count: w * h), vy = vx
         var valid = [Bool](repeating: true, count: w * h)
@@ -57,10 +63,13 @@ extension BlockMatcher {
                     cy.withUnsafeBufferPointer { cp in
                         ry.withUnsafeBufferPointer { rp in
                             candidates.withUnsafeBufferPointer { lists in
-                                let k = PixelVectors(width: w, height: h, current: cp.baseAddress!, reference: rp.baseAddress!,
-                                                     dx: ox.baseAddress!, dy: oy.baseAddress!, valid: ov.baseAddress!)
+                                let k = PixelVectors(
+                                    width: w, height: h, current: cp.baseAddress!, reference: rp.baseAddress!,
+                                    dx: ox.baseAddress!, dy: oy.baseAddress!, valid: ov.baseAddress!)
                                 Parallel.forEach(h) { y in
-                                    k.row(y, field, lists: lists.baseAddress!, counts: counts, perPixel: perPixel, simd: simd)
+                                    k.row(
+                                        y, field, lists: lists.baseAddress!, counts: counts, perPixel: perPixel,
+                                        simd: simd)
                                 }
                             }
                         }
@@ -80,10 +89,13 @@ extension BlockMatcher {
             for j in 0..<by {
                 for i in 0..<bx {
                     let own = j * bx + i
-                    var list = VectorList(UnsafeMutableBufferPointer(rebasing: all[(own * 18)..<(own * 18 + 18)]), capacity: 9)
+                    var list = VectorList(
+                        UnsafeMutableBufferPointer(rebasing: all[(own * 18)..<(own * 18 + 18)]), capacity: 9)
                     list.insert(field.dx[own], field.dy[own])
                     for qj in max(j - 1, 0)...min(j + 1, by - 1) {
-                        for qi in max(i - 1, 0)...min(i + 1, bx - 1) { list.insert(field.dx[qj * bx + qi], field.dy[qj * bx + qi]) }
+                        for qi in max(i - 1, 0)...min(i + 1, bx - 1) {
+                            list.insert(field.dx[qj * bx + qi], field.dy[qj * bx + qi])
+                        }
                     }
                     counts[own] = list.count
                 }
@@ -93,8 +105,10 @@ extension BlockMatcher {
     }
 
     /// Each plane (and the luma) gathered through the chosen vectors, the picture's edge repeated.
-    static func warp(_ reference: [[Float]], luma ry: [Float], width w: Int, height h: Int, dx: [Int32], dy: [Int32],
-                     valid: [Bool]) -> Aligned {
+    static func warp(
+        _ reference: [[Float]], luma ry: [Float], width w: Int, height h: Int, dx: [Int32], dy: [Int32],
+        valid: [Bool]
+    ) -> Aligned {
         let n = w * h
         let source = [Int32](unsafeUninitializedCapacity: n) { buf, count in
             for y in 0..<h {
@@ -197,9 +211,11 @@ extension BlockMatcher {
             func cost8(_ vx: Int, _ vy: Int) -> SIMD8<Float> {
                 var acc = SIMD8<Float>()
                 for k in -1...1 {
-                    let a = UnsafeRawPointer(current + (y + k) * w + x), r = UnsafeRawPointer(reference + (y + k + vy) * w + x + vx)
+                    let a = UnsafeRawPointer(current + (y + k) * w + x),
+                        r = UnsafeRawPointer(reference + (y + k + vy) * w + x + vx)
                     for o in -1...1 {
-                        let d = a.loadUnaligned(fromByteOffset: o * 4, as: SIMD8<Float>.self)
+                        let d =
+                            a.loadUnaligned(fromByteOffset: o * 4, as: SIMD8<Float>.self)
                             - r.loadUnaligned(fromByteOffset: o * 4, as: SIMD8<Float>.self)
                         acc += BlockMatcher.absMin(d, t)
                     }

@@ -10,9 +10,9 @@ public final class Resampler {
     private let h: Taps, v: Taps
 
     struct Taps {
-        var start: [Int32]      // first source index per output sample
-        var count: Int          // taps per output sample
-        var weights: [Float]    // count per output sample
+        var start: [Int32]  // first source index per output sample
+        var count: Int  // taps per output sample
+        var weights: [Float]  // count per output sample
 
         init(src: Int, dst: Int, a: Double = 3) {
             let scale = Double(dst) / Double(src)
@@ -30,7 +30,8 @@ public final class Resampler {
                 for k in 0..<count {
                     let x = (Double(first + k) - center) * stretch
                     let w = Taps.lanczos(x, a)
-                    ws[k] = w; sum += w
+                    ws[k] = w
+                    sum += w
                 }
                 for k in 0..<count { weights[i * count + k] = Float(ws[k] / sum) }
             }
@@ -45,7 +46,10 @@ public final class Resampler {
     }
 
     public init(from sw: Int, _ sh: Int, to dw: Int, _ dh: Int) {
-        srcWidth = sw; srcHeight = sh; dstWidth = dw; dstHeight = dh
+        srcWidth = sw
+        srcHeight = sh
+        dstWidth = dw
+        dstHeight = dh
         h = Taps(src: sw, dst: dw)
         v = Taps(src: sh, dst: dh)
     }
@@ -60,24 +64,26 @@ public final class Resampler {
         let hc = h.count
         src.withUnsafeBufferPointer { s in
             mid.withUnsafeMutableBufferPointer { m in
-                h.start.withUnsafeBufferPointer { hs in h.weights.withUnsafeBufferPointer { hw in
-                    let mp = m.baseAddress!
-                    Self.parallelRows(sh) { y in
-                        let row = s.baseAddress! + y * sw
-                        let out = mp + y * dw
-                        for x in 0..<dw {
-                            let first = Int(hs[x])
-                            var acc: Float = 0
-                            let wbase = x * hc
-                            if first >= 0 && first + hc <= sw {
-                                for k in 0..<hc { acc += hw[wbase + k] * row[first + k] }
-                            } else {
-                                for k in 0..<hc { acc += hw[wbase + k] * row[min(max(first + k, 0), sw - 1)] }
+                h.start.withUnsafeBufferPointer { hs in
+                    h.weights.withUnsafeBufferPointer { hw in
+                        let mp = m.baseAddress!
+                        Self.parallelRows(sh) { y in
+                            let row = s.baseAddress! + y * sw
+                            let out = mp + y * dw
+                            for x in 0..<dw {
+                                let first = Int(hs[x])
+                                var acc: Float = 0
+                                let wbase = x * hc
+                                if first >= 0 && first + hc <= sw {
+                                    for k in 0..<hc { acc += hw[wbase + k] * row[first + k] }
+                                } else {
+                                    for k in 0..<hc { acc += hw[wbase + k] * row[min(max(first + k, 0), sw - 1)] }
+                                }
+                                out[x] = acc
                             }
-                            out[x] = acc
                         }
                     }
-                }}
+                }
             }
         }
         // Vertical pass: dh rows × dw, accumulating whole rows (vectorizes).
@@ -85,20 +91,22 @@ public final class Resampler {
         let vc = v.count
         mid.withUnsafeBufferPointer { m in
             dst.withUnsafeMutableBufferPointer { d in
-                v.start.withUnsafeBufferPointer { vs in v.weights.withUnsafeBufferPointer { vw in
-                    let dp = d.baseAddress!
-                    Self.parallelRows(dh) { y in
-                        let out = dp + y * dw
-                        let first = Int(vs[y])
-                        for k in 0..<vc {
-                            let w = vw[y * vc + k]
-                            if w == 0 { continue }
-                            let sy = min(max(first + k, 0), sh - 1)
-                            let row = m.baseAddress! + sy * dw
-                            for x in 0..<dw { out[x] += w * row[x] }
+                v.start.withUnsafeBufferPointer { vs in
+                    v.weights.withUnsafeBufferPointer { vw in
+                        let dp = d.baseAddress!
+                        Self.parallelRows(dh) { y in
+                            let out = dp + y * dw
+                            let first = Int(vs[y])
+                            for k in 0..<vc {
+                                let w = vw[y * vc + k]
+                                if w == 0 { continue }
+                                let sy = min(max(first + k, 0), sh - 1)
+                                let row = m.baseAddress! + sy * dw
+                                for x in 0..<dw { out[x] += w * row[x] }
+                            }
                         }
                     }
-                }}
+                }
             }
         }
         return dst
@@ -107,7 +115,10 @@ public final class Resampler {
     /// Runs body(y) for every row, split into chunks over the cores.
     static func parallelRows(_ rows: Int, _ body: (Int) -> Void) {
         let chunks = min(rows, ProcessInfo.processInfo.activeProcessorCount * 4)
-        if chunks <= 1 || rows < 64 { for y in 0..<rows { body(y) }; return }
+        if chunks <= 1 || rows < 64 {
+            for y in 0..<rows { body(y) }
+            return
+        }
         Parallel.forEach(chunks) { c in
             let a = rows * c / chunks, b = rows * (c + 1) / chunks
             for y in a..<b { body(y) }

@@ -17,7 +17,9 @@ public struct SceneCutDetector: Sendable {
     public var hard: Double
 
     public init(threshold: Double = 0.35, ratio: Double = 2.5, hard: Double = 0.65) {
-        self.threshold = threshold; self.ratio = ratio; self.hard = max(hard, threshold)
+        self.threshold = threshold
+        self.ratio = ratio
+        self.hard = max(hard, threshold)
     }
 
     /// A frame reduced for comparison.
@@ -47,21 +49,27 @@ public struct SceneCutDetector: Sendable {
         let r = min(searchRadius, (a.width - 1) / 4, (a.height - 1) / 4)
         let w = a.width - 2 * r, h = a.height - 2 * r
         var best: Double = -1
-        for dy in -r...r { for dx in -r...r {
-            var sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0
-            for y in 0..<h {
-                let ra = (y + r) * a.width + r, rb = (y + r + dy) * b.width + r + dx
-                for x in 0..<w {
-                    let va = Double(a.values[ra + x]), vb = Double(b.values[rb + x])
-                    sa += va; sb += vb; saa += va * va; sbb += vb * vb; sab += va * vb
+        for dy in -r...r {
+            for dx in -r...r {
+                var sa = 0.0, sb = 0.0, saa = 0.0, sbb = 0.0, sab = 0.0
+                for y in 0..<h {
+                    let ra = (y + r) * a.width + r, rb = (y + r + dy) * b.width + r + dx
+                    for x in 0..<w {
+                        let va = Double(a.values[ra + x]), vb = Double(b.values[rb + x])
+                        sa += va
+                        sb += vb
+                        saa += va * va
+                        sbb += vb * vb
+                        sab += va * vb
+                    }
                 }
+                let n = Double(w * h)
+                let cov = sab / n - sa / n * sb / n
+                let va = saa / n - sa / n * sa / n, vb = sbb / n - sb / n * sb / n
+                guard va > 1e-10, vb > 1e-10 else { continue }
+                best = max(best, cov / (va * vb).squareRoot())
             }
-            let n = Double(w * h)
-            let cov = sab / n - sa / n * sb / n
-            let va = saa / n - sa / n * sa / n, vb = sbb / n - sb / n * sb / n
-            guard va > 1e-10, vb > 1e-10 else { continue }
-            best = max(best, cov / (va * vb).squareRoot())
-        }}
+        }
         return 1 - best
     }
 

@@ -20,7 +20,9 @@ public enum PictureMeasures {
     /// in percent of the film's mean brightness. Fades and lighting changes are slower than the
     /// window and do not count (nor at a shot's ends); frame-to-frame pumping does. Returns the index (RMS over the frames that have a value) and
     /// each frame's deviation.
-    public static func flicker(means: [Double?], times: [Double], cuts: [Bool], halfWindow: Double = 0.25) -> (index: Double?, deviations: [Double?]) {
+    public static func flicker(means: [Double?], times: [Double], cuts: [Bool], halfWindow: Double = 0.25) -> (
+        index: Double?, deviations: [Double?]
+    ) {
         let n = means.count
         precondition(times.count == n && cuts.count == n)
         var shot = [Int](repeating: 0, count: n)
@@ -40,7 +42,11 @@ public enum PictureMeasures {
             for j in lo...hi {
                 guard let v = means[j] else { continue }
                 let t = times[j] - times[i]
-                c += 1; st += t; sm += v; stt += t * t; stm += t * v
+                c += 1
+                st += t
+                sm += v
+                stt += t * t
+                stm += t * v
             }
             let det = c * stt - st * st
             if c >= 4 && det > 1e-12 {
@@ -66,12 +72,20 @@ public enum PictureMeasures {
                 var yy = ty
                 while yy < ty + s {
                     var xx = tx
-                    while xx < tx + s { let v = Double(y[yy * w + xx]); sum += v; sq += v * v; xx += 2 }
+                    while xx < tx + s {
+                        let v = Double(y[yy * w + xx])
+                        sum += v
+                        sq += v * v
+                        xx += 2
+                    }
                     yy += 2
                 }
                 let n = Double(((s + 1) / 2) * ((s + 1) / 2))
                 let v = sq / n - (sum / n) * (sum / n)
-                if v > bestVar { bestVar = v; best = (tx + s / 2, ty + s / 2) }
+                if v > bestVar {
+                    bestVar = v
+                    best = (tx + s / 2, ty + s / 2)
+                }
                 tx += step
             }
             ty += step

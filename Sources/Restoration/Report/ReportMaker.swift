@@ -22,7 +22,10 @@ public struct ReportImages: Sendable {
     public var stills: [StillImages]
     /// Source frame, interpolated frame, next source frame (empty when nothing was interpolated).
     public var between: [[UInt8]]
-    public init(stills: [StillImages], between: [[UInt8]] = []) { self.stills = stills; self.between = between }
+    public init(stills: [StillImages], between: [[UInt8]] = []) {
+        self.stills = stills
+        self.between = between
+    }
 }
 
 /// The PNG images of one still: the whole frame before and after at the page's size, and the
@@ -52,26 +55,40 @@ public enum ReportMaker {
 
     /// - chain: the stages that made the output (with their options); nil reads them from the
     ///   output's `filmrestore_chain` tag, and without one the raw source is the reference.
-    public static func make(source: String, output: String, chain: [Preset.StageEntry]? = nil, run: RestorationReport.Run? = nil,
-                            options: ReportOptions = ReportOptions()) throws -> (RestorationReport, ReportImages) {
-        let part = options.partStart.map { (start: $0, end: options.partEnd) } ?? options.partEnd.map { (start: Rational.zero, end: Optional($0)) }
+    public static func make(
+        source: String, output: String, chain: [Preset.StageEntry]? = nil, run: RestorationReport.Run? = nil,
+        options: ReportOptions = ReportOptions()
+    ) throws -> (RestorationReport, ReportImages) {
+        let part =
+            options.partStart.map { (start: $0, end: options.partEnd) }
+            ?? options.partEnd.map { (start: Rational.zero, end: Optional($0)) }
         let audit = try TimingAudit.run(input: source, output: output, part: part)
         let srcReader: MediaReader, outReader: MediaReader
-        do { srcReader = try MediaReader(path: source) } catch let e as MediaError { throw RestoreError.input("cannot read \(source): \(e)") }
-        do { outReader = try MediaReader(path: output) } catch let e as MediaError { throw RestoreError.input("cannot read \(output): \(e)") }
+        do { srcReader = try MediaReader(path: source) } catch let e as MediaError {
+            throw RestoreError.input("cannot read \(source): \(e)")
+        }
+        do { outReader = try MediaReader(path: output) } catch let e as MediaError {
+            throw RestoreError.input("cannot read \(output): \(e)")
+        }
         // Matroska keeps tag names in capitals.
-        let tags = Dictionary(outReader.info.metadata.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        let tags = Dictionary(
+            outReader.info.metadata.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
         let provenance = tags.filter { $0.key.hasPrefix("filmrestore_") || $0.key == "encoding_tool" }
-        let chain = chain ?? Recipe.chain(fromMetadata: tags)?.map { Preset.StageEntry(name: $0.name, options: $0.options) }
+        let chain =
+            chain ?? Recipe.chain(fromMetadata: tags)?.map { Preset.StageEntry(name: $0.name, options: $0.options) }
 
         // The reference: the chain's cleanup prefix, with a scene-cut detector (flicker is measured within shots).
         let refEntries = referenceChain(chain ?? [])
-        let nodes = try refEntries.map { try Restorer.makeNode($0, modelsDir: nil) }   // cleanup stages: no models
+        let nodes = try refEntries.map { try Restorer.makeNode($0, modelsDir: nil) }  // cleanup stages: no models
         var refInfo = srcReader.stream
         for n in nodes { refInfo = try n.stage.configure(refInfo) }
         let cleaned = refEntries.filter { spec($0)?.has(.analysis) == false }.map(\.name)
-        let fitMode: String? = chain.map { c in c.last { spec($0)?.sizeOption != nil }.map { $0.options["mode"] ?? "pad" } ?? "stretch" }
-        let area = ActiveArea.infer(source: srcReader.stream, outputWidth: outReader.stream.width, outputHeight: outReader.stream.height, fitMode: fitMode)
+        let fitMode: String? = chain.map { c in
+            c.last { spec($0)?.sizeOption != nil }.map { $0.options["mode"] ?? "pad" } ?? "stretch"
+        }
+        let area = ActiveArea.infer(
+            source: srcReader.stream, outputWidth: outReader.stream.width, outputHeight: outReader.stream.height,
+            fitMode: fitMode)
 
         let total = audit.input.videoFrames
         let n = max(1, options.stills)
@@ -96,13 +113,16 @@ public enum ReportMaker {
             let k = ((p.start - lead) * cfr).floor
             try srcReader.seek(to: Rational(k) / cfr - Rational(1, 2) / cfr, index: Int(k))
         }
-        let inPart: (Frame) -> Bool = { f in part.map { f.pts >= $0.start && ($0.end.map { e in f.pts < e } ?? true) } ?? true }
+        let inPart: (Frame) -> Bool = { f in
+            part.map { f.pts >= $0.start && ($0.end.map { e in f.pts < e } ?? true) } ?? true
+        }
         // Where the output's 0 is on the source's clock: the restore wrote it (interpolation may
         // start a part between two source frames); else the part's first source frame.
         var partOrigin: Rational? = part == nil ? nil : tags[Recipe.partOriginTag].flatMap { Rational(parsing: $0) }
         // One interpolated frame, shown between its source frames (near the middle, when the output
         // has more frames than the source).
-        let interpolating = outInterval.doubleValue < 0.9 * sourceInterval.doubleValue
+        let interpolating =
+            outInterval.doubleValue < 0.9 * sourceInterval.doubleValue
             && (chain?.contains { spec($0)?.has(.synthesizesFrames) == true } ?? true)
         let betweenFrom = base + total / 2
         var betweenPending: (k: Int, before: Frame, middle: Frame)?
@@ -113,64 +133,88 @@ public enum ReportMaker {
         var pending = targets[...]
         var worst: (RestorationReport.Still, StillImages)?
         let pipeline = Pipeline(nodes: nodes, capacity: 2)
-        try pipeline.run(source: {
-            guard let f = try srcReader.nextFrame(notBefore: part.map { $0.start - lead }) else { return nil }
-            if let e = part?.end, f.pts >= e + lead { return nil }
-            raw.record(f)
-            return f
-        }, sink: { c in
-            guard inPart(c) else { return }
-            if partOrigin == nil { partOrigin = c.pts }
-            let k = c.properties.sourceIndex
-            let y = c.luma
-            let before = raw.figures(k) ?? (PictureMeasures.mean(y), PictureMeasures.noiseSigma(y, width: c.width, height: c.height))
-            var fig = RestorationReport.FrameFigures(index: k, time: c.pts.doubleValue, sceneCut: c.properties.sceneCut,
-                                                     brightnessBefore: before.mean, noiseBefore: before.noise, inventedDetail: false)
-            // The two files' clocks start at their first frames (the timing audit checks the sound against each).
-            let t = c.pts - (partOrigin ?? raw.firstTime ?? .zero) + (try cursor.firstTime() ?? .zero)
-            if let p = betweenPending {
-                between = (RestorationReport.Between(index: p.k, time: p.before.pts.doubleValue, outputTime: p.middle.pts.doubleValue, nextTime: c.pts.doubleValue),
-                           work.triptych(p.before, p.middle, c))
-                betweenPending = nil
-            }
-            if let out = try cursor.frame(near: t, within: outInterval / Rational(2)) {
-                let small = work.outputLuma(out)
-                fig.outputTime = out.pts.doubleValue
-                fig.brightnessAfter = PictureMeasures.mean(small)
-                fig.noiseAfter = PictureMeasures.noiseSigma(small, width: area.source.width, height: area.source.height)
-                if abs((out.pts - t).doubleValue) <= sameInstant {
-                    let ref = ActiveArea.crop(y, width: c.width, area.source)
-                    let sc = Fidelity.compare(small, ref, width: area.source.width, height: area.source.height)
-                    fig.psnr = min(sc.psnr, 99); fig.ssim = sc.ssim
-                    fig.inventedDetail = fig.psnr! < options.thresholdPSNR || sc.ssim < options.thresholdSSIM
+        try pipeline.run(
+            source: {
+                guard let f = try srcReader.nextFrame(notBefore: part.map { $0.start - lead }) else { return nil }
+                if let e = part?.end, f.pts >= e + lead { return nil }
+                raw.record(f)
+                return f
+            },
+            sink: { c in
+                guard inPart(c) else { return }
+                if partOrigin == nil { partOrigin = c.pts }
+                let k = c.properties.sourceIndex
+                let y = c.luma
+                let before =
+                    raw.figures(k) ?? (
+                        PictureMeasures.mean(y), PictureMeasures.noiseSigma(y, width: c.width, height: c.height)
+                    )
+                var fig = RestorationReport.FrameFigures(
+                    index: k, time: c.pts.doubleValue, sceneCut: c.properties.sceneCut,
+                    brightnessBefore: before.mean, noiseBefore: before.noise, inventedDetail: false)
+                // The two files' clocks start at their first frames (the timing audit checks the sound against each).
+                let t = c.pts - (partOrigin ?? raw.firstTime ?? .zero) + (try cursor.firstTime() ?? .zero)
+                if let p = betweenPending {
+                    between = (
+                        RestorationReport.Between(
+                            index: p.k, time: p.before.pts.doubleValue, outputTime: p.middle.pts.doubleValue,
+                            nextTime: c.pts.doubleValue),
+                        work.triptych(p.before, p.middle, c)
+                    )
+                    betweenPending = nil
                 }
-                if let t = pending.first, k >= t, fig.psnr != nil || k >= t + reach - 1 {
-                    pending.removeFirst()
-                    let rawFrame = raw.take(k)
-                    let pct = Int((100 * (c.pts - (partOrigin ?? .zero)).doubleValue / max(audit.input.videoDuration, 1e-9)).rounded())
-                    stills.append(work.still(label: "\(pct) % into the \(part == nil ? "film" : "part")", before: rawFrame ?? c, beforeIsSource: rawFrame != nil,
-                                             reference: (y, c.width), output: out, figures: fig))
+                if let out = try cursor.frame(near: t, within: outInterval / Rational(2)) {
+                    let small = work.outputLuma(out)
+                    fig.outputTime = out.pts.doubleValue
+                    fig.brightnessAfter = PictureMeasures.mean(small)
+                    fig.noiseAfter = PictureMeasures.noiseSigma(
+                        small, width: area.source.width, height: area.source.height)
+                    if abs((out.pts - t).doubleValue) <= sameInstant {
+                        let ref = ActiveArea.crop(y, width: c.width, area.source)
+                        let sc = Fidelity.compare(small, ref, width: area.source.width, height: area.source.height)
+                        fig.psnr = min(sc.psnr, 99)
+                        fig.ssim = sc.ssim
+                        fig.inventedDetail = fig.psnr! < options.thresholdPSNR || sc.ssim < options.thresholdSSIM
+                    }
+                    if let t = pending.first, k >= t, fig.psnr != nil || k >= t + reach - 1 {
+                        pending.removeFirst()
+                        let rawFrame = raw.take(k)
+                        let pct = Int(
+                            (100 * (c.pts - (partOrigin ?? .zero)).doubleValue / max(audit.input.videoDuration, 1e-9))
+                                .rounded())
+                        stills.append(
+                            work.still(
+                                label: "\(pct) % into the \(part == nil ? "film" : "part")", before: rawFrame ?? c,
+                                beforeIsSource: rawFrame != nil,
+                                reference: (y, c.width), output: out, figures: fig))
+                    }
+                    if let s = fig.ssim, s < (worst?.0.ssim ?? .infinity) {
+                        worst = work.still(
+                            label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: (y, c.width),
+                            output: out, figures: fig)
+                    }
                 }
-                if let s = fig.ssim, s < (worst?.0.ssim ?? .infinity) {
-                    worst = work.still(label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: (y, c.width), output: out, figures: fig)
+                if interpolating, between == nil, betweenPending == nil, k >= betweenFrom {
+                    // The first output frame after this instant and before the next source frame.
+                    let half = sourceInterval / Rational(2)
+                    if let mid = try cursor.frame(near: t + half, within: half - Rational(1, 1000)),
+                        abs((mid.pts - t).doubleValue) > sameInstant
+                    {
+                        betweenPending = (k, c, mid)
+                    }
                 }
-            }
-            if interpolating, between == nil, betweenPending == nil, k >= betweenFrom {
-                // The first output frame after this instant and before the next source frame.
-                let half = sourceInterval / Rational(2)
-                if let mid = try cursor.frame(near: t + half, within: half - Rational(1, 1000)), abs((mid.pts - t).doubleValue) > sameInstant {
-                    betweenPending = (k, c, mid)
-                }
-            }
-            raw.forget(before: k - 64)
-            frames.append(fig)
-        })
+                raw.forget(before: k - 64)
+                frames.append(fig)
+            })
 
         // Flicker, before and after, over the same frames.
         let times = frames.map(\.time), cuts = frames.map(\.sceneCut)
         let fb = PictureMeasures.flicker(means: frames.map { $0.brightnessBefore }, times: times, cuts: cuts)
         let fa = PictureMeasures.flicker(means: frames.map(\.brightnessAfter), times: times, cuts: cuts)
-        for i in frames.indices { frames[i].flickerBefore = fb.deviations[i]; frames[i].flickerAfter = fa.deviations[i] }
+        for i in frames.indices {
+            frames[i].flickerBefore = fb.deviations[i]
+            frames[i].flickerAfter = fa.deviations[i]
+        }
         if let w = worst, !stills.contains(where: { $0.0.index == w.0.index }) { stills.append(w) }
 
         let measured = frames.filter { $0.psnr != nil }
@@ -186,22 +230,31 @@ public enum ReportMaker {
             minSSIM: measured.map { $0.ssim! }.min(),
             inventedFrames: measured.filter(\.inventedDetail).count,
             thresholdPSNR: options.thresholdPSNR, thresholdSSIM: options.thresholdSSIM)
-        let reference = cleaned.isEmpty
-            ? (chain == nil ? "the source as decoded (the output does not say which stages made it)" : "the source as decoded (the chain has no cleanup stages)")
+        let reference =
+            cleaned.isEmpty
+            ? (chain == nil
+                ? "the source as decoded (the output does not say which stages made it)"
+                : "the source as decoded (the chain has no cleanup stages)")
             : "the source after the chain's cleanup stages (\(cleaned.joined(separator: ", "))), re-run for this report"
         let iso = ISO8601DateFormatter()
         let report = RestorationReport(
             tool: FilmRestoreVersion.string, created: iso.string(from: Date()),
-            source: summaryOf(source, srcReader.stream, audit.input), output: summaryOf(output, outReader.stream, audit.output),
+            source: summaryOf(source, srcReader.stream, audit.input),
+            output: summaryOf(output, outReader.stream, audit.output),
             provenance: provenance, reference: reference, referenceStages: cleaned, activeArea: area, run: run,
             timing: .init(audit), summary: summary, stills: stills.map(\.0), frames: frames,
-            between: between?.0, part: part.map { .init(start: $0.start.doubleValue, end: $0.end?.doubleValue, origin: partOrigin?.doubleValue) })
+            between: between?.0,
+            part: part.map {
+                .init(start: $0.start.doubleValue, end: $0.end?.doubleValue, origin: partOrigin?.doubleValue)
+            })
         return (report, ReportImages(stills: stills.map(\.1), between: between?.1 ?? []))
     }
 
     static func summaryOf(_ path: String, _ s: StreamInfo, _ side: TimingAudit.Side) -> RestorationReport.FileSummary {
-        .init(path: path, width: s.width, height: s.height, frameRate: s.frameRate?.description ?? "variable (average \(s.averageRate.description))",
-              frames: side.videoFrames, duration: side.videoDuration)
+        .init(
+            path: path, width: s.width, height: s.height,
+            frameRate: s.frameRate?.description ?? "variable (average \(s.averageRate.description))",
+            frames: side.videoFrames, duration: side.videoDuration)
     }
 }
 
@@ -251,7 +304,10 @@ final class NearestFrames {
     /// The output's first frame time (read on first use).
     func firstTime() throws -> Rational? {
         if first == nil && !ended {
-            if held == nil { held = try reader.nextFrame(); ended = held == nil }
+            if held == nil {
+                held = try reader.nextFrame()
+                ended = held == nil
+            }
             first = held?.pts
         }
         return first
@@ -263,7 +319,10 @@ final class NearestFrames {
                 if h.pts < t - w { held = nil } else { return h.pts <= t + w ? h : nil }
             }
             guard !ended else { return nil }
-            guard let f = try reader.nextFrame(notBefore: t - w) else { ended = true; return nil }
+            guard let f = try reader.nextFrame(notBefore: t - w) else {
+                ended = true
+                return nil
+            }
             held = f
         }
     }
@@ -298,7 +357,8 @@ final class Measurer {
     private func cut(_ f: Frame, _ r: ActiveArea.Rect, to dw: Int, _ dh: Int) -> Frame {
         let planes = f.planes.map { p -> [Float] in
             let c = ActiveArea.crop(p, width: f.width, r)
-            return r.width == dw && r.height == dh ? c : resampler(r.width, r.height, dw, dh).resample(c).map { min(1, max(0, $0)) }
+            return r.width == dw && r.height == dh
+                ? c : resampler(r.width, r.height, dw, dh).resample(c).map { min(1, max(0, $0)) }
         }
         return f.with(width: dw, height: dh, planes: planes)
     }
@@ -306,15 +366,21 @@ final class Measurer {
     /// Source frame, interpolated output frame, next source frame, each at the page's size.
     func triptych(_ a: Frame, _ mid: Frame, _ b: Frame) -> [[UInt8]] {
         let out = area.output
-        let dw = min(displayWidth / 2, out.width), dh = max(2, Int((Double(dw) * Double(out.height) / Double(out.width)).rounded()))
-        return [cut(a, area.source, to: dw, dh), cut(mid, out, to: dw, dh), cut(b, area.source, to: dw, dh)].map { (try? StillImage.png($0)) ?? [] }
+        let dw = min(displayWidth / 2, out.width),
+            dh = max(2, Int((Double(dw) * Double(out.height) / Double(out.width)).rounded()))
+        return [cut(a, area.source, to: dw, dh), cut(mid, out, to: dw, dh), cut(b, area.source, to: dw, dh)].map {
+            (try? StillImage.png($0)) ?? []
+        }
     }
 
     /// - reference: the cleaned source's luminance and width (where the crop goes).
-    func still(label: String, before: Frame, beforeIsSource: Bool, reference: (luma: [Float], width: Int), output: Frame,
-               figures: RestorationReport.FrameFigures) -> (RestorationReport.Still, StillImages) {
+    func still(
+        label: String, before: Frame, beforeIsSource: Bool, reference: (luma: [Float], width: Int), output: Frame,
+        figures: RestorationReport.FrameFigures
+    ) -> (RestorationReport.Still, StillImages) {
         let src = area.source, out = area.output
-        let dw = min(displayWidth, out.width), dh = max(2, Int((Double(dw) * Double(out.height) / Double(out.width)).rounded()))
+        let dw = min(displayWidth, out.width),
+            dh = max(2, Int((Double(dw) * Double(out.height) / Double(out.width)).rounded()))
         // The zoomed part: the most detailed square of the reference, an eighth of the picture wide.
         let side = max(16, min(src.width, src.height, src.width / 8))
         let refLuma = ActiveArea.crop(reference.luma, width: reference.width, src)
@@ -322,17 +388,22 @@ final class Measurer {
         let cx = min(max(c.x - side / 2, 0), src.width - side), cy = min(max(c.y - side / 2, 0), src.height - side)
         let crop = ActiveArea.Rect(x: src.x + cx, y: src.y + cy, width: side, height: side)
         let sx = Double(out.width) / Double(src.width), sy = Double(out.height) / Double(src.height)
-        var oc = ActiveArea.Rect(x: out.x + Int(Double(cx) * sx), y: out.y + Int(Double(cy) * sy),
-                                 width: max(1, Int(Double(side) * sx)), height: max(1, Int(Double(side) * sy)))
-        oc.width = min(oc.width, output.width - oc.x); oc.height = min(oc.height, output.height - oc.y)
+        var oc = ActiveArea.Rect(
+            x: out.x + Int(Double(cx) * sx), y: out.y + Int(Double(cy) * sy),
+            width: max(1, Int(Double(side) * sx)), height: max(1, Int(Double(side) * sy)))
+        oc.width = min(oc.width, output.width - oc.x)
+        oc.height = min(oc.height, output.height - oc.y)
         let scale = min(1, 480 / Double(max(oc.width, oc.height)))
         let images = StillImages(
             before: (try? StillImage.png(cut(before, src, to: dw, dh))) ?? [],
             after: (try? StillImage.png(cut(output, out, to: dw, dh))) ?? [],
             beforeCrop: (try? StillImage.png(cut(before, crop, to: side, side))) ?? [],
-            afterCrop: (try? StillImage.png(cut(output, oc, to: max(1, Int(Double(oc.width) * scale)), max(1, Int(Double(oc.height) * scale))))) ?? [])
-        let still = RestorationReport.Still(label: label, index: figures.index, time: figures.time, outputTime: output.pts.doubleValue,
-                                            before: beforeIsSource ? "source" : "reference", psnr: figures.psnr, ssim: figures.ssim, crop: crop)
+            afterCrop: (try? StillImage.png(
+                cut(output, oc, to: max(1, Int(Double(oc.width) * scale)), max(1, Int(Double(oc.height) * scale)))))
+                ?? [])
+        let still = RestorationReport.Still(
+            label: label, index: figures.index, time: figures.time, outputTime: output.pts.doubleValue,
+            before: beforeIsSource ? "source" : "reference", psnr: figures.psnr, ssim: figures.ssim, crop: crop)
         return (still, images)
     }
 }

@@ -31,8 +31,12 @@ public struct RestorationReport: Codable, Sendable {
             public var framesPerSecond: Double
         }
         public init(seconds: Double, framesWritten: Int, peakMemoryMiB: Double, steps: [StepTime]) {
-            self.seconds = seconds; self.framesWritten = framesWritten; self.peakMemoryMiB = peakMemoryMiB
-            self.steps = steps.map { Step(name: $0.name, seconds: $0.seconds, frames: $0.frames, framesPerSecond: $0.framesPerSecond) }
+            self.seconds = seconds
+            self.framesWritten = framesWritten
+            self.peakMemoryMiB = peakMemoryMiB
+            self.steps = steps.map {
+                Step(name: $0.name, seconds: $0.seconds, frames: $0.frames, framesPerSecond: $0.framesPerSecond)
+            }
         }
     }
     public struct Timing: Codable, Sendable {
@@ -52,12 +56,18 @@ public struct RestorationReport: Codable, Sendable {
         public var passed: Bool
 
         init(_ a: TimingAudit) {
-            inputDuration = a.input.videoDuration; outputDuration = a.output.videoDuration
-            inputFrames = a.input.videoFrames; outputFrames = a.output.videoFrames
-            expectedFrames = a.expectedFrames; missingFrames = a.gaps.count
-            inputOffsetAtStart = a.input.offsetAtStart; outputOffsetAtStart = a.output.offsetAtStart
-            inputOffsetAtEnd = a.input.offsetAtEnd; outputOffsetAtEnd = a.output.offsetAtEnd
-            problems = a.problems; passed = a.passed
+            inputDuration = a.input.videoDuration
+            outputDuration = a.output.videoDuration
+            inputFrames = a.input.videoFrames
+            outputFrames = a.output.videoFrames
+            expectedFrames = a.expectedFrames
+            missingFrames = a.gaps.count
+            inputOffsetAtStart = a.input.offsetAtStart
+            outputOffsetAtStart = a.output.offsetAtStart
+            inputOffsetAtEnd = a.input.offsetAtEnd
+            outputOffsetAtEnd = a.output.offsetAtEnd
+            problems = a.problems
+            passed = a.passed
         }
     }
     /// One source frame: the source's figures, the output frame nearest its time, and fidelity

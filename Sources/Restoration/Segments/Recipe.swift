@@ -39,7 +39,9 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var fingerprint: String {
         var r = self
         r.input.path = ""
-        r.files = r.files.map { File(stage: $0.stage, path: ($0.path as NSString).lastPathComponent, sha256: $0.sha256) }
+        r.files = r.files.map {
+            File(stage: $0.stage, path: ($0.path as NSString).lastPathComponent, sha256: $0.sha256)
+        }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return FileDigest.sha256(data: try! enc.encode(r))
@@ -52,16 +54,20 @@ public struct Recipe: Codable, Equatable, Sendable {
     /// Provenance written into the output file's global metadata: the tool and version, the preset,
     /// the stages, and every model with its SHA-256.
     public var metadata: [String: String] {
-        var m = ["encoding_tool": "filmrestore \(tool) (preset \(preset))",
-                 "filmrestore_version": tool,
-                 "filmrestore_preset": preset,
-                 "filmrestore_stages": stages.map(\.name).joined(separator: ","),
-                 "filmrestore_recipe": fingerprint,
-                 Self.chainTag: Self.chainJSON(stages)]
+        var m = [
+            "encoding_tool": "filmrestore \(tool) (preset \(preset))",
+            "filmrestore_version": tool,
+            "filmrestore_preset": preset,
+            "filmrestore_stages": stages.map(\.name).joined(separator: ","),
+            "filmrestore_recipe": fingerprint,
+            Self.chainTag: Self.chainJSON(stages),
+        ]
         if let tc = timecode { m["timecode"] = tc }
         if let t = encoder.sourceTransfer { m["source_transfer"] = t }
         if !files.isEmpty {
-            m["filmrestore_models"] = files.map { "\($0.stage):\(($0.path as NSString).lastPathComponent) sha256:\($0.sha256)" }.joined(separator: "; ")
+            m["filmrestore_models"] = files.map {
+                "\($0.stage):\(($0.path as NSString).lastPathComponent) sha256:\($0.sha256)"
+            }.joined(separator: "; ")
         }
         return m
     }
@@ -85,7 +91,9 @@ public struct Recipe: Codable, Equatable, Sendable {
             return Input(path: path, size: id.size, sampledSHA256: id.sampledSHA256)
         }
         let attrs = try FileManager.default.attributesOfItem(atPath: path)
-        return Input(path: path, size: (attrs[.size] as? NSNumber)?.int64Value ?? 0, sampledSHA256: try FileDigest.sampledSHA256(path: path))
+        return Input(
+            path: path, size: (attrs[.size] as? NSNumber)?.int64Value ?? 0,
+            sampledSHA256: try FileDigest.sampledSHA256(path: path))
     }
 
     /// The model files, plus every file or folder of pictures an input path option names (colorize
@@ -95,14 +103,17 @@ public struct Recipe: Codable, Equatable, Sendable {
         for (i, s) in stages.enumerated() {
             var paths = weights[i]
             let declared = StageRegistry.spec(named: s.name)?.options ?? []
-            for key in s.options.keys.sorted() where declared.contains(where: { $0.key == key && $0.type == .path(.input) }) {
+            for key in s.options.keys.sorted()
+            where declared.contains(where: { $0.key == key && $0.type == .path(.input) }) {
                 let v = s.options[key]!
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: v, isDirectory: &isDir) else { continue }
                 if isDir.boolValue {
                     let names = (try? FileManager.default.contentsOfDirectory(atPath: v)) ?? []
                     paths += names.sorted().filter { !$0.hasPrefix(".") }.map { v + "/" + $0 }
-                } else { paths.append(v) }
+                } else {
+                    paths.append(v)
+                }
             }
             for p in paths where !out.contains(where: { $0.path == p && $0.stage == s.name }) {
                 out.append(File(stage: s.name, path: p, sha256: try FileDigest.sha256(path: p)))

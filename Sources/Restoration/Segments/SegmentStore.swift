@@ -52,7 +52,8 @@ public final class SegmentStore {
     }
 
     public init(dir: String, fingerprint: String, codec: String) throws {
-        self.dir = dir; self.fingerprint = fingerprint
+        self.dir = dir
+        self.fingerprint = fingerprint
         container = MediaWriter.segmentContainer(for: codec)
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw RestoreError.output("cannot create the segment folder \(dir): \(error.localizedDescription)")
@@ -70,15 +71,21 @@ public final class SegmentStore {
 
     public func state(_ name: String, verifyHash: Bool = true) -> State {
         guard let data = FileManager.default.contents(atPath: markerPath(name)) else { return .missing }
-        guard let r = try? JSONDecoder().decode(SegmentRecord.self, from: data) else { return .damaged("its done marker is unreadable") }
+        guard let r = try? JSONDecoder().decode(SegmentRecord.self, from: data) else {
+            return .damaged("its done marker is unreadable")
+        }
         guard r.fingerprint == fingerprint else { return .stale }
         guard let file = r.file else { return r.frames == 0 ? .done(r) : .damaged("its marker names no file") }
         let path = dir + "/" + file
-        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path) else { return .damaged("\(file) is missing") }
+        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path) else {
+            return .damaged("\(file) is missing")
+        }
         let size = (attrs[.size] as? NSNumber)?.int64Value ?? -1
         guard size == r.bytes else { return .damaged("\(file) has \(size) bytes, \(r.bytes ?? 0) were written") }
         if verifyHash {
-            guard let h = try? FileDigest.sha256(path: path), h == r.sha256 else { return .damaged("\(file) does not match its SHA-256") }
+            guard let h = try? FileDigest.sha256(path: path), h == r.sha256 else {
+                return .damaged("\(file) does not match its SHA-256")
+            }
         }
         return .done(r)
     }
@@ -90,7 +97,9 @@ public final class SegmentStore {
 
     /// Files left by a run that was killed while writing.
     public func removePartials() {
-        for n in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where n.contains(".partial") { unlink(dir + "/" + n) }
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where n.contains(".partial") {
+            unlink(dir + "/" + n)
+        }
     }
 
     /// A temporary name for a segment being written.
@@ -103,14 +112,18 @@ public final class SegmentStore {
         r.fingerprint = fingerprint
         if let p = partial {
             let final = segmentPath(name)
-            guard rename(p, final) == 0 else { throw RestoreError.output("cannot rename \(p) to \(final): \(String(cString: strerror(errno)))") }
+            guard rename(p, final) == 0 else {
+                throw RestoreError.output("cannot rename \(p) to \(final): \(String(cString: strerror(errno)))")
+            }
             let attrs = try FileManager.default.attributesOfItem(atPath: final)
             r.file = (final as NSString).lastPathComponent
             r.bytes = (attrs[.size] as? NSNumber)?.int64Value
             r.sha256 = try FileDigest.sha256(path: final)
         } else {
             unlink(segmentPath(name))
-            r.file = nil; r.bytes = nil; r.sha256 = nil
+            r.file = nil
+            r.bytes = nil
+            r.sha256 = nil
         }
         try writeJSON(r, to: markerPath(name))
     }

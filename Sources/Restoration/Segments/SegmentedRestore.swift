@@ -10,7 +10,10 @@ final class SourceLog: Sendable {
         log.withLock { l in
             l.times[index] = t
             l.newest = max(l.newest, index)
-            if l.times.count > 8192 { let newest = l.newest; l.times = l.times.filter { $0.key > newest - 4096 } }
+            if l.times.count > 8192 {
+                let newest = l.newest
+                l.times = l.times.filter { $0.key > newest - 4096 }
+            }
         }
     }
     func time(_ index: Int) -> Rational? { log.withLock { $0.times[index] } }
@@ -35,8 +38,12 @@ struct RunTotals {
         queueHighWater = queueHighWater.isEmpty ? hw : zip(queueHighWater, hw).map { max($0, $1) }
         for s in p.stats {
             let t = StepTime(s)
-            if let i = steps.firstIndex(where: { $0.name == t.name }) { steps[i].seconds += t.seconds; steps[i].frames += t.frames }
-            else { steps.append(t) }
+            if let i = steps.firstIndex(where: { $0.name == t.name }) {
+                steps[i].seconds += t.seconds
+                steps[i].frames += t.frames
+            } else {
+                steps.append(t)
+            }
         }
     }
 }
@@ -63,9 +70,15 @@ extension Restorer {
 
     /// Decodes from the stretch's context start, runs `nodes`, and writes the output frames that
     /// belong to the stretch into segments of `store`, each made done when complete.
-    func run(stretch: Stretch, nodes: [Pipeline.Node], store: SegmentStore, counter: FrameCounter, totals: inout RunTotals) throws {
+    func run(
+        stretch: Stretch, nodes: [Pipeline.Node], store: SegmentStore, counter: FrameCounter, totals: inout RunTotals
+    ) throws {
         let reader = self.reader, log = SourceLog(), encoder = self.encoder, stream = outputStream
-        if let s = stretch.start { try reader.seek(to: s.contextTime, index: s.contextIndex) } else { try reader.rewind() }
+        if let s = stretch.start {
+            try reader.seek(to: s.contextTime, index: s.contextIndex)
+        } else {
+            try reader.rewind()
+        }
         // Decoding stops once the frames after the stretch that its last frames need are in.
         let stop = stretch.end.map { $0.index + context.future }
         let decodedBefore = reader.framesDecoded
@@ -80,17 +93,24 @@ extension Restorer {
             var frames = 0, counted = 0
             var firstPts: Rational?, endPts: Rational?
             init(_ start: Boundary?, _ stretch: Stretch, _ store: SegmentStore) {
-                self.start = start; name = stretch.name(start); partial = store.partialPath(name)
+                self.start = start
+                name = stretch.name(start)
+                partial = store.partialPath(name)
             }
         }
         var current = Open(stretch.start, stretch, store)
         var made = 0
         let close: (Open, Boundary?) throws -> Void = { seg, end in
             try seg.writer?.finish()
-            if let w = seg.writer { counter.add(w.packetsMuxed - seg.counted); seg.counted = w.packetsMuxed }
-            let r = SegmentRecord(fingerprint: store.fingerprint, start: seg.start, end: end, file: nil, bytes: nil, sha256: nil,
-                                  frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts, seconds: Date().timeIntervalSince(seg.began),
-                                  colorTags: seg.writer?.colorTags)
+            if let w = seg.writer {
+                counter.add(w.packetsMuxed - seg.counted)
+                seg.counted = w.packetsMuxed
+            }
+            let r = SegmentRecord(
+                fingerprint: store.fingerprint, start: seg.start, end: end, file: nil, bytes: nil, sha256: nil,
+                frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts,
+                seconds: Date().timeIntervalSince(seg.began),
+                colorTags: seg.writer?.colorTags)
             try store.commit(seg.name, partial: seg.writer == nil ? nil : seg.partial, record: r)
             made += 1
         }
@@ -99,14 +119,18 @@ extension Restorer {
             if let e = stretch.end, f.pts >= e.time { return }
             if let minS = stretch.minSeconds, let began = current.firstPts, current.frames > 0 {
                 let held = f.pts - began
-                if held >= minS && (f.properties.sceneCut || held >= (stretch.maxSeconds ?? minS * 6)) && f.properties.sourceIndex > (current.start?.index ?? 0) {
+                if held >= minS && (f.properties.sceneCut || held >= (stretch.maxSeconds ?? minS * 6))
+                    && f.properties.sourceIndex > (current.start?.index ?? 0)
+                {
                     let b = try boundary(index: f.properties.sourceIndex, time: f.pts, sourceTime: log.time)
                     try close(current, b)
                     current = Open(b, stretch, store)
                 }
             }
             if current.writer == nil {
-                current.writer = try MediaWriter(path: current.partial, containerFor: current.partial, stream: stream, settings: encoder, copyFrom: nil)
+                current.writer = try MediaWriter(
+                    path: current.partial, containerFor: current.partial, stream: stream, settings: encoder,
+                    copyFrom: nil)
             }
             try current.writer!.write(f)
             current.frames += 1
@@ -117,12 +141,13 @@ extension Restorer {
             current.counted = current.writer!.packetsMuxed
         }
         defer { unlink(current.partial) }
-        try p.run(source: {
-            guard let f = try reader.nextFrame() else { return nil }
-            if let s = stop, f.properties.sourceIndex > s { return nil }
-            log.add(f.properties.sourceIndex, f.pts)
-            return f
-        }, sink: sink)
+        try p.run(
+            source: {
+                guard let f = try reader.nextFrame() else { return nil }
+                if let s = stop, f.properties.sourceIndex > s { return nil }
+                log.add(f.properties.sourceIndex, f.pts)
+                return f
+            }, sink: sink)
         try close(current, stretch.end)
         totals.add(p)
         totals.framesDecoded += reader.framesDecoded - decodedBefore
@@ -135,13 +160,17 @@ extension Restorer {
         return url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".filmrestore"
     }
 
-    func runCheckpointed(_ cp: RestoreJob.Checkpoint, progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
+    func runCheckpointed(_ cp: RestoreJob.Checkpoint, progressInterval: Double, progress: ((RestoreProgress) -> Void)?)
+        throws -> RestoreSummary
+    {
         let began = Date()
         let work = Self.workFolder(for: job.output)
         let fm = FileManager.default
         if fm.fileExists(atPath: work) && !cp.resume {
             guard job.force else {
-                throw RestoreError.output("an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over")
+                throw RestoreError.output(
+                    "an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over"
+                )
             }
             try? fm.removeItem(atPath: work)
         }
@@ -158,12 +187,19 @@ extension Restorer {
         for n in store.names {
             switch store.state(n) {
             case .done(let r): done.append(r)
-            case .stale: stale += 1; store.remove(n)
-            case .damaged(let why): notes.append("segment \(n) is damaged (\(why)): made again"); store.remove(n)
+            case .stale:
+                stale += 1
+                store.remove(n)
+            case .damaged(let why):
+                notes.append("segment \(n) is damaged (\(why)): made again")
+                store.remove(n)
             case .missing: break
             }
         }
-        if stale > 0 { notes.append("\(stale) segment(s) of an earlier run with another preset, model, input or version: made again") }
+        if stale > 0 {
+            notes.append(
+                "\(stale) segment(s) of an earlier run with another preset, model, input or version: made again")
+        }
         let name: (Boundary?) -> String = { b in String(format: "part-%09d", b?.index ?? 0) }
         let seconds = Rational(parsing: String(format: "%.3f", max(cp.segmentSeconds, 0.001)))!
         var totals = RunTotals()
@@ -181,12 +217,23 @@ extension Restorer {
                 if chain.last.map({ $0.end == nil }) ?? false { break }
                 // A gap after the chain: made up to the next done segment, or to the end.
                 let position = chain.last?.end
-                let after = done.filter { ($0.start?.index ?? 0) > (position?.index ?? -1) }.min { $0.start!.index < $1.start!.index }
-                let stretch = Stretch(start: position, end: after?.start, minSeconds: seconds, maxSeconds: seconds * 6, name: name)
-                try run(stretch: stretch, nodes: first ? nodes : try freshNodes(), store: store, counter: counter, totals: &totals)
+                let after = done.filter { ($0.start?.index ?? 0) > (position?.index ?? -1) }.min {
+                    $0.start!.index < $1.start!.index
+                }
+                let stretch = Stretch(
+                    start: position, end: after?.start, minSeconds: seconds, maxSeconds: seconds * 6, name: name)
+                try run(
+                    stretch: stretch, nodes: first ? nodes : try freshNodes(), store: store, counter: counter,
+                    totals: &totals)
                 first = false
-                done = store.names.compactMap { if case .done(let r) = store.state($0, verifyHash: false) { return r } else { return nil } }
-                guard Self.chain(done).count > chain.count else { throw RestoreError.output("internal: the segments made do not continue the film from \(position?.time.doubleValue ?? 0) s") }
+                done = store.names.compactMap {
+                    if case .done(let r) = store.state($0, verifyHash: false) { return r } else { return nil }
+                }
+                guard Self.chain(done).count > chain.count else {
+                    throw RestoreError.output(
+                        "internal: the segments made do not continue the film from \(position?.time.doubleValue ?? 0) s"
+                    )
+                }
             }
         } catch {
             // Finished segments stay for --resume; a folder with none goes.
@@ -202,8 +249,9 @@ extension Restorer {
         let reused = chain.filter { initial.contains($0) }
         let joined: SegmentJoiner.Report
         do {
-            joined = try Self.join(chain, in: work, into: output, outputName: job.output, source: job.input,
-                                   startOffset: reader.startOffset, metadata: recipe.metadata, rate: outputStream.frameRate)
+            joined = try Self.join(
+                chain, in: work, into: output, outputName: job.output, source: job.input,
+                startOffset: reader.startOffset, metadata: recipe.metadata, rate: outputStream.frameRate)
         } catch {
             // The segments are sound: once the cause is mended, --resume only joins them.
             let e = error as? RestoreError ?? .output("\(error)")
@@ -213,13 +261,19 @@ extension Restorer {
         timer?.cancel()
         let written = chain.reduce(0) { $0 + $1.frames }
         if let cb = progress {
-            cb(RestoreProgress(framesDone: written, framesTotal: written, elapsed: Date().timeIntervalSince(began), stepRates: pipeline.stepRates))
+            cb(
+                RestoreProgress(
+                    framesDone: written, framesTotal: written, elapsed: Date().timeIntervalSince(began),
+                    stepRates: pipeline.stepRates))
         }
-        return RestoreSummary(input: reader.stream, output: outputStream, framesDecoded: totals.framesDecoded, framesWritten: written,
-                              seconds: Date().timeIntervalSince(began), queueHighWater: totals.queueHighWater, queueCapacity: job.queueCapacity,
-                              copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams + notes,
-                              steps: totals.steps, corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
-                              segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames }, segmentsMade: totals.segmentsMade)
+        return RestoreSummary(
+            input: reader.stream, output: outputStream, framesDecoded: totals.framesDecoded, framesWritten: written,
+            seconds: Date().timeIntervalSince(began), queueHighWater: totals.queueHighWater,
+            queueCapacity: job.queueCapacity,
+            copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams + notes,
+            steps: totals.steps, corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
+            segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames },
+            segmentsMade: totals.segmentsMade)
     }
 
     /// The done segments that follow each other from the film's start.
@@ -237,20 +291,24 @@ extension Restorer {
     /// Joins the segments of `chain` (files in `dir`) into `out` with the source's sound, checks the
     /// result against the markers (and the frame count, when one is expected), and commits it; on
     /// any failure nothing is left.
-    static func join(_ chain: [SegmentRecord], in dir: String, into out: OutputFile, outputName: String, source: String,
-                     startOffset: Rational, metadata: [String: String], rate: Rational?, expectedFrames: Int? = nil,
-                     shift: Rational = .zero, span: Rational? = nil) throws -> SegmentJoiner.Report {
+    static func join(
+        _ chain: [SegmentRecord], in dir: String, into out: OutputFile, outputName: String, source: String,
+        startOffset: Rational, metadata: [String: String], rate: Rational?, expectedFrames: Int? = nil,
+        shift: Rational = .zero, span: Rational? = nil
+    ) throws -> SegmentJoiner.Report {
         // A part: every time moved back by `shift` (its first frame's), the sound cut to `span`.
         let chain = chain.map { r in
             var m = r
-            m.firstPts = r.firstPts.map { $0 - shift }; m.endPts = r.endPts.map { $0 - shift }
+            m.firstPts = r.firstPts.map { $0 - shift }
+            m.endPts = r.endPts.map { $0 - shift }
             return m
         }
         let files = chain.compactMap { r in r.file.map { (dir + "/" + $0, r.firstPts) } }
         do {
-            let joined = try SegmentJoiner.join(segments: files, to: out.temporaryPath, containerFor: outputName, copyFrom: source,
-                                                startOffset: startOffset + shift, span: span, metadata: metadata,
-                                                colorTags: chain.first { $0.colorTags != nil }?.colorTags)
+            let joined = try SegmentJoiner.join(
+                segments: files, to: out.temporaryPath, containerFor: outputName, copyFrom: source,
+                startOffset: startOffset + shift, span: span, metadata: metadata,
+                colorTags: chain.first { $0.colorTags != nil }?.colorTags)
             try verify(chain: chain, joined: joined, rate: rate)
             let frames = chain.reduce(0) { $0 + $1.frames }
             if let e = expectedFrames, abs(frames - e) > 1 {
@@ -273,23 +331,32 @@ extension Restorer {
     static func verify(chain: [SegmentRecord], joined: SegmentJoiner.Report, rate: Rational?) throws {
         let withFrames = chain.filter { $0.frames > 0 }
         guard withFrames.count == joined.segments.count else {
-            throw RestoreError.output("assembly: \(joined.segments.count) segment files joined, \(withFrames.count) expected")
+            throw RestoreError.output(
+                "assembly: \(joined.segments.count) segment files joined, \(withFrames.count) expected")
         }
         var previous: SegmentRecord? = nil
         for (r, j) in zip(withFrames, joined.segments) {
             let name = (j.path as NSString).lastPathComponent
-            guard r.frames == j.frames else { throw RestoreError.output("assembly: \(name) holds \(j.frames) frames, \(r.frames) were written") }
-            if let a = r.firstPts, let b = j.firstPts, abs((a - b).doubleValue) > 0.0005 + (rate.map { 0.5 / $0.doubleValue } ?? 0) {
-                throw RestoreError.output("assembly: \(name) starts at \(b.doubleValue) s, written at \(a.doubleValue) s")
+            guard r.frames == j.frames else {
+                throw RestoreError.output("assembly: \(name) holds \(j.frames) frames, \(r.frames) were written")
+            }
+            if let a = r.firstPts, let b = j.firstPts,
+                abs((a - b).doubleValue) > 0.0005 + (rate.map { 0.5 / $0.doubleValue } ?? 0)
+            {
+                throw RestoreError.output(
+                    "assembly: \(name) starts at \(b.doubleValue) s, written at \(a.doubleValue) s")
             }
             if let p = previous, let pe = p.endPts, let first = r.firstPts {
                 if let q = rate, let pf = p.firstPts {
                     let expected = (pf * q).rounded + Int64(p.frames), slot = (first * q).rounded
                     if slot != expected {
-                        throw RestoreError.output("assembly: a gap or overlap before \(name): the segment before ends at frame \(expected) (\(pe.doubleValue) s), it starts at frame \(slot) (\(first.doubleValue) s) of 1/\(q) s")
+                        throw RestoreError.output(
+                            "assembly: a gap or overlap before \(name): the segment before ends at frame \(expected) (\(pe.doubleValue) s), it starts at frame \(slot) (\(first.doubleValue) s) of 1/\(q) s"
+                        )
                     }
                 } else if first < pe - Rational(1, 2000) {
-                    throw RestoreError.output("assembly: \(name) overlaps the segment before (\(first.doubleValue) s < \(pe.doubleValue) s)")
+                    throw RestoreError.output(
+                        "assembly: \(name) overlaps the segment before (\(first.doubleValue) s < \(pe.doubleValue) s)")
                 }
             }
             previous = r

@@ -17,14 +17,19 @@ public final class DeOldifyPredictor: ColorPredictor {
     public let network: DeOldifyGenerator
     public let name: String
     private let workspace = Workspace()
-    public init(_ network: DeOldifyGenerator, name: String) { self.network = network; self.name = name }
-    public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float]) {
+    public init(_ network: DeOldifyGenerator, name: String) {
+        self.network = network
+        self.name = name
+    }
+    public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
+    {
         let rgb = try network.colorize(gray: gray, height: height, width: width, workspace: workspace)
         let n = width * height
         var cb = [Float](repeating: 0, count: n), cr = cb
         for i in 0..<n {
             let (_, b, r) = matrix.ycbcr(r: rgb.data[i], g: rgb.data[n + i], b: rgb.data[2 * n + i])
-            cb[i] = b; cr[i] = r
+            cb[i] = b
+            cr[i] = r
         }
         return (cb, cr)
     }
@@ -39,7 +44,8 @@ public final class CompactColorizerPredictor: ColorPredictor {
     private let workspace = Workspace()
     static let bt601 = YCbCrMatrix(kr: 0.299, kb: 0.114)
     public init(_ network: CompactColorizer) { self.network = network }
-    public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float]) {
+    public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
+    {
         let low = network.decode(try network.logits(gray, height: height, width: width, workspace: workspace))
         let t = Tensor(channels: 2, height: height / 4, width: width / 4, data: low.cb + low.cr)
         let up = Ops.resizeBilinear(t, height: height, width: width)
@@ -75,16 +81,22 @@ public final class ColorizeStage: Stage {
             + "guided chroma upsampling, luminance kept, stable over time",
         traits: [.colorizes, .temporal],
         options: [
-            .model("model", family: "colorizer", names: ["compact"], default: "compact",
-                   "compact (FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: "
-                   + "ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder"),
-            .path("reference", .input,
-                  "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model"),
-            .integer("render-size", 64...2048, .multiple(of: 32), default: nil,
-                     note: "128 for the compact model (its training scale), 320 for DeOldify and references",
-                     "short side in pixels at which color is predicted"),
-            .number("stability", 0...1, default: 0.85,
-                    "how much of the previous frame's motion-compensated color is kept where the motion is reliable"),
+            .model(
+                "model", family: "colorizer", names: ["compact"], default: "compact",
+                "compact (FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: "
+                    + "ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder"
+            ),
+            .path(
+                "reference", .input,
+                "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model"
+            ),
+            .integer(
+                "render-size", 64...2048, .multiple(of: 32), default: nil,
+                note: "128 for the compact model (its training scale), 320 for DeOldify and references",
+                "short side in pixels at which color is predicted"),
+            .number(
+                "stability", 0...1, default: 0.85,
+                "how much of the previous frame's motion-compensated color is kept where the motion is reliable"),
             .bool("force", default: false, "colorize input that already has color"),
             .modelsDir,
         ])
@@ -123,8 +135,12 @@ public final class ColorizeStage: Stage {
 
     /// For tests and embedding: any predictor.
     public init(predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.85, force: Bool = false) {
-        self.predictor = predictor; self.references = []; self.modelFiles = []
-        self.renderSize = renderSize; self.stability = stability; self.force = force
+        self.predictor = predictor
+        self.references = []
+        self.modelFiles = []
+        self.renderSize = renderSize
+        self.stability = stability
+        self.force = force
     }
 
     /// The shipped colorizer's file, within a models folder.
@@ -133,29 +149,46 @@ public final class ColorizeStage: Stage {
     static func loadModel(_ model: String, modelsDir: String?) throws -> Loaded<ColorPredictor> {
         if model == "compact" {
             let dirs = (modelsDir.map { [$0] } ?? []) + ModelStore.searchPaths
-            guard let found = dirs.map({ "\($0)/\(compactFile)" }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-                throw RestoreError.invalidOption(stage: Self.name, message: "the default colorizer (Models/\(compactFile), part of the checkout) is missing; set `model:` to a DeOldify checkpoint or give `reference:` keyframes")
+            guard
+                let found = dirs.map({ "\($0)/\(compactFile)" }).first(where: {
+                    FileManager.default.fileExists(atPath: $0)
+                })
+            else {
+                throw RestoreError.invalidOption(
+                    stage: Self.name,
+                    message:
+                        "the default colorizer (Models/\(compactFile), part of the checkout) is missing; set `model:` to a DeOldify checkpoint or give `reference:` keyframes"
+                )
             }
             let url = URL(fileURLWithPath: found)
-            do { return Loaded(CompactColorizerPredictor(try CompactColorizer(contentsOf: url)), files: [url]) } catch let e as TensorError {
+            do {
+                return Loaded(CompactColorizerPredictor(try CompactColorizer(contentsOf: url)), files: [url])
+            } catch let e as TensorError {
                 throw RestoreError.invalidOption(stage: Self.name, message: "\(found): \(e.description)")
             }
         }
         var path = model
         if !FileManager.default.fileExists(atPath: path) {
             let dirs = modelsDir.map { [$0] } ?? ModelStore.searchPaths
-            guard let found = dirs.flatMap({ d in ["", ".pth", ".safetensors"].map { "\(d)/\(model)\($0)" } })
-                .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-                throw RestoreError.invalidOption(stage: Self.name, message: "model '\(model)' not found (neither a file nor in \(dirs.joined(separator: ", ")))")
+            guard
+                let found = dirs.flatMap({ d in ["", ".pth", ".safetensors"].map { "\(d)/\(model)\($0)" } })
+                    .first(where: { FileManager.default.fileExists(atPath: $0) })
+            else {
+                throw RestoreError.invalidOption(
+                    stage: Self.name,
+                    message: "model '\(model)' not found (neither a file nor in \(dirs.joined(separator: ", ")))")
             }
             path = found
         }
         do {
             let url = URL(fileURLWithPath: path)
             let net = try DeOldifyGenerator(contentsOf: url)
-            return Loaded(DeOldifyPredictor(net, name: "DeOldify \(net.kind == .deep ? "deep" : "wide") \(net.backbone)"), files: [url])
+            return Loaded(
+                DeOldifyPredictor(net, name: "DeOldify \(net.kind == .deep ? "deep" : "wide") \(net.backbone)"),
+                files: [url])
         } catch let e as TensorError {
-            throw RestoreError.invalidOption(stage: Self.name, message: "\((path as NSString).lastPathComponent): \(e.description)")
+            throw RestoreError.invalidOption(
+                stage: Self.name, message: "\((path as NSString).lastPathComponent): \(e.description)")
         }
     }
 
@@ -168,20 +201,28 @@ public final class ColorizeStage: Stage {
         func read(_ p: String) throws -> Frame {
             do {
                 let r = try MediaReader(path: p)
-                guard let f = try r.nextFrame() else { throw RestoreError.invalidOption(stage: Self.name, message: "reference '\(p)' has no picture") }
+                guard let f = try r.nextFrame() else {
+                    throw RestoreError.invalidOption(stage: Self.name, message: "reference '\(p)' has no picture")
+                }
                 return f.promotedToRGB()
-            } catch let e as MediaError { throw RestoreError.invalidOption(stage: Self.name, message: "reference '\(p)': \(e)") }
+            } catch let e as MediaError {
+                throw RestoreError.invalidOption(stage: Self.name, message: "reference '\(p)': \(e)")
+            }
         }
         guard isDir.boolValue else { return [(0, try read(path))] }
         let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
         var out: [(Int, Frame)] = []
-        for n in names where ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"].contains((n as NSString).pathExtension.lowercased()) {
+        for n in names
+        where ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp"].contains((n as NSString).pathExtension.lowercased())
+        {
             let digits = (n as NSString).deletingPathExtension.split(whereSeparator: { !$0.isNumber }).last
             guard let d = digits, let k = Int(d) else { continue }
             out.append((k, try read(path + "/" + n)))
         }
         guard !out.isEmpty else {
-            throw RestoreError.invalidOption(stage: Self.name, message: "reference folder '\(path)' has no pictures named with a frame number (e.g. frame-0120.png)")
+            throw RestoreError.invalidOption(
+                stage: Self.name,
+                message: "reference folder '\(path)' has no pictures named with a frame number (e.g. frame-0120.png)")
         }
         return out.sorted { $0.0 < $1.0 }
     }
@@ -204,7 +245,8 @@ public final class ColorizeStage: Stage {
         }
         if frame.properties.sceneCut { previous = nil }
         // chroma at render size, brought to full size along the luminance's edges
-        var (cb, cr) = try predict(luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
+        var (cb, cr) = try predict(
+            luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
         // steadiness: the previous output's chroma moved onto this frame, where the move is reliable
         if stability > 0, let p = previous, p.width == w, p.height == h {
             let moved = matcher.align(planes: [p.cb, p.cr], width: w, height: h, luma: p.luma, toLuma: luma)
@@ -229,9 +271,12 @@ public final class ColorizeStage: Stage {
                 if f >= 1 { break }
                 s *= max(f, 0) * 0.9999
             }
-            cb[i] *= s; cr[i] *= s
+            cb[i] *= s
+            cr[i] *= s
             let (rr, gg, bb) = matrix.rgb(y: y, cb: cb[i], cr: cr[i])
-            r[i] = min(max(rr, 0), 1); g[i] = min(max(gg, 0), 1); b[i] = min(max(bb, 0), 1)
+            r[i] = min(max(rr, 0), 1)
+            g[i] = min(max(gg, 0), 1)
+            b[i] = min(max(bb, 0), 1)
         }
         previous = (luma, cb, cr, w, h)
         colorized += 1
@@ -249,7 +294,8 @@ public final class ColorizeStage: Stage {
         var count = 0
         for i in stride(from: 0, to: n, by: step) {
             let (_, cb, cr) = m.ycbcr(r: f.planes[0][i], g: f.planes[1][i], b: f.planes[2][i])
-            s += Double((cb * cb + cr * cr).squareRoot()); count += 1
+            s += Double((cb * cb + cr * cr).squareRoot())
+            count += 1
         }
         return Float(s / Double(count))
     }
@@ -257,7 +303,9 @@ public final class ColorizeStage: Stage {
     /// 1 where the moved luma matches the current one within noise (3×3 mean absolute difference
     /// below 0.02), fading to 0 at 0.06: occlusions and missed motion keep their new color.
     static func agreement(_ a: [Float], _ b: [Float], width w: Int, height h: Int) -> [Float] {
-        boxMean(zip(a, b).map { abs($0 - $1) }, width: w, height: h, radius: 1).map { min(max((0.06 - $0) / 0.04, 0), 1) }
+        boxMean(zip(a, b).map { abs($0 - $1) }, width: w, height: h, radius: 1).map {
+            min(max((0.06 - $0) / 0.04, 0), 1)
+        }
     }
 
     /// The render size for a picture: short side `renderSize` (never above the picture's own,
@@ -268,7 +316,9 @@ public final class ColorizeStage: Stage {
         return w >= h ? (long, short) : (short, long)
     }
 
-    func predict(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws -> ([Float], [Float]) {
+    func predict(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws -> (
+        [Float], [Float]
+    ) {
         let (rw, rh) = renderDimensions(w, h)
         let small = resampler(from: w, h, to: rw, rh).resample(luma)
         let low: (cb: [Float], cr: [Float])
@@ -276,9 +326,13 @@ public final class ColorizeStage: Stage {
             low = referenceChroma(small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
         } else if let p = predictor {
             low = try p.chroma(gray: small, width: rw, height: rh, matrix: matrix)
-        } else { return ([Float](repeating: 0, count: w * h), [Float](repeating: 0, count: w * h)) }
-        return (GuidedUpsampler.upsample(low.cb, guide: small, width: rw, height: rh, to: luma, width: w, height: h),
-                GuidedUpsampler.upsample(low.cr, guide: small, width: rw, height: rh, to: luma, width: w, height: h))
+        } else {
+            return ([Float](repeating: 0, count: w * h), [Float](repeating: 0, count: w * h))
+        }
+        return (
+            GuidedUpsampler.upsample(low.cb, guide: small, width: rw, height: rh, to: luma, width: w, height: h),
+            GuidedUpsampler.upsample(low.cr, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
+        )
     }
 
     /// The resampler between two sizes, kept for the next frame of the same sizes.
@@ -308,13 +362,16 @@ public final class ColorizeStage: Stage {
         let n = w * h
         var ry = [Float](repeating: 0, count: n), rcb = ry, rcr = ry
         for i in 0..<n { (ry[i], rcb[i], rcr[i]) = matrix.ycbcr(r: planes[0][i], g: planes[1][i], b: planes[2][i]) }
-        let p = PreparedReference(keyframe: k, width: w, height: h, matrix: matrix, luma: ry, cb: rcb, cr: rcr,
-                                  transfer: ChromaTransfer(referenceLuma: ry, cb: rcb, cr: rcr, width: w, height: h))
+        let p = PreparedReference(
+            keyframe: k, width: w, height: h, matrix: matrix, luma: ry, cb: rcb, cr: rcr,
+            transfer: ChromaTransfer(referenceLuma: ry, cb: rcb, cr: rcr, width: w, height: h))
         preparedReference = p
         return p
     }
 
-    func referenceChroma(_ gray: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) -> ([Float], [Float]) {
+    func referenceChroma(_ gray: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) -> (
+        [Float], [Float]
+    ) {
         let ref = prepared(forSource: sourceIndex, width: w, height: h, matrix: matrix)
         // 1. statistics: chroma of reference pixels by (remapped luminance, local texture)
         var (cb, cr) = ref.transfer.apply(to: gray, width: w, height: h)
@@ -344,7 +401,9 @@ struct ChromaTransfer {
         var sum = [(Double, Double, Double)](repeating: (0, 0, 0), count: Self.lumaBins * Self.textureBins)
         for i in 0..<y.count {
             let b = Self.bin(Self.normalized(y[i], refMean, refStd), sd[i])
-            sum[b].0 += Double(cb[i]); sum[b].1 += Double(cr[i]); sum[b].2 += 1
+            sum[b].0 += Double(cb[i])
+            sum[b].1 += Double(cr[i])
+            sum[b].2 += 1
         }
         table = [(cb: Float, cr: Float)](repeating: (0, 0), count: sum.count)
         for t in 0..<Self.textureBins {
@@ -354,12 +413,18 @@ struct ChromaTransfer {
                 search: for d in 0..<Self.lumaBins {
                     for ll in [l - d, l + d] where ll >= 0 && ll < Self.lumaBins {
                         let s = sum[t * Self.lumaBins + ll]
-                        if s.2 > 0 { found = (Float(s.0 / s.2), Float(s.1 / s.2)); break search }
+                        if s.2 > 0 {
+                            found = (Float(s.0 / s.2), Float(s.1 / s.2))
+                            break search
+                        }
                     }
                     for tt in 0..<Self.textureBins {
                         for ll in [l - d, l + d] where ll >= 0 && ll < Self.lumaBins {
                             let s = sum[tt * Self.lumaBins + ll]
-                            if s.2 > 0 { found = (Float(s.0 / s.2), Float(s.1 / s.2)); break search }
+                            if s.2 > 0 {
+                                found = (Float(s.0 / s.2), Float(s.1 / s.2))
+                                break search
+                            }
                         }
                     }
                 }
@@ -369,7 +434,9 @@ struct ChromaTransfer {
     }
 
     /// Luminance as z-score mapped to 0…1 (±2.5 σ).
-    static func normalized(_ v: Float, _ mean: Float, _ std: Float) -> Float { min(max((v - mean) / max(std, 1e-3) / 5 + 0.5, 0), 1) }
+    static func normalized(_ v: Float, _ mean: Float, _ std: Float) -> Float {
+        min(max((v - mean) / max(std, 1e-3) / 5 + 0.5, 0), 1)
+    }
 
     static func bin(_ l: Float, _ sd: Float) -> Int {
         let li = min(Int(l * Float(lumaBins)), lumaBins - 1)
@@ -396,7 +463,8 @@ struct ChromaTransfer {
         var cb = [Float](repeating: 0, count: gray.count), cr = cb
         for i in 0..<gray.count {
             let e = table[Self.bin(Self.normalized(gray[i], m, s), sd[i])]
-            cb[i] = e.cb; cr[i] = e.cr
+            cb[i] = e.cb
+            cr[i] = e.cr
         }
         return (cb, cr)
     }
@@ -406,15 +474,18 @@ struct ChromaTransfer {
 /// in each window; a and b are smoothed, brought to full size and applied to the full-resolution
 /// luminance, so chroma edges follow the picture's own edges.
 enum GuidedUpsampler {
-    static func upsample(_ p: [Float], guide i: [Float], width w: Int, height h: Int,
-                         to full: [Float], width fw: Int, height fh: Int, radius: Int = 2, eps: Float = 2e-3) -> [Float] {
+    static func upsample(
+        _ p: [Float], guide i: [Float], width w: Int, height h: Int,
+        to full: [Float], width fw: Int, height fh: Int, radius: Int = 2, eps: Float = 2e-3
+    ) -> [Float] {
         let mi = boxMean(i, width: w, height: h, radius: radius), mp = boxMean(p, width: w, height: h, radius: radius)
         let mii = boxMean(zip(i, i).map(*), width: w, height: h, radius: radius)
         let mip = boxMean(zip(i, p).map(*), width: w, height: h, radius: radius)
         var a = [Float](repeating: 0, count: w * h), b = a
         for k in 0..<(w * h) {
             let v = mii[k] - mi[k] * mi[k], c = mip[k] - mi[k] * mp[k]
-            a[k] = c / (v + eps); b[k] = mp[k] - a[k] * mi[k]
+            a[k] = c / (v + eps)
+            b[k] = mp[k] - a[k] * mi[k]
         }
         let ma = boxMean(a, width: w, height: h, radius: radius), mb = boxMean(b, width: w, height: h, radius: radius)
         let ta = Tensor(channels: 2, height: h, width: w, data: ma + mb)

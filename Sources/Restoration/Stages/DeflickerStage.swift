@@ -18,8 +18,10 @@ public final class DeflickerStage: Stage {
         traits: [.cleanup, .temporal],
         options: [
             .integer("window", 1...301, .odd, default: 15, "frames the brightness trend is taken over"),
-            .size("grid", maxSide: 16, default: (1, 1),
-                  "regions for a local correction, COLUMNSxROWS (1x1: global only; 3x3 for uneven exposure across the frame)"),
+            .size(
+                "grid", maxSide: 16, default: (1, 1),
+                "regions for a local correction, COLUMNSxROWS (1x1: global only; 3x3 for uneven exposure across the frame)"
+            ),
             .number("local", 0...1, default: 0.1, "largest regional correction beyond the global one, as a fraction"),
             .number("strength", 0...1, default: 1, "how much of the correction to apply"),
         ])
@@ -58,7 +60,9 @@ public final class DeflickerStage: Stage {
 
     public func flush(emit: (Frame) throws -> Void) throws {
         while emitted < received { try release(emit) }
-        stats = [:]; pending = [:]; cuts = []
+        stats = [:]
+        pending = [:]
+        cuts = []
     }
 
     private func release(_ emit: (Frame) throws -> Void) throws {
@@ -105,7 +109,10 @@ public final class DeflickerStage: Stage {
         }
         let x = Double(x0) - mx
         var y = 0.0, pw = 1.0
-        for k in 0...order { y += a[k][order + 1] * pw; pw *= x }
+        for k in 0...order {
+            y += a[k][order + 1] * pw
+            pw *= x
+        }
         return y
     }
 
@@ -139,18 +146,21 @@ public final class DeflickerStage: Stage {
         }
         let ax = axis(f.width, columns), ay = axis(f.height, rows)
         let w = f.width
-        var pixelGain = [Float](repeating: 1, count: w * f.height)      // once, for every plane
+        var pixelGain = [Float](repeating: 1, count: w * f.height)  // once, for every plane
         for yy in 0..<f.height {
             let (r0, r1, fy) = ay[yy]
             for x in 0..<w {
                 let (c0, c1, fx) = ax[x]
                 let top = cellGain[r0 * columns + c0] + (cellGain[r0 * columns + c1] - cellGain[r0 * columns + c0]) * fx
-                let bottom = cellGain[r1 * columns + c0] + (cellGain[r1 * columns + c1] - cellGain[r1 * columns + c0]) * fx
+                let bottom =
+                    cellGain[r1 * columns + c0] + (cellGain[r1 * columns + c1] - cellGain[r1 * columns + c0]) * fx
                 pixelGain[yy * w + x] = top + (bottom - top) * fy
             }
         }
         var out = f
-        out.planes = f.planes.map { plane -> [Float] in zip(plane, pixelGain).map { (v: Float, g: Float) -> Float in min(max(v * g, 0), 1) } }
+        out.planes = f.planes.map { plane -> [Float] in
+            zip(plane, pixelGain).map { (v: Float, g: Float) -> Float in min(max(v * g, 0), 1) }
+        }
         return out
     }
 }

@@ -15,7 +15,8 @@ import TensorCore
 public final class DenoiseStage: Stage {
     public static let spec = StageSpec(
         name: "denoise",
-        summary: "motion-compensated temporal denoise with an edge-preserving spatial fallback; noise measured per frame",
+        summary:
+            "motion-compensated temporal denoise with an edge-preserving spatial fallback; noise measured per frame",
         traits: [.cleanup, .temporal],
         options: [
             .autoNumber("strength", 0...100, "noise level σ on the 0–255 scale; auto measures it per frame"),
@@ -23,7 +24,7 @@ public final class DenoiseStage: Stage {
             .number("grain", 0...1, default: 0, "how much of the removed grain to put back"),
         ])
 
-    let sigmaOption: Float?          // 0…1 scale; nil = auto
+    let sigmaOption: Float?  // 0…1 scale; nil = auto
     let radius: Int
     let grain: Float
     let matcher = BlockMatcher()
@@ -59,12 +60,15 @@ public final class DenoiseStage: Stage {
         for side in [-1, 1] {
             for d in 1...max(radius, 1) where radius > 0 {
                 guard let g = held.neighbour(of: i, at: i + side * d) else { break }
-                if g.width == f.width && g.height == f.height && g.layout == f.layout { neighbours.append((g, held.luma(i + side * d)!)) }
+                if g.width == f.width && g.height == f.height && g.layout == f.layout {
+                    neighbours.append((g, held.luma(i + side * d)!))
+                }
             }
         }
         var out = denoise(f, luma: held.luma(i)!, neighbours)
         // The grain it took out, handed forward for the `grain` stage.
-        GrainProfile.measure(original: held.luma(i)!, cleaned: out.luma, width: f.width, height: f.height).store(in: &out.properties)
+        GrainProfile.measure(original: held.luma(i)!, cleaned: out.luma, width: f.width, height: f.height).store(
+            in: &out.properties)
         try emit(out)
     }
 
@@ -88,7 +92,8 @@ public final class DenoiseStage: Stage {
         for y in 1..<(h - 1) {
             let a = (y - 1) * w, b = y * w, c = (y + 1) * w
             for x in 1..<(w - 1) {
-                let v = p[a + x - 1] - 2 * p[a + x] + p[a + x + 1] - 2 * p[b + x - 1] + 4 * p[b + x] - 2 * p[b + x + 1]
+                let v =
+                    p[a + x - 1] - 2 * p[a + x] + p[a + x + 1] - 2 * p[b + x - 1] + 4 * p[b + x] - 2 * p[b + x + 1]
                     + p[c + x - 1] - 2 * p[c + x] + p[c + x + 1]
                 sum += Double(abs(v))
             }
@@ -108,19 +113,23 @@ public final class DenoiseStage: Stage {
         // spatial: joint bilateral (5×5, guided by the temporal luma), range set by the noise left
         let guide = f.with(width: w, height: h, planes: temporal).luma
         let planeCount = temporal.count
-        let bilateral = JointBilateral(width: w, height: h, planeCount: planeCount, inverseRange: 1 / (2 * 2.5 * 2.5 * sigma * sigma),
-                                       grain: grain)
-        let result = bilateral.filter(source: temporal.flatMap { $0 } + (grain > 0 ? f.planes.flatMap { $0 } : []), guide: guide, total: total)
+        let bilateral = JointBilateral(
+            width: w, height: h, planeCount: planeCount, inverseRange: 1 / (2 * 2.5 * 2.5 * sigma * sigma),
+            grain: grain)
+        let result = bilateral.filter(
+            source: temporal.flatMap { $0 } + (grain > 0 ? f.planes.flatMap { $0 } : []), guide: guide, total: total)
         var out = f
-        out.planes = (0..<planeCount).map { c in Array(result[c * n ..< (c + 1) * n]) }
+        out.planes = (0..<planeCount).map { c in Array(result[c * n..<(c + 1) * n]) }
         return out
     }
 
     /// The temporal pass: each plane averaged over the frame (weight 1) and its aligned
     /// neighbours, each weighted per pixel by its confidence (from the 3×3 mean squared luma
     /// difference beyond the noise); also the summed weights per pixel.
-    static func temporalAverage(_ f: Frame, luma y: [Float], _ aligned: [BlockMatcher.Aligned],
-                                sigma: Float) -> (planes: [[Float]], total: [Float]) {
+    static func temporalAverage(
+        _ f: Frame, luma y: [Float], _ aligned: [BlockMatcher.Aligned],
+        sigma: Float
+    ) -> (planes: [[Float]], total: [Float]) {
         let w = f.width, h = f.height, n = w * h
         let s2 = 2 * sigma * sigma
         let weights: [[Float]] = aligned.map { a in

@@ -19,9 +19,12 @@ public final class DespeckleStage: Stage {
         summary: "repairs single-frame dust and dirt from the motion-aligned frames before and after",
         traits: [.cleanup, .temporal],
         options: [
-            .number("threshold", 0.005...1, default: 0.1, "how much brighter or darker than both aligned neighbours a defect is (0.1 ≈ 25/255)"),
+            .number(
+                "threshold", 0.005...1, default: 0.1,
+                "how much brighter or darker than both aligned neighbours a defect is (0.1 ≈ 25/255)"),
             .integer("grow", 0...8, default: 1, "pixels added around every defect"),
-            .bool("scratches", default: true, "also remove vertical line scratches that stay in place over 3 of 5 frames"),
+            .bool(
+                "scratches", default: true, "also remove vertical line scratches that stay in place over 3 of 5 frames"),
         ])
 
     public let threshold: Float
@@ -62,11 +65,19 @@ public final class DespeckleStage: Stage {
         let f = held[i]!
         let near = { (j: Int) in self.held.neighbour(of: i, at: j) == nil ? nil : j }
         var pair: (Int, Int)? = nil
-        if let p = near(i - 1), let q = near(i + 1) { pair = (p, q) }
-        else if let q = near(i + 1), let q2 = near(i + 2) { pair = (q, q2) }
-        else if let p = near(i - 1), let p2 = near(i - 2) { pair = (p, p2) }
+        if let p = near(i - 1), let q = near(i + 1) {
+            pair = (p, q)
+        } else if let q = near(i + 1), let q2 = near(i + 2) {
+            pair = (q, q2)
+        } else if let p = near(i - 1), let p2 = near(i - 2) {
+            pair = (p, p2)
+        }
         let bothSides = pair.map { $0.0 < i && $0.1 > i } ?? false
-        var out = try pair.map { try repair(f, luma: held.luma(i)!, [$0.0, $0.1].map { (held[$0]!, held.luma($0)!) }, bothSides: bothSides) } ?? f
+        var out =
+            try pair.map {
+                try repair(
+                    f, luma: held.luma(i)!, [$0.0, $0.1].map { (held[$0]!, held.luma($0)!) }, bothSides: bothSides)
+            } ?? f
         if scratches { out = removeScratches(out, i) }
         try emit(out)
     }
@@ -92,12 +103,15 @@ public final class DespeckleStage: Stage {
 
     /// Frame f (luma y) repaired from two neighbours of its shot (each with its luma).
     func repair(_ f: Frame, luma y: [Float], _ neighbours: [(Frame, [Float])], bothSides: Bool = true) throws -> Frame {
-        guard neighbours.count == 2, neighbours.allSatisfy({ $0.0.width == f.width && $0.0.height == f.height && $0.0.layout == f.layout }) else { return f }
+        guard neighbours.count == 2,
+            neighbours.allSatisfy({ $0.0.width == f.width && $0.0.height == f.height && $0.0.layout == f.layout })
+        else { return f }
         let w = f.width, h = f.height, n = w * h
         let aligned = matcher.align(neighbours, toLuma: y)
         let (p, q) = (aligned[0], aligned[1])
         let valid = zip(p.valid, q.valid).map { $0 && $1 }
-        var mask = SpeckDetector(threshold: threshold).mask(y: y, p: p.luma, q: q.luma, valid: valid, width: w, height: h, faint: bothSides)
+        var mask = SpeckDetector(threshold: threshold).mask(
+            y: y, p: p.luma, q: q.luma, valid: valid, width: w, height: h, faint: bothSides)
         guard mask.contains(true) else { return f }
         if grow > 0 { mask = Dilation.square(mask, w, h, grow) }
         let a = SpeckDetector.repairWeights(y: y, p: p.luma, q: q.luma, mask: mask, width: w, height: h)

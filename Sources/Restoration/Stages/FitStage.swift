@@ -10,7 +10,9 @@ public final class FitStage: Stage {
         traits: [.setsSize(option: "size"), .fallback],
         options: [
             .size("size", default: (3840, 2160), "output size WIDTHxHEIGHT (also 4k, 1080p, 720p)"),
-            .choice("mode", ["pad", "crop", "stretch"], default: "pad", "pad (letterbox/pillarbox), crop (fill and crop) or stretch"),
+            .choice(
+                "mode", ["pad", "crop", "stretch"], default: "pad",
+                "pad (letterbox/pillarbox), crop (fill and crop) or stretch"),
             .number("background", 0...1, default: 0, "gray level of the padding (0 black)"),
         ])
     /// Frame property: the picture's area in the canvas, "x,y,width,height".
@@ -31,7 +33,9 @@ public final class FitStage: Stage {
 
     /// The size the picture is scaled to and where its top-left lands in a width×height output
     /// (negative offsets: cropped).
-    static func placement(displayAspect dar: Double, width: Int, height: Int, mode: String) -> (width: Int, height: Int, x: Int, y: Int) {
+    static func placement(displayAspect dar: Double, width: Int, height: Int, mode: String) -> (
+        width: Int, height: Int, x: Int, y: Int
+    ) {
         let outAspect = Double(width) / Double(height)
         var sw = width, sh = height
         switch mode {
@@ -39,16 +43,23 @@ public final class FitStage: Stage {
         case "crop":
             if dar > outAspect { sw = even(Double(height) * dar) } else { sh = even(Double(width) / dar) }
         default:
-            if dar > outAspect { sh = min(height, even(Double(width) / dar)) } else { sw = min(width, even(Double(height) * dar)) }
+            if dar > outAspect {
+                sh = min(height, even(Double(width) / dar))
+            } else {
+                sw = min(width, even(Double(height) * dar))
+            }
         }
         return (sw, sh, (width - sw) / 2, (height - sh) / 2)
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
-        (scaledWidth, scaledHeight, offsetX, offsetY) = Self.placement(displayAspect: input.displayAspect.doubleValue, width: width, height: height, mode: mode)
+        (scaledWidth, scaledHeight, offsetX, offsetY) = Self.placement(
+            displayAspect: input.displayAspect.doubleValue, width: width, height: height, mode: mode)
         resampler = Resampler(from: input.width, input.height, to: scaledWidth, scaledHeight)
         var out = input
-        out.width = width; out.height = height; out.sampleAspect = .one
+        out.width = width
+        out.height = height
+        out.sampleAspect = .one
         return out
     }
 
@@ -56,14 +67,16 @@ public final class FitStage: Stage {
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
         guard let r = resampler, r.srcWidth == frame.width, r.srcHeight == frame.height else {
-            throw RestoreError.invalidOption(stage: Self.name, message: "frame size \(frame.width)x\(frame.height) changed mid-stream")
+            throw RestoreError.invalidOption(
+                stage: Self.name, message: "frame size \(frame.width)x\(frame.height) changed mid-stream")
         }
         let planes = frame.planes.map { place(r.resample($0)) }
         var out = frame.with(width: width, height: height, planes: planes)
         out.properties.sampleAspect = .one
         // Where the picture is in the canvas (the bars are not picture: `grain` leaves them).
         let x0 = max(0, offsetX), y0 = max(0, offsetY)
-        out.properties.extra[Self.areaKey] = "\(x0),\(y0),\(min(width, offsetX + scaledWidth) - x0),\(min(height, offsetY + scaledHeight) - y0)"
+        out.properties.extra[Self.areaKey] =
+            "\(x0),\(y0),\(min(width, offsetX + scaledWidth) - x0),\(min(height, offsetY + scaledHeight) - y0)"
         try emit(out)
     }
 

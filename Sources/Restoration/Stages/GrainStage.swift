@@ -11,7 +11,8 @@ import FilmCore
 public final class GrainStage: Stage {
     public static let spec = StageSpec(
         name: "grain",
-        summary: "film grain re-synthesized at the output resolution from the grain the cleanup measured (strength by brightness, size), new each frame",
+        summary:
+            "film grain re-synthesized at the output resolution from the grain the cleanup measured (strength by brightness, size), new each frame",
         traits: [.addsDetail],
         options: [
             .number("amount", 0...2, default: 1, "grain strength: 1 = the measured grain, 0 = none"),
@@ -30,8 +31,15 @@ public final class GrainStage: Stage {
     public func configure(_ input: StreamInfo) throws -> StreamInfo { input }
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
-        guard amount > 0 else { try emit(frame); return }
-        guard let profile = GrainProfile(frame.properties) else { unmeasured += 1; try emit(frame); return }
+        guard amount > 0 else {
+            try emit(frame)
+            return
+        }
+        guard let profile = GrainProfile(frame.properties) else {
+            unmeasured += 1
+            try emit(frame)
+            return
+        }
         try emit(apply(profile, to: frame))
         grained += 1
     }
@@ -39,7 +47,8 @@ public final class GrainStage: Stage {
     /// The picture area of a frame (where `fit` put it), else the whole frame.
     static func area(_ f: Frame) -> (x: Int, y: Int, width: Int, height: Int) {
         if let v = f.properties.extra[FitStage.areaKey]?.split(separator: ",").compactMap({ Int($0) }), v.count == 4,
-           v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v[0] + v[2] <= f.width, v[1] + v[3] <= f.height {
+            v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v[0] + v[2] <= f.width, v[1] + v[3] <= f.height
+        {
             return (v[0], v[1], v[2], v[3])
         }
         return (0, 0, f.width, f.height)
@@ -51,7 +60,8 @@ public final class GrainStage: Stage {
         // then brought to the output's size as the picture was, so that scaled back it is the grain
         // the cleanup took out.
         let scale = Double(a.width) / Double(profile.width)
-        let gw = max(2, Int((Double(a.width) / scale).rounded())), gh = max(2, Int((Double(a.height) / scale).rounded()))
+        let gw = max(2, Int((Double(a.width) / scale).rounded())),
+            gh = max(2, Int((Double(a.height) / scale).rounded()))
         var noise = Self.field(width: gw, height: gh, blur: profile.size * sizeFactor, seed: Self.seed(f))
         if gw != a.width || gh != a.height {
             noise = Resampler(from: gw, gh, to: a.width, a.height).resample(noise)
@@ -118,7 +128,7 @@ public final class GrainStage: Stage {
         var taps = (-radius...radius).map { Float(exp(-Double($0 * $0) / (2 * Double(s * s)))) }
         let total = taps.reduce(0, +)
         taps = taps.map { $0 / total }
-        let gain = taps.reduce(0) { $0 + $1 * $1 }   // per pass
+        let gain = taps.reduce(0) { $0 + $1 * $1 }  // per pass
         // Rows, then columns (scaled back to unit variance: 1 / sqrt(gain²)).
         let mid = Self.pass(n, width: w, height: h, taps: taps, radius: radius, step: 1, scale: 1)
         n = Self.pass(mid, width: w, height: h, taps: taps, radius: radius, step: w, scale: 1 / gain)
@@ -126,20 +136,26 @@ public final class GrainStage: Stage {
     }
 
     /// One pass of a separable filter along rows (step 1) or columns (step = width), edges clamped.
-    static func pass(_ src: [Float], width w: Int, height h: Int, taps: [Float], radius: Int, step: Int, scale: Float) -> [Float] {
+    static func pass(_ src: [Float], width w: Int, height h: Int, taps: [Float], radius: Int, step: Int, scale: Float)
+        -> [Float]
+    {
         var out = [Float](repeating: 0, count: w * h)
         let along = step == 1 ? w : h
-        out.withUnsafeMutableBufferPointer { ob in src.withUnsafeBufferPointer { sb in
-            let dst = ob.baseAddress!, s = sb.baseAddress!
-            Resampler.parallelRows(h) { y in
-                for x in 0..<w {
-                    let at = step == 1 ? x : y, base = y * w + x - at * step
-                    var acc: Float = 0
-                    for (j, t) in taps.enumerated() { acc += t * s[base + min(max(at + j - radius, 0), along - 1) * step] }
-                    dst[y * w + x] = acc * scale
+        out.withUnsafeMutableBufferPointer { ob in
+            src.withUnsafeBufferPointer { sb in
+                let dst = ob.baseAddress!, s = sb.baseAddress!
+                Resampler.parallelRows(h) { y in
+                    for x in 0..<w {
+                        let at = step == 1 ? x : y, base = y * w + x - at * step
+                        var acc: Float = 0
+                        for (j, t) in taps.enumerated() {
+                            acc += t * s[base + min(max(at + j - radius, 0), along - 1) * step]
+                        }
+                        dst[y * w + x] = acc * scale
+                    }
                 }
             }
-        }}
+        }
         return out
     }
 

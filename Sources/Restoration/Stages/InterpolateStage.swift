@@ -18,21 +18,32 @@ import Networks
 public final class InterpolateStage: Stage {
     public static let spec = StageSpec(
         name: "interpolate",
-        summary: "flow-based frame interpolation to a constant rate (RIFE v4.0), exact timestamps, never across a scene cut",
+        summary:
+            "flow-based frame interpolation to a constant rate (RIFE v4.0), exact timestamps, never across a scene cut",
         traits: [.setsRate(option: "rate"), .synthesizesFrames, .temporal],
         options: [
             .rate("rate", default: Rational(60), "output frame rate: 60, 50, 48, 24000/1001…"),
-            .model("model", family: "RIFE v4.0 flownet (.pkl)", names: InterpolationModels.names, default: "rife-v4.0",
-                   "the interpolation network: a shipped name or a path to a RIFE v4.0 flownet.pkl"),
+            .model(
+                "model", family: "RIFE v4.0 flownet (.pkl)", names: InterpolationModels.names, default: "rife-v4.0",
+                "the interpolation network: a shipped name or a path to a RIFE v4.0 flownet.pkl"),
             .modelsDir,
-            .autoNumber("flow-scale", 0.001...1,
-                        "estimate motion at this fraction of the frame size, warp at full size: 1, 0.5, 0.25, …; auto: about 1280x720 for the flow"),
-            .numbers("scale-list", 0.001...64, count: 4...4, default: [8, 4, 2, 1],
-                     "the IFNet blocks' downscale factors, coarse to fine (16,8,4,2 for very large motion)"),
-            .bool("ensemble", default: false, "average with the time-reversed estimate: a little smoother, twice the cost"),
-            .bool("refine", default: true,
-                  "RIFE's refinement networks (context + U-Net residual, the reference's non-fast mode): about 1 dB better, about 1.7× the cost"),
-            .number("copy-below", 0...0.5, default: 0.02, "t this close to 0 or 1 copies the source frame instead of interpolating"),
+            .autoNumber(
+                "flow-scale", 0.001...1,
+                "estimate motion at this fraction of the frame size, warp at full size: 1, 0.5, 0.25, …; auto: about 1280x720 for the flow"
+            ),
+            .numbers(
+                "scale-list", 0.001...64, count: 4...4, default: [8, 4, 2, 1],
+                "the IFNet blocks' downscale factors, coarse to fine (16,8,4,2 for very large motion)"),
+            .bool(
+                "ensemble", default: false, "average with the time-reversed estimate: a little smoother, twice the cost"
+            ),
+            .bool(
+                "refine", default: true,
+                "RIFE's refinement networks (context + U-Net residual, the reference's non-fast mode): about 1 dB better, about 1.7× the cost"
+            ),
+            .number(
+                "copy-below", 0...0.5, default: 0.02,
+                "t this close to 0 or 1 copies the source frame instead of interpolating"),
         ])
 
     public let rate: Rational
@@ -42,7 +53,7 @@ public final class InterpolateStage: Stage {
     public let ensemble: Bool
     public let refine: Bool
     public let copyBelow: Double
-    let flowScaleOption: Double?          // nil: auto
+    let flowScaleOption: Double?  // nil: auto
     public private(set) var flowScale = 1.0
     private let workspace = Workspace()
     private var resampler: Resampler?
@@ -56,7 +67,10 @@ public final class InterpolateStage: Stage {
     /// What the network needs of an input frame, made once and used for every instant between
     /// the frame and its neighbours: its own planes as a tensor, and the RGB copy at the flow size
     /// padded to the network's alignment.
-    private struct Prepared { let planes: Tensor; let flowInput: Tensor }
+    private struct Prepared {
+        let planes: Tensor
+        let flowInput: Tensor
+    }
     private var prepared: [Int: Prepared] = [:]
     /// Counts for statistics and tests.
     public private(set) var interpolated = 0, copied = 0, heldAtCuts = 0
@@ -75,7 +89,9 @@ public final class InterpolateStage: Stage {
             let loaded = try InterpolationModels.loadWithFiles(model, modelsDir: options.modelsFolder)
             (network, modelFiles) = (loaded.value, loaded.files)
         } catch let e as TensorError { throw options.invalid(e.description) }
-        if refine && network.refinement == nil { throw options.invalid("model \(model) has no refinement networks: set refine: false") }
+        if refine && network.refinement == nil {
+            throw options.invalid("model \(model) has no refinement networks: set refine: false")
+        }
     }
 
     /// The automatic flow scale: the largest of 1, ½, ¼, … that brings the frame to at most about
@@ -114,14 +130,16 @@ public final class InterpolateStage: Stage {
         let number = inputCount
         inputCount += 1
         guard let a = previous else {
-            previous = frame; previousNumber = number
+            previous = frame
+            previousNumber = number
             nextIndex = ((frame.pts - origin) * rate).rounded
             return
         }
         let span = frame.pts - a.pts
         if span <= .zero {
             // A repeated or out-of-order timestamp: nothing lies between; keep the newer picture.
-            previous = frame; previousNumber = number
+            previous = frame
+            previousNumber = number
             return
         }
         while instant(nextIndex) < frame.pts {
@@ -129,29 +147,36 @@ public final class InterpolateStage: Stage {
             let t = at <= a.pts ? 0 : ((at - a.pts) / span).doubleValue
             let out: Frame
             if t <= copyBelow {
-                out = try take(a, previousNumber, at); copied += 1
+                out = try take(a, previousNumber, at)
+                copied += 1
             } else if t >= 1 - copyBelow {
-                out = try take(frame, number, at); copied += 1
+                out = try take(frame, number, at)
+                copied += 1
             } else if frame.properties.sceneCut {
-                out = t < 0.5 ? try take(a, previousNumber, at) : try take(frame, number, at); heldAtCuts += 1
+                out = t < 0.5 ? try take(a, previousNumber, at) : try take(frame, number, at)
+                heldAtCuts += 1
             } else {
-                out = try synthesize(a, previousNumber, frame, number, t: t, at: at); interpolated += 1
+                out = try synthesize(a, previousNumber, frame, number, t: t, at: at)
+                interpolated += 1
             }
             try emit(out)
             nextIndex += 1
         }
         prepared[previousNumber] = nil
-        previous = frame; previousNumber = number
+        previous = frame
+        previousNumber = number
     }
 
     public func flush(emit: (Frame) throws -> Void) throws {
         guard let a = previous else { return }
         // After the last frame nothing is known: it is held for its duration.
         while instant(nextIndex) < a.pts + a.duration {
-            try emit(try take(a, previousNumber, instant(nextIndex))); copied += 1
+            try emit(try take(a, previousNumber, instant(nextIndex)))
+            copied += 1
             nextIndex += 1
         }
-        previous = nil; prepared = [:]
+        previous = nil
+        prepared = [:]
     }
 
     /// A source frame re-timed to an output instant.
@@ -174,10 +199,13 @@ public final class InterpolateStage: Stage {
     /// The frame at t between a and b, with the properties of the nearer one.
     private func synthesize(_ a: Frame, _ na: Int, _ b: Frame, _ nb: Int, t: Double, at: Rational) throws -> Frame {
         guard a.width == b.width, a.height == b.height, a.layout == b.layout else {
-            throw RestoreError.input("interpolate: frame size or layout changed mid-stream (\(a.width)x\(a.height) → \(b.width)x\(b.height))")
+            throw RestoreError.input(
+                "interpolate: frame size or layout changed mid-stream (\(a.width)x\(a.height) → \(b.width)x\(b.height))"
+            )
         }
         let p0 = prepare(a, na), p1 = prepare(b, nb)
-        let (flow, mask, residual) = try motion(p0.flowInput, p1.flowInput, width: a.width, height: a.height, t: Float(t))
+        let (flow, mask, residual) = try motion(
+            p0.flowInput, p1.flowInput, width: a.width, height: a.height, t: Float(t))
         let x0 = p0.planes, x1 = p1.planes
         let y: Tensor
         if flow.width == a.width && flow.height == a.height {
@@ -199,10 +227,12 @@ public final class InterpolateStage: Stage {
     /// flow inputs of frames of the given size.
     func motion(_ p0: Tensor, _ p1: Tensor, width w: Int, height h: Int, t: Float) throws -> (Tensor, Tensor, Tensor?) {
         let (fw, fh) = flowSize(width: w, height: h)
-        let (pf, pm) = try network.estimate(p0, p1, timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: workspace)
+        let (pf, pm) = try network.estimate(
+            p0, p1, timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: workspace)
         var residual: Tensor? = nil
         if refine, let r = network.refinement {
-            residual = try r.residual(p0, p1, flow: pf, mask: pm, workspace: workspace).region(x: 0, y: 0, width: fw, height: fh)
+            residual = try r.residual(p0, p1, flow: pf, mask: pm, workspace: workspace).region(
+                x: 0, y: 0, width: fw, height: fh)
         }
         return (pf.region(x: 0, y: 0, width: fw, height: fh), pm.region(x: 0, y: 0, width: fw, height: fh), residual)
     }
@@ -213,7 +243,9 @@ public final class InterpolateStage: Stage {
         let (fw, fh) = flowSize(width: f.width, height: f.height)
         var planes = f.promotedToRGB().planes
         if fw != f.width || fh != f.height {
-            if resampler.map({ $0.srcWidth != f.width || $0.srcHeight != f.height || $0.dstWidth != fw || $0.dstHeight != fh }) ?? true {
+            if resampler.map({
+                $0.srcWidth != f.width || $0.srcHeight != f.height || $0.dstWidth != fw || $0.dstHeight != fh
+            }) ?? true {
                 resampler = Resampler(from: f.width, f.height, to: fw, fh)
             }
             let r = resampler!

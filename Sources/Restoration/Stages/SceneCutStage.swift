@@ -12,11 +12,13 @@ public final class SceneCutStage: Stage {
         summary: "marks hard cuts as a frame property (fades, dissolves, flicker and motion are not cuts)",
         traits: [.cleanup, .analysis, .findsShots, .temporal],
         options: [
-            .number("threshold", 0.01...2, default: 0.35,
-                    "smallest change (1 − correlation of 64-px luma thumbnails) that can be a cut, if it stands out"),
+            .number(
+                "threshold", 0.01...2, default: 0.35,
+                "smallest change (1 − correlation of 64-px luma thumbnails) that can be a cut, if it stands out"),
             .number("ratio", 1...100, default: 2.5, "how many times larger than the changes around it a cut must be"),
-            .number("hard", 0.01...2, default: nil, note: "0.65, or threshold if larger",
-                    "a change above this is a cut whatever surrounds it; at least threshold"),
+            .number(
+                "hard", 0.01...2, default: nil, note: "0.65, or threshold if larger",
+                "a change above this is a cut whatever surrounds it; at least threshold"),
         ])
 
     public let detector: SceneCutDetector
@@ -32,7 +34,9 @@ public final class SceneCutStage: Stage {
     public init(options: StageOptions) throws {
         let threshold = options.number("threshold")
         let hard = options.number("hard", default: max(0.65, threshold))
-        guard hard >= threshold else { throw options.invalid("hard (\(hard)) must be at least threshold (\(threshold))") }
+        guard hard >= threshold else {
+            throw options.invalid("hard (\(hard)) must be at least threshold (\(threshold))")
+        }
         detector = SceneCutDetector(threshold: threshold, ratio: options.number("ratio"), hard: hard)
     }
 
@@ -41,19 +45,22 @@ public final class SceneCutStage: Stage {
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
         let thumb = SceneCutDetector.thumbnail(frame)
         guard let p = pending, let pt = pendingThumb else {
-            pending = frame; pendingThumb = thumb
+            pending = frame
+            pendingThumb = thumb
             return
         }
         let next = SceneCutDetector.change(pt, thumb)
         try release(p, next: next, emit)
         changeBefore = pendingChange
         pendingChange = next
-        pending = frame; pendingThumb = thumb
+        pending = frame
+        pendingThumb = thumb
     }
 
     public func flush(emit: (Frame) throws -> Void) throws {
         if let p = pending { try release(p, next: 0, emit) }
-        pending = nil; pendingThumb = nil
+        pending = nil
+        pendingThumb = nil
     }
 
     private func release(_ f: Frame, next: Double, _ emit: (Frame) throws -> Void) throws {

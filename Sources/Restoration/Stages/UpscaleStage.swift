@@ -10,24 +10,35 @@ import Networks
 public final class UpscaleStage: Stage {
     public static let spec = StageSpec(
         name: "upscale",
-        summary: "×4 super-resolution (Real-ESRGAN: realesr-general-x4v3 for film, realesr-animevideov3 for animation, realesrgan-x4plus), tiled",
+        summary:
+            "×4 super-resolution (Real-ESRGAN: realesr-general-x4v3 for film, realesr-animevideov3 for animation, realesrgan-x4plus), tiled",
         traits: [.addsDetail],
         options: [
-            .model("model", family: "super-resolution", names: SuperResolutionModels.names, default: SuperResolutionModels.general,
-                   "realesr-general-x4v3 (real-world footage), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), "
-                   + "spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative "
-                   + "(Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, "
-                   + "SRVGGNetCompact, MSRResNet or SPAN"),
-            .number("denoise", 0...1, default: nil, note: "0.5 for realesr-general-x4v3, none for other models",
-                    "realesr-general-x4v3's denoise strength (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail)"),
-            .integer("tile", 0...8192, default: 0, "tile size in input pixels (0: from the memory budget; the whole frame when it fits)"),
-            .integer("tile-pad", 0...512, default: nil, note: "the network's receptive radius, at most 32", "overlap of tiles in input pixels"),
+            .model(
+                "model", family: "super-resolution", names: SuperResolutionModels.names,
+                default: SuperResolutionModels.general,
+                "realesr-general-x4v3 (real-world footage), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), "
+                    + "spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative "
+                    + "(Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, "
+                    + "SRVGGNetCompact, MSRResNet or SPAN"),
+            .number(
+                "denoise", 0...1, default: nil, note: "0.5 for realesr-general-x4v3, none for other models",
+                "realesr-general-x4v3's denoise strength (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail)"
+            ),
+            .integer(
+                "tile", 0...8192, default: 0,
+                "tile size in input pixels (0: from the memory budget; the whole frame when it fits)"),
+            .integer(
+                "tile-pad", 0...512, default: nil, note: "the network's receptive radius, at most 32",
+                "overlap of tiles in input pixels"),
             .integer("memory", 64...65536, default: 2048, "memory budget for one tile's activations in MiB"),
             .modelsDir,
         ])
     public static let options = [
-        "model": "realesr-general-x4v3 (real-world footage, default), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative (Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, SRVGGNetCompact, MSRResNet or SPAN",
-        "denoise": "realesr-general-x4v3's denoise strength 0…1 (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail, default 0.5)",
+        "model":
+            "realesr-general-x4v3 (real-world footage, default), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative (Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, SRVGGNetCompact, MSRResNet or SPAN",
+        "denoise":
+            "realesr-general-x4v3's denoise strength 0…1 (Real-ESRGAN's: the x4v3 and wdn-x4v3 weights blended; 0 keeps the most grain and detail, default 0.5)",
         "tile": "tile size in input pixels (default 0: from the memory budget; the whole frame when it fits)",
         "tile-pad": "overlap of tiles in input pixels (default: the network's receptive radius, at most 32)",
         "memory": "memory budget for one tile's activations in MiB (default 2048)",
@@ -44,10 +55,12 @@ public final class UpscaleStage: Stage {
         let model = options.model("model")
         tile = options.int("tile")
         budget = options.int("memory")
-        let denoise: Double? = model == SuperResolutionModels.general || options.has("denoise")
+        let denoise: Double? =
+            model == SuperResolutionModels.general || options.has("denoise")
             ? options.number("denoise", default: SuperResolutionModels.defaultDenoise) : nil
         do {
-            let loaded = try SuperResolutionModels.loadWithFiles(model, modelsDir: options.modelsFolder, denoise: denoise)
+            let loaded = try SuperResolutionModels.loadWithFiles(
+                model, modelsDir: options.modelsFolder, denoise: denoise)
             (network, modelFiles) = (loaded.value, loaded.files)
         } catch let e as TensorError { throw options.invalid(e.description) }
         pad = options.int("tile-pad", default: min(network.receptiveRadius, 32))
@@ -55,7 +68,9 @@ public final class UpscaleStage: Stage {
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
         let s = network.scale
-        if tile > 0 { tileSize = tile } else {
+        if tile > 0 {
+            tileSize = tile
+        } else {
             // The largest square tile (with its padding) whose activations fit the budget.
             let pixels = budget * 1_048_576 / max(network.bytesPerInputPixel, 1)
             tileSize = max(32, Int(Double(pixels).squareRoot()) - 2 * pad)
@@ -72,10 +87,12 @@ public final class UpscaleStage: Stage {
         let s = network.scale, n = frame.width * s * frame.height * s
         let planes: [[Float]] = y.data.withUnsafeBufferPointer { p in
             if frame.layout == .gray {
-                return [[Float](unsafeUninitializedCapacity: n) { b, c in
-                    for i in 0..<n { b[i] = min(max((p[i] + p[n + i] + p[2 * n + i]) / 3, 0), 1) }
-                    c = n
-                }]
+                return [
+                    [Float](unsafeUninitializedCapacity: n) { b, c in
+                        for i in 0..<n { b[i] = min(max((p[i] + p[n + i] + p[2 * n + i]) / 3, 0), 1) }
+                        c = n
+                    }
+                ]
             }
             return (0..<3).map { ch in
                 [Float](unsafeUninitializedCapacity: n) { b, c in
@@ -99,7 +116,8 @@ public final class UpscaleStage: Stage {
             for tx in stride(from: 0, to: x.width, by: t) {
                 let x0 = max(tx - pad, 0), y0 = max(ty - pad, 0)
                 let x1 = min(tx + t + pad, x.width), y1 = min(ty + t + pad, x.height)
-                let r = try network.forward(x.region(x: x0, y: y0, width: x1 - x0, height: y1 - y0), workspace: workspace)
+                let r = try network.forward(
+                    x.region(x: x0, y: y0, width: x1 - x0, height: y1 - y0), workspace: workspace)
                 // the tile's own region, without its padding, in output pixels
                 let cw = (min(tx + t, x.width) - tx) * s, ch = (min(ty + t, x.height) - ty) * s
                 out.copy(r, x: (tx - x0) * s, y: (ty - y0) * s, width: cw, height: ch, toX: tx * s, toY: ty * s)

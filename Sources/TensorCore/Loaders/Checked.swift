@@ -25,7 +25,9 @@ enum Checked {
 
     /// An integer parameter of a model file, checked to lie in `range`.
     static func param(_ v: Int, _ range: ClosedRange<Int>, _ what: @autoclosure () -> String) throws -> Int {
-        guard range.contains(v) else { throw TensorError.format("\(what()) is \(v), outside \(range.lowerBound)…\(range.upperBound)") }
+        guard range.contains(v) else {
+            throw TensorError.format("\(what()) is \(v), outside \(range.lowerBound)…\(range.upperBound)")
+        }
         return v
     }
 }

@@ -43,15 +43,22 @@ enum Pickle {
         /// Empties the container (its children are released one level only).
         func dismantle() {}
     }
-    final class ListBox: Container { var items: [Value] = []; override func dismantle() { items = [] } }
+    final class ListBox: Container {
+        var items: [Value] = []
+        override func dismantle() { items = [] }
+    }
     final class TupleBox: Container {
         var items: [Value]
         init(_ items: [Value]) { self.items = items }
         override func dismantle() { items = [] }
     }
     final class DictBox: Container {
-        var keys: [String] = []; var values: [String: Value] = [:]
-        override func dismantle() { keys = []; values = [:] }
+        var keys: [String] = []
+        var values: [String: Value] = [:]
+        override func dismantle() {
+            keys = []
+            values = [:]
+        }
     }
 
     /// Deepest nesting a checkpoint may have (a state dict is two or three levels deep).
@@ -63,11 +70,16 @@ enum Pickle {
     final class Registry {
         var all: [Container] = []
         func add<T: Container>(_ c: T) throws -> T {
-            guard all.count < maxContainers else { throw TensorError.format("pickle: more than \(maxContainers) lists, tuples and dicts") }
+            guard all.count < maxContainers else {
+                throw TensorError.format("pickle: more than \(maxContainers) lists, tuples and dicts")
+            }
             all.append(c)
             return c
         }
-        func dismantle() { for c in all { c.dismantle() }; all = [] }
+        func dismantle() {
+            for c in all { c.dismantle() }
+            all = []
+        }
     }
 
     /// Checks the graph under `root`: no container inside itself, no path deeper than `maxDepth`.
@@ -80,8 +92,12 @@ enum Pickle {
             guard let c = v.container else { return }
             let id = ObjectIdentifier(c)
             if done.contains(id) { return }
-            if onPath.contains(id) { throw TensorError.format("pickle: a list, tuple or dict contains itself (refused)") }
-            guard path.count < maxDepth else { throw TensorError.format("pickle: nested deeper than \(maxDepth) levels (refused)") }
+            if onPath.contains(id) {
+                throw TensorError.format("pickle: a list, tuple or dict contains itself (refused)")
+            }
+            guard path.count < maxDepth else {
+                throw TensorError.format("pickle: nested deeper than \(maxDepth) levels (refused)")
+            }
             onPath.insert(id)
             path.append((id, v.children, 0))
         }
@@ -137,7 +153,11 @@ enum Pickle {
     private static func run(_ data: Data, at offset: Int, _ registry: Registry) throws -> (Value, Int) {
         var r = ByteReader(data, at: offset)
         func tuple(_ items: [Value]) throws -> Value { .tuple(try registry.add(TupleBox(items))) }
-        func list(_ items: [Value] = []) throws -> Value { let l = try registry.add(ListBox()); l.items = items; return .list(l) }
+        func list(_ items: [Value] = []) throws -> Value {
+            let l = try registry.add(ListBox())
+            l.items = items
+            return .list(l)
+        }
         func dict() throws -> Value { .dict(try registry.add(DictBox())) }
         var stack: [Value] = []
         var marks: [Int] = []
@@ -163,9 +183,13 @@ enum Pickle {
             }
         }
         func ints(_ v: Value) throws -> [Int] {
-            guard case let .tuple(t) = v, t.items.count <= 64 else { throw TensorError.format("pickle: expected a tuple of sizes") }
+            guard case let .tuple(t) = v, t.items.count <= 64 else {
+                throw TensorError.format("pickle: expected a tuple of sizes")
+            }
             return try t.items.map {
-                guard case let .int(i) = $0, i >= 0, i < 1 << 40 else { throw TensorError.format("pickle: bad size in tensor shape") }
+                guard case let .int(i) = $0, i >= 0, i < 1 << 40 else {
+                    throw TensorError.format("pickle: bad size in tensor shape")
+                }
                 return Int(i)
             }
         }
@@ -173,22 +197,26 @@ enum Pickle {
             if stack.count > maxItems { throw TensorError.format("pickle: too many items") }
             let op = try r.u8()
             switch op {
-            case 0x80: _ = try r.u8()                                           // PROTO
-            case 0x95: _ = try r.le(UInt64.self)                                // FRAME
-            case UInt8(ascii: "."):                                             // STOP
+            case 0x80: _ = try r.u8()  // PROTO
+            case 0x95: _ = try r.le(UInt64.self)  // FRAME
+            case UInt8(ascii: "."):  // STOP
                 return (try pop(), r.pos - data.startIndex)
-            case UInt8(ascii: "("): marks.append(stack.count)                   // MARK
-            case UInt8(ascii: ")"): stack.append(try tuple([]))                 // EMPTY_TUPLE
-            case UInt8(ascii: "]"): stack.append(try list())                    // EMPTY_LIST
-            case UInt8(ascii: "}"): stack.append(try dict())                    // EMPTY_DICT
+            case UInt8(ascii: "("): marks.append(stack.count)  // MARK
+            case UInt8(ascii: ")"): stack.append(try tuple([]))  // EMPTY_TUPLE
+            case UInt8(ascii: "]"): stack.append(try list())  // EMPTY_LIST
+            case UInt8(ascii: "}"): stack.append(try dict())  // EMPTY_DICT
             case UInt8(ascii: "N"): stack.append(.none)
-            case UInt8(ascii: "0"): _ = try pop()                               // POP
+            case UInt8(ascii: "0"): _ = try pop()  // POP
             case 0x88: stack.append(.bool(true))
             case 0x89: stack.append(.bool(false))
-            case UInt8(ascii: "t"): stack.append(try tuple(try popMark()))      // TUPLE
-            case 0x85: stack.append(try tuple([try pop()]))                     // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(try tuple([a, b]))
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(try tuple([a, b, c]))
+            case UInt8(ascii: "t"): stack.append(try tuple(try popMark()))  // TUPLE
+            case 0x85: stack.append(try tuple([try pop()]))  // TUPLE1
+            case 0x86:
+                let b = try pop(), a = try pop()
+                stack.append(try tuple([a, b]))
+            case 0x87:
+                let c = try pop(), b = try pop(), a = try pop()
+                stack.append(try tuple([a, b, c]))
             case UInt8(ascii: "l"): stack.append(try list(try popMark()))
             case UInt8(ascii: "X"): stack.append(.string(try text(try r.bytes(Int(try r.le(UInt32.self))))))
             case 0x8C: stack.append(.string(try text(try r.bytes(Int(try r.u8())))))
@@ -203,56 +231,78 @@ enum Pickle {
             case UInt8(ascii: "J"): stack.append(.int(Int64(try r.le(Int32.self))))
             case UInt8(ascii: "K"): stack.append(.int(Int64(try r.u8())))
             case UInt8(ascii: "M"): stack.append(.int(Int64(try r.le(UInt16.self))))
-            case 0x8A:                                                          // LONG1
+            case 0x8A:  // LONG1
                 let n = Int(try r.u8())
                 let b = try r.bytes(n)
-                if n > 8 { stack.append(.bigInt(b)); continue }
+                if n > 8 {
+                    stack.append(.bigInt(b))
+                    continue
+                }
                 var v: Int64 = 0
                 for (i, x) in b.enumerated() { v |= Int64(x) << (8 * Int64(i)) }
                 if n > 0 && n < 8 && b.last! & 0x80 != 0 { v -= Int64(1) << (8 * Int64(n)) }
                 stack.append(.int(v))
             case UInt8(ascii: "G"): stack.append(.float(Double(bitPattern: try r.le(UInt64.self).byteSwapped)))
-            case UInt8(ascii: "q"): memo[Int(try r.u8())] = stack.last          // BINPUT
+            case UInt8(ascii: "q"): memo[Int(try r.u8())] = stack.last  // BINPUT
             case UInt8(ascii: "r"): memo[Int(try r.le(UInt32.self))] = stack.last
-            case 0x94: memo[memo.count] = stack.last                            // MEMOIZE
-            case UInt8(ascii: "h"), UInt8(ascii: "j"):                          // BINGET, LONG_BINGET
+            case 0x94: memo[memo.count] = stack.last  // MEMOIZE
+            case UInt8(ascii: "h"), UInt8(ascii: "j"):  // BINGET, LONG_BINGET
                 let i = op == UInt8(ascii: "h") ? Int(try r.u8()) : Int(try r.le(UInt32.self))
                 guard let v = memo[i] else { throw TensorError.format("pickle: memo \(i) unset") }
                 stack.append(v)
-            case UInt8(ascii: "c"):                                             // GLOBAL
+            case UInt8(ascii: "c"):  // GLOBAL
                 var line = Data()
                 var parts: [String] = []
                 while parts.count < 2 {
                     let b = try r.u8()
-                    if b == 0x0A { parts.append(try text(line)); line = Data() } else { line.append(b) }
+                    if b == 0x0A {
+                        parts.append(try text(line))
+                        line = Data()
+                    } else {
+                        line.append(b)
+                    }
                     if line.count > 256 { throw TensorError.format("pickle: global name too long") }
                 }
                 stack.append(try global(parts[0] + "." + parts[1]))
-            case 0x93:                                                          // STACK_GLOBAL
+            case 0x93:  // STACK_GLOBAL
                 let n = try pop(), m = try pop()
-                guard case let .string(name) = n, case let .string(module) = m else { throw TensorError.format("pickle: bad STACK_GLOBAL") }
+                guard case let .string(name) = n, case let .string(module) = m else {
+                    throw TensorError.format("pickle: bad STACK_GLOBAL")
+                }
                 stack.append(try global(module + "." + name))
-            case UInt8(ascii: "Q"):                                             // BINPERSID
+            case UInt8(ascii: "Q"):  // BINPERSID
                 let pid = try pop()
-                guard case let .tuple(tb) = pid, case let t = tb.items, t.count >= 5, case .string("storage") = t[0], case let .global(type) = t[1] else {
+                guard case let .tuple(tb) = pid, case let t = tb.items, t.count >= 5, case .string("storage") = t[0],
+                    case let .global(type) = t[1]
+                else {
                     throw TensorError.format("pickle: unsupported persistent id")
                 }
-                guard case let .int(count) = t[4], count >= 0 else { throw TensorError.format("pickle: bad storage size") }
+                guard case let .int(count) = t[4], count >= 0 else {
+                    throw TensorError.format("pickle: bad storage size")
+                }
                 stack.append(.storage(type: type, key: try key(t[2]), count: Int(count)))
-            case UInt8(ascii: "R"), 0x81:                                       // REDUCE, NEWOBJ
+            case UInt8(ascii: "R"), 0x81:  // REDUCE, NEWOBJ
                 let args = try pop(), fn = try pop()
-                guard case let .global(name) = fn, case let .tuple(a) = args else { throw TensorError.format("pickle: call of a non-global") }
+                guard case let .global(name) = fn, case let .tuple(a) = args else {
+                    throw TensorError.format("pickle: call of a non-global")
+                }
                 stack.append(try call(name, a.items, ints, dict))
-            case UInt8(ascii: "b"): _ = try pop()                               // BUILD: state is not needed
-            case UInt8(ascii: "s"):                                             // SETITEM
+            case UInt8(ascii: "b"): _ = try pop()  // BUILD: state is not needed
+            case UInt8(ascii: "s"):  // SETITEM
                 let v = try pop(), k = try pop()
                 guard case let .dict(d) = stack.last else { throw TensorError.format("pickle: SETITEM on a non-dict") }
-                let ks = try key(k); if d.values[ks] == nil { d.keys.append(ks) }; d.values[ks] = v
-            case UInt8(ascii: "u"):                                             // SETITEMS
+                let ks = try key(k)
+                if d.values[ks] == nil { d.keys.append(ks) }
+                d.values[ks] = v
+            case UInt8(ascii: "u"):  // SETITEMS
                 let items = try popMark()
-                guard case let .dict(d) = stack.last, items.count % 2 == 0 else { throw TensorError.format("pickle: SETITEMS on a non-dict") }
+                guard case let .dict(d) = stack.last, items.count % 2 == 0 else {
+                    throw TensorError.format("pickle: SETITEMS on a non-dict")
+                }
                 for i in stride(from: 0, to: items.count, by: 2) {
-                    let ks = try key(items[i]); if d.values[ks] == nil { d.keys.append(ks) }; d.values[ks] = items[i + 1]
+                    let ks = try key(items[i])
+                    if d.values[ks] == nil { d.keys.append(ks) }
+                    d.values[ks] = items[i + 1]
                 }
             case UInt8(ascii: "a"):
                 let v = try pop()
@@ -263,19 +313,23 @@ enum Pickle {
                 guard case let .list(l) = stack.last else { throw TensorError.format("pickle: APPENDS on a non-list") }
                 l.items += items
             default:
-                throw TensorError.format("pickle: unsupported opcode 0x\(String(op, radix: 16)) at byte \(r.pos - data.startIndex - 1)")
+                throw TensorError.format(
+                    "pickle: unsupported opcode 0x\(String(op, radix: 16)) at byte \(r.pos - data.startIndex - 1)")
             }
         }
     }
 
     static func global(_ name: String) throws -> Value {
         guard allowedGlobals.contains(name) else {
-            throw TensorError.format("pickle names a global that a checkpoint does not need: \(name) (refused; nothing was executed)")
+            throw TensorError.format(
+                "pickle names a global that a checkpoint does not need: \(name) (refused; nothing was executed)")
         }
         return .global(name)
     }
 
-    static func call(_ name: String, _ a: [Value], _ ints: (Value) throws -> [Int], _ dict: () throws -> Value) throws -> Value {
+    static func call(_ name: String, _ a: [Value], _ ints: (Value) throws -> [Int], _ dict: () throws -> Value) throws
+        -> Value
+    {
         switch name {
         case "collections.OrderedDict", "builtins.set":
             return try dict()
@@ -284,7 +338,8 @@ enum Pickle {
                 throw TensorError.format("pickle: malformed tensor")
             }
             guard offset >= 0, offset < 1 << 48 else { throw TensorError.format("pickle: bad tensor offset \(offset)") }
-            return .tensor(storageType: type, key: key, offset: Int(offset), shape: try ints(a[2]), stride: try ints(a[3]))
+            return .tensor(
+                storageType: type, key: key, offset: Int(offset), shape: try ints(a[2]), stride: try ints(a[3]))
         case "torch._utils._rebuild_parameter":
             guard let t = a.first, case .tensor = t else { throw TensorError.format("pickle: malformed parameter") }
             return t

@@ -4,7 +4,10 @@ import Foundation
 public struct NamedTensor: Sendable, Equatable {
     public var shape: [Int]
     public var data: [Float]
-    public init(shape: [Int], data: [Float]) { self.shape = shape; self.data = data }
+    public init(shape: [Int], data: [Float]) {
+        self.shape = shape
+        self.data = data
+    }
     /// The element count (the loaders check that it matches the data, so it cannot overflow).
     public var count: Int { data.count }
 }
@@ -14,7 +17,10 @@ public struct StateDict: Sendable {
     public var names: [String]
     public var tensors: [String: NamedTensor]
 
-    public init(names: [String] = [], tensors: [String: NamedTensor] = [:]) { self.names = names; self.tensors = tensors }
+    public init(names: [String] = [], tensors: [String: NamedTensor] = [:]) {
+        self.names = names
+        self.tensors = tensors
+    }
 
     public subscript(_ key: String) -> NamedTensor? { tensors[key] }
 
@@ -29,7 +35,11 @@ public struct StateDict: Sendable {
     public func removingPrefix(_ p: String) -> StateDict {
         guard !names.isEmpty, names.allSatisfy({ $0.hasPrefix(p) }) else { return self }
         var out = StateDict()
-        for n in names { let k = String(n.dropFirst(p.count)); out.names.append(k); out.tensors[k] = tensors[n] }
+        for n in names {
+            let k = String(n.dropFirst(p.count))
+            out.names.append(k)
+            out.tensors[k] = tensors[n]
+        }
         return out
     }
 
@@ -57,11 +67,16 @@ public struct StateDict: Sendable {
 struct ByteReader {
     let data: Data
     var pos: Int
-    init(_ d: Data, at p: Int = 0) { data = d; pos = d.startIndex + p }
+    init(_ d: Data, at p: Int = 0) {
+        data = d
+        pos = d.startIndex + p
+    }
     var remaining: Int { data.endIndex - pos }
 
     mutating func bytes(_ n: Int) throws -> Data {
-        guard n >= 0, n <= remaining else { throw TensorError.format("truncated: \(n) bytes wanted, \(remaining) left") }
+        guard n >= 0, n <= remaining else {
+            throw TensorError.format("truncated: \(n) bytes wanted, \(remaining) left")
+        }
         defer { pos += n }
         return data[pos..<(pos + n)]
     }
@@ -78,16 +93,42 @@ enum ScalarType: String {
 
     /// Converts `count` elements starting at element `offset` of raw little-endian storage.
     func floats(_ raw: Data, offset: Int, count: Int) throws -> [Float] {
-        guard offset >= 0, count >= 0, let end = try? Checked.mul(Checked.add(offset, count, "tensor"), size, "tensor"), end <= raw.count else {
-            throw TensorError.format("tensor reaches past its storage (\(offset)+\(count) elements of \(raw.count / size))")
+        guard offset >= 0, count >= 0, let end = try? Checked.mul(Checked.add(offset, count, "tensor"), size, "tensor"),
+            end <= raw.count
+        else {
+            throw TensorError.format(
+                "tensor reaches past its storage (\(offset)+\(count) elements of \(raw.count / size))")
         }
         return raw.withUnsafeBytes { p in
             let base = offset * size
             switch self {
-            case .f32: return (0..<count).map { Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 4, as: UInt32.self))) }
-            case .f16: return (0..<count).map { Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 2, as: UInt16.self)))) }
-            case .bf16: return (0..<count).map { Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 2, as: UInt16.self))) << 16) }
-            case .f64: return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 8, as: UInt64.self)))) }
+            case .f32:
+                return (0..<count).map {
+                    Float(
+                        bitPattern: UInt32(
+                            littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 4, as: UInt32.self)))
+                }
+            case .f16:
+                return (0..<count).map {
+                    Float(
+                        Float16(
+                            bitPattern: UInt16(
+                                littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 2, as: UInt16.self))))
+                }
+            case .bf16:
+                return (0..<count).map {
+                    Float(
+                        bitPattern: UInt32(
+                            UInt16(littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 2, as: UInt16.self))) << 16
+                    )
+                }
+            case .f64:
+                return (0..<count).map {
+                    Float(
+                        Double(
+                            bitPattern: UInt64(
+                                littleEndian: p.loadUnaligned(fromByteOffset: base + $0 * 8, as: UInt64.self))))
+                }
             }
         }
     }
