@@ -73,8 +73,8 @@ final class GrainTests: XCTestCase {
             }
         }
         let level =
-            DenoiseStage.estimateNoise(zip(clean, small).map { $0 + $1 }, width: w, height: h)
-            / DenoiseStage.estimateNoise(noisy, width: w, height: h)
+            NoiseEstimate.sigma(zip(clean, small).map { $0 + $1 }, width: w, height: h)
+            / NoiseEstimate.sigma(noisy, width: w, height: h)
         XCTAssertGreaterThan(level, 0.6)
         XCTAssertLessThan(level, 1.4)
         let none = try StageHarness(

@@ -44,8 +44,8 @@ public struct GrainProfile: Sendable, Equatable {
         // A cleanup leaves the grain's coarse part in the picture: what it took out is scaled to the
         // level the original shows (Immerkær's estimate of both), at most ×3.
         let residual = zip(original, cleaned).map { $0 - $1 }
-        let shown = DenoiseStage.estimateNoise(original, width: w, height: h),
-            taken = DenoiseStage.estimateNoise(residual, width: w, height: h)
+        let shown = NoiseEstimate.sigma(original, width: w, height: h),
+            taken = NoiseEstimate.sigma(residual, width: w, height: h)
         let gain = taken > 1e-5 ? min(max(shown / taken, 1), 3) : 1
         // A bin with too few pixels to say takes the overall level.
         let sigma = (0..<bins).map { b in

@@ -12,7 +12,7 @@ public enum PictureMeasures {
     /// noise variance estimation", CVIU 1996), the one `denoise` measures its input with. It reads
     /// the grain of a film, or what denoising left of it.
     public static func noiseSigma(_ y: [Float], width w: Int, height h: Int) -> Double {
-        255 * Double(DenoiseStage.estimateNoise(y, width: w, height: h))
+        255 * Double(NoiseEstimate.sigma(y, width: w, height: h))
     }
 
     /// Flicker: how far each frame's mean brightness strays from the local trend — a straight line

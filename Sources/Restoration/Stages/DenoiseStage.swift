@@ -85,26 +85,10 @@ public final class DenoiseStage: Stage {
         return table[i] + (table[i + 1] - table[i]) * f
     }
 
-    /// Immerkær's fast noise estimate (σ on the 0…1 scale) of a plane.
-    public static func estimateNoise(_ p: [Float], width w: Int, height h: Int) -> Float {
-        guard w > 2, h > 2 else { return 0 }
-        var sum: Double = 0
-        for y in 1..<(h - 1) {
-            let a = (y - 1) * w, b = y * w, c = (y + 1) * w
-            for x in 1..<(w - 1) {
-                let v =
-                    p[a + x - 1] - 2 * p[a + x] + p[a + x + 1] - 2 * p[b + x - 1] + 4 * p[b + x] - 2 * p[b + x + 1]
-                    + p[c + x - 1] - 2 * p[c + x] + p[c + x + 1]
-                sum += Double(abs(v))
-            }
-        }
-        return Float((Double.pi / 2).squareRoot() * sum / (6 * Double((w - 2) * (h - 2))))
-    }
-
     /// Frame f (luma y) denoised with its neighbours of the same shot (each with its luma).
     func denoise(_ f: Frame, luma y: [Float], _ neighbours: [(Frame, [Float])]) -> Frame {
         let w = f.width, h = f.height, n = w * h
-        let sigma = sigmaOption ?? Self.estimateNoise(y, width: w, height: h)
+        let sigma = sigmaOption ?? NoiseEstimate.sigma(y, width: w, height: h)
         lastSigma = sigma * 255
         guard sigma > 0.5 / 255 else { return f }
         // a vector per block, not per pixel: a per-pixel choice fits the noise and averages less of it
