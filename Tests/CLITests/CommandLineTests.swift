@@ -84,6 +84,29 @@ final class CommandLineTests: CLITestCase {
         XCTAssertTrue(bad.stderr.contains("unknown stage 'sharpen' (available: colorize, deflicker"), bad.stderr)
     }
 
+    /// `filmrestore niqe`: a picture's score, a video's mean and range over sampled frames, JSON on
+    /// request; a missing file is a one-line error.
+    func test_niqe_picturesAndVideos() throws {
+        let photo = CLITests.repoRoot + "/Tests/Fixtures/photos/chelsea.png"
+        let clip = dir.file("clip.mp4")
+        try testClip(clip, size: "320x240", seconds: 1)
+        var r = try cli(["niqe", photo, clip])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2, r.stdout)
+        XCTAssertTrue(lines[0].hasPrefix("\(photo): NIQE "), lines[0])
+        XCTAssertTrue(lines[1].contains("NIQE mean") && lines[1].contains("frames sampled"), lines[1])
+        r = try cli(["niqe", "--json", "--samples", "4", clip])
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(o["frames_scored"] as? Int, 4)
+        let mean = try XCTUnwrap(o["niqe"] as? Double), lo = try XCTUnwrap(o["min"] as? Double),
+            hi = try XCTUnwrap(o["max"] as? Double)
+        XCTAssertTrue(lo <= mean && mean <= hi && mean > 0, "\(o)")
+        r = try cli(["niqe", dir.file("missing.png")])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: ") && r.stderr.contains("does not exist"), r.stderr)
+    }
+
     /// Runs a restore under a pseudo-terminal of `columns` columns and returns what it drew.
     func underTerminal(columns: Int, _ args: [String]) throws -> String {
         let command =

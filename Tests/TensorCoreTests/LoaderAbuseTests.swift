@@ -200,6 +200,8 @@ final class LoaderAbuseTests: XCTestCase {
         if let d = try? Data(contentsOf: colorizer) {
             seeds.append(("colorizer.safetensors", d, { _ = try CompactColorizer(contentsOf: $0) }))
         }
+        let niqe = models.appendingPathComponent("niqe/niqe_pris_params.npz")
+        if let d = try? Data(contentsOf: niqe) { seeds.append(("niqe.npz", d, { _ = try NumPyArchive.load($0) })) }
         // Real checkpoints written by torch itself: RIFE's flownet (zip, 35 MB: a few cases) and FFDNet's (legacy).
         let rife = models.appendingPathComponent("rife-v4.0-flownet.pkl")
         if let d = try? Data(contentsOf: rife) { seeds.append(("rife.pkl", d, { _ = try IFNet(contentsOf: $0) })) }
