@@ -226,7 +226,9 @@ struct Restore: ParsableCommand {
                 projected = summary.seconds / Double(summary.framesWritten) * Double(all)
             }
             if let path = statsJSON {
-                try writeStats(summary, projected: projected, to: path, inputs: job.inputs + [output])
+                try writeStats(
+                    summary, projected: projected, to: path, inputs: job.inputs + [output], source: job.input,
+                    made: output)
             }
             if let path = report {
                 if !quiet { progress.line("report: measuring the source and the output…") }
@@ -352,7 +354,9 @@ struct Restore: ParsableCommand {
         }
     }
 
-    func writeStats(_ s: RestoreSummary, projected: Double?, to path: String, inputs: [String]) throws {
+    func writeStats(
+        _ s: RestoreSummary, projected: Double?, to path: String, inputs: [String], source: String, made: String
+    ) throws {
         var obj: [String: Any] = [
             "frames_decoded": s.framesDecoded, "frames_written": s.framesWritten, "seconds": s.seconds,
             "peak_rss_kib": peakResidentKiB(), "queue_capacity": s.queueCapacity, "queue_high_water": s.queueHighWater,
@@ -365,6 +369,15 @@ struct Restore: ParsableCommand {
             "step_order": s.steps.map(\.name),
         ]
         if let p = projected { obj["projected_seconds"] = (p * 10).rounded() / 10 }
+        // Naturalness of source and output (NIQE: lower is more natural; no reference, not fidelity).
+        if let model = try? NIQE.shipped(), let a = try? model.score(file: source, samples: 8),
+            let b = try? model.score(file: made, samples: 8)
+        {
+            obj["niqe"] = [
+                "source": a.mean, "output": b.mean, "source_frames": a.scores.count, "output_frames": b.scores.count,
+                "note": "NIQE, mean over frames spread over each file: lower is more natural; not a fidelity measure",
+            ]
+        }
         if let d = s.inputDamage {
             obj["input_damaged"] = [
                 "frames_decoded": d.framesDecoded, "frames_declared": d.framesDeclared as Any,

@@ -156,6 +156,11 @@ final class CLITests: XCTestCase {
                 try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as! [String: Any]
             let hw = j["queue_high_water"] as! [Int]
             XCTAssertTrue(hw.allSatisfy { $0 <= (j["queue_capacity"] as! Int) })
+            // naturalness of the source and the output, over frames spread over each
+            let niqe = j["niqe"] as? [String: Any]
+            XCTAssertGreaterThan(niqe?["source"] as? Double ?? 0, 0, "\(j)")
+            XCTAssertGreaterThan(niqe?["output"] as? Double ?? 0, 0, "\(j)")
+            XCTAssertEqual(niqe?["output_frames"] as? Int, 8)
             return j["peak_rss_kib"] as! Int
         }
         let short = try peak(4), long = try peak(8)

@@ -71,6 +71,35 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("timing or sound changed"))
     }
 
+    /// NIQE in the report: every still has the source's, the reference's and the output's score;
+    /// with no cleanup the reference is the source; a blurred output scores less natural.
+    func test_report_niqe_perStillAndSummary_blurredOutputLessNatural() throws {
+        let photo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/photos/coffee.png").path
+        let input = dir.file("in.mkv"), out = dir.file("out.mkv")
+        // a slow pan over a real photograph, lossless; the output is the same frames blurred
+        try ffmpeg([
+            "-loop", "1", "-framerate", "24", "-i", photo, "-vf", "crop=256:256:x='n':y=16,format=gray", "-frames:v",
+            "24",
+            "-c:v", "ffv1", input,
+        ])
+        try ffmpeg(["-i", input, "-vf", "gblur=sigma=3", "-c:v", "ffv1", out])
+        var options = ReportOptions()
+        options.stills = 3
+        let (r, _) = try ReportMaker.make(source: input, output: out, chain: [], options: options)
+        XCTAssertGreaterThanOrEqual(r.stills.count, 3)
+        for s in r.stills {
+            let reference = try XCTUnwrap(s.niqeReference), output = try XCTUnwrap(s.niqeOutput)
+            if s.before == "source" {
+                XCTAssertEqual(
+                    try XCTUnwrap(s.niqeSource), reference, accuracy: 1e-9, "no cleanup: the reference is the source")
+            }
+            XCTAssertGreaterThan(output, reference + 1, "blur σ 3 is less natural: \(reference) → \(output)")
+        }
+        XCTAssertEqual(r.summary.niqeFrames, r.stills.count)
+        XCTAssertGreaterThan(try XCTUnwrap(r.summary.niqeOutput), try XCTUnwrap(r.summary.niqeSource) + 1)
+    }
+
     /// Flicker and noise figures respond to what they measure.
     func test_flickerIndex_and_noiseSigma() {
         let n = 48

@@ -317,6 +317,12 @@ extension NIQE {
         do { reader = try MediaReader(path: path) } catch let e as MediaError {
             throw RestoreError.input("cannot read \(path): \(e)")
         }
+        // A long file: a frame at each of `samples` times spread over it, by seeking.
+        if let d = reader.stream.duration, d.doubleValue > 30, samples > 1,
+            let sought = try? sampleBySeeking(reader, d, samples)
+        {
+            return sought
+        }
         let stride = max(1, (reader.stream.frameCount ?? samples * 24) / max(samples, 1))
         var scores: [Double] = [], read = 0
         while scores.count < samples, let f = try reader.nextFrame() {
@@ -326,5 +332,16 @@ extension NIQE {
         guard read > 0 else { throw RestoreError.input("\(path): no picture could be decoded") }
         guard !scores.isEmpty else { throw RestoreError.input("\(path): smaller than one 96x96 NIQE patch, or flat") }
         return FileScore(scores: scores, framesRead: read)
+    }
+
+    func sampleBySeeking(_ reader: MediaReader, _ duration: Rational, _ samples: Int) throws -> FileScore? {
+        let rate = reader.stream.frameRate ?? reader.stream.averageRate
+        var scores: [Double] = []
+        for i in 0..<samples {
+            let t = duration * Rational(Int64(2 * i + 1), Int64(2 * samples))
+            try reader.seek(to: t, index: Int((t * rate).floor))
+            if let f = try reader.nextFrame(), let s = score(f) { scores.append(s) }
+        }
+        return scores.isEmpty ? nil : FileScore(scores: scores, framesRead: scores.count)
     }
 }

@@ -107,6 +107,8 @@ public enum ReportMaker {
         let sameInstant = max(0.02 * sourceInterval.doubleValue, 0.001) + 1e-6
         let cursor = NearestFrames(outReader)
         let work = Measurer(area: area, displayWidth: options.displayWidth)
+        // Naturalness of the stills' frames (the model is part of the checkout; without it, none).
+        let naturalness = try? NIQE.shipped()
         // A part is read from a little before it (the cleanup stages' context) to a little after.
         let lead = Rational(2)
         if let p = part, p.start > lead + Rational(2), let cfr = srcReader.stream.frameRate {
@@ -131,7 +133,7 @@ public enum ReportMaker {
         var frames: [RestorationReport.FrameFigures] = []
         var stills: [(RestorationReport.Still, StillImages)] = []
         var pending = targets[...]
-        var worst: (RestorationReport.Still, StillImages)?
+        var worst: (RestorationReport.Still, StillImages)?, worstFrames: (reference: Frame, output: Frame)?
         let pipeline = Pipeline(nodes: nodes, capacity: 2)
         try pipeline.run(
             source: {
@@ -182,16 +184,22 @@ public enum ReportMaker {
                         let pct = Int(
                             (100 * (c.pts - (partOrigin ?? .zero)).doubleValue / max(audit.input.videoDuration, 1e-9))
                                 .rounded())
-                        stills.append(
-                            work.still(
-                                label: "\(pct) % into the \(part == nil ? "film" : "part")", before: rawFrame ?? c,
-                                beforeIsSource: rawFrame != nil,
-                                reference: (y, c.width), output: out, figures: fig))
+                        var still = work.still(
+                            label: "\(pct) % into the \(part == nil ? "film" : "part")", before: rawFrame ?? c,
+                            beforeIsSource: rawFrame != nil,
+                            reference: (y, c.width), output: out, figures: fig)
+                        if let m = naturalness {
+                            still.0.niqeSource = rawFrame.flatMap { m.score($0) }
+                            still.0.niqeReference = m.score(c)
+                            still.0.niqeOutput = m.score(out)
+                        }
+                        stills.append(still)
                     }
                     if let s = fig.ssim, s < (worst?.0.ssim ?? .infinity) {
                         worst = work.still(
                             label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: (y, c.width),
                             output: out, figures: fig)
+                        worstFrames = (c, out)
                     }
                 }
                 if interpolating, between == nil, betweenPending == nil, k >= betweenFrom {
@@ -215,9 +223,18 @@ public enum ReportMaker {
             frames[i].flickerBefore = fb.deviations[i]
             frames[i].flickerAfter = fa.deviations[i]
         }
-        if let w = worst, !stills.contains(where: { $0.0.index == w.0.index }) { stills.append(w) }
+        if var w = worst, let f = worstFrames, !stills.contains(where: { $0.0.index == w.0.index }) {
+            // its source frame as decoded is no longer held: the reference and the output
+            w.0.niqeReference = naturalness?.score(f.reference)
+            w.0.niqeOutput = naturalness?.score(f.output)
+            stills.append(w)
+        }
 
         let measured = frames.filter { $0.psnr != nil }
+        func niqeMean(_ v: (RestorationReport.Still) -> Double?) -> Double? {
+            let s = stills.compactMap { v($0.0) }
+            return s.isEmpty ? nil : s.reduce(0, +) / Double(s.count)
+        }
         let noiseAfter = frames.compactMap(\.noiseAfter)
         let summary = RestorationReport.Summary(
             flickerBefore: fb.index, flickerAfter: fa.index,
@@ -229,7 +246,10 @@ public enum ReportMaker {
             meanSSIM: measured.isEmpty ? nil : measured.map { $0.ssim! }.reduce(0, +) / Double(measured.count),
             minSSIM: measured.map { $0.ssim! }.min(),
             inventedFrames: measured.filter(\.inventedDetail).count,
-            thresholdPSNR: options.thresholdPSNR, thresholdSSIM: options.thresholdSSIM)
+            thresholdPSNR: options.thresholdPSNR, thresholdSSIM: options.thresholdSSIM,
+            niqeSource: niqeMean(\.niqeSource), niqeReference: niqeMean(\.niqeReference),
+            niqeOutput: niqeMean(\.niqeOutput),
+            niqeFrames: stills.filter { $0.0.niqeOutput != nil }.count)
         let reference =
             cleaned.isEmpty
             ? (chain == nil

@@ -30,7 +30,11 @@ public enum ReportPage {
             <table><tr><th></th><th>source</th><th>output</th></tr>
             <tr><td>Flicker index (RMS deviation of each frame's brightness from the local trend, a line fitted over ±0.25 s within the shot; % of mean brightness)</td><td>\(num("summary.flickerBefore", r.summary.flickerBefore, 2, "%"))</td><td>\(num("summary.flickerAfter", r.summary.flickerAfter, 2, "%"))</td></tr>
             <tr><td>Noise σ (Immerkær, 8-bit levels, at the source's size)</td><td>\(num("summary.noiseBefore", r.summary.noiseBefore, 2))</td><td>\(num("summary.noiseAfter", r.summary.noiseAfter, 2))</td></tr>
+            <tr><td>NIQE, naturalness with no reference (mean over the \(int("summary.niqeFrames", r.summary.niqeFrames)) stills' frames; the output at its own size; reference \(num("summary.niqeReference", r.summary.niqeReference, 2)))</td><td>\(num("summary.niqeSource", r.summary.niqeSource, 2))</td><td>\(num("summary.niqeOutput", r.summary.niqeOutput, 2))</td></tr>
             </table>
+            <p class="note">NIQE (Mittal, Soundararajan and Bovik) compares a picture's local statistics with those of pristine
+            photographs: lower is more natural. It needs no clean original, so it catches what fidelity cannot (a waxy or
+            wormy upscale scores worse), but it is not a fidelity measure: a natural-looking picture can still be wrong.</p>
             \(chart("Brightness deviation from the local trend (%) — flicker", unit: "%", series: [
             ("source", "#888", r.frames.map { ($0.time, $0.flickerBefore) }),
             ("output", "#1565c0", r.frames.map { ($0.time, $0.flickerAfter) })], threshold: nil, flagged: []))
@@ -85,7 +89,8 @@ public enum ReportPage {
             h += """
                 <figure class="still">
                 <figcaption><b>\(str("\(k).label", s.label))</b> — source frame \(int("\(k).index", s.index)) at \(num("\(k).time", s.time, 3, " s")),
-                output frame at \(num("\(k).outputTime", s.outputTime, 3, " s")); PSNR \(num("\(k).psnr", s.psnr, 2, " dB")), SSIM \(num("\(k).ssim", s.ssim, 4))</figcaption>
+                output frame at \(num("\(k).outputTime", s.outputTime, 3, " s")); PSNR \(num("\(k).psnr", s.psnr, 2, " dB")), SSIM \(num("\(k).ssim", s.ssim, 4));
+                NIQE source \(num("\(k).niqeSource", s.niqeSource, 2)), reference \(num("\(k).niqeReference", s.niqeReference, 2)), output \(num("\(k).niqeOutput", s.niqeOutput, 2))</figcaption>
                 <div class="pair"><div><img alt="before" src="\(png(im.before))"><span>\(beforeName)</span></div>
                 <div><img alt="after" src="\(png(im.after))"><span>output</span></div></div>
                 <div class="wipe"><canvas aria-label="before/after wipe"></canvas>

@@ -106,6 +106,13 @@ public struct RestorationReport: Codable, Sendable {
         public var inventedFrames: Int
         public var thresholdPSNR: Double
         public var thresholdSSIM: Double
+        /// NIQE (naturalness with no reference: lower is more natural; not a fidelity measure), mean
+        /// over the stills' frames: the source as decoded, the reference (after the cleanup stages),
+        /// the output at its own size.
+        public var niqeSource: Double? = nil
+        public var niqeReference: Double? = nil
+        public var niqeOutput: Double? = nil
+        public var niqeFrames: Int = 0
     }
     public struct Still: Codable, Sendable {
         public var label: String
@@ -118,6 +125,10 @@ public struct RestorationReport: Codable, Sendable {
         public var ssim: Double?
         /// The zoomed part, in source pixels.
         public var crop: ActiveArea.Rect
+        /// NIQE of the source frame as decoded, of the reference, and of the output frame.
+        public var niqeSource: Double? = nil
+        public var niqeReference: Double? = nil
+        public var niqeOutput: Double? = nil
     }
 
     /// An interpolated frame between the two source frames it was made from, where ghosting or
