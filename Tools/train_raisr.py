@@ -240,8 +240,37 @@ def write(path, cfg, filters, s, k, meta):
         f.write(filters.astype('<f4').tobytes())
 
 
+def read(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    assert data[:8] == b'RAISR\0\0\0'
+    n = struct.unpack('<I', data[8:12])[0]
+    h = json.loads(data[12:12 + n])
+    filters = np.frombuffer(data[12 + n:], '<f4').reshape(h['buckets'], h['types'], h['patch'] ** 2)
+    cfg = {'angles': h['angles'], 'strength_edges': h['strength_edges'], 'coherence_edges': h['coherence_edges']}
+    return h, cfg, filters
+
+
+def fixture(model, out):
+    """The Swift inference's reference: a crop of a CC0 test photo made low-resolution, and this
+    script's upscale of it."""
+    h, cfg, filters = read(model)
+    s, k = h['scale'], h['patch']
+    photo = os.path.join(HERE, '..', 'Tests', 'Fixtures', 'photos', 'chelsea.png')
+    y = luma(np.asarray(Image.open(photo).convert('L')))[64:160, 64:192]
+    lr = imresize(y, 1 / s)
+    up = upscale(lr, cfg, filters, s, k)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump({'note': f'made by Tools/train_raisr.py --fixture from {os.path.basename(model)}',
+                   'width': lr.shape[1], 'height': lr.shape[0], 'scale': s, 'luma': lr.ravel().tolist(),
+                   'output': up.ravel().tolist()}, f)
+    print(f'{out}: {lr.shape[1]}x{lr.shape[0]} -> x{s}')
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument('--fixture', nargs=2, metavar=('MODEL', 'OUT'), help='write the Swift parity fixture and stop')
     ap.add_argument('--scale', type=int, default=4)
     ap.add_argument('--patch', type=int, default=5)
     ap.add_argument('--angles', type=int, default=24)
@@ -250,6 +279,8 @@ def main():
     ap.add_argument('--min-samples', type=int, default=200)
     ap.add_argument('--out', default=None)
     a = ap.parse_args()
+    if a.fixture:
+        return fixture(*a.fixture)
     t0 = time.time()
     cfg, filters, count = train(a)
     rows = evaluate(cfg, filters, a.scale, a.patch)

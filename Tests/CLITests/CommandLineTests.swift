@@ -93,7 +93,7 @@ final class CommandLineTests: CLITestCase {
         var r = try cli(["niqe", photo, clip])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 2, r.stdout)
+        guard lines.count == 2 else { return XCTFail("two lines expected: \(r.stdout) \(r.stderr)") }
         XCTAssertTrue(lines[0].hasPrefix("\(photo): NIQE "), lines[0])
         XCTAssertTrue(lines[1].contains("NIQE mean") && lines[1].contains("frames sampled"), lines[1])
         r = try cli(["niqe", "--json", "--samples", "4", clip])
