@@ -124,9 +124,16 @@ public final class RAISR: SuperResolutionNetwork, Sendable {
             let r1 = l1.squareRoot(), r2 = l2.squareRoot()
             let coherence = r1 + r2 > 1e-12 ? (r1 - r2) / (r1 + r2 + 1e-12) : 0
             let ai = min(Int(theta / .pi * Double(angles)), angles - 1)
-            let si = strengthEdges.filter { $0 < r1 }.count, ci = coherenceEdges.filter { $0 < coherence }.count
+            let si = Self.below(r1, strengthEdges), ci = Self.below(coherence, coherenceEdges)
             return (ai * ns + si) * nc + ci
         }
+    }
+
+    /// How many edges lie below v (NumPy's searchsorted, left side), without allocating per pixel.
+    @inline(__always) static func below(_ v: Double, _ edges: [Double]) -> Int {
+        var n = 0
+        for e in edges where e < v { n += 1 }
+        return n
     }
 
     /// Gaussian-weighted (window 5, σ 5/3, edges repeated) products of NumPy-style gradients.
