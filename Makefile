@@ -88,6 +88,7 @@ bench: build models
 	$(BIN) bench stage fit --size 640x480 --frames 24
 	$(BIN) bench stage fit --size 1920x1080 --frames 12
 	$(BIN) bench upscale --model realesr-animevideov3 --size 640x480 --frames 3
+	$(BIN) bench upscale --model raisr --size 640x480 --frames 5
 	$(BIN) bench upscale --model realesrgan-x4plus --size 320x240 --frames 1
 	$(BIN) bench upscale --model realesr-animevideov3 --size 1920x1080 --frames 1 --option memory=1024
 	$(BIN) bench interpolate --size 640x480 --frames 5 --option refine=false

@@ -53,7 +53,8 @@ let package = Package(
             name: "TensorCoreTests", dependencies: ["TensorCore", "Networks", "TestSupport"], swiftSettings: v6),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "FilmCore", "TestSupport"], swiftSettings: v6),
         .testTarget(
-            name: "RestorationTests", dependencies: ["Restoration", "MediaIO", "TestSupport"], swiftSettings: v6),
+            name: "RestorationTests",
+            dependencies: ["Restoration", "MediaIO", "Networks", "TensorCore", "TestSupport"], swiftSettings: v6),
         .testTarget(
             name: "CLITests",
             dependencies: [

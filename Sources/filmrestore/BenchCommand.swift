@@ -172,7 +172,8 @@ struct Bench: ParsableCommand {
             String(
                 format:
                     "upscale %@ %dx%d → %dx%d, %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                model, w, h, w * 4, h * 4, GEMM.threads, best, mean, times.count, gflop, gflop / best, roof,
+                values["model"] ?? model, w, h, w * stage.network.scale, h * stage.network.scale, GEMM.threads, best,
+                mean, times.count, gflop, gflop / best, roof,
                 Double(peakResidentKiB()) / 1024))
     }
 

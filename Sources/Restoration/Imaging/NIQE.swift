@@ -91,7 +91,8 @@ public struct NIQE: Sendable {
             }
             if scale == 1 {
                 (img, iw, ih) = (
-                    MatlabResize.half(img.map { $0 / 255 }, width: iw, height: ih).map { $0 * 255 }, iw / 2, ih / 2
+                    MatlabResize.resize(img.map { $0 / 255 }, width: iw, height: ih, scale: 0.5).map { $0 * 255 },
+                    iw / 2, ih / 2
                 )
             }
         }
@@ -196,54 +197,6 @@ enum AGGD {
             best = i
         }
         return best
-    }
-}
-
-/// MATLAB's `imresize` by ½ with antialiasing (bicubic, a = −0.5, the kernel widened to 8 taps,
-/// symmetric edges), rows then columns, as BasicSR reimplements it.
-enum MatlabResize {
-    static func cubic(_ x: Double) -> Double {
-        let a = abs(x), a2 = a * a, a3 = a2 * a
-        if a <= 1 { return 1.5 * a3 - 2.5 * a2 + 1 }
-        if a <= 2 { return -0.5 * a3 + 2.5 * a2 - 4 * a + 2 }
-        return 0
-    }
-
-    /// For each output index: the input indices (symmetric at the edges) and their weights.
-    static func taps(input n: Int, output m: Int) -> [[(index: Int, weight: Double)]] {
-        let scale = 0.5, width = 4 / scale
-        return (1...m).map { x in
-            let u = Double(x) / scale + 0.5 * (1 - 1 / scale)
-            let left = (u - width / 2).rounded(.down)
-            let p = Int(width.rounded(.up)) + 2
-            var t = (0..<p).map { k -> (index: Int, weight: Double) in
-                let i = Int(left) + k
-                return (i, scale * cubic((u - Double(i)) * scale))
-            }
-            let sum = t.reduce(0) { $0 + $1.weight }
-            // 1-based MATLAB indices → 0-based, mirrored at the edges (the edge sample repeated)
-            t = t.map { tap in
-                var j = tap.index - 1
-                if j < 0 { j = -j - 1 }
-                if j >= n { j = 2 * n - j - 1 }
-                return (min(max(j, 0), n - 1), tap.weight / sum)
-            }
-            return t
-        }
-    }
-
-    static func half(_ img: [Double], width w: Int, height h: Int) -> [Double] {
-        let ow = (w + 1) / 2, oh = (h + 1) / 2
-        let tr = taps(input: h, output: oh), tc = taps(input: w, output: ow)
-        var rows = [Double](repeating: 0, count: oh * w)
-        for y in 0..<oh {
-            for x in 0..<w { rows[y * w + x] = tr[y].reduce(0) { $0 + $1.weight * img[$1.index * w + x] } }
-        }
-        var out = [Double](repeating: 0, count: oh * ow)
-        for y in 0..<oh {
-            for x in 0..<ow { out[y * ow + x] = tc[x].reduce(0) { $0 + $1.weight * rows[y * w + $1.index] } }
-        }
-        return out
     }
 }
 

@@ -85,18 +85,28 @@ public final class UpscaleStage: Stage {
         let x = Tensor(planes: frame.promotedToRGB().planes, height: frame.height, width: frame.width)
         let y = try upscale(x)
         let s = network.scale, n = frame.width * s * frame.height * s
+        // clipped to 0…1 (gray: the mean of the three), in row bands on every core
+        let bands = 4 * ProcessInfo.processInfo.activeProcessorCount, band = (n + bands - 1) / bands
         let planes: [[Float]] = y.data.withUnsafeBufferPointer { p in
             if frame.layout == .gray {
                 return [
                     [Float](unsafeUninitializedCapacity: n) { b, c in
-                        for i in 0..<n { b[i] = min(max((p[i] + p[n + i] + p[2 * n + i]) / 3, 0), 1) }
+                        let o = b
+                        Parallel.forEach(bands) { k in
+                            for i in (k * band)..<min((k + 1) * band, n) {
+                                o[i] = min(max((p[i] + p[n + i] + p[2 * n + i]) / 3, 0), 1)
+                            }
+                        }
                         c = n
                     }
                 ]
             }
             return (0..<3).map { ch in
                 [Float](unsafeUninitializedCapacity: n) { b, c in
-                    for i in 0..<n { b[i] = min(max(p[ch * n + i], 0), 1) }
+                    let o = b
+                    Parallel.forEach(bands) { k in
+                        for i in (k * band)..<min((k + 1) * band, n) { o[i] = min(max(p[ch * n + i], 0), 1) }
+                    }
                     c = n
                 }
             }
