@@ -7,6 +7,10 @@ never trained on and not used to choose the temperature), rendered gray:
   photos, and colorfulness (Hasler & Süsstrunk) of ours over the truth's.
 
     .venv/bin/python Tools/eval_colorizer.py --data ../shared/data/colorize-train [--sheet /tmp/sheet.png]
+    .venv/bin/python Tools/eval_colorizer.py --half tune --set colorize.confidence=0.3   # choosing a default
+
+--half tune scores the other half of the held-out photos (the one decodings and defaults are chosen on);
+--set passes options to the stage as `filmrestore restore --set` does.
 Needs numpy and pillow (the project's .venv has them) and ffmpeg-free PNG I/O only.
 """
 import argparse, hashlib, math, os, subprocess, sys, tempfile
@@ -38,9 +42,11 @@ def main():
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "colorize-train"))
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "filmrestore"))
     ap.add_argument("--sheet", help="also write a before/after contact sheet of the first photos here")
+    ap.add_argument("--half", choices=["report", "tune"], default="report")
+    ap.add_argument("--set", action="append", default=[], help="STAGE.KEY=VALUE for the colorize preset")
     a = ap.parse_args()
     names = sorted(n for n in os.listdir(a.data) if n.lower().endswith((".jpg", ".jpeg", ".png")) and split_of(n) == "val")
-    report = names[1::2]
+    report = names[1::2] if a.half == "report" else names[0::2]
     se = se0 = n = 0.0; cf = []; tiles = []
     with tempfile.TemporaryDirectory() as d:
         for k, name in enumerate(report):
@@ -49,7 +55,8 @@ def main():
             y, cb, cr = ycc(truth)
             gray = os.path.join(d, "gray.png"); out = os.path.join(d, "out.png")
             Image.fromarray((y * 255).round().astype(np.uint8), "L").save(gray)
-            r = subprocess.run([a.bin, "restore", gray, "-o", out, "--preset", "colorize", "--force", "--quiet"], capture_output=True, text=True)
+            sets = [x for kv in a.set for x in ("--set", kv)]
+            r = subprocess.run([a.bin, "restore", gray, "-o", out, "--preset", "colorize", "--force", "--quiet"] + sets, capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"{name}: {r.stderr.strip()}")
             o = np.asarray(Image.open(out).convert("RGB"), dtype=np.float64) / 255
@@ -60,7 +67,7 @@ def main():
                 h = 160; s = h / truth.shape[0]
                 row = [Image.fromarray((x * 255).round().astype(np.uint8)).resize((round(truth.shape[1] * s), h)) for x in (np.stack([y] * 3, -1), o, truth)]
                 tiles.append(row)
-    print(f"{len(report)} held-out photos: chroma RMSE ours {math.sqrt(se / n):.4f}, constant mean chroma {math.sqrt(se0 / n):.4f}; "
+    print(f"{len(report)} held-out photos ({a.half} half{', ' + ' '.join(a.set) if a.set else ''}): chroma RMSE ours {math.sqrt(se / n):.4f}, constant mean chroma {math.sqrt(se0 / n):.4f}; "
           f"colorfulness ratio mean {np.mean(cf):.3f} (median {np.median(cf):.3f})")
     if a.sheet and tiles:
         w = max(sum(t.width for t in row) for row in tiles); h = sum(row[0].height for row in tiles)

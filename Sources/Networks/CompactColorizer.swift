@@ -93,24 +93,36 @@ public final class CompactColorizer: Sendable {
 
     /// The annealed mean of the bins under softmax(logits / T): Cb and Cr planes at the logits' size.
     public func decode(_ logits: Tensor) -> (cb: [Float], cr: [Float]) {
+        let d = decodeWithCertainty(logits)
+        return (d.cb, d.cr)
+    }
+
+    /// The annealed mean, and how sure the model is of each pixel's colour: 1 − the entropy of the
+    /// decoding distribution softmax(logits / T) over log Q (1: one bin; 0: all bins alike).
+    public func decodeWithCertainty(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float]) {
         let n = logits.plane, q = logits.channels
-        var cb = [Float](repeating: 0, count: n), cr = cb
-        let invT = 1 / temperature
+        var cb = [Float](repeating: 0, count: n), cr = cb, certainty = cb
+        let invT = 1 / temperature, logQ = logf(Float(max(q, 2)))
         logits.data.withUnsafeBufferPointer { lp in
             for i in 0..<n {
                 var m = -Float.infinity
                 for k in 0..<q { m = max(m, lp[k * n + i]) }
-                var s: Float = 0, b: Float = 0, r: Float = 0
+                // Σp, Σp·cb, Σp·cr and Σp·z (z = (logit − max)/T ≤ 0): H = log Σp − Σp·z / Σp
+                var s: Float = 0, b: Float = 0, r: Float = 0, pz: Float = 0
                 for k in 0..<q {
-                    let p = expf((lp[k * n + i] - m) * invT)
+                    let z = (lp[k * n + i] - m) * invT
+                    let p = expf(z)
                     s += p
                     b += p * bins[k].cb
                     r += p * bins[k].cr
+                    pz += p * z
                 }
                 cb[i] = b / s
                 cr[i] = r / s
+                let entropy = logf(s) - pz / s
+                certainty[i] = min(max(1 - entropy / logQ, 0), 1)
             }
         }
-        return (cb, cr)
+        return (cb, cr, certainty)
     }
 }

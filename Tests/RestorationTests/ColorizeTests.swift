@@ -256,3 +256,99 @@ final class ColorizeTests: XCTestCase {
                     stage: "colorize", values: ["reference": "/nonexistent.png", "render-size": "100"])))
     }
 }
+
+/// A predictor of one fixed colour per call, sure on the right half of the picture and as sure as
+/// `certainty[call]` on the left half.
+final class UnsurePredictor: ColorPredictor {
+    let name = "unsure test predictor"
+    let colours: [(cb: Float, cr: Float)], certainty: [Float]
+    var call = 0
+    init(colours: [(cb: Float, cr: Float)], certainty: [Float]) {
+        self.colours = colours
+        self.certainty = certainty
+    }
+    func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float]) {
+        let c = try chromaAndCertainty(gray: gray, width: width, height: height, matrix: matrix)
+        return (c.cb, c.cr)
+    }
+    func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
+        cb: [Float], cr: [Float], certainty: [Float]?
+    ) {
+        let k = min(call, colours.count - 1)
+        call += 1
+        let sure = (0..<(width * height)).map { $0 % width < width / 2 ? certainty[k] : Float(1) }
+        return (
+            [Float](repeating: colours[k].cb, count: width * height),
+            [Float](repeating: colours[k].cr, count: width * height), sure
+        )
+    }
+}
+
+final class ColorizeConfidenceTests: XCTestCase {
+    static func run(_ stage: ColorizeStage, _ frames: [Frame]) throws -> [Frame] {
+        let h = try StageHarness(
+            stage: stage, input: streamInfo(width: frames[0].width, height: frames[0].height, layout: frames[0].layout))
+        for f in frames { try h.push(f) }
+        try h.finish()
+        return h.emitted
+    }
+
+    /// Mean chroma of a column band of a frame.
+    static func band(_ f: Frame, _ columns: Range<Int>) -> (cb: Float, cr: Float) {
+        let (cb, cr) = ColorizeTests.chroma(f)
+        var b: Float = 0, r: Float = 0, n: Float = 0
+        for y in 8..<(f.height - 8) {
+            for x in columns {
+                b += cb[y * f.width + x]
+                r += cr[y * f.width + x]
+                n += 1
+            }
+        }
+        return (b / n, r / n)
+    }
+
+    func test_unsureRegions_fallTowardGray_inProportion() throws {
+        let w = 192, h = 128
+        let frame = ColorizeTests.grayFrame(ColorizeTests.photo(width: w, height: h), width: w, height: h, index: 0)
+        let colour: (cb: Float, cr: Float) = (-0.08, 0.06)
+        func left(_ confidence: Float) throws -> (Float, Float, Float, Float) {
+            let p = UnsurePredictor(colours: [colour], certainty: [0.1])
+            let out = try Self.run(
+                ColorizeStage(predictor: p, renderSize: 128, stability: 0, confidence: confidence), [frame])[0]
+            let l = Self.band(out, 8..<(w / 2 - 24)), r = Self.band(out, (w / 2 + 24)..<(w - 8))
+            return (l.cb, l.cr, r.cb, r.cr)
+        }
+        let off = try left(0), on = try left(0.5)
+        // off: the colour everywhere; on: the unsure half at 0.1 / 0.5 = 20 % of it, the sure half kept
+        XCTAssertEqual(off.0, colour.cb, accuracy: 0.01)
+        XCTAssertEqual(off.1, colour.cr, accuracy: 0.01)
+        XCTAssertEqual(on.0, 0.2 * colour.cb, accuracy: 0.01)
+        XCTAssertEqual(on.1, 0.2 * colour.cr, accuracy: 0.01)
+        XCTAssertEqual(on.2, colour.cb, accuracy: 0.01)
+        XCTAssertEqual(on.3, colour.cr, accuracy: 0.01)
+    }
+
+    /// A still shot: sure of colour A on the first frame, then unsure (and wrong: colour B). The
+    /// unsure half keeps A along the (zero) motion instead of falling to gray; after a cut it
+    /// starts afresh (near gray).
+    func test_regionThatBecomesUnsure_keepsTheShotsLastSureColour() throws {
+        let w = 192, h = 128
+        let picture = ColorizeTests.photo(width: w, height: h)
+        let a: (cb: Float, cr: Float) = (-0.08, 0.06), b: (cb: Float, cr: Float) = (0.07, -0.05)
+        func run(cut: Bool) throws -> Frame {
+            let frames = (0..<4).map {
+                ColorizeTests.grayFrame(picture, width: w, height: h, index: $0, cut: cut && $0 == 2)
+            }
+            let p = UnsurePredictor(colours: [a, b, b, b], certainty: [1, 0.05, 0.05, 0.05])
+            return try Self.run(
+                ColorizeStage(predictor: p, renderSize: 128, stability: 0.85, confidence: 0.5), frames)[3]
+        }
+        let kept = Self.band(try run(cut: false), 8..<(w / 2 - 24))
+        XCTAssertEqual(kept.cb, a.cb, accuracy: 0.012, "the last sure colour is kept")
+        XCTAssertEqual(kept.cr, a.cr, accuracy: 0.012)
+        let fresh = Self.band(try run(cut: true), 8..<(w / 2 - 24))
+        // after the cut: 2 frames of B at 10 %, no memory of A
+        XCTAssertEqual(fresh.cb, 0.1 * b.cb, accuracy: 0.01)
+        XCTAssertEqual(fresh.cr, 0.1 * b.cr, accuracy: 0.01)
+    }
+}

@@ -36,6 +36,34 @@ final class CompactColorizerTests: XCTestCase {
         XCTAssertGreaterThan(spread, 0.02, "the fixture's chroma is not flat")
     }
 
+    /// Certainty is 1 − the decoding distribution's entropy over log Q: 1 for one bin, 0 for all bins
+    /// alike, and, for two equal bins out of Q, 1 − log 2 / log Q (against the entropy summed directly).
+    func test_certainty_isOneMinusTheNormalizedEntropy() throws {
+        let net = try CompactColorizer(
+            contentsOf: Self.root.appendingPathComponent("Models/colorizer/compact-colorizer.safetensors"))
+        let q = net.bins.count, t = net.temperature
+        // three pixels: one bin far above the rest, all equal, two bins equal and far above the rest
+        var logits = [Float](repeating: 0, count: q * 4)
+        logits[0 * 4 + 0] = 80 * t
+        logits[5 * 4 + 2] = 80 * t
+        logits[9 * 4 + 2] = 80 * t
+        // the fourth: random logits, its entropy summed directly
+        var g = SplitMix64(7)
+        for k in 0..<q { logits[k * 4 + 3] = 3 * (g.nextUnit() - 0.5) }
+        let d = net.decodeWithCertainty(Tensor(channels: q, height: 1, width: 4, data: logits))
+        XCTAssertEqual(d.certainty[0], 1, accuracy: 1e-4)
+        XCTAssertEqual(d.certainty[1], 0, accuracy: 1e-5)
+        XCTAssertEqual(d.certainty[2], 1 - logf(2) / logf(Float(q)), accuracy: 1e-4)
+        let p = (0..<q).map { expf(logits[$0 * 4 + 3] / t) }, sum = p.reduce(0, +)
+        let entropy = p.map { -($0 / sum) * logf($0 / sum) }.reduce(0, +)
+        XCTAssertEqual(d.certainty[3], 1 - entropy / logf(Float(q)), accuracy: 1e-4)
+        // the one-bin pixel decodes to that bin's chroma; the chroma equals the plain decode
+        XCTAssertEqual(d.cb[0], net.bins[0].cb, accuracy: 1e-5)
+        let plain = net.decode(Tensor(channels: q, height: 1, width: 4, data: logits))
+        XCTAssertEqual(plain.cb, d.cb)
+        XCTAssertEqual(plain.cr, d.cr)
+    }
+
     func test_missingOrMisshapenKeys_areRejectedNamingTheKey() throws {
         var sd = try StateDict.load(Self.root.appendingPathComponent("Models/colorizer/compact-colorizer.safetensors"))
         sd.tensors["attn.value.weight"] = nil

@@ -9,6 +9,20 @@ import Networks
 public protocol ColorPredictor: AnyObject {
     var name: String { get }
     func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
+    /// The chroma and, where the predictor can tell, how sure it is of each pixel's colour (0…1).
+    func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
+        cb: [Float], cr: [Float], certainty: [Float]?
+    )
+}
+
+extension ColorPredictor {
+    /// A predictor that cannot tell how sure it is: always sure.
+    public func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
+        cb: [Float], cr: [Float], certainty: [Float]?
+    ) {
+        let c = try chroma(gray: gray, width: width, height: height, matrix: matrix)
+        return (c.cb, c.cr, nil)
+    }
 }
 
 /// A DeOldify checkpoint as a predictor: the gray picture as three equal ImageNet-normalized
@@ -46,8 +60,18 @@ public final class CompactColorizerPredictor: ColorPredictor {
     public init(_ network: CompactColorizer) { self.network = network }
     public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
     {
-        let low = network.decode(try network.logits(gray, height: height, width: width, workspace: workspace))
-        let t = Tensor(channels: 2, height: height / 4, width: width / 4, data: low.cb + low.cr)
+        let c = try chromaAndCertainty(gray: gray, width: width, height: height, matrix: matrix)
+        return (c.cb, c.cr)
+    }
+
+    /// The certainty is 1 − the normalized entropy of the bin distribution, brought to render size
+    /// with the chroma.
+    public func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
+        cb: [Float], cr: [Float], certainty: [Float]?
+    ) {
+        let low = network.decodeWithCertainty(
+            try network.logits(gray, height: height, width: width, workspace: workspace))
+        let t = Tensor(channels: 3, height: height / 4, width: width / 4, data: low.cb + low.cr + low.certainty)
         let up = Ops.resizeBilinear(t, height: height, width: width)
         let n = width * height
         var cb = [Float](repeating: 0, count: n), cr = cb
@@ -55,7 +79,7 @@ public final class CompactColorizerPredictor: ColorPredictor {
             let (r, g, b) = Self.bt601.rgb(y: gray[i], cb: up.data[i], cr: up.data[n + i])
             (_, cb[i], cr[i]) = matrix.ycbcr(r: r, g: g, b: b)
         }
-        return (cb, cr)
+        return (cb, cr, Array(up.data[(2 * n)..<(3 * n)]))
     }
 }
 
@@ -97,6 +121,12 @@ public final class ColorizeStage: Stage {
             .number(
                 "stability", 0...1, default: 0.85,
                 "how much of the previous frame's motion-compensated color is kept where the motion is reliable"),
+            .number(
+                "confidence", 0...1, default: 0.55,
+                "colour where the model is sure: a pixel's chroma is scaled by min(1, certainty / confidence), "
+                    + "certainty being 1 − the normalized entropy of the model's colour distribution; uncertain "
+                    + "regions fall toward gray, or keep the last sure colour of the shot along the motion; 0 off "
+                    + "(references and DeOldify are always sure)"),
             .bool("force", default: false, "colorize input that already has color"),
             .modelsDir,
         ])
@@ -106,10 +136,11 @@ public final class ColorizeStage: Stage {
     let references: [(frame: Int, picture: Frame)]
     let renderSize: Int
     let stability: Float
+    let confidence: Float
     let force: Bool
     let matcher = BlockMatcher()
-    /// The previous output of the shot: its luma and chroma.
-    private var previous: (luma: [Float], cb: [Float], cr: [Float], width: Int, height: Int)?
+    /// The previous output of the shot: its luma, chroma and how sure its colour is.
+    private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float], width: Int, height: Int)?
     private var lastResampler: Resampler?
     private var preparedReference: PreparedReference?
     /// Frames passed through because they were already in color, and frames colorized.
@@ -121,6 +152,7 @@ public final class ColorizeStage: Stage {
         let compact = reference == nil && options.model("model") == "compact"
         renderSize = options.int("render-size", default: compact ? 128 : 320)
         stability = Float(options.number("stability"))
+        confidence = Float(options.number("confidence"))
         force = options.bool("force")
         if let reference {
             references = try Self.loadReferences(reference)
@@ -134,8 +166,12 @@ public final class ColorizeStage: Stage {
     }
 
     /// For tests and embedding: any predictor.
-    public init(predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.85, force: Bool = false) {
+    public init(
+        predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.85, confidence: Float = 0,
+        force: Bool = false
+    ) {
         self.predictor = predictor
+        self.confidence = confidence
         self.references = []
         self.modelFiles = []
         self.renderSize = renderSize
@@ -245,16 +281,21 @@ public final class ColorizeStage: Stage {
         }
         if frame.properties.sceneCut { previous = nil }
         // chroma at render size, brought to full size along the luminance's edges
-        var (cb, cr) = try predict(
+        var (cb, cr, sure) = try predict(
             luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
-        // steadiness: the previous output's chroma moved onto this frame, where the move is reliable
+        // steadiness: the previous output's chroma moved onto this frame, where the move is reliable;
+        // where this frame is less sure of its colour than the previous one was, more of the previous
+        // is kept (a region that became uncertain keeps the shot's last sure colour), and the
+        // certainty moves with it
         if stability > 0, let p = previous, p.width == w, p.height == h {
-            let moved = matcher.align(planes: [p.cb, p.cr], width: w, height: h, luma: p.luma, toLuma: luma)
+            let moved = matcher.align(planes: [p.cb, p.cr, p.sure], width: w, height: h, luma: p.luma, toLuma: luma)
             let agree = Self.agreement(luma, moved.luma, width: w, height: h)
             for i in 0..<n where moved.valid[i] {
-                let k = stability * agree[i]
+                let lost = max(moved.planes[2][i] - sure[i], 0)
+                let k = agree[i] * (stability + (1 - stability) * lost)
                 cb[i] += k * (moved.planes[0][i] - cb[i])
                 cr[i] += k * (moved.planes[1][i] - cr[i])
+                sure[i] += k * (moved.planes[2][i] - sure[i])
             }
         }
         // the original luminance with the new chroma, chroma reduced where it would leave the RGB cube
@@ -278,7 +319,7 @@ public final class ColorizeStage: Stage {
             g[i] = min(max(gg, 0), 1)
             b[i] = min(max(bb, 0), 1)
         }
-        previous = (luma, cb, cr, w, h)
+        previous = (luma, cb, cr, sure, w, h)
         colorized += 1
         var out = frame.with(width: w, height: h, layout: .rgb, planes: [r, g, b])
         out.properties = frame.properties
@@ -316,23 +357,35 @@ public final class ColorizeStage: Stage {
         return w >= h ? (long, short) : (short, long)
     }
 
+    /// Chroma at render size (scaled toward gray where the model is unsure), brought to full size along
+    /// the luminance's edges, and how sure each pixel's colour is (the scale: 1 where fully sure).
     func predict(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws -> (
-        [Float], [Float]
+        [Float], [Float], [Float]
     ) {
         let (rw, rh) = renderDimensions(w, h)
         let small = resampler(from: w, h, to: rw, rh).resample(luma)
-        let low: (cb: [Float], cr: [Float])
+        var low: (cb: [Float], cr: [Float], certainty: [Float]?)
         if !references.isEmpty {
-            low = referenceChroma(small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
+            let c = referenceChroma(small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
+            low = (c.0, c.1, nil)
         } else if let p = predictor {
-            low = try p.chroma(gray: small, width: rw, height: rh, matrix: matrix)
+            low = try p.chromaAndCertainty(gray: small, width: rw, height: rh, matrix: matrix)
         } else {
-            return ([Float](repeating: 0, count: w * h), [Float](repeating: 0, count: w * h))
+            let zero = [Float](repeating: 0, count: w * h)
+            return (zero, zero, [Float](repeating: 1, count: w * h))
         }
-        return (
-            GuidedUpsampler.upsample(low.cb, guide: small, width: rw, height: rh, to: luma, width: w, height: h),
-            GuidedUpsampler.upsample(low.cr, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
-        )
+        func up(_ v: [Float]) -> [Float] {
+            GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
+        }
+        guard confidence > 0, let certainty = low.certainty else {
+            return (up(low.cb), up(low.cr), [Float](repeating: 1, count: w * h))
+        }
+        let scale = certainty.map { min($0 / confidence, 1) }
+        for i in 0..<scale.count {
+            low.cb[i] *= scale[i]
+            low.cr[i] *= scale[i]
+        }
+        return (up(low.cb), up(low.cr), up(scale).map { min(max($0, 0), 1) })
     }
 
     /// The resampler between two sizes, kept for the next frame of the same sizes.
