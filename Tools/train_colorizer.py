@@ -101,6 +101,83 @@ class CompactColorizer(nn.Module):
         return self.head(self.dec(torch.cat([x, s2], 1)))
 
 
+class FilmColorizer(nn.Module):
+    """The larger model ("film"): the compact one widened (32/64/128/256) and one level deeper (1/16), residual
+    blocks and SAGAN self-attention at 1/16 and again at 1/8 after the first skip join, pixel-shuffle decoder
+    1/16 -> 1/8 -> 1/4 with the encoder's features concatenated at each, 1x1 head to the bin logits.
+    Input sides must be multiples of 16."""
+    def __init__(self, classes, widths=(32, 64, 128, 256, 256, 128)):
+        super().__init__()
+        c0, c1, c2, c3, c4, c5 = widths
+        self.enc0 = nn.Sequential(cbr(1, c0), cbr(c0, c0))
+        self.enc1 = nn.Sequential(cbr(c0, c1, 2), cbr(c1, c1))
+        self.enc2 = nn.Sequential(cbr(c1, c2, 2), cbr(c2, c2))
+        self.enc3 = nn.Sequential(cbr(c2, c3, 2), cbr(c3, c3))
+        self.enc4 = nn.Sequential(cbr(c3, c4, 2), cbr(c4, c4))
+        self.res16 = nn.Sequential(ResBlock(c4), ResBlock(c4))
+        self.attn16 = SelfAttention(c4)
+        self.up16 = nn.Conv2d(c4, c3 * 4, 1)
+        self.dec8 = nn.Sequential(cbr(2 * c3, c3), ResBlock(c3))
+        self.attn8 = SelfAttention(c3)
+        self.up8 = nn.Conv2d(c3, c2 * 4, 1)
+        self.dec = nn.Sequential(cbr(2 * c2, c5), cbr(c5, c5))
+        self.head = nn.Conv2d(c5, classes, 1)
+
+    def forward(self, y):
+        """y: (B, 1, H, W) Y' in 0…1, H and W multiples of 16 → bin logits at (H/4, W/4)."""
+        x = (y - 0.45) / 0.25
+        s2 = self.enc2(self.enc1(self.enc0(x)))
+        s3 = self.enc3(s2)
+        x = self.attn16(self.res16(self.enc4(s3)))
+        x = F.pixel_shuffle(F.relu(self.up16(x)), 2)
+        x = self.attn8(self.dec8(torch.cat([x, s3], 1)))
+        x = F.pixel_shuffle(F.relu(self.up8(x)), 2)
+        return self.head(self.dec(torch.cat([x, s2], 1)))
+
+
+ARCHITECTURES = {"compact": CompactColorizer, "film": FilmColorizer}
+
+
+def film_damage(y, rng):
+    """Augmentation toward old film on Y' (B, H, W) in 0…1: a tone curve of old stock (gamma, lifted blacks,
+    dull whites), optical softness (Gaussian blur), grain (noise of random strength and size) and gate dust
+    and scratches (small dark or bright specks, thin vertical lines). Each picture draws its own."""
+    b, h, w = y.shape
+    out = []
+    for i in range(b):
+        v = y[i]
+        g = rng.uniform(0.7, 1.4); lo = rng.uniform(0, 0.1); hi = rng.uniform(0.85, 1.0)
+        v = lo + (hi - lo) * v.clamp(0, 1) ** g
+        if rng.random() < 0.5:
+            v = _blur(v, rng.uniform(0.3, 1.5))
+        if rng.random() < 0.7:
+            n = torch.from_numpy(rng.standard_normal((h, w)).astype(np.float32))
+            n = _blur(n, rng.uniform(0.3, 1.0))
+            n = n / n.std().clamp(min=1e-6)
+            v = v + rng.uniform(0.005, 0.05) * n
+        if rng.random() < 0.5:
+            for _ in range(rng.integers(1, 7)):
+                cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.uniform(0.7, 3)
+                yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+                m = ((yy - cy) ** 2 + (xx - cx) ** 2).float() <= r * r
+                v = torch.where(m, torch.tensor(float(rng.random() < 0.7) * 0.05 + float(rng.random() >= 0.7) * 0.95), v)
+        if rng.random() < 0.2:
+            x = rng.integers(0, w)
+            v[:, x] = v[:, x] * rng.uniform(0.3, 0.7) + rng.uniform(0, 0.5)
+        out.append(v.clamp(0, 1))
+    return torch.stack(out)
+
+
+def _blur(v, sigma):
+    r = max(1, int(math.ceil(2.5 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+    k = k / k.sum()
+    x = v[None, None]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+    return x[0, 0]
+
+
 def decode(logits, bins, t=T, bias=None):
     """Annealed mean of the bins: (B, Q, h, w) → Cb, Cr (B, h, w); `bias` (Q) is added to the logits first."""
     if bias is not None:
@@ -211,7 +288,8 @@ def evaluate(model, bins, images, mean_c, t=T, bias=None):
     se = se0 = n = 0.0; cf = []
     with torch.no_grad():
         for _, a in images:
-            h, w = a.shape[0] // 8 * 8, a.shape[1] // 8 * 8
+            m = 16 if isinstance(model, FilmColorizer) else 8
+            h, w = a.shape[0] // m * m, a.shape[1] // m * m
             x = torch.from_numpy(a[:h, :w].transpose(2, 0, 1)[None].astype(np.float32) / 255)
             y, cb, cr = ycbcr(x)
             pb, pr = decode(model(y[:, None]), bins, t, bias)
@@ -225,14 +303,58 @@ def evaluate(model, bins, images, mean_c, t=T, bias=None):
     return math.sqrt(se / n), math.sqrt(se0 / n), float(np.mean(cf))
 
 
+def film_fixture(folder):
+    """The Swift parity fixture of the film architecture, before any trained weights exist: a small seeded
+    FilmColorizer (widths 8/16/16/32/32, decoder 24, 32 bins) with random BatchNorm statistics and attention
+    gains, its weights, a fixed input, its logits and the decoded chroma and certainty."""
+    torch.manual_seed(1)
+    q = 32
+    m = FilmColorizer(q, widths=(8, 16, 16, 32, 32, 24))
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2); mod.running_var.uniform_(0.5, 1.5)
+                mod.weight.uniform_(0.5, 1.5); mod.bias.uniform_(-0.2, 0.2)
+            if isinstance(mod, SelfAttention):
+                mod.gamma.fill_(0.7)
+    m.eval()
+    bins = torch.stack([torch.linspace(-0.3, 0.3, q), torch.linspace(0.25, -0.25, q)], 1)
+    temperature = 0.55
+    h, w = 64, 96
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gray = np.clip(0.5 + 0.3 * np.sin(xx * 0.21) * np.cos(yy * 0.17) + 0.15 * np.sin((xx + 2 * yy) * 0.05), 0, 1).astype(np.float32)
+    with torch.no_grad():
+        logits = m(torch.from_numpy(gray)[None, None])
+        pb, pr = decode(logits, bins, temperature)
+        p = F.softmax(logits / temperature, 1)
+        certainty = 1 + (p * torch.log(p.clamp(min=1e-30))).sum(1) / math.log(q)
+    os.makedirs(folder, exist_ok=True)
+    tensors = {k: v for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    tensors["bins"] = bins; tensors["temperature"] = torch.tensor([temperature])
+    save_safetensors(os.path.join(folder, "film-small.safetensors"), tensors, {"format": "filmrestore-film-colorizer-1",
+                     "note": "random seeded weights for the parity test, not a colorizer"})
+    gray.tofile(os.path.join(folder, "input.f32"))
+    logits[0].numpy().astype(np.float32).tofile(os.path.join(folder, "logits.f32"))
+    np.stack([pb[0].numpy(), pr[0].numpy(), certainty[0].numpy()]).astype(np.float32).tofile(os.path.join(folder, "decoded.f32"))
+    with open(os.path.join(folder, "README.json"), "w") as f:
+        json.dump({"made_by": "Tools/train_colorizer.py --film-fixture", "torch": torch.__version__, "height": h, "width": w,
+                   "classes": q, "layout": "input: Y' float32 HxW; logits.f32: Q x H/4 x W/4; decoded.f32: Cb, Cr, certainty at H/4 x W/4",
+                   "weights": "film-small.safetensors (seeded random, widths 8/16/16/32/32, decoder 24)"}, f, indent=1)
+    print(f"{folder}: {sum(v.numel() for v in tensors.values())} values")
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--film-fixture", metavar="FOLDER", help="write the film architecture's parity fixture and stop")
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "colorize-train"))
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--crop", type=int, default=112)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--work", default="/tmp/filmrestore-colorizer", help="checkpoints (resume from here)")
+    ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
+    ap.add_argument("--film-aug", action="store_true", help="augment toward old film: tone curves, blur, grain, dust, scratches")
+    ap.add_argument("--work", default=None, help="checkpoints (resume from here); default /tmp/filmrestore-colorizer "
+                    "for compact, .train/colorizer-ARCH in the checkout otherwise")
     ap.add_argument("--out", default=os.path.join(ROOT, "Models", "colorizer"))
     ap.add_argument("--fixtures", default=os.path.join(ROOT, "Tests", "Fixtures", "colorizer"))
     ap.add_argument("--threads", type=int, default=2)
@@ -244,6 +366,13 @@ def main():
                          "Of all (β, T), the most colorful whose chroma error stays below the constant mean's on the first half "
                          "of the held-out photos (by --margin) is shipped (folded into head.bias); the second half reports")
     a = ap.parse_args()
+    if a.film_fixture:
+        return film_fixture(a.film_fixture)
+    if a.work is None:
+        a.work = "/tmp/filmrestore-colorizer" if a.arch == "compact" else os.path.join(ROOT, ".train", f"colorizer-{a.arch}")
+    name = "compact-colorizer" if a.arch == "compact" else f"{a.arch}-colorizer"
+    if a.arch != "compact" and a.fixtures == os.path.join(ROOT, "Tests", "Fixtures", "colorizer"):
+        a.fixtures += f"-{a.arch}"
     torch.set_num_threads(a.threads)
     os.makedirs(a.work, exist_ok=True); os.makedirs(a.out, exist_ok=True); os.makedirs(a.fixtures, exist_ok=True)
     t0 = time.time()
@@ -257,7 +386,8 @@ def main():
     print(f"{Q} chroma classes; mean training chroma Cb {mean_c[0]:.4f} Cr {mean_c[1]:.4f}", flush=True)
 
     torch.manual_seed(0)
-    model = CompactColorizer(Q)
+    model = ARCHITECTURES[a.arch](Q)
+    print(f"{a.arch}: {sum(p.numel() for p in model.parameters())} parameters", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     rng = np.random.default_rng(0)
     start, log, seconds = 0, [], 0.0
@@ -280,6 +410,8 @@ def main():
             gain = torch.from_numpy(rng.uniform(0.8, 1.2, (rgb.shape[0], 1, 1)).astype(np.float32))
             bias = torch.from_numpy(rng.uniform(-0.08, 0.08, (rgb.shape[0], 1, 1)).astype(np.float32))
             y = ((y - 0.5) * gain + 0.5 + bias).clamp(0, 1)
+            if a.film_aug:
+                y = film_damage(y, rng)
             cb4, cr4 = F.avg_pool2d(cb[:, None], 4)[:, 0], F.avg_pool2d(cr[:, None], 4)[:, 0]
             target, nearest = soft_targets(cb4, cr4, lookup, Q)
             logits = model(y[:, None])
@@ -324,7 +456,10 @@ def main():
             "epochs": str(a.epochs), "train_photos": str(len(data["train"])), "val_photos": str(len(data["val"])),
             "train_seconds": f"{seconds:.0f}", "log": json.dumps(log), "temperatures": json.dumps(tried),
             "held_out": json.dumps(held_out)}
-    save_safetensors(os.path.join(a.out, "compact-colorizer.safetensors"), tensors, meta)
+    if a.arch != "compact":
+        meta["format"] = f"filmrestore-{a.arch}-colorizer-1"
+        meta["film_aug"] = str(a.film_aug)
+    save_safetensors(os.path.join(a.out, f"{name}.safetensors"), tensors, meta)
     h, w = 64, 96
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     gray = np.clip(0.5 + 0.3 * np.sin(xx * 0.21) * np.cos(yy * 0.17) + 0.15 * np.sin((xx + 2 * yy) * 0.05), 0, 1).astype(np.float32)
@@ -336,7 +471,7 @@ def main():
     with open(os.path.join(a.fixtures, "README.json"), "w") as f:
         json.dump({"made_by": "Tools/train_colorizer.py", "torch": torch.__version__, "height": h, "width": w,
                    "layout": "input: Y' float32 HxW; chroma.f32: Cb then Cr at (H/4)x(W/4), annealed mean at the shipped temperature",
-                   "weights": "Models/colorizer/compact-colorizer.safetensors"}, f, indent=1)
+                   "weights": f"Models/colorizer/{name}.safetensors"}, f, indent=1)
     print(f"exported: {Q} classes, {sum(v.numel() for v in tensors.values())} values; training {seconds / 60:.1f} min", flush=True)
 
 

@@ -12,16 +12,16 @@ import TensorCore
 ///     res.0, res.1 = ReLU(x + BN(conv(ReLU(BN(conv(x))))));  attn = SAGAN self-attention (128)
 ///     up = conv 1×1 128→256 + ReLU, pixel shuffle ×2;  dec = [cat(up, s2) 128→96] [96→96]
 ///     head = conv 1×1 96→Q;  bins [Q][2] (Cb, Cr, BT.601 full range), temperature
-public final class CompactColorizer: Sendable {
+public final class CompactColorizer: BinColorizer {
     let enc: [Conv2d]
     let res: [(Conv2d, Conv2d)]
-    let attention: (query: [Float], key: [Float], value: [Float], gamma: Float)
+    let attention: Attention
     let up: Conv2d
     let dec: [Conv2d]
     let head: Conv2d
-    public let bins: [(cb: Float, cr: Float)]
-    public let temperature: Float
+    public let chroma: ChromaBins
     public let parameterCount: Int
+    public var sideMultiple: Int { 8 }
 
     public convenience init(contentsOf url: URL) throws { try self.init(stateDict: try StateDict.load(url)) }
 
@@ -46,24 +46,12 @@ public final class CompactColorizer: Sendable {
                 try convBN("res.\(k).conv2", "res.\(k).bn2", 128, 128, relu: false)
             )
         }
-        attention = (
-            try t("attn.query.weight", [16, 128, 1]), try t("attn.key.weight", [16, 128, 1]),
-            try t("attn.value.weight", [128, 128, 1]), try t("attn.gamma", [1])[0]
-        )
+        attention = try Attention(&r, "attn", channels: 128)
         up = try Conv2d(
             name: "up", inChannels: 128, outChannels: 256, kernel: 1, weight: try t("up.weight", [256, 128, 1, 1]),
             bias: try t("up.bias", [256]), activation: .leakyReLU(0))
         dec = [try convBN("dec.0.0", "dec.0.1", 128, 96), try convBN("dec.1.0", "dec.1.1", 96, 96)]
-        guard let hw = sd["head.weight"], hw.shape.count == 4, hw.shape[1] == 96 else {
-            throw TensorError.format("compact colorizer: checkpoint has no 'head.weight' of shape [Q, 96, 1, 1]")
-        }
-        let q = hw.shape[0]
-        head = try Conv2d(
-            name: "head", inChannels: 96, outChannels: q, kernel: 1, weight: try t("head.weight", [q, 96, 1, 1]),
-            bias: try t("head.bias", [q]))
-        let b = try sd.require("bins", shape: [q, 2]).data
-        bins = (0..<q).map { (b[2 * $0], b[2 * $0 + 1]) }
-        temperature = try sd.require("temperature", shape: [1]).data[0]
+        (head, chroma) = try ChromaBins.head(&r, sd, channels: 96, name: "compact colorizer")
         parameterCount = r.parameterCount
     }
 
@@ -83,12 +71,69 @@ public final class CompactColorizer: Sendable {
             Ops.addReLU(&r, x)
             x = r
         }
-        x = try Ops.selfAttention(
-            x, query: attention.query, key: attention.key, value: attention.value, gamma: attention.gamma)
+        x = try attention.forward(x)
         x = try Ops.pixelShuffle(try up.forward(x, workspace: ws), 2)
         x = try Ops.concat([x, s2])
         for c in dec { x = try c.forward(x, workspace: ws) }
         return try head.forward(x, workspace: ws)
+    }
+}
+
+/// A colorizer that predicts a distribution over quantized (Cb, Cr) bins at a quarter of its input's
+/// size from Y' alone: the compact model and the larger film model (recognized by their keys).
+public protocol BinColorizer: AnyObject, Sendable {
+    var chroma: ChromaBins { get }
+    var parameterCount: Int { get }
+    /// The input's sides must be multiples of this.
+    var sideMultiple: Int { get }
+    /// Bin logits [Q][H/4][W/4] for Y' (0…1).
+    func logits(_ y: [Float], height h: Int, width w: Int, workspace ws: Workspace) throws -> Tensor
+}
+
+extension BinColorizer {
+    public var bins: [(cb: Float, cr: Float)] { chroma.bins }
+    public var temperature: Float { chroma.temperature }
+    public func decode(_ logits: Tensor) -> (cb: [Float], cr: [Float]) { chroma.decode(logits) }
+    public func decodeWithCertainty(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float]) {
+        chroma.decodeWithCertainty(logits)
+    }
+}
+
+/// Loads a bin colorizer, its architecture told by its keys (as spandrel does): `enc4.*` and `attn16.*`
+/// only in the film model.
+public enum BinColorizers {
+    public static func load(_ url: URL) throws -> any BinColorizer {
+        let sd = try StateDict.load(url)
+        guard sd["bins"] != nil, sd["head.weight"] != nil else {
+            throw TensorError.format(
+                "\(url.lastPathComponent): not a FilmRestore colorizer (no 'bins' and 'head.weight')")
+        }
+        return sd["enc4.0.0.weight"] != nil ? try FilmColorizer(stateDict: sd) : try CompactColorizer(stateDict: sd)
+    }
+}
+
+/// The bins (Cb, Cr, BT.601 full range), the annealed-mean temperature, and the decoding.
+public struct ChromaBins: Sendable {
+    public let bins: [(cb: Float, cr: Float)]
+    public let temperature: Float
+
+    /// The 1×1 head to Q bin logits, Q read from `head.weight`, with the bin table and temperature.
+    static func head(_ r: inout WeightReader, _ sd: StateDict, channels: Int, name: String) throws -> (
+        Conv2d, ChromaBins
+    ) {
+        guard let hw = sd["head.weight"], hw.shape.count == 4, hw.shape[1] == channels else {
+            throw TensorError.format("\(name): checkpoint has no 'head.weight' of shape [Q, \(channels), 1, 1]")
+        }
+        let q = hw.shape[0]
+        let head = try Conv2d(
+            name: "head", inChannels: channels, outChannels: q, kernel: 1,
+            weight: try r.tensor("head.weight", [q, channels, 1, 1]), bias: try r.tensor("head.bias", [q]))
+        let b = try sd.require("bins", shape: [q, 2]).data
+        let t = try sd.require("temperature", shape: [1]).data[0]
+        guard t.isFinite, t > 0, b.allSatisfy(\.isFinite) else {
+            throw TensorError.format("\(name): temperature or bins not finite and positive")
+        }
+        return (head, ChromaBins(bins: (0..<q).map { (b[2 * $0], b[2 * $0 + 1]) }, temperature: t))
     }
 
     /// The annealed mean of the bins under softmax(logits / T): Cb and Cr planes at the logits' size.
@@ -124,5 +169,19 @@ public final class CompactColorizer: Sendable {
             }
         }
         return (cb, cr, certainty)
+    }
+}
+
+/// fastai's SelfAttention (as DeOldify uses it), its 1×1 query/key/value weights and gamma.
+struct Attention: Sendable {
+    let query: [Float], key: [Float], value: [Float], gamma: Float
+    init(_ r: inout WeightReader, _ name: String, channels c: Int) throws {
+        query = try r.tensor("\(name).query.weight", [c / 8, c, 1])
+        key = try r.tensor("\(name).key.weight", [c / 8, c, 1])
+        value = try r.tensor("\(name).value.weight", [c, c, 1])
+        gamma = try r.tensor("\(name).gamma", [1])[0]
+    }
+    func forward(_ x: Tensor) throws -> Tensor {
+        try Ops.selfAttention(x, query: query, key: key, value: value, gamma: gamma)
     }
 }

@@ -49,15 +49,15 @@ public final class DeOldifyPredictor: ColorPredictor {
     }
 }
 
-/// FilmRestore's own compact colorizer as a predictor: bin distribution at a quarter of the render
+/// FilmRestore's own colorizers (compact or film) as a predictor: bin distribution at a quarter of the render
 /// size, annealed mean, chroma brought to render size bilinearly and re-expressed in the frame's
 /// matrix (the network speaks BT.601 full range).
-public final class CompactColorizerPredictor: ColorPredictor {
-    public let network: CompactColorizer
-    public let name = "FilmRestore compact colorizer"
+public final class BinColorizerPredictor: ColorPredictor {
+    public let network: any BinColorizer
+    public var name: String { "FilmRestore \(network is FilmColorizer ? "film" : "compact") colorizer" }
     private let workspace = Workspace()
     static let bt601 = YCbCrMatrix(kr: 0.299, kb: 0.114)
-    public init(_ network: CompactColorizer) { self.network = network }
+    public init(_ network: any BinColorizer) { self.network = network }
     public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
     {
         let c = try chromaAndCertainty(gray: gray, width: width, height: height, matrix: matrix)
@@ -198,7 +198,7 @@ public final class ColorizeStage: Stage {
             }
             let url = URL(fileURLWithPath: found)
             do {
-                return Loaded(CompactColorizerPredictor(try CompactColorizer(contentsOf: url)), files: [url])
+                return Loaded(BinColorizerPredictor(try BinColorizers.load(url)), files: [url])
             } catch let e as TensorError {
                 throw RestoreError.invalidOption(stage: Self.name, message: "\(found): \(e.description)")
             }
@@ -218,6 +218,10 @@ public final class ColorizeStage: Stage {
         }
         do {
             let url = URL(fileURLWithPath: path)
+            // FilmRestore's own colorizers (compact or film, told by their keys), else a DeOldify generator
+            if url.pathExtension.lowercased() == "safetensors", let sd = try? StateDict.load(url), sd["bins"] != nil {
+                return Loaded(BinColorizerPredictor(try BinColorizers.load(url)), files: [url])
+            }
             let net = try DeOldifyGenerator(contentsOf: url)
             return Loaded(
                 DeOldifyPredictor(net, name: "DeOldify \(net.kind == .deep ? "deep" : "wide") \(net.backbone)"),
