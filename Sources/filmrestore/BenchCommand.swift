@@ -302,6 +302,33 @@ struct Bench: ParsableCommand {
                 format: "pipeline %@ on %@ (%@ → %@): %d frames out in %.2f s = %.2f fps; peak RSS %.0f MiB",
                 preset, input, r.reader.stream.description, s.output.description, s.framesWritten, s.seconds,
                 Double(s.framesWritten) / s.seconds, Double(peakResidentKiB()) / 1024))
-        for t in s.steps { print(String(format: "  %-10@ busy %.2f s", t.name as NSString, t.seconds)) }
+        print(Self.stepTable(s.steps, sourceFrames: s.framesDecoded, wall: s.seconds, cpu: processCPUSeconds()))
+    }
+
+    /// Where the time goes: each step's busy seconds per source frame and share of the run, and the
+    /// seconds it waited for input (the step before was slower) or for room downstream (the step after
+    /// was slower). Steps run at once on their own queues, so the run is as slow as its busiest step:
+    /// the critical path is the step busy nearly all the run, neither starved nor blocked.
+    static func stepTable(_ steps: [StepTime], sourceFrames: Int, wall: Double, cpu: Double) -> String {
+        let n = Double(max(sourceFrames, 1))
+        func pad(_ v: String, _ w: Int) -> String { v.count >= w ? v : v + String(repeating: " ", count: w - v.count) }
+        var lines = ["  " + pad("step", 12) + "  s/src frame  of run   starved   blocked  frames"]
+        for t in steps {
+            lines.append(
+                "  " + pad(t.name, 12)
+                    + String(
+                        format: "  %11.3f  %5.0f%%  %7.1fs  %7.1fs  %6d", t.seconds / n,
+                        100 * t.seconds / max(wall, 1e-9),
+                        t.starved ?? 0, t.blocked ?? 0, t.frames))
+        }
+        if let critical = steps.max(by: { $0.seconds < $1.seconds }) {
+            lines.append(
+                String(
+                    format:
+                        "  critical path: %@ (busy %.0f%% of the run, %.3f s per source frame); the process used %.2f cores on average (%.1f CPU-s in %.1f s)",
+                    critical.name as NSString, 100 * critical.seconds / max(wall, 1e-9), critical.seconds / n,
+                    cpu / max(wall, 1e-9), cpu, wall))
+        }
+        return lines.joined(separator: "\n")
     }
 }

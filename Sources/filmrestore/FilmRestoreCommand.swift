@@ -862,6 +862,14 @@ func peakResidentKiB() -> Int {
     return usage.ru_maxrss
 }
 
+/// User and system CPU seconds this process has used so far (every thread, the encoder's included).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return s(usage.ru_utime) + s(usage.ru_stime)
+}
+
 #if os(Linux)
     /// glibc's `int mallopt(int param, int value)` (not exported by the Glibc module).
     @_silgen_name("mallopt") private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32

@@ -107,6 +107,28 @@ final class CommandLineTests: CLITestCase {
         XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: ") && r.stderr.contains("does not exist"), r.stderr)
     }
 
+    /// `bench pipeline`: a line per step with its seconds per source frame and waits, and the critical
+    /// path named — the slowest stage of a deliberately lopsided chain (denoise far slower than fit).
+    func test_benchPipeline_tableOfSteps_namesTheCriticalPath() throws {
+        let clip = dir.file("clip.mp4")
+        try testClip(clip, size: "320x240", seconds: 1)
+        let preset = dir.file("lopsided.yml")
+        try "stages:\n  - denoise:\n      radius: 6\n  - fit:\n      size: 160x120\noutput:\n  codec: ffv1\n".write(
+            toFile: preset, atomically: true, encoding: .utf8)
+        let r = try cli(["bench", "pipeline", "--input", clip, "--preset", preset])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        for step in ["decode", "denoise", "fit", "encode"] {
+            let line = try XCTUnwrap(lines.first { $0.hasPrefix("  \(step) ") }, "no line for \(step): \(r.stdout)")
+            let fields = line.split(separator: " ")
+            XCTAssertNotNil(Double(fields[1]), line)
+            XCTAssertEqual(fields.last.flatMap { Int($0) }.map { $0 > 0 }, true, line)
+        }
+        let critical = try XCTUnwrap(lines.first { $0.contains("critical path:") }, r.stdout)
+        XCTAssertTrue(critical.contains("critical path: denoise"), critical)
+        XCTAssertTrue(critical.contains("cores on average"), critical)
+    }
+
     /// Runs a restore under a pseudo-terminal of `columns` columns and returns what it drew.
     func underTerminal(columns: Int, _ args: [String]) throws -> String {
         let command =

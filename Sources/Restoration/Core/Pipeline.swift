@@ -4,17 +4,23 @@ import FilmCore
 /// Counters of one pipeline step, readable from any thread while the pipeline runs.
 public final class StepStats: Sendable {
     public let name: String
-    private let counts = Locked((framesIn: 0, framesOut: 0, busy: 0.0))
+    private let counts = Locked((framesIn: 0, framesOut: 0, busy: 0.0, starved: 0.0, blocked: 0.0))
     init(name: String) { self.name = name }
     public var framesIn: Int { counts.current.framesIn }
     public var framesOut: Int { counts.current.framesOut }
     /// Seconds spent working (not waiting on queues).
     public var busySeconds: Double { counts.current.busy }
-    func add(in i: Int = 0, out o: Int = 0, busy b: Double = 0) {
+    /// Seconds spent waiting for a frame from the step before (it was slower).
+    public var starvedSeconds: Double { counts.current.starved }
+    /// Seconds spent waiting for room in the queue to the step after (it was slower).
+    public var blockedSeconds: Double { counts.current.blocked }
+    func add(in i: Int = 0, out o: Int = 0, busy b: Double = 0, starved w: Double = 0, blocked k: Double = 0) {
         counts.withLock {
             $0.framesIn += i
             $0.framesOut += o
             $0.busy += b
+            $0.starved += w
+            $0.blocked += k
         }
     }
 }
@@ -96,7 +102,9 @@ public final class Pipeline {
                     let t0 = DispatchTime.now()
                     guard let f = try source.value() else { break }
                     decodeStats.add(out: 1, busy: Self.seconds(since: t0))
+                    let t1 = DispatchTime.now()
                     try queues[0].push(f)
+                    decodeStats.add(blocked: Self.seconds(since: t1))
                 }
                 queues[0].close()
             } catch { stop("decode", error) }
@@ -114,12 +122,14 @@ public final class Pipeline {
                         blocked += Self.seconds(since: t)
                         st.add(out: 1)
                     }
+                    var waited = DispatchTime.now()
                     while let f = try input.pop() {
                         let t0 = DispatchTime.now()
                         blocked = 0
-                        st.add(in: 1)
+                        st.add(in: 1, starved: Self.seconds(since: waited, to: t0))
                         try stage.value.process(f, emit: emit)
-                        st.add(busy: Self.seconds(since: t0) - blocked)
+                        st.add(busy: Self.seconds(since: t0) - blocked, blocked: blocked)
+                        waited = DispatchTime.now()
                     }
                     try stage.value.flush(emit: emit)
                     output.close()
@@ -129,10 +139,12 @@ public final class Pipeline {
         let encodeStats = stats[stats.count - 1], last = queues[nodes.count]
         DispatchQueue(label: "filmrestore.encode").async(group: group) {
             do {
+                var waited = DispatchTime.now()
                 while let f = try last.pop() {
                     let t0 = DispatchTime.now()
                     try sink.value(f)
-                    encodeStats.add(in: 1, busy: Self.seconds(since: t0))
+                    encodeStats.add(in: 1, busy: Self.seconds(since: t0), starved: Self.seconds(since: waited, to: t0))
+                    waited = DispatchTime.now()
                 }
             } catch { stop("encode", error) }
         }
@@ -143,8 +155,8 @@ public final class Pipeline {
         }
     }
 
-    static func seconds(since t0: DispatchTime) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+    static func seconds(since t0: DispatchTime, to t1: DispatchTime = .now()) -> Double {
+        Double(t1.uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
     }
 }
 

@@ -90,13 +90,22 @@ public struct StepTime: Codable, Sendable, Equatable {
     public var seconds: Double
     /// Frames it took in or gave out, whichever is more.
     public var frames: Int
+    /// Seconds it waited for a frame from the step before, and for room in the queue to the step after
+    /// (nil in records written before these were kept).
+    public var starved: Double?, blocked: Double?
     public var framesPerSecond: Double { seconds > 0 ? Double(frames) / seconds : 0 }
-    public init(name: String, seconds: Double, frames: Int) {
+    public init(name: String, seconds: Double, frames: Int, starved: Double? = nil, blocked: Double? = nil) {
         self.name = name
         self.seconds = seconds
         self.frames = frames
+        self.starved = starved
+        self.blocked = blocked
     }
-    init(_ s: StepStats) { self.init(name: s.name, seconds: s.busySeconds, frames: max(s.framesIn, s.framesOut)) }
+    init(_ s: StepStats) {
+        self.init(
+            name: s.name, seconds: s.busySeconds, frames: max(s.framesIn, s.framesOut), starved: s.starvedSeconds,
+            blocked: s.blockedSeconds)
+    }
 }
 
 public struct RestoreSummary {

@@ -41,6 +41,8 @@ struct RunTotals {
             if let i = steps.firstIndex(where: { $0.name == t.name }) {
                 steps[i].seconds += t.seconds
                 steps[i].frames += t.frames
+                steps[i].starved = (steps[i].starved ?? 0) + (t.starved ?? 0)
+                steps[i].blocked = (steps[i].blocked ?? 0) + (t.blocked ?? 0)
             } else {
                 steps.append(t)
             }
