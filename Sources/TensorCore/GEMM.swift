@@ -9,6 +9,7 @@ public enum GEMM {
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0
     ) {
+        if ThreadUsage.currentTag != nil { ThreadUsage.noteBLAS(Int(openblas_get_num_threads())) }
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(k), b, Int32(n), beta, c, Int32(n))

@@ -14,9 +14,13 @@ public enum Parallel {
             if count == 1 { body(0) }
             return
         }
+        let tag = ThreadUsage.currentTag
         withoutActuallyEscaping(body) { run in
             nonisolated(unsafe) let run = run
-            DispatchQueue.concurrentPerform(iterations: count) { run($0) }
+            DispatchQueue.concurrentPerform(iterations: count) {
+                if let tag { ThreadUsage.note(tag) }
+                run($0)
+            }
         }
     }
 }

@@ -312,14 +312,15 @@ struct Bench: ParsableCommand {
     static func stepTable(_ steps: [StepTime], sourceFrames: Int, wall: Double, cpu: Double) -> String {
         let n = Double(max(sourceFrames, 1))
         func pad(_ v: String, _ w: Int) -> String { v.count >= w ? v : v + String(repeating: " ", count: w - v.count) }
-        var lines = ["  " + pad("step", 12) + "  s/src frame  of run   starved   blocked  frames"]
+        var lines = ["  " + pad("step", 12) + "  s/src frame  of run   starved   blocked  frames  threads (BLAS)"]
         for t in steps {
+            let blas = (t.blasThreads ?? 0) > 0 ? " (\(t.blasThreads ?? 0))" : ""
             lines.append(
                 "  " + pad(t.name, 12)
                     + String(
-                        format: "  %11.3f  %5.0f%%  %7.1fs  %7.1fs  %6d", t.seconds / n,
-                        100 * t.seconds / max(wall, 1e-9),
-                        t.starved ?? 0, t.blocked ?? 0, t.frames))
+                        format: "  %11.3f  %5.0f%%  %7.1fs  %7.1fs  %6d  %7d", t.seconds / n,
+                        100 * t.seconds / max(wall, 1e-9), t.starved ?? 0, t.blocked ?? 0, t.frames, t.threads ?? 0)
+                    + blas)
         }
         if let critical = steps.max(by: { $0.seconds < $1.seconds }) {
             lines.append(

@@ -107,8 +107,8 @@ final class CommandLineTests: CLITestCase {
         XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: ") && r.stderr.contains("does not exist"), r.stderr)
     }
 
-    /// `bench pipeline`: a line per step with its seconds per source frame and waits, and the critical
-    /// path named — the slowest stage of a deliberately lopsided chain (denoise far slower than fit).
+    /// `bench pipeline`: a line per step with its seconds per source frame, waits and threads, and the
+    /// critical path named — the slowest stage of a deliberately lopsided chain (denoise far slower than fit).
     func test_benchPipeline_tableOfSteps_namesTheCriticalPath() throws {
         let clip = dir.file("clip.mp4")
         try testClip(clip, size: "320x240", seconds: 1)
@@ -122,7 +122,9 @@ final class CommandLineTests: CLITestCase {
             let line = try XCTUnwrap(lines.first { $0.hasPrefix("  \(step) ") }, "no line for \(step): \(r.stdout)")
             let fields = line.split(separator: " ")
             XCTAssertNotNil(Double(fields[1]), line)
-            XCTAssertEqual(fields.last.flatMap { Int($0) }.map { $0 > 0 }, true, line)
+            XCTAssertGreaterThanOrEqual(fields.count, 7, line)
+            XCTAssertEqual(Int(fields[5]).map { $0 > 0 }, true, "frames: \(line)")
+            XCTAssertEqual(Int(fields[6]).map { $0 >= 1 }, true, "threads: \(line)")
         }
         let critical = try XCTUnwrap(lines.first { $0.contains("critical path:") }, r.stdout)
         XCTAssertTrue(critical.contains("critical path: denoise"), critical)

@@ -1,10 +1,17 @@
 import Foundation
 import FilmCore
+import TensorCore
 
 /// Counters of one pipeline step, readable from any thread while the pipeline runs.
 public final class StepStats: Sendable {
     public let name: String
     private let counts = Locked((framesIn: 0, framesOut: 0, busy: 0.0, starved: 0.0, blocked: 0.0))
+    private let usage = Locked((threads: 0, blas: 0))
+    /// Distinct threads that worked for the step (its own and the kernels' workers), and the most
+    /// OpenBLAS threads one of its matrix products could use; known when the run has ended.
+    public var threads: Int { usage.current.threads }
+    public var blasThreads: Int { usage.current.blas }
+    func setUsage(_ u: (threads: Int, blas: Int)) { usage.withLock { $0 = u } }
     init(name: String) { self.name = name }
     public var framesIn: Int { counts.current.framesIn }
     public var framesOut: Int { counts.current.framesOut }
@@ -94,9 +101,12 @@ public final class Pipeline {
         }
         if failure.error != nil { queues.forEach { $0.cancel() } }
 
+        ThreadUsage.reset()
         let decodeStats = stats[0]
         let source = HandOff(source), sink = HandOff(sink)
         DispatchQueue(label: "filmrestore.decode").async(group: group) {
+            ThreadUsage.tag("decode")
+            defer { ThreadUsage.tag(nil) }
             do {
                 while true {
                     let t0 = DispatchTime.now()
@@ -113,6 +123,8 @@ public final class Pipeline {
             let input = queues[i], output = queues[i + 1], st = stats[i + 1], stage = HandOff(node.stage),
                 name = node.name
             DispatchQueue(label: "filmrestore.stage.\(node.name)").async(group: group) {
+                ThreadUsage.tag(name)
+                defer { ThreadUsage.tag(nil) }
                 do {
                     // Time blocked on a full output queue is not the stage's work.
                     var blocked = 0.0
@@ -138,6 +150,8 @@ public final class Pipeline {
         }
         let encodeStats = stats[stats.count - 1], last = queues[nodes.count]
         DispatchQueue(label: "filmrestore.encode").async(group: group) {
+            ThreadUsage.tag("encode")
+            defer { ThreadUsage.tag(nil) }
             do {
                 var waited = DispatchTime.now()
                 while let f = try last.pop() {
@@ -149,6 +163,7 @@ public final class Pipeline {
             } catch { stop("encode", error) }
         }
         group.wait()
+        for st in stats { st.setUsage(ThreadUsage.usage(st.name)) }
         if let (step, error) = failure.error {
             if case RestoreError.cancelled = error { throw RestoreError.cancelled }
             throw RestoreError.stageFailed(stage: step, underlying: error)

@@ -93,6 +93,9 @@ public struct StepTime: Codable, Sendable, Equatable {
     /// Seconds it waited for a frame from the step before, and for room in the queue to the step after
     /// (nil in records written before these were kept).
     public var starved: Double?, blocked: Double?
+    /// Threads that worked for it, and the most OpenBLAS threads one of its products could use
+    /// (nil in older records; the encoder's own threads inside libavcodec are not seen).
+    public var threads: Int?, blasThreads: Int?
     public var framesPerSecond: Double { seconds > 0 ? Double(frames) / seconds : 0 }
     public init(name: String, seconds: Double, frames: Int, starved: Double? = nil, blocked: Double? = nil) {
         self.name = name
@@ -105,6 +108,8 @@ public struct StepTime: Codable, Sendable, Equatable {
         self.init(
             name: s.name, seconds: s.busySeconds, frames: max(s.framesIn, s.framesOut), starved: s.starvedSeconds,
             blocked: s.blockedSeconds)
+        threads = s.threads
+        blasThreads = s.blasThreads
     }
 }
 

@@ -43,6 +43,8 @@ struct RunTotals {
                 steps[i].frames += t.frames
                 steps[i].starved = (steps[i].starved ?? 0) + (t.starved ?? 0)
                 steps[i].blocked = (steps[i].blocked ?? 0) + (t.blocked ?? 0)
+                steps[i].threads = max(steps[i].threads ?? 0, t.threads ?? 0)
+                steps[i].blasThreads = max(steps[i].blasThreads ?? 0, t.blasThreads ?? 0)
             } else {
                 steps.append(t)
             }
