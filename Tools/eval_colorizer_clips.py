@@ -15,25 +15,10 @@ import argparse, hashlib, math, os, subprocess, sys, tempfile
 import numpy as np
 from PIL import Image
 
+from eval_colorizer import colorfulness, split_of, ycc  # the photo evaluation's split and measures
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-KR, KB = 0.299, 0.114
 W, H, FRAMES = 320, 240, 36
-
-
-def split_of(name):
-    return "val" if int(hashlib.sha1(name.encode()).hexdigest(), 16) % 10 == 0 else "train"
-
-
-def ycc(a):
-    r, g, b = a[..., 0], a[..., 1], a[..., 2]
-    y = KR * r + (1 - KR - KB) * g + KB * b
-    return y, (b - y) / (2 * (1 - KB)), (r - y) / (2 * (1 - KR))
-
-
-def colorfulness(a):
-    rg = a[..., 0] - a[..., 1]
-    yb = 0.5 * (a[..., 0] + a[..., 1]) - a[..., 2]
-    return math.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * math.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
 
 
 def flicker(cb, cr):
