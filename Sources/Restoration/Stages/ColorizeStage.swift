@@ -140,7 +140,7 @@ public final class ColorizeStage: Stage {
     let force: Bool
     let matcher = BlockMatcher()
     /// The previous output of the shot: its luma, chroma and how sure its colour is.
-    private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float], width: Int, height: Int)?
+    private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float]?, width: Int, height: Int)?
     private var lastResampler: Resampler?
     private var preparedReference: PreparedReference?
     /// Frames passed through because they were already in color, and frames colorized.
@@ -292,14 +292,17 @@ public final class ColorizeStage: Stage {
         // is kept (a region that became uncertain keeps the shot's last sure colour), and the
         // certainty moves with it
         if stability > 0, let p = previous, p.width == w, p.height == h {
-            let moved = matcher.align(planes: [p.cb, p.cr, p.sure], width: w, height: h, luma: p.luma, toLuma: luma)
+            // a certainty plane only where the model tells one (nil: sure everywhere, nothing to move)
+            let planes = p.sure.map { [p.cb, p.cr, $0] } ?? [p.cb, p.cr]
+            let moved = matcher.align(planes: planes, width: w, height: h, luma: p.luma, toLuma: luma)
             let agree = Self.agreement(luma, moved.luma, width: w, height: h)
+            let before: [Float]? = moved.planes.count > 2 ? moved.planes[2] : nil
             for i in 0..<n where moved.valid[i] {
-                let lost = max(moved.planes[2][i] - sure[i], 0)
-                let k = agree[i] * (stability + (1 - stability) * lost)
+                let now = sure?[i] ?? 1, was = before?[i] ?? 1
+                let k = agree[i] * (stability + (1 - stability) * max(was - now, 0))
                 cb[i] += k * (moved.planes[0][i] - cb[i])
                 cr[i] += k * (moved.planes[1][i] - cr[i])
-                sure[i] += k * (moved.planes[2][i] - sure[i])
+                if sure != nil { sure![i] = now + k * (was - now) }
             }
         }
         // the original luminance with the new chroma, chroma reduced where it would leave the RGB cube
@@ -362,9 +365,9 @@ public final class ColorizeStage: Stage {
     }
 
     /// Chroma at render size (scaled toward gray where the model is unsure), brought to full size along
-    /// the luminance's edges, and how sure each pixel's colour is (the scale: 1 where fully sure).
+    /// the luminance's edges, and how sure each pixel's colour is (the scale; nil: sure everywhere).
     func predict(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws -> (
-        [Float], [Float], [Float]
+        [Float], [Float], [Float]?
     ) {
         let (rw, rh) = renderDimensions(w, h)
         let small = resampler(from: w, h, to: rw, rh).resample(luma)
@@ -376,13 +379,13 @@ public final class ColorizeStage: Stage {
             low = try p.chromaAndCertainty(gray: small, width: rw, height: rh, matrix: matrix)
         } else {
             let zero = [Float](repeating: 0, count: w * h)
-            return (zero, zero, [Float](repeating: 1, count: w * h))
+            return (zero, zero, nil)
         }
         func up(_ v: [Float]) -> [Float] {
             GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
         }
         guard confidence > 0, let certainty = low.certainty else {
-            return (up(low.cb), up(low.cr), [Float](repeating: 1, count: w * h))
+            return (up(low.cb), up(low.cr), nil)
         }
         let scale = certainty.map { min($0 / confidence, 1) }
         for i in 0..<scale.count {
