@@ -13,7 +13,7 @@ DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_REPORT  := out/oldfilm-sample-4k60.html
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: lint format test-tsan install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
+.PHONY: lint format test-tsan test-slurm install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -46,6 +46,10 @@ test: setup models lint
 test-tsan: setup models
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path .build/tsan --sanitize=thread --disable-swift-testing \
 	  --filter 'PipelineTests|RestorerTests.test_checkpointed'
+
+## test-slurm: the segment path on a real one-node Slurm cluster started here (munge, slurmctld, slurmd; apt-installed when missing): deploy/slurm/submit.sh on a temporal chain in 4 segments, one task killed and requeued, the assembly equal to the single pass; every daemon stopped afterwards. Needs root or password-less sudo (else skipped, saying why); about a minute
+test-slurm: build models
+	FILMRESTORE=$(BIN) bash Tools/test-slurm.sh
 
 ## install: the tool, its presets and models, shell completions and the man page under PREFIX (default /usr/local)
 PREFIX  ?= /usr/local

@@ -7,5 +7,8 @@ job=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
 here=$(dirname "$0")
 n=$("$here/../segment-count.sh" "$job")
 array=$(sbatch --parsable --array=0-$((n - 1)) --export=ALL,JOB="$job" "$@" "$here/filmrestore-array.sbatch")
-sbatch --parsable --dependency=afterok:"$array" --export=ALL,JOB="$job",OUT="$out" "$@" "$here/filmrestore-assemble.sbatch"
-echo "submitted: segments $array (array 0-$((n - 1))), assembly after it into $out"
+array=${array%%;*}
+assembly=$(sbatch --parsable --dependency=afterany:"$array" --export=ALL,JOB="$job",OUT="$out" "$@" \
+    "$here/filmrestore-assemble.sbatch")
+assembly=${assembly%%;*}
+echo "submitted: segments $array (array 0-$((n - 1))), assembly $assembly after it into $out"

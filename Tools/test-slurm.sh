@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# make test-slurm: the segment path on a real Slurm cluster of one node, started here and stopped again.
+#
+# 1. installs munge, slurmctld, slurmd and the Slurm client tools (apt, as `make setup` does) when missing;
+# 2. starts munged, slurmctld and slurmd on localhost with a generated minimal slurm.conf (this machine's
+#    cores and memory as `slurmd -C` reports them, free ports, every file under .build/slurm-test);
+# 3. plans a short synthetic film (three shots, a sine track) with a temporal chain in 4 segments and submits
+#    it with deploy/slurm/submit.sh, exactly as an archive would; while the array runs, one task is killed
+#    mid-segment (`scancel JOB_I`) and put back (`scontrol requeue JOB_I`);
+# 4. waits (squeue) until the array and the dependent assembly are done, reads every job's end from the
+#    completion log (jobcomp/filetxt), and checks the assembled film against the same chain in one pass:
+#    the same decoded frames (FFV1: frame hashes equal), timestamps, and sound packets;
+# 5. stops every daemon it started (by PID) and removes its state, also when something failed.
+#
+# Exit status: 0 passed or skipped (the line says why: not root and no sudo, no apt), 1 failed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(realpath -m "${FILMRESTORE:-$root/.build/release/filmrestore}")
+state=$root/.build/slurm-test
+deadline=${SLURM_TEST_TIMEOUT:-170}
+started=$SECONDS
+
+say() { echo "test-slurm: $*"; }
+fail() { echo "test-slurm: FAILED: $*" >&2; exit 1; }
+skip() { say "skipped: $*"; exit 0; }
+
+[ "$(uname -s)" = Linux ] || skip "Slurm's daemons need Linux"
+if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
+    skip "slurmd must run as root: not root and no password-less sudo"
+fi
+[ -x "$bin" ] || fail "no tool at $bin (make build)"
+
+# ---------------------------------------------------------------- 1. packages
+packages="munge slurmctld slurmd slurm-client"
+missing=""
+for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+    command -v apt-get >/dev/null || skip "needs$missing and there is no apt-get"
+    say "installing:$missing"
+    # A package's own services are not wanted: this test starts its daemons itself. Where nothing forbids
+    # service starts (a machine without policy-rc.d), the packages' units may start and fail for want of a
+    # configuration; they are left alone (their ports and sockets are not the ones used here).
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# ---------------------------------------------------------------- 2. the cluster
+pids=()
+cleanup() {
+    local rc=$?
+    if [ -f "$state/slurm.conf" ] && [ -n "${SLURM_CONF:-}" ]; then
+        scancel --quiet --user="$(id -un)" 2>/dev/null || true
+    fi
+    for f in slurmd slurmctld munged; do
+        [ -f "$state/$f.pid" ] && pids+=("$(cat "$state/$f.pid")")
+    done
+    for p in "${pids[@]}"; do $SUDO kill "$p" 2>/dev/null || true; done
+    for _ in $(seq 50); do
+        alive=""
+        for p in "${pids[@]}"; do $SUDO kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+        [ -z "$alive" ] && break
+        sleep 0.2
+    done
+    for p in $alive; do $SUDO kill -9 "$p" 2>/dev/null || true; done
+    if [ "$rc" != 0 ] && [ -d "$state" ]; then
+        for f in slurmctld.log slurmd.log munged.log jobcomp.log; do
+            [ -f "$state/$f" ] && { echo "--- $f (last lines)"; tail -n 15 "$state/$f"; }
+        done
+        for f in "$state"/work/*.log; do [ -f "$f" ] && { echo "--- $(basename "$f")"; tail -n 5 "$f"; }; done
+    fi
+    $SUDO rm -rf "$state"
+    if [ -n "${alive:-}" ]; then
+        echo "test-slurm: could not stop:$alive" >&2
+        rc=1
+    elif [ "${#pids[@]}" -gt 0 ]; then
+        say "stopped munged, slurmctld and slurmd (${pids[*]}); state removed"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+$SUDO rm -rf "$state"
+mkdir -p "$state/work"
+$SUDO install -d -m 700 "$state/ctld" "$state/d"
+$SUDO install -d -m 755 "$state/munge"
+host=$(hostname -s)
+read -r ctld_port d_port < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+user=$(id -un)
+node=$(slurmd -C | head -n 1 | sed "s/^NodeName=[^ ]*/NodeName=$host NodeAddr=127.0.0.1/")
+
+# munge: its own key and socket, so a munged of the machine (if any) is not touched
+$SUDO dd if=/dev/urandom of="$state/munge/munge.key" bs=1024 count=1 status=none
+$SUDO chmod 400 "$state/munge/munge.key"
+$SUDO munged --force --key-file="$state/munge/munge.key" --socket="$state/munge/munge.socket" \
+    --pid-file="$state/munged.pid" --log-file="$state/munged.log" --seed-file="$state/munge/seed"
+
+cat > "$state/slurm.conf" <<EOF
+# generated by Tools/test-slurm.sh: one node, this machine
+ClusterName=filmrestore-test
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$d_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+# cred_expire: also how long a requeued job waits before it may start again (default 120 s)
+AuthInfo=socket=$state/munge/munge.socket,cred_expire=10
+StateSaveLocation=$state/ctld
+SlurmdSpoolDir=$state/d
+SlurmctldPidFile=$state/slurmctld.pid
+SlurmdPidFile=$state/slurmd.pid
+SlurmctldLogFile=$state/slurmctld.log
+SlurmdLogFile=$state/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+MpiDefault=none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SchedulerType=sched/backfill
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$state/jobcomp.log
+ReturnToService=2
+MinJobAge=600
+KillWait=5
+SlurmdTimeout=60
+$node State=UNKNOWN
+PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF=$state/slurm.conf
+$SUDO env SLURM_CONF="$SLURM_CONF" slurmctld -f "$SLURM_CONF"
+$SUDO env SLURM_CONF="$SLURM_CONF" slurmd -f "$SLURM_CONF" -N "$host"
+for _ in $(seq 100); do
+    sinfo -h -N -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated)' && break
+    sleep 0.2
+done
+sinfo -h -N -o '%T' | grep -Eq '^idle' || fail "the node did not come up: $(sinfo -N 2>&1 | tail -n 1)"
+say "cluster up: $(sinfo -h -N -o '%N %c CPUs %m MB %T') (slurmctld :$ctld_port, slurmd :$d_port) in $((SECONDS - started)) s"
+
+# ---------------------------------------------------------------- 3. the film, the plan, the submission
+work=$state/work
+cd "$work"
+ffmpeg -v error -nostdin \
+    -f lavfi -i "testsrc2=size=192x144:rate=24:duration=2" \
+    -f lavfi -i "mandelbrot=size=192x144:rate=24" \
+    -f lavfi -i "life=size=192x144:rate=24:mold=10:ratio=0.1" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=6" \
+    -filter_complex "[0:v]format=yuv420p[a];[1:v]trim=duration=2,setpts=PTS-STARTPTS,format=yuv420p[b];[2:v]trim=duration=2,setpts=PTS-STARTPTS,format=yuv420p[c];[a][b][c]concat=n=3:v=1:a=0,noise=alls=14:allf=t[v]" \
+    -map "[v]" -map 3:a -c:v libx264 -crf 10 -g 12 -c:a flac film.mkv
+cat > chain.yml <<EOF
+description: temporal test chain (make test-slurm)
+stages:
+  - deflicker
+  - despeckle
+  - denoise
+  - interpolate:
+      rate: 60
+      refine: false
+output:
+  codec: ffv1
+EOF
+"$bin" plan film.mkv --preset chain.yml --segments 4 -o film.job.json >/dev/null
+n=$("$root/deploy/segment-count.sh" film.job.json)
+[ "$n" = 4 ] || fail "plan made $n segments, not 4"
+
+# Slurm's defaults in the scripts ask for 8 CPUs and 16 GB (a real node); this node has fewer.
+submitted=$(FILMRESTORE="$bin" "$root/deploy/slurm/submit.sh" film.job.json restored.mkv --cpus-per-task=1 --mem=1G)
+echo "$submitted"
+array=$(echo "$submitted" | sed -n 's/^submitted: segments \([0-9]*\) .*/\1/p')
+assembly=$(echo "$submitted" | sed -n 's/.*assembly \([0-9]*\) after.*/\1/p')
+[ -n "$array" ] && [ -n "$assembly" ] || fail "submit.sh did not say its job ids"
+
+# The single pass, for the comparison, while the cluster works (it competes for the cores; no matter).
+"$bin" restore film.mkv -o single.mkv --preset chain.yml --no-checkpoint --quiet &
+single_pid=$!
+
+# ---------------------------------------------------------------- kill one task mid-segment, requeue it
+victim=2
+segdir=$work/film.segments
+for _ in $(seq 600); do
+    st=$(squeue -h -j "${array}_$victim" -o '%T' 2>/dev/null || true)
+    [ "$st" = RUNNING ] && break
+    [ $((SECONDS - started)) -lt "$deadline" ] || fail "task $victim never ran (state '$st')"
+    sleep 0.1
+done
+[ "$st" = RUNNING ] || fail "task $victim did not start: '$st'"
+sleep 1
+scancel "${array}_$victim"
+for _ in $(seq 100); do
+    st=$(squeue -h -j "${array}_$victim" -o '%T' 2>/dev/null || true)
+    [ -z "$st" ] && break
+    sleep 0.1
+done
+grep -q "JobState=CANCELLED .*ArrayJobId=$array ArrayTaskId=$victim " "$state/jobcomp.log" \
+    || fail "task $victim was not cancelled while running: $(grep -c . "$state/jobcomp.log" 2>/dev/null) records"
+[ -e "$segdir/$(printf 'segment-%05d' "$victim").done.json" ] && fail "the killed task's segment counts as done"
+scontrol requeue "${array}_$victim"
+say "task $victim killed mid-segment and requeued at $((SECONDS - started)) s"
+
+# ---------------------------------------------------------------- 4. wait, then compare
+while [ -n "$(squeue -h -j "$array,$assembly" -o '%i %T %r' 2>/dev/null)" ]; do
+    [ $((SECONDS - started)) -lt "$deadline" ] || fail "not done after $deadline s: $(squeue -h -o '%i %T %r' | tr '\n' ';')"
+    sleep 0.5
+done
+wait "$single_pid" || fail "the single pass failed"
+# every job's end, as slurmctld recorded it (array task, state, exit code)
+sed -E 's/.*JobId=([0-9]+) .*Name=([^ ]+) JobState=([A-Z_]+) .*ExitCode=([0-9:]+).*/\1 \2 \3 exit \4/' "$state/jobcomp.log" \
+    | while read -r id rest; do
+        task=$(grep "^JobId=$id " "$state/jobcomp.log" | sed -n 's/.*ArrayTaskId=\([0-9]*\).*/\1/p' | head -n 1)
+        echo "  job $id${task:+ (task $task)} $rest"
+    done
+completed=$(grep -c "JobState=COMPLETED" "$state/jobcomp.log" || true)
+[ "$completed" = 5 ] || fail "$completed jobs completed, not 5 (4 segments and the assembly)"
+grep -q "JobState=COMPLETED .*ArrayJobId=$array ArrayTaskId=$victim " "$state/jobcomp.log" \
+    || fail "the requeued task $victim did not complete"
+grep -Eq "JobState=(FAILED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY)" "$state/jobcomp.log" && fail "a job failed"
+[ -f restored.mkv ] || fail "no assembled film"
+
+hashes() { ffmpeg -v error -nostdin -i "$1" -map "0:$2" "${@:3}" -f framemd5 - | grep -v '^#'; }
+[ "$(hashes single.mkv v)" = "$(hashes restored.mkv v)" ] || fail "the assembled frames differ from the single pass"
+[ "$(hashes restored.mkv a -c copy)" = "$(hashes single.mkv a -c copy)" ] || fail "the sound packets differ"
+[ "$(hashes restored.mkv a -c copy | cut -d, -f3-)" = "$(hashes film.mkv a -c copy | cut -d, -f3-)" ] \
+    || fail "the sound packets are not the input's"
+frames=$(hashes restored.mkv v | grep -c .)
+say "passed in $((SECONDS - started)) s: 4 segments on Slurm (one killed and requeued) + assembly = the single pass" \
+    "($frames frames, FFV1 frame hashes equal; sound packets equal to the input's)"
