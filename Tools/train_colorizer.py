@@ -143,6 +143,7 @@ def film_damage(y, rng):
     dull whites), optical softness (Gaussian blur), grain (noise of random strength and size) and gate dust
     and scratches (small dark or bright specks, thin vertical lines). Each picture draws its own."""
     b, h, w = y.shape
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     out = []
     for i in range(b):
         v = y[i]
@@ -158,8 +159,7 @@ def film_damage(y, rng):
         if rng.random() < 0.5:
             for _ in range(rng.integers(1, 7)):
                 cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.uniform(0.7, 3)
-                yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-                m = ((yy - cy) ** 2 + (xx - cx) ** 2).float() <= r * r
+                m = ((yy - cy) ** 2 + (xx - cx) ** 2) <= r * r
                 v = torch.where(m, torch.tensor(float(rng.random() < 0.7) * 0.05 + float(rng.random() >= 0.7) * 0.95), v)
         if rng.random() < 0.2:
             x = rng.integers(0, w)
@@ -169,13 +169,17 @@ def film_damage(y, rng):
 
 
 def _blur(v, sigma):
+    """Separable Gaussian blur of one picture (H, W), reflected at the borders (shifted sums: tiny kernels on small
+    crops, where a convolution call costs more than the arithmetic)."""
     r = max(1, int(math.ceil(2.5 * sigma)))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-    k = k / k.sum()
-    x = v[None, None]
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
-    return x[0, 0]
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2); k /= k.sum()
+    a = v.numpy() if isinstance(v, torch.Tensor) else v
+    h, w = a.shape
+    p = np.pad(a, ((0, 0), (r, r)), mode="reflect")
+    a = sum(k[i] * p[:, i:i + w] for i in range(2 * r + 1))
+    p = np.pad(a, ((r, r), (0, 0)), mode="reflect")
+    a = sum(k[i] * p[i:i + h] for i in range(2 * r + 1))
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
 
 def decode(logits, bins, t=T, bias=None):
@@ -352,6 +356,8 @@ def main():
     ap.add_argument("--crop", type=int, default=112)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="compact")
+    ap.add_argument("--widths", default=None, help="film only: channel widths c0,c1,c2,c3,c4,c5 (encoder 1/1…1/16, "
+                    "decoder); default 32,64,128,256,256,128. Checkpoints go to .train/colorizer-film-W0-…-W5 then")
     ap.add_argument("--film-aug", action="store_true", help="augment toward old film: tone curves, blur, grain, dust, scratches")
     ap.add_argument("--work", default=None, help="checkpoints (resume from here); default /tmp/filmrestore-colorizer "
                     "for compact, .train/colorizer-ARCH in the checkout otherwise")
@@ -368,8 +374,12 @@ def main():
     a = ap.parse_args()
     if a.film_fixture:
         return film_fixture(a.film_fixture)
+    widths = tuple(int(v) for v in a.widths.split(",")) if a.widths else None
+    if widths is not None and (a.arch != "film" or len(widths) != 6):
+        ap.error("--widths takes six numbers and only with --arch film")
     if a.work is None:
-        a.work = "/tmp/filmrestore-colorizer" if a.arch == "compact" else os.path.join(ROOT, ".train", f"colorizer-{a.arch}")
+        tag = a.arch + ("-" + "-".join(map(str, widths)) if widths else "") + ("-filmaug" if a.film_aug and a.arch == "compact" else "")
+        a.work = "/tmp/filmrestore-colorizer" if tag == "compact" else os.path.join(ROOT, ".train", f"colorizer-{tag}")
     name = "compact-colorizer" if a.arch == "compact" else f"{a.arch}-colorizer"
     if a.arch != "compact" and a.fixtures == os.path.join(ROOT, "Tests", "Fixtures", "colorizer"):
         a.fixtures += f"-{a.arch}"
@@ -386,7 +396,7 @@ def main():
     print(f"{Q} chroma classes; mean training chroma Cb {mean_c[0]:.4f} Cr {mean_c[1]:.4f}", flush=True)
 
     torch.manual_seed(0)
-    model = ARCHITECTURES[a.arch](Q)
+    model = ARCHITECTURES[a.arch](Q, widths=widths) if widths else ARCHITECTURES[a.arch](Q)
     print(f"{a.arch}: {sum(p.numel() for p in model.parameters())} parameters", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     rng = np.random.default_rng(0)
