@@ -1,6 +1,6 @@
 #!/bin/sh
 # Submits a filmrestore job to Slurm: one array task per segment, then the assembly once all
-# succeeded. Extra arguments go to both sbatch calls (e.g. --partition=cpu --account=archive).
+# ended (it checks that every segment is done; see filmrestore-assemble.sbatch). Extra arguments go to both sbatch calls (e.g. --partition=cpu --account=archive).
 # usage: deploy/slurm/submit.sh JOB.json OUT [sbatch options…]
 set -eu
 job=$(realpath "$1"); out=$(realpath -m "$2"); shift 2

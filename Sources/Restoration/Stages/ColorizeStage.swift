@@ -116,7 +116,7 @@ public final class ColorizeStage: Stage {
             ),
             .integer(
                 "render-size", 64...2048, .multiple(of: 32), default: nil,
-                note: "128 for the compact model (its training scale), 320 for DeOldify and references",
+                note: "128 for FilmRestore's own colorizers (their training scale), 320 for DeOldify and references",
                 "short side in pixels at which color is predicted"),
             .number(
                 "stability", 0...1, default: 0.85,
@@ -147,14 +147,10 @@ public final class ColorizeStage: Stage {
     public private(set) var passedThrough = 0, colorized = 0
 
     public init(options: StageOptions) throws {
-        // the default render size: the compact model's training scale (short side 128); 320 for DeOldify and references
-        let reference = options.path("reference")
-        let compact = reference == nil && options.model("model") == "compact"
-        renderSize = options.int("render-size", default: compact ? 128 : 320)
         stability = Float(options.number("stability"))
         confidence = Float(options.number("confidence"))
         force = options.bool("force")
-        if let reference {
+        if let reference = options.path("reference") {
             references = try Self.loadReferences(reference)
             predictor = nil
             modelFiles = []
@@ -163,6 +159,8 @@ public final class ColorizeStage: Stage {
             let loaded = try Self.loadModel(options.model("model"), modelsDir: options.modelsFolder)
             (predictor, modelFiles) = (loaded.value, loaded.files)
         }
+        // the default render size: our own colorizers' training scale (short side 128); 320 for DeOldify and references
+        renderSize = options.int("render-size", default: predictor is BinColorizerPredictor ? 128 : 320)
     }
 
     /// For tests and embedding: any predictor.
@@ -179,21 +177,23 @@ public final class ColorizeStage: Stage {
         self.force = force
     }
 
-    /// The shipped colorizer's file, within a models folder.
-    public static let compactFile = "colorizer/compact-colorizer.safetensors"
+    /// The shipped colorizers' files by name, within a models folder (vendored in the checkout's `Models/`).
+    public static let namedFiles = [
+        "compact": "colorizer/compact-colorizer.safetensors", "film": "colorizer/film-colorizer.safetensors",
+    ]
 
     static func loadModel(_ model: String, modelsDir: String?) throws -> Loaded<ColorPredictor> {
-        if model == "compact" {
+        if let file = namedFiles[model] {
             let dirs = (modelsDir.map { [$0] } ?? []) + ModelStore.searchPaths
             guard
-                let found = dirs.map({ "\($0)/\(compactFile)" }).first(where: {
+                let found = dirs.map({ "\($0)/\(file)" }).first(where: {
                     FileManager.default.fileExists(atPath: $0)
                 })
             else {
                 throw RestoreError.invalidOption(
                     stage: Self.name,
                     message:
-                        "the default colorizer (Models/\(compactFile), part of the checkout) is missing; set `model:` to a DeOldify checkpoint or give `reference:` keyframes"
+                        "the \(model) colorizer (Models/\(file), part of the checkout) is missing; set `model:` to a DeOldify checkpoint or give `reference:` keyframes"
                 )
             }
             let url = URL(fileURLWithPath: found)
