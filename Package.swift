@@ -5,7 +5,7 @@ import PackageDescription
 //
 // Layering (C stays at the edges):
 //   CFFmpeg  ── MediaIO ──┐
-//   CBLAS    ── TensorCore │
+//   CBLAS, CKernels ── TensorCore │
 //   FilmCore (frames, rationals, color) ── Restoration (stages, pipeline, presets) ── filmrestore (CLI)
 let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
@@ -34,7 +34,9 @@ let package = Package(
         .target(
             name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: v6),
-        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: v6),
+        // the SIMD kernels: C compiled for baseline x86-64, AVX2 and AVX-512, chosen at run time (only TensorCore imports it)
+        .target(name: "CKernels"),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: v6),
         .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v6),
         .target(
             name: "Restoration",

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 struct WinogradConv {
@@ -72,8 +73,24 @@ struct WinogradConv {
     }
 
     /// Writes V[(ξ·vChannels + c)·T + t] for the channel planes `channels` of x (planes of h×w),
-    /// for the tile rows tileRow0 ..< tileRow0 + rows.
+    /// for the tile rows tileRow0 ..< tileRow0 + rows: the SIMD kernel of the instruction set in use
+    /// (`Kernels`), one channel per task.
     static func transformInput(
+        _ x: UnsafePointer<Float>, height h: Int, width w: Int, channels: Range<Int>, tileRow0 tr0: Int, rows: Int,
+        into V: UnsafeMutablePointer<Float>, vChannels: Int, tiles T: Int
+    ) {
+        Kernels.prepare()
+        let scratch = fr_wino63_input_scratch(w)
+        Parallel.forEach(channels.count) { ci in
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
+            defer { buf.deallocate() }
+            fr_wino63_input(
+                x + ci * h * w, h, w, tr0, rows, V + (channels.lowerBound + ci) * T, vChannels * T, buf)
+        }
+    }
+
+    /// The plain Swift input transform: the reference the SIMD kernels are tested against.
+    static func transformInputPlain(
         _ x: UnsafePointer<Float>, height h: Int, width w: Int, channels: Range<Int>, tileRow0 tr0: Int, rows: Int,
         into V: UnsafeMutablePointer<Float>, vChannels: Int, tiles T: Int
     ) {
@@ -141,7 +158,27 @@ struct WinogradConv {
         }
     }
 
+    /// The output transform with bias and activation (the SIMD kernel in use), one output channel per task.
     func transformOutput(
+        _ M: UnsafeMutablePointer<Float>, tiles T: Int, tileRow0 tr0: Int, rows: Int, height h: Int, width w: Int,
+        out: UnsafeMutablePointer<Float>, bias: [Float], slopes: [Float]
+    ) {
+        Kernels.prepare()
+        let K = outChannels
+        let scratch = fr_wino63_output_scratch(w)
+        bias.withUnsafeBufferPointer { bp in
+            slopes.withUnsafeBufferPointer { sp in
+                Parallel.forEach(K) { k in
+                    let buf = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
+                    defer { buf.deallocate() }
+                    fr_wino63_output(M + k * T, K * T, tr0, rows, h, w, out + k * h * w, bp[k], sp[k], buf)
+                }
+            }
+        }
+    }
+
+    /// The plain Swift output transform: the reference the SIMD kernels are tested against.
+    func transformOutputPlain(
         _ M: UnsafeMutablePointer<Float>, tiles T: Int, tileRow0 tr0: Int, rows: Int, height h: Int, width w: Int,
         out: UnsafeMutablePointer<Float>, bias: [Float], slopes: [Float]
     ) {

@@ -171,8 +171,9 @@ struct Bench: ParsableCommand {
         print(
             String(
                 format:
-                    "upscale %@ %dx%d → %dx%d, %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                values["model"] ?? model, w, h, w * stage.network.scale, h * stage.network.scale, GEMM.threads, best,
+                    "upscale %@ %dx%d → %dx%d, %d thread(s), kernels %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                values["model"] ?? model, w, h, w * stage.network.scale, h * stage.network.scale, GEMM.threads,
+                Kernels.current.description, best,
                 mean, times.count, gflop, gflop / best, roof,
                 Double(peakResidentKiB()) / 1024))
     }
@@ -218,8 +219,9 @@ struct Bench: ParsableCommand {
         print(
             String(
                 format:
-                    "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s): %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.threads, best, mean,
+                    "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s), kernels %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.threads,
+                Kernels.current.description, best, mean,
                 times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import FilmCore
 import MediaIO
 import Restoration
+import TensorCore
 
 @main
 struct FilmRestore: ParsableCommand {
@@ -20,6 +21,11 @@ struct FilmRestore: ParsableCommand {
         keepLargeBuffersInTheHeap()
         Interrupts.start()
         refuseDashWords(Array(CommandLine.arguments.dropFirst()))
+        // FILMRESTORE_ISA (baseline, avx2, avx512) forces the SIMD kernels; anything else is a usage error
+        do { _ = try Kernels.requested() } catch {
+            FileHandle.standardError.write(Data("filmrestore: error: \(error)\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         // One error shape for every failure: usage errors too are one line "filmrestore: error: …"
         // (with the usage hint of the subcommand), exit 64 as swift-argument-parser sets it.
         do {

@@ -6,6 +6,23 @@ import Restoration
 /// The command line as the field's tools behave: one error shape and documented exit codes, short
 /// flags, a progress line that fits the terminal, JSON progress for programs.
 final class CommandLineTests: CLITestCase {
+    /// FILMRESTORE_ISA forces the SIMD kernels (the bench line names them); an unknown name is a usage error.
+    func test_filmrestoreISA_forcesTheKernels_andAnUnknownNameIsAUsageError() throws {
+        var r = try runProcess("env", ["FILMRESTORE_ISA=sse9", CLITests.binary, "probe", "x.mkv"])
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("FILMRESTORE_ISA=sse9: not an instruction set"), r.stderr)
+        for isa in ["baseline", "avx2"] {
+            r = try runProcess(
+                "env",
+                [
+                    "FILMRESTORE_ISA=\(isa)", CLITests.binary, "bench", "upscale", "--model", "realesr-animevideov3",
+                    "--size", "64x48", "--frames", "1",
+                ])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("kernels \(isa)"), r.stdout)
+        }
+    }
+
     override class var folderPrefix: String { "cli-line" }
 
     func test_errors_oneShape_documentedExitCodes_shortFlags() throws {

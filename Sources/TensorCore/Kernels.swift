@@ -1,0 +1,63 @@
+import CKernels
+import Foundation
+
+/// The instruction sets the SIMD kernels (the C target CKernels: one source compiled three times) are built for.
+public enum InstructionSet: Int, CaseIterable, Sendable, CustomStringConvertible {
+    case baseline = 0, avx2 = 1, avx512 = 2
+
+    public var description: String {
+        switch self {
+        case .baseline: return "baseline"
+        case .avx2: return "avx2"
+        case .avx512: return "avx512"
+        }
+    }
+
+    public init?(name: String) {
+        guard let isa = Self.allCases.first(where: { $0.description == name.lowercased() }) else { return nil }
+        self = isa
+    }
+}
+
+/// Which compiled variant of the kernels runs: the best this CPU has (AVX-512 F/BW/DQ/VL, else AVX2 + FMA, else
+/// the x86-64 baseline), or the one `FILMRESTORE_ISA` (baseline, avx2, avx512) asks for — lowered to what the
+/// CPU has. Chosen once per process, before the first kernel runs.
+public enum Kernels {
+    /// The best instruction set of this CPU.
+    public static var supported: InstructionSet { InstructionSet(rawValue: Int(fr_isa_supported())) ?? .baseline }
+
+    /// `FILMRESTORE_ISA` when it names an instruction set; nil when unset. Throws on any other value.
+    public static func requested(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> InstructionSet?
+    {
+        guard let name = environment["FILMRESTORE_ISA"], !name.isEmpty else { return nil }
+        guard let isa = InstructionSet(name: name) else {
+            throw TensorError.format("FILMRESTORE_ISA=\(name): not an instruction set (baseline, avx2 or avx512)")
+        }
+        return isa
+    }
+
+    private static let chosen: InstructionSet = {
+        let want = (try? requested()) ?? nil
+        return InstructionSet(rawValue: Int(fr_isa_select(Int32(want?.rawValue ?? supported.rawValue)))) ?? .baseline
+    }()
+
+    /// The instruction set in use (chooses it on first use).
+    public static var current: InstructionSet {
+        _ = chosen
+        return InstructionSet(rawValue: Int(fr_isa_current())) ?? .baseline
+    }
+
+    /// Makes the choice before a kernel runs (cheap after the first call).
+    @inline(__always) static func prepare() { _ = chosen }
+
+    /// Runs `body` with the kernels of `isa` (lowered to what the CPU has), then restores the choice.
+    /// For tests and benchmarks: not to be called while other threads run kernels.
+    public static func using<T>(_ isa: InstructionSet, _ body: () throws -> T) rethrows -> T {
+        prepare()
+        let before = fr_isa_current()
+        _ = fr_isa_select(Int32(isa.rawValue))
+        defer { _ = fr_isa_select(before) }
+        return try body()
+    }
+}

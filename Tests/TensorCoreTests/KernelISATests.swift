@@ -1,0 +1,108 @@
+import XCTest
+import Foundation
+@testable import TensorCore
+import TestSupport
+
+/// The SIMD kernels (CKernels: one C source compiled for baseline x86-64, AVX2 + FMA and AVX-512) against the plain
+/// Swift kernels, for every instruction set this CPU has, on odd sizes (partial tiles, one-pixel planes, band
+/// offsets); and a whole 3×3 convolution under each against the direct sum.
+final class KernelISATests: XCTestCase {
+    var available: [InstructionSet] { InstructionSet.allCases.filter { $0.rawValue <= Kernels.supported.rawValue } }
+
+    let sizes = [(13, 29), (6, 6), (1, 7), (37, 50), (8, 1), (61, 67)]
+
+    func test_winogradInputTransform_eachISA_matchesPlain() {
+        for isa in available {
+            for (h, w) in sizes {
+                let c = 3
+                let x = randomTensor(c, h, w, seed: UInt64(h * 97 + w))
+                let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
+                // a band of tile rows that does not start at 0 when there are several
+                let tr0 = tilesY > 2 ? 1 : 0, rows = tilesY - tr0
+                let T = rows * tilesX
+                var fast = [Float](repeating: .nan, count: 64 * c * T), plain = fast
+                x.data.withUnsafeBufferPointer { xp in
+                    fast.withUnsafeMutableBufferPointer { v in
+                        Kernels.using(isa) {
+                            WinogradConv.transformInput(
+                                xp.baseAddress!, height: h, width: w, channels: 0..<c, tileRow0: tr0, rows: rows,
+                                into: v.baseAddress!, vChannels: c, tiles: T)
+                        }
+                    }
+                    plain.withUnsafeMutableBufferPointer { v in
+                        WinogradConv.transformInputPlain(
+                            xp.baseAddress!, height: h, width: w, channels: 0..<c, tileRow0: tr0, rows: rows,
+                            into: v.baseAddress!, vChannels: c, tiles: T)
+                    }
+                }
+                XCTAssertFalse(fast.contains { $0.isNaN }, "\(isa) \(h)x\(w): every value written")
+                XCTAssertLessThanOrEqual(maxRelativeError(fast, plain), 1e-6, "\(isa) \(h)x\(w)")
+            }
+        }
+    }
+
+    func test_winogradOutputTransform_eachISA_matchesPlain() throws {
+        var g = SplitMix64(5)
+        for isa in available {
+            for (h, w) in sizes {
+                let k = 4
+                let wg = WinogradConv(
+                    weight: (0..<(k * 9)).map { _ in g.nextUnit() }, inChannels: 1, outChannels: k)
+                let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
+                let tr0 = tilesY > 2 ? 1 : 0, rows = tilesY - tr0
+                let T = rows * tilesX
+                var m = (0..<(64 * k * T)).map { _ in g.nextUnit() * 2 - 1 }
+                let bias = (0..<k).map { _ in g.nextUnit() - 0.5 }, slopes: [Float] = [1, 0.2, 0, 0.05]
+                var fast = [Float](repeating: 7, count: k * h * w), plain = fast
+                m.withUnsafeMutableBufferPointer { mp in
+                    fast.withUnsafeMutableBufferPointer { o in
+                        Kernels.using(isa) {
+                            wg.transformOutput(
+                                mp.baseAddress!, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w,
+                                out: o.baseAddress!, bias: bias, slopes: slopes)
+                        }
+                    }
+                    plain.withUnsafeMutableBufferPointer { o in
+                        wg.transformOutputPlain(
+                            mp.baseAddress!, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w,
+                            out: o.baseAddress!, bias: bias, slopes: slopes)
+                    }
+                }
+                XCTAssertLessThanOrEqual(maxRelativeError(fast, plain), 1e-6, "\(isa) \(h)x\(w)")
+                // rows above the band untouched by both
+                XCTAssertEqual(fast[0], plain[0])
+            }
+        }
+    }
+
+    func test_winogradConvolution_eachISA_matchesDirectSum() throws {
+        var g = SplitMix64(11)
+        let ws = Workspace(floats: 1 << 14)  // small: several bands
+        for isa in available {
+            for (ci, co, h, w) in [(16, 24, 23, 37), (8, 8, 61, 67), (64, 64, 18, 30)] {
+                let conv = try Conv2d(
+                    name: "c", inChannels: ci, outChannels: co, kernel: 3, stride: 1, padding: 1,
+                    weight: (0..<(co * ci * 9)).map { _ in g.nextUnit() - 0.5 },
+                    bias: (0..<co).map { _ in g.nextUnit() - 0.5 }, activation: .leakyReLU(0.2))
+                XCTAssertTrue(conv.usesWinograd)
+                let x = randomTensor(ci, h, w, seed: UInt64(ci + h))
+                let fast = try Kernels.using(isa) { try conv.forward(x, workspace: ws) }
+                XCTAssertLessThanOrEqual(
+                    maxRelativeError(fast.data, conv.reference(x).data), 1e-4, "\(isa) \(ci)→\(co) \(h)x\(w)")
+            }
+        }
+    }
+
+    func test_isaNames_andTheEnvironmentVariable() throws {
+        XCTAssertEqual(InstructionSet(name: "AVX2"), .avx2)
+        XCTAssertNil(try Kernels.requested([:]))
+        XCTAssertEqual(try Kernels.requested(["FILMRESTORE_ISA": "baseline"]), .baseline)
+        XCTAssertThrowsError(try Kernels.requested(["FILMRESTORE_ISA": "sse9"])) {
+            XCTAssertTrue("\($0)".contains("FILMRESTORE_ISA=sse9"), "\($0)")
+        }
+        // asking for more than the CPU has gives what it has
+        let got = Kernels.using(.avx512) { Kernels.current }
+        XCTAssertEqual(got, Kernels.supported)
+        XCTAssertTrue(Kernels.supported.rawValue >= InstructionSet.avx2.rawValue, "every supported machine has AVX2")
+    }
+}
