@@ -9,10 +9,22 @@ public enum GEMM {
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0
     ) {
-        if ThreadUsage.currentTag != nil { ThreadUsage.noteBLAS(Int(openblas_get_num_threads())) }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
-            a, Int32(k), b, Int32(n), beta, c, Int32(n))
+        _ = oneThread
+        // a large product: bands of rows of A and C over the workers, one single-threaded sgemm each
+        let bands = m * n * k >= 1 << 21 ? min(workers, m / 8) : 1
+        if ThreadUsage.currentTag != nil { ThreadUsage.noteBLAS(max(bands, 1)) }
+        if bands <= 1 {
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
+                a, Int32(k), b, Int32(n), beta, c, Int32(n))
+            return
+        }
+        Parallel.forEach(bands) { i in
+            let r0 = i * m / bands, r1 = (i + 1) * m / bands
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(r1 - r0), Int32(n), Int32(k), alpha,
+                a + r0 * k, Int32(k), b, Int32(n), beta, c + r0 * n, Int32(n))
+        }
     }
 
     /// The reference the fast path is tested against.
@@ -45,18 +57,19 @@ public enum GEMM {
     /// How many workers the kernels split their work over (one per core).
     public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Runs `body` with OpenBLAS on one thread: the caller spreads independent products over the
-    /// cores itself, and no BLAS thread spins while the workers do other work.
+    /// The thread plan: OpenBLAS runs on one thread, always, and every kernel spreads its work with
+    /// `Parallel.forEach`, i.e. over Dispatch's one pool for the whole process — shared by all stages of a
+    /// pipeline, never more workers than cores, no thread spinning while it waits. (OpenBLAS's own threads
+    /// spin-wait after each product; in a pipeline, where other steps and the encoder want the cores, that
+    /// spinning cost a third of the CPU time of the archival chain.) Set before the first product.
+    private static let oneThread: Void = { openblas_set_num_threads(1) }()
+
+    /// Runs `body`, which calls OpenBLAS directly (products spread over the cores by the caller).
     static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = openblas_get_num_threads()
-        if saved != 1 { openblas_set_num_threads(1) }
-        defer { if saved != 1 { openblas_set_num_threads(saved) } }
+        _ = oneThread
         return try body()
     }
 
-    /// Threads OpenBLAS uses.
-    public static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(newValue)) }
-    }
+    /// Threads OpenBLAS uses for one product (1 once the first product ran).
+    public static var threads: Int { Int(openblas_get_num_threads()) }
 }

@@ -2,7 +2,8 @@ import Foundation
 
 /// Which threads worked for which named part of a run (a pipeline step), for `bench pipeline`: the
 /// thread that runs a step tags itself; `Parallel.forEach` notes each worker that takes an iteration
-/// for the caller's tag, and `GEMM.sgemm` the OpenBLAS threads a product may use. Untagged work is
+/// for the caller's tag, and `GEMM.sgemm` the workers a large product is split over (OpenBLAS itself runs on one
+/// thread: `GEMM`'s thread plan). Untagged work is
 /// not counted. One lock per noted iteration: rows or tiles, not pixels.
 public enum ThreadUsage {
     private static let key = "filmrestore.thread-usage.tag"

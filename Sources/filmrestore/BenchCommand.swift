@@ -172,7 +172,7 @@ struct Bench: ParsableCommand {
             String(
                 format:
                     "upscale %@ %dx%d → %dx%d, %d thread(s), kernels %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                values["model"] ?? model, w, h, w * stage.network.scale, h * stage.network.scale, GEMM.threads,
+                values["model"] ?? model, w, h, w * stage.network.scale, h * stage.network.scale, GEMM.workers,
                 Kernels.current.description, best,
                 mean, times.count, gflop, gflop / best, roof,
                 Double(peakResidentKiB()) / 1024))
@@ -220,7 +220,7 @@ struct Bench: ParsableCommand {
             String(
                 format:
                     "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s), kernels %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.threads,
+                w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.workers,
                 Kernels.current.description, best, mean,
                 times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
     }
