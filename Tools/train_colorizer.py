@@ -382,7 +382,8 @@ def main():
         a.work = "/tmp/filmrestore-colorizer" if tag == "compact" else os.path.join(ROOT, ".train", f"colorizer-{tag}")
     name = "compact-colorizer" if a.arch == "compact" else f"{a.arch}-colorizer"
     if a.arch != "compact" and a.fixtures == os.path.join(ROOT, "Tests", "Fixtures", "colorizer"):
-        a.fixtures += f"-{a.arch}"
+        # beside the architecture's seeded parity fixture (--film-fixture), not over its README.json
+        a.fixtures = os.path.join(a.fixtures + f"-{a.arch}", "exported")
     torch.set_num_threads(a.threads)
     os.makedirs(a.work, exist_ok=True); os.makedirs(a.out, exist_ok=True); os.makedirs(a.fixtures, exist_ok=True)
     t0 = time.time()
