@@ -103,24 +103,17 @@ void FR_NAME(fr_wino63_output)(const float *m, long stride, long tr0, long rows,
             float *line = plane + yy * w;
             const float *c0 = O, *c1 = O + tilesX, *c2 = O + 2 * tilesX, *c3 = O + 3 * tilesX, *c4 = O + 4 * tilesX,
                         *c5 = O + 5 * tilesX;
-            for (long tc = 0; tc < full; tc++) {
-                float *d = line + 6 * tc;
+            // six values per tile, straight into the line; a last, partial tile through `tail`
+            for (long tc = 0; tc < tilesX; tc++) {
+                float *d = tc < full ? line + 6 * tc : tail;
                 d[0] = c0[tc];
                 d[1] = c1[tc];
                 d[2] = c2[tc];
                 d[3] = c3[tc];
                 d[4] = c4[tc];
                 d[5] = c5[tc];
-            }
-            if (full < tilesX) {
-                long tc = full;
-                tail[0] = c0[tc];
-                tail[1] = c1[tc];
-                tail[2] = c2[tc];
-                tail[3] = c3[tc];
-                tail[4] = c4[tc];
-                tail[5] = c5[tc];
-                for (long q = 0; q < w - 6 * tc; q++) line[6 * tc + q] = tail[q];
+                if (tc >= full)
+                    for (long q = 0; q < w - 6 * tc; q++) line[6 * tc + q] = tail[q];
             }
         }
     }
