@@ -40,7 +40,7 @@ public enum ThreadUsage {
         table.withLock { $0[name, default: ([], 0)].blas = max($0[name, default: ([], 0)].blas, threads) }
     }
 
-    /// Distinct threads that worked under `name`, and the most OpenBLAS threads one of its products could use.
+    /// Distinct threads that worked under `name`, and the most workers one of its products was split over.
     public static func usage(_ name: String) -> (threads: Int, blas: Int) {
         table.withLock { t in t[name].map { ($0.threads.count, $0.blas) } ?? (0, 0) }
     }

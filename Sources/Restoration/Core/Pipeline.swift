@@ -8,7 +8,7 @@ public final class StepStats: Sendable {
     private let counts = Locked((framesIn: 0, framesOut: 0, busy: 0.0, starved: 0.0, blocked: 0.0))
     private let usage = Locked((threads: 0, blas: 0))
     /// Distinct threads that worked for the step (its own and the kernels' workers), and the most
-    /// OpenBLAS threads one of its matrix products could use; known when the run has ended.
+    /// workers one of its matrix products was split over; known when the run has ended.
     public var threads: Int { usage.current.threads }
     public var blasThreads: Int { usage.current.blas }
     func setUsage(_ u: (threads: Int, blas: Int)) { usage.withLock { $0 = u } }

@@ -93,7 +93,7 @@ public struct StepTime: Codable, Sendable, Equatable {
     /// Seconds it waited for a frame from the step before, and for room in the queue to the step after
     /// (nil in records written before these were kept).
     public var starved: Double?, blocked: Double?
-    /// Threads that worked for it, and the most OpenBLAS threads one of its products could use
+    /// Threads that worked for it, and the most workers one of its matrix products was split over
     /// (nil in older records; the encoder's own threads inside libavcodec are not seen).
     public var threads: Int?, blasThreads: Int?
     public var framesPerSecond: Double { seconds > 0 ? Double(frames) / seconds : 0 }
