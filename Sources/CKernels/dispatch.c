@@ -3,7 +3,11 @@
 
 #define DECLARE(suffix)                                                                                          \
     void fr_wino63_input_##suffix(const float *, long, long, long, long, float *, long, float *);                 \
-    void fr_wino63_output_##suffix(const float *, long, long, long, long, long, float *, float, float, float *);
+    void fr_wino63_output_##suffix(const float *, long, long, long, long, long, float *, float, float, float *);   \
+    void fr_wino63_block_product_##suffix(const float *, long, long, long, const float *, long, long, long, long,  \
+                                          long, long, const float *, const float *, float *, float *);            \
+    void fr_wino63_block_conv_##suffix(const float *, long, long, long, const float *, long, long, long, long,     \
+                                       const float *, const float *, float *, float *);
 DECLARE(baseline)
 #if defined(__x86_64__)
 DECLARE(avx2)
@@ -60,5 +64,35 @@ void fr_wino63_output(const float *m, long stride, long tr0, long rows, long h, 
     case 1: fr_wino63_output_avx2(m, stride, tr0, rows, h, w, plane, bias, slope, scratch); return;
 #endif
     default: fr_wino63_output_baseline(m, stride, tr0, rows, h, w, plane, bias, slope, scratch);
+    }
+}
+
+long fr_wino63_block_scratch(long C, long K) {
+    long input = 16 * (16 * 6 + 2) + 6 * 17, product = 64 * K * 16 + 54 * 16 + 8;
+    return 64 * C * 16 + (input > product ? input : product);
+}
+
+void fr_wino63_block_product(const float *v, long xs, long ldv, long C, const float *u, long K, long n, long tr,
+                             long tc0, long h, long w, const float *bias, const float *slopes, float *out,
+                             float *scratch) {
+    switch (fr_isa_current()) {
+#if defined(__x86_64__)
+    case 2:
+        fr_wino63_block_product_avx512(v, xs, ldv, C, u, K, n, tr, tc0, h, w, bias, slopes, out, scratch);
+        return;
+    case 1: fr_wino63_block_product_avx2(v, xs, ldv, C, u, K, n, tr, tc0, h, w, bias, slopes, out, scratch); return;
+#endif
+    default: fr_wino63_block_product_baseline(v, xs, ldv, C, u, K, n, tr, tc0, h, w, bias, slopes, out, scratch);
+    }
+}
+
+void fr_wino63_block_conv(const float *x, long C, long h, long w, const float *u, long K, long n, long tr, long tc0,
+                          const float *bias, const float *slopes, float *out, float *scratch) {
+    switch (fr_isa_current()) {
+#if defined(__x86_64__)
+    case 2: fr_wino63_block_conv_avx512(x, C, h, w, u, K, n, tr, tc0, bias, slopes, out, scratch); return;
+    case 1: fr_wino63_block_conv_avx2(x, C, h, w, u, K, n, tr, tc0, bias, slopes, out, scratch); return;
+#endif
+    default: fr_wino63_block_conv_baseline(x, C, h, w, u, K, n, tr, tc0, bias, slopes, out, scratch);
     }
 }

@@ -47,19 +47,23 @@ static inline void FR_NAME(at6)(const float *restrict in, long is, float *restri
     }
 }
 
-void FR_NAME(fr_wino63_input)(const float *plane, long h, long w, long tr0, long rows, float *v, long stride,
-                              float *scratch) {
-    long tilesX = (w + 5) / 6, wp = tilesX * 6 + 2, gs = tilesX + 1;
+/// The input transform of the tiles tc0 ..< tc0+n of tile rows tr0 ..< tr0+rows of one channel plane:
+/// v[ξ·stride + tr·n + j] for tile (tr0 + tr, tc0 + j).
+static void FR_NAME(input_cols)(const float *plane, long h, long w, long tr0, long rows, long tc0, long n, float *v,
+                                long stride, float *scratch) {
+    long wp = n * 6 + 2, gs = n + 1, x0 = tc0 * 6 - 1;
+    // the columns x0 ..< x0 + wp of the picture that exist, and where they go in a padded row
+    long lo = x0 < 0 ? 0 : x0, hi = x0 + wp > w ? w : x0 + wp;
     float *P = scratch, *R = scratch + 8 * wp, *G = scratch + 16 * wp;
     for (long tr = 0; tr < rows; tr++) {
         long y0 = (tr0 + tr) * 6 - 1;
         for (long r = 0; r < 8; r++) {
             float *row = P + r * wp;
             long yy = y0 + r;
-            if (yy >= 0 && yy < h) {
-                row[0] = 0;
-                memcpy(row + 1, plane + yy * w, (size_t)w * sizeof(float));
-                memset(row + 1 + w, 0, (size_t)(wp - 1 - w) * sizeof(float));
+            if (yy >= 0 && yy < h && hi > lo) {
+                memset(row, 0, (size_t)(lo - x0) * sizeof(float));
+                memcpy(row + (lo - x0), plane + yy * w + lo, (size_t)(hi - lo) * sizeof(float));
+                memset(row + (hi - x0), 0, (size_t)(x0 + wp - hi) * sizeof(float));
             } else {
                 memset(row, 0, (size_t)wp * sizeof(float));
             }
@@ -70,7 +74,7 @@ void FR_NAME(fr_wino63_input)(const float *plane, long h, long w, long tr0, long
             // tile tc's columns are R[6tc … 6tc+7]: the row deinterleaved six ways; columns 6 and 7 of
             // tile tc are columns 0 and 1 of tile tc+1
             const float *rj = R + j * wp;
-            for (long tc = 0; tc < tilesX; tc++) {
+            for (long tc = 0; tc < n; tc++) {
                 const float *s = rj + 6 * tc;
                 g0[tc] = s[0];
                 g1[tc] = s[1];
@@ -79,32 +83,33 @@ void FR_NAME(fr_wino63_input)(const float *plane, long h, long w, long tr0, long
                 g4[tc] = s[4];
                 g5[tc] = s[5];
             }
-            g0[tilesX] = rj[6 * tilesX];
-            g1[tilesX] = rj[6 * tilesX + 1];
-            FR_NAME(bt8)(g0, g1, g2, g3, g4, g5, g0 + 1, g1 + 1, v + (j * 8) * stride + tr * tilesX, stride, tilesX);
+            g0[n] = rj[6 * n];
+            g1[n] = rj[6 * n + 1];
+            FR_NAME(bt8)(g0, g1, g2, g3, g4, g5, g0 + 1, g1 + 1, v + (j * 8) * stride + tr * n, stride, n);
         }
     }
 }
 
-void FR_NAME(fr_wino63_output)(const float *m, long stride, long tr0, long rows, long h, long w, float *plane,
-                               float bias, float slope, float *scratch) {
-    long tilesX = (w + 5) / 6, full = w / 6;
-    float *S = scratch, *O = scratch + 48 * tilesX, *tail = O + 6 * tilesX;
+/// The output transform of the tiles tc0 ..< tc0+n of tile rows tr0 ..< tr0+rows of one output channel
+/// (m[ξ·stride + tr·n + j] for tile (tr0 + tr, tc0 + j)), plus bias, then x < 0 ? x·slope : x.
+static void FR_NAME(output_cols)(const float *m, long stride, long tr0, long rows, long tc0, long n, long h, long w,
+                                 float *plane, float bias, float slope, float *scratch) {
+    float *S = scratch, *O = scratch + 48 * n, *tail = O + 6 * n;
+    long full = w / 6 - tc0;  // tiles j < full lie wholly inside the picture
     for (long tr = 0; tr < rows; tr++) {
-        const float *src = m + tr * tilesX;
+        const float *src = m + tr * n;
         // S[r][q] = Σ_i Aᵀ[r][i] · M[i·8 + q]
-        for (long q = 0; q < 8; q++) FR_NAME(at6)(src + q * stride, 8 * stride, S + q * tilesX, 8 * tilesX, tilesX, 0);
+        for (long q = 0; q < 8; q++) FR_NAME(at6)(src + q * stride, 8 * stride, S + q * n, 8 * n, n, 0);
         long oy = (tr0 + tr) * 6;
         for (long r = 0; r < 6; r++) {
             long yy = oy + r;
             if (yy >= h) break;
-            FR_NAME(at6)(S + r * 8 * tilesX, tilesX, O, tilesX, tilesX, bias);
-            for (long i = 0; i < 6 * tilesX; i++) O[i] = O[i] < 0 ? O[i] * slope : O[i];
-            float *line = plane + yy * w;
-            const float *c0 = O, *c1 = O + tilesX, *c2 = O + 2 * tilesX, *c3 = O + 3 * tilesX, *c4 = O + 4 * tilesX,
-                        *c5 = O + 5 * tilesX;
+            FR_NAME(at6)(S + r * 8 * n, n, O, n, n, bias);
+            for (long i = 0; i < 6 * n; i++) O[i] = O[i] < 0 ? O[i] * slope : O[i];
+            float *line = plane + yy * w + 6 * tc0;
+            const float *c0 = O, *c1 = O + n, *c2 = O + 2 * n, *c3 = O + 3 * n, *c4 = O + 4 * n, *c5 = O + 5 * n;
             // six values per tile, straight into the line; a last, partial tile through `tail`
-            for (long tc = 0; tc < tilesX; tc++) {
+            for (long tc = 0; tc < n; tc++) {
                 float *d = tc < full ? line + 6 * tc : tail;
                 d[0] = c0[tc];
                 d[1] = c1[tc];
@@ -113,8 +118,88 @@ void FR_NAME(fr_wino63_output)(const float *m, long stride, long tr0, long rows,
                 d[4] = c4[tc];
                 d[5] = c5[tc];
                 if (tc >= full)
-                    for (long q = 0; q < w - 6 * tc; q++) line[6 * tc + q] = tail[q];
+                    for (long q = 0; q < w - 6 * (tc0 + tc) && q < 6; q++) line[6 * tc + q] = tail[q];
             }
         }
     }
+}
+
+void FR_NAME(fr_wino63_input)(const float *plane, long h, long w, long tr0, long rows, float *v, long stride,
+                              float *scratch) {
+    FR_NAME(input_cols)(plane, h, w, tr0, rows, 0, (w + 5) / 6, v, stride, scratch);
+}
+
+void FR_NAME(fr_wino63_output)(const float *m, long stride, long tr0, long rows, long h, long w, float *plane,
+                               float bias, float slope, float *scratch) {
+    FR_NAME(output_cols)(m, stride, tr0, rows, 0, (w + 5) / 6, h, w, plane, bias, slope, scratch);
+}
+
+// Sixteen floats: one AVX-512 register, two AVX2 registers, four SSE registers.
+typedef float FR_NAME(v16) __attribute__((vector_size(64)));
+typedef float FR_NAME(v16u) __attribute__((vector_size(64), aligned(4)));
+
+/// c[k][0..<16] = Σ_i a[k·lda + i] · b[i·ldb + 0..<16] for k < K, i < C: one transformed frequency's
+/// product for a block of 16 tiles, six rows of a at a time (twelve accumulators for AVX2), then four, then one.
+static void FR_NAME(gemm16)(const float *restrict a, long C, const float *restrict b, long ldb, long K,
+                            float *restrict c) {
+    typedef FR_NAME(v16) v16;
+    typedef FR_NAME(v16u) v16u;
+    long k = 0;
+    for (; k + 6 <= K; k += 6) {
+        const float *a0 = a + k * C, *a1 = a0 + C, *a2 = a1 + C, *a3 = a2 + C, *a4 = a3 + C, *a5 = a4 + C;
+        v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0};
+        for (long i = 0; i < C; i++) {
+            v16 bv = *(const v16u *)(b + i * ldb);
+            s0 += a0[i] * bv;
+            s1 += a1[i] * bv;
+            s2 += a2[i] * bv;
+            s3 += a3[i] * bv;
+            s4 += a4[i] * bv;
+            s5 += a5[i] * bv;
+        }
+        *(v16u *)(c + k * 16) = s0;
+        *(v16u *)(c + (k + 1) * 16) = s1;
+        *(v16u *)(c + (k + 2) * 16) = s2;
+        *(v16u *)(c + (k + 3) * 16) = s3;
+        *(v16u *)(c + (k + 4) * 16) = s4;
+        *(v16u *)(c + (k + 5) * 16) = s5;
+    }
+    for (; k + 4 <= K; k += 4) {
+        const float *a0 = a + k * C, *a1 = a0 + C, *a2 = a1 + C, *a3 = a2 + C;
+        v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        for (long i = 0; i < C; i++) {
+            v16 bv = *(const v16u *)(b + i * ldb);
+            s0 += a0[i] * bv;
+            s1 += a1[i] * bv;
+            s2 += a2[i] * bv;
+            s3 += a3[i] * bv;
+        }
+        *(v16u *)(c + k * 16) = s0;
+        *(v16u *)(c + (k + 1) * 16) = s1;
+        *(v16u *)(c + (k + 2) * 16) = s2;
+        *(v16u *)(c + (k + 3) * 16) = s3;
+    }
+    for (; k < K; k++) {
+        const float *a0 = a + k * C;
+        v16 s0 = {0};
+        for (long i = 0; i < C; i++) s0 += a0[i] * *(const v16u *)(b + i * ldb);
+        *(v16u *)(c + k * 16) = s0;
+    }
+}
+
+void FR_NAME(fr_wino63_block_product)(const float *v, long xs, long ldv, long C, const float *u, long K, long n,
+                                      long tr, long tc0, long h, long w, const float *bias, const float *slopes,
+                                      float *out, float *scratch) {
+    float *M = scratch, *S = scratch + 64 * K * 16;
+    for (long xi = 0; xi < 64; xi++) FR_NAME(gemm16)(u + xi * K * C, C, v + xi * xs, ldv, K, M + xi * K * 16);
+    for (long k = 0; k < K; k++)
+        FR_NAME(output_cols)(M + k * 16, K * 16, tr, 1, tc0, n, h, w, out + k * h * w, bias[k], slopes[k], S);
+}
+
+void FR_NAME(fr_wino63_block_conv)(const float *x, long C, long h, long w, const float *u, long K, long n, long tr,
+                                   long tc0, const float *bias, const float *slopes, float *out, float *scratch) {
+    float *V = scratch, *rest = scratch + 64 * C * 16;
+    if (n < 16) memset(V, 0, (size_t)(64 * C * 16) * sizeof(float));
+    for (long c = 0; c < C; c++) FR_NAME(input_cols)(x + c * h * w, h, w, tr, 1, tc0, n, V + c * 16, C * 16, rest);
+    FR_NAME(fr_wino63_block_product)(V, C * 16, 16, C, u, K, n, tr, tc0, h, w, bias, slopes, out, rest);
 }

@@ -1,6 +1,7 @@
 import CBLAS
 import CKernels
 import Foundation
+import Synchronization
 
 struct WinogradConv {
     let inChannels: Int, outChannels: Int
@@ -41,9 +42,61 @@ struct WinogradConv {
     /// Floats of workspace per tile (V and M).
     var floatsPerTile: Int { 64 * (inChannels + outChannels) }
 
+    /// Tiles per block of the cache-blocked path (the C kernels' block width).
+    static let blockTiles = 16
+
+    /// The convolution in blocks of 16 tiles of a tile row: each block's input transform, its 64
+    /// products with the transformed weights and its output transform (bias and activation fused) run
+    /// one after the other on one worker, so the block's transformed data (64·(C + K)·16 floats) stays in
+    /// cache; the workers take blocks in turn.
     func forward(
         _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
         bias: [Float], activation: Activation, workspace: Workspace
+    ) {
+        let C = inChannels, K = outChannels
+        let slopes = Self.slopes(activation, K)
+        u.withUnsafeBufferPointer { up in
+            bias.withUnsafeBufferPointer { bp in
+                slopes.withUnsafeBufferPointer { sp in
+                    Self.forEachBlock(
+                        height: h, width: w, scratch: fr_wino63_block_scratch(C, K), workspace: workspace
+                    ) { tr, tc0, n, buffer in
+                        fr_wino63_block_conv(
+                            x, C, h, w, up.baseAddress!, K, n, tr, tc0, bp.baseAddress!, sp.baseAddress!, out, buffer)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body(tileRow, firstTile, tiles, buffer)` for every block of up to 16 tiles of a tile row of
+    /// an h×w picture, on `GEMM.workers` workers that take the blocks in turn, each with its own buffer of
+    /// `scratch` floats in `workspace`.
+    static func forEachBlock(
+        height h: Int, width w: Int, scratch: Int, workspace: Workspace,
+        _ body: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        Kernels.prepare()
+        let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
+        let perRow = (tilesX + blockTiles - 1) / blockTiles, blocks = perRow * tilesY
+        let workers = min(GEMM.workers, blocks)
+        workspace.reserve(workers * scratch)
+        let buffers = workspace.pointer
+        let next = Atomic<Int>(0)
+        Parallel.forEach(workers) { wi in
+            while case let b = next.wrappingAdd(1, ordering: .relaxed).oldValue, b < blocks {
+                let tc0 = (b % perRow) * blockTiles
+                body(b / perRow, tc0, min(blockTiles, tilesX - tc0), buffers + wi * scratch)
+            }
+        }
+    }
+
+    /// The convolution in bands of whole tile rows: every input channel's transform, 64 OpenBLAS
+    /// products over the band, every output channel's transform. The blocked `forward`'s reference;
+    /// `plain` uses the Swift transforms.
+    func forwardBanded(
+        _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
+        bias: [Float], activation: Activation, workspace: Workspace, plain: Bool = false
     ) {
         let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
         let bandRows = max(1, min(tilesY, workspace.capacity / max(floatsPerTile * tilesX, 1)))
@@ -55,11 +108,23 @@ struct WinogradConv {
             let rows = min(bandRows, tilesY - tr0)
             let T = rows * tilesX
             let V = workspace.pointer, M = workspace.pointer + 64 * C * T
-            Self.transformInput(
-                x, height: h, width: w, channels: 0..<C, tileRow0: tr0, rows: rows, into: V, vChannels: C, tiles: T)
+            if plain {
+                Self.transformInputPlain(
+                    x, height: h, width: w, channels: 0..<C, tileRow0: tr0, rows: rows, into: V, vChannels: C,
+                    tiles: T)
+            } else {
+                Self.transformInput(
+                    x, height: h, width: w, channels: 0..<C, tileRow0: tr0, rows: rows, into: V, vChannels: C,
+                    tiles: T)
+            }
             multiply(V, vChannels: C, tiles: T, into: M)
-            transformOutput(
-                M, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w, out: out, bias: bias, slopes: slopes)
+            if plain {
+                transformOutputPlain(
+                    M, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w, out: out, bias: bias, slopes: slopes)
+            } else {
+                transformOutput(
+                    M, tiles: T, tileRow0: tr0, rows: rows, height: h, width: w, out: out, bias: bias, slopes: slopes)
+            }
             tr0 += rows
         }
     }
@@ -312,7 +377,10 @@ public final class WinogradInput {
         self.width = width
         self.capacity = capacity
         tiles = ((width + 5) / 6) * ((height + 5) / 6)
-        v = .allocate(capacity: 64 * capacity * tiles)
+        // a block reads 16 floats from each row start: the last block of the last row reads past the end
+        let count = 64 * capacity * tiles + WinogradConv.blockTiles
+        v = .allocate(capacity: count)
+        v.initialize(repeating: 0, count: count)
     }
     deinit { v.deallocate() }
 
@@ -341,12 +409,23 @@ extension Conv2d {
         guard input.channels >= inChannels else {
             throw TensorError.shape("\(name) needs \(inChannels) channels, \(input.channels) transformed")
         }
-        workspace.reserve(64 * outChannels * input.tiles)
-        let m = workspace.pointer
-        wg.multiply(input.v, vChannels: input.capacity, tiles: input.tiles, into: m)
-        wg.transformOutput(
-            m, tiles: input.tiles, tileRow0: 0, rows: (input.height + 5) / 6, height: input.height, width: input.width,
-            out: output, bias: bias, slopes: WinogradConv.slopes(activation, outChannels))
+        let C = inChannels, K = outChannels, h = input.height, w = input.width, T = input.tiles
+        let tilesX = (w + 5) / 6
+        let slopes = WinogradConv.slopes(activation, K)
+        let v = input.v, xs = input.capacity * T
+        wg.u.withUnsafeBufferPointer { up in
+            bias.withUnsafeBufferPointer { bp in
+                slopes.withUnsafeBufferPointer { sp in
+                    WinogradConv.forEachBlock(
+                        height: h, width: w, scratch: fr_wino63_block_scratch(0, K), workspace: workspace
+                    ) { tr, tc0, n, buffer in
+                        fr_wino63_block_product(
+                            v + tr * tilesX + tc0, xs, T, C, up.baseAddress!, K, n, tr, tc0, h, w, bp.baseAddress!,
+                            sp.baseAddress!, output, buffer)
+                    }
+                }
+            }
+        }
     }
 
     public var usesWinograd: Bool { winogradEligible }

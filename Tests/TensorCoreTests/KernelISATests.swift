@@ -93,6 +93,71 @@ final class KernelISATests: XCTestCase {
         }
     }
 
+    /// The cache-blocked convolution (blocks of 16 tiles through input transform, own small products and
+    /// output transform) against the banded path on the plain Swift transforms and OpenBLAS: widths with
+    /// a partial last block, channel counts not a multiple of 4, one-pixel pictures.
+    func test_blockedWinograd_eachISA_matchesTheBandedPlainPath() throws {
+        var g = SplitMix64(13)
+        for isa in available {
+            for (ci, co, h, w) in [(9, 5, 7, 200), (16, 24, 23, 37), (64, 64, 30, 101), (8, 3, 1, 1), (12, 7, 13, 96)] {
+                let wg = WinogradConv(
+                    weight: (0..<(co * ci * 9)).map { _ in g.nextUnit() - 0.5 }, inChannels: ci, outChannels: co)
+                let x = randomTensor(ci, h, w, seed: UInt64(ci * 31 + w))
+                let bias = (0..<co).map { _ in g.nextUnit() - 0.5 }
+                let act = Activation.prelu((0..<co).map { _ in g.nextUnit() * 0.3 })
+                var fast = [Float](repeating: .nan, count: co * h * w), plain = fast
+                x.data.withUnsafeBufferPointer { xp in
+                    fast.withUnsafeMutableBufferPointer { o in
+                        Kernels.using(isa) {
+                            wg.forward(
+                                xp.baseAddress!, height: h, width: w, out: o.baseAddress!, bias: bias, activation: act,
+                                workspace: Workspace(floats: 16))
+                        }
+                    }
+                    plain.withUnsafeMutableBufferPointer { o in
+                        wg.forwardBanded(
+                            xp.baseAddress!, height: h, width: w, out: o.baseAddress!, bias: bias, activation: act,
+                            workspace: Workspace(floats: 1 << 12), plain: true)
+                    }
+                }
+                XCTAssertFalse(fast.contains { $0.isNaN }, "\(isa) \(ci)→\(co) \(h)x\(w): every pixel written")
+                // Same transforms, different summation order (own 4x16 products vs OpenBLAS): the rounding of
+                // up to 64 products per entry, amplified by the F(6,3) output transform, reaches ~1.2e-5.
+                XCTAssertLessThanOrEqual(maxRelativeError(fast, plain), 3e-5, "\(isa) \(ci)→\(co) \(h)x\(w)")
+            }
+        }
+    }
+
+    /// A dense block's path: channels transformed once into a `WinogradInput`, then convolutions that read a
+    /// prefix of them, against the direct sum.
+    func test_transformedInputConvolution_eachISA_matchesDirectSum() throws {
+        var g = SplitMix64(17)
+        for isa in available {
+            let (h, w) = (29, 103)
+            let x = randomTensor(20, h, w, seed: 3)
+            let input = WinogradInput(height: h, width: w, capacity: 24)
+            Kernels.using(isa) {
+                x.data.withUnsafeBufferPointer { input.append($0.baseAddress!, count: 12) }
+                x.data.withUnsafeBufferPointer { input.append($0.baseAddress! + 12 * h * w, count: 8) }
+            }
+            for (ci, co) in [(12, 8), (20, 5)] {
+                let conv = try Conv2d(
+                    name: "d", inChannels: ci, outChannels: co, kernel: 3,
+                    weight: (0..<(co * ci * 9)).map { _ in g.nextUnit() - 0.5 },
+                    bias: (0..<co).map { _ in g.nextUnit() - 0.5 }, activation: .leakyReLU(0.2))
+                var out = [Float](repeating: .nan, count: co * h * w)
+                try out.withUnsafeMutableBufferPointer { o in
+                    try Kernels.using(isa) {
+                        try conv.forward(transformed: input, into: o.baseAddress!, workspace: Workspace(floats: 16))
+                    }
+                }
+                let prefix = Tensor(channels: ci, height: h, width: w, data: Array(x.data.prefix(ci * h * w)))
+                XCTAssertLessThanOrEqual(
+                    maxRelativeError(out, conv.reference(prefix).data), 1e-4, "\(isa) \(ci)→\(co)")
+            }
+        }
+    }
+
     func test_isaNames_andTheEnvironmentVariable() throws {
         XCTAssertEqual(InstructionSet(name: "AVX2"), .avx2)
         XCTAssertNil(try Kernels.requested([:]))

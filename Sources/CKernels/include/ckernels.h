@@ -26,6 +26,20 @@ void fr_wino63_output(const float *m, long stride, long tr0, long rows, long h, 
                       float slope, float *scratch);
 long fr_wino63_output_scratch(long w);
 
+/// A whole Winograd F(6,3) 3×3 convolution (stride 1, padding 1) of a block of n ≤ 16 tiles: the tiles
+/// tc0 ..< tc0+n of tile row tr. Input x: C planes of h×w; u: the transformed weights [64][K][C]; output:
+/// K planes of h×w, the block's pixels written (plus bias[k], then x < 0 ? x·slopes[k] : x). All the
+/// block's transformed data stays in `scratch` (fr_wino63_block_scratch(C, K) floats), in cache.
+void fr_wino63_block_conv(const float *x, long C, long h, long w, const float *u, long K, long n, long tr, long tc0,
+                          const float *bias, const float *slopes, float *out, float *scratch);
+long fr_wino63_block_scratch(long C, long K);
+
+/// The same from an already transformed input: v[ξ·xs + c·ldv + j] for the block's tile j (16 readable
+/// floats from each row start, values past n unused). `scratch`: fr_wino63_block_scratch(0, K) floats.
+void fr_wino63_block_product(const float *v, long xs, long ldv, long C, const float *u, long K, long n, long tr,
+                             long tc0, long h, long w, const float *bias, const float *slopes, float *out,
+                             float *scratch);
+
 #ifdef __cplusplus
 }
 #endif
