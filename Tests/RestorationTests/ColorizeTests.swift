@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import FilmCore
+import Networks
 import Restoration
 import TestSupport
 
@@ -233,6 +234,32 @@ final class ColorizeTests: XCTestCase {
         let forced = try run(ColorizeStage(predictor: FlickeringPredictor(), renderSize: 64, force: true), [color])[0]
         XCTAssertNotEqual(forced.planes, color.planes)
         XCTAssertGreaterThanOrEqual(psnr(Self.matrix.luma(forced.planes), Self.matrix.luma(color.planes)), 45)
+    }
+
+    /// `mirror`: the shipped colorizer's prediction averaged with that of the mirror image is itself mirror
+    /// symmetric for a mirror-symmetric picture (without it the network's padding and strides make it not).
+    func test_mirrorAverage_givesASymmetricPictureSymmetricColour() throws {
+        let file = try XCTUnwrap(try StageRegistry.make("colorize", text: [:]).modelFiles.first)
+        let network = try BinColorizers.load(URL(fileURLWithPath: file))
+        let (w, h) = (96, 64)
+        let gray = (0..<(w * h)).map { i -> Float in
+            let x = Float(min(i % w, w - 1 - i % w)), y = Float(i / w)
+            return 0.5 + 0.3 * sinf(x * 0.3) * cosf(y * 0.2) + 0.1 * sinf((x + y) * 0.07)
+        }
+        func asymmetry(_ mirror: Bool) throws -> Float {
+            let c = try BinColorizerPredictor(network, mirrorAverage: mirror).chromaAndCertainty(
+                gray: gray, width: w, height: h, matrix: YCbCrMatrix(kr: 0.299, kb: 0.114))
+            var worst: Float = 0
+            for plane in [c.cb, c.cr, try XCTUnwrap(c.certainty)] {
+                for y in 0..<h {
+                    for x in 0..<w { worst = max(worst, abs(plane[y * w + x] - plane[y * w + w - 1 - x])) }
+                }
+            }
+            return worst
+        }
+        let (with, without) = (try asymmetry(true), try asymmetry(false))
+        XCTAssertLessThanOrEqual(with, 1e-5)
+        XCTAssertGreaterThan(without, 10 * with + 1e-4, "the plain prediction is not symmetric by itself")
     }
 
     func test_options_areChecked() throws {

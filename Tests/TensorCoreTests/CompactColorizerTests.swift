@@ -14,26 +14,10 @@ final class CompactColorizerTests: XCTestCase {
     }
 
     func test_shippedWeights_reproduceTheTrainingFrameworksOutput() throws {
-        let net = try CompactColorizer(
-            contentsOf: Self.root.appendingPathComponent("Models/colorizer/compact-colorizer.safetensors"))
-        let fx = Self.root.appendingPathComponent("Tests/Fixtures/colorizer")
-        let note =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: fx.appendingPathComponent("README.json")))
-            as! [String: Any]
-        let h = note["height"] as! Int, w = note["width"] as! Int
-        func floats(_ n: String) throws -> [Float] { try readFloat32(fx.appendingPathComponent(n)) }
-        let input = try floats("input.f32"), expected = try floats("chroma.f32")
-        let (cb, cr) = net.decode(try net.logits(input, height: h, width: w, workspace: Workspace()))
-        XCTAssertEqual(cb.count + cr.count, expected.count)
-        let err = zip(cb + cr, expected).map { abs($0 - $1) }.max()!
-        let spread = expected.map { abs($0) }.max()!
-        print(
-            String(
-                format:
-                    "compact colorizer (%d parameters, %d bins, T %.2f) %dx%d: max abs chroma error %.2e (chroma within ±%.3f)",
-                net.parameterCount, net.bins.count, net.temperature, w, h, err, spread))
-        XCTAssertLessThanOrEqual(err, 2e-3)
-        XCTAssertGreaterThan(spread, 0.02, "the fixture's chroma is not flat")
+        let net = try assertShippedColorizerMatchesTraining(
+            weights: "Models/colorizer/compact-colorizer.safetensors", fixture: "Tests/Fixtures/colorizer",
+            bound: 2e-3)
+        XCTAssertTrue(net is CompactColorizer)
     }
 
     /// Certainty is 1 − the decoding distribution's entropy over log Q: 1 for one bin, 0 for all bins
@@ -76,4 +60,35 @@ final class CompactColorizerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("[128, 64, 1]"), "\($0)")
         }
     }
+}
+
+/// Loads a shipped colorizer (`weights`, relative to the package) and checks it against the chroma the
+/// training framework decoded from the same weights at export (`fixture`: input.f32, chroma.f32 and
+/// README.json, written by Tools/train_colorizer.py): the largest absolute chroma difference must stay
+/// within `bound`. Returns the network for further checks.
+@discardableResult
+func assertShippedColorizerMatchesTraining(
+    weights: String, fixture: String, bound: Float, file: StaticString = #filePath, line: UInt = #line
+) throws -> any BinColorizer {
+    let net = try BinColorizers.load(CompactColorizerTests.root.appendingPathComponent(weights))
+    let fx = CompactColorizerTests.root.appendingPathComponent(fixture)
+    let note =
+        try JSONSerialization.jsonObject(with: Data(contentsOf: fx.appendingPathComponent("README.json")))
+        as! [String: Any]
+    XCTAssertEqual(
+        note["weights"] as? String, weights, "the fixture was made from other weights", file: file, line: line)
+    let h = note["height"] as! Int, w = note["width"] as! Int
+    func floats(_ n: String) throws -> [Float] { try readFloat32(fx.appendingPathComponent(n)) }
+    let input = try floats("input.f32"), expected = try floats("chroma.f32")
+    let (cb, cr) = net.decode(try net.logits(input, height: h, width: w, workspace: Workspace()))
+    XCTAssertEqual(cb.count + cr.count, expected.count, file: file, line: line)
+    let err = zip(cb + cr, expected).map { abs($0 - $1) }.max() ?? .infinity
+    let spread = expected.map { abs($0) }.max() ?? 0
+    print(
+        String(
+            format: "%@ (%d parameters, %d bins, T %.2f) %dx%d: max abs chroma error %.2e (chroma within ±%.3f)",
+            weights, net.parameterCount, net.bins.count, net.temperature, w, h, err, spread))
+    XCTAssertLessThanOrEqual(err, bound, file: file, line: line)
+    XCTAssertGreaterThan(spread, 0.02, "the fixture's chroma is not flat", file: file, line: line)
+    return net
 }

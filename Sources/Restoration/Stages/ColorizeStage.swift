@@ -57,7 +57,12 @@ public final class BinColorizerPredictor: ColorPredictor {
     public var name: String { "FilmRestore \(network is FilmColorizer ? "film" : "compact") colorizer" }
     private let workspace = Workspace()
     static let bt601 = YCbCrMatrix(kr: 0.299, kb: 0.114)
-    public init(_ network: any BinColorizer) { self.network = network }
+    /// Also predict the mirror image and average the two (chroma and certainty): twice the network time.
+    public var mirrorAverage: Bool
+    public init(_ network: any BinColorizer, mirrorAverage: Bool = false) {
+        self.network = network
+        self.mirrorAverage = mirrorAverage
+    }
     public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
     {
         let c = try chromaAndCertainty(gray: gray, width: width, height: height, matrix: matrix)
@@ -69,8 +74,22 @@ public final class BinColorizerPredictor: ColorPredictor {
     public func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
         cb: [Float], cr: [Float], certainty: [Float]?
     ) {
-        let low = network.decodeWithCertainty(
+        var low = network.decodeWithCertainty(
             try network.logits(gray, height: height, width: width, workspace: workspace))
+        if mirrorAverage {
+            let m = network.decodeWithCertainty(
+                try network.logits(
+                    Self.mirrored(gray, width: width), height: height, width: width, workspace: workspace))
+            let lw = width / 4
+            let (mcb, mcr, mc) = (
+                Self.mirrored(m.cb, width: lw), Self.mirrored(m.cr, width: lw), Self.mirrored(m.certainty, width: lw)
+            )
+            for i in low.cb.indices {
+                low.cb[i] = 0.5 * (low.cb[i] + mcb[i])
+                low.cr[i] = 0.5 * (low.cr[i] + mcr[i])
+                low.certainty[i] = 0.5 * (low.certainty[i] + mc[i])
+            }
+        }
         let t = Tensor(channels: 3, height: height / 4, width: width / 4, data: low.cb + low.cr + low.certainty)
         let up = Ops.resizeBilinear(t, height: height, width: width)
         let n = width * height
@@ -80,6 +99,15 @@ public final class BinColorizerPredictor: ColorPredictor {
             (_, cb[i], cr[i]) = matrix.ycbcr(r: r, g: g, b: b)
         }
         return (cb, cr, Array(up.data[(2 * n)..<(3 * n)]))
+    }
+
+    /// Rows of `width` pixels, each reversed.
+    static func mirrored(_ plane: [Float], width: Int) -> [Float] {
+        var out = plane
+        for start in stride(from: 0, to: plane.count, by: width) {
+            for x in 0..<width { out[start + x] = plane[start + width - 1 - x] }
+        }
+        return out
     }
 }
 
@@ -127,6 +155,10 @@ public final class ColorizeStage: Stage {
                     + "certainty being 1 − the normalized entropy of the model's colour distribution; uncertain "
                     + "regions fall toward gray, or keep the last sure colour of the shot along the motion; 0 off "
                     + "(references and DeOldify are always sure)"),
+            .bool(
+                "mirror", default: false,
+                "FilmRestore's own colorizers: also predict the mirror image and average the two (left-right "
+                    + "consistent colour; twice the network time, no measured gain on the held-out photos)"),
             .bool("force", default: false, "colorize input that already has color"),
             .modelsDir,
         ])
@@ -161,6 +193,7 @@ public final class ColorizeStage: Stage {
         }
         // the default render size: our own colorizers' training scale (short side 128); 320 for DeOldify and references
         renderSize = options.int("render-size", default: predictor is BinColorizerPredictor ? 128 : 320)
+        (predictor as? BinColorizerPredictor)?.mirrorAverage = options.bool("mirror")
     }
 
     /// For tests and embedding: any predictor.
