@@ -307,6 +307,96 @@ def evaluate(model, bins, images, mean_c, t=T, bias=None):
     return math.sqrt(se / n), math.sqrt(se0 / n), float(np.mean(cf))
 
 
+def posterior_mean(logits, bins, bias, center, scale):
+    """The posterior-mean decoding: the mean of the bins under softmax(logits + bias) (bias = −(u − β)·log w
+    takes the class rebalancing back out by u in all, β being already folded into head.bias), moved away from
+    the training photos' mean chroma `center` by `scale`: Cb, Cr (B, h, w)."""
+    pb, pr = decode(logits, bins, 1.0, bias)
+    return center[0] + scale * (pb - center[0]), center[1] + scale * (pr - center[1])
+
+
+def choose_posterior(model, bins, logw, beta, tune, report, mean_c, undo=(0.5, 0.6, 0.75, 0.9, 1.0),
+                     scales=(1.0, 1.1, 1.2, 1.25, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0), margin=0.95):
+    """Of all (u, scale), the most colourful whose chroma error on the tuning half is below `margin` of the
+    constant mean's (else the least error); reported on the other half. The scale grows colour where the
+    posterior is sure and little where it is spread: the mean of a spread distribution lies near `center`."""
+    def run(images, u, scales):
+        model.eval()
+        acc = {s: [0.0, 0.0, 0, []] for s in scales}
+        with torch.no_grad():
+            for _, a in images:
+                m = 16 if isinstance(model, FilmColorizer) else 8
+                h, w = a.shape[0] // m * m, a.shape[1] // m * m
+                x = torch.from_numpy(a[:h, :w].transpose(2, 0, 1)[None].astype(np.float32) / 255)
+                y, cb, cr = ycbcr(x)
+                logits = model(y[:, None])
+                truth_cf = max(colorfulness(x[0].numpy().transpose(1, 2, 0)), 1e-6)
+                for s in scales:
+                    pb, pr = posterior_mean(logits, bins, -(u - beta) * logw, mean_c, s)
+                    pb = F.interpolate(pb[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
+                    pr = F.interpolate(pr[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
+                    r = acc[s]
+                    r[0] += float(((pb - cb) ** 2 + (pr - cr) ** 2).sum())
+                    r[1] += float(((mean_c[0] - cb) ** 2 + (mean_c[1] - cr) ** 2).sum()); r[2] += h * w
+                    r[3].append(colorfulness(rgb_from(y[0].numpy(), pb[0].numpy(), pr[0].numpy())) / truth_cf)
+        return [{"undo": u, "scale": s, "chroma_rmse": math.sqrt(r[0] / r[2]), "constant_rmse": math.sqrt(r[1] / r[2]),
+                 "colorfulness_ratio": float(np.mean(r[3]))} for s, r in acc.items()]
+    tried = []
+    for u in undo:
+        tried += run(tune, u, scales)
+        for r in tried[-len(scales):]:
+            print("posterior mean", json.dumps(r), flush=True)
+    ok = [r for r in tried if r["chroma_rmse"] < margin * r["constant_rmse"]]
+    best = max(ok, key=lambda r: r["colorfulness_ratio"]) if ok else min(tried, key=lambda r: r["chroma_rmse"])
+    held_out = run(report, best["undo"], [best["scale"]])[0]
+    print("posterior mean, held out (report half):", json.dumps(held_out), flush=True)
+    return best, held_out, tried
+
+
+def add_posterior(path, data_folder, fixtures, threads):
+    """Adds the posterior-mean decoding to an exported colorizer (tensors posterior.bias [Q], posterior.center
+    [2], posterior.scale [1]; its choice in the metadata) and its parity output to the fixture folder."""
+    torch.set_num_threads(threads)
+    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; header = json.loads(b[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    tensors = {k: torch.from_numpy(np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                                                 dtype="<f4").reshape(v["shape"]).copy()) for k, v in header.items()}
+    bins, Q = tensors["bins"], tensors["bins"].shape[0]
+    arch = "film" if "enc4.0.0.weight" in tensors else "compact"
+    if arch == "film":
+        widths = tuple(tensors[k].shape[0] for k in ("enc0.0.0.weight", "enc1.0.0.weight", "enc2.0.0.weight",
+                                                     "enc3.0.0.weight", "enc4.0.0.weight", "dec.0.0.weight"))
+        model = FilmColorizer(Q, widths=widths)
+    else:
+        model = CompactColorizer(Q)
+    model.load_state_dict({k: v for k, v in tensors.items() if k not in ("bins", "temperature") and not k.startswith("posterior.")}, strict=False)
+    model.eval()
+    beta = json.loads(meta["held_out"])["undo"]
+    data = load_images(data_folder)
+    bins_np, weights_np, _ = make_bins(data["train"])
+    if not np.allclose(bins_np, bins.numpy()):
+        raise SystemExit(f"{path}: its bins are not those of the photos in {data_folder}")
+    logw = torch.log(torch.from_numpy(weights_np))
+    ys = [ycbcr(x.transpose(2, 0, 1)[None].astype(np.float32) / 255) for _, x in data["train"][:300]]
+    mean_c = (float(np.mean([c[1].mean() for c in ys])), float(np.mean([c[2].mean() for c in ys])))
+    best, held_out, tried = choose_posterior(model, bins, logw, beta, data["val"][0::2], data["val"][1::2], mean_c)
+    tensors["posterior.bias"] = -(best["undo"] - beta) * logw
+    tensors["posterior.center"] = torch.tensor(mean_c)
+    tensors["posterior.scale"] = torch.tensor([best["scale"]])
+    meta["posterior_mean"] = json.dumps({"chosen": best, "held_out": held_out, "tried": tried})
+    save_safetensors(path, tensors, meta)
+    # parity output: the posterior-mean chroma of the fixture's input
+    info = json.load(open(os.path.join(fixtures, "README.json")))
+    gray = np.fromfile(os.path.join(fixtures, "input.f32"), dtype=np.float32).reshape(info["height"], info["width"])
+    with torch.no_grad():
+        pb, pr = posterior_mean(model(torch.from_numpy(gray)[None, None]), bins, tensors["posterior.bias"], mean_c, best["scale"])
+    np.stack([pb[0].numpy(), pr[0].numpy()]).astype(np.float32).tofile(os.path.join(fixtures, "posterior.f32"))
+    info["posterior"] = "posterior.f32: Cb then Cr at (H/4)x(W/4), the posterior-mean decoding (tensors posterior.*)"
+    with open(os.path.join(fixtures, "README.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    print(f"{path}: posterior mean u {best['undo']} scale {best['scale']}, center {mean_c[0]:.4f} {mean_c[1]:.4f}", flush=True)
+
+
 def film_fixture(folder):
     """The Swift parity fixture of the film architecture, before any trained weights exist: a small seeded
     FilmColorizer (widths 8/16/16/32/32, decoder 24, 32 bins) with random BatchNorm statistics and attention
@@ -364,6 +454,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "Models", "colorizer"))
     ap.add_argument("--fixtures", default=os.path.join(ROOT, "Tests", "Fixtures", "colorizer"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--add-posterior", metavar="FILE", default=None,
+                    help="add the posterior-mean decoding (chosen on the tuning half) to an exported colorizer, and its "
+                         "parity output to --fixtures; training runs call this after export")
     ap.add_argument("--temperatures", default="0.38,0.55,0.7,1.0",
                     help="annealed-mean temperatures tried after training")
     ap.add_argument("--margin", type=float, default=0.98, help="chroma error must stay below this fraction of the constant mean's")
@@ -372,6 +465,8 @@ def main():
                          "Of all (β, T), the most colorful whose chroma error stays below the constant mean's on the first half "
                          "of the held-out photos (by --margin) is shipped (folded into head.bias); the second half reports")
     a = ap.parse_args()
+    if a.add_posterior:
+        return add_posterior(a.add_posterior, a.data, a.fixtures, a.threads)
     if a.film_fixture:
         return film_fixture(a.film_fixture)
     widths = tuple(int(v) for v in a.widths.split(",")) if a.widths else None
@@ -484,6 +579,7 @@ def main():
                    "layout": "input: Y' float32 HxW; chroma.f32: Cb then Cr at (H/4)x(W/4), annealed mean at the shipped temperature",
                    "weights": f"Models/colorizer/{name}.safetensors"}, f, indent=1)
     print(f"exported: {Q} classes, {sum(v.numel() for v in tensors.values())} values; training {seconds / 60:.1f} min", flush=True)
+    add_posterior(os.path.join(a.out, f"{name}.safetensors"), a.data, a.fixtures, a.threads)
 
 
 if __name__ == "__main__":

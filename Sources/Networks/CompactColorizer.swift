@@ -97,6 +97,9 @@ extension BinColorizer {
     public func decodeWithCertainty(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float]) {
         chroma.decodeWithCertainty(logits)
     }
+    public func decodePosterior(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float])? {
+        chroma.decodePosterior(logits)
+    }
 }
 
 /// Loads a bin colorizer, its architecture told by its keys (as spandrel does): `enc4.*` and `attn16.*`
@@ -112,10 +115,21 @@ public enum BinColorizers {
     }
 }
 
-/// The bins (Cb, Cr, BT.601 full range), the annealed-mean temperature, and the decoding.
+/// The bins (Cb, Cr, BT.601 full range), the annealed-mean temperature, and the decodings.
 public struct ChromaBins: Sendable {
     public let bins: [(cb: Float, cr: Float)]
     public let temperature: Float
+    /// The posterior-mean decoding, when the file carries one (`posterior.bias` [Q], `posterior.center`
+    /// [2], `posterior.scale` [1]): the mean of the bins under softmax(logits + bias), the bias taking the
+    /// class rebalancing of training back out, moved away from `center` (the training photos' mean
+    /// chroma) by `scale`. A spread distribution's mean lies near the center, so the colour falls toward
+    /// it by itself where the model is unsure.
+    public let posterior: Posterior?
+    public struct Posterior: Sendable {
+        public let bias: [Float]
+        public let center: (cb: Float, cr: Float)
+        public let scale: Float
+    }
 
     /// The 1×1 head to Q bin logits, Q read from `head.weight`, with the bin table and temperature.
     static func head(_ r: inout WeightReader, _ sd: StateDict, channels: Int, name: String) throws -> (
@@ -133,7 +147,24 @@ public struct ChromaBins: Sendable {
         guard t.isFinite, t > 0, b.allSatisfy(\.isFinite) else {
             throw TensorError.format("\(name): temperature or bins not finite and positive")
         }
-        return (head, ChromaBins(bins: (0..<q).map { (b[2 * $0], b[2 * $0 + 1]) }, temperature: t))
+        var posterior: Posterior? = nil
+        if sd["posterior.bias"] != nil || sd["posterior.center"] != nil || sd["posterior.scale"] != nil {
+            let bias = try sd.require("posterior.bias", shape: [q]).data
+            let center = try sd.require("posterior.center", shape: [2]).data
+            let scale = try sd.require("posterior.scale", shape: [1]).data[0]
+            guard bias.allSatisfy(\.isFinite), center.allSatisfy({ $0.isFinite && abs($0) < 1 }), scale > 0,
+                scale <= 10
+            else {
+                throw TensorError.format(
+                    "\(name): posterior.bias/center/scale not finite, or scale outside (0, 10]")
+            }
+            posterior = Posterior(bias: bias, center: (center[0], center[1]), scale: scale)
+        }
+        return (
+            head,
+            ChromaBins(
+                bins: (0..<q).map { (b[2 * $0], b[2 * $0 + 1]) }, temperature: t, posterior: posterior)
+        )
     }
 
     /// The annealed mean of the bins under softmax(logits / T): Cb and Cr planes at the logits' size.
@@ -145,6 +176,35 @@ public struct ChromaBins: Sendable {
     /// The annealed mean, and how sure the model is of each pixel's colour: 1 − the entropy of the
     /// decoding distribution softmax(logits / T) over log Q (1: one bin; 0: all bins alike).
     public func decodeWithCertainty(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float]) {
+        annealedMean(logits)
+    }
+
+    /// The posterior-mean chroma (nil when the file has no posterior decoding), and the same certainty
+    /// as the annealed mean's.
+    public func decodePosterior(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float])? {
+        guard let post = posterior, post.bias.count == logits.channels else { return nil }
+        let certainty = annealedMean(logits).certainty
+        let n = logits.plane, q = logits.channels
+        var cb = [Float](repeating: 0, count: n), cr = cb
+        logits.data.withUnsafeBufferPointer { lp in
+            for i in 0..<n {
+                var m = -Float.infinity
+                for k in 0..<q { m = max(m, lp[k * n + i] + post.bias[k]) }
+                var s: Float = 0, b: Float = 0, r: Float = 0
+                for k in 0..<q {
+                    let p = expf(lp[k * n + i] + post.bias[k] - m)
+                    s += p
+                    b += p * bins[k].cb
+                    r += p * bins[k].cr
+                }
+                cb[i] = post.center.cb + post.scale * (b / s - post.center.cb)
+                cr[i] = post.center.cr + post.scale * (r / s - post.center.cr)
+            }
+        }
+        return (cb, cr, certainty)
+    }
+
+    func annealedMean(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float]) {
         let n = logits.plane, q = logits.channels
         var cb = [Float](repeating: 0, count: n), cr = cb, certainty = cb
         let invT = 1 / temperature, logQ = logf(Float(max(q, 2)))

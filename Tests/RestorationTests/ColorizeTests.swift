@@ -373,6 +373,18 @@ final class ColorizeConfidenceTests: XCTestCase {
         let kept = Self.band(try run(cut: false), 8..<(w / 2 - 24))
         XCTAssertEqual(kept.cb, a.cb, accuracy: 0.012, "the last sure colour is kept")
         XCTAssertEqual(kept.cr, a.cr, accuracy: 0.012)
+        // with no scaling (confidence 0, the default) the certainty still steers the steadiness: the
+        // unsure frames keep A (99 % kept per frame), where sure frames would let B in (85 % kept)
+        func unscaled(_ sure: [Float]) throws -> Frame {
+            let frames = (0..<4).map { ColorizeTests.grayFrame(picture, width: w, height: h, index: $0) }
+            let p = UnsurePredictor(colours: [a, b, b, b], certainty: sure)
+            return try Self.run(ColorizeStage(predictor: p, renderSize: 128, stability: 0.85, confidence: 0), frames)[3]
+        }
+        let unsure = Self.band(try unscaled([1, 0.05, 0.05, 0.05]), 8..<(w / 2 - 24))
+        XCTAssertEqual(unsure.cb, a.cb, accuracy: 0.012, "the last sure colour is kept without scaling too")
+        let sure = Self.band(try unscaled([1, 1, 1, 1]), 8..<(w / 2 - 24))
+        let keptOfA = (sure.cb - b.cb) / (a.cb - b.cb)
+        XCTAssertEqual(keptOfA, 0.85 * 0.85 * 0.85, accuracy: 0.05, "sure frames take their own colour in")
         let fresh = Self.band(try run(cut: true), 8..<(w / 2 - 24))
         // after the cut: 2 frames of B at 10 %, no memory of A
         XCTAssertEqual(fresh.cb, 0.1 * b.cb, accuracy: 0.01)

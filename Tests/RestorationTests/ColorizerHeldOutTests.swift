@@ -16,7 +16,7 @@ final class ColorizerHeldOutTests: XCTestCase {
             .deletingLastPathComponent()
     }
 
-    func test_heldOutPhotos_chromaErrorBelowConstantMean_colorfulnessAtLeastHalf() throws {
+    func test_heldOutPhotos_chromaErrorWellBelowConstantMean_colorfulnessAbove055() throws {
         let corpus = Self.root.deletingLastPathComponent().appendingPathComponent("shared/data/colorize-train")
         try XCTSkipUnless(FileManager.default.fileExists(atPath: corpus.path), "no training corpus at \(corpus.path)")
         let names = try String(
@@ -70,7 +70,8 @@ final class ColorizerHeldOutTests: XCTestCase {
                 format: "held-out photos (%d): chroma RMSE %.4f vs constant mean chroma %.4f; colorfulness ratio %.3f",
                 ratios.count, ours, constant, ratio))
         XCTAssertEqual(ratios.count, names.count)
-        XCTAssertLessThan(ours, constant)
-        XCTAssertGreaterThanOrEqual(ratio, 0.5)
+        // measured 0.0960 vs 0.1015 (5.4 % below), colourfulness 0.584 (Models/colorizer/MODEL_CARD.md)
+        XCTAssertLessThan(ours, 0.96 * constant)
+        XCTAssertGreaterThanOrEqual(ratio, 0.55)
     }
 }

@@ -16,7 +16,7 @@ final class CompactColorizerTests: XCTestCase {
     func test_shippedWeights_reproduceTheTrainingFrameworksOutput() throws {
         let net = try assertShippedColorizerMatchesTraining(
             weights: "Models/colorizer/compact-colorizer.safetensors", fixture: "Tests/Fixtures/colorizer",
-            bound: 2e-3)
+            bound: 1e-5)
         XCTAssertTrue(net is CompactColorizer)
     }
 
@@ -46,6 +46,47 @@ final class CompactColorizerTests: XCTestCase {
         let plain = net.decode(Tensor(channels: q, height: 1, width: 4, data: logits))
         XCTAssertEqual(plain.cb, d.cb)
         XCTAssertEqual(plain.cr, d.cr)
+    }
+
+    /// The posterior mean against the sum written out: p ∝ exp(logit + bias), mean of the bins under p,
+    /// moved away from the center by the scale; a one-bin pixel lands at center + scale·(bin − center).
+    func test_posteriorMean_isTheScaledMeanUnderTheBias() throws {
+        let net = try CompactColorizer(
+            contentsOf: Self.root.appendingPathComponent("Models/colorizer/compact-colorizer.safetensors"))
+        let post = try XCTUnwrap(net.chroma.posterior, "the shipped colorizer carries a posterior decoding")
+        let q = net.bins.count
+        var logits = [Float](repeating: 0, count: q * 2)
+        var g = SplitMix64(11)
+        for k in 0..<q { logits[k * 2] = 4 * (g.nextUnit() - 0.5) }
+        logits[7 * 2 + 1] = 200
+        let d = try XCTUnwrap(net.decodePosterior(Tensor(channels: q, height: 1, width: 2, data: logits)))
+        let e = (0..<q).map { Double(expf(logits[$0 * 2] + post.bias[$0])) }, sum = e.reduce(0, +)
+        let mb = zip(e, net.bins).map { $0 * Double($1.cb) }.reduce(0, +) / sum
+        let mr = zip(e, net.bins).map { $0 * Double($1.cr) }.reduce(0, +) / sum
+        XCTAssertEqual(d.cb[0], post.center.cb + post.scale * (Float(mb) - post.center.cb), accuracy: 1e-5)
+        XCTAssertEqual(d.cr[0], post.center.cr + post.scale * (Float(mr) - post.center.cr), accuracy: 1e-5)
+        XCTAssertEqual(d.cb[1], post.center.cb + post.scale * (net.bins[7].cb - post.center.cb), accuracy: 1e-5)
+        XCTAssertEqual(d.cr[1], post.center.cr + post.scale * (net.bins[7].cr - post.center.cr), accuracy: 1e-5)
+        // the certainty is the annealed decoding's
+        let a = net.decodeWithCertainty(Tensor(channels: q, height: 1, width: 2, data: logits))
+        XCTAssertEqual(d.certainty, a.certainty)
+    }
+
+    func test_posteriorDecoding_incompleteOrOutOfRange_isRejected() throws {
+        let sd = try StateDict.load(Self.root.appendingPathComponent("Models/colorizer/compact-colorizer.safetensors"))
+        var partial = sd
+        partial.tensors["posterior.center"] = nil
+        XCTAssertThrowsError(try CompactColorizer(stateDict: partial)) {
+            XCTAssertTrue("\($0)".contains("posterior.center"), "\($0)")
+        }
+        var zero = sd
+        zero.tensors["posterior.scale"] = NamedTensor(shape: [1], data: [0])
+        XCTAssertThrowsError(try CompactColorizer(stateDict: zero)) {
+            XCTAssertTrue("\($0)".contains("scale"), "\($0)")
+        }
+        var none = sd
+        for k in ["posterior.bias", "posterior.center", "posterior.scale"] { none.tensors[k] = nil }
+        XCTAssertNil(try CompactColorizer(stateDict: none).chroma.posterior, "without them: the annealed mean only")
     }
 
     func test_missingOrMisshapenKeys_areRejectedNamingTheKey() throws {
@@ -90,5 +131,16 @@ func assertShippedColorizerMatchesTraining(
             weights, net.parameterCount, net.bins.count, net.temperature, w, h, err, spread))
     XCTAssertLessThanOrEqual(err, bound, file: file, line: line)
     XCTAssertGreaterThan(spread, 0.02, "the fixture's chroma is not flat", file: file, line: line)
+    // the posterior-mean decoding, where the weights carry one (posterior.f32 beside)
+    if net.chroma.posterior != nil || note["posterior"] != nil {
+        let expected = try floats("posterior.f32")
+        let d = try XCTUnwrap(
+            net.decodePosterior(try net.logits(input, height: h, width: w, workspace: Workspace())),
+            "the fixture has a posterior decoding the weights lack", file: file, line: line)
+        XCTAssertEqual(d.cb.count + d.cr.count, expected.count, file: file, line: line)
+        let err = zip(d.cb + d.cr, expected).map { abs($0 - $1) }.max() ?? .infinity
+        print(String(format: "%@ posterior mean: max abs chroma error %.2e", weights, err))
+        XCTAssertLessThanOrEqual(err, bound, file: file, line: line)
+    }
     return net
 }

@@ -59,9 +59,15 @@ public final class BinColorizerPredictor: ColorPredictor {
     static let bt601 = YCbCrMatrix(kr: 0.299, kb: 0.114)
     /// Also predict the mirror image and average the two (chroma and certainty): twice the network time.
     public var mirrorAverage: Bool
-    public init(_ network: any BinColorizer, mirrorAverage: Bool = false) {
+    /// Decode by the posterior mean when the model file carries one (else, or when false, the annealed mean).
+    public var posteriorMean: Bool
+    public init(_ network: any BinColorizer, mirrorAverage: Bool = false, posteriorMean: Bool = true) {
         self.network = network
         self.mirrorAverage = mirrorAverage
+        self.posteriorMean = posteriorMean
+    }
+    func decode(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float]) {
+        (posteriorMean ? network.decodePosterior(logits) : nil) ?? network.decodeWithCertainty(logits)
     }
     public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
     {
@@ -74,10 +80,9 @@ public final class BinColorizerPredictor: ColorPredictor {
     public func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
         cb: [Float], cr: [Float], certainty: [Float]?
     ) {
-        var low = network.decodeWithCertainty(
-            try network.logits(gray, height: height, width: width, workspace: workspace))
+        var low = decode(try network.logits(gray, height: height, width: width, workspace: workspace))
         if mirrorAverage {
-            let m = network.decodeWithCertainty(
+            let m = decode(
                 try network.logits(
                     Self.mirrored(gray, width: width), height: height, width: width, workspace: workspace))
             let lw = width / 4
@@ -144,17 +149,25 @@ public final class ColorizeStage: Stage {
             ),
             .integer(
                 "render-size", 64...2048, .multiple(of: 32), default: nil,
-                note: "128 for FilmRestore's own colorizers (their training scale), 320 for DeOldify and references",
+                note:
+                    "96 for FilmRestore's own colorizers (chosen on the tuning half of the held-out photos; they were trained "
+                    + "at 128), 320 for DeOldify and references",
                 "short side in pixels at which color is predicted"),
             .number(
                 "stability", 0...1, default: 0.85,
                 "how much of the previous frame's motion-compensated color is kept where the motion is reliable"),
+            .choice(
+                "decoding", ["posterior", "annealed"], default: "posterior",
+                "FilmRestore's own colorizers: posterior (the mean colour of the model's distribution with the "
+                    + "training's rebalancing taken out, saturated by the model file's chosen scale: falls toward the "
+                    + "photos' mean colour by itself where the model is unsure) or annealed (Zhang et al.'s annealed "
+                    + "mean: vivid everywhere; use with confidence 0.55)"),
             .number(
-                "confidence", 0...1, default: 0.55,
-                "colour where the model is sure: a pixel's chroma is scaled by min(1, certainty / confidence), "
+                "confidence", 0...1, default: 0,
+                "colour where the model is sure: a pixel's chroma is also scaled by min(1, certainty / confidence), "
                     + "certainty being 1 − the normalized entropy of the model's colour distribution; uncertain "
-                    + "regions fall toward gray, or keep the last sure colour of the shot along the motion; 0 off "
-                    + "(references and DeOldify are always sure)"),
+                    + "regions fall toward gray. Either way, a region less sure than on the previous frame keeps more "
+                    + "of the shot's colour along the motion. 0: no scaling (references and DeOldify are always sure)"),
             .bool(
                 "mirror", default: false,
                 "FilmRestore's own colorizers: also predict the mirror image and average the two (left-right "
@@ -191,9 +204,11 @@ public final class ColorizeStage: Stage {
             let loaded = try Self.loadModel(options.model("model"), modelsDir: options.modelsFolder)
             (predictor, modelFiles) = (loaded.value, loaded.files)
         }
-        // the default render size: our own colorizers' training scale (short side 128); 320 for DeOldify and references
-        renderSize = options.int("render-size", default: predictor is BinColorizerPredictor ? 128 : 320)
+        // the default render size: for our own colorizers short side 96 (the least chroma error at colourfulness
+        // ≥ 0.6 of 64, 96, 128 on the tuning half of the held-out photos); 320 for DeOldify and references
+        renderSize = options.int("render-size", default: predictor is BinColorizerPredictor ? 96 : 320)
         (predictor as? BinColorizerPredictor)?.mirrorAverage = options.bool("mirror")
+        (predictor as? BinColorizerPredictor)?.posteriorMean = options.choice("decoding") == "posterior"
     }
 
     /// For tests and embedding: any predictor.
@@ -417,9 +432,9 @@ public final class ColorizeStage: Stage {
         func up(_ v: [Float]) -> [Float] {
             GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
         }
-        guard confidence > 0, let certainty = low.certainty else {
-            return (up(low.cb), up(low.cr), nil)
-        }
+        guard let certainty = low.certainty else { return (up(low.cb), up(low.cr), nil) }
+        // without scaling, the certainty still tells the steadiness where the colour became less sure
+        guard confidence > 0 else { return (up(low.cb), up(low.cr), up(certainty).map { min(max($0, 0), 1) }) }
         let scale = certainty.map { min($0 / confidence, 1) }
         for i in 0..<scale.count {
             low.cb[i] *= scale[i]
