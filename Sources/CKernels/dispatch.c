@@ -68,8 +68,9 @@ void fr_wino63_output(const float *m, long stride, long tr0, long rows, long h, 
 }
 
 long fr_wino63_block_scratch(long C, long K) {
-    long input = 16 * (16 * 6 + 2) + 6 * 17, product = 64 * K * 16 + 54 * 16 + 8;
-    return 64 * C * 16 + (input > product ? input : product);
+    // the transformed input and the products have rows padded by one cache line (16 floats)
+    long input = 16 * (16 * 6 + 2) + 6 * 17, product = 64 * (K * 16 + 16) + 54 * 16 + 8;
+    return (C > 0 ? 64 * (C * 16 + 16) : 0) + (input > product ? input : product);
 }
 
 void fr_wino63_block_product(const float *v, long xs, long ldv, long C, const float *u, long K, long n, long tr,

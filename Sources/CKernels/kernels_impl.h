@@ -187,19 +187,60 @@ static void FR_NAME(gemm16)(const float *restrict a, long C, const float *restri
     }
 }
 
+/// Asks for the cache lines of `rows` rows of a plane, `count` floats from column x0 of row y0 (rows outside
+/// the plane skipped): the block's picture rows are hundreds of short strided runs that the hardware
+/// prefetcher does not follow, so each would otherwise wait on memory in turn.
+static inline void FR_NAME(prefetch_rows)(const float *plane, long h, long w, long y0, long rows, long x0, long count,
+                                          int write) {
+    if (x0 < 0) {
+        count += x0;
+        x0 = 0;
+    }
+    if (x0 + count > w) count = w - x0;
+    for (long r = 0; r < rows; r++) {
+        long y = y0 + r;
+        if (y < 0 || y >= h) continue;
+        const char *p = (const char *)(plane + y * w + x0), *end = (const char *)(plane + y * w + x0 + count);
+        for (; p < end; p += 64) {
+            if (write)
+                __builtin_prefetch(p, 1, 3);
+            else
+                __builtin_prefetch(p, 0, 3);
+        }
+        if (count > 0 && write)
+            __builtin_prefetch(end - 1, 1, 3);
+        else if (count > 0)
+            __builtin_prefetch(end - 1, 0, 3);
+    }
+}
+
 void FR_NAME(fr_wino63_block_product)(const float *v, long xs, long ldv, long C, const float *u, long K, long n,
                                       long tr, long tc0, long h, long w, const float *bias, const float *slopes,
                                       float *out, float *scratch) {
-    float *M = scratch, *S = scratch + 64 * K * 16;
-    for (long xi = 0; xi < 64; xi++) FR_NAME(gemm16)(u + xi * K * C, C, v + xi * xs, ldv, K, M + xi * K * 16);
-    for (long k = 0; k < K; k++)
-        FR_NAME(output_cols)(M + k * 16, K * 16, tr, 1, tc0, n, h, w, out + k * h * w, bias[k], slopes[k], S);
+    // M[ξ·ldm + k·16 + j]: rows one cache line longer than K·16, so that a channel's 64 rows do not all
+    // fall in one cache set (with K = 64 they would lie exactly 4 KiB apart)
+    long ldm = K * 16 + 16;
+    float *M = scratch, *S = scratch + 64 * ldm;
+    for (long k = 0; k < K && k < 2; k++) FR_NAME(prefetch_rows)(out + k * h * w, h, w, tr * 6, 6, tc0 * 6, n * 6, 1);
+    for (long xi = 0; xi < 64; xi++) FR_NAME(gemm16)(u + xi * K * C, C, v + xi * xs, ldv, K, M + xi * ldm);
+    for (long k = 0; k < K; k++) {
+        // the output lines two channels ahead, while this one is transformed
+        if (k + 2 < K) FR_NAME(prefetch_rows)(out + (k + 2) * h * w, h, w, tr * 6, 6, tc0 * 6, n * 6, 1);
+        FR_NAME(output_cols)(M + k * 16, ldm, tr, 1, tc0, n, h, w, out + k * h * w, bias[k], slopes[k], S);
+    }
 }
 
 void FR_NAME(fr_wino63_block_conv)(const float *x, long C, long h, long w, const float *u, long K, long n, long tr,
                                    long tc0, const float *bias, const float *slopes, float *out, float *scratch) {
-    float *V = scratch, *rest = scratch + 64 * C * 16;
-    if (n < 16) memset(V, 0, (size_t)(64 * C * 16) * sizeof(float));
-    for (long c = 0; c < C; c++) FR_NAME(input_cols)(x + c * h * w, h, w, tr, 1, tc0, n, V + c * 16, C * 16, rest);
-    FR_NAME(fr_wino63_block_product)(V, C * 16, 16, C, u, K, n, tr, tc0, h, w, bias, slopes, out, rest);
+    // V[ξ·xs + c·16 + j], its rows a cache line longer than C·16 (as M above)
+    long xs = C * 16 + 16;
+    float *V = scratch, *rest = scratch + 64 * xs;
+    if (n < 16) memset(V, 0, (size_t)(64 * xs) * sizeof(float));
+    for (long c = 0; c < C && c < 2; c++) FR_NAME(prefetch_rows)(x + c * h * w, h, w, tr * 6 - 1, 8, tc0 * 6 - 1, n * 6 + 2, 0);
+    for (long c = 0; c < C; c++) {
+        // the input rows two channels ahead, while this one is transformed
+        if (c + 2 < C) FR_NAME(prefetch_rows)(x + (c + 2) * h * w, h, w, tr * 6 - 1, 8, tc0 * 6 - 1, n * 6 + 2, 0);
+        FR_NAME(input_cols)(x + c * h * w, h, w, tr, 1, tc0, n, V + c * 16, xs, rest);
+    }
+    FR_NAME(fr_wino63_block_product)(V, xs, 16, C, u, K, n, tr, tc0, h, w, bias, slopes, out, rest);
 }
