@@ -288,23 +288,32 @@ def colorfulness(rgb):
 def evaluate(model, bins, images, mean_c, t=T, bias=None):
     """Held-out photos at short side 128 (cropped to multiples of 8): chroma RMSE of ours and of the
     constant mean chroma, and colorfulness of ours over the truth's (chroma upsampled bilinearly)."""
+    return evaluate_decodings(model, images, mean_c, {None: lambda logits: decode(logits, bins, t, bias)})[None]
+
+
+def evaluate_decodings(model, images, mean_c, decodings):
+    """`evaluate` for several decodings of the same logits ({key: logits → (Cb, Cr)}): {key: (chroma RMSE,
+    constant mean chroma's RMSE, colorfulness ratio)}, the network run once per photo."""
     model.eval()
-    se = se0 = n = 0.0; cf = []
+    acc = {k: [0.0, 0.0, 0, []] for k in decodings}
     with torch.no_grad():
         for _, a in images:
             m = 16 if isinstance(model, FilmColorizer) else 8
             h, w = a.shape[0] // m * m, a.shape[1] // m * m
             x = torch.from_numpy(a[:h, :w].transpose(2, 0, 1)[None].astype(np.float32) / 255)
             y, cb, cr = ycbcr(x)
-            pb, pr = decode(model(y[:, None]), bins, t, bias)
-            pb = F.interpolate(pb[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
-            pr = F.interpolate(pr[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
-            se += float(((pb - cb) ** 2 + (pr - cr) ** 2).sum()); se0 += float(((mean_c[0] - cb) ** 2 + (mean_c[1] - cr) ** 2).sum())
-            n += h * w
-            out = rgb_from(y[0].numpy(), pb[0].numpy(), pr[0].numpy())
-            cf.append(colorfulness(out) / max(colorfulness(x[0].numpy().transpose(1, 2, 0)), 1e-6))
+            logits = model(y[:, None])
+            truth_cf = max(colorfulness(x[0].numpy().transpose(1, 2, 0)), 1e-6)
+            for k, dec in decodings.items():
+                pb, pr = dec(logits)
+                pb = F.interpolate(pb[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
+                pr = F.interpolate(pr[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
+                r = acc[k]
+                r[0] += float(((pb - cb) ** 2 + (pr - cr) ** 2).sum())
+                r[1] += float(((mean_c[0] - cb) ** 2 + (mean_c[1] - cr) ** 2).sum()); r[2] += h * w
+                r[3].append(colorfulness(rgb_from(y[0].numpy(), pb[0].numpy(), pr[0].numpy())) / truth_cf)
     model.train()
-    return math.sqrt(se / n), math.sqrt(se0 / n), float(np.mean(cf))
+    return {k: (math.sqrt(r[0] / r[2]), math.sqrt(r[1] / r[2]), float(np.mean(r[3]))) for k, r in acc.items()}
 
 
 def posterior_mean(logits, bins, bias, center, scale):
@@ -321,26 +330,11 @@ def choose_posterior(model, bins, logw, beta, tune, report, mean_c, undo=(0.5, 0
     constant mean's (else the least error); reported on the other half. The scale grows colour where the
     posterior is sure and little where it is spread: the mean of a spread distribution lies near `center`."""
     def run(images, u, scales):
-        model.eval()
-        acc = {s: [0.0, 0.0, 0, []] for s in scales}
-        with torch.no_grad():
-            for _, a in images:
-                m = 16 if isinstance(model, FilmColorizer) else 8
-                h, w = a.shape[0] // m * m, a.shape[1] // m * m
-                x = torch.from_numpy(a[:h, :w].transpose(2, 0, 1)[None].astype(np.float32) / 255)
-                y, cb, cr = ycbcr(x)
-                logits = model(y[:, None])
-                truth_cf = max(colorfulness(x[0].numpy().transpose(1, 2, 0)), 1e-6)
-                for s in scales:
-                    pb, pr = posterior_mean(logits, bins, -(u - beta) * logw, mean_c, s)
-                    pb = F.interpolate(pb[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
-                    pr = F.interpolate(pr[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
-                    r = acc[s]
-                    r[0] += float(((pb - cb) ** 2 + (pr - cr) ** 2).sum())
-                    r[1] += float(((mean_c[0] - cb) ** 2 + (mean_c[1] - cr) ** 2).sum()); r[2] += h * w
-                    r[3].append(colorfulness(rgb_from(y[0].numpy(), pb[0].numpy(), pr[0].numpy())) / truth_cf)
-        return [{"undo": u, "scale": s, "chroma_rmse": math.sqrt(r[0] / r[2]), "constant_rmse": math.sqrt(r[1] / r[2]),
-                 "colorfulness_ratio": float(np.mean(r[3]))} for s, r in acc.items()]
+        bias = -(u - beta) * logw
+        res = evaluate_decodings(model, images, mean_c,
+                                 {sc: (lambda logits, sc=sc: posterior_mean(logits, bins, bias, mean_c, sc)) for sc in scales})
+        return [{"undo": u, "scale": sc, "chroma_rmse": rm, "constant_rmse": rm0, "colorfulness_ratio": cf}
+                for sc, (rm, rm0, cf) in res.items()]
     tried = []
     for u in undo:
         tried += run(tune, u, scales)
@@ -380,6 +374,7 @@ def add_posterior(path, data_folder, fixtures, threads):
     ys = [ycbcr(x.transpose(2, 0, 1)[None].astype(np.float32) / 255) for _, x in data["train"][:300]]
     mean_c = (float(np.mean([c[1].mean() for c in ys])), float(np.mean([c[2].mean() for c in ys])))
     best, held_out, tried = choose_posterior(model, bins, logw, beta, data["val"][0::2], data["val"][1::2], mean_c)
+    model.eval()
     tensors["posterior.bias"] = -(best["undo"] - beta) * logw
     tensors["posterior.center"] = torch.tensor(mean_c)
     tensors["posterior.scale"] = torch.tensor([best["scale"]])

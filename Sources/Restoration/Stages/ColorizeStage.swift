@@ -207,8 +207,10 @@ public final class ColorizeStage: Stage {
         // the default render size: for our own colorizers short side 96 (the least chroma error at colourfulness
         // ≥ 0.6 of 64, 96, 128 on the tuning half of the held-out photos); 320 for DeOldify and references
         renderSize = options.int("render-size", default: predictor is BinColorizerPredictor ? 96 : 320)
-        (predictor as? BinColorizerPredictor)?.mirrorAverage = options.bool("mirror")
-        (predictor as? BinColorizerPredictor)?.posteriorMean = options.choice("decoding") == "posterior"
+        if let ours = predictor as? BinColorizerPredictor {
+            ours.mirrorAverage = options.bool("mirror")
+            ours.posteriorMean = options.choice("decoding") == "posterior"
+        }
     }
 
     /// For tests and embedding: any predictor.
