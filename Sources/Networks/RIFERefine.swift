@@ -70,22 +70,38 @@ public final class RIFERefine: Sendable {
 
     /// The residual (3 planes, −1…1) to add to the blended frame. Frames, flow [4] (both
     /// directions) and mask logits at one size, a multiple of 16.
-    public func residual(_ img0: Tensor, _ img1: Tensor, flow: Tensor, mask: Tensor, workspace ws: Workspace) throws
-        -> Tensor
-    {
+    /// Contextnet's feature pyramid of one frame before it is warped (four levels, ½ to 1/16 of the size):
+    /// it depends on the frame alone, so a caller making several frames between the same two can make it
+    /// once per frame and pass it to `residual`.
+    public func features(_ img: Tensor, workspace ws: Workspace) throws -> [Tensor] {
+        var x = img, out: [Tensor] = []
+        for level in context {
+            x = try level(x, ws)
+            out.append(x)
+        }
+        return out
+    }
+
+    /// `features0`/`features1`: the frames' `features`, made here when not given.
+    public func residual(
+        _ img0: Tensor, _ img1: Tensor, flow: Tensor, mask: Tensor, features0: [Tensor]? = nil,
+        features1: [Tensor]? = nil, workspace ws: Workspace
+    ) throws -> Tensor {
         guard img0.height % 16 == 0, img0.width % 16 == 0 else {
             throw TensorError.shape("refinement input \(img0.width)x\(img0.height) is not a multiple of 16")
         }
         let w0 = try Ops.warp(img0, flow: flow, flowChannel: 0), w1 = try Ops.warp(img1, flow: flow, flowChannel: 2)
-        // Contextnet on each frame, features warped by the flow at their scale.
+        let x0 = try features0 ?? features(img0, workspace: ws), x1 = try features1 ?? features(img1, workspace: ws)
+        guard x0.count == context.count, x1.count == context.count,
+            zip(x0, x1).allSatisfy({ $0.shape == $1.shape }), x0.first?.height == img0.height / 2
+        else { throw TensorError.shape("refinement features do not match the frames") }
+        // the features warped by the flow at their scale
         var c0: [Tensor] = [], c1: [Tensor] = []
-        var x0 = img0, x1 = img1, f = flow
-        for level in context {
-            x0 = try level(x0, ws)
-            x1 = try level(x1, ws)
+        var f = flow
+        for level in 0..<context.count {
             f = Ops.resizeBilinear(f, height: f.height / 2, width: f.width / 2, multiplier: 0.5)
-            c0.append(try Ops.warp(x0, flow: f, flowChannel: 0))
-            c1.append(try Ops.warp(x1, flow: f, flowChannel: 2))
+            c0.append(try Ops.warp(x0[level], flow: f, flowChannel: 0))
+            c1.append(try Ops.warp(x1[level], flow: f, flowChannel: 2))
         }
         // U-Net
         let s0 = try down[0](try Ops.concat([img0, img1, w0, w1, mask, flow]), ws)

@@ -67,8 +67,23 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
             workspace.giveBack(b)
         }
         try body[0].forward(x, into: &a, workspace: workspace)
+        // 3×3 layers in the channel-blocked layout where they can (all of them after the first in the
+        // published models): packed before the first such layer, unpacked after the last
+        var blocked = false
         for conv in body.dropFirst() {
-            try conv.forward(a, into: &b, workspace: workspace)
+            let can = ChannelBlocked.supports(conv, height: x.height, width: x.width)
+            if can != blocked {
+                try can ? ChannelBlocked.pack(a, into: &b) : ChannelBlocked.unpack(a, into: &b)
+                swap(&a, &b)
+                blocked = can
+            }
+            try blocked
+                ? conv.forwardBlocked(a, into: &b, workspace: workspace)
+                : conv.forward(a, into: &b, workspace: workspace)
+            swap(&a, &b)
+        }
+        if blocked {
+            try ChannelBlocked.unpack(a, into: &b)
             swap(&a, &b)
         }
         return Self.shuffleAddingUpsampled(a, x, scale)

@@ -51,8 +51,19 @@ public final class Conv2d: @unchecked Sendable {
         }
         return winogradCache
     }
+    /// The same weights ordered [ξ][in][out] for the channel-blocked path, made on its first use.
+    var winogradBlocked: [Float]? {
+        guard blockedEligible, let wg = winograd else { return nil }
+        winogradLock.lock()
+        defer { winogradLock.unlock() }
+        if winogradBlockedCache == nil { winogradBlockedCache = wg.weightsByInput() }
+        return winogradBlockedCache
+    }
     let winogradEligible: Bool
+    /// The channel-blocked path needs whole blocks of 8 input and 16 output channels.
+    var blockedEligible: Bool { winogradEligible && inChannels % 8 == 0 && outChannels % 16 == 0 }
     private var winogradCache: WinogradConv?
+    private var winogradBlockedCache: [Float]?
     private let winogradLock = NSLock()
 
     public init(
@@ -108,13 +119,7 @@ public final class Conv2d: @unchecked Sendable {
             throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)")
         }
         let (oh, ow) = outputSize(x.height, x.width)
-        if out.data.count != outChannels * oh * ow {
-            out = Tensor(channels: outChannels, height: oh, width: ow)
-        } else {
-            out.channels = outChannels
-            out.height = oh
-            out.width = ow
-        }
+        out.reshape(channels: outChannels, height: oh, width: ow)
         x.data.withUnsafeBufferPointer { src in
             out.data.withUnsafeMutableBufferPointer { dst in
                 forward(

@@ -22,6 +22,14 @@ public struct Tensor: Sendable {
 
     public var plane: Int { height * width }
 
+    /// Gives the tensor this shape, keeping its storage when the size is the same (contents unspecified).
+    mutating func reshape(channels c: Int, height h: Int, width w: Int) {
+        if data.count != c * h * w { data = [Float](repeating: 0, count: c * h * w) }
+        channels = c
+        height = h
+        width = w
+    }
+
     /// ⌊a / b⌋ and ⌈a / b⌉ for b > 0, also for negative a (index ranges of strided kernels).
     @inline(__always) static func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
     @inline(__always) static func ceilDiv(_ a: Int, _ b: Int) -> Int { -floorDiv(-a, b) }

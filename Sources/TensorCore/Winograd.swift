@@ -69,11 +69,45 @@ struct WinogradConv {
         }
     }
 
-    /// Runs `body(tileRow, firstTile, tiles, buffer)` for every block of up to 16 tiles of a tile row of
-    /// an h×w picture, on `GEMM.workers` workers that take the blocks in turn, each with its own buffer of
-    /// `scratch` floats in `workspace`.
+    /// u reordered [ξ][C][K]: the channel-blocked path's products run with tiles as rows.
+    func weightsByInput() -> [Float] {
+        let C = inChannels, K = outChannels
+        var t = [Float](repeating: 0, count: u.count)
+        for xi in 0..<64 {
+            for k in 0..<K { for c in 0..<C { t[(xi * C + c) * K + k] = u[(xi * K + k) * C + c] } }
+        }
+        return t
+    }
+
+    /// The convolution on channel-blocked tensors (see `ChannelBlocked`): blocks of 12 tiles of a tile row,
+    /// each block's input transform, products and output transform (bias and activation fused) on one
+    /// worker, eight channels per vector throughout. `ut`: `weightsByInput()`.
+    func forwardBlocked(
+        _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>, ut: [Float],
+        bias: [Float], activation: Activation, workspace: Workspace
+    ) {
+        let C = inChannels, K = outChannels
+        let slopes = Self.slopes(activation, K)
+        ut.withUnsafeBufferPointer { up in
+            bias.withUnsafeBufferPointer { bp in
+                slopes.withUnsafeBufferPointer { sp in
+                    Self.forEachBlock(
+                        height: h, width: w, tiles: fr_wino63_c8_block_tiles(),
+                        scratch: fr_wino63_c8_block_scratch(C, K), workspace: workspace
+                    ) { tr, tc0, n, buffer in
+                        fr_wino63_c8_block_conv(
+                            x, C, h, w, up.baseAddress!, K, n, tr, tc0, bp.baseAddress!, sp.baseAddress!, out, buffer)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body(tileRow, firstTile, tiles, buffer)` for every block of up to `tiles` tiles of a tile row
+    /// of an h×w picture, on `GEMM.workers` workers that take the blocks in turn, each with its own buffer
+    /// of `scratch` floats in `workspace`.
     static func forEachBlock(
-        height h: Int, width w: Int, scratch: Int, workspace: Workspace,
+        height h: Int, width w: Int, tiles blockTiles: Int = blockTiles, scratch: Int, workspace: Workspace,
         _ body: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
     ) {
         Kernels.prepare()

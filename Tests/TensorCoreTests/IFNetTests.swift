@@ -130,6 +130,29 @@ final class IFNetTests: XCTestCase {
         try parity("refine", w: 192, h: 128, t: 0.4, refine: true)
     }
 
+    /// The refinement with each frame's feature pyramid made beforehand (as the stage keeps it per source
+    /// frame) gives exactly what it gives when it makes them itself; a pyramid of other frames is refused.
+    func test_refinement_withPrecomputedFeatures_isIdentical() throws {
+        let net = try XCTUnwrap(Self.net, "run `make models`")
+        let r = try XCTUnwrap(net.refinement)
+        let ws = Workspace()
+        var g = SplitMix64(5)
+        func random(_ c: Int, _ h: Int, _ w: Int, _ scale: Float = 1) -> Tensor {
+            Tensor(channels: c, height: h, width: w, data: (0..<(c * h * w)).map { _ in g.nextUnit() * scale })
+        }
+        let i0 = random(3, 64, 96), i1 = random(3, 64, 96)
+        let flow = random(4, 64, 96, 6), mask = random(1, 64, 96)
+        let plain = try r.residual(i0, i1, flow: flow, mask: mask, workspace: ws)
+        let f0 = try r.features(i0, workspace: ws), f1 = try r.features(i1, workspace: ws)
+        XCTAssertEqual(f0.map(\.height), [32, 16, 8, 4])
+        let cached = try r.residual(i0, i1, flow: flow, mask: mask, features0: f0, features1: f1, workspace: ws)
+        XCTAssertEqual(cached.data, plain.data)
+        XCTAssertGreaterThan(plain.data.map(abs).max()!, 0.01)
+        let other = try r.features(random(3, 32, 48), workspace: ws)
+        XCTAssertThrowsError(
+            try r.residual(i0, i1, flow: flow, mask: mask, features0: other, features1: f1, workspace: ws))
+    }
+
     func test_loader_checksShapesAndNamesTheFix() throws {
         XCTAssertThrowsError(try InterpolationModels.load("rife-v4.0", modelsDir: "/nonexistent")) {
             XCTAssertTrue("\($0)".contains("make models"), "\($0)")

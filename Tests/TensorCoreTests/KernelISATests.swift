@@ -170,4 +170,48 @@ final class KernelISATests: XCTestCase {
         XCTAssertEqual(got, Kernels.supported)
         XCTAssertTrue(Kernels.supported.rawValue >= InstructionSet.avx2.rawValue, "every supported machine has AVX2")
     }
+
+    /// The channel-blocked convolution (eight channels per vector, blocks of 12 tiles) against the direct sum,
+    /// packed in and unpacked out: per-channel PReLU, widths and heights with partial tiles and a partial last
+    /// block, a picture narrower than one block, and the 64→64 / 64→48 layers of the x4 upscaler.
+    func test_channelBlockedWinograd_eachISA_matchesDirectSum() throws {
+        var g = SplitMix64(17)
+        let ws = Workspace(floats: 1 << 14)
+        for isa in available {
+            for (ci, co, h, w) in [
+                (8, 16, 25, 31), (16, 32, 61, 79), (64, 64, 30, 80), (64, 48, 24, 24), (24, 16, 97, 13),
+            ] {
+                let conv = try Conv2d(
+                    name: "c", inChannels: ci, outChannels: co, kernel: 3, stride: 1, padding: 1,
+                    weight: (0..<(co * ci * 9)).map { _ in g.nextUnit() - 0.5 },
+                    bias: (0..<co).map { _ in g.nextUnit() - 0.5 },
+                    activation: .prelu((0..<co).map { _ in g.nextUnit() * 0.5 }))
+                XCTAssertTrue(ChannelBlocked.supports(conv, height: h, width: w))
+                let x = randomTensor(ci, h, w, seed: UInt64(ci * 7 + h))
+                var packed = Tensor(channels: 0, height: 0, width: 0), out = packed, planar = packed
+                try ChannelBlocked.pack(x, into: &packed)
+                try Kernels.using(isa) { try conv.forwardBlocked(packed, into: &out, workspace: ws) }
+                try ChannelBlocked.unpack(out, into: &planar)
+                XCTAssertEqual(planar.shape, [co, h, w])
+                XCTAssertLessThanOrEqual(
+                    maxRelativeError(planar.data, conv.reference(x).data), 1e-4, "\(isa) \(ci)→\(co) \(h)x\(w)")
+            }
+        }
+        // pack and unpack are each other's inverse, exactly
+        let x = randomTensor(16, 5, 7, seed: 3)
+        var p = Tensor(channels: 0, height: 0, width: 0), back = p
+        try ChannelBlocked.pack(x, into: &p)
+        XCTAssertEqual(p.data[1], x.data[35])  // channel 1 of pixel 0 sits next to channel 0
+        XCTAssertEqual(p.data[8], x.data[1])  // then the next pixel's
+        try ChannelBlocked.unpack(p, into: &back)
+        XCTAssertEqual(back.data, x.data)
+        // what the path cannot run is refused, not miscomputed
+        let odd = try Conv2d(
+            name: "odd", inChannels: 8, outChannels: 12, kernel: 3, stride: 1, padding: 1,
+            weight: [Float](repeating: 0.1, count: 12 * 8 * 9), bias: nil)
+        XCTAssertFalse(ChannelBlocked.supports(odd, height: 32, width: 32))
+        var o = Tensor(channels: 0, height: 0, width: 0)
+        XCTAssertThrowsError(try odd.forwardBlocked(p, into: &o, workspace: ws))
+        XCTAssertThrowsError(try ChannelBlocked.pack(randomTensor(3, 4, 4, seed: 1), into: &o))
+    }
 }

@@ -40,6 +40,19 @@ void fr_wino63_block_product(const float *v, long xs, long ldv, long C, const fl
                              long tc0, long h, long w, const float *bias, const float *slopes, float *out,
                              float *scratch);
 
+/// The channel-blocked ("c8") layout: x[((c / 8)·h + y)·w + x]·8 + c % 8], C a multiple of 8.
+/// A 3×3 convolution (stride 1, padding 1) of a block of n ≤ fr_wino63_c8_block_tiles() tiles, tc0 ..< tc0+n
+/// of tile row tr, by Winograd F(6,3) with eight channels per vector: x C channels, out K channels (a multiple
+/// of 16), both c8; ut the transformed weights [64][C][K]; bias[k], then x < 0 ? x·slopes[k] : x.
+/// `scratch`: fr_wino63_c8_block_scratch(C, K) floats.
+void fr_wino63_c8_block_conv(const float *x, long C, long h, long w, const float *ut, long K, long n, long tr,
+                             long tc0, const float *bias, const float *slopes, float *out, float *scratch);
+long fr_wino63_c8_block_scratch(long C, long K);
+long fr_wino63_c8_block_tiles(void);
+/// Planar (C planes of hw) to c8 and back; C a multiple of 8.
+void fr_pack_c8(const float *src, long C, long hw, float *dst);
+void fr_unpack_c8(const float *src, long C, long hw, float *dst);
+
 #ifdef __cplusplus
 }
 #endif

@@ -70,6 +70,8 @@ public final class InterpolateStage: Stage {
     private struct Prepared {
         let planes: Tensor
         let flowInput: Tensor
+        /// The refinement's feature pyramid of the flow input, made on first use (`refineFeatures`).
+        var features: [Tensor]?
     }
     private var prepared: [Int: Prepared] = [:]
     /// Counts for statistics and tests.
@@ -204,8 +206,9 @@ public final class InterpolateStage: Stage {
             )
         }
         let p0 = prepare(a, na), p1 = prepare(b, nb)
+        let features = refine && network.refinement != nil ? (try refineFeatures(na), try refineFeatures(nb)) : nil
         let (flow, mask, residual) = try motion(
-            p0.flowInput, p1.flowInput, width: a.width, height: a.height, t: Float(t))
+            p0.flowInput, p1.flowInput, width: a.width, height: a.height, t: Float(t), features: features)
         let x0 = p0.planes, x1 = p1.planes
         let y: Tensor
         if flow.width == a.width && flow.height == a.height {
@@ -225,16 +228,32 @@ public final class InterpolateStage: Stage {
     /// Flow [4] (pixels at the flow size), mask logits [1] and, with `refine`, the refinement
     /// residual [3], at the flow size (the frame's size when flow-scale is 1), from two padded
     /// flow inputs of frames of the given size.
-    func motion(_ p0: Tensor, _ p1: Tensor, width w: Int, height h: Int, t: Float) throws -> (Tensor, Tensor, Tensor?) {
+    func motion(
+        _ p0: Tensor, _ p1: Tensor, width w: Int, height h: Int, t: Float, features: ([Tensor], [Tensor])? = nil
+    ) throws -> (Tensor, Tensor, Tensor?) {
         let (fw, fh) = flowSize(width: w, height: h)
         let (pf, pm) = try network.estimate(
             p0, p1, timestep: t, scaleList: scaleList, ensemble: ensemble, workspace: workspace)
         var residual: Tensor? = nil
         if refine, let r = network.refinement {
-            residual = try r.residual(p0, p1, flow: pf, mask: pm, workspace: workspace).region(
+            residual = try r.residual(
+                p0, p1, flow: pf, mask: pm, features0: features?.0, features1: features?.1, workspace: workspace
+            ).region(
                 x: 0, y: 0, width: fw, height: fh)
         }
         return (pf.region(x: 0, y: 0, width: fw, height: fh), pm.region(x: 0, y: 0, width: fw, height: fh), residual)
+    }
+
+    /// The refinement's features of a prepared frame: made once per source frame, though each is one end
+    /// of every frame made between it and its neighbours (three or four at 18 → 60 fps).
+    private func refineFeatures(_ number: Int) throws -> [Tensor] {
+        guard let p = prepared[number], let r = network.refinement else {
+            throw RestoreError.input("interpolate: frame \(number) was not prepared")
+        }
+        if let f = p.features { return f }
+        let f = try r.features(p.flowInput, workspace: workspace)
+        prepared[number]?.features = f
+        return f
     }
 
     /// The tensors of one input frame (see `Prepared`), made on first use.
