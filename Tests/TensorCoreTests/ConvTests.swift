@@ -235,6 +235,36 @@ final class NCNNTests: XCTestCase {
             try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir, denoise: 1.5))
     }
 
+    /// The published general model on a picture large enough for its channel-blocked path (the ncnn parity
+    /// pictures above are too small for Winograd): the same as its layers run one by one on planar tensors,
+    /// then the pixel shuffle plus the nearest-upsampled input written out here.
+    func test_compactUpscaler_channelBlockedPath_matchesPlanarLayers() throws {
+        let g = try XCTUnwrap(
+            try SuperResolutionModels.load("realesr-general-x4v3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
+        let (h, w, s) = (30, 40, g.scale)
+        XCTAssertTrue(g.body.dropFirst().allSatisfy { ChannelBlocked.supports($0, height: h, width: w) })
+        var x = randomTensor(3, h, w, seed: 9)
+        x.data = x.data.map { $0 * 0.5 + 0.5 }
+        let ws = Workspace()
+        let y = try g.forward(x, workspace: ws)
+        var f = x
+        for conv in g.body { f = try conv.forward(f, workspace: ws) }
+        var ref = [Float](repeating: 0, count: 3 * h * s * w * s)
+        for c in 0..<3 {
+            for yy in 0..<(h * s) {
+                for xx in 0..<(w * s) {
+                    let sub = c * s * s + (yy % s) * s + xx % s
+                    ref[(c * h * s + yy) * w * s + xx] =
+                        f.data[(sub * h + yy / s) * w + xx / s] + x.data[(c * h + yy / s) * w + xx / s]
+                }
+            }
+        }
+        XCTAssertEqual(y.shape, [3, h * s, w * s])
+        let err = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(err, 1e-4, "max abs error \(err)")
+        XCTAssertGreaterThan(ref.map(abs).max()!, 0.5)
+    }
+
     func test_ncnnLoader_readsArchitectureFromWeights() throws {
         let a = try XCTUnwrap(
             try SuperResolutionModels.load("realesr-animevideov3", modelsDir: Self.modelsDir) as? SRVGGNetCompact)
