@@ -53,15 +53,29 @@ struct WinogradConv {
         _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
         bias: [Float], activation: Activation, workspace: Workspace
     ) {
+        runBlocks(
+            fr_wino63_block_conv, x, height: h, width: w, out: out, weights: u, bias: bias, activation: activation,
+            tiles: Self.blockTiles, scratch: fr_wino63_block_scratch(inChannels, outChannels), workspace: workspace)
+    }
+
+    /// A C block kernel (`fr_wino63_block_conv`, `fr_wino63_c8_block_conv`: the same arguments) over every
+    /// block of `tiles` tiles, with this layer's weights in the kernel's order, bias and activation slopes.
+    private func runBlocks(
+        _ kernel: (
+            UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?,
+            UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?
+        ) -> Void,
+        _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>, weights: [Float],
+        bias: [Float], activation: Activation, tiles: Int, scratch: Int, workspace: Workspace
+    ) {
         let C = inChannels, K = outChannels
         let slopes = Self.slopes(activation, K)
-        u.withUnsafeBufferPointer { up in
+        weights.withUnsafeBufferPointer { up in
             bias.withUnsafeBufferPointer { bp in
                 slopes.withUnsafeBufferPointer { sp in
-                    Self.forEachBlock(
-                        height: h, width: w, scratch: fr_wino63_block_scratch(C, K), workspace: workspace
-                    ) { tr, tc0, n, buffer in
-                        fr_wino63_block_conv(
+                    Self.forEachBlock(height: h, width: w, tiles: tiles, scratch: scratch, workspace: workspace) {
+                        tr, tc0, n, buffer in
+                        kernel(
                             x, C, h, w, up.baseAddress!, K, n, tr, tc0, bp.baseAddress!, sp.baseAddress!, out, buffer)
                     }
                 }
@@ -86,21 +100,10 @@ struct WinogradConv {
         _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>, ut: [Float],
         bias: [Float], activation: Activation, workspace: Workspace
     ) {
-        let C = inChannels, K = outChannels
-        let slopes = Self.slopes(activation, K)
-        ut.withUnsafeBufferPointer { up in
-            bias.withUnsafeBufferPointer { bp in
-                slopes.withUnsafeBufferPointer { sp in
-                    Self.forEachBlock(
-                        height: h, width: w, tiles: fr_wino63_c8_block_tiles(),
-                        scratch: fr_wino63_c8_block_scratch(C, K), workspace: workspace
-                    ) { tr, tc0, n, buffer in
-                        fr_wino63_c8_block_conv(
-                            x, C, h, w, up.baseAddress!, K, n, tr, tc0, bp.baseAddress!, sp.baseAddress!, out, buffer)
-                    }
-                }
-            }
-        }
+        runBlocks(
+            fr_wino63_c8_block_conv, x, height: h, width: w, out: out, weights: ut, bias: bias, activation: activation,
+            tiles: fr_wino63_c8_block_tiles(), scratch: fr_wino63_c8_block_scratch(inChannels, outChannels),
+            workspace: workspace)
     }
 
     /// Runs `body(tileRow, firstTile, tiles, buffer)` for every block of up to `tiles` tiles of a tile row
