@@ -45,58 +45,43 @@ static void FR_NAME(c8_input_tile)(const float *x, long h, long w, long y0, long
     typedef FR_NAME(v8) v8;
     typedef FR_NAME(v8u) v8u;
     v8 d[64];
+    // down the columns as the window is read (each column's eight rows in registers), then along the rows
+    // straight into v: d[j·8 + q], ξ = j·8 + k
     if (y0 >= 0 && y0 + 8 <= h && x0 >= 0 && x0 + 8 <= w) {
-        for (long r = 0; r < 8; r++) {
-            const float *row = x + ((y0 + r) * w + x0) * 8;
-            for (long q = 0; q < 8; q++) d[r * 8 + q] = *(const v8u *)(row + q * 8);
+        const float *p = x + (y0 * w + x0) * 8;
+        const long rs = w * 8;
+        for (long q = 0; q < 8; q++) {
+            v8 c[8];
+            for (long r = 0; r < 8; r++) c[r] = *(const v8u *)(p + r * rs + q * 8);
+            FR_NAME(bt8v)(c, 1);
+            for (long j = 0; j < 8; j++) d[j * 8 + q] = c[j];
         }
     } else {
         const v8 zero = {0};
-        for (long r = 0; r < 8; r++) {
-            long y = y0 + r;
-            for (long q = 0; q < 8; q++) {
-                long xx = x0 + q;
-                d[r * 8 + q] = (y >= 0 && y < h && xx >= 0 && xx < w) ? *(const v8u *)(x + (y * w + xx) * 8) : zero;
+        for (long q = 0; q < 8; q++) {
+            v8 c[8];
+            long xx = x0 + q;
+            for (long r = 0; r < 8; r++) {
+                long y = y0 + r;
+                c[r] = (y >= 0 && y < h && xx >= 0 && xx < w) ? *(const v8u *)(x + (y * w + xx) * 8) : zero;
             }
+            FR_NAME(bt8v)(c, 1);
+            for (long j = 0; j < 8; j++) d[j * 8 + q] = c[j];
         }
     }
-    for (long q = 0; q < 8; q++) FR_NAME(bt8v)(d + q, 8);      // down the columns: d[j·8 + q]
-    for (long j = 0; j < 8; j++) FR_NAME(bt8v)(d + j * 8, 1);  // along the rows: d[j·8 + k], ξ = j·8 + k
-    for (long xi = 0; xi < 64; xi++) *(v8u *)(v + xi * vs) = d[xi];
+    for (long j = 0; j < 8; j++) {
+        v8 r[8];
+        for (long k = 0; k < 8; k++) r[k] = d[j * 8 + k];
+        FR_NAME(bt8v)(r, 1);
+        for (long k = 0; k < 8; k++) *(v8u *)(v + (j * 8 + k) * vs) = r[k];
+    }
 }
 
 /// M[ξ·ms + j·K + k] = Σ_c V[ξ·vs + j·C + c] · ut[(ξ·C + c)·K + k] for the block's nt tiles j (a multiple
-/// of 6): six tiles × sixteen output channels in registers.
+/// of 6): the planar path's register block (six tiles × sixteen output channels) with tiles as rows.
 static void FR_NAME(c8_product)(const float *V, long vs, long C, const float *ut, long K, float *M, long ms, long nt) {
-    typedef FR_NAME(v16) v16;
-    typedef FR_NAME(v16u) v16u;
-    for (long xi = 0; xi < 64; xi++) {
-        const float *a = V + xi * vs, *b = ut + xi * C * K;
-        float *m = M + xi * ms;
-        for (long jg = 0; jg < nt; jg += 6) {
-            const float *a0 = a + jg * C, *a1 = a0 + C, *a2 = a1 + C, *a3 = a2 + C, *a4 = a3 + C, *a5 = a4 + C;
-            for (long kg = 0; kg < K; kg += 16) {
-                v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0};
-                const float *bk = b + kg;
-                for (long c = 0; c < C; c++) {
-                    v16 bv = *(const v16u *)(bk + c * K);
-                    s0 += a0[c] * bv;
-                    s1 += a1[c] * bv;
-                    s2 += a2[c] * bv;
-                    s3 += a3[c] * bv;
-                    s4 += a4[c] * bv;
-                    s5 += a5[c] * bv;
-                }
-                float *mk = m + jg * K + kg;
-                *(v16u *)(mk) = s0;
-                *(v16u *)(mk + K) = s1;
-                *(v16u *)(mk + 2 * K) = s2;
-                *(v16u *)(mk + 3 * K) = s3;
-                *(v16u *)(mk + 4 * K) = s4;
-                *(v16u *)(mk + 5 * K) = s5;
-            }
-        }
-    }
+    for (long xi = 0; xi < 64; xi++)
+        for (long kg = 0; kg < K; kg += 16) FR_NAME(gemm16)(V + xi * vs, C, ut + xi * C * K + kg, K, nt, M + xi * ms + kg, K);
 }
 
 /// The output transform of tile j for the output channels kb·8 ..< kb·8 + 8, plus bias, then
@@ -106,18 +91,26 @@ static void FR_NAME(c8_output_tile)(const float *M, long ms, long j, long K, lon
     typedef FR_NAME(v8) v8;
     typedef FR_NAME(v8u) v8u;
     typedef FR_NAME(vi8) vi8;
-    v8 m[64], s[48], o[36];
+    v8 s[48];
     const float *src = M + j * K + kb * 8;
-    for (long xi = 0; xi < 64; xi++) m[xi] = *(const v8u *)(src + xi * ms);
-    for (long i = 0; i < 8; i++) FR_NAME(at6v)(m + i * 8, 1, s + i * 6, 1);  // along the rows: s[i·6 + col]
-    for (long col = 0; col < 6; col++) FR_NAME(at6v)(s + col, 6, o + col, 6);  // down the columns
+    // along the rows as M is read (s[i·6 + col]), then down the columns, bias and activation on the way out
+    for (long i = 0; i < 8; i++) {
+        v8 m[8], o[6];
+        for (long k = 0; k < 8; k++) m[k] = *(const v8u *)(src + (i * 8 + k) * ms);
+        FR_NAME(at6v)(m, 1, o, 1);
+        for (long col = 0; col < 6; col++) s[i * 6 + col] = o[col];
+    }
     const v8 zero = {0}, bias = *(const v8u *)biases, slope = *(const v8u *)slopes;
-    for (long r = 0; r < 6 && y0 + r < h; r++) {
-        float *line = plane + ((y0 + r) * w + x0) * 8;
-        for (long col = 0; col < 6 && x0 + col < w; col++) {
-            v8 t = o[r * 6 + col] + bias;
+    long rows = h - y0 < 6 ? h - y0 : 6, cols = w - x0 < 6 ? w - x0 : 6;
+    for (long col = 0; col < cols; col++) {
+        v8 c[8], o[6];
+        for (long i = 0; i < 8; i++) c[i] = s[i * 6 + col];
+        FR_NAME(at6v)(c, 1, o, 1);
+        float *px = plane + (y0 * w + x0 + col) * 8;
+        for (long r = 0; r < rows; r++) {
+            v8 t = o[r] + bias;
             vi8 neg = t < zero;
-            *(v8u *)(line + col * 8) = (v8)(((vi8)(t * slope) & neg) | ((vi8)t & ~neg));
+            *(v8u *)(px + r * w * 8) = (v8)(((vi8)(t * slope) & neg) | ((vi8)t & ~neg));
         }
     }
 }

@@ -138,10 +138,11 @@ void FR_NAME(fr_wino63_output)(const float *m, long stride, long tr0, long rows,
 typedef float FR_NAME(v16) __attribute__((vector_size(64)));
 typedef float FR_NAME(v16u) __attribute__((vector_size(64), aligned(4)));
 
-/// c[k][0..<16] = Σ_i a[k·lda + i] · b[i·ldb + 0..<16] for k < K, i < C: one transformed frequency's
-/// product for a block of 16 tiles, six rows of a at a time (twelve accumulators for AVX2), then four, then one.
+/// c[k·ldc + 0..<16] = Σ_i a[k·C + i] · b[i·ldb + 0..<16] for k < K, i < C: one transformed frequency's
+/// product for a block of 16 tiles (or of sixteen output channels for a block of tiles), six rows of a at a
+/// time (twelve accumulators for AVX2), then four, then one.
 static void FR_NAME(gemm16)(const float *restrict a, long C, const float *restrict b, long ldb, long K,
-                            float *restrict c) {
+                            float *restrict c, long ldc) {
     typedef FR_NAME(v16) v16;
     typedef FR_NAME(v16u) v16u;
     long k = 0;
@@ -157,12 +158,12 @@ static void FR_NAME(gemm16)(const float *restrict a, long C, const float *restri
             s4 += a4[i] * bv;
             s5 += a5[i] * bv;
         }
-        *(v16u *)(c + k * 16) = s0;
-        *(v16u *)(c + (k + 1) * 16) = s1;
-        *(v16u *)(c + (k + 2) * 16) = s2;
-        *(v16u *)(c + (k + 3) * 16) = s3;
-        *(v16u *)(c + (k + 4) * 16) = s4;
-        *(v16u *)(c + (k + 5) * 16) = s5;
+        *(v16u *)(c + k * ldc) = s0;
+        *(v16u *)(c + (k + 1) * ldc) = s1;
+        *(v16u *)(c + (k + 2) * ldc) = s2;
+        *(v16u *)(c + (k + 3) * ldc) = s3;
+        *(v16u *)(c + (k + 4) * ldc) = s4;
+        *(v16u *)(c + (k + 5) * ldc) = s5;
     }
     for (; k + 4 <= K; k += 4) {
         const float *a0 = a + k * C, *a1 = a0 + C, *a2 = a1 + C, *a3 = a2 + C;
@@ -174,16 +175,16 @@ static void FR_NAME(gemm16)(const float *restrict a, long C, const float *restri
             s2 += a2[i] * bv;
             s3 += a3[i] * bv;
         }
-        *(v16u *)(c + k * 16) = s0;
-        *(v16u *)(c + (k + 1) * 16) = s1;
-        *(v16u *)(c + (k + 2) * 16) = s2;
-        *(v16u *)(c + (k + 3) * 16) = s3;
+        *(v16u *)(c + k * ldc) = s0;
+        *(v16u *)(c + (k + 1) * ldc) = s1;
+        *(v16u *)(c + (k + 2) * ldc) = s2;
+        *(v16u *)(c + (k + 3) * ldc) = s3;
     }
     for (; k < K; k++) {
         const float *a0 = a + k * C;
         v16 s0 = {0};
         for (long i = 0; i < C; i++) s0 += a0[i] * *(const v16u *)(b + i * ldb);
-        *(v16u *)(c + k * 16) = s0;
+        *(v16u *)(c + k * ldc) = s0;
     }
 }
 
@@ -222,7 +223,7 @@ void FR_NAME(fr_wino63_block_product)(const float *v, long xs, long ldv, long C,
     long ldm = K * 16 + 16;
     float *M = scratch, *S = scratch + 64 * ldm;
     for (long k = 0; k < K && k < 2; k++) FR_NAME(prefetch_rows)(out + k * h * w, h, w, tr * 6, 6, tc0 * 6, n * 6, 1);
-    for (long xi = 0; xi < 64; xi++) FR_NAME(gemm16)(u + xi * K * C, C, v + xi * xs, ldv, K, M + xi * ldm);
+    for (long xi = 0; xi < 64; xi++) FR_NAME(gemm16)(u + xi * K * C, C, v + xi * xs, ldv, K, M + xi * ldm, 16);
     for (long k = 0; k < K; k++) {
         // the output lines two channels ahead, while this one is transformed
         if (k + 2 < K) FR_NAME(prefetch_rows)(out + (k + 2) * h * w, h, w, tr * 6, 6, tc0 * 6, n * 6, 1);

@@ -42,7 +42,7 @@ struct PictureEncoder {
                         row.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: x * 4, as: UInt32.self)
                     } else {
                         row.storeBytes(
-                            of: UInt16((min(max(v, 0), 1) * maxCode).rounded()).littleEndian, toByteOffset: x * 2,
+                            of: PictureEncoder.code(v * maxCode, maxCode).littleEndian, toByteOffset: x * 2,
                             as: UInt16.self)
                     }
                 }
@@ -73,7 +73,7 @@ struct PictureEncoder {
             let row = base + y * stride
             for x in 0..<w {
                 for c in 0..<comps {
-                    let v = UInt16((min(max(planes[c][y * w + x], 0), 1) * maxCode).rounded())
+                    let v = PictureEncoder.code(planes[c][y * w + x] * maxCode, maxCode)
                     if depth > 8 {
                         let p = UnsafeMutableRawPointer(row + (x * comps + c) * 2).assumingMemoryBound(to: UInt16.self)
                         p.pointee = bigEndian ? v.bigEndian : v.littleEndian
@@ -106,13 +106,18 @@ struct PictureEncoder {
             f.width == width && f.height == height, "frame size \(f.width)x\(f.height) ≠ encoder \(width)x\(height)")
         let n = width * height
         if f.layout == .gray {
-            y = f.planes[0]
+            // a gray picture's chroma is neutral everywhere: its code written straight into the chroma planes
+            store(f.planes[0], w: width, h: height, into: frame, plane: 0, scale: range.yScale, offset: range.yOffset)
             if !gray {
-                for i in 0..<n {
-                    cb[i] = 0
-                    cr[i] = 0
+                let cw = ceilShift(width, log2cw), ch = ceilShift(height, log2ch)
+                let neutral = [Float](repeating: 0, count: cw)
+                for plane in 1...2 {
+                    store(
+                        neutral, w: cw, h: ch, into: frame, plane: plane, scale: range.cScale, offset: range.cOffset,
+                        sourceStride: 0)
                 }
             }
+            return
         } else if gray {
             y = matrix.luma(f.planes)
         } else {
@@ -180,28 +185,36 @@ struct PictureEncoder {
     }
 
     private func store(
-        _ p: [Float], w: Int, h: Int, into frame: UnsafeMutablePointer<AVFrame>, plane: Int, scale: Float, offset: Float
+        _ p: [Float], w: Int, h: Int, into frame: UnsafeMutablePointer<AVFrame>, plane: Int, scale: Float,
+        offset: Float,
+        sourceStride: Int? = nil
     ) {
         let (base, stride) = planeOf(frame, plane)
-        let maxCode = range.maxCode
+        let maxCode = range.maxCode, ss = sourceStride ?? w
         p.withUnsafeBufferPointer { src in
             if depth > 8 {
                 for yy in 0..<h {
                     let row = UnsafeMutableRawPointer(base + yy * stride).assumingMemoryBound(to: UInt16.self)
                     for x in 0..<w {
-                        let v = min(max(src[yy * w + x] * scale + offset, 0), maxCode)
-                        row[x] = UInt16(v.rounded()).littleEndian
+                        row[x] = Self.code(src[yy * ss + x] * scale + offset, maxCode).littleEndian
                     }
                 }
             } else {
                 for yy in 0..<h {
                     let row = base + yy * stride
                     for x in 0..<w {
-                        let v = min(max(src[yy * w + x] * scale + offset, 0), maxCode)
-                        row[x] = UInt8(v.rounded())
+                        row[x] = UInt8(truncatingIfNeeded: Self.code(src[yy * ss + x] * scale + offset, maxCode))
                     }
                 }
             }
         }
+    }
+
+    /// v as an integer code 0…maxCode (≤ 65535): clamped (NaN → 0), rounded to the nearest (ties to even) by
+    /// adding 2²³, whose float keeps the integer in its low mantissa bits — no libm call and no trap, so the
+    /// loops around it vectorize.
+    @inline(__always) static func code(_ v: Float, _ maxCode: Float) -> UInt16 {
+        let c = v > 0 ? (v < maxCode ? v : maxCode) : 0
+        return UInt16(truncatingIfNeeded: (c + 8_388_608).bitPattern)
     }
 }

@@ -67,6 +67,35 @@ final class EncoderTests: XCTestCase {
         try check("ffv1", container: "mkv", expectPixFmt: "yuv444p10le", minPSNR: 55)
     }
 
+    func test_grayFrames_to10bit420_keepTheirLuma_andNeutralChroma() throws {
+        // a gray picture's chroma planes are written as the neutral code directly (no zero planes
+        // downsampled): read back, every pixel is gray and within a code of the source
+        let (w, h) = (96, 64)
+        let src = frames(3, width: w, height: h).map { f in f.with(width: w, height: h, layout: .gray, planes: [f.luma])
+        }
+        let out = dir.file("gray.mkv")
+        let info = streamInfo(width: w, height: h, fps: Rational(24), frames: src.count)
+        let writer = try MediaWriter(
+            path: out, containerFor: out, stream: info,
+            settings: EncoderSettings(codec: "ffv1", pixelFormat: "yuv420p10le"), copyFrom: nil)
+        for f in src { try writer.write(f) }
+        try writer.finish()
+        let r = try MediaReader(path: out)
+        var back: [Frame] = []
+        while let f = try r.nextFrame() { back.append(f) }
+        XCTAssertEqual(back.count, src.count)
+        for (a, b) in zip(src, back) {
+            let planes = b.layout == .gray ? [b.planes[0], b.planes[0], b.planes[0]] : b.planes
+            var worstLuma: Float = 0, worstTint: Float = 0
+            for i in 0..<(w * h) {
+                worstLuma = max(worstLuma, abs(planes[1][i] - a.planes[0][i]))
+                worstTint = max(worstTint, abs(planes[0][i] - planes[1][i]), abs(planes[2][i] - planes[1][i]))
+            }
+            XCTAssertLessThan(worstLuma, 2.5 / 876, "luma within the 10-bit limited-range quantization")
+            XCTAssertLessThan(worstTint, 2.5 / 876, "no tint: chroma neutral")
+        }
+    }
+
     func test_hdOutput_isTaggedBT709() throws {
         let (_, _, back, out) = try encodeAndRead(codec: "ffv1", container: "mkv", width: 1280, height: 720)
         let v = try XCTUnwrap(try probeStreams(out).first)

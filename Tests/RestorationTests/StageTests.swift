@@ -89,6 +89,31 @@ final class StageTests: XCTestCase {
         XCTAssertEqual(bright, 2880)
     }
 
+    func test_fit_pad_resamplesIntoTheCanvas_asScalingThenPlacing() throws {
+        // the padded picture is resampled straight into its place: the same numbers as scaling it alone
+        // and copying it between the bars
+        let src = syntheticFrame(width: 160, height: 120, index: 3, speed: 1)
+        let h = try StageHarness("fit", options: ["size": "384x216"], input: streamInfo(width: 160, height: 120))
+        let out = try XCTUnwrap(try h.push(src).first)
+        let scaled = Resampler(from: 160, 120, to: 288, 216)
+        for (c, plane) in src.planes.enumerated() {
+            let alone = scaled.resample(plane)
+            var worst: Float = 0, bars: Float = 0
+            for y in 0..<216 {
+                for x in 0..<384 {
+                    let v = out.planes[c][y * 384 + x]
+                    if x < 48 || x >= 336 {
+                        bars = max(bars, abs(v))
+                    } else {
+                        worst = max(worst, abs(v - alone[y * 288 + x - 48]))
+                    }
+                }
+            }
+            XCTAssertEqual(worst, 0, "plane \(c)")
+            XCTAssertEqual(bars, 0, "plane \(c): black bars")
+        }
+    }
+
     func test_fit_letterboxesWideAndCropsWhenAsked() throws {
         let info = streamInfo(width: 2048, height: 858)  // 2.39:1 scope
         let pad = try StageHarness("fit", options: ["size": "1920x1080"], input: info)

@@ -58,12 +58,21 @@ public final class Resampler {
     public func resample(_ src: [Float]) -> [Float] {
         precondition(src.count == srcWidth * srcHeight)
         if srcWidth == dstWidth && srcHeight == dstHeight { return src }
+        return [Float](unsafeUninitializedCapacity: dstWidth * dstHeight) { buf, count in
+            resample(src, into: buf.baseAddress!, rowStride: dstWidth)
+            count = dstWidth * dstHeight
+        }
+    }
+
+    /// Resamples one plane into the dstWidth×dstHeight rectangle at `dst` of a larger picture whose rows are
+    /// `rowStride` floats apart (every pixel of the rectangle written, nothing outside it touched).
+    public func resample(_ src: [Float], into dst: UnsafeMutablePointer<Float>, rowStride: Int) {
+        precondition(src.count == srcWidth * srcHeight && rowStride >= dstWidth)
         let sw = srcWidth, sh = srcHeight, dw = dstWidth, dh = dstHeight
-        // Horizontal pass: sh rows × dw.
-        var mid = [Float](repeating: 0, count: dw * sh)
+        // Horizontal pass: sh rows × dw (every element written).
         let hc = h.count
-        src.withUnsafeBufferPointer { s in
-            mid.withUnsafeMutableBufferPointer { m in
+        let mid = [Float](unsafeUninitializedCapacity: dw * sh) { m, count in
+            src.withUnsafeBufferPointer { s in
                 h.start.withUnsafeBufferPointer { hs in
                     h.weights.withUnsafeBufferPointer { hw in
                         let mp = m.baseAddress!
@@ -85,31 +94,28 @@ public final class Resampler {
                     }
                 }
             }
+            count = dw * sh
         }
-        // Vertical pass: dh rows × dw, accumulating whole rows (vectorizes).
-        var dst = [Float](repeating: 0, count: dw * dh)
+        // Vertical pass: dh rows × dw, accumulating whole rows (vectorizes); each row starts from zero.
         let vc = v.count
         mid.withUnsafeBufferPointer { m in
-            dst.withUnsafeMutableBufferPointer { d in
-                v.start.withUnsafeBufferPointer { vs in
-                    v.weights.withUnsafeBufferPointer { vw in
-                        let dp = d.baseAddress!
-                        Self.parallelRows(dh) { y in
-                            let out = dp + y * dw
-                            let first = Int(vs[y])
-                            for k in 0..<vc {
-                                let w = vw[y * vc + k]
-                                if w == 0 { continue }
-                                let sy = min(max(first + k, 0), sh - 1)
-                                let row = m.baseAddress! + sy * dw
-                                for x in 0..<dw { out[x] += w * row[x] }
-                            }
+            v.start.withUnsafeBufferPointer { vs in
+                v.weights.withUnsafeBufferPointer { vw in
+                    Self.parallelRows(dh) { y in
+                        let out = dst + y * rowStride
+                        out.update(repeating: 0, count: dw)
+                        let first = Int(vs[y])
+                        for k in 0..<vc {
+                            let w = vw[y * vc + k]
+                            if w == 0 { continue }
+                            let sy = min(max(first + k, 0), sh - 1)
+                            let row = m.baseAddress! + sy * dw
+                            for x in 0..<dw { out[x] += w * row[x] }
                         }
                     }
                 }
             }
         }
-        return dst
     }
 
     /// Runs body(y) for every row, split into chunks over the cores.

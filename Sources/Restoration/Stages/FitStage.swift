@@ -70,7 +70,7 @@ public final class FitStage: Stage {
             throw RestoreError.invalidOption(
                 stage: Self.name, message: "frame size \(frame.width)x\(frame.height) changed mid-stream")
         }
-        let planes = frame.planes.map { place(r.resample($0)) }
+        let planes = frame.planes.map { fitted($0, r) }
         var out = frame.with(width: width, height: height, planes: planes)
         out.properties.sampleAspect = .one
         // Where the picture is in the canvas (the bars are not picture: `grain` leaves them).
@@ -78,6 +78,29 @@ public final class FitStage: Stage {
         out.properties.extra[Self.areaKey] =
             "\(x0),\(y0),\(min(width, offsetX + scaledWidth) - x0),\(min(height, offsetY + scaledHeight) - y0)"
         try emit(out)
+    }
+
+    /// One plane scaled and put into the output canvas: when the picture lies inside the canvas (`pad`), resampled
+    /// straight into its place with the bars filled around it; otherwise (`crop`) resampled, then cut.
+    private func fitted(_ p: [Float], _ r: Resampler) -> [Float] {
+        let ox = offsetX, oy = offsetY, sw = scaledWidth, sh = scaledHeight
+        let scales = r.srcWidth != r.dstWidth || r.srcHeight != r.dstHeight
+        guard scales, ox >= 0, oy >= 0, ox + sw <= width, oy + sh <= height else { return place(r.resample(p)) }
+        if sw == width && sh == height { return r.resample(p) }
+        return [Float](unsafeUninitializedCapacity: width * height) { buf, count in
+            let o = buf.baseAddress!
+            for y in 0..<height {
+                let row = o + y * width
+                if y < oy || y >= oy + sh {
+                    row.update(repeating: background, count: width)
+                } else {
+                    row.update(repeating: background, count: ox)
+                    (row + ox + sw).update(repeating: background, count: width - ox - sw)
+                }
+            }
+            r.resample(p, into: o + oy * width + ox, rowStride: width)
+            count = width * height
+        }
     }
 
     /// Puts a scaledWidth×scaledHeight plane into the output canvas (padding or cropping).

@@ -69,8 +69,7 @@ public final class GrainStage: Stage {
         let luma = f.luma
         let k = amount, fw = f.width
         // The grain of each pixel, from the brightness it sits on.
-        var grain = [Float](repeating: 0, count: a.width * a.height)
-        grain.withUnsafeMutableBufferPointer { gb in
+        let grain = [Float](unsafeUninitializedCapacity: a.width * a.height) { gb, count in
             let g = gb.baseAddress!
             Resampler.parallelRows(a.height) { y in
                 for x in 0..<a.width {
@@ -78,6 +77,7 @@ public final class GrainStage: Stage {
                     g[y * a.width + x] = k * profile.sigma(at: min(max(luma[i], 0), 1)) * noise[y * a.width + x]
                 }
             }
+            count = a.width * a.height
         }
         let planes = f.planes.map { plane -> [Float] in
             var out = plane
@@ -108,8 +108,8 @@ public final class GrainStage: Stage {
 
     /// Gaussian white noise blurred by a Gaussian of `blur` pixels, normalized to unit variance.
     static func field(width w: Int, height h: Int, blur s: Float, seed: UInt64) -> [Float] {
-        var n = [Float](repeating: 0, count: w * h)
-        n.withUnsafeMutableBufferPointer { buf in
+        var n = [Float](unsafeUninitializedCapacity: w * h) { buf, count in
+            count = w * h
             let p = buf.baseAddress!
             Resampler.parallelRows(h) { y in
                 var rng = SplitMix(seed ^ (UInt64(y) &* 0xD1B5_4A32_D192_ED03))
@@ -139,9 +139,9 @@ public final class GrainStage: Stage {
     static func pass(_ src: [Float], width w: Int, height h: Int, taps: [Float], radius: Int, step: Int, scale: Float)
         -> [Float]
     {
-        var out = [Float](repeating: 0, count: w * h)
         let along = step == 1 ? w : h
-        out.withUnsafeMutableBufferPointer { ob in
+        return [Float](unsafeUninitializedCapacity: w * h) { ob, count in
+            count = w * h
             src.withUnsafeBufferPointer { sb in
                 let dst = ob.baseAddress!, s = sb.baseAddress!
                 Resampler.parallelRows(h) { y in
@@ -156,7 +156,6 @@ public final class GrainStage: Stage {
                 }
             }
         }
-        return out
     }
 
     /// SplitMix64: a small, fast, well-mixed generator (the seeds differ per row and frame).

@@ -219,7 +219,8 @@ public final class InterpolateStage: Stage {
             // flow-scale below 1: flow, mask and residual upsampled on the fly
             y = try IFNet.synthesize(x0, x1, lowFlow: flow, lowMask: mask, lowResidual: residual)
         }
-        let planes = (0..<a.layout.planeCount).map { y.plane($0) }
+        let planes =
+            y.channels == 1 && a.layout.planeCount == 1 ? [y.data] : (0..<a.layout.planeCount).map { y.plane($0) }
         var out = (t < 0.5 ? a : b).with(width: a.width, height: a.height, planes: planes)
         retime(&out, t < 0.5 ? na : nb, at)
         return out
