@@ -9,7 +9,9 @@
     void fr_wino63_block_conv_##suffix(const float *, long, long, long, const float *, long, long, long, long,     \
                                        const float *, const float *, float *, float *);                           \
     void fr_wino63_c8_block_conv_##suffix(const float *, long, long, long, const float *, long, long, long, long,  \
-                                          const float *, const float *, float *, float *, long, int);
+                                          const float *, const float *, float *, float *, long, int);              \
+    void fr_synth_row_##suffix(const float *, long, long, const int *, const int *, const float *, const float *, \
+                               const float *, long, long, long, long, float, float, float *);
 DECLARE(baseline)
 #if defined(__x86_64__)
 DECLARE(avx2)
@@ -136,5 +138,16 @@ void fr_unpack_c8(const float *src, long C, long hw, float *dst) {
         float *d = dst + cb * 8 * hw;
         for (long l = 0; l < 8; l++)
             for (long p = 0; p < hw; p++) d[l * hw + p] = s[p * 8 + l];
+    }
+}
+
+void fr_synth_row(const float *rows, long fw, long nr, const int *x0s, const int *x1s, const float *wxs,
+                  const float *A, const float *B, long nc, long h, long w, long y, float sx, float sy, float *out) {
+    switch (fr_isa_current()) {
+#if defined(__x86_64__)
+    case 2: fr_synth_row_avx512(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out); return;
+    case 1: fr_synth_row_avx2(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out); return;
+#endif
+    default: fr_synth_row_baseline(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out);
     }
 }

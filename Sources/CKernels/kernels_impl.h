@@ -246,3 +246,4 @@ void FR_NAME(fr_wino63_block_conv)(const float *x, long C, long h, long w, const
     FR_NAME(fr_wino63_block_product)(V, xs, 16, C, u, K, n, tr, tc0, h, w, bias, slopes, out, rest);
 }
 #include "kernels_c8.h"
+#include "kernels_synth.h"

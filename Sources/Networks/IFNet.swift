@@ -249,12 +249,12 @@ public final class IFNet: Sendable {
             throw TensorError.shape("synthesis of \(img0.shape) from flow \(flow.shape), mask \(mask.shape)")
         }
         let tx = Ops.taps(w, fw), ty = Ops.taps(h, fh)
+        let x0s = tx.map { Int32($0.0) }, x1s = tx.map { Int32($0.1) }, wxs = tx.map { $0.2 }
         let sx = Float(w) / Float(fw), sy = Float(h) / Float(fh)
         let plane = h * w, low = fh * fw
-        let maxX = Float(w - 1), maxY = Float(h - 1)
         // The low-resolution fields, each output row's two source rows blended once for the whole row
-        // (bilinear is separable), then each pixel's two columns: flow (4), mask, and the residual —
-        // for a gray frame the mean of its three planes, made once at the low size.
+        // (bilinear is separable), then each pixel's two columns (the C kernel `Kernels.synthesizeRow`): flow
+        // (4), mask, and the residual — for a gray frame the mean of its three planes, made once at the low size.
         var fields = flow.data + mask.data
         if let r = residual {
             if nc == 1 {
@@ -263,45 +263,30 @@ public final class IFNet: Sendable {
                 fields += r.data.prefix(nc * low)
             }
         }
-        let nf = fields.count / low, refine = residual != nil
+        let nf = fields.count / low, nr = nf - 5
         let data = [Float](unsafeUninitializedCapacity: nc * plane) { op, count in
             img0.data.withUnsafeBufferPointer { a in
                 img1.data.withUnsafeBufferPointer { b in
                     fields.withUnsafeBufferPointer { fp in
-                        let A = a.baseAddress!, B = b.baseAddress!, F = fp.baseAddress!, O = op.baseAddress!
-                        Parallel.forEach(h) { y in
-                            let (y0, y1, wy) = ty[y]
-                            withUnsafeTemporaryAllocation(of: Float.self, capacity: nf * fw) { rows in
-                                let Rw = rows.baseAddress!
-                                for f in 0..<nf {
-                                    let r0 = F + f * low + y0 * fw, r1 = F + f * low + y1 * fw, d = Rw + f * fw
-                                    for x in 0..<fw { d[x] = r0[x] * (1 - wy) + r1[x] * wy }
-                                }
-                                @inline(__always) func field(_ f: Int, _ x0: Int, _ x1: Int, _ wx: Float) -> Float {
-                                    let r = Rw + f * fw
-                                    return r[x0] + (r[x1] - r[x0]) * wx
-                                }
-                                @inline(__always) func sample(
-                                    _ p: UnsafePointer<Float>, _ fx: Float, _ fy: Float, _ x: Int, _ c: Int
-                                ) -> Float {
-                                    let px = min(max(Float(x) + fx, 0), maxX), py = min(max(Float(y) + fy, 0), maxY)
-                                    let x0 = Int(px), yy0 = Int(py), x1 = min(x0 + 1, w - 1), yy1 = min(yy0 + 1, h - 1)
-                                    let ax = px - Float(x0), ay = py - Float(yy0)
-                                    let q = p + c * plane
-                                    let top = q[yy0 * w + x0] + (q[yy0 * w + x1] - q[yy0 * w + x0]) * ax
-                                    let bottom = q[yy1 * w + x0] + (q[yy1 * w + x1] - q[yy1 * w + x0]) * ax
-                                    return top + (bottom - top) * ay
-                                }
-                                for x in 0..<w {
-                                    let (x0, x1, wx) = tx[x]
-                                    let f0x = field(0, x0, x1, wx) * sx, f0y = field(1, x0, x1, wx) * sy
-                                    let f1x = field(2, x0, x1, wx) * sx, f1y = field(3, x0, x1, wx) * sy
-                                    let m = 1 / (1 + expf(-field(4, x0, x1, wx)))
-                                    for c in 0..<nc {
-                                        let v0 = sample(A, f0x, f0y, x, c), v1 = sample(B, f1x, f1y, x, c)
-                                        var v = v1 + (v0 - v1) * m
-                                        if refine { v = min(max(v + field(5 + (nc == 1 ? 0 : c), x0, x1, wx), 0), 1) }
-                                        O[c * plane + y * w + x] = v
+                        x0s.withUnsafeBufferPointer { x0 in
+                            x1s.withUnsafeBufferPointer { x1 in
+                                wxs.withUnsafeBufferPointer { wx in
+                                    let F = fp.baseAddress!, O = op.baseAddress!
+                                    Parallel.forEach(h) { y in
+                                        let (y0, y1, wy) = ty[y]
+                                        withUnsafeTemporaryAllocation(of: Float.self, capacity: nf * fw) { rows in
+                                            let Rw = rows.baseAddress!
+                                            for f in 0..<nf {
+                                                let r0 = F + f * low + y0 * fw, r1 = F + f * low + y1 * fw
+                                                let d = Rw + f * fw
+                                                for x in 0..<fw { d[x] = r0[x] * (1 - wy) + r1[x] * wy }
+                                            }
+                                            Kernels.synthesizeRow(
+                                                fields: Rw, fieldWidth: fw, residualPlanes: nr, x0: x0.baseAddress!,
+                                                x1: x1.baseAddress!, wx: wx.baseAddress!, a: a.baseAddress!,
+                                                b: b.baseAddress!, channels: nc, height: h, width: w, row: y,
+                                                scaleX: sx, scaleY: sy, out: O)
+                                        }
                                     }
                                 }
                             }

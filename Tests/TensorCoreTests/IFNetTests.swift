@@ -65,12 +65,28 @@ final class IFNetTests: XCTestCase {
     func test_synthesizeFromLowResolution_equalsUpsamplingFirst() throws {
         // Flow, mask and residual at 1/4 size (+ odd sizes): the one-pass synthesis equals
         // upsampling them with resizeBilinear, scaling the flow and calling synthesize + add.
-        for (w, h, fw, fh, channels) in [(64, 48, 16, 12, 3), (37, 29, 10, 8, 1)] {
+        // the row kernel of every instruction set this CPU has, with and without the refinement's residual
+        let isas = InstructionSet.allCases.filter { $0.rawValue <= Kernels.supported.rawValue }
+        for isa in isas {
+            for (w, h, fw, fh, channels, refine) in [
+                (64, 48, 16, 12, 3, true), (37, 29, 10, 8, 1, true), (64, 48, 16, 12, 3, false),
+                (37, 29, 10, 8, 1, false),
+            ] {
+                try check(isa, w, h, fw, fh, channels, refine)
+            }
+        }
+        func check(_ isa: InstructionSet, _ w: Int, _ h: Int, _ fw: Int, _ fh: Int, _ channels: Int, _ refine: Bool)
+            throws
+        {
             let i0 = randomTensor(channels, h, w, seed: 1), i1 = randomTensor(channels, h, w, seed: 2)
             var flow = randomTensor(4, fh, fw, seed: 3)
             for i in 0..<flow.data.count { flow.data[i] *= 3 }
-            let mask = randomTensor(1, fh, fw, seed: 4), res = randomTensor(3, fh, fw, seed: 5)
-            let fused = try IFNet.synthesize(i0, i1, lowFlow: flow, lowMask: mask, lowResidual: res)
+            var mask = randomTensor(1, fh, fw, seed: 4)
+            for i in 0..<mask.data.count { mask.data[i] = (mask.data[i] - 0.5) * 40 }  // logits far into both tails
+            let res = randomTensor(3, fh, fw, seed: 5)
+            let fused = try Kernels.using(isa) {
+                try IFNet.synthesize(i0, i1, lowFlow: flow, lowMask: mask, lowResidual: refine ? res : nil)
+            }
             var up = Ops.resizeBilinear(flow, height: h, width: w)
             for c in 0..<4 {
                 for i in 0..<(w * h) {
@@ -78,10 +94,11 @@ final class IFNetTests: XCTestCase {
                 }
             }
             var ref = try IFNet.synthesize(i0, i1, flow: up, mask: Ops.resizeBilinear(mask, height: h, width: w))
-            try IFNet.add(residual: Ops.resizeBilinear(res, height: h, width: w), to: &ref)
+            if refine { try IFNet.add(residual: Ops.resizeBilinear(res, height: h, width: w), to: &ref) }
             XCTAssertEqual(fused.shape, ref.shape)
             XCTAssertLessThanOrEqual(
-                zip(fused.data, ref.data).map { abs($0 - $1) }.max()!, 1e-5, "\(w)x\(h) from \(fw)x\(fh)")
+                zip(fused.data, ref.data).map { abs($0 - $1) }.max()!, 1e-5,
+                "\(isa) \(w)x\(h) from \(fw)x\(fh), residual \(refine)")
         }
     }
 
