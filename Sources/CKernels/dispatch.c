@@ -11,7 +11,8 @@
     void fr_wino63_c8_block_conv_##suffix(const float *, long, long, long, const float *, long, long, long, long,  \
                                           const float *, const float *, float *, float *, long, int);              \
     void fr_synth_row_##suffix(const float *, long, long, const int *, const int *, const float *, const float *, \
-                               const float *, long, long, long, long, float, float, float *);
+                               const float *, long, long, long, long, float, float, float *);            \
+    void fr_resample_rows_##suffix(const float *, long, long, const int *, const float *, long, long, float *, long);
 DECLARE(baseline)
 #if defined(__x86_64__)
 DECLARE(avx2)
@@ -149,5 +150,16 @@ void fr_synth_row(const float *rows, long fw, long nr, const int *x0s, const int
     case 1: fr_synth_row_avx2(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out); return;
 #endif
     default: fr_synth_row_baseline(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out);
+    }
+}
+
+void fr_resample_rows(const float *src, long sw, long rows, const int *start, const float *wt, long hp, long dw,
+                      float *out, long ostride) {
+    switch (fr_isa_current()) {
+#if defined(__x86_64__)
+    case 2: fr_resample_rows_avx512(src, sw, rows, start, wt, hp, dw, out, ostride); return;
+    case 1: fr_resample_rows_avx2(src, sw, rows, start, wt, hp, dw, out, ostride); return;
+#endif
+    default: fr_resample_rows_baseline(src, sw, rows, start, wt, hp, dw, out, ostride);
     }
 }

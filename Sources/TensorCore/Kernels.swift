@@ -76,4 +76,17 @@ extension Kernels {
         fr_synth_row(
             fields, fieldWidth, residualPlanes, x0, x1, wx, a, b, channels, height, width, row, scaleX, scaleY, out)
     }
+
+    /// The horizontal pass of separable resampling (the C kernel `fr_resample_rows`, per instruction set) over
+    /// `rows` rows of `sourceWidth` floats: out[y·outStride + x] = Σ_k weights[x·paddedTaps + k] ·
+    /// source[y·sourceWidth + start[x] + k] for k < paddedTaps (a multiple of 8, the weights padded with zeros),
+    /// indices clamped to the row where the taps reach past its ends.
+    public static func resampleRows(
+        _ source: UnsafePointer<Float>, sourceWidth: Int, rows: Int, start: UnsafePointer<Int32>,
+        weights: UnsafePointer<Float>, paddedTaps: Int, outWidth: Int, out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        precondition(paddedTaps > 0 && paddedTaps % 8 == 0)
+        prepare()
+        fr_resample_rows(source, sourceWidth, rows, start, weights, paddedTaps, outWidth, out, outStride)
+    }
 }

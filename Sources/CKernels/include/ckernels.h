@@ -65,4 +65,11 @@ void fr_unpack_c8(const float *src, long C, long hw, float *dst);
 void fr_synth_row(const float *rows, long fw, long nr, const int *x0s, const int *x1s, const float *wxs,
                   const float *A, const float *B, long nc, long h, long w, long y, float sx, float sy, float *out);
 
+
+/// The horizontal pass of separable resampling over `rows` rows of sw floats: out[y·ostride + x] =
+/// Σ_k wt[x·hp + k] · src[y·sw + start[x] + k], k < hp (a multiple of 8; the weights padded with zeros), indices
+/// clamped to the row where the taps reach past its ends.
+void fr_resample_rows(const float *src, long sw, long rows, const int *start, const float *wt, long hp, long dw,
+                      float *out, long ostride);
+
 #endif

@@ -13,6 +13,8 @@ public final class Resampler {
         var start: [Int32]  // first source index per output sample
         var count: Int  // taps per output sample
         var weights: [Float]  // count per output sample
+        var padded: Int  // count rounded up to a multiple of 8
+        var paddedWeights: [Float]  // padded per output sample, zeros after count (the SIMD pass's layout)
 
         init(src: Int, dst: Int, a: Double = 3) {
             let scale = Double(dst) / Double(src)
@@ -34,6 +36,11 @@ public final class Resampler {
                     sum += w
                 }
                 for k in 0..<count { weights[i * count + k] = Float(ws[k] / sum) }
+            }
+            padded = (count + 7) / 8 * 8
+            paddedWeights = [Float](repeating: 0, count: dst * padded)
+            for i in 0..<dst {
+                for k in 0..<count { paddedWeights[i * padded + k] = weights[i * count + k] }
             }
         }
 
@@ -69,27 +76,17 @@ public final class Resampler {
     public func resample(_ src: [Float], into dst: UnsafeMutablePointer<Float>, rowStride: Int) {
         precondition(src.count == srcWidth * srcHeight && rowStride >= dstWidth)
         let sw = srcWidth, sh = srcHeight, dw = dstWidth, dh = dstHeight
-        // Horizontal pass: sh rows × dw (every element written).
-        let hc = h.count
+        // Horizontal pass: sh rows × dw (every element written), eight taps per vector in the C kernel.
         let mid = [Float](unsafeUninitializedCapacity: dw * sh) { m, count in
             src.withUnsafeBufferPointer { s in
                 h.start.withUnsafeBufferPointer { hs in
-                    h.weights.withUnsafeBufferPointer { hw in
+                    h.paddedWeights.withUnsafeBufferPointer { hw in
                         let mp = m.baseAddress!
                         Self.parallelRows(sh) { y in
-                            let row = s.baseAddress! + y * sw
-                            let out = mp + y * dw
-                            for x in 0..<dw {
-                                let first = Int(hs[x])
-                                var acc: Float = 0
-                                let wbase = x * hc
-                                if first >= 0 && first + hc <= sw {
-                                    for k in 0..<hc { acc += hw[wbase + k] * row[first + k] }
-                                } else {
-                                    for k in 0..<hc { acc += hw[wbase + k] * row[min(max(first + k, 0), sw - 1)] }
-                                }
-                                out[x] = acc
-                            }
+                            Kernels.resampleRows(
+                                s.baseAddress! + y * sw, sourceWidth: sw, rows: 1, start: hs.baseAddress!,
+                                weights: hw.baseAddress!, paddedTaps: h.padded, outWidth: dw, out: mp + y * dw,
+                                outStride: dw)
                         }
                     }
                 }
