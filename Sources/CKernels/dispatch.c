@@ -12,7 +12,8 @@
                                           const float *, const float *, float *, float *, long, int);              \
     void fr_synth_row_##suffix(const float *, long, long, const int *, const int *, const float *, const float *, \
                                const float *, long, long, long, long, float, float, float *);            \
-    void fr_resample_rows_##suffix(const float *, long, long, const int *, const float *, long, long, float *, long);
+    void fr_resample_rows_##suffix(const float *, long, long, const int *, const float *, long, long, float *, long); \
+    void fr_warp_rows_##suffix(const float *, long, long, long, const float *, const float *, long, long, float *);
 DECLARE(baseline)
 #if defined(__x86_64__)
 DECLARE(avx2)
@@ -161,5 +162,16 @@ void fr_resample_rows(const float *src, long sw, long rows, const int *start, co
     case 1: fr_resample_rows_avx2(src, sw, rows, start, wt, hp, dw, out, ostride); return;
 #endif
     default: fr_resample_rows_baseline(src, sw, rows, start, wt, hp, dw, out, ostride);
+    }
+}
+
+void fr_warp_rows(const float *src, long nc, long h, long w, const float *fx, const float *fy, long y0, long rows,
+                  float *dst) {
+    switch (fr_isa_current()) {
+#if defined(__x86_64__)
+    case 2: fr_warp_rows_avx512(src, nc, h, w, fx, fy, y0, rows, dst); return;
+    case 1: fr_warp_rows_avx2(src, nc, h, w, fx, fy, y0, rows, dst); return;
+#endif
+    default: fr_warp_rows_baseline(src, nc, h, w, fx, fy, y0, rows, dst);
     }
 }

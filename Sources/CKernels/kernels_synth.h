@@ -80,3 +80,43 @@ void FR_NAME(fr_synth_row)(const float *rows, long fw, long nr, const int *x0s, 
         FR_SYNTH(nc, nr);
 #undef FR_SYNTH
 }
+
+/// Backward warp of rows y0 ..< y0 + rows (see the header): each chunk of a row's columns first finds its
+/// sample positions (index of the top-left source pixel, the steps to its right and lower neighbours, the
+/// weights), then every channel blends its four neighbours in a loop that vectorizes with gathers.
+void FR_NAME(fr_warp_rows)(const float *restrict src, long nc, long h, long w, const float *restrict fx,
+                           const float *restrict fy, long y0, long rows, float *restrict dst) {
+    enum { chunk = 256 };
+    const float maxX = (float)(w - 1), maxY = (float)(h - 1);
+    const long plane = h * w;
+    int i00[chunk], dxo[chunk], dyo[chunk];
+    float ax[chunk], ay[chunk];
+    for (long y = y0; y < y0 + rows; y++) {
+        for (long xs = 0; xs < w; xs += chunk) {
+            long n = w - xs < chunk ? w - xs : chunk;
+            for (long j = 0; j < n; j++) {
+                long i = y * w + xs + j;
+                float sx = (float)(xs + j) + fx[i], sy = (float)y + fy[i];
+                sx = sx < 0 ? 0 : (sx > maxX ? maxX : sx);
+                sy = sy < 0 ? 0 : (sy > maxY ? maxY : sy);
+                int x0 = (int)sx, yy0 = (int)sy;
+                int x1 = x0 + 1 < w ? x0 + 1 : (int)w - 1, yy1 = yy0 + 1 < h ? yy0 + 1 : (int)h - 1;
+                i00[j] = yy0 * (int)w + x0;
+                dxo[j] = x1 - x0;
+                dyo[j] = (yy1 - yy0) * (int)w;
+                ax[j] = sx - (float)x0;
+                ay[j] = sy - (float)yy0;
+            }
+            for (long c = 0; c < nc; c++) {
+                const float *restrict p = src + c * plane;
+                float *restrict d = dst + c * plane + y * w + xs;
+                for (long j = 0; j < n; j++) {
+                    int i = i00[j], r = i + dxo[j], b = i + dyo[j], br = b + dxo[j];
+                    float top = p[i] + (p[r] - p[i]) * ax[j];
+                    float bottom = p[b] + (p[br] - p[b]) * ax[j];
+                    d[j] = top + (bottom - top) * ay[j];
+                }
+            }
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 
 /// Resampling of feature maps and images: bilinear resizing and backward warping along a flow field.
@@ -43,8 +44,39 @@ extension Ops {
     /// Backward warp: out[c][y][x] = x sampled at (x + flow[fc][y][x], y + flow[fc+1][y][x]),
     /// bilinear, coordinates clamped to the picture (PyTorch's `grid_sample(mode="bilinear",
     /// padding_mode="border", align_corners=True)` on a pixel grid, as RIFE's `warp`).
-    /// `flow` has the picture's size; `flowChannel` selects its x plane (y follows).
+    /// `flow` has the picture's size; `flowChannel` selects its x plane (y follows). Rows in the C kernel
+    /// `fr_warp_rows` of the instruction set in use (`warpReference` is the same in Swift).
     public static func warp(_ x: Tensor, flow: Tensor, flowChannel fc: Int = 0, channels: Int? = nil) throws -> Tensor {
+        guard flow.height == x.height, flow.width == x.width, flow.channels >= fc + 2 else {
+            throw TensorError.shape("warp of \(x.shape) by flow \(flow.shape) (channels \(fc)…\(fc + 1))")
+        }
+        let nc = channels ?? x.channels, h = x.height, w = x.width, plane = h * w
+        guard nc <= x.channels else { throw TensorError.shape("warp of \(nc) channels of \(x.shape)") }
+        Kernels.prepare()
+        let data = [Float](unsafeUninitializedCapacity: nc * plane) { op, count in
+            x.data.withUnsafeBufferPointer { xp in
+                flow.data.withUnsafeBufferPointer { fp in
+                    let fx = fp.baseAddress! + fc * plane, dst = op.baseAddress!
+                    let chunks = min(h, 4 * GEMM.workers)
+                    Parallel.forEach(chunks) { k in
+                        let y0 = h * k / chunks, y1 = h * (k + 1) / chunks
+                        fr_warp_rows(xp.baseAddress!, nc, h, w, fx, fx + plane, y0, y1 - y0, dst)
+                    }
+                }
+            }
+            count = nc * plane
+        }
+        return Tensor(channels: nc, height: h, width: w, data: data)
+    }
+
+    /// `warp` written out in Swift, one pixel at a time: the reference its C kernel is tested against.
+    /// Backward warp: out[c][y][x] = x sampled at (x + flow[fc][y][x], y + flow[fc+1][y][x]),
+    /// bilinear, coordinates clamped to the picture (PyTorch's `grid_sample(mode="bilinear",
+    /// padding_mode="border", align_corners=True)` on a pixel grid, as RIFE's `warp`).
+    /// `flow` has the picture's size; `flowChannel` selects its x plane (y follows).
+    public static func warpReference(
+        _ x: Tensor, flow: Tensor, flowChannel fc: Int = 0, channels: Int? = nil
+    ) throws -> Tensor {
         guard flow.height == x.height, flow.width == x.width, flow.channels >= fc + 2 else {
             throw TensorError.shape("warp of \(x.shape) by flow \(flow.shape) (channels \(fc)…\(fc + 1))")
         }

@@ -55,6 +55,28 @@ final class IFNetTests: XCTestCase {
         XCTAssertEqual(try Ops.warp(x, flow: flow).data, [Float](repeating: 0, count: 12))
     }
 
+    func test_warp_kernel_equalsThePixelByPixelReference_onEveryInstructionSet() throws {
+        // fractional flows up to ±8 pixels (many past the borders), odd sizes, a row wider than the kernel's
+        // 256-column chunk, a channel subset, and flow in the second pair of flow channels
+        let isas = InstructionSet.allCases.filter { $0.rawValue <= Kernels.supported.rawValue }
+        for (c, h, w, fc, subset) in [(3, 29, 37, 0, nil), (16, 7, 300, 2, nil), (5, 12, 9, 0, 2)]
+            as [(Int, Int, Int, Int, Int?)]
+        {
+            let x = randomTensor(c, h, w, seed: 7)
+            var flow = randomTensor(4, h, w, seed: 8)
+            for i in 0..<flow.data.count { flow.data[i] *= 8 }
+            let want = try Ops.warpReference(x, flow: flow, flowChannel: fc, channels: subset)
+            for isa in isas {
+                let got = try Kernels.using(isa) { try Ops.warp(x, flow: flow, flowChannel: fc, channels: subset) }
+                XCTAssertEqual(got.shape, want.shape)
+                let worst = zip(got.data, want.data).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(worst, 1e-6, "\(isa) \(c)x\(h)x\(w)")
+            }
+        }
+        XCTAssertThrowsError(
+            try Ops.warp(randomTensor(2, 4, 4, seed: 1), flow: randomTensor(2, 4, 4, seed: 2), channels: 3))
+    }
+
     func test_resizeBilinear_downByEightAveragesTheTwoCentralPixels() {
         // PyTorch: source = (dst + ½)·8 − ½ = 8·dst + 3.5 → mean of pixels 3 and 4 of each 8.
         let x = Tensor(channels: 1, height: 1, width: 16, data: (0..<16).map(Float.init))

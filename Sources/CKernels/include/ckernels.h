@@ -72,4 +72,10 @@ void fr_synth_row(const float *rows, long fw, long nr, const int *x0s, const int
 void fr_resample_rows(const float *src, long sw, long rows, const int *start, const float *wt, long hp, long dw,
                       float *out, long ostride);
 
+
+/// Backward warp of rows y0 ..< y0 + rows: dst[c][y][x] = src[c] sampled bilinearly at (x + fx[y][x],
+/// y + fy[y][x]), the position clamped to the h×w picture (RIFE's `warp`); nc planes of h×w each.
+void fr_warp_rows(const float *src, long nc, long h, long w, const float *fx, const float *fy, long y0, long rows,
+                  float *dst);
+
 #endif
