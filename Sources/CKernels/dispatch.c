@@ -13,7 +13,8 @@
     void fr_synth_row_##suffix(const float *, long, long, const int *, const int *, const float *, const float *, \
                                const float *, long, long, long, long, float, float, float *);            \
     void fr_resample_rows_##suffix(const float *, long, long, const int *, const float *, long, long, float *, long); \
-    void fr_warp_rows_##suffix(const float *, long, long, long, const float *, const float *, long, long, float *);
+    void fr_warp_rows_##suffix(const float *, long, long, long, const float *, const float *, long, long, float *); \
+    void fr_im2col_##suffix(const float *, long, long, long, long, long, long, long, long, long, float *);
 DECLARE(baseline)
 #if defined(__x86_64__)
 DECLARE(avx2)
@@ -173,5 +174,16 @@ void fr_warp_rows(const float *src, long nc, long h, long w, const float *fx, co
     case 1: fr_warp_rows_avx2(src, nc, h, w, fx, fy, y0, rows, dst); return;
 #endif
     default: fr_warp_rows_baseline(src, nc, h, w, fx, fy, y0, rows, dst);
+    }
+}
+
+void fr_im2col(const float *src, long C, long h, long w, long k, long s, long p, long rowStart, long rows, long ow,
+               float *col) {
+    switch (fr_isa_current()) {
+#if defined(__x86_64__)
+    case 2: fr_im2col_avx512(src, C, h, w, k, s, p, rowStart, rows, ow, col); return;
+    case 1: fr_im2col_avx2(src, C, h, w, k, s, p, rowStart, rows, ow, col); return;
+#endif
+    default: fr_im2col_baseline(src, C, h, w, k, s, p, rowStart, rows, ow, col);
     }
 }

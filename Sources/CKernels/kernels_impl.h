@@ -248,3 +248,4 @@ void FR_NAME(fr_wino63_block_conv)(const float *x, long C, long h, long w, const
 #include "kernels_c8.h"
 #include "kernels_synth.h"
 #include "kernels_resample.h"
+#include "kernels_im2col.h"

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// What follows a convolution, fused into its output pass.
@@ -185,8 +186,19 @@ public final class Conv2d: @unchecked Sendable {
         }
     }
 
-    /// col[(c·k + ky)·k + kx][r·ow + ox] = x[c][oy·s − p + ky][ox·s − p + kx] (zero outside).
-    private func im2col(
+    /// col[(c·k + ky)·k + kx][r·ow + ox] = x[c][oy·s − p + ky][ox·s − p + kx] (zero outside), in the C kernel
+    /// of the instruction set in use.
+    func im2col(
+        _ src: UnsafePointer<Float>, height h: Int, width w: Int, rowStart: Int, rows: Int, outWidth ow: Int,
+        into col: UnsafeMutablePointer<Float>
+    ) {
+        Kernels.prepare()
+        fr_im2col(src, inChannels, h, w, kernel, stride, padding, rowStart, rows, ow, col)
+    }
+
+    /// col[(c·k + ky)·k + kx][r·ow + ox] = x[c][oy·s − p + ky][ox·s − p + kx] (zero outside):
+    /// the Swift reference of the C kernel `fr_im2col` that `im2col` runs.
+    func im2colReference(
         _ src: UnsafePointer<Float>, height h: Int, width w: Int, rowStart: Int, rows: Int, outWidth ow: Int,
         into col: UnsafeMutablePointer<Float>
     ) {

@@ -158,6 +158,46 @@ final class KernelISATests: XCTestCase {
         }
     }
 
+    func test_im2col_eachISA_equalsTheSwiftCopy() throws {
+        // kernel sizes 1…5, strides 1…3, paddings 0…2, odd sizes, a band of rows starting inside the picture,
+        // rows entirely in the padding: a copy, so exactly equal
+        var g = SplitMix64(11)
+        for (k, s, p, c, h, w) in [
+            (3, 1, 1, 3, 17, 23), (3, 2, 1, 5, 20, 33), (3, 2, 0, 2, 9, 8), (4, 2, 1, 4, 11, 14), (1, 1, 0, 3, 5, 7),
+            (5, 3, 2, 2, 13, 19), (3, 2, 1, 1, 1, 1), (3, 1, 2, 2, 6, 40),
+        ] {
+            let conv = try Conv2d(
+                name: "c", inChannels: c, outChannels: 1, kernel: k, stride: s, padding: p,
+                weight: [Float](repeating: 0, count: c * k * k), bias: [0])
+            let x = (0..<(c * h * w)).map { _ in g.nextUnit() }
+            let (oh, ow) = conv.outputSize(h, w)
+            for (r0, rows) in [(0, oh), (oh / 2, oh - oh / 2)] where rows > 0 {
+                let n = c * k * k * rows * ow
+                var want = [Float](repeating: .nan, count: n)
+                x.withUnsafeBufferPointer { xp in
+                    want.withUnsafeMutableBufferPointer {
+                        conv.im2colReference(
+                            xp.baseAddress!, height: h, width: w, rowStart: r0, rows: rows, outWidth: ow,
+                            into: $0.baseAddress!)
+                    }
+                }
+                for isa in available {
+                    var got = [Float](repeating: .nan, count: n)
+                    Kernels.using(isa) {
+                        x.withUnsafeBufferPointer { xp in
+                            got.withUnsafeMutableBufferPointer {
+                                conv.im2col(
+                                    xp.baseAddress!, height: h, width: w, rowStart: r0, rows: rows, outWidth: ow,
+                                    into: $0.baseAddress!)
+                            }
+                        }
+                    }
+                    XCTAssertEqual(got, want, "\(isa) k\(k) s\(s) p\(p) \(c)x\(h)x\(w) rows \(r0)+\(rows)")
+                }
+            }
+        }
+    }
+
     func test_isaNames_andTheEnvironmentVariable() throws {
         XCTAssertEqual(InstructionSet(name: "AVX2"), .avx2)
         XCTAssertNil(try Kernels.requested([:]))

@@ -78,4 +78,11 @@ void fr_resample_rows(const float *src, long sw, long rows, const int *start, co
 void fr_warp_rows(const float *src, long nc, long h, long w, const float *fx, const float *fy, long y0, long rows,
                   float *dst);
 
+
+/// The column matrix of a k×k convolution with stride s and padding p over C planes of h×w, for output rows
+/// rowStart ..< rowStart + rows of width ow: col[(c·k + ky)·k + kx][r·ow + ox] = src[c][oy·s − p + ky][ox·s − p + kx]
+/// (oy = rowStart + r; zero outside the picture).
+void fr_im2col(const float *src, long C, long h, long w, long k, long s, long p, long rowStart, long rows, long ow,
+               float *col);
+
 #endif
