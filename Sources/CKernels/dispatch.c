@@ -21,6 +21,19 @@ DECLARE(avx2)
 DECLARE(avx512)
 #endif
 
+
+/// Calls the variant of `name` for the instruction set in use (see fr_isa_select).
+#if defined(__x86_64__)
+#define FR_DISPATCH(name, ...)                                                                                   \
+    switch (fr_isa_current()) {                                                                                  \
+    case 2: name##_avx512(__VA_ARGS__); return;                                                                  \
+    case 1: name##_avx2(__VA_ARGS__); return;                                                                    \
+    default: name##_baseline(__VA_ARGS__);                                                                       \
+    }
+#else
+#define FR_DISPATCH(name, ...) name##_baseline(__VA_ARGS__)
+#endif
+
 static int current = -1;
 
 int fr_isa_supported(void) {
@@ -54,24 +67,12 @@ long fr_wino63_output_scratch(long w) { return 54 * ((w + 5) / 6) + 8; }
 
 void fr_wino63_input(const float *plane, long h, long w, long tr0, long rows, float *v, long stride,
                      float *scratch) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_wino63_input_avx512(plane, h, w, tr0, rows, v, stride, scratch); return;
-    case 1: fr_wino63_input_avx2(plane, h, w, tr0, rows, v, stride, scratch); return;
-#endif
-    default: fr_wino63_input_baseline(plane, h, w, tr0, rows, v, stride, scratch);
-    }
+    FR_DISPATCH(fr_wino63_input, plane, h, w, tr0, rows, v, stride, scratch);
 }
 
 void fr_wino63_output(const float *m, long stride, long tr0, long rows, long h, long w, float *plane, float bias,
                       float slope, float *scratch) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_wino63_output_avx512(m, stride, tr0, rows, h, w, plane, bias, slope, scratch); return;
-    case 1: fr_wino63_output_avx2(m, stride, tr0, rows, h, w, plane, bias, slope, scratch); return;
-#endif
-    default: fr_wino63_output_baseline(m, stride, tr0, rows, h, w, plane, bias, slope, scratch);
-    }
+    FR_DISPATCH(fr_wino63_output, m, stride, tr0, rows, h, w, plane, bias, slope, scratch);
 }
 
 long fr_wino63_block_scratch(long C, long K) {
@@ -83,26 +84,12 @@ long fr_wino63_block_scratch(long C, long K) {
 void fr_wino63_block_product(const float *v, long xs, long ldv, long C, const float *u, long K, long n, long tr,
                              long tc0, long h, long w, const float *bias, const float *slopes, float *out,
                              float *scratch) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2:
-        fr_wino63_block_product_avx512(v, xs, ldv, C, u, K, n, tr, tc0, h, w, bias, slopes, out, scratch);
-        return;
-    case 1: fr_wino63_block_product_avx2(v, xs, ldv, C, u, K, n, tr, tc0, h, w, bias, slopes, out, scratch); return;
-#endif
-    default: fr_wino63_block_product_baseline(v, xs, ldv, C, u, K, n, tr, tc0, h, w, bias, slopes, out, scratch);
-    }
+    FR_DISPATCH(fr_wino63_block_product, v, xs, ldv, C, u, K, n, tr, tc0, h, w, bias, slopes, out, scratch);
 }
 
 void fr_wino63_block_conv(const float *x, long C, long h, long w, const float *u, long K, long n, long tr, long tc0,
                           const float *bias, const float *slopes, float *out, float *scratch) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_wino63_block_conv_avx512(x, C, h, w, u, K, n, tr, tc0, bias, slopes, out, scratch); return;
-    case 1: fr_wino63_block_conv_avx2(x, C, h, w, u, K, n, tr, tc0, bias, slopes, out, scratch); return;
-#endif
-    default: fr_wino63_block_conv_baseline(x, C, h, w, u, K, n, tr, tc0, bias, slopes, out, scratch);
-    }
+    FR_DISPATCH(fr_wino63_block_conv, x, C, h, w, u, K, n, tr, tc0, bias, slopes, out, scratch);
 }
 
 // blocks of 12 tiles: the block's transformed input and products (64·(12·C + 12·K) floats, 400 KB at 64 → 64)
@@ -117,13 +104,7 @@ long fr_wino63_c8_block_scratch(long C, long K) {
 void fr_wino63_c8_block_conv(const float *x, long C, long h, long w, const float *ut, long K, long n, long tr,
                              long tc0, const float *bias, const float *slopes, float *out, float *scratch) {
     long nt = fr_wino63_c8_block_tiles();
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_wino63_c8_block_conv_avx512(x, C, h, w, ut, K, n, tr, tc0, bias, slopes, out, scratch, nt, 1); return;
-    case 1: fr_wino63_c8_block_conv_avx2(x, C, h, w, ut, K, n, tr, tc0, bias, slopes, out, scratch, nt, 1); return;
-#endif
-    default: fr_wino63_c8_block_conv_baseline(x, C, h, w, ut, K, n, tr, tc0, bias, slopes, out, scratch, nt, 1);
-    }
+    FR_DISPATCH(fr_wino63_c8_block_conv, x, C, h, w, ut, K, n, tr, tc0, bias, slopes, out, scratch, nt, 1);
 }
 
 void fr_pack_c8(const float *src, long C, long hw, float *dst) {
@@ -146,44 +127,20 @@ void fr_unpack_c8(const float *src, long C, long hw, float *dst) {
 
 void fr_synth_row(const float *rows, long fw, long nr, const int *x0s, const int *x1s, const float *wxs,
                   const float *A, const float *B, long nc, long h, long w, long y, float sx, float sy, float *out) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_synth_row_avx512(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out); return;
-    case 1: fr_synth_row_avx2(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out); return;
-#endif
-    default: fr_synth_row_baseline(rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out);
-    }
+    FR_DISPATCH(fr_synth_row, rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, y, sx, sy, out);
 }
 
 void fr_resample_rows(const float *src, long sw, long rows, const int *start, const float *wt, long hp, long dw,
                       float *out, long ostride) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_resample_rows_avx512(src, sw, rows, start, wt, hp, dw, out, ostride); return;
-    case 1: fr_resample_rows_avx2(src, sw, rows, start, wt, hp, dw, out, ostride); return;
-#endif
-    default: fr_resample_rows_baseline(src, sw, rows, start, wt, hp, dw, out, ostride);
-    }
+    FR_DISPATCH(fr_resample_rows, src, sw, rows, start, wt, hp, dw, out, ostride);
 }
 
 void fr_warp_rows(const float *src, long nc, long h, long w, const float *fx, const float *fy, long y0, long rows,
                   float *dst) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_warp_rows_avx512(src, nc, h, w, fx, fy, y0, rows, dst); return;
-    case 1: fr_warp_rows_avx2(src, nc, h, w, fx, fy, y0, rows, dst); return;
-#endif
-    default: fr_warp_rows_baseline(src, nc, h, w, fx, fy, y0, rows, dst);
-    }
+    FR_DISPATCH(fr_warp_rows, src, nc, h, w, fx, fy, y0, rows, dst);
 }
 
 void fr_im2col(const float *src, long C, long h, long w, long k, long s, long p, long rowStart, long rows, long ow,
                float *col) {
-    switch (fr_isa_current()) {
-#if defined(__x86_64__)
-    case 2: fr_im2col_avx512(src, C, h, w, k, s, p, rowStart, rows, ow, col); return;
-    case 1: fr_im2col_avx2(src, C, h, w, k, s, p, rowStart, rows, ow, col); return;
-#endif
-    default: fr_im2col_baseline(src, C, h, w, k, s, p, rowStart, rows, ow, col);
-    }
+    FR_DISPATCH(fr_im2col, src, C, h, w, k, s, p, rowStart, rows, ow, col);
 }
