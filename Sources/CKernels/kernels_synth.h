@@ -19,18 +19,18 @@ static inline float FR_NAME(expf_poly)(float x) {
 
 static inline __attribute__((always_inline)) void FR_NAME(synth_row)(
     const float *restrict rows, long fw, long nr, const int *restrict x0s, const int *restrict x1s,
-    const float *restrict wxs, const float *restrict A, const float *restrict B, long nc, long h, long w, long y,
-    float sx, float sy, float *restrict out) {
-    const float maxX = (float)(w - 1), maxY = (float)(h - 1), fy = (float)y;
+    const float *restrict wxs, const float *restrict A, const float *restrict B, long nc, long h, long w,
+    const float *restrict bxs, float fy, long ow, float sx, float sy, float *restrict out, long ostride) {
+    const float maxX = (float)(w - 1), maxY = (float)(h - 1);
     const long plane = h * w;
     const float *f0x = rows, *f0y = rows + fw, *f1x = rows + 2 * fw, *f1y = rows + 3 * fw, *fm = rows + 4 * fw;
-    for (long x = 0; x < w; x++) {
+    for (long x = 0; x < ow; x++) {
         int i0 = x0s[x], i1 = x1s[x];
         float wx = wxs[x];
 #define FR_FIELD(r) ((r)[i0] + ((r)[i1] - (r)[i0]) * wx)
         float ax = FR_FIELD(f0x) * sx, ay = FR_FIELD(f0y) * sy, bx = FR_FIELD(f1x) * sx, by = FR_FIELD(f1y) * sy;
         float m = 1.0f / (1.0f + FR_NAME(expf_poly)(-FR_FIELD(fm)));
-        float pax = (float)x + ax, pay = fy + ay, pbx = (float)x + bx, pby = fy + by;
+        float px = bxs[x], pax = px + ax, pay = fy + ay, pbx = px + bx, pby = fy + by;
         pax = pax < 0 ? 0 : (pax > maxX ? maxX : pax);
         pay = pay < 0 ? 0 : (pay > maxY ? maxY : pay);
         pbx = pbx < 0 ? 0 : (pbx > maxX ? maxX : pbx);
@@ -53,21 +53,23 @@ static inline __attribute__((always_inline)) void FR_NAME(synth_row)(
                 v += FR_FIELD(fr);
                 v = v < 0 ? 0 : (v > 1 ? 1 : v);
             }
-            out[c * plane + y * w + x] = v;
+            out[c * ostride + x] = v;
         }
 #undef FR_FIELD
     }
 }
 
-/// Output row y (nc planes of h×w at out) from the two frames A, B (nc planes each) and the low-resolution
-/// fields blended vertically for this row, `rows` (fields of fw floats: flow x₀ y₀ x₁ y₁ in low-resolution
-/// pixels, the mask logit, then nr residual planes: 0, 1 for a gray frame's mean, or nc); output column x takes
-/// the fields at x0s[x], x1s[x] with weight wxs[x]; flows scaled by (sx, sy). The common shapes get their own
-/// copies so that the channel loop is unrolled and the column loop vectorizes.
+/// One output row (nc planes of ow floats at out, ostride apart) from the two frames A, B (nc planes of h×w) and
+/// the low-resolution fields blended vertically for this row, `rows` (fields of fw floats: flow x₀ y₀ x₁ y₁ in
+/// low-resolution pixels, the mask logit, then nr residual planes: 0, 1 for a gray frame's mean, or nc); output
+/// column x is the frames' point (bxs[x], fy) moved by the flow, which is taken at x0s[x], x1s[x] with weight
+/// wxs[x] and scaled by (sx, sy). The common shapes get their own copies so that the channel loop is unrolled and
+/// the column loop vectorizes.
 void FR_NAME(fr_synth_row)(const float *rows, long fw, long nr, const int *x0s, const int *x1s, const float *wxs,
-                           const float *A, const float *B, long nc, long h, long w, long y, float sx, float sy,
-                           float *out) {
-#define FR_SYNTH(NC, NR) FR_NAME(synth_row)(rows, fw, NR, x0s, x1s, wxs, A, B, NC, h, w, y, sx, sy, out)
+                           const float *A, const float *B, long nc, long h, long w, const float *bxs, float fy,
+                           long ow, float sx, float sy, float *out, long ostride) {
+#define FR_SYNTH(NC, NR) \
+    FR_NAME(synth_row)(rows, fw, NR, x0s, x1s, wxs, A, B, NC, h, w, bxs, fy, ow, sx, sy, out, ostride)
     if (nc == 1 && nr == 0)
         FR_SYNTH(1, 0);
     else if (nc == 1 && nr == 1)

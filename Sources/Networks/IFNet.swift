@@ -238,20 +238,33 @@ public final class IFNet: Sendable {
     /// size: the same as upsampling them bilinearly (align_corners = false, flow lengths scaled by
     /// the size ratio) and calling `synthesize` and `add(residual:to:)`, in one pass over the full
     /// frame without the full-size flow, mask and residual buffers.
+    ///
+    /// With a `placement`, the frame is made straight at another size, in a canvas: each output pixel of the
+    /// placed picture is the frames' point under its centre (align_corners = false) moved by the motion there,
+    /// sampled bilinearly — the warp and the scaling in one resampling, at the output size; the bars are the
+    /// placement's background.
     public static func synthesize(
         _ img0: Tensor, _ img1: Tensor, lowFlow flow: Tensor, lowMask mask: Tensor,
-        lowResidual residual: Tensor?
+        lowResidual residual: Tensor?, placement: Placement? = nil
     ) throws -> Tensor {
         let h = img0.height, w = img0.width, fh = flow.height, fw = flow.width, nc = img0.channels
+        let pl = placement ?? .identity(width: w, height: h)
         guard img1.shape == img0.shape, flow.channels == 4, mask.height == fh, mask.width == fw,
-            residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw && (nc == 1 || nc == 3) }) ?? true
+            residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw && (nc == 1 || nc == 3) }) ?? true,
+            pl.width > 0, pl.height > 0, pl.canvasWidth > 0, pl.canvasHeight > 0
         else {
-            throw TensorError.shape("synthesis of \(img0.shape) from flow \(flow.shape), mask \(mask.shape)")
+            throw TensorError.shape(
+                "synthesis of \(img0.shape) from flow \(flow.shape), mask \(mask.shape) to \(pl)")
         }
-        let tx = Ops.taps(w, fw), ty = Ops.taps(h, fh)
-        let x0s = tx.map { Int32($0.0) }, x1s = tx.map { Int32($0.1) }, wxs = tx.map { $0.2 }
+        // The placed picture's visible columns and rows: their points in the frames and their taps in the fields.
+        let cols = pl.columns, rows = pl.rows, ow = cols.count
+        let tx = Ops.taps(pl.width, fw), ty = Ops.taps(pl.height, fh)
+        let us = cols.map { $0 - pl.x }
+        let x0s = us.map { Int32(tx[$0].0) }, x1s = us.map { Int32(tx[$0].1) }, wxs = us.map { tx[$0].2 }
+        let kx = Float(w) / Float(pl.width), ky = Float(h) / Float(pl.height)
+        let bxs = us.map { (Float($0) + 0.5) * kx - 0.5 }
         let sx = Float(w) / Float(fw), sy = Float(h) / Float(fh)
-        let plane = h * w, low = fh * fw
+        let low = fh * fw, W = pl.canvasWidth, canvasPlane = W * pl.canvasHeight
         // The low-resolution fields, each output row's two source rows blended once for the whole row
         // (bilinear is separable), then each pixel's two columns (the C kernel `Kernels.synthesizeRow`): flow
         // (4), mask, and the residual — for a gray frame the mean of its three planes, made once at the low size.
@@ -264,28 +277,34 @@ public final class IFNet: Sendable {
             }
         }
         let nf = fields.count / low, nr = nf - 5
-        let data = [Float](unsafeUninitializedCapacity: nc * plane) { op, count in
+        let data = pl.canvas(planes: nc) { O in
             img0.data.withUnsafeBufferPointer { a in
                 img1.data.withUnsafeBufferPointer { b in
                     fields.withUnsafeBufferPointer { fp in
                         x0s.withUnsafeBufferPointer { x0 in
                             x1s.withUnsafeBufferPointer { x1 in
                                 wxs.withUnsafeBufferPointer { wx in
-                                    let F = fp.baseAddress!, O = op.baseAddress!
-                                    Parallel.forEach(h) { y in
-                                        let (y0, y1, wy) = ty[y]
-                                        withUnsafeTemporaryAllocation(of: Float.self, capacity: nf * fw) { rows in
-                                            let Rw = rows.baseAddress!
-                                            for f in 0..<nf {
-                                                let r0 = F + f * low + y0 * fw, r1 = F + f * low + y1 * fw
-                                                let d = Rw + f * fw
-                                                for x in 0..<fw { d[x] = r0[x] * (1 - wy) + r1[x] * wy }
+                                    bxs.withUnsafeBufferPointer { bx in
+                                        let F = fp.baseAddress!
+                                        Parallel.forEach(rows.count) { j in
+                                            let v = rows.lowerBound + j - pl.y
+                                            let (y0, y1, wy) = ty[v]
+                                            withUnsafeTemporaryAllocation(of: Float.self, capacity: nf * fw) {
+                                                let Rw = $0.baseAddress!
+                                                for f in 0..<nf {
+                                                    let r0 = F + f * low + y0 * fw, r1 = F + f * low + y1 * fw
+                                                    let d = Rw + f * fw
+                                                    for x in 0..<fw { d[x] = r0[x] * (1 - wy) + r1[x] * wy }
+                                                }
+                                                Kernels.synthesizeRow(
+                                                    fields: Rw, fieldWidth: fw, residualPlanes: nr,
+                                                    x0: x0.baseAddress!, x1: x1.baseAddress!, wx: wx.baseAddress!,
+                                                    a: a.baseAddress!, b: b.baseAddress!, channels: nc, height: h,
+                                                    width: w, baseX: bx.baseAddress!,
+                                                    baseY: (Float(v) + 0.5) * ky - 0.5, outWidth: ow, scaleX: sx,
+                                                    scaleY: sy, out: O + (rows.lowerBound + j) * W + cols.lowerBound,
+                                                    outPlaneStride: canvasPlane)
                                             }
-                                            Kernels.synthesizeRow(
-                                                fields: Rw, fieldWidth: fw, residualPlanes: nr, x0: x0.baseAddress!,
-                                                x1: x1.baseAddress!, wx: wx.baseAddress!, a: a.baseAddress!,
-                                                b: b.baseAddress!, channels: nc, height: h, width: w, row: y,
-                                                scaleX: sx, scaleY: sy, out: O)
                                         }
                                     }
                                 }
@@ -294,9 +313,8 @@ public final class IFNet: Sendable {
                     }
                 }
             }
-            count = nc * plane
         }
-        return Tensor(channels: nc, height: h, width: w, data: data)
+        return Tensor(channels: nc, height: pl.canvasHeight, width: W, data: data)
     }
 
     /// The reference inference (vsrife's `Model.inference`): pads to the alignment with zeros at the

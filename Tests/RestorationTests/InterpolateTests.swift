@@ -98,6 +98,60 @@ final class InterpolateTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(p, 28)
     }
 
+    func test_beforeFit_newFramesAreMadeInPlaceAtTheOutputSize() throws {
+        // 24 → 96 fps, then fit 192x128 into 320x180 (pillarbox): with `fuse` the interpolated frames come out
+        // of the interpolation already in the canvas (one bilinear resampling) and pass through fit; the copies
+        // are fitted as before. Against the same chain unfused: same instants, sizes and areas, copies equal,
+        // new frames close, both as near the truth.
+        func chain(fuse: Bool) throws -> (InterpolateStage, FitStage, [Frame]) {
+            let interp = try harness(["rate": "96", "flow-scale": "0.5"], input: streamInfo(width: 192, height: 128))
+            let fit = try StageHarness(
+                "fit", options: ["size": "320x180", "background": "0.1", "fuse": fuse ? "true" : "false"],
+                input: interp.output)
+            FitStage.link([interp.stage, fit.stage])
+            for i in 0..<3 {
+                for f in try interp.push(movingSquare(offset: 8 * i, pts: Rational(Int64(i), 24))) { try fit.push(f) }
+            }
+            for f in try interp.finish() { try fit.push(f) }
+            try fit.finish()
+            return (
+                try XCTUnwrap(interp.stage as? InterpolateStage), try XCTUnwrap(fit.stage as? FitStage), fit.emitted
+            )
+        }
+        let (fusedInterp, fusedFit, fused) = try chain(fuse: true)
+        let (plainInterp, plainFit, plain) = try chain(fuse: false)
+        XCTAssertEqual(fusedInterp.placement, fusedFit.placement)
+        XCTAssertTrue(fusedFit.fusedUpstream)
+        XCTAssertNil(plainInterp.placement)
+        XCTAssertFalse(plainFit.fusedUpstream)
+        XCTAssertEqual(fusedInterp.interpolated, 6)
+        XCTAssertEqual(fused.count, 12)
+        XCTAssertEqual(fused.map(\.pts), plain.map(\.pts))
+        // The truth at each instant, fitted by the unfused fit.
+        let truthFit = try StageHarness(
+            "fit", options: ["size": "320x180", "background": "0.1"], input: streamInfo(width: 192, height: 128))
+        for (k, (a, b)) in zip(fused, plain).enumerated() {
+            XCTAssertEqual(a.width, 320)
+            XCTAssertEqual(a.height, 180)
+            XCTAssertEqual(a.properties.extra[FitStage.areaKey], "25,0,270,180")
+            XCTAssertEqual(a.properties.extra[FitStage.areaKey], b.properties.extra[FitStage.areaKey])
+            XCTAssertEqual(a.properties.sampleAspect, .one)
+            for p in a.planes {
+                XCTAssertEqual(p[0], 0.1)  // the bars
+                XCTAssertEqual(p[180 * 320 - 1], 0.1)
+            }
+            if k % 4 == 0 || k > 8 {  // on the input frames, and the last one held after the end
+                XCTAssertEqual(a.planes, b.planes, "frame \(k) is a copy, fitted alike")
+                continue
+            }
+            let truth = try XCTUnwrap(try truthFit.push(movingSquare(offset: 2 * k)).first)
+            let (pf, pp, between) = (psnr(a, truth), psnr(b, truth), psnr(a, b))
+            print(String(format: "frame %d: in place %.1f dB, warp + fit %.1f dB, between %.1f dB", k, pf, pp, between))
+            XCTAssertGreaterThanOrEqual(between, 35, "frame \(k)")
+            XCTAssertGreaterThanOrEqual(pf, pp - 0.5, "frame \(k)")
+        }
+    }
+
     func test_hardCut_noOutputMixesTheShots() throws {
         // Shot A: the moving square; shot B: another picture. scenecut marks B's first frame.
         var sources: [Frame] = []

@@ -124,6 +124,91 @@ final class IFNetTests: XCTestCase {
         }
     }
 
+    func test_synthesizeInPlace_atAnotherSize_samplesEachOutputPixelsMovedPoint() throws {
+        // Linear pictures (bilinear sampling is exact on them) and constant motion: each pixel of the placed
+        // picture must be σ(m)·f₀(clamp(p + F₀)) + (1 − σ(m))·f₁(clamp(p + F₁)) (+ residual, clamped), p its centre
+        // in the frames; the bars the background. Pillarbox, crop, gray with residual; every ISA this CPU has.
+        let (w, h, fw, fh) = (40, 30, 10, 8)
+        let (sx, sy) = (Float(w) / Float(fw), Float(h) / Float(fh))
+        let f0: [Float] = [0.25, -0.2, -0.5, 0.3], logit: Float = 0.7, m = 1 / (1 + expf(-logit))
+        func ramp(_ nc: Int, _ a: Float, _ b: Float, _ c0: Float) -> Tensor {
+            var t = Tensor(channels: nc, height: h, width: w)
+            for c in 0..<nc {
+                for y in 0..<h {
+                    for x in 0..<w { t.data[(c * h + y) * w + x] = c0 + a * Float(x) + b * Float(y) + 0.1 * Float(c) }
+                }
+            }
+            return t
+        }
+        var flow = Tensor(channels: 4, height: fh, width: fw)
+        for c in 0..<4 { for i in 0..<(fw * fh) { flow.data[c * fw * fh + i] = f0[c] } }
+        let mask = Tensor(channels: 1, height: fh, width: fw, data: .init(repeating: logit, count: fw * fh))
+        let residual = Tensor(
+            channels: 3, height: fh, width: fw, data: (0..<(3 * fw * fh)).map { Float($0 / (fw * fh)) * 0.02 })
+        let isas = InstructionSet.allCases.filter { $0.rawValue <= Kernels.supported.rawValue }
+        for isa in isas {
+            for (nc, pl, withResidual) in [
+                (
+                    3,
+                    Placement(canvasWidth: 70, canvasHeight: 40, width: 53, height: 40, x: 8, y: 0, background: 0.25),
+                    false
+                ),
+                (3, Placement(canvasWidth: 70, canvasHeight: 40, width: 90, height: 60, x: -10, y: -7), true),
+                (
+                    1,
+                    Placement(canvasWidth: 33, canvasHeight: 50, width: 27, height: 21, x: 3, y: 12, background: 0.5),
+                    true
+                ),
+            ] {
+                let i0 = ramp(nc, 0.01, 0.02, 0.1), i1 = ramp(nc, -0.005, 0.01, 0.3)
+                let r = withResidual ? residual : nil
+                let got = try Kernels.using(isa) {
+                    try IFNet.synthesize(i0, i1, lowFlow: flow, lowMask: mask, lowResidual: r, placement: pl)
+                }
+                XCTAssertEqual(got.shape, [nc, pl.canvasHeight, pl.canvasWidth])
+                var worst: Float = 0
+                for c in 0..<nc {
+                    for Y in 0..<pl.canvasHeight {
+                        for X in 0..<pl.canvasWidth {
+                            let v = got.data[(c * pl.canvasHeight + Y) * pl.canvasWidth + X]
+                            guard pl.columns.contains(X) && pl.rows.contains(Y) else {
+                                XCTAssertEqual(v, pl.background, "bar at \(X),\(Y)")
+                                continue
+                            }
+                            let px = (Float(X - pl.x) + 0.5) * Float(w) / Float(pl.width) - 0.5
+                            let py = (Float(Y - pl.y) + 0.5) * Float(h) / Float(pl.height) - 0.5
+                            func at(_ t: Tensor, _ dx: Float, _ dy: Float, _ a: Float, _ b: Float, _ c0: Float) -> Float
+                            {
+                                let x = min(max(px + dx, 0), Float(w - 1)), y = min(max(py + dy, 0), Float(h - 1))
+                                return c0 + a * x + b * y + 0.1 * Float(c)
+                            }
+                            var want =
+                                m * at(i0, f0[0] * sx, f0[1] * sy, 0.01, 0.02, 0.1) + (1 - m)
+                                * at(i1, f0[2] * sx, f0[3] * sy, -0.005, 0.01, 0.3)
+                            if withResidual {
+                                want += nc == 1 ? 0.02 : Float(c) * 0.02
+                                want = min(max(want, 0), 1)
+                            }
+                            worst = max(worst, abs(v - want))
+                        }
+                    }
+                }
+                XCTAssertLessThanOrEqual(worst, 2e-6, "\(isa) \(nc) planes, \(pl)")
+            }
+        }
+        // At the frames' own size the placement changes nothing.
+        let i0 = randomTensor(3, h, w, seed: 1), i1 = randomTensor(3, h, w, seed: 2)
+        XCTAssertEqual(
+            try IFNet.synthesize(
+                i0, i1, lowFlow: flow, lowMask: mask, lowResidual: residual, placement: .identity(width: w, height: h)
+            ).data,
+            try IFNet.synthesize(i0, i1, lowFlow: flow, lowMask: mask, lowResidual: residual).data)
+        XCTAssertThrowsError(
+            try IFNet.synthesize(
+                i0, i1, lowFlow: flow, lowMask: mask, lowResidual: nil,
+                placement: Placement(canvasWidth: 10, canvasHeight: 10, width: 0, height: 5, x: 0, y: 0)))
+    }
+
     func loadU8(_ name: String) throws -> [Float] {
         try Data(contentsOf: Self.fixtures.appendingPathComponent(name)).map { Float($0) / 255 }
     }

@@ -253,6 +253,7 @@ public final class Restorer {
         )
         var info = reader.stream
         for n in nodes { info = try n.stage.configure(info) }
+        FitStage.link(nodes.map(\.stage))
         outputStream = info
         var enc = job.preset.encoder
         if let c = job.codec {

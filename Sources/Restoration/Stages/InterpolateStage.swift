@@ -14,8 +14,9 @@ import Networks
 /// the network makes the frame at t. With `flow-scale` below 1 the flow and mask are estimated on
 /// a downscaled copy and applied, upsampled, to the full-size frames: interpolating after a ×4
 /// upscale then costs about what it costs before. Every output keeps the properties of its nearer
-/// source frame.
-public final class InterpolateStage: Stage {
+/// source frame. Right before `fit`, the frames it makes are synthesized straight at the output size, in
+/// place (`FitFusable`): one resampling per output frame instead of a warp and a scaling.
+public final class InterpolateStage: Stage, FitFusable {
     public static let spec = StageSpec(
         name: "interpolate",
         summary:
@@ -57,6 +58,8 @@ public final class InterpolateStage: Stage {
     public private(set) var flowScale = 1.0
     private let workspace = Workspace()
     private var resampler: Resampler?
+    /// Where a `fit` right after this stage puts the frames (see `fuse(into:)`); nil: frames at their own size.
+    public private(set) var placement: Placement?
 
     // Streaming state: the frame before the next output instants, its input number, the next index.
     private var previous: Frame?
@@ -105,10 +108,15 @@ public final class InterpolateStage: Stage {
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
+        placement = nil
         flowScale = flowScaleOption ?? Self.automaticFlowScale(width: input.width, height: input.height)
         origin = input.startTime
         return input.atConstantRate(rate)
     }
+
+    /// The frames this stage makes are synthesized straight into the fit's canvas from now on (the frames it
+    /// copies are left to the fit).
+    public func fuse(into placement: Placement) { self.placement = placement }
 
     /// The size the flow is estimated at for frames of this size.
     public func flowSize(width w: Int, height h: Int) -> (Int, Int) {
@@ -211,7 +219,10 @@ public final class InterpolateStage: Stage {
             p0.flowInput, p1.flowInput, width: a.width, height: a.height, t: Float(t), features: features)
         let x0 = p0.planes, x1 = p1.planes
         let y: Tensor
-        if flow.width == a.width && flow.height == a.height {
+        if let pl = placement {
+            // in place at the output size: warp and scaling in one resampling
+            y = try IFNet.synthesize(x0, x1, lowFlow: flow, lowMask: mask, lowResidual: residual, placement: pl)
+        } else if flow.width == a.width && flow.height == a.height {
             var full = try IFNet.synthesize(x0, x1, flow: flow, mask: mask)
             if let r = residual { try IFNet.add(residual: r, to: &full) }
             y = full
@@ -221,7 +232,11 @@ public final class InterpolateStage: Stage {
         }
         let planes =
             y.channels == 1 && a.layout.planeCount == 1 ? [y.data] : (0..<a.layout.planeCount).map { y.plane($0) }
-        var out = (t < 0.5 ? a : b).with(width: a.width, height: a.height, planes: planes)
+        var out = (t < 0.5 ? a : b).with(width: y.width, height: y.height, planes: planes)
+        if let pl = placement {
+            out.properties.sampleAspect = .one
+            out.properties.extra[FitStage.areaKey] = FitStage.area(pl)
+        }
         retime(&out, t < 0.5 ? na : nb, at)
         return out
     }
