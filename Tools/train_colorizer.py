@@ -347,9 +347,11 @@ def choose_posterior(model, bins, logw, beta, tune, report, mean_c, undo=(0.5, 0
     return best, held_out, tried
 
 
-def add_posterior(path, data_folder, fixtures, threads):
+def add_posterior(path, data_folder, fixtures, threads, fixed=None):
     """Adds the posterior-mean decoding to an exported colorizer (tensors posterior.bias [Q], posterior.center
-    [2], posterior.scale [1]; its choice in the metadata) and its parity output to the fixture folder."""
+    [2], posterior.scale [1]; its choice in the metadata) and its parity output to the fixture folder. `fixed`
+    (u, scale): that decoding, chosen elsewhere (through the product, on the tuning half), instead of the
+    PyTorch search; the search's earlier results stay in the metadata."""
     torch.set_num_threads(threads)
     b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; header = json.loads(b[8:8 + n])
     meta = header.pop("__metadata__", {})
@@ -373,7 +375,12 @@ def add_posterior(path, data_folder, fixtures, threads):
     logw = torch.log(torch.from_numpy(weights_np))
     ys = [ycbcr(x.transpose(2, 0, 1)[None].astype(np.float32) / 255) for _, x in data["train"][:300]]
     mean_c = (float(np.mean([c[1].mean() for c in ys])), float(np.mean([c[2].mean() for c in ys])))
-    best, held_out, tried = choose_posterior(model, bins, logw, beta, data["val"][0::2], data["val"][1::2], mean_c)
+    if fixed:
+        before = json.loads(meta.get("posterior_mean", "{}"))
+        best = {"undo": fixed[0], "scale": fixed[1], "chosen_by": "filmrestore on the tuning half (Tools/eval_colorizer.py)"}
+        held_out, tried = None, before.get("tried", [])
+    else:
+        best, held_out, tried = choose_posterior(model, bins, logw, beta, data["val"][0::2], data["val"][1::2], mean_c)
     model.eval()
     tensors["posterior.bias"] = -(best["undo"] - beta) * logw
     tensors["posterior.center"] = torch.tensor(mean_c)
@@ -449,6 +456,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "Models", "colorizer"))
     ap.add_argument("--fixtures", default=os.path.join(ROOT, "Tests", "Fixtures", "colorizer"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--posterior", metavar="U,SCALE", default=None,
+                    help="with --add-posterior: this decoding (chosen through the product) instead of the search")
     ap.add_argument("--add-posterior", metavar="FILE", default=None,
                     help="add the posterior-mean decoding (chosen on the tuning half) to an exported colorizer, and its "
                          "parity output to --fixtures; training runs call this after export")
@@ -461,7 +470,8 @@ def main():
                          "of the held-out photos (by --margin) is shipped (folded into head.bias); the second half reports")
     a = ap.parse_args()
     if a.add_posterior:
-        return add_posterior(a.add_posterior, a.data, a.fixtures, a.threads)
+        fixed = tuple(float(v) for v in a.posterior.split(",")) if a.posterior else None
+        return add_posterior(a.add_posterior, a.data, a.fixtures, a.threads, fixed)
     if a.film_fixture:
         return film_fixture(a.film_fixture)
     widths = tuple(int(v) for v in a.widths.split(",")) if a.widths else None

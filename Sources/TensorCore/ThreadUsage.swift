@@ -32,7 +32,7 @@ public enum ThreadUsage {
 
     static func note(_ name: String) {
         let id = UInt64(pthread_self())
-        table.withLock { $0[name, default: ([], 0)].threads.insert(id) }
+        table.withLock { _ = $0[name, default: ([], 0)].threads.insert(id) }
     }
 
     static func noteBLAS(_ threads: Int) {

@@ -218,7 +218,7 @@ final class StageTests: XCTestCase {
             "preset 't': stage 'denoise': option 'strength' takes auto or a number in 0…100, not 'loud'")
         XCTAssertEqual(
             message("stages:\n  - fit: {sise: 4k}\n"),
-            "preset 't': stage 'fit': unknown option 'sise' (options: background, mode, size)")
+            "preset 't': stage 'fit': unknown option 'sise' (options: background, fuse, mode, size)")
         XCTAssertEqual(
             message("stages:\n  - interpolate: {scale-list: [16, 8, 4, 2], flow-scale: auto, ensemble: yes}\n"),
             "parsed")
@@ -263,7 +263,7 @@ final class StageTests: XCTestCase {
         XCTAssertEqual(try StageRegistry.make("upscale", text: ["denoise": "1"]).modelFiles.count, 2)
         XCTAssertEqual(
             try StageRegistry.make("colorize", text: [:]).modelFiles.map { ($0 as NSString).lastPathComponent },
-            ["compact-colorizer.safetensors"])
+            ["film-colorizer.safetensors"])
         XCTAssertEqual(try StageRegistry.make("fit", text: [:]).modelFiles, [])
         XCTAssertEqual(StageRegistry.fallback(for: \.sizeOption)?.name, "fit")
         XCTAssertEqual(StageRegistry.fallback(for: \.rateOption)?.name, "fps")

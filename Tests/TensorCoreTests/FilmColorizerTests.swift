@@ -37,6 +37,16 @@ final class FilmColorizerTests: XCTestCase {
         XCTAssertThrowsError(try net.logits(Array(input.prefix(8 * 96)), height: 8, width: 96, workspace: Workspace()))
     }
 
+    /// The shipped film colorizer (trained, `Models/colorizer/film-colorizer.safetensors`) against PyTorch's
+    /// output for the same weights at export (Tests/Fixtures/colorizer-film/exported): annealed and posterior mean.
+    func test_shippedFilmWeights_reproduceTheTrainingFrameworksOutput() throws {
+        let net = try assertShippedColorizerMatchesTraining(
+            weights: "Models/colorizer/film-colorizer.safetensors", fixture: "Tests/Fixtures/colorizer-film/exported",
+            bound: 1e-5)
+        XCTAssertTrue(net is FilmColorizer)
+        XCTAssertNotNil(net.chroma.posterior)
+    }
+
     func test_loader_tellsTheArchitecturesApart_andRefusesOtherFiles() throws {
         let compact = try BinColorizers.load(
             Self.root.appendingPathComponent("Models/colorizer/compact-colorizer.safetensors"))

@@ -200,6 +200,10 @@ final class LoaderAbuseTests: XCTestCase {
         if let d = try? Data(contentsOf: colorizer) {
             seeds.append(("colorizer.safetensors", d, { _ = try CompactColorizer(contentsOf: $0) }))
         }
+        let film = models.appendingPathComponent("colorizer/film-colorizer.safetensors")
+        if let d = try? Data(contentsOf: film) {
+            seeds.append(("film-colorizer.safetensors", d, { _ = try BinColorizers.load($0) }))
+        }
         let niqe = models.appendingPathComponent("niqe/niqe_pris_params.npz")
         if let d = try? Data(contentsOf: niqe) { seeds.append(("niqe.npz", d, { _ = try NumPyArchive.load($0) })) }
         // Real checkpoints written by torch itself: RIFE's flownet (zip, 35 MB: a few cases) and FFDNet's (legacy).

@@ -134,14 +134,15 @@ public final class BinColorizerPredictor: ColorPredictor {
 public final class ColorizeStage: Stage {
     public static let spec = StageSpec(
         name: "colorize",
-        summary: "colorization: the shipped compact colorizer, a DeOldify checkpoint or colored reference keyframes; "
+        summary: "colorization: FilmRestore's own colorizer, a DeOldify checkpoint or colored reference keyframes; "
             + "guided chroma upsampling, luminance kept, stable over time",
         traits: [.colorizes, .temporal],
         options: [
             .model(
-                "model", family: "colorizer", names: ["compact"], default: "compact",
-                "compact (FilmRestore's own colorizer, Models/colorizer/) or a DeOldify generator checkpoint (.pth: "
-                    + "ColorizeArtistic_gen, ColorizeStable_gen, ColorizeVideo_gen), as a path or a name in the models folder"
+                "model", family: "colorizer", names: ["film", "compact"], default: "film",
+                "film (FilmRestore's own colorizer, 4.6 M parameters, Models/colorizer/), compact (its first, smaller "
+                    + "one: 1.2 M) or a DeOldify generator checkpoint (.pth: ColorizeArtistic_gen, ColorizeStable_gen, "
+                    + "ColorizeVideo_gen), as a path or a name in the models folder"
             ),
             .path(
                 "reference", .input,
