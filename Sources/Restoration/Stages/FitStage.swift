@@ -32,9 +32,8 @@ public final class FitStage: Stage {
     let background: Float
     let fuse: Bool
     private var resampler: Resampler?
-    /// Where the scaled picture lands in the output (pad) or which part of it is kept (crop).
-    private(set) var scaledWidth = 0, scaledHeight = 0, offsetX = 0, offsetY = 0
-    /// The same, with the canvas and background (set by `configure`).
+    /// Where the scaled picture lands in the output canvas (pad) or which part of it is kept (crop), with the
+    /// background (set by `configure`).
     public private(set) var placement = Placement.identity(width: 1, height: 1)
     /// Whether the stage before makes frames in place itself (see `link`).
     public private(set) var fusedUpstream = false
@@ -68,12 +67,11 @@ public final class FitStage: Stage {
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
-        (scaledWidth, scaledHeight, offsetX, offsetY) = Self.placement(
+        let (sw, sh, ox, oy) = Self.placement(
             displayAspect: input.displayAspect.doubleValue, width: width, height: height, mode: mode)
-        resampler = Resampler(from: input.width, input.height, to: scaledWidth, scaledHeight)
+        resampler = Resampler(from: input.width, input.height, to: sw, sh)
         placement = Placement(
-            canvasWidth: width, canvasHeight: height, width: scaledWidth, height: scaledHeight, x: offsetX,
-            y: offsetY, background: background)
+            canvasWidth: width, canvasHeight: height, width: sw, height: sh, x: ox, y: oy, background: background)
         fusedUpstream = false
         var out = input
         out.width = width
@@ -130,21 +128,21 @@ public final class FitStage: Stage {
     /// One plane scaled and put into the output canvas: when the picture lies inside the canvas (`pad`), resampled
     /// straight into its place with the bars filled around it; otherwise (`crop`) resampled, then cut.
     private func fitted(_ p: [Float], _ r: Resampler) -> [Float] {
-        let ox = offsetX, oy = offsetY, sw = scaledWidth, sh = scaledHeight
+        let ox = placement.x, oy = placement.y, sw = placement.width, sh = placement.height
         let scales = r.srcWidth != r.dstWidth || r.srcHeight != r.dstHeight
         guard scales, ox >= 0, oy >= 0, ox + sw <= width, oy + sh <= height else { return place(r.resample(p)) }
         if sw == width && sh == height { return r.resample(p) }
         return placement.canvas(planes: 1) { o in r.resample(p, into: o + oy * width + ox, rowStride: width) }
     }
 
-    /// Puts a scaledWidth×scaledHeight plane into the output canvas (padding or cropping).
+    /// Puts a plane of the placed picture's size into the output canvas (padding or cropping).
     private func place(_ p: [Float]) -> [Float] {
-        if scaledWidth == width && scaledHeight == height { return p }
+        let ox = placement.x, oy = placement.y, sw = placement.width, sh = placement.height
+        if sw == width && sh == height { return p }
         var out = [Float](repeating: background, count: width * height)
-        let ox = offsetX, oy = offsetY, sw = scaledWidth
         for y in 0..<height {
             let sy = y - oy
-            guard sy >= 0 && sy < scaledHeight else { continue }
+            guard sy >= 0 && sy < sh else { continue }
             let x0 = max(0, ox), x1 = min(width, ox + sw)
             guard x1 > x0 else { continue }
             for x in x0..<x1 { out[y * width + x] = p[sy * sw + (x - ox)] }
