@@ -54,6 +54,10 @@ public struct Frame: Sendable {
     /// How long the frame is shown, in seconds.
     public var duration: Rational
     public var properties: FrameProperties
+    /// The picture exactly as the decoder gave it (MediaIO's `DecodedPicture`), when the reader was
+    /// asked to keep it: a chain that changes no picture writes it as it is. Any frame made with new
+    /// pixels (`with`, the initializers) has none.
+    public var decoded: (any AnyObject & Sendable)? = nil
 
     public init(
         width: Int, height: Int, layout: PixelLayout, planes: [[Float]], pts: Rational,

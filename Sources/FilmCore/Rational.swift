@@ -37,11 +37,12 @@ public struct Rational: Hashable, Sendable, CustomStringConvertible {
     public init?(parsing text: String) {
         let t = text.trimmingCharacters(in: .whitespaces)
         if let slash = t.firstIndex(of: "/") {
-            guard let n = Int64(t[..<slash]), let d = Int64(t[t.index(after: slash)...]), d != 0 else { return nil }
+            guard let n = Int64(t[..<slash]), let d = Int64(t[t.index(after: slash)...]), d != 0, n != .min, d != .min
+            else { return nil }
             self.init(n, d)
             return
         }
-        if let n = Int64(t) {
+        if let n = Int64(t), n != .min {
             self.init(n, 1)
             return
         }
@@ -59,7 +60,12 @@ public struct Rational: Hashable, Sendable, CustomStringConvertible {
         guard !fracText.isEmpty, fracText.count <= 9, let frac = Int64(fracText), frac >= 0 else { return nil }
         var den: Int64 = 1
         for _ in 0..<fracText.count { den *= 10 }
-        self.init(whole * den + (whole < 0 ? -frac : frac), den)
+        // Numbers past Int64 are not numbers this tool can use: nil, never an overflow trap.
+        let scaled = whole.multipliedReportingOverflow(by: den)
+        guard !scaled.overflow, whole != .min else { return nil }
+        let sum = scaled.partialValue.addingReportingOverflow(whole < 0 || t.hasPrefix("-") ? -frac : frac)
+        guard !sum.overflow else { return nil }
+        self.init(sum.partialValue, den)
     }
 
     // MARK: arithmetic (overflow traps: timestamps stay far below Int64's range when reduced)

@@ -84,6 +84,24 @@ final class FrameBox {
     deinit { av_frame_free(&frame) }
 }
 
+/// A decoded picture kept as the decoder gave it (a reference to its buffers), for a chain that
+/// changes no picture: the writer encodes it as it is, bit for bit, in the source's own format.
+public final class DecodedPicture: @unchecked Sendable {
+    var frame: UnsafeMutablePointer<AVFrame>?
+    /// FFmpeg's name of its pixel format (yuv420p, yuv422p10le, gray16le…).
+    public let pixelFormat: String
+    public let width: Int, height: Int
+    /// Takes a new reference to `f`'s buffers (nil when FFmpeg cannot: out of memory).
+    init?(_ f: UnsafeMutablePointer<AVFrame>) {
+        guard let c = av_frame_clone(f) else { return nil }
+        frame = c
+        pixelFormat = pixelFormatName(AVPixelFormat(rawValue: c.pointee.format))
+        width = Int(c.pointee.width)
+        height = Int(c.pointee.height)
+    }
+    deinit { av_frame_free(&frame) }
+}
+
 final class PacketBox {
     var packet: UnsafeMutablePointer<AVPacket>?
     init() throws {

@@ -48,6 +48,7 @@ public struct ImageSequence: Sendable, Equatable {
         var isDir: ObjCBool = false
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let folder: String, prefix: String, suffix: String, width: Int?
+        var pictureNames: [String]? = nil
         if fm.fileExists(atPath: absolute, isDirectory: &isDir), isDir.boolValue {
             folder = absolute
             let names = ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }
@@ -55,6 +56,7 @@ public struct ImageSequence: Sendable, Equatable {
             guard let first = pictures.first else {
                 throw MediaError.invalidArgument("\(path) is a folder with no DPX, TIFF, PNG, EXR or JPEG pictures")
             }
+            pictureNames = pictures
             let exts = Set(pictures.map { ($0 as NSString).pathExtension.lowercased() })
             guard exts.count == 1 else {
                 throw MediaError.invalidArgument(
@@ -69,18 +71,19 @@ public struct ImageSequence: Sendable, Equatable {
             suffix = String(first[digits.upperBound...])
             width = first[digits].count
         } else {
-            guard let field = absolute.range(of: #"%0?\d*d"#, options: .regularExpression) else {
-                throw MediaError.invalidArgument("\(path): not a sequence pattern")
-            }
-            let spec = absolute[field].dropFirst().dropLast()
             let file = URL(fileURLWithPath: absolute)
             folder = file.deletingLastPathComponent().path
-            guard absolute[..<field.lowerBound].hasPrefix(folder + "/") else {
-                throw MediaError.invalidArgument("\(path): the %d field must be in the file name, not a folder")
+            let name = file.lastPathComponent
+            // The number field is in the file name; the folders above may hold any character, `%` too.
+            guard let field = name.range(of: #"%0?\d*d"#, options: .regularExpression) else {
+                if folder.range(of: #"%0?\d*d"#, options: .regularExpression) != nil {
+                    throw MediaError.invalidArgument("\(path): the %d field must be in the file name, not a folder")
+                }
+                throw MediaError.invalidArgument("\(path): not a sequence pattern")
             }
-            prefix = String(
-                absolute[absolute.index(absolute.startIndex, offsetBy: folder.count + 1)..<field.lowerBound])
-            suffix = String(absolute[field.upperBound...])
+            let spec = name[field].dropFirst().dropLast()
+            prefix = String(name[..<field.lowerBound]).replacingOccurrences(of: "%%", with: "%")
+            suffix = String(name[field.upperBound...]).replacingOccurrences(of: "%%", with: "%")
             width = spec.isEmpty ? nil : Int(spec)
             guard extensions.contains((absolute as NSString).pathExtension.lowercased()) else {
                 throw MediaError.invalidArgument("\(path): a sequence is DPX, TIFF, PNG, EXR or JPEG pictures")
@@ -99,6 +102,14 @@ public struct ImageSequence: Sendable, Equatable {
         }
         numbered.sort { $0.0 < $1.0 }
         guard let first = numbered.first else { throw MediaError.invalidArgument("\(path): no pictures match") }
+        // A folder is one sequence: pictures of another name are not silently left out.
+        if let all = pictureNames, all.count != numbered.count {
+            let taken = Set(numbered.map { ($0.1 as NSString).lastPathComponent })
+            let other = all.first { !taken.contains($0) } ?? "?"
+            throw MediaError.invalidArgument(
+                "\(path) holds pictures of more than one name (\((first.1 as NSString).lastPathComponent), \(other)): one sequence per folder, or give a pattern like '\(path)/\(prefix.replacingOccurrences(of: "%", with: "%%"))%0\(width ?? 4)d\(suffix.replacingOccurrences(of: "%", with: "%%"))'"
+            )
+        }
         for (a, b) in zip(numbered, numbered.dropFirst()) where b.0 != a.0 + 1 {
             guard b.0 != a.0 else {
                 throw MediaError.invalidArgument(
@@ -111,7 +122,8 @@ public struct ImageSequence: Sendable, Equatable {
             )
         }
         let pattern =
-            folder + "/" + prefix.replacingOccurrences(of: "%", with: "%%") + (width.map { "%0\($0)d" } ?? "%d")
+            folder.replacingOccurrences(of: "%", with: "%%") + "/" + prefix.replacingOccurrences(of: "%", with: "%%")
+            + (width.map { "%0\($0)d" } ?? "%d")
             + suffix.replacingOccurrences(of: "%", with: "%%")
         let header = suffix.lowercased().hasSuffix(".dpx") ? DPXHeader(path: first.1) : nil
         let exr = suffix.lowercased().hasSuffix(".exr") ? EXRHeader(path: first.1) : nil
@@ -319,13 +331,27 @@ public enum Timecode {
         return parts.flatMap { $0.map { Int(String($0))! } }
     }
 
+    /// Whether `tc` is a timecode a film at `rate` can have: HH:MM:SS:FF (HH:MM:SS;FF drop-frame at
+    /// 29.97 or 59.94 only) with hours < 24, minutes and seconds < 60, frames < the rate's whole
+    /// frames per second (any rate when it is not known).
+    public static func isValid(_ tc: String, rate: Rational?) -> Bool {
+        let dropFrame = tc.count == 11 && tc[tc.index(tc.startIndex, offsetBy: 8)] == ";"
+        let plain = dropFrame ? tc.replacingOccurrences(of: ";", with: ":") : tc
+        guard let d = digits(plain) else { return false }
+        let h = d[0] * 10 + d[1], m = d[2] * 10 + d[3], s = d[4] * 10 + d[5], f = d[6] * 10 + d[7]
+        guard h < 24, m < 60, s < 60 else { return false }
+        guard let r = rate else { return f < 120 }
+        if dropFrame && !(r == Rational(30000, 1001) || r == Rational(60000, 1001)) { return false }
+        return f < max(1, Int(r.doubleValue.rounded()))
+    }
+
     /// `tc` plus `frames` frames at `rate` (rounded to whole frames per second, as timecode counts);
     /// nil for a drop-frame or malformed timecode.
     public static func adding(_ tc: String, frames: Int, rate: Rational) -> String? {
         guard let d = digits(tc) else { return nil }
         let fps = max(1, Int(rate.doubleValue.rounded()))
         let h = d[0] * 10 + d[1], m = d[2] * 10 + d[3], s = d[4] * 10 + d[5], f = d[6] * 10 + d[7]
-        guard m < 60, s < 60, f < fps else { return nil }
+        guard h < 24, m < 60, s < 60, f < fps else { return nil }
         let day = 24 * 3600 * fps
         var n = ((h * 60 + m) * 60 + s) * fps + f + frames
         n = ((n % day) + day) % day

@@ -25,6 +25,19 @@ public final class MediaReader {
     /// count stored in the file) or estimated from a stream duration; nil when it says nothing about
     /// the video stream itself.
     public let declaredFrames: (count: Int, exact: Bool)?
+    /// Where the container says the video ends (its own duration, else the file's), on the frames'
+    /// clock; nil when it says nothing.
+    public let declaredEnd: Rational?
+    /// The end of the last frame decoded (its time plus its duration), on the frames' clock.
+    public private(set) var decodedEnd: Rational?
+    /// The end of the last packet read of any stream (sound included), on the frames' clock: a file
+    /// whose every stream stops well before its declared end is cut short.
+    public private(set) var packetsEnd: Rational?
+    /// Keep each frame's decoded picture as it is (`Frame.decoded`), for a writer that encodes it
+    /// unchanged (not for a rotated stream: its pictures are turned upright).
+    public var keepDecodedPictures = false
+    /// Names of the frames for messages (a picture sequence's files), by source index.
+    public var frameNames: [String]? = nil
     /// The timecode of the first frame, as the container gives it (MOV/MXF timecode tracks, a
     /// Matroska TIMECODE tag): HH:MM:SS:FF or HH:MM:SS;FF.
     public let timecode: String?
@@ -116,6 +129,7 @@ public final class MediaReader {
         timecode =
             dictValue(st.pointee.metadata, "timecode") ?? dictValue(input.pointer.pointee.metadata, "timecode")
             ?? dictValue(input.pointer.pointee.metadata, "TIMECODE")
+        declaredEnd = streamDuration ?? (fmtDuration != AV_NOPTS && fmtDuration > 0 ? dur : nil)
         if st.pointee.nb_frames > 0 {
             declaredFrames = (Int(st.pointee.nb_frames), true)
         } else if let d = streamDuration {
@@ -204,6 +218,7 @@ public final class MediaReader {
             }
             try check(rr, "av_read_frame", path)
             defer { av_packet_unref(packet.pointer) }
+            notePacketEnd()
             guard packet.pointer.pointee.stream_index == videoIndex else { continue }
             let s = avcodec_send_packet(codec.pointer, packet.pointer)
             if s == fr_averror_invaliddata() {
@@ -212,6 +227,19 @@ public final class MediaReader {
             }
             try check(s, "avcodec_send_packet", path)
         }
+    }
+
+    /// Moves `packetsEnd` to the end of the packet just read, if later.
+    private func notePacketEnd() {
+        let pk = packet.pointer.pointee
+        let idx = Int(pk.stream_index)
+        guard idx >= 0, idx < input.streamCount else { return }
+        let ts = pk.pts != AV_NOPTS ? pk.pts : pk.dts
+        guard ts != AV_NOPTS, let tb = rationalOf(input.stream(idx).pointee.time_base), tb > .zero,
+            abs(ts) < Int64(1) << 52, pk.duration >= 0, pk.duration < Int64(1) << 40
+        else { return }
+        let end = Rational(ts + pk.duration) * tb - startOffset
+        if packetsEnd.map({ end > $0 }) ?? true { packetsEnd = end }
     }
 
     /// Positions the reader so that the next frame it returns is the first whose timestamp is at or
@@ -277,6 +305,7 @@ public final class MediaReader {
         let pts = timestamp(f)
         lastPts = pts
         let d = f.pointee.pkt_duration > 0 ? Rational(f.pointee.pkt_duration) * timeBase : defaultDuration
+        decodedEnd = pts + d
 
         var sar =
             rationalOf(av_guess_sample_aspect_ratio(input.pointer, input.stream(Int(videoIndex)), f))
@@ -291,14 +320,25 @@ public final class MediaReader {
                 sar = sar.reciprocal
             }
         }
+        // Every stage and encoder is set up for the stream's size: a picture of another size (a scan
+        // folder with one odd picture, a video whose size changes) is refused here, naming the frame,
+        // before anything is made of it.
+        guard width == stream.width && height == stream.height else {
+            let name = frameNames.flatMap { nextIndex < $0.count ? " (\($0[nextIndex]))" : nil } ?? ""
+            throw MediaError.unsupported(
+                "\(path): frame \(nextIndex + 1)\(name) is \(width)x\(height) but the film's frames are \(stream.width)x\(stream.height): a picture size that changes mid-film is not supported (make every picture one size, or restore the parts separately)"
+            )
+        }
         let props = FrameProperties(
             color: pic.color, sceneCut: false, sourceIndex: nextIndex, sampleAspect: sar,
             interlaced: fr_frame_is_interlaced(f) != 0, topFieldFirst: fr_frame_top_field_first(f) != 0)
         framesDecoded += 1
         nextIndex += 1
         framesSeen = max(framesSeen, nextIndex)
-        return Frame(
+        var out = Frame(
             width: width, height: height, layout: pic.layout, planes: planes, pts: pts, duration: d, properties: props)
+        if keepDecodedPictures && rotation == 0 { out.decoded = DecodedPicture(f) }
+        return out
     }
 
     /// FFmpeg's display-matrix angle (counter-clockwise) → clockwise quarter turns that make the

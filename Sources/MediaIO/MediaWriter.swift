@@ -36,6 +36,14 @@ public final class MediaWriter {
     private let encTimeBase: Rational
     private var lastPts: Int64 = Int64.min
     private var finished = false
+    /// Frames that carry their decoded picture (`Frame.decoded`) in this writer's format are encoded
+    /// from it as it is (a chain that changes no picture: the master is the source, bit for bit).
+    private let keepDecoded: Bool
+    private let passFrame: FrameBox
+    /// The size every frame must have.
+    private let frameSize: (width: Int, height: Int)
+    /// Frames encoded from their decoded picture as it is.
+    public private(set) var framesKeptAsDecoded = 0
     /// The coded size when the frames are padded to it (odd sizes in 4:2:0 or 4:2:2).
     private let padding: (width: Int, height: Int)?
 
@@ -54,9 +62,11 @@ public final class MediaWriter {
     public init(
         path: String, containerFor: String, stream: StreamInfo, settings: EncoderSettings,
         copyFrom source: String?, startOffset: Rational = .zero, sideSpan: Rational? = nil,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:], keepDecodedPictures: Bool = false
     ) throws {
         self.path = path
+        self.keepDecoded = keepDecodedPictures
+        frameSize = (stream.width, stream.height)
         guard let ofmt = av_guess_format(nil, containerFor, nil) else {
             throw MediaError.invalidArgument("\(containerFor): unknown output container (use .mkv, .mp4 or .mov)")
         }
@@ -69,7 +79,7 @@ public final class MediaWriter {
         }
         guard Self.canStore(codec.pointee.id, in: ofmt, containerFor) else {
             throw MediaError.unsupported(
-                "\(settings.codec) cannot be stored in a .\(Self.ext(containerFor)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")"
+                "\(settings.codec) cannot be stored in a .\(Self.ext(containerFor)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : Self.ext(containerFor) == "mov" ? "" : " or .mov")"
             )
         }
         let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
@@ -104,6 +114,12 @@ public final class MediaWriter {
             if stream.color.primaries == 5 { color.matrix = .bt470bg }
             if stream.color.transfer != 2 { color.transfer = stream.color.transfer }
         }
+        // The source's pictures as they are: its own tags with them (an RGB or gray format's as below).
+        if keepDecodedPictures {
+            color = stream.color
+            // Untagged Y'CbCr is limited range (as every decoder reads it): said so in the output.
+            if color.range == .unspecified { color.range = .limited }
+        }
         if isGrayFormat || packed != nil || pixName.hasPrefix("yuvj") { color.range = .full }
         if planarRGB {
             color.range = .full
@@ -123,7 +139,16 @@ public final class MediaWriter {
         c.pointee.height = Int32(coded.height)
         c.pointee.pix_fmt = pix
         frameRate = stream.frameRate
-        encTimeBase = stream.frameRate?.reciprocal ?? Rational(1, 90000)
+        // One tick per frame, unless the picture starts off that grid (a source whose video follows
+        // the sound's priming by 21 ms): then a thousandth of a frame, so the first frame keeps its
+        // place against the sound (within 0.05 ms) instead of moving to the nearest whole frame.
+        if let r = stream.frameRate {
+            let ticks = stream.startTime * r
+            let fine = r.reciprocal / Rational(1000)
+            encTimeBase = ticks.den == 1 || fine.den > Int64(Int32.max) ? r.reciprocal : fine
+        } else {
+            encTimeBase = Rational(1, 90000)
+        }
         c.pointee.time_base = AVRational(num: Int32(encTimeBase.num), den: Int32(encTimeBase.den))
         let rate = stream.frameRate ?? stream.averageRate
         c.pointee.framerate = AVRational(num: Int32(rate.num), den: Int32(rate.den))
@@ -168,6 +193,7 @@ public final class MediaWriter {
         st.pointee.sample_aspect_ratio = c.pointee.sample_aspect_ratio
 
         encFrame = try FrameBox()
+        passFrame = try FrameBox()
         encFrame.pointer.pointee.width = c.pointee.width
         encFrame.pointer.pointee.height = c.pointee.height
         encFrame.pointer.pointee.format = pix.rawValue
@@ -205,7 +231,7 @@ public final class MediaWriter {
         }
         guard canStore(codec.pointee.id, in: ofmt, output) else {
             throw MediaError.unsupported(
-                "\(settings.codec) cannot be stored in a .\(ext(output)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : " or .mov")"
+                "\(settings.codec) cannot be stored in a .\(ext(output)) file; use .mkv\(codec.pointee.id == AV_CODEC_ID_AV1 ? " or .mp4" : ext(output) == "mov" ? "" : " or .mov")"
             )
         }
     }
@@ -220,6 +246,27 @@ public final class MediaWriter {
     /// Opens the encoder once with the run's settings at the output's (coded) size, as the run
     /// will, and frees it: a preset name, an option or a size the encoder refuses fails here, before
     /// any decoding. Returns a note when the picture is padded to whole chroma samples.
+    /// Whether `codec` can encode pictures of `pixelFormat` as they are (and this writer could
+    /// encode a float frame in that format too, should one come without its decoded picture).
+    public static func canKeepDecoded(pixelFormat: String, codec name: String) -> Bool {
+        let pix = av_get_pix_fmt(unJPEG(pixelFormat))
+        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) || PictureEncoder.planarRGBFormats.contains(pix),
+            let codec = avcodec_find_encoder_by_name(name), let list = codec.pointee.pix_fmts
+        else { return false }
+        var i = 0
+        while list[i] != AV_PIX_FMT_NONE {
+            if list[i] == pix { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// The planar format of the same samples as a JPEG ("full range") format: yuvj420p → yuv420p
+    /// (the range travels as a tag).
+    public static func unJPEG(_ name: String) -> String {
+        name.hasPrefix("yuvj") ? "yuv" + name.dropFirst(4) : name
+    }
+
     public static func checkEncoder(_ settings: EncoderSettings, stream: StreamInfo) throws -> String? {
         guard let codec = avcodec_find_encoder_by_name(settings.codec) else {
             throw MediaError.unsupported(
@@ -228,7 +275,10 @@ public final class MediaWriter {
         }
         let pixName = settings.pixelFormat ?? settings.defaultPixelFormat(gray: stream.layout == .gray)
         let pix = av_get_pix_fmt(pixName)
-        guard pix != AV_PIX_FMT_NONE, PictureEncoder.supported(pix) || PictureEncoder.packedFormats.contains(pix) else {
+        guard pix != AV_PIX_FMT_NONE,
+            PictureEncoder.supported(pix) || PictureEncoder.packedFormats.contains(pix)
+                || PictureEncoder.planarRGBFormats.contains(pix)
+        else {
             throw MediaError.unsupported(
                 "output pixel format \(pixName) is not supported (use a planar yuv or gray format such as yuv420p, yuv420p10le, yuv422p10le, yuv444p10le, gray16le)"
             )
@@ -305,6 +355,24 @@ public final class MediaWriter {
 
     /// Encodes one frame. Frames must come in presentation order with increasing timestamps.
     public func write(_ frame: Frame) throws {
+        guard frame.width == frameSize.width && frame.height == frameSize.height else {
+            throw MediaError.invalidArgument(
+                "\(path): a \(frame.width)x\(frame.height) frame at \(String(format: "%.3f", frame.pts.doubleValue)) s in a \(frameSize.width)x\(frameSize.height) stream: refused"
+            )
+        }
+        if keepDecoded, padding == nil, let d = frame.decoded as? DecodedPicture, let src = d.frame,
+            Self.unJPEG(d.pixelFormat) == pixelFormat, d.width == frameSize.width, d.height == frameSize.height
+        {
+            let f = passFrame.pointer
+            av_frame_unref(f)
+            try check(av_frame_ref(f, src), "av_frame_ref")
+            defer { av_frame_unref(f) }
+            f.pointee.format = enc.pointer.pointee.pix_fmt.rawValue
+            f.pointee.pict_type = AV_PICTURE_TYPE_NONE
+            try send(f, frame)
+            framesKeptAsDecoded += 1
+            return
+        }
         let f = encFrame.pointer
         try check(av_frame_make_writable(f), "av_frame_make_writable")
         if let p = packed {
@@ -316,6 +384,11 @@ public final class MediaWriter {
         } else {
             picture.fill(f, from: frame)
         }
+        try send(f, frame)
+    }
+
+    /// Times `f` as `frame` and encodes it.
+    private func send(_ f: UnsafeMutablePointer<AVFrame>, _ frame: Frame) throws {
         var pts = (frame.pts / encTimeBase).rounded
         if pts <= lastPts { pts = lastPts + 1 }
         lastPts = pts

@@ -1,4 +1,5 @@
 import Foundation
+import FilmCore
 import MediaIO
 import Restoration
 
@@ -36,15 +37,32 @@ enum Batch {
         }
     }
 
-    /// The output for one film: the same name in `outDir`, as Matroska (which holds every codec
-    /// the presets use); a sequence folder becomes NAME.mkv.
-    static func outputName(for item: String, in outDir: String, preferredExtension: String?) -> String {
-        let name = (item as NSString).lastPathComponent
-        var isDir: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: item, isDirectory: &isDir)
-        let stem = isDir.boolValue ? name : (name as NSString).deletingPathExtension
+    /// The output of each film: the same name in `outDir`, as Matroska (which holds every codec the
+    /// presets use); a sequence folder becomes NAME.mkv. Films whose names differ only by their
+    /// extension (`b.mkv`, `b.mov`, `b.mp4`) each keep their whole name (`b.mkv.mkv`, `b.mov.mkv`, …),
+    /// so no two write one output and none is taken for another's finished work.
+    static func outputNames(for films: [String], in outDir: String, preferredExtension: String?) -> [String] {
         let ext = preferredExtension ?? "mkv"
-        return outDir + "/" + stem + "." + ext
+        func stem(_ item: String) -> String {
+            let name = (item as NSString).lastPathComponent
+            var isDir: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: item, isDirectory: &isDir)
+            return isDir.boolValue ? name : (name as NSString).deletingPathExtension
+        }
+        var uses: [String: Int] = [:]
+        for f in films { uses[stem(f).lowercased(), default: 0] += 1 }
+        var names = films.map { f -> String in
+            let s = stem(f)
+            return outDir + "/" + (uses[s.lowercased()]! > 1 ? (f as NSString).lastPathComponent : s) + "." + ext
+        }
+        // A whole name may still meet another film's stem (`b.mkv` beside a folder `b.mkv`): numbered.
+        var seen: [String: Int] = [:]
+        for i in names.indices {
+            let key = names[i].lowercased()
+            seen[key, default: 0] += 1
+            if seen[key]! > 1 { names[i] = (names[i] as NSString).deletingPathExtension + "-\(seen[key]!)." + ext }
+        }
+        return names
     }
 
     struct Row {
@@ -68,9 +86,22 @@ enum Batch {
         var rows: [Row] = []
         var failed = 0
         let films = items(in: input)
+        let outputs = outputNames(for: films, in: outDir, preferredExtension: preferredExtension)
+        // SIGINT/SIGTERM go to the film's restore too; the batch waits for it to stop (it removes
+        // its temporary files), prints its table and exits with the signal's status.
+        let child = Locked<Process?>(nil)
+        let interrupt = Interrupts.install {
+            if let p = child.current, p.isRunning { kill(p.processIdentifier, Interrupts.received) }
+        }
+        defer { interrupt.cancel() }
+        func interrupted() -> Int32? { Interrupts.received == 0 ? nil : 128 + Interrupts.received }
         for (i, film) in films.enumerated() {
-            let out = outputName(for: film, in: outDir, preferredExtension: preferredExtension)
+            let out = outputs[i]
             let name = (film as NSString).lastPathComponent
+            if let status = interrupted() {
+                printTable(rows)
+                return status
+            }
             if fm.fileExists(atPath: out) {
                 rows.append(Row(film: name, frames: "", seconds: "", status: "done before (skipped)"))
                 continue
@@ -88,7 +119,11 @@ enum Batch {
             var status: Int32 = 1
             do {
                 try p.run()
+                child.withLock { $0 = p }
+                // A signal that came while it started.
+                if Interrupts.received != 0 { kill(p.processIdentifier, Interrupts.received) }
                 p.waitUntilExit()
+                child.withLock { $0 = nil }
                 status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
             } catch { status = 1 }
             let secs = String(format: "%.1f", Date().timeIntervalSince(began))
@@ -96,6 +131,11 @@ enum Batch {
                 (FileManager.default.contents(atPath: stats).flatMap {
                     try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
                 })?["frames_written"] as? Int
+            if let sig = interrupted() {
+                rows.append(Row(film: name, frames: "", seconds: secs, status: "interrupted"))
+                printTable(rows)
+                return sig
+            }
             switch status {
             case 0: rows.append(Row(film: name, frames: frames.map(String.init) ?? "", seconds: secs, status: "ok"))
             case InputDamage.exitStatus:

@@ -154,6 +154,9 @@ struct Restore: ParsableCommand {
         if !(1...64).contains(queueCapacity) {
             throw ValidationError("--queue-capacity must be 1…64 frames, not \(queueCapacity)")
         }
+        try Limits.seconds(segmentSeconds, flag: "--segment-seconds", range: Limits.segmentSeconds)
+        try Limits.threshold(minPSNR, flag: "--min-psnr", range: 0...100)
+        try Limits.threshold(minSSIM, flag: "--min-ssim", range: 0...1)
     }
 
     func run() throws {
@@ -191,7 +194,6 @@ struct Restore: ParsableCommand {
             job.force = force
             job.range = range
             job.queueCapacity = queueCapacity
-            guard segmentSeconds > 0 else { throw ValidationError("--segment-seconds must be positive") }
             if !noCheckpoint { job.checkpoint = .init(segmentSeconds: segmentSeconds, resume: resume) }
             let restorer = try Restorer(job: job)
             let progress = ProgressPrinter(enabled: !quiet, style: self.progress)
@@ -389,6 +391,7 @@ struct Restore: ParsableCommand {
                 "frames_decoded": d.framesDecoded, "frames_declared": d.framesDeclared as Any,
                 "corrupt_packets": d.corruptPackets,
                 "read_error": d.readError as Any, "summary": d.summary,
+                "ended_at_seconds": d.endedAt as Any, "declared_end_seconds": d.declaredEnd as Any,
             ]
         }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
@@ -417,12 +420,8 @@ struct Preview: ParsableCommand {
     func run() throws {
         MediaLog.setVerbose(false)
         try recipe.useModelsDir()
-        guard let start = parseTime(at), start >= .zero else {
-            throw ValidationError("--at must be a time like 754.2 or 0:12:34")
-        }
-        guard let length = parseTime(duration), length > .zero else {
-            throw ValidationError("--duration must be a positive time")
-        }
+        let start = try Limits.time(at, flag: "--at", allowZero: true)
+        let length = try Limits.time(duration, flag: "--duration", allowZero: false)
         let name = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
         let folder = output ?? name + ".preview"
         do {
@@ -498,8 +497,10 @@ struct Plan: ParsableCommand {
         guard (segments == nil) != (segmentSeconds == nil) else {
             throw ValidationError("give --segments N or --segment-seconds S")
         }
-        if let n = segments, n < 1 { throw ValidationError("--segments must be at least 1") }
-        if let s = segmentSeconds, s <= 0 { throw ValidationError("--segment-seconds must be positive") }
+        if let n = segments, !(1...10_000).contains(n) { throw ValidationError("--segments must be 1…10000, not \(n)") }
+        if let s = segmentSeconds {
+            try Limits.seconds(s, flag: "--segment-seconds", range: 0.1...Double(Limits.maxSeconds))
+        }
     }
 
     func run() throws {
@@ -574,23 +575,64 @@ struct PartOptions: ParsableArguments {
         guard start != nil || duration != nil || frames != nil else { return nil }
         guard duration == nil || frames == nil else { throw ValidationError("give --duration or --frames, not both") }
         var r = RestoreJob.TimeRange()
-        if let s = start {
-            guard let t = parseTime(s), t >= .zero else {
-                throw ValidationError("--start must be a time like 12.5 or 0:01:12.5, not '\(s)'")
-            }
-            r.start = t
-        }
-        if let d = duration {
-            guard let t = parseTime(d), t > .zero else {
-                throw ValidationError("--duration must be a positive time like 10 or 0:00:10, not '\(d)'")
-            }
-            r.duration = t
-        }
+        if let s = start { r.start = try Limits.time(s, flag: "--start", allowZero: true) }
+        if let d = duration { r.duration = try Limits.time(d, flag: "--duration", allowZero: false) }
         if let n = frames {
-            guard n >= 1 else { throw ValidationError("--frames must be at least 1") }
+            guard (1...Limits.maxFrames).contains(n) else {
+                throw ValidationError("--frames must be 1…\(Limits.maxFrames), not \(n)")
+            }
             r.frames = n
         }
         return r
+    }
+}
+
+/// The ranges of the numbers a user gives, checked where they are parsed, so no arithmetic on them
+/// can overflow: times up to a million seconds (277 hours), up to 100 million frames, output rates
+/// 1…240 fps, scan rates 1…1000 fps, segments of 0.1 s to a day.
+enum Limits {
+    static let maxSeconds = 1_000_000
+    static let maxFrames = 100_000_000
+    static let inputRates = Rational(1)...Rational(1000)
+    static let segmentSeconds = 0.1...86_400.0
+
+    static func text(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+
+    /// A time option (`--start`, `--duration`, `--at`): seconds or H:MM:SS.sss within 0…maxSeconds.
+    static func time(_ text: String, flag: String, allowZero: Bool) throws -> Rational {
+        guard let t = parseTime(text), allowZero ? t >= .zero : t > .zero, t <= Rational(Int64(maxSeconds)) else {
+            throw ValidationError(
+                "\(flag) must be a time \(allowZero ? "from 0" : "above 0") to \(maxSeconds) s (seconds like 12.5, or H:MM:SS.sss), not '\(text)'"
+            )
+        }
+        return t
+    }
+
+    /// A rate option within `range`.
+    static func rate(_ text: String, flag: String, range: ClosedRange<Rational>) throws -> Rational {
+        guard let r = Rational(parsing: text), range.contains(r) else {
+            throw ValidationError(
+                "\(flag) must be a rate of \(range.lowerBound)…\(range.upperBound) fps, like 60, 24000/1001 or 23.976, not '\(text)'"
+            )
+        }
+        return r
+    }
+
+    /// A number of seconds within `range` (finite).
+    static func seconds(_ v: Double, flag: String, range: ClosedRange<Double>) throws {
+        guard v.isFinite, range.contains(v) else {
+            throw ValidationError(
+                "\(flag) must be \(Limits.text(range.lowerBound))…\(Limits.text(range.upperBound)) seconds, not \(v)")
+        }
+    }
+
+    /// A report threshold: finite and within `range`.
+    static func threshold(_ v: Double, flag: String, range: ClosedRange<Double>) throws {
+        guard v.isFinite, range.contains(v) else {
+            throw ValidationError(
+                "\(flag) must be a number from \(Limits.text(range.lowerBound)) to \(Limits.text(range.upperBound)), not \(v)"
+            )
+        }
     }
 }
 
@@ -600,7 +642,8 @@ func parseTime(_ s: String) -> Rational? {
     guard (1...3).contains(parts.count) else { return nil }
     var total = Rational.zero
     for (i, p) in parts.enumerated() {
-        guard let v = Rational(parsing: p), v >= .zero else { return nil }
+        // Each field at most ten digits before any decimal point: no sum below can overflow.
+        guard p.prefix(while: { $0 != "." }).count <= 10, let v = Rational(parsing: p), v >= .zero else { return nil }
         if i < parts.count - 1 { guard v.den == 1 else { return nil } }
         total = total * Rational(60) + v
     }
@@ -650,6 +693,8 @@ struct Report: ParsableCommand {
             throw ValidationError("-o names an HTML page: give it a .html name")
         }
         guard stills >= 1 && stills <= 24 else { throw ValidationError("--stills must be 1…24") }
+        try Limits.threshold(minPSNR, flag: "--min-psnr", range: 0...100)
+        try Limits.threshold(minSSIM, flag: "--min-ssim", range: 0...1)
     }
 
     func run() throws {
@@ -705,7 +750,8 @@ struct Report: ParsableCommand {
         if let d = o["input_damaged"] as? [String: Any], let decoded = d["frames_decoded"] as? Int {
             run.inputDamage = InputDamage(
                 framesDecoded: decoded, framesDeclared: d["frames_declared"] as? Int,
-                corruptPackets: d["corrupt_packets"] as? Int ?? 0, readError: d["read_error"] as? String)
+                corruptPackets: d["corrupt_packets"] as? Int ?? 0, readError: d["read_error"] as? String,
+                endedAt: d["ended_at_seconds"] as? Double, declaredEnd: d["declared_end_seconds"] as? Double)
         }
         return run
     }
@@ -745,14 +791,18 @@ struct RecipeOptions: ParsableArguments {
             throw ValidationError(
                 "--models-dir \(d) is not a folder (run `make models`, or give the folder that holds the model files)")
         }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { !$0.hasPrefix(".") }
+        guard !names.isEmpty else {
+            throw ValidationError(
+                "--models-dir \(d) is empty: fill it with `FILMRESTORE_MODELS=\(d) make models`, or leave the option out"
+            )
+        }
     }
 
     /// The preset with `--set` applied and the size, rate and encoder overrides.
     func makeJob(input: String, output: String) throws -> RestoreJob {
         if let r = inputRate {
-            guard let v = Rational(parsing: r), v > .zero else {
-                throw ValidationError("--input-rate must be a rate like 18, 24 or 24000/1001")
-            }
+            let v = try Limits.rate(r, flag: "--input-rate", range: Limits.inputRates)
             guard ImageSequence.looksLikeSequence(input) else {
                 throw ValidationError(
                     "--input-rate is for a picture sequence (a folder or a pattern like reel_%06d.dpx); a video file has its own rate"
@@ -772,13 +822,12 @@ struct RecipeOptions: ParsableArguments {
             job.size = v
         }
         if let f = fps {
-            guard let r = Rational(parsing: f), r > .zero else {
-                throw ValidationError("--fps must be a rate like 60, 24000/1001 or 23.976")
-            }
-            job.fps = r
+            job.fps = try Limits.rate(f, flag: "--fps", range: OptionType.rates)
         }
         if let b = bitrate {
-            guard let v = Preset.parseBitrate(b) else { throw ValidationError("--bitrate must be like 40M or 8000k") }
+            guard let v = Preset.parseBitrate(b) else {
+                throw ValidationError("--bitrate must be like 40M or 8000k, from 1k to 2000M, not '\(b)'")
+            }
             job.bitrate = v
         }
         job.codec = codec

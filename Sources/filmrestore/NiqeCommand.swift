@@ -25,12 +25,28 @@ struct Niqe: ParsableCommand {
         MediaLog.setVerbose(false)
         let model: NIQE
         do { model = try NIQE.shipped() } catch { FilmRestore.fail(RestoreError.input("\(error)")) }
+        // Every file is scored: one that cannot be (missing, unreadable, smaller than NIQE's 192x96
+        // window) gets its own error line and the others are still scored; the exit status is 1 then.
+        var failed = 0
         for path in files {
-            guard FileManager.default.fileExists(atPath: path) else {
-                FilmRestore.fail(RestoreError.input("\(path) does not exist"))
-            }
             let s: NIQE.FileScore
-            do { s = try model.score(file: path, samples: samples) } catch { FilmRestore.fail(error) }
+            do {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw RestoreError.input("\(path) does not exist")
+                }
+                s = try model.score(file: path, samples: samples)
+            } catch {
+                failed += 1
+                let text = "\((error as? RestoreError)?.description ?? "\(error)")".replacingOccurrences(
+                    of: "\n", with: " ")
+                FileHandle.standardError.write(Data("filmrestore: error: \(path): \(text)\n".utf8))
+                if json {
+                    let data = try JSONSerialization.data(
+                        withJSONObject: ["file": path, "error": text], options: [.sortedKeys])
+                    print(String(decoding: data, as: UTF8.self))
+                }
+                continue
+            }
             if json {
                 var o: [String: Any] = ["file": path, "niqe": s.mean, "frames_scored": s.scores.count]
                 if s.scores.count > 1, let r = s.range {
@@ -48,5 +64,6 @@ struct Niqe: ParsableCommand {
                         r.lowerBound, r.upperBound, s.scores.count))
             }
         }
+        if failed > 0 { Foundation.exit(1) }
     }
 }

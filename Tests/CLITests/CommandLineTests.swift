@@ -64,6 +64,8 @@ final class CommandLineTests: CLITestCase {
         try testClip(input, seconds: 0.5)
         let empty = dir.file("no-models")
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        // Not empty (an empty folder is refused at once): it holds something, but not the model.
+        try "other files".write(toFile: empty + "/README.txt", atomically: false, encoding: .utf8)
         let r = try cli([
             "restore", input, "-o", dir.file("o.mkv"), "--preset", "interpolate-60", "--models-dir", empty, "-q",
         ])

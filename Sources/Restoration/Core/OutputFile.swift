@@ -24,6 +24,7 @@ public final class OutputFile {
         let dir = url.deletingLastPathComponent().path
         guard isDirectoryPath(dir) else { throw RestoreError.output("output folder \(dir) does not exist") }
         if isDirectoryPath(path) { throw RestoreError.output("output \(path) is a folder; give a file name") }
+        try FilePaths.checkReplaceable(path)
         for input in inputs where FilePaths.same(input, path) {
             throw RestoreError.output("refusing to write \(path): it is the input \(input)")
         }
@@ -56,6 +57,7 @@ public final class OutputFile {
         for input in inputs where FilePaths.same(input, finalPath) {
             throw RestoreError.output("refusing to write \(finalPath): it is the input \(input)")
         }
+        try FilePaths.checkReplaceable(finalPath)
         try FilePaths.publish(temporaryPath, as: finalPath, replacing: force)
         committed = true
     }
@@ -105,6 +107,47 @@ public enum FilePaths {
         return lstat(p, &s) == 0
     }
 
+    /// What is at `p` without following a final symbolic link: nil when nothing is.
+    public static func kind(_ p: String) -> mode_t? {
+        var s = stat()
+        guard lstat(p, &s) == 0 else { return nil }
+        return s.st_mode & S_IFMT
+    }
+
+    static func kindName(_ k: mode_t) -> String {
+        switch k {
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFSOCK: return "a socket"
+        case S_IFDIR: return "a folder"
+        case S_IFLNK: return "a symbolic link"
+        case S_IFREG: return "a file"
+        default: return "not a regular file"
+        }
+    }
+
+    /// The one rule for replacing a file (with `--force`): only a regular file (or a symbolic link,
+    /// which is replaced, never its target's contents, and only when it points to a regular file or
+    /// nowhere). Never a device, FIFO, socket or folder, whatever the flags say.
+    public static func checkReplaceable(_ p: String) throws {
+        guard let k = kind(p), k != S_IFREG else { return }
+        if k == S_IFLNK {
+            var s = stat()
+            if stat(p, &s) != 0 || s.st_mode & S_IFMT == S_IFREG { return }
+            throw RestoreError.output(
+                "refusing to replace \(p): it links to \(kindName(s.st_mode & S_IFMT)); only a regular file is replaced"
+            )
+        }
+        throw RestoreError.output("refusing to replace \(p): it is \(kindName(k)); only a regular file is replaced")
+    }
+
+    /// Whether `folder` is `path` itself or one of the folders that hold it (both resolved).
+    public static func isFolder(_ folder: String, atOrAbove path: String) -> Bool {
+        let f = resolved(folder), p = resolved(path)
+        return p == f || p.hasPrefix(f.hasSuffix("/") ? f : f + "/")
+    }
+
     /// Renames `temporary` to `final`. Without `replacing`, an existing `final` is never replaced,
     /// even one that appears at the last moment: the kernel checks and renames in one step.
     static func publish(_ temporary: String, as final: String, replacing: Bool) throws {
@@ -138,6 +181,7 @@ public enum FilePaths {
     /// another output. `outputs` are (path, what it is) pairs for the message.
     public static func checkRoles(inputs: [String], outputs: [(path: String, role: String)]) throws {
         for (i, o) in outputs.enumerated() {
+            try checkReplaceable(o.path)
             for input in inputs where same(input, o.path) {
                 throw RestoreError.output("refusing to write the \(o.role) to \(o.path): it is the input \(input)")
             }

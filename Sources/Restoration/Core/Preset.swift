@@ -112,7 +112,8 @@ public struct Preset {
                     e.crf = c
                 case "bitrate":
                     guard let b = parseBitrate(s) else {
-                        throw RestoreError.preset("preset '\(name)': output.bitrate must be like 20M or 8000k")
+                        throw RestoreError.preset(
+                            "preset '\(name)': output.bitrate must be like 20M or 8000k (1k…2000M)")
                     }
                     e.bitrate = b
                 case "preset": e.preset = s
@@ -218,7 +219,8 @@ public struct Preset {
         let t = s.trimmingCharacters(in: .whitespaces).lowercased()
         let mult: Double = t.hasSuffix("m") ? 1e6 : t.hasSuffix("k") ? 1e3 : 1
         let num = mult == 1 ? t : String(t.dropLast())
-        guard let v = Double(num), v > 0 else { return nil }
+        // 1 kbit/s … 2 Gbit/s: anything else (inf, 1e400, NaN) is not a bitrate.
+        guard let v = Double(num), v.isFinite, (1e3...2e9).contains(v * mult) else { return nil }
         return Int(v * mult)
     }
 }

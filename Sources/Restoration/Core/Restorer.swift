@@ -144,17 +144,30 @@ public struct InputDamage: Codable, Sendable, Equatable {
     public var corruptPackets: Int
     /// The read error that ended decoding early, if any.
     public var readError: String?
+    /// Where the streams stopped and where the container says the film ends (seconds), when the
+    /// damage is a film cut short.
+    public var endedAt: Double?, declaredEnd: Double?
 
-    public init(framesDecoded: Int, framesDeclared: Int?, corruptPackets: Int, readError: String?) {
+    public init(
+        framesDecoded: Int, framesDeclared: Int?, corruptPackets: Int, readError: String?, endedAt: Double? = nil,
+        declaredEnd: Double? = nil
+    ) {
         self.framesDecoded = framesDecoded
         self.framesDeclared = framesDeclared
         self.corruptPackets = corruptPackets
         self.readError = readError
+        self.endedAt = endedAt
+        self.declaredEnd = declaredEnd
     }
 
-    /// "input damaged: N of M frames decoded, K packets corrupt".
+    /// "input damaged: N of M frames decoded (the film stops at E s of the D s the file declares), K
+    /// packets corrupt".
     public var summary: String {
-        "input damaged: \(framesDecoded) of \(framesDeclared.map(String.init) ?? "an unknown number of") frames decoded, \(corruptPackets) packet\(corruptPackets == 1 ? "" : "s") corrupt"
+        var frames = "\(framesDecoded) of \(framesDeclared.map(String.init) ?? "an unknown number of") frames decoded"
+        if let e = endedAt, let d = declaredEnd {
+            frames += String(format: " (the film stops at %.2f s of the %.2f s the file declares)", e, d)
+        }
+        return "input damaged: \(frames), \(corruptPackets) packet\(corruptPackets == 1 ? "" : "s") corrupt"
             + (readError.map { "; reading stopped early (\($0))" } ?? "")
     }
 
@@ -162,15 +175,31 @@ public struct InputDamage: Codable, Sendable, Equatable {
     public static let exitStatus: Int32 = 3
 
     /// What `reader` found, nil for a sound input. Frames missing at the end are counted only once
-    /// the reader reached the end of the file; a declared count from a frame index must be met to
-    /// within one frame, one estimated from a duration to within two.
+    /// the reader reached the end of the file. A frame count stored in the file must be met to
+    /// within one frame; otherwise the film is judged by time, so a variable-rate film with a gap
+    /// between frames is whole: it is cut short when every stream (sound included) stops more than
+    /// half a second (and three frames) before the end the container declares.
     public static func of(_ reader: MediaReader) -> InputDamage? {
         var short = false
-        if reader.reachedEnd, let d = reader.declaredFrames { short = reader.framesSeen < d.count - (d.exact ? 1 : 2) }
+        var endedAt: Rational?
+        if reader.reachedEnd {
+            if let d = reader.declaredFrames, d.exact {
+                short = reader.framesSeen < d.count - 1
+            } else if let declared = reader.declaredEnd {
+                let end = [reader.decodedEnd, reader.packetsEnd].compactMap { $0 }.max() ?? .zero
+                let frame = (reader.stream.frameRate ?? reader.stream.averageRate).reciprocal
+                let tolerance = max(Rational(1, 2), frame * 3)
+                if end + tolerance < declared {
+                    short = true
+                    endedAt = end
+                }
+            }
+        }
         guard short || reader.corruptPackets > 0 || reader.readError != nil else { return nil }
         return InputDamage(
             framesDecoded: reader.framesSeen, framesDeclared: reader.declaredFrames?.count,
-            corruptPackets: reader.corruptPackets, readError: reader.readError)
+            corruptPackets: reader.corruptPackets, readError: reader.readError, endedAt: endedAt?.doubleValue,
+            declaredEnd: endedAt == nil ? nil : reader.declaredEnd?.doubleValue)
     }
 }
 
@@ -196,6 +225,12 @@ public final class Restorer {
     public let sequence: ImageSequence?
     /// The picture sequence the output names (`out/frame_%06d.tif`), nil for a file.
     public let sequenceOutput: SequenceOutput?
+    /// The source's first-frame timecode when it is valid at the source's rate (an invalid one is
+    /// dropped, with a note).
+    public let sourceTimecode: String?
+    /// No stage changes the picture and the encoder holds the source's pixel format (FFV1): the
+    /// decoded pictures are written as they are, so the master decodes to exactly the source.
+    public let keepsSourcePictures: Bool
     /// Frames of source each segment needs before its first frame and after its last, so every
     /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
     /// scene-cut detector's two.
@@ -219,7 +254,7 @@ public final class Restorer {
                 throw RestoreError.input("input \(job.input) is not readable")
             }
         }
-        sequenceOutput = SequenceOutput(job.output)
+        sequenceOutput = try SequenceOutput.named(job.output)
         if let so = sequenceOutput {
             let inputFolders =
                 job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
@@ -239,6 +274,14 @@ public final class Restorer {
         if let r = job.fps { Self.setRole(\.rateOption, to: r.description, in: &entries) }
         do { reader = try MediaReader(path: job.input) } catch let e as MediaError {
             throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
+        }
+        reader.frameNames = sequence?.files.map { ($0 as NSString).lastPathComponent }
+        guard reader.stream.width > 0, reader.stream.height > 0, reader.stream.width <= 65536,
+            reader.stream.height <= 65536
+        else {
+            throw RestoreError.input(
+                "cannot read \(sequence.map { $0.files[0] } ?? job.input): its pictures declare a size of \(reader.stream.width)x\(reader.stream.height) (a damaged header)"
+            )
         }
         if !job.stagesResolved {
             Self.insertAutomaticStages(&entries, interlaced: reader.stream.fieldOrder.isInterlaced)
@@ -290,6 +333,24 @@ public final class Restorer {
         if let c = job.crf { enc.crf = c }
         if let b = job.bitrate { enc.bitrate = b }
         if let p = job.encoderPreset { enc.preset = p }
+        // A chain that changes no picture (shots found, nothing else) into FFV1 with no other format
+        // asked for (a job file's segment asks for the one its plan chose): the source's own
+        // pictures, in its own pixel format.
+        let sourceInfo = reader.info
+        let sourceVideo = sourceInfo.bestVideoStream.map { sourceInfo.streams[$0] }
+        if let format = sourceVideo?.pixelFormat, sequenceOutput == nil, !MediaWriter.isImage(job.output),
+            enc.codec == "ffv1", enc.pixelFormat.map({ $0 == MediaWriter.unJPEG(format) }) ?? true,
+            sourceVideo?.rotation == 0,
+            info.width == reader.stream.width, info.height == reader.stream.height,
+            nodes.allSatisfy({ StageRegistry.spec(named: $0.name)?.has(.analysis) == true }),
+            MediaWriter.canKeepDecoded(pixelFormat: format, codec: enc.codec)
+        {
+            enc.pixelFormat = MediaWriter.unJPEG(format)
+            keepsSourcePictures = true
+            reader.keepDecodedPictures = true
+        } else {
+            keepsSourcePictures = false
+        }
         if let h = sequence?.header, h.isLog {
             enc.sourceTransfer = "\(h.transferName) (DPX transfer \(h.transfer)): a log scan, not converted"
         }
@@ -314,6 +375,16 @@ public final class Restorer {
             )
         }
         var notes: [String] = []
+        if let dir = job.modelsDir {
+            // A model the folder lacks comes from the copy shipped with the tool: said, never silent.
+            for (entry, files) in zip(entries, weightFiles) {
+                for f in files where !FilePaths.isFolder(dir, atOrAbove: f) {
+                    notes.append(
+                        "\(entry.name): \((f as NSString).lastPathComponent) is not in --models-dir \(dir): using the copy shipped with the tool, \(f)"
+                    )
+                }
+            }
+        }
         if let seq = sequence {
             var line =
                 "\(seq.count) pictures from \((seq.files[0] as NSString).lastPathComponent) at \(seq.rate) fps (\(seq.rateSource))"
@@ -324,6 +395,15 @@ public final class Restorer {
             }
             if let tc = seq.exr?.timecode { line += "; EXR timecode \(tc)" }
             notes.append(line)
+        }
+        let sourceRate = sequence?.rate ?? reader.stream.frameRate
+        if let tc = sequence?.timecode ?? reader.timecode, !Timecode.isValid(tc, rate: sourceRate) {
+            notes.append(
+                "the source's timecode \(tc) is not a valid timecode\(sourceRate.map { " at \($0) fps" } ?? ""): dropped, the output has none"
+            )
+            sourceTimecode = nil
+        } else {
+            sourceTimecode = sequence?.timecode ?? reader.timecode
         }
         if !MediaWriter.isImage(job.output) {
             do {
@@ -397,7 +477,7 @@ public final class Restorer {
             tool: FilmRestoreVersion.string, input: try Recipe.identify(input: job.input), preset: job.preset.name,
             stages: stages, encoder: encoder,
             files: try Recipe.files(stages: stages, weights: weightFiles),
-            timecode: job.range == nil ? (sequence?.timecode ?? reader.timecode) : nil)
+            timecode: job.range == nil ? sourceTimecode : nil)
     }
 
     /// Where a part of the film is decoded (from the context before it to the context after it) and
@@ -458,7 +538,7 @@ public final class Restorer {
             fields.transfer = t
             fields.colorimetric = t
         }
-        if let base = sequence?.timecode ?? reader.timecode, let rate = reader.stream.frameRate,
+        if let base = sourceTimecode, let rate = reader.stream.frameRate,
             outputStream.frameRate == rate
         {
             fields.timecode = Timecode.adding(base, frames: f.properties.sourceIndex, rate: rate)
@@ -526,7 +606,7 @@ public final class Restorer {
         let output = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
         let metadata = try recipe().metadata
         let job = self.job, stream = outputStream, encoder = self.encoder, reader = self.reader,
-            pipeline = self.pipeline
+            pipeline = self.pipeline, keeps = keepsSourcePictures
         /// Made at the first frame written: a part of the film starts at 0, and its sound is shifted alike.
         func makeWriter(shift: Rational, span: Rational?) throws -> MediaWriter {
             do {
@@ -537,7 +617,8 @@ public final class Restorer {
                     sideSpan: span,
                     metadata: shift == .zero && span == nil
                         ? metadata
-                        : metadata.merging([Recipe.partOriginTag: shift.description]) { a, _ in a })
+                        : metadata.merging([Recipe.partOriginTag: shift.description]) { a, _ in a },
+                    keepDecodedPictures: keeps)
             } catch let e as MediaError {
                 throw RestoreError.output("cannot write \(job.output): \(e)")
             }

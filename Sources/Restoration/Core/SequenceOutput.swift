@@ -12,22 +12,99 @@ public struct SequenceOutput: Sendable {
     public let folder: String
     public let namePattern: String
     public let ext: String
+    /// The name around the number (`%%` already turned into `%`), and the number's width (0: as is).
+    let prefix: String, suffix: String, width: Int
 
     public static let extensions: Set<String> = ["tif", "tiff", "png", "dpx", "exr"]
 
-    /// The sequence `path` names, nil for a plain output file.
-    public init?(_ path: String) {
-        let url = URL(fileURLWithPath: path).standardizedFileURL
-        let name = url.lastPathComponent
-        guard name.range(of: #"%0?\d*d"#, options: .regularExpression) != nil,
-            Self.extensions.contains(url.pathExtension.lowercased())
-        else { return nil }
-        folder = url.deletingLastPathComponent().path
-        namePattern = name
-        ext = url.pathExtension.lowercased()
+    /// The record beside the pictures in the work folder (and in the published folder): which run
+    /// made them, so a resume keeps only pictures of the same recipe and a `--force` replaces only a
+    /// folder this tool made.
+    static let markerName = ".filmrestore-sequence.json"
+    struct Marker: Codable, Equatable {
+        var fingerprint: String
+        var preset: String
+        var pattern: String
+        var width: Int
+        var height: Int
+        var codec: String
+        /// The pixel format the first picture written reads back as (nil until one is written).
+        var pixelFormat: String?
     }
 
-    public func name(_ number: Int) -> String { String(format: namePattern, number) }
+    /// The sequence `path` names, nil for a plain output file. A picture name with a `%` must be a
+    /// pattern of exactly one number field (`%d`, `%0Nd`) and `%%` for a percent sign: anything else
+    /// is an error naming the field, never a name printf makes up.
+    public static func named(_ path: String) throws -> SequenceOutput? {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        let name = url.lastPathComponent
+        let ext = url.pathExtension.lowercased()
+        guard name.contains("%"), extensions.contains(ext) || ["jpg", "jpeg", "bmp"].contains(ext) else { return nil }
+        var prefix = "", suffix = "", width: Int? = nil
+        let chars = Array(name)
+        var i = 0
+        func bad(_ field: String) -> RestoreError {
+            RestoreError.output(
+                "-o \(name): a picture sequence's name takes one number field, %d or %0Nd (like f_%06d.\(ext)), and %% for a percent sign; '\(field)' is not allowed"
+            )
+        }
+        while i < chars.count {
+            let c = chars[i]
+            guard c == "%" else {
+                if width == nil { prefix.append(c) } else { suffix.append(c) }
+                i += 1
+                continue
+            }
+            if i + 1 < chars.count && chars[i + 1] == "%" {
+                if width == nil { prefix.append("%") } else { suffix.append("%") }
+                i += 2
+                continue
+            }
+            // %d or %0Nd
+            var j = i + 1
+            var digits = ""
+            while j < chars.count, chars[j].isASCII, chars[j].isNumber {
+                digits.append(chars[j])
+                j += 1
+            }
+            let field = String(chars[i..<min(j + 1, chars.count)])
+            guard j < chars.count, chars[j] == "d", digits.isEmpty || (digits.first == "0" && digits.count <= 3)
+            else { throw bad(field) }
+            guard width == nil else { throw bad(field + "' (a second number field") }
+            width = Int(digits) ?? 0
+            guard width! <= 12 else { throw bad(field) }
+            i = j + 1
+        }
+        guard let w = width else { throw bad("%") }
+        guard extensions.contains(ext) else {
+            throw RestoreError.output(
+                "-o \(name): a picture sequence is written as \(extensions.sorted().joined(separator: ", ")) pictures")
+        }
+        return SequenceOutput(
+            folder: url.deletingLastPathComponent().path, namePattern: name, ext: ext, prefix: prefix, suffix: suffix,
+            width: w)
+    }
+
+    private init(folder: String, namePattern: String, ext: String, prefix: String, suffix: String, width: Int) {
+        self.folder = folder
+        self.namePattern = namePattern
+        self.ext = ext
+        self.prefix = prefix
+        self.suffix = suffix
+        self.width = width
+    }
+
+    public func name(_ number: Int) -> String {
+        let digits = String(number)
+        return prefix + String(repeating: "0", count: max(0, width - digits.count)) + digits + suffix
+    }
+
+    /// Whether `name` is one of this sequence's picture names.
+    func isPictureName(_ n: String) -> Bool {
+        guard n.count > prefix.count + suffix.count, n.hasPrefix(prefix), n.hasSuffix(suffix) else { return false }
+        let mid = n.dropFirst(prefix.count).dropLast(suffix.count)
+        return mid.allSatisfy { $0.isASCII && $0.isNumber }
+    }
 
     /// The hidden folder the pictures are written into until the sequence is complete.
     public var workFolder: String {
@@ -38,8 +115,7 @@ public struct SequenceOutput: Sendable {
     /// The sound beside the pictures: the pattern's name before its number, as a WAV file that
     /// starts at the first picture (see `SoundExport`).
     public var soundName: String {
-        let stem = namePattern.components(separatedBy: "%").first ?? "sound"
-        let trimmed = stem.trimmingCharacters(in: CharacterSet(charactersIn: "_-. "))
+        let trimmed = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "_-. "))
         return (trimmed.isEmpty ? "sound" : trimmed) + ".wav"
     }
 
@@ -55,17 +131,34 @@ public struct SequenceOutput: Sendable {
         return e
     }
 
-    /// Whether every file in the existing folder belongs to a sequence of this pattern (or its sound):
-    /// only such a folder is replaced with --force.
-    func holdsOnlyOurFiles() -> Bool {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return true }
-        let parts = namePattern.components(separatedBy: "%")
-        let prefix = parts.first ?? "", suffix = "." + ext
-        return names.allSatisfy { n in
-            n == soundName
-                || (n.hasPrefix(prefix) && n.hasSuffix(suffix)
-                    && n.dropFirst(prefix.count).dropLast(suffix.count).allSatisfy(\.isNumber))
-        }
+    /// The names in `dir` that this tool did not make for this sequence (its pictures, its sound, its
+    /// record, pictures being written): anything else, or anything not a regular file.
+    func foreignEntries(in dir: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { n in
+            let ours =
+                n == soundName || n == Self.markerName || isPictureName(n)
+                || (n.hasPrefix(".partial-") && isPictureName(String(n.split(separator: "-", maxSplits: 2).last ?? "")))
+                || n.hasPrefix(".partial-") && n.hasSuffix(soundName)
+            return !ours || FilePaths.kind(dir + "/" + n) != S_IFREG
+        }.sorted()
+    }
+
+    func readMarker(in dir: String) -> Marker? {
+        guard let d = FileManager.default.contents(atPath: dir + "/" + Self.markerName) else { return nil }
+        return try? JSONDecoder().decode(Marker.self, from: d)
+    }
+
+    func writeMarker(_ m: Marker, in dir: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeAtomically(try enc.encode(m), to: dir + "/" + Self.markerName)
+    }
+
+    /// Whether `dir` is a folder this tool made for a sequence of this pattern: its record is there
+    /// and nothing else is.
+    func isOurFolder(_ dir: String) -> Bool {
+        readMarker(in: dir) != nil && foreignEntries(in: dir).isEmpty
     }
 }
 
@@ -78,24 +171,50 @@ extension Restorer {
         let fm = FileManager.default
         let work = seq.workFolder
         let resume = job.checkpoint?.resume ?? false
-        if fm.fileExists(atPath: seq.folder) {
-            let empty = ((try? fm.contentsOfDirectory(atPath: seq.folder)) ?? []).isEmpty
-            guard empty || (job.force && seq.holdsOnlyOurFiles()) else {
+        try checkSequenceFolder(seq)
+        let fingerprint = try recipe().fingerprint
+        var marker = SequenceOutput.Marker(
+            fingerprint: fingerprint, preset: job.preset.name, pattern: seq.namePattern, width: outputStream.width,
+            height: outputStream.height, codec: encoder.codec, pixelFormat: nil)
+        if let k = FilePaths.kind(work) {
+            guard k == S_IFDIR else {
                 throw RestoreError.output(
-                    job.force
-                        ? "\(seq.folder) holds other files than a \(seq.namePattern) sequence: give a new folder"
-                        : "\(seq.folder) exists and is not empty (use --force to replace the sequence in it)")
+                    "\(work) is \(FilePaths.kindName(k)), not this tool's work folder: move it away")
             }
-        }
-        if fm.fileExists(atPath: work) && !resume {
-            guard job.force else {
+            let foreign = seq.foreignEntries(in: work)
+            guard foreign.isEmpty else {
+                throw RestoreError.output(
+                    "\(work) holds files this tool did not make (\(foreign.prefix(3).joined(separator: ", "))): move them away first"
+                )
+            }
+            let old = seq.readMarker(in: work)
+            var keep = false
+            if resume {
+                if let old, old.fingerprint == fingerprint {
+                    keep = true
+                    marker.pixelFormat = old.pixelFormat
+                } else if !job.force {
+                    throw RestoreError.output(
+                        old.map {
+                            "the interrupted restore in \(work) was made with another recipe (preset \($0.preset), \($0.width)x\($0.height)): --resume continues only the same input, preset and options; --force starts over"
+                        } ?? "\(work) has no record of the run that made it: --force starts over")
+                }
+            } else if !job.force {
                 throw RestoreError.output(
                     "an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over"
                 )
             }
-            try? fm.removeItem(atPath: work)
+            if !keep {
+                do { try fm.removeItem(atPath: work) } catch {
+                    throw RestoreError.output("cannot remove \(work): \(error.localizedDescription)")
+                }
+            }
         }
-        do { try fm.createDirectory(atPath: work, withIntermediateDirectories: true) } catch {
+        do {
+            try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
+            if seq.readMarker(in: work) == nil { try seq.writeMarker(marker, in: work) }
+            marker = seq.readMarker(in: work) ?? marker
+        } catch let e as RestoreError { throw e } catch {
             throw RestoreError.output("cannot create \(work): \(error.localizedDescription)")
         }
         // Pictures that a killed run left half-written.
@@ -108,10 +227,12 @@ extension Restorer {
         let encoder = self.encoder, stream = outputStream, pipeline = self.pipeline
         let window = try job.range.map { try rangeWindow($0) }
         final class Count {
-            var k = 0, kept = 0, written = 0
+            var k = 0, kept = 0, written = 0, replaced = 0
+            var marker: SequenceOutput.Marker
+            init(_ m: SequenceOutput.Marker) { marker = m }
             var firstPts: Rational?, endPts: Rational = .zero
         }
-        let count = Count()
+        let count = Count(marker)
         let timer = progressTimer(every: progressInterval, since: began, framesDone: { count.k }, progress)
         defer { timer?.cancel() }
         try pipeline.run(
@@ -126,10 +247,14 @@ extension Restorer {
                 count.k += 1
                 if count.firstPts == nil { count.firstPts = f.pts }
                 count.endPts = f.pts + f.duration
-                if resume, let size = (try? fm.attributesOfItem(atPath: final))?[.size] as? NSNumber, size.intValue > 0
-                {
-                    count.kept += 1
-                    return
+                if resume, FilePaths.kind(final) != nil {
+                    if Self.pictureMatches(final, count.marker) {
+                        count.kept += 1
+                        return
+                    }
+                    // Not a picture of this run (damaged, planted, another size): made again.
+                    unlink(final)
+                    count.replaced += 1
                 }
                 let partial = work + "/.partial-\(getpid())-" + name
                 do {
@@ -147,6 +272,11 @@ extension Restorer {
                         "cannot rename \(partial) to \(final): \(String(cString: strerror(errno)))")
                 }
                 count.written += 1
+                if count.marker.pixelFormat == nil {
+                    // What a picture of this run reads back as: a kept picture must read back the same.
+                    count.marker.pixelFormat = try? MediaReader.probe(path: final).streams.first?.pixelFormat
+                    if count.marker.pixelFormat != nil { try seq.writeMarker(count.marker, in: work) }
+                }
             })
         timer?.cancel()
         if count.k == 0 {
@@ -182,11 +312,21 @@ extension Restorer {
                     "cannot write the sound \(seq.soundName) (the pictures are kept in \(work)): \(e)")
             }
         }
-        // Published whole: the finished folder takes the final name in one rename.
-        if fm.fileExists(atPath: seq.folder) {
-            // Empty, or (with --force) a sequence of ours: replaced.
-            try? fm.removeItem(atPath: seq.folder)
+        // Published whole: the finished folder takes the final name in one rename. What is there is
+        // checked again (it may have changed during the run): empty, or (with --force) a sequence
+        // this tool made, moved aside first and removed once the new one is in place.
+        try checkSequenceFolder(seq)
+        let aside = work + ".replaced-\(getpid())"
+        if FilePaths.kind(seq.folder) != nil,
+            !((try? fm.contentsOfDirectory(atPath: seq.folder)) ?? []).isEmpty
+        {
+            guard rename(seq.folder, aside) == 0 else {
+                throw RestoreError.output(
+                    "cannot move the earlier \(seq.folder) aside: \(String(cString: strerror(errno))) (the pictures are kept in \(work))"
+                )
+            }
         }
+        defer { if FilePaths.kind(aside) != nil { try? fm.removeItem(atPath: aside) } }
         guard rename(work, seq.folder) == 0 else {
             throw RestoreError.output(
                 "cannot rename \(work) to \(seq.folder): \(String(cString: strerror(errno))) (the pictures are kept in \(work))"
@@ -196,8 +336,11 @@ extension Restorer {
             RestoreProgress(
                 framesDone: count.k, framesTotal: count.k, elapsed: Date().timeIntervalSince(began),
                 stepRates: pipeline.stepRates))
-        if count.kept > 0 {
-            notes.append("resumed: \(count.kept) picture(s) kept from the interrupted run, \(count.written) made now")
+        if count.kept > 0 || count.replaced > 0 {
+            notes.append(
+                "resumed: \(count.kept) picture(s) kept from the interrupted run, \(count.written) made now"
+                    + (count.replaced > 0
+                        ? " (\(count.replaced) found there were not pictures of this run and were made again)" : ""))
         }
         return RestoreSummary(
             input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded, framesWritten: count.k,
@@ -205,5 +348,47 @@ extension Restorer {
             queueCapacity: pipeline.capacity, copiedStreams: copied, skippedStreams: notes,
             steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
             inputDamage: InputDamage.of(reader))
+    }
+
+    /// The rules for a sequence's folder: a folder (never a file, device or link), not the current
+    /// folder or one holding it, not one holding an input, and if it holds anything, a sequence this
+    /// tool made, replaced only with `--force`.
+    func checkSequenceFolder(_ seq: SequenceOutput) throws {
+        let folder = seq.folder
+        let cwd = FileManager.default.currentDirectoryPath
+        if FilePaths.isFolder(folder, atOrAbove: cwd) {
+            throw RestoreError.output(
+                "refusing to write the sequence into \(folder): it is the current folder or holds it; give a new folder (like out/f_%06d.\(seq.ext))"
+            )
+        }
+        let inputs = job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
+        if let f = inputs.first(where: { FilePaths.isFolder(folder, atOrAbove: $0) }) {
+            throw RestoreError.output("refusing to write the sequence into \(folder): it holds the input \(f)")
+        }
+        guard let k = FilePaths.kind(folder) else { return }
+        guard k == S_IFDIR else {
+            throw RestoreError.output(
+                "refusing to write the sequence into \(folder): it is \(FilePaths.kindName(k)), not a folder; give a new folder"
+            )
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        guard !names.isEmpty else { return }
+        guard seq.isOurFolder(folder) else {
+            throw RestoreError.output(
+                "\(folder) holds files this tool did not make for a \(seq.namePattern) sequence: give a new folder")
+        }
+        guard job.force else {
+            throw RestoreError.output("\(folder) holds a sequence already (use --force to replace it)")
+        }
+    }
+
+    /// Whether the picture at `path` is one this run would write: its header gives the run's size,
+    /// codec and pixel format.
+    static func pictureMatches(_ path: String, _ m: SequenceOutput.Marker) -> Bool {
+        guard FilePaths.kind(path) == S_IFREG, let info = try? MediaReader.probe(path: path),
+            let v = info.streams.first(where: { $0.kind == .video })
+        else { return false }
+        return v.width == m.width && v.height == m.height && v.codec == m.codec
+            && (m.pixelFormat == nil || v.pixelFormat == m.pixelFormat)
     }
 }

@@ -73,3 +73,13 @@ public enum RestoreError: Error, CustomStringConvertible {
         }
     }
 }
+
+/// A stage whose grain is a known function of the frame (its time, its source frame, the grain the
+/// cleanup measured on it), so it can be taken out again: what the restoration report does before
+/// it measures fidelity.
+public protocol SyntheticGrain {
+    /// `output` (a frame as written) without the grain this stage gave it; `reference` is the same
+    /// instant's frame after the cleanup stages (its time, source index and grain measurement),
+    /// `area` where the picture is in `output`. Nil when the stage gave that frame no grain.
+    func removingGrain(from output: Frame, madeFor reference: Frame, area: ActiveArea.Rect) -> Frame?
+}

@@ -67,6 +67,9 @@ public enum StageTrait: Hashable, Sendable {
     case colorizes
     /// Adds detail (upscaling, grain): output differs from the source by design.
     case addsDetail
+    /// Adds synthetic grain that it can take out again (`SyntheticGrain`): the report measures
+    /// fidelity with it taken out (grain is declared, not invented).
+    case addsGrain
     /// The stage the driver appends when a chain lacks the role above it carries (`--size`, `--fps`).
     case fallback
 }
@@ -113,7 +116,7 @@ public indirect enum OptionType: Sendable, Equatable, CustomStringConvertible {
             case let .multiple(m): kind = "a multiple of \(m)"
             }
             return "\(kind) in \(r.lowerBound)…\(r.upperBound)"
-        case .rate: return "a positive rate (60, 24000/1001, 23.976)"
+        case .rate: return "a rate of 1…240 fps (60, 24000/1001, 23.976)"
         case let .size(m):
             return m >= 16384 ? "a size WIDTHxHEIGHT (or 4k, 1080p, 720p)" : "a size WIDTHxHEIGHT, each at most \(m)"
         case let .choice(c): return "one of \(c.joined(separator: ", "))"
@@ -145,6 +148,9 @@ public indirect enum OptionType: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The output frame rates a stage accepts: 1…240 fps.
+    public static let rates = Rational(1)...Rational(240)
+
     static func text(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
 
     /// The value `text` denotes, or nil when it is not of this type.
@@ -163,7 +169,7 @@ public indirect enum OptionType: Sendable, Equatable, CustomStringConvertible {
             }
             return .integer(v)
         case .rate:
-            guard let v = Rational(parsing: s), v > .zero else { return nil }
+            guard let v = Rational(parsing: s), OptionType.rates.contains(v) else { return nil }
             return .rate(v)
         case let .size(m):
             guard let v = StageOptions.parseSize(s), v.width <= m, v.height <= m else { return nil }
@@ -302,6 +308,7 @@ extension StageTrait: CustomStringConvertible {
         case .temporal: return "temporal"
         case .colorizes: return "colorizes"
         case .addsDetail: return "adds-detail"
+        case .addsGrain: return "adds-grain"
         case .fallback: return "fallback"
         }
     }

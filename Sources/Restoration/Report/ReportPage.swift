@@ -163,7 +163,7 @@ public enum ReportPage {
         }
         var h = """
             <p>\(int("run.framesWritten", r.framesWritten)) frames written in \(num("run.seconds", r.seconds, 1, " s")); peak memory \(num("run.peakMemoryMiB", r.peakMemoryMiB, 0, " MiB")).\(projectedLine(r))</p>
-            \(r.inputDamage.map { "<p class=\"bad\"><b>Input damaged</b>: \(int("run.inputDamage.framesDecoded", $0.framesDecoded)) of \($0.framesDeclared.map { int("run.inputDamage.framesDeclared", $0) } ?? "an unknown number of") frames decoded, \(int("run.inputDamage.corruptPackets", $0.corruptPackets)) packets corrupt\($0.readError.map { "; reading stopped early (" + str("run.inputDamage.readError", $0) + ")" } ?? ""). The output holds the frames made from what decoded: it is not the whole film.</p>" } ?? "")
+            \(r.inputDamage.map { "<p class=\"bad\"><b>Input damaged</b>: \(int("run.inputDamage.framesDecoded", $0.framesDecoded)) of \($0.framesDeclared.map { int("run.inputDamage.framesDeclared", $0) } ?? "an unknown number of") frames decoded\(stopsEarly($0)), \(int("run.inputDamage.corruptPackets", $0.corruptPackets)) packets corrupt\($0.readError.map { "; reading stopped early (" + str("run.inputDamage.readError", $0) + ")" } ?? ""). The output holds the frames made from what decoded: it is not the whole film.</p>" } ?? "")
             <table><tr><th>step</th><th>busy time</th><th>frames</th><th>throughput</th></tr>
 
             """
@@ -412,4 +412,10 @@ extension ReportPage {
     public static func jsonPath(for page: String) -> String {
         URL(fileURLWithPath: page).deletingPathExtension().appendingPathExtension("json").path
     }
+}
+
+/// " (the film stops at E s of the D s the file declares)" for a film cut short, else "".
+private func stopsEarly(_ d: InputDamage) -> String {
+    guard let e = d.endedAt, let end = d.declaredEnd else { return "" }
+    return String(format: " (the film stops at %.2f s of the %.2f s the file declares)", e, end)
 }

@@ -91,6 +91,8 @@ public struct RestorationReport: Codable, Sendable {
         public var psnr: Double?
         public var ssim: Double?
         public var inventedDetail: Bool
+        /// The chain's synthetic grain was taken out of the output before PSNR and SSIM were measured.
+        public var grainRemoved: Bool? = nil
     }
     public struct Summary: Codable, Sendable {
         /// Flicker index (% of mean brightness, RMS) and noise σ (8-bit levels, mean over frames).

@@ -77,7 +77,8 @@ extension Restorer {
     func run(
         stretch: Stretch, nodes: [Pipeline.Node], store: SegmentStore, counter: FrameCounter, totals: inout RunTotals
     ) throws {
-        let reader = self.reader, log = SourceLog(), encoder = self.encoder, stream = outputStream
+        let reader = self.reader, log = SourceLog(), encoder = self.encoder, stream = outputStream,
+            keeps = keepsSourcePictures
         if let s = stretch.start {
             try reader.seek(to: s.contextTime, index: s.contextIndex)
         } else {
@@ -134,7 +135,7 @@ extension Restorer {
             if current.writer == nil {
                 current.writer = try MediaWriter(
                     path: current.partial, containerFor: current.partial, stream: stream, settings: encoder,
-                    copyFrom: nil)
+                    copyFrom: nil, keepDecodedPictures: keeps)
             }
             try current.writer!.write(f)
             current.frames += 1

@@ -12,6 +12,9 @@ public final class FrameRateStage: Stage {
         options: [.rate("rate", default: Rational(60), "output frame rate: 60, 50, 24000/1001, 23.976…")])
 
     public let rate: Rational
+    /// The instant of output frame 0: the input's first frame (as `interpolate` anchors its grid), so
+    /// a picture that starts after the sound's priming keeps its place against the sound.
+    private var origin: Rational = .zero
     private var previous: Frame?
     private var nextIndex: Int64 = 0
     private var previousEmitted = false
@@ -23,16 +26,17 @@ public final class FrameRateStage: Stage {
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
+        origin = input.startTime
         return input.atConstantRate(rate)
     }
 
-    private func instant(_ k: Int64) -> Rational { Rational(k) / rate }
+    private func instant(_ k: Int64) -> Rational { origin + Rational(k) / rate }
 
     public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
         guard let prev = previous else {
             previous = frame
             previousEmitted = false
-            nextIndex = (frame.pts * rate).rounded
+            nextIndex = ((frame.pts - origin) * rate).rounded
             return
         }
         // Output instants before the midpoint of the two frames show the earlier one.

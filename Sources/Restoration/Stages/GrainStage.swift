@@ -8,12 +8,12 @@ import FilmCore
 /// enlarged since. Fresh grain each frame, the same for the same frame in any run (seeded by the
 /// frame's time), luminance grain only (gray on black-and-white film). Put last, after `fit`: only
 /// the picture gets grain, not the bars, and no interpolated frame blends two frames' grain.
-public final class GrainStage: Stage {
+public final class GrainStage: Stage, SyntheticGrain {
     public static let spec = StageSpec(
         name: "grain",
         summary:
             "film grain re-synthesized at the output resolution from the grain the cleanup measured (strength by brightness, size), new each frame",
-        traits: [.addsDetail],
+        traits: [.addsDetail, .addsGrain],
         options: [
             .number("amount", 0...2, default: 1, "grain strength: 1 = the measured grain, 0 = none"),
             .number("size", 0.25...4, default: 1, "grain size relative to the measured grain scaled to the output"),
@@ -55,19 +55,42 @@ public final class GrainStage: Stage {
     }
 
     func apply(_ profile: GrainProfile, to f: Frame) -> Frame {
-        let a = Self.area(f)
+        apply(profile, to: f, seed: Self.seed(f), area: Self.area(f), amount: amount)
+    }
+
+    public func removingGrain(from output: Frame, madeFor reference: Frame, area: ActiveArea.Rect) -> Frame? {
+        guard let profile = GrainProfile(reference.properties) else { return nil }
+        return removingGrain(
+            profile, from: output, seed: Self.seed(reference), area: (area.x, area.y, area.width, area.height))
+    }
+
+    /// `f` with the grain this stage gave the frame whose seed and picture area these are taken
+    /// out again (the grain is a known function of the frame): what the restoration report
+    /// compares, since grain is declared, not invented. Its strength is taken from `f`'s own
+    /// brightness, which the grain moved only slightly.
+    public func removingGrain(
+        _ profile: GrainProfile, from f: Frame, seed: UInt64, area: (x: Int, y: Int, width: Int, height: Int)
+    ) -> Frame {
+        guard amount > 0 else { return f }
+        return apply(profile, to: f, seed: seed, area: area, amount: -amount)
+    }
+
+    func apply(
+        _ profile: GrainProfile, to f: Frame, seed: UInt64, area a: (x: Int, y: Int, width: Int, height: Int),
+        amount k: Float
+    ) -> Frame {
         // Grain enlarged with the picture: made at the size it was measured at (its own correlation),
         // then brought to the output's size as the picture was, so that scaled back it is the grain
         // the cleanup took out.
         let scale = Double(a.width) / Double(profile.width)
         let gw = max(2, Int((Double(a.width) / scale).rounded())),
             gh = max(2, Int((Double(a.height) / scale).rounded()))
-        var noise = Self.field(width: gw, height: gh, blur: profile.size * sizeFactor, seed: Self.seed(f))
+        var noise = Self.field(width: gw, height: gh, blur: profile.size * sizeFactor, seed: seed)
         if gw != a.width || gh != a.height {
             noise = Resampler(from: gw, gh, to: a.width, a.height).resample(noise)
         }
         let luma = f.luma
-        let k = amount, fw = f.width
+        let fw = f.width
         // The grain of each pixel, from the brightness it sits on.
         let grain = [Float](unsafeUninitializedCapacity: a.width * a.height) { gb, count in
             let g = gb.baseAddress!
@@ -79,6 +102,9 @@ public final class GrainStage: Stage {
             }
             count = a.width * a.height
         }
+        // Taking grain out: a sample at the end of the range was clipped there when the grain went
+        // in, so what it held is not known; it is left as it is.
+        let removing = k < 0
         let planes = f.planes.map { plane -> [Float] in
             var out = plane
             out.withUnsafeMutableBufferPointer { ob in
@@ -86,6 +112,7 @@ public final class GrainStage: Stage {
                 Resampler.parallelRows(a.height) { y in
                     for x in 0..<a.width {
                         let i = (a.y + y) * fw + a.x + x
+                        if removing && (o[i] <= 0.002 || o[i] >= 0.998) { continue }
                         o[i] = min(max(o[i] + grain[y * a.width + x], 0), 1)
                     }
                 }
@@ -97,7 +124,7 @@ public final class GrainStage: Stage {
 
     /// The frame's seed: from its time and source frame, so a frame gets the same grain in a
     /// whole run, a part or a segment.
-    static func seed(_ f: Frame) -> UInt64 {
+    public static func seed(_ f: Frame) -> UInt64 {
         var h: UInt64 = 0x9E37_79B9_7F4A_7C15
         for v in [UInt64(bitPattern: f.pts.num), UInt64(bitPattern: f.pts.den), UInt64(f.properties.sourceIndex)] {
             h = (h ^ v) &* 0xBF58_476D_1CE4_E5B9
