@@ -111,10 +111,19 @@ public final class MediaReader {
             swap(&w, &h)
             sar = sar.reciprocal
         }
+        // The video's first frame on the reader's clock (after the AAC priming a Matroska or MP4
+        // often puts before it, 21 ms at 48 kHz): stages that retime to a grid anchor it there.
+        let videoStart: Rational =
+            st.pointee.start_time == AV_NOPTS
+            ? .zero
+            : max(.zero, Rational(st.pointee.start_time) * timeBase - startOffset)
         let tb = timeBase, fmtDuration = input.pointer.pointee.duration
+        let fileEnd: Rational? =
+            fmtDuration != AV_NOPTS && fmtDuration > 0 ? Rational(fmtDuration, Int64(AV_TIME_BASE)) : nil
+        // The video's own length: its stream's, else the file's from where the video starts.
         let dur: Rational? = {
             if st.pointee.duration != AV_NOPTS && st.pointee.duration > 0 { return Rational(st.pointee.duration) * tb }
-            return fmtDuration != AV_NOPTS && fmtDuration > 0 ? Rational(fmtDuration, Int64(AV_TIME_BASE)) : nil
+            return fileEnd.map { $0 > videoStart ? $0 - videoStart : $0 }
         }()
         var count: Int? = st.pointee.nb_frames > 0 ? Int(st.pointee.nb_frames) : nil
         if count == nil, let d = dur { count = Int((d * avg).rounded) }
@@ -129,7 +138,7 @@ public final class MediaReader {
         timecode =
             dictValue(st.pointee.metadata, "timecode") ?? dictValue(input.pointer.pointee.metadata, "timecode")
             ?? dictValue(input.pointer.pointee.metadata, "TIMECODE")
-        declaredEnd = streamDuration ?? (fmtDuration != AV_NOPTS && fmtDuration > 0 ? dur : nil)
+        declaredEnd = streamDuration ?? fileEnd
         if st.pointee.nb_frames > 0 {
             declaredFrames = (Int(st.pointee.nb_frames), true)
         } else if let d = streamDuration {
@@ -138,12 +147,6 @@ public final class MediaReader {
             declaredFrames = nil
         }
         let color = vs.color ?? ColorMetadata.defaultFor(width: w, height: h)
-        // The video's first frame on the reader's clock (after the AAC priming a Matroska or MP4
-        // often puts before it, 21 ms at 48 kHz): stages that retime to a grid anchor it there.
-        let videoStart: Rational =
-            st.pointee.start_time == AV_NOPTS
-            ? .zero
-            : max(.zero, Rational(st.pointee.start_time) * timeBase - startOffset)
         stream = StreamInfo(
             width: w, height: h, layout: gray ? .gray : .rgb, sampleAspect: sar,
             frameRate: isCFR ? vs.frameRate : nil, averageRate: avg, color: color,

@@ -141,7 +141,7 @@ final class StageTests: XCTestCase {
         }
         XCTAssertThrowsError(try StageHarness("fps", options: ["rate": "fast"], input: streamInfo(width: 8, height: 8)))
         {
-            XCTAssertTrue("\($0)".contains("option 'rate' takes a positive rate"), "\($0)")
+            XCTAssertTrue("\($0)".contains("option 'rate' takes a rate of 1…240 fps"), "\($0)")
         }
         XCTAssertThrowsError(try StageHarness("sharpen", input: streamInfo(width: 8, height: 8))) {
             XCTAssertTrue("\($0)".contains("unknown stage 'sharpen'"), "\($0)")
