@@ -375,6 +375,7 @@ struct Restore: ParsableCommand {
             "steps": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.seconds) }),
             "step_frames": Dictionary(uniqueKeysWithValues: s.steps.map { ($0.name, $0.frames) }),
             "step_order": s.steps.map(\.name),
+            "step_sizes": s.steps.map { $0.size ?? "" },
         ]
         if let p = projected { obj["projected_seconds"] = (p * 10).rounded() / 10 }
         // Naturalness of source and output (NIQE: lower is more natural; no reference, not fidelity).
@@ -743,9 +744,16 @@ struct Report: ParsableCommand {
         let order =
             o["step_order"] as? [String] ?? ["decode"] + steps.keys.filter { $0 != "decode" && $0 != "encode" }.sorted()
             + ["encode"]
+        let sizes = o["step_sizes"] as? [String] ?? []
         var run = RestorationReport.Run(
             seconds: seconds, framesWritten: frames, peakMemoryMiB: Double(o["peak_rss_kib"] as? Int ?? 0) / 1024,
-            steps: order.compactMap { n in steps[n].map { StepTime(name: n, seconds: $0, frames: counts[n] ?? 0) } })
+            steps: order.enumerated().compactMap { i, n in
+                steps[n].map {
+                    var s = StepTime(name: n, seconds: $0, frames: counts[n] ?? 0)
+                    s.size = i < sizes.count && !sizes[i].isEmpty ? sizes[i] : nil
+                    return s
+                }
+            })
         run.projectedSeconds = o["projected_seconds"] as? Double
         if let d = o["input_damaged"] as? [String: Any], let decoded = d["frames_decoded"] as? Int {
             run.inputDamage = InputDamage(

@@ -228,4 +228,39 @@ final class CommandLineTests: CLITestCase {
             XCTAssertTrue(text.contains("01:02:03:04"), "\(out): \(text)")
         }
     }
+
+    /// An HD scan through a 4K chain with `upscale.fit-aware`: the network works on 756x567, not
+    /// 1440x1080, and `--stats-json` and the report say what size each step made its frames at.
+    func test_fitAwareUpscale_hdScan_stepSizesInStatsAndReport() throws {
+        let input = dir.file("hd.mkv")
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=1440x1080:rate=18:duration=0.12", "-c:v", "ffv1", input,
+        ])
+        let preset = dir.file("hd4k.yml")
+        try """
+        stages:
+          - upscale:
+              model: raisr
+              fit-aware: true
+          - fit:
+              size: 3840x2160
+        output:
+          codec: ffv1
+        """.write(toFile: preset, atomically: true, encoding: .utf8)
+        let out = dir.file("out.mkv"), stats = dir.file("s.json"), report = dir.file("r.html")
+        let r = try cli([
+            "restore", input, "-o", out, "--preset", preset, "--stats-json", stats, "--report", report, "-q",
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
+        let order = try XCTUnwrap(o["step_order"] as? [String]), sizes = try XCTUnwrap(o["step_sizes"] as? [String])
+        let bySize = Dictionary(zip(order, sizes), uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(bySize["decode"], "1440x1080")
+        XCTAssertEqual(bySize["upscale"], "3024x2268")
+        XCTAssertEqual(bySize["fit"], "3840x2160")
+        let v = try XCTUnwrap(try probeStreams(out).first)
+        XCTAssertEqual(v.width, 3840)
+        XCTAssertTrue(try String(contentsOfFile: report, encoding: .utf8).contains("3024x2268"))
+    }
 }

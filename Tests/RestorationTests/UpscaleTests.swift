@@ -17,6 +17,55 @@ final class UpscaleTests: XCTestCase {
         return try StageHarness("upscale", options: o, input: input)
     }
 
+    /// `fit-aware`: the network works at the size the fit after it needs. An HD or 2K scan to
+    /// 3840x2160 is made smaller first so the network's output lands 5 % above the fitted picture; a
+    /// 640x480 one (x4 overshoots by 1.125 only) is left alone; without a fit, or without the option,
+    /// nothing changes. The picture the fit makes is the same picture (≥ 30 dB against the unchanged
+    /// chain on a smooth synthetic frame).
+    func test_fitAware_networkWorksAtTheSizeTheFitNeeds() throws {
+        let fit = try StageRegistry.make("fit", options: StageOptions(stage: "fit", values: ["size": "3840x2160"]))
+        func size(_ w: Int, _ h: Int, aware: Bool = true, aimed: Bool = true, sar: Rational = .one) throws -> String {
+            let up = try StageRegistry.make(
+                "upscale",
+                options: StageOptions(
+                    stage: "upscale",
+                    values: ["model": "raisr", "fit-aware": "\(aware)", "models-dir": Self.modelsDir]))
+            if aimed { (up as? OutputAware)?.aim(at: try XCTUnwrap(fit as? SizeTarget)) }
+            let out = try up.configure(streamInfo(width: w, height: h, sar: sar))
+            return "\(out.width)x\(out.height)"
+        }
+        XCTAssertEqual(try size(1440, 1080), "3024x2268")  // 756x567 into the network, fitted to 2880x2160
+        XCTAssertEqual(try size(1920, 1080), "4032x2268")
+        XCTAssertEqual(try size(2048, 1556), "2988x2268")  // 2K full aperture: pillarboxed 2842x2160
+        XCTAssertEqual(try size(640, 480), "2560x1920")  // overshoot 1.125 ≤ 1.3: as it was
+        XCTAssertEqual(try size(1440, 1080, aware: false), "5760x4320")
+        XCTAssertEqual(try size(1440, 1080, aimed: false), "5760x4320")
+        // Anamorphic (SAR 4/3, shown 16:9): made square on the way, 5 % above 3840x2160 on both axes.
+        XCTAssertEqual(try size(1440, 1080, sar: Rational(4, 3)), "4032x2268")
+
+        // The same picture: the whole chain (upscale → fit) with and without the option.
+        let input = streamInfo(width: 720, height: 540)
+        let f = syntheticFrame(width: 720, height: 540, index: 2)
+        var outs: [Frame] = []
+        for aware in [true, false] {
+            let up = try StageRegistry.make(
+                "upscale",
+                options: StageOptions(
+                    stage: "upscale",
+                    values: ["model": "raisr", "fit-aware": "\(aware)", "models-dir": Self.modelsDir]))
+            let fit2 = try StageRegistry.make("fit", options: StageOptions(stage: "fit", values: ["size": "1280x720"]))
+            (up as? OutputAware)?.aim(at: try XCTUnwrap(fit2 as? SizeTarget))
+            let mid = try StageHarness(stage: up, input: input)
+            let last = try StageHarness(stage: fit2, input: mid.output)
+            if aware { XCTAssertEqual(mid.output.width, 1008) }  // 252x189 into the network, not 720x540
+            let m = try XCTUnwrap(try mid.push(f).first)
+            outs.append(try XCTUnwrap(try last.push(m).first))
+        }
+        XCTAssertEqual(outs[0].width, 1280)
+        let p = psnr(outs[0], outs[1])
+        XCTAssertGreaterThanOrEqual(p, 30, "fit-aware against the unchanged chain: \(p) dB")
+    }
+
     func test_upscale_tiledEqualsUntiled_onOddSizes() throws {
         let f = syntheticFrame(width: 37, height: 23, index: 3)
         let whole = try stage(input: streamInfo(width: 37, height: 23))

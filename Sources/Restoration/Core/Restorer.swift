@@ -96,6 +96,8 @@ public struct StepTime: Codable, Sendable, Equatable {
     /// Threads that worked for it, and the most workers one of its matrix products was split over
     /// (nil in older records; the encoder's own threads inside libavcodec are not seen).
     public var threads: Int?, blasThreads: Int?
+    /// The size of the frames it gives, "WxH" (nil in older records).
+    public var size: String?
     public var framesPerSecond: Double { seconds > 0 ? Double(frames) / seconds : 0 }
     public init(name: String, seconds: Double, frames: Int, starved: Double? = nil, blocked: Double? = nil) {
         self.name = name
@@ -231,6 +233,8 @@ public final class Restorer {
     /// No stage changes the picture and the encoder holds the source's pixel format (FFV1): the
     /// decoded pictures are written as they are, so the master decodes to exactly the source.
     public let keepsSourcePictures: Bool
+    /// The size of the frames each stage gives (in the order of `nodes`).
+    public let stepSizes: [String]
     /// Frames of source each segment needs before its first frame and after its last, so every
     /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
     /// scene-cut detector's two.
@@ -294,8 +298,20 @@ public final class Restorer {
         context = TemporalWindow(
             past: nodes.reduce(2) { $0 + $1.stage.window.past }, future: nodes.reduce(2) { $0 + $1.stage.window.future }
         )
+        // A stage whose working size the output sets is told the first size-setting stage after it.
+        for (i, n) in nodes.enumerated() {
+            guard let a = n.stage as? OutputAware,
+                let t = nodes[(i + 1)...].lazy.compactMap({ $0.stage as? SizeTarget }).first
+            else { continue }
+            a.aim(at: t)
+        }
         var info = reader.stream
-        for n in nodes { info = try n.stage.configure(info) }
+        var sizes: [String] = []
+        for n in nodes {
+            info = try n.stage.configure(info)
+            sizes.append("\(info.width)x\(info.height)")
+        }
+        stepSizes = sizes
         FitStage.link(nodes.map(\.stage))
         outputStream = info
         var enc = job.preset.encoder
@@ -546,6 +562,23 @@ public final class Restorer {
         return fields
     }
 
+    /// `steps` with the size each stage's frames had (decode: the source's; encode: the output's).
+    func sized(_ steps: [StepTime]) -> [StepTime] {
+        var stageSizes = Array(zip(nodes.map(\.name), stepSizes))[...]
+        return steps.map { s in
+            var s = s
+            if s.name == "decode" {
+                s.size = "\(reader.stream.width)x\(reader.stream.height)"
+            } else if s.name == "encode" {
+                s.size = "\(outputStream.width)x\(outputStream.height)"
+            } else if let i = stageSizes.firstIndex(where: { $0.0 == s.name }) {
+                s.size = stageSizes[i].1
+                stageSizes.removeSubrange(stageSizes.startIndex...i)
+            }
+            return s
+        }
+    }
+
     /// The error of an input that gives no picture at all: nothing is written for it.
     func noFrames() -> RestoreError {
         let why =
@@ -690,7 +723,7 @@ public final class Restorer {
             queueHighWater: pipeline.queues.map(\.highWater), queueCapacity: pipeline.capacity,
             copiedStreams: writer.copiedStreams,
             skippedStreams: writer.skippedStreams.map { "#\($0.index): \($0.reason)" },
-            steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
+            steps: sized(pipeline.stats.map(StepTime.init)), corruptPackets: reader.corruptPackets,
             inputDamage: InputDamage.of(reader))
     }
 }

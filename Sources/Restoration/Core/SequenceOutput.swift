@@ -346,7 +346,7 @@ extension Restorer {
             input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded, framesWritten: count.k,
             seconds: Date().timeIntervalSince(began), queueHighWater: pipeline.queues.map(\.highWater),
             queueCapacity: pipeline.capacity, copiedStreams: copied, skippedStreams: notes,
-            steps: pipeline.stats.map(StepTime.init), corruptPackets: reader.corruptPackets,
+            steps: sized(pipeline.stats.map(StepTime.init)), corruptPackets: reader.corruptPackets,
             inputDamage: InputDamage.of(reader))
     }
 

@@ -83,3 +83,16 @@ public protocol SyntheticGrain {
     /// `area` where the picture is in `output`. Nil when the stage gave that frame no grain.
     func removingGrain(from output: Frame, madeFor reference: Frame, area: ActiveArea.Rect) -> Frame?
 }
+
+/// A stage that sets the output's size (`fit`): where a picture goes in the output.
+public protocol SizeTarget: AnyObject {
+    /// The size a picture of this display aspect is scaled to in the output (inside the canvas with
+    /// `pad`, covering it with `crop`).
+    func placedSize(displayAspect: Double) -> (width: Int, height: Int)
+}
+
+/// A stage whose working size can be set by the output it feeds (`upscale` with `fit-aware`): told,
+/// before any stage is configured, the first `SizeTarget` after it in the chain.
+public protocol OutputAware: AnyObject {
+    func aim(at target: any SizeTarget)
+}

@@ -164,12 +164,12 @@ public enum ReportPage {
         var h = """
             <p>\(int("run.framesWritten", r.framesWritten)) frames written in \(num("run.seconds", r.seconds, 1, " s")); peak memory \(num("run.peakMemoryMiB", r.peakMemoryMiB, 0, " MiB")).\(projectedLine(r))</p>
             \(r.inputDamage.map { "<p class=\"bad\"><b>Input damaged</b>: \(int("run.inputDamage.framesDecoded", $0.framesDecoded)) of \($0.framesDeclared.map { int("run.inputDamage.framesDeclared", $0) } ?? "an unknown number of") frames decoded\(stopsEarly($0)), \(int("run.inputDamage.corruptPackets", $0.corruptPackets)) packets corrupt\($0.readError.map { "; reading stopped early (" + str("run.inputDamage.readError", $0) + ")" } ?? ""). The output holds the frames made from what decoded: it is not the whole film.</p>" } ?? "")
-            <table><tr><th>step</th><th>busy time</th><th>frames</th><th>throughput</th></tr>
+            <table><tr><th>step</th><th>frames made at</th><th>busy time</th><th>frames</th><th>throughput</th></tr>
 
             """
         for (i, s) in r.steps.enumerated() {
             h +=
-                "<tr><td>\(str("run.steps.\(i).name", s.name))</td><td>\(num("run.steps.\(i).seconds", s.seconds, 2, " s"))</td><td>\(int("run.steps.\(i).frames", s.frames))</td><td>\(num("run.steps.\(i).framesPerSecond", s.framesPerSecond, 2, " fps"))</td></tr>\n"
+                "<tr><td>\(str("run.steps.\(i).name", s.name))</td><td>\(s.size.map { str("run.steps.\(i).size", $0) } ?? "—")</td><td>\(num("run.steps.\(i).seconds", s.seconds, 2, " s"))</td><td>\(int("run.steps.\(i).frames", s.frames))</td><td>\(num("run.steps.\(i).framesPerSecond", s.framesPerSecond, 2, " fps"))</td></tr>\n"
         }
         return h
             + "</table>\n<p class=\"note\">Steps run at once, each on its own queue: busy times overlap and add up to more than the run.</p>\n"

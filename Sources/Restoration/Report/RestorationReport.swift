@@ -29,13 +29,17 @@ public struct RestorationReport: Codable, Sendable {
             public var seconds: Double
             public var frames: Int
             public var framesPerSecond: Double
+            /// The size of the frames it gave ("WxH"; nil when not recorded).
+            public var size: String? = nil
         }
         public init(seconds: Double, framesWritten: Int, peakMemoryMiB: Double, steps: [StepTime]) {
             self.seconds = seconds
             self.framesWritten = framesWritten
             self.peakMemoryMiB = peakMemoryMiB
             self.steps = steps.map {
-                Step(name: $0.name, seconds: $0.seconds, frames: $0.frames, framesPerSecond: $0.framesPerSecond)
+                Step(
+                    name: $0.name, seconds: $0.seconds, frames: $0.frames, framesPerSecond: $0.framesPerSecond,
+                    size: $0.size)
             }
         }
     }

@@ -276,7 +276,7 @@ extension Restorer {
             seconds: Date().timeIntervalSince(began), queueHighWater: totals.queueHighWater,
             queueCapacity: job.queueCapacity,
             copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams + notes,
-            steps: totals.steps, corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
+            steps: sized(totals.steps), corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
             segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames },
             segmentsMade: totals.segmentsMade)
     }

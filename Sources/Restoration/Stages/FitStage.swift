@@ -8,7 +8,7 @@ import TensorCore
 /// Right after `interpolate` (with `fuse`, the default), the frames the interpolation makes are synthesized
 /// straight into their place at the output size — the warp and the scaling in one bilinear resampling, once per
 /// output frame at the output size — and pass through here; the source frames it copies are fitted here.
-public final class FitStage: Stage {
+public final class FitStage: Stage, SizeTarget {
     public static let spec = StageSpec(
         name: "fit",
         summary: "scale to the output size keeping the display aspect ratio (Lanczos), pad or crop",
@@ -78,6 +78,11 @@ public final class FitStage: Stage {
         out.height = height
         out.sampleAspect = .one
         return out
+    }
+
+    public func placedSize(displayAspect: Double) -> (width: Int, height: Int) {
+        let p = Self.placement(displayAspect: displayAspect, width: width, height: height, mode: mode)
+        return (p.width, p.height)
     }
 
     static func even(_ v: Double) -> Int { max(2, Int((v / 2).rounded()) * 2) }

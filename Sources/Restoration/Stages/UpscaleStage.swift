@@ -7,7 +7,7 @@ import Networks
 /// own inference core. Large frames are cut into tiles that overlap by the network's receptive
 /// radius (so the seams are invisible: tiled equals untiled), sized from a memory budget. Gray
 /// frames are run as RGB and come back as one plane.
-public final class UpscaleStage: Stage {
+public final class UpscaleStage: Stage, OutputAware {
     public static let spec = StageSpec(
         name: "upscale",
         summary:
@@ -32,8 +32,15 @@ public final class UpscaleStage: Stage {
                 "tile-pad", 0...512, default: nil, note: "the network's receptive radius, at most 32",
                 "overlap of tiles in input pixels"),
             .integer("memory", 64...65536, default: 2048, "memory budget for one tile's activations in MiB"),
+            .bool(
+                "fit-aware", default: false,
+                "when a fit follows that would shrink the network's output by more than 1.3x: first resize the frame (Lanczos) so the output lands just above the fit's size; the network, interpolation and grain then work at that size"
+            ),
             .modelsDir,
         ])
+    /// How much larger than the fit's picture the network's output may be before the frame is made
+    /// smaller first, and how far above the fit's picture it is aimed then.
+    static let overshootAllowed = 1.3, aimAbove = 1.05
     public static let options = [
         "model":
             "realesr-general-x4v3 (real-world footage, default), realesr-animevideov3 (animation), realesrgan-x4plus (quality, slow), spanx4_ch48, ClearReality4x, 4xSPANkendata (SPAN), realcugan-se-up4x-conservative, realcugan-se-up2x-conservative (Real-CUGAN), or a path to any ncnn .param (run by the graph runner) or a PyTorch .pth/.safetensors of RRDBNet, SRVGGNetCompact, MSRResNet or SPAN",
@@ -48,13 +55,21 @@ public final class UpscaleStage: Stage {
     public let network: any SuperResolutionNetwork
     public let modelFiles: [String]
     let tile: Int, pad: Int, budget: Int
+    let fitAware: Bool
     private let workspace = Workspace()
     private var tileSize = 0
+    private var target: (any SizeTarget)?
+    /// The frame is first resized to this (nil: the network takes it as it comes).
+    private var preScale: Resampler?
+    /// The size the network works at (set by `configure`).
+    public private(set) var workingSize = (width: 0, height: 0)
+    private var sampleAspect = Rational.one
 
     public init(options: StageOptions) throws {
         let model = options.model("model")
         tile = options.int("tile")
         budget = options.int("memory")
+        fitAware = options.bool("fit-aware")
         let denoise: Double? =
             model == SuperResolutionModels.general || options.has("denoise")
             ? options.number("denoise", default: SuperResolutionModels.defaultDenoise) : nil
@@ -66,8 +81,35 @@ public final class UpscaleStage: Stage {
         pad = options.int("tile-pad", default: min(network.receptiveRadius, 32))
     }
 
+    public func aim(at target: any SizeTarget) { self.target = target }
+
+    /// The size the network works at for `input`, and its frames' sample aspect then: the input's
+    /// own; or with `fit-aware` and a fit after it, when the network's output would be more than 1.3x
+    /// the fitted picture on both axes, the size that puts the output 5 % above the fitted picture on
+    /// each axis (a sample aspect that is not square is made square on the way, exactly: the display
+    /// aspect, and so the fit's placement, stay as they were).
+    func workingSize(for input: StreamInfo) -> (width: Int, height: Int, sampleAspect: Rational) {
+        let same = (input.width, input.height, input.sampleAspect)
+        guard fitAware, let t = target else { return same }
+        let s = Double(network.scale)
+        let placed = t.placedSize(displayAspect: input.displayAspect.doubleValue)
+        let nx = Double(placed.width) / (s * Double(input.width)), ny = Double(placed.height) / (s * Double(input.height))
+        guard max(nx, ny) * Self.overshootAllowed < 1 else { return same }
+        let w = min(input.width, Int((Double(placed.width) / s * Self.aimAbove).rounded(.up)))
+        let h = min(input.height, Int((Double(placed.height) / s * Self.aimAbove).rounded(.up)))
+        // w/h × sar = the display aspect the input had.
+        let sar = input.displayAspect / Rational(Int64(w), Int64(h))
+        return (w, h, sar)
+    }
+
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
         let s = network.scale
+        let work = workingSize(for: input)
+        workingSize = (work.width, work.height)
+        sampleAspect = work.sampleAspect
+        preScale =
+            work.width == input.width && work.height == input.height
+            ? nil : Resampler(from: input.width, input.height, to: work.width, work.height)
         if tile > 0 {
             tileSize = tile
         } else {
@@ -76,12 +118,22 @@ public final class UpscaleStage: Stage {
             tileSize = max(32, Int(Double(pixels).squareRoot()) - 2 * pad)
         }
         var out = input
-        out.width = input.width * s
-        out.height = input.height * s
+        out.width = work.width * s
+        out.height = work.height * s
+        out.sampleAspect = work.sampleAspect
         return out
     }
 
-    public func process(_ frame: Frame, emit: (Frame) throws -> Void) throws {
+    public func process(_ input: Frame, emit: (Frame) throws -> Void) throws {
+        var frame = input
+        if let r = preScale {
+            guard r.srcWidth == input.width, r.srcHeight == input.height else {
+                throw RestoreError.invalidOption(
+                    stage: Self.spec.name, message: "frame size \(input.width)x\(input.height) changed mid-stream")
+            }
+            frame = input.with(width: r.dstWidth, height: r.dstHeight, planes: input.planes.map { r.resample($0) })
+            frame.properties.sampleAspect = sampleAspect
+        }
         let x = Tensor(planes: frame.promotedToRGB().planes, height: frame.height, width: frame.width)
         let y = try upscale(x)
         let s = network.scale, n = frame.width * s * frame.height * s
