@@ -93,7 +93,8 @@ public final class UpscaleStage: Stage, OutputAware {
         guard fitAware, let t = target else { return same }
         let s = Double(network.scale)
         let placed = t.placedSize(displayAspect: input.displayAspect.doubleValue)
-        let nx = Double(placed.width) / (s * Double(input.width)), ny = Double(placed.height) / (s * Double(input.height))
+        let nx = Double(placed.width) / (s * Double(input.width))
+        let ny = Double(placed.height) / (s * Double(input.height))
         guard max(nx, ny) * Self.overshootAllowed < 1 else { return same }
         let w = min(input.width, Int((Double(placed.width) / s * Self.aimAbove).rounded(.up)))
         let h = min(input.height, Int((Double(placed.height) / s * Self.aimAbove).rounded(.up)))
