@@ -132,6 +132,9 @@ bench-peers: build models
 	@[ -x .venv-peers/bin/python ] || (python3 -m venv .venv-peers && .venv-peers/bin/pip install -q ncnn==1.0.20261020 numpy)
 	.venv-peers/bin/python Tools/bench_peers.py Models
 	$(BIN) bench upscale --model realesr-animevideov3 --size 640x480 --frames 3
+	$(BIN) bench upscale --model realesr-general-x4v3 --size 640x480 --frames 3 --option denoise=1
+	FILMRESTORE_ISA=avx2 $(BIN) bench upscale --model realesr-animevideov3 --size 640x480 --frames 3
+	FILMRESTORE_ISA=avx2 $(BIN) bench upscale --model realesr-general-x4v3 --size 640x480 --frames 3 --option denoise=1
 	$(BIN) bench upscale --model realesrgan-x4plus --size 320x240 --frames 1
 
 ## sample: remake Samples/oldfilm-sample.mp4 (committed; see Samples/README.md)

@@ -28,6 +28,11 @@ def median_time(param, binf, w, h, runs):
     return sorted(ts)[len(ts) // 2]
 
 models = sys.argv[1] if len(sys.argv) > 1 else "Models"
-for name, (w, h), runs in [("realesr-animevideov3-x4", (640, 480), 3), ("realesrgan-x4plus", (320, 240), 1)]:
+for name, (w, h), runs in [
+    ("realesr-animevideov3-x4", (640, 480), 3),
+    ("realesr-general-x4v3/realesr-general-x4v3", (640, 480), 3),  # vendored (Models/realesr-general-x4v3)
+    ("realesrgan-x4plus", (320, 240), 1),
+]:
     t = median_time(f"{models}/{name}.param", f"{models}/{name}.bin", w, h, runs)
+    name = name.split("/")[-1]
     print(f"ncnn {ncnn.__version__} {name} {w}x{h}, 2 threads: {t:.3f} s/frame (median of {runs})")
