@@ -331,15 +331,21 @@ public enum Timecode {
         return parts.flatMap { $0.map { Int(String($0))! } }
     }
 
+    /// Hours, minutes, seconds and frames of "HH:MM:SS:FF", nil unless hours < 24 and minutes and
+    /// seconds < 60.
+    static func fields(_ tc: String) -> (h: Int, m: Int, s: Int, f: Int)? {
+        guard let d = digits(tc) else { return nil }
+        let h = d[0] * 10 + d[1], m = d[2] * 10 + d[3], s = d[4] * 10 + d[5], f = d[6] * 10 + d[7]
+        return h < 24 && m < 60 && s < 60 ? (h, m, s, f) : nil
+    }
+
     /// Whether `tc` is a timecode a film at `rate` can have: HH:MM:SS:FF (HH:MM:SS;FF drop-frame at
     /// 29.97 or 59.94 only) with hours < 24, minutes and seconds < 60, frames < the rate's whole
     /// frames per second (any rate when it is not known).
     public static func isValid(_ tc: String, rate: Rational?) -> Bool {
         let dropFrame = tc.count == 11 && tc[tc.index(tc.startIndex, offsetBy: 8)] == ";"
         let plain = dropFrame ? tc.replacingOccurrences(of: ";", with: ":") : tc
-        guard let d = digits(plain) else { return false }
-        let h = d[0] * 10 + d[1], m = d[2] * 10 + d[3], s = d[4] * 10 + d[5], f = d[6] * 10 + d[7]
-        guard h < 24, m < 60, s < 60 else { return false }
+        guard let (_, _, _, f) = fields(plain) else { return false }
         guard let r = rate else { return f < 120 }
         if dropFrame && !(r == Rational(30000, 1001) || r == Rational(60000, 1001)) { return false }
         return f < max(1, Int(r.doubleValue.rounded()))
@@ -348,10 +354,8 @@ public enum Timecode {
     /// `tc` plus `frames` frames at `rate` (rounded to whole frames per second, as timecode counts);
     /// nil for a drop-frame or malformed timecode.
     public static func adding(_ tc: String, frames: Int, rate: Rational) -> String? {
-        guard let d = digits(tc) else { return nil }
         let fps = max(1, Int(rate.doubleValue.rounded()))
-        let h = d[0] * 10 + d[1], m = d[2] * 10 + d[3], s = d[4] * 10 + d[5], f = d[6] * 10 + d[7]
-        guard h < 24, m < 60, s < 60, f < fps else { return nil }
+        guard let (h, m, s, f) = fields(tc), f < fps else { return nil }
         let day = 24 * 3600 * fps
         var n = ((h * 60 + m) * 60 + s) * fps + f + frames
         n = ((n % day) + day) % day

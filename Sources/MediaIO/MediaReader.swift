@@ -49,6 +49,8 @@ public final class MediaReader {
     private let pictures: PictureDecoder
     private let videoIndex: Int32
     private let timeBase: Rational
+    /// Every stream's time base (nil: none usable), for the packets' ends.
+    private let streamTimeBases: [Rational?]
     private let rotation: Int
     private let streamColor: ColorMetadata?
     private let defaultDuration: Rational
@@ -90,6 +92,8 @@ public final class MediaReader {
         pictures = try PictureDecoder()
 
         timeBase = rationalOf(st.pointee.time_base) ?? Rational(1, 90000)
+        let opened = input
+        streamTimeBases = (0..<opened.streamCount).map { rationalOf(opened.stream($0).pointee.time_base) }
         let startUs = input.pointer.pointee.start_time
         startOffset = startUs == AV_NOPTS ? .zero : Rational(startUs, Int64(AV_TIME_BASE))
 
@@ -236,9 +240,9 @@ public final class MediaReader {
     private func notePacketEnd() {
         let pk = packet.pointer.pointee
         let idx = Int(pk.stream_index)
-        guard idx >= 0, idx < input.streamCount else { return }
+        guard idx >= 0, idx < streamTimeBases.count else { return }
         let ts = pk.pts != AV_NOPTS ? pk.pts : pk.dts
-        guard ts != AV_NOPTS, let tb = rationalOf(input.stream(idx).pointee.time_base), tb > .zero,
+        guard ts != AV_NOPTS, let tb = streamTimeBases[idx], tb > .zero,
             abs(ts) < Int64(1) << 52, pk.duration >= 0, pk.duration < Int64(1) << 40
         else { return }
         let end = Rational(ts + pk.duration) * tb - startOffset

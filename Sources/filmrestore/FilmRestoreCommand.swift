@@ -597,8 +597,6 @@ enum Limits {
     static let inputRates = Rational(1)...Rational(1000)
     static let segmentSeconds = 0.1...86_400.0
 
-    static func text(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
-
     /// A time option (`--start`, `--duration`, `--at`): seconds or H:MM:SS.sss within 0…maxSeconds.
     static func time(_ text: String, flag: String, allowZero: Bool) throws -> Rational {
         guard let t = parseTime(text), allowZero ? t >= .zero : t > .zero, t <= Rational(Int64(maxSeconds)) else {
@@ -623,7 +621,8 @@ enum Limits {
     static func seconds(_ v: Double, flag: String, range: ClosedRange<Double>) throws {
         guard v.isFinite, range.contains(v) else {
             throw ValidationError(
-                "\(flag) must be \(Limits.text(range.lowerBound))…\(Limits.text(range.upperBound)) seconds, not \(v)")
+                "\(flag) must be \(OptionType.text(range.lowerBound))…\(OptionType.text(range.upperBound)) seconds, not \(v)"
+            )
         }
     }
 
@@ -631,7 +630,7 @@ enum Limits {
     static func threshold(_ v: Double, flag: String, range: ClosedRange<Double>) throws {
         guard v.isFinite, range.contains(v) else {
             throw ValidationError(
-                "\(flag) must be a number from \(Limits.text(range.lowerBound)) to \(Limits.text(range.upperBound)), not \(v)"
+                "\(flag) must be a number from \(OptionType.text(range.lowerBound)) to \(OptionType.text(range.upperBound)), not \(v)"
             )
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import MediaIO
 import FilmCore
+import Restoration
 
 /// Issue 37: the surfaces added since the first trust pass (sequences, batch, parts, timecodes),
 /// tried as a careless or hostile user would. Each case asserts the documented exit status, the
@@ -130,7 +131,7 @@ final class TrustCLITests: CLITestCase {
             }
         }
         XCTAssertEqual(try snapshot(dir.path), before)
-        XCTAssertEqual(FilePathsKind.of(fifo), S_IFIFO)
+        XCTAssertEqual(FilePaths.kind(fifo), S_IFIFO)
     }
 
     // MARK: crashes
@@ -521,14 +522,5 @@ final class TrustCLITests: CLITestCase {
         }
         XCTAssertEqual(cases, 120)
         XCTAssertGreaterThan(refused, cases / 4, "most damage is detected")
-    }
-}
-
-/// What is at a path, without following a link.
-enum FilePathsKind {
-    static func of(_ p: String) -> mode_t? {
-        var s = stat()
-        guard lstat(p, &s) == 0 else { return nil }
-        return s.st_mode & S_IFMT
     }
 }

@@ -260,11 +260,7 @@ public final class Restorer {
         }
         sequenceOutput = try SequenceOutput.named(job.output)
         if let so = sequenceOutput {
-            let inputFolders =
-                job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
-            if let f = inputFolders.first(where: { FilePaths.same($0, so.folder) }) {
-                throw RestoreError.output("refusing to write the sequence into \(so.folder): it holds the input \(f)")
-            }
+            try so.checkFolder(inputs: Self.readFolders(job, sequence), force: job.force)
         } else if !job.stagesResolved && !job.output.isEmpty {
             _ = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
         }
@@ -560,6 +556,11 @@ public final class Restorer {
             fields.timecode = Timecode.adding(base, frames: f.properties.sourceIndex, rate: rate)
         }
         return fields
+    }
+
+    /// Every file the job reads, and a sequence input's folder: no sequence output may be or hold them.
+    static func readFolders(_ job: RestoreJob, _ sequence: ImageSequence?) -> [String] {
+        job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
     }
 
     /// `steps` with the size each stage's frames had (decode: the source's; encode: the output's).

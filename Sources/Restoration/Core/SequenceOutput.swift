@@ -155,6 +155,36 @@ public struct SequenceOutput: Sendable {
         try writeAtomically(try enc.encode(m), to: dir + "/" + Self.markerName)
     }
 
+    /// The rules for a sequence's folder: a folder (never a file, device or link), not the current
+    /// folder or one holding it, not one holding any of `inputs`, and if it holds anything, a sequence
+    /// this tool made, replaced only with `force`.
+    func checkFolder(inputs: [String], force: Bool) throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        if FilePaths.isFolder(folder, atOrAbove: cwd) {
+            throw RestoreError.output(
+                "refusing to write the sequence into \(folder): it is the current folder or holds it; give a new folder (like out/f_%06d.\(ext))"
+            )
+        }
+        if let f = inputs.first(where: { FilePaths.isFolder(folder, atOrAbove: $0) }) {
+            throw RestoreError.output("refusing to write the sequence into \(folder): it holds the input \(f)")
+        }
+        guard let k = FilePaths.kind(folder) else { return }
+        guard k == S_IFDIR else {
+            throw RestoreError.output(
+                "refusing to write the sequence into \(folder): it is \(FilePaths.kindName(k)), not a folder; give a new folder"
+            )
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        guard !names.isEmpty else { return }
+        guard isOurFolder(folder) else {
+            throw RestoreError.output(
+                "\(folder) holds files this tool did not make for a \(namePattern) sequence: give a new folder")
+        }
+        guard force else {
+            throw RestoreError.output("\(folder) holds a sequence already (use --force to replace it)")
+        }
+    }
+
     /// Whether `dir` is a folder this tool made for a sequence of this pattern: its record is there
     /// and nothing else is.
     func isOurFolder(_ dir: String) -> Bool {
@@ -171,7 +201,6 @@ extension Restorer {
         let fm = FileManager.default
         let work = seq.workFolder
         let resume = job.checkpoint?.resume ?? false
-        try checkSequenceFolder(seq)
         let fingerprint = try recipe().fingerprint
         var marker = SequenceOutput.Marker(
             fingerprint: fingerprint, preset: job.preset.name, pattern: seq.namePattern, width: outputStream.width,
@@ -315,7 +344,7 @@ extension Restorer {
         // Published whole: the finished folder takes the final name in one rename. What is there is
         // checked again (it may have changed during the run): empty, or (with --force) a sequence
         // this tool made, moved aside first and removed once the new one is in place.
-        try checkSequenceFolder(seq)
+        try seq.checkFolder(inputs: Self.readFolders(job, sequence), force: job.force)
         let aside = work + ".replaced-\(getpid())"
         if FilePaths.kind(seq.folder) != nil,
             !((try? fm.contentsOfDirectory(atPath: seq.folder)) ?? []).isEmpty
@@ -348,38 +377,6 @@ extension Restorer {
             queueCapacity: pipeline.capacity, copiedStreams: copied, skippedStreams: notes,
             steps: sized(pipeline.stats.map(StepTime.init)), corruptPackets: reader.corruptPackets,
             inputDamage: InputDamage.of(reader))
-    }
-
-    /// The rules for a sequence's folder: a folder (never a file, device or link), not the current
-    /// folder or one holding it, not one holding an input, and if it holds anything, a sequence this
-    /// tool made, replaced only with `--force`.
-    func checkSequenceFolder(_ seq: SequenceOutput) throws {
-        let folder = seq.folder
-        let cwd = FileManager.default.currentDirectoryPath
-        if FilePaths.isFolder(folder, atOrAbove: cwd) {
-            throw RestoreError.output(
-                "refusing to write the sequence into \(folder): it is the current folder or holds it; give a new folder (like out/f_%06d.\(seq.ext))"
-            )
-        }
-        let inputs = job.inputs + (sequence.map { [($0.files[0] as NSString).deletingLastPathComponent] } ?? [])
-        if let f = inputs.first(where: { FilePaths.isFolder(folder, atOrAbove: $0) }) {
-            throw RestoreError.output("refusing to write the sequence into \(folder): it holds the input \(f)")
-        }
-        guard let k = FilePaths.kind(folder) else { return }
-        guard k == S_IFDIR else {
-            throw RestoreError.output(
-                "refusing to write the sequence into \(folder): it is \(FilePaths.kindName(k)), not a folder; give a new folder"
-            )
-        }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        guard !names.isEmpty else { return }
-        guard seq.isOurFolder(folder) else {
-            throw RestoreError.output(
-                "\(folder) holds files this tool did not make for a \(seq.namePattern) sequence: give a new folder")
-        }
-        guard job.force else {
-            throw RestoreError.output("\(folder) holds a sequence already (use --force to replace it)")
-        }
     }
 
     /// Whether the picture at `path` is one this run would write: its header gives the run's size,

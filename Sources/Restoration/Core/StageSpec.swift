@@ -151,7 +151,8 @@ public indirect enum OptionType: Sendable, Equatable, CustomStringConvertible {
     /// The output frame rates a stage accepts: 1…240 fps.
     public static let rates = Rational(1)...Rational(240)
 
-    static func text(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+    /// A number as the help prints it: whole numbers without a decimal point.
+    public static func text(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
 
     /// The value `text` denotes, or nil when it is not of this type.
     public func parse(_ text: String) -> OptionValue? {
