@@ -5,7 +5,7 @@ import PackageDescription
 //
 // Layering (C stays at the edges):
 //   CFFmpeg  ── MediaIO ──┐
-//   CBLAS, CKernels ── TensorCore │
+//   CBLAS, CKernels, COneDNN ── TensorCore │
 //   FilmCore (frames, rationals, color) ── Restoration (stages, pipeline, presets) ── filmrestore (CLI)
 let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
@@ -36,7 +36,9 @@ let package = Package(
             swiftSettings: v6),
         // the SIMD kernels: C compiled for baseline x86-64, AVX2 and AVX-512, chosen at run time (only TensorCore imports it)
         .target(name: "CKernels"),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: v6),
+        // oneDNN (Debian's libdnnl-dev, C API 2.x) behind a small C bridge: the bf16 convolution path
+        .target(name: "COneDNN", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels", "COneDNN"], swiftSettings: v6),
         .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v6),
         .target(
             name: "Restoration",

@@ -10,6 +10,9 @@ import TensorCore
 public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
     public let body: [Conv2d]
     public let scale: Int
+    /// The whole body as one oneDNN chain per input size (lower precisions: the activations stay in oneDNN's
+    /// layouts from the first layer to the last).
+    public let dnnl = DNNLChainCache()
     public var numFeat: Int { body[0].outChannels }
     public var numConv: Int { body.count - 2 }
     public var receptiveRadius: Int { body.count }
@@ -60,6 +63,10 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
 
     public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
         guard x.channels == 3 else { throw TensorError.shape("SRVGGNetCompact takes RGB, got \(x.channels) channels") }
+        if workspace.precision != .fp32 {
+            let f = try dnnl.chain(body, height: x.height, width: x.width, precision: workspace.precision).run(x)
+            return Self.shuffleAddingUpsampled(f, x, scale)
+        }
         // Two activation buffers from the workspace, ping-ponged through the body.
         var a = workspace.takeBuffer(), b = workspace.takeBuffer()
         defer {

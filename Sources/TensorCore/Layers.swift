@@ -63,6 +63,8 @@ public final class Conv2d: @unchecked Sendable {
     let winogradEligible: Bool
     /// The channel-blocked path needs whole blocks of 8 input and 16 output channels.
     var blockedEligible: Bool { winogradEligible && inChannels % 8 == 0 && outChannels % 16 == 0 }
+    /// This layer alone as oneDNN primitives, by input size and precision (the bf16 path).
+    let dnnl = DNNLChainCache()
     private var winogradCache: WinogradConv?
     private var winogradBlockedCache: [Float]?
     private let winogradLock = NSLock()
@@ -136,6 +138,9 @@ public final class Conv2d: @unchecked Sendable {
         _ input: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>,
         workspace: Workspace
     ) {
+        if workspace.precision != .fp32, forwardOneDNN(input, height: height, width: width, into: output, workspace) {
+            return
+        }
         // Winograd on maps of at least 24×24 (on smaller ones its 6×6 tiles are mostly padding)
         if height * width >= 576, let wg = winograd {
             wg.forward(
@@ -183,6 +188,22 @@ public final class Conv2d: @unchecked Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// The layer through oneDNN at the workspace's precision; false (nothing written) when oneDNN refused it,
+    /// counted in the workspace (the fp32 core then computes the layer).
+    private func forwardOneDNN(
+        _ input: UnsafePointer<Float>, height: Int, width: Int, into output: UnsafeMutablePointer<Float>,
+        _ workspace: Workspace
+    ) -> Bool {
+        do {
+            try dnnl.chain([self], height: height, width: width, precision: workspace.precision).run(
+                input, into: output)
+            return true
+        } catch {
+            workspace.noteFallback(error)
+            return false
         }
     }
 
@@ -308,6 +329,17 @@ public final class Workspace: @unchecked Sendable {
     public init(floats: Int = 1 << 24) {
         capacity = floats
         pointer = .allocate(capacity: floats)
+    }
+
+    /// The precision of the convolutions run with this workspace (see `Precision`).
+    public var precision: Precision = .fp32
+    /// Layers that could not run at `precision` and ran in fp32 instead, and the first reason.
+    public private(set) var fallbacks = 0
+    public private(set) var fallbackReason: String?
+
+    func noteFallback(_ error: Error) {
+        fallbacks += 1
+        if fallbackReason == nil { fallbackReason = "\(error)" }
     }
 
     /// Activation buffers that networks reuse from frame to frame (taken and given back).
