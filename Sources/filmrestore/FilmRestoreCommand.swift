@@ -785,6 +785,10 @@ struct RecipeOptions: ParsableArguments {
         help: "Folder with the model files (default: Models/ as `make models` installs it; or $FILMRESTORE_MODELS).")
     var modelsDir: String?
     @Option(
+        help:
+            "The networks' arithmetic: auto (bf16 where the CPU multiplies bf16 natively, else fp32), fp32, bf16 (oneDNN; needs AVX-512), bf16-emulated (bf16's numbers on any CPU). Overrides the preset's."
+    ) var precision: String?
+    @Option(
         name: .customLong("input-rate"),
         help: "Frame rate of a picture sequence input (default: the DPX or EXR header's, else 24), e.g. 18, 24000/1001."
     ) var inputRate: String?
@@ -819,6 +823,11 @@ struct RecipeOptions: ParsableArguments {
         }
         var p = try PresetLibrary.load(preset)
         try applySettings(settings, to: &p)
+        if let v = precision {
+            do { try p.setOnEveryStage(key: "precision", value: v, overriding: true) } catch {
+                throw ValidationError("--precision \(v): \(error)")
+            }
+        }
         var job = RestoreJob(input: input, output: output, preset: p)
         job.modelsDir = modelsDir
         job.readFiles = p.path.map { [$0] } ?? []

@@ -64,7 +64,7 @@ public struct Preset {
         guard let root = doc as? [String: Any] else {
             throw RestoreError.preset("preset '\(name)': expected a mapping with 'stages' and 'output'")
         }
-        let known: Set<String> = ["description", "stages", "output", "name"]
+        let known: Set<String> = ["description", "stages", "output", "name", "precision"]
         if let k = root.keys.first(where: { !known.contains($0) }) {
             throw RestoreError.preset("preset '\(name)': unknown key '\(k)'")
         }
@@ -88,6 +88,12 @@ public struct Preset {
                 throw RestoreError.preset("preset '\(name)': options of stage '\(stage)' must be a mapping")
             }
             p.stages.append(StageEntry(name: stage, options: o))
+        }
+        // the preset's precision: on every network stage that does not set its own
+        if let v = root["precision"] {
+            do { try p.setOnEveryStage(key: "precision", value: "\(v)", overriding: false) } catch {
+                throw RestoreError.preset("preset '\(name)': precision: \(error)")
+            }
         }
         for s in p.stages {
             if let spec = StageRegistry.spec(named: s.name) {
@@ -213,6 +219,16 @@ public struct Preset {
             }
         }
         for i in chosen { stages[i].options[target[1]] = parts[1] }
+    }
+
+    /// Sets `key` on every stage that declares it (`--precision`, the preset's `precision:`); `overriding`: also
+    /// where a stage sets its own. The value is checked against the declaration (one stage's message).
+    public mutating func setOnEveryStage(key: String, value: String, overriding: Bool) throws {
+        for i in stages.indices {
+            guard let spec = StageRegistry.spec(named: stages[i].name), spec.option(key) != nil else { continue }
+            _ = try spec.parse([key: value])
+            if overriding || stages[i].options[key] == nil { stages[i].options[key] = value }
+        }
     }
 
     public static func parseBitrate(_ s: String) -> Int? {

@@ -1,5 +1,6 @@
 import Foundation
 import FilmCore
+import TensorCore
 
 /// A stage's options, parsed and checked against its `StageSpec` when made (so a stage's `init`
 /// only reads typed values), plus the run's context (the models folder).
@@ -34,6 +35,20 @@ public struct StageOptions: Sendable {
     public var modelsFolder: String? { path("models-dir") ?? modelsDir }
 
     public func has(_ key: String) -> Bool { values[key] != nil }
+
+    /// The stage's `precision` resolved for this CPU: `auto` is bf16 where the CPU multiplies bf16 natively
+    /// (AVX512-BF16 or AMX, where oneDNN runs it) and fp32 elsewhere; `bf16` where oneDNN cannot run it is an error.
+    public func precision() throws -> Precision {
+        let asked = choice("precision")
+        if asked == "auto" { return OneDNN.nativeBF16 && OneDNN.bf16Available ? .bf16 : .fp32 }
+        guard let p = Precision(rawValue: asked) else { throw invalid("precision \(asked)") }
+        if p == .bf16 && !OneDNN.bf16Available {
+            throw invalid(
+                "precision bf16: oneDNN \(OneDNN.version) has no bf16 kernels on this CPU (\(OneDNN.isa); they need AVX-512): use fp32 or auto, or bf16-emulated to see bf16's numbers"
+            )
+        }
+        return p
+    }
 
     /// An error about this stage's options, for rules that span several options.
     public func invalid(_ message: String) -> RestoreError { .invalidOption(stage: stage, message: message) }

@@ -290,6 +290,12 @@ public struct OptionSpec: Sendable {
     {
         OptionSpec(key, .auto(.number(range)), default: .auto, note: note, help: help)
     }
+    /// The arithmetic of a network stage's convolutions (TensorCore's `Precision`); the run's `--precision` or the
+    /// preset's `precision:` sets it on every stage that declares it.
+    public static let precision = choice(
+        "precision", ["auto", "fp32", "bf16", "bf16-emulated"], default: "auto",
+        "the convolutions' arithmetic: fp32 (our core), bf16 (oneDNN, bf16 weights and activations, fp32 sums; needs AVX-512), bf16-emulated (bf16's numbers on fp32 kernels, to check them on any CPU), auto (bf16 where the CPU multiplies bf16 natively, AVX512-BF16 or AMX; else fp32)"
+    )
     /// The run's models folder, overridable per stage.
     public static let modelsDir = path(
         "models-dir", .modelsFolder, note: "the run's --models-dir, else Models/",

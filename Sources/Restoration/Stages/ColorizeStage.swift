@@ -13,9 +13,13 @@ public protocol ColorPredictor: AnyObject {
     func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
         cb: [Float], cr: [Float], certainty: [Float]?
     )
+    /// Runs the predictor's network at this precision from now on (no-op for predictors without one).
+    func use(_ precision: Precision)
 }
 
 extension ColorPredictor {
+    public func use(_ precision: Precision) {}
+
     /// A predictor that cannot tell how sure it is: always sure.
     public func chromaAndCertainty(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (
         cb: [Float], cr: [Float], certainty: [Float]?
@@ -35,6 +39,7 @@ public final class DeOldifyPredictor: ColorPredictor {
         self.network = network
         self.name = name
     }
+    public func use(_ precision: Precision) { workspace.precision = precision }
     public func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float])
     {
         let rgb = try network.colorize(gray: gray, height: height, width: width, workspace: workspace)
@@ -66,6 +71,7 @@ public final class BinColorizerPredictor: ColorPredictor {
         self.mirrorAverage = mirrorAverage
         self.posteriorMean = posteriorMean
     }
+    public func use(_ precision: Precision) { workspace.precision = precision }
     func decode(_ logits: Tensor) -> (cb: [Float], cr: [Float], certainty: [Float]) {
         (posteriorMean ? network.decodePosterior(logits) : nil) ?? network.decodeWithCertainty(logits)
     }
@@ -174,6 +180,7 @@ public final class ColorizeStage: Stage {
                 "FilmRestore's own colorizers: also predict the mirror image and average the two (left-right "
                     + "consistent colour; twice the network time, no measured gain on the held-out photos)"),
             .bool("force", default: false, "colorize input that already has color"),
+            .precision,
             .modelsDir,
         ])
 
@@ -212,6 +219,7 @@ public final class ColorizeStage: Stage {
             ours.mirrorAverage = options.bool("mirror")
             ours.posteriorMean = options.choice("decoding") == "posterior"
         }
+        predictor?.use(try options.precision())
     }
 
     /// For tests and embedding: any predictor.

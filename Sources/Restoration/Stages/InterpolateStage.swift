@@ -27,6 +27,7 @@ public final class InterpolateStage: Stage, FitFusable {
             .model(
                 "model", family: "RIFE v4.0 flownet (.pkl)", names: InterpolationModels.names, default: "rife-v4.0",
                 "the interpolation network: a shipped name or a path to a RIFE v4.0 flownet.pkl"),
+            .precision,
             .modelsDir,
             .autoNumber(
                 "flow-scale", 0.001...1,
@@ -89,6 +90,7 @@ public final class InterpolateStage: Stage, FitFusable {
         ensemble = options.bool("ensemble")
         refine = options.bool("refine")
         copyBelow = options.number("copy-below")
+        workspace.precision = try options.precision()
         let model = options.model("model")
         do {
             let loaded = try InterpolationModels.loadWithFiles(model, modelsDir: options.modelsFolder)

@@ -36,6 +36,7 @@ public final class UpscaleStage: Stage, OutputAware {
                 "fit-aware", default: false,
                 "when a fit follows that would shrink the network's output by more than 1.3x: first resize the frame (Lanczos) so the output lands just above the fit's size; the network, interpolation and grain then work at that size"
             ),
+            .precision,
             .modelsDir,
         ])
     /// How much larger than the fit's picture the network's output may be before the frame is made
@@ -70,6 +71,7 @@ public final class UpscaleStage: Stage, OutputAware {
         tile = options.int("tile")
         budget = options.int("memory")
         fitAware = options.bool("fit-aware")
+        workspace.precision = try options.precision()
         let denoise: Double? =
             model == SuperResolutionModels.general || options.has("denoise")
             ? options.number("denoise", default: SuperResolutionModels.defaultDenoise) : nil
