@@ -62,6 +62,26 @@ public enum OneDNN {
         return (try? DNNLChain([probe], height: 8, width: 8, precision: .bf16)) != nil
     }()
 
+    /// The kernels (impl_info) of the chains built since the last reset, with their layer counts: for the
+    /// benchmarks to name what oneDNN chose.
+    public static var kernelTally: [String: Int] {
+        tallyLock.lock()
+        defer { tallyLock.unlock() }
+        return tally
+    }
+    public static func resetKernelTally() {
+        tallyLock.lock()
+        tally = [:]
+        tallyLock.unlock()
+    }
+    static func record(_ kernels: [String]) {
+        tallyLock.lock()
+        for k in kernels { tally[k, default: 0] += 1 }
+        tallyLock.unlock()
+    }
+    private static let tallyLock = NSLock()
+    nonisolated(unsafe) private static var tally: [String: Int] = [:]  // under tallyLock
+
     /// Rounds each value to the nearest bf16 (ties to even), as the bf16 path stores activations.
     public static func roundToBF16(_ values: inout [Float]) {
         values.withUnsafeMutableBufferPointer { fr_round_bf16($0.baseAddress, $0.count) }
@@ -180,6 +200,7 @@ public final class DNNLChainCache: @unchecked Sendable {
         defer { lock.unlock() }
         if let c = chains[key] { return c }
         let c = try DNNLChain(convs, height: height, width: width, precision: precision)
+        OneDNN.record(c.implementations)
         if chains.count >= limit { chains.removeAll() }
         chains[key] = c
         return c

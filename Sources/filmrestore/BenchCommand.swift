@@ -150,42 +150,60 @@ struct Bench: ParsableCommand {
                 filter, n, max(total - base, 0) / Double(n), total / Double(n), quality))
     }
 
+    /// The precisions a network benchmark runs: the one `--option precision=` names, else fp32 (our core),
+    /// bf16-emulated (oneDNN's fp32 kernels plus bf16 rounding: how oneDNN's fp32 compares with ours here) and
+    /// bf16 where oneDNN runs it on this CPU.
+    func precisions() throws -> [String] {
+        if let p = try stageOptions()["precision"] { return [p] }
+        return ["fp32", "bf16-emulated"] + (OneDNN.bf16Available ? ["bf16"] : [])
+    }
+
+    /// The kernels oneDNN chose while `body` ran (impl_info, layer count), or "our core" when none.
+    func kernelsNamed(_ body: () throws -> Void) rethrows -> String {
+        OneDNN.resetKernelTally()
+        try body()
+        let used = OneDNN.kernelTally
+        guard !used.isEmpty else { return "our core, kernels \(Kernels.current)" }
+        return "oneDNN \(OneDNN.version) on \(OneDNN.isa): "
+            + used.sorted { $0.key < $1.key }.map { "\($0.value)x \($0.key)" }.joined(separator: ", ")
+    }
+
     func benchUpscale() throws {
         guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
-        var values = try stageOptions()
-        values["model"] = values["model"] ?? model
-        let stage = try UpscaleStage(options: StageOptions(stage: "upscale", values: values))
-        let info = StreamInfo(
-            width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
-        _ = try stage.configure(info)
         let roof = GEMM.measureGFLOPS()
-        let frame = Frame(width: w, height: h, layout: .rgb, fill: [0.4, 0.5, 0.6])
-        var times: [Double] = []
-        for _ in 0..<max(1, frames) {
-            let t0 = Date()
-            try stage.process(frame) { _ in }
-            times.append(Date().timeIntervalSince(t0))
+        for precision in try precisions() {
+            var values = try stageOptions()
+            values["model"] = values["model"] ?? model
+            values["precision"] = precision
+            let stage = try UpscaleStage(options: StageOptions(stage: "upscale", values: values))
+            let info = StreamInfo(
+                width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
+            _ = try stage.configure(info)
+            let frame = Frame(width: w, height: h, layout: .rgb, fill: [0.4, 0.5, 0.6])
+            var times: [Double] = []
+            let kernels = try kernelsNamed {
+                for _ in 0..<max(1, frames) {
+                    let t0 = Date()
+                    try stage.process(frame) { _ in }
+                    times.append(Date().timeIntervalSince(t0))
+                }
+            }
+            let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
+            let gflop = stage.network.flops(height: h, width: w) / 1e9
+            print(
+                String(
+                    format:
+                        "upscale %@ %dx%d → %dx%d, %@, %d thread(s), %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                    values["model"] ?? model, w, h, w * stage.network.scale, h * stage.network.scale, precision,
+                    GEMM.workers, kernels, best, mean, times.count, gflop, gflop / best, roof,
+                    Double(peakResidentKiB()) / 1024))
         }
-        let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
-        let gflop = stage.network.flops(height: h, width: w) / 1e9
-        print(
-            String(
-                format:
-                    "upscale %@ %dx%d → %dx%d, %d thread(s), kernels %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                values["model"] ?? model, w, h, w * stage.network.scale, h * stage.network.scale, GEMM.workers,
-                Kernels.current.description, best,
-                mean, times.count, gflop, gflop / best, roof,
-                Double(peakResidentKiB()) / 1024))
     }
 
     /// One interpolated frame between two synthetic frames (a textured picture and the same moved
     /// by a few pixels), timed end to end: downscale for the flow, IFNet, upsampled flow, warp, blend.
     func benchInterpolate() throws {
         guard let (w, h) = StageOptions.parseSize(size) else { throw ValidationError("--size must be WIDTHxHEIGHT") }
-        let stage = try InterpolateStage(options: StageOptions(stage: "interpolate", values: try stageOptions()))
-        let info = StreamInfo(
-            width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
-        _ = try stage.configure(info)
         let roof = GEMM.measureGFLOPS()
         func picture(_ shift: Int) -> Frame {
             let planes = (0..<3).map { c in
@@ -196,33 +214,38 @@ struct Bench: ParsableCommand {
             }
             return Frame(width: w, height: h, layout: .rgb, planes: planes, pts: .zero, duration: Rational(1, 24))
         }
-        // 24 → 48 fps: every input frame after the first gives one frame at t = ½ (and one copy).
-        let s = try InterpolateStage(
-            options: StageOptions(stage: "interpolate", values: ["rate": "48"].merging(try stageOptions()) { $1 }))
-        _ = try s.configure(info)
-        let pictures = [picture(0), picture(Int(4 / s.flowScale))]
-        var times: [Double] = []
-        for i in 0...max(1, frames) {
-            var f = pictures[i % 2]
-            f.pts = Rational(Int64(i), 24)
-            let before = s.interpolated
-            let t0 = Date()
-            try s.process(f) { _ in }
-            if i > 0 { times.append(Date().timeIntervalSince(t0)) }
-            guard i == 0 || s.interpolated == before + 1 else {
-                throw ValidationError("expected one interpolated frame per input")
+        let info = StreamInfo(
+            width: w, height: h, layout: .rgb, frameRate: Rational(24), averageRate: Rational(24), color: .bt709)
+        for precision in try precisions() {
+            // 24 → 48 fps: every input frame after the first gives one frame at t = ½ (and one copy).
+            let values = try stageOptions().merging(["rate": "48", "precision": precision]) { $1 }
+            let s = try InterpolateStage(options: StageOptions(stage: "interpolate", values: values))
+            _ = try s.configure(info)
+            let pictures = [picture(0), picture(Int(4 / s.flowScale))]
+            var times: [Double] = []
+            let kernels = try kernelsNamed {
+                for i in 0...max(1, frames) {
+                    var f = pictures[i % 2]
+                    f.pts = Rational(Int64(i), 24)
+                    let before = s.interpolated
+                    let t0 = Date()
+                    try s.process(f) { _ in }
+                    if i > 0 { times.append(Date().timeIntervalSince(t0)) }
+                    guard i == 0 || s.interpolated == before + 1 else {
+                        throw ValidationError("expected one interpolated frame per input")
+                    }
+                }
             }
+            let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
+            let (fw, fh) = s.flowSize(width: w, height: h)
+            let gflop = s.networkFlops(width: w, height: h) / 1e9
+            print(
+                String(
+                    format:
+                        "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %@, %d thread(s), %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
+                    w, h, fw, fh, s.flowScale, s.ensemble ? ", ensemble" : "", precision, GEMM.workers, kernels, best,
+                    mean, times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
         }
-        let best = times.min()!, mean = times.reduce(0, +) / Double(times.count)
-        let (fw, fh) = stage.flowSize(width: w, height: h)
-        let gflop = stage.networkFlops(width: w, height: h) / 1e9
-        print(
-            String(
-                format:
-                    "interpolate rife-v4.0 %dx%d (flow at %dx%d, flow-scale %g%@), %d thread(s), kernels %@: %.3f s/frame (mean %.3f over %d), %.1f GFLOP/frame (as direct convolution), %.1f GFLOP/s effective; sgemm roof %.1f GFLOP/s; peak RSS %.0f MiB",
-                w, h, fw, fh, stage.flowScale, stage.ensemble ? ", ensemble" : "", GEMM.workers,
-                Kernels.current.description, best, mean,
-                times.count, gflop, gflop / best, roof, Double(peakResidentKiB()) / 1024))
     }
 
     /// Interpolation quality on a real clip: the even frames go through `scenecut` and
