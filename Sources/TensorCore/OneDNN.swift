@@ -90,6 +90,11 @@ public enum OneDNN {
 
 /// A chain of convolutions built as oneDNN primitives for one input size: fp32 planar in and out.
 public final class DNNLChain: @unchecked Sendable {
+    /// A C error buffer's text (up to its NUL).
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     // @unchecked: the handle is immutable after creation and the C side serializes runs on it.
     private let handle: OpaquePointer
     public let inChannels: Int, outChannels: Int
@@ -137,7 +142,7 @@ public final class DNNLChain: @unchecked Sendable {
         }
         guard let made else {
             throw TensorError.format(
-                "\(first.name)…\(last.name) on oneDNN (\(precision)): \(String(cString: err))")
+                "\(first.name)…\(last.name) on oneDNN (\(precision)): \(Self.text(err))")
         }
         handle = made
         inChannels = first.inChannels
@@ -162,7 +167,7 @@ public final class DNNLChain: @unchecked Sendable {
     public func run(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) throws {
         var err = [CChar](repeating: 0, count: 256)
         guard fr_dnnl_chain_run(handle, input, output, Int32(GEMM.workers), &err, err.count) == 0 else {
-            throw TensorError.format("oneDNN (\(precision)): \(String(cString: err))")
+            throw TensorError.format("oneDNN (\(precision)): \(Self.text(err))")
         }
     }
 
