@@ -274,3 +274,30 @@ public func readFloat32(_ url: URL) throws -> [Float] {
         }
     }
 }
+
+// MARK: parity
+
+/// Why a parity comparison could not be made: different lengths, nothing to compare, or a NaN.
+public struct ParityError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The largest absolute difference of two sequences of values — after checking they hold the same number of
+/// values (a longer one is not compared by its prefix), at least one, and no NaN (which `max()` would skip).
+public func maxAbsDifference<A: Sequence, B: Sequence>(_ a: A, _ b: B) throws -> Double
+where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
+    let x = a.map { Double($0) }, y = b.map { Double($0) }
+    guard x.count == y.count else { throw ParityError(description: "\(x.count) values against \(y.count)") }
+    guard !x.isEmpty else { throw ParityError(description: "no values to compare") }
+    if let i = x.firstIndex(where: \.isNaN) ?? y.firstIndex(where: \.isNaN) {
+        throw ParityError(description: "NaN at value \(i)")
+    }
+    var worst = 0.0
+    for i in x.indices { worst = max(worst, abs(x[i] - y[i])) }
+    return worst
+}
+
+/// The same for two arrays of floats, as a Float (parity bounds are written in Float).
+public func maxAbsDifference(_ a: [Float], _ b: [Float]) throws -> Float {
+    Float(try maxAbsDifference(a as [Float], b as [Float]) as Double)
+}

@@ -217,16 +217,21 @@ final class CLITests: XCTestCase {
         p.arguments = ["restore", input, "-o", dir.file("int.mkv"), "--preset", "fit-4k60", "--quiet"]
         p.standardError = FileHandle.nullDevice
         try p.run()
-        Thread.sleep(forTimeInterval: 3)
-        // Checkpointed: the segment being written is a temporary file in the hidden work folder.
+        // Checkpointed: the segment being written is a temporary file in the hidden work folder — interrupted as
+        // soon as it appears (waited for, not slept on)
         let work = dir.file(".int.mkv.filmrestore")
-        let inWork = (try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []
+        var inWork: [String] = []
+        let deadline = Date().addingTimeInterval(60)
+        while !inWork.contains(where: { $0.contains(".partial-") }) && Date() < deadline && p.isRunning {
+            usleep(10_000)
+            inWork = (try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []
+        }
         XCTAssertTrue(
             inWork.contains { $0.contains(".partial-") }, "writing to a temporary file: \(dir.listing()) \(inWork)")
         p.interrupt()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 130)
-        // No segment was finished (10-s segments, 3 s of work): nothing to resume, nothing left.
+        // No segment was finished (10-s segments, interrupted as the first began): nothing to resume, nothing left.
         XCTAssertEqual(dir.listing(), ["long.mkv"])
     }
 

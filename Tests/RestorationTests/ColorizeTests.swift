@@ -135,7 +135,7 @@ final class ColorizeTests: XCTestCase {
         let fresh = FlickeringPredictor()
         fresh.call = 4  // the same per-frame predictions as frame 4 onwards of the run above
         let alone = try run(ColorizeStage(predictor: fresh, renderSize: 96, stability: 1), Array(shotB))
-        let err = zip(steady[4].planes.joined(), alone[0].planes.joined()).map { abs($0 - $1) }.max()!
+        let err = (try maxAbsDifference(steady[4].planes.joined(), alone[0].planes.joined()))
         print(String(format: "cut: first frame after the cut differs from a fresh start by at most %.2g", err))
         XCTAssertLessThanOrEqual(err, 1e-6)
     }

@@ -91,15 +91,16 @@ final class PipelineTests: XCTestCase {
         let q = BoundedQueue<Int>(capacity: 2)
         try q.push(1)
         try q.push(2)
-        let pushed = expectation(description: "third push completes after a pop")
+        let pushed = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             try? q.push(3)
-            pushed.fulfill()
+            pushed.signal()
         }
-        Thread.sleep(forTimeInterval: 0.1)
+        // the third push must not complete while the queue is full, and must once there is room
+        XCTAssertEqual(pushed.wait(timeout: .now() + 0.2), .timedOut, "a push into a full queue returned")
         XCTAssertEqual(q.count, 2)
         XCTAssertEqual(try q.pop(), 1)
-        wait(for: [pushed], timeout: 5)
+        XCTAssertEqual(pushed.wait(timeout: .now() + 5), .success, "the push did not complete after a pop")
         q.close()
         XCTAssertEqual(try q.pop(), 2)
         XCTAssertEqual(try q.pop(), 3)

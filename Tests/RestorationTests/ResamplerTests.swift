@@ -1,5 +1,6 @@
 import XCTest
 import TensorCore
+import TestSupport
 @testable import Restoration
 
 /// The Resampler's SIMD row pass against Lanczos-3 written out directly in double precision.
@@ -32,7 +33,7 @@ final class ResamplerTests: XCTestCase {
         return out
     }
 
-    func test_lanczos_downUpAndOdd_matchesTheDirectSum_onEveryInstructionSet() {
+    func test_lanczos_downUpAndOdd_matchesTheDirectSum_onEveryInstructionSet() throws {
         var rng = SystemRandomNumberGenerator()
         let isas = InstructionSet.allCases.filter { $0.rawValue <= Kernels.supported.rawValue }
         // shrinking by 4 (the motion estimate's copy: 25 taps), enlarging by 1.125 (the 4K fit: 7 taps),
@@ -42,7 +43,7 @@ final class ResamplerTests: XCTestCase {
             let want = reference(src, sw, sh, dw, dh)
             for isa in isas {
                 let got = Kernels.using(isa) { Resampler(from: sw, sh, to: dw, dh).resample(src) }
-                let worst = zip(got, want).map { abs(Double($0) - $1) }.max()!
+                let worst = (try maxAbsDifference(got, want))
                 XCTAssertLessThan(worst, 1e-5, "\(isa) \(sw)x\(sh) → \(dw)x\(dh)")
             }
         }

@@ -74,7 +74,7 @@ final class UpscaleTests: XCTestCase {
         XCTAssertEqual(a.width, 148)
         XCTAssertEqual(a.height, 92)
         XCTAssertEqual(whole.output.width, 148)
-        let maxErr = zip(a.planes.flatMap { $0 }, b.planes.flatMap { $0 }).map { abs($0 - $1) }.max()!
+        let maxErr = (try maxAbsDifference(a.planes.flatMap { $0 }, b.planes.flatMap { $0 }))
         XCTAssertLessThanOrEqual(maxErr, 1e-4)
         XCTAssertEqual(a.pts, f.pts)
     }
@@ -88,7 +88,7 @@ final class UpscaleTests: XCTestCase {
         let a = try XCTUnwrap(try whole.push(f).first), b = try XCTUnwrap(try tiled.push(f).first)
         XCTAssertEqual(a.width, 148)
         XCTAssertEqual(a.height, 92)
-        let maxErr = zip(a.planes.flatMap { $0 }, b.planes.flatMap { $0 }).map { abs($0 - $1) }.max()!
+        let maxErr = (try maxAbsDifference(a.planes.flatMap { $0 }, b.planes.flatMap { $0 }))
         XCTAssertLessThanOrEqual(maxErr, 1e-4)
         XCTAssertGreaterThan(psnr(a, b), 80)
     }

@@ -18,7 +18,7 @@ final class CheckpointTests: XCTestCase {
         let y = try net.forward(x, workspace: Workspace())
         let ref = try floats(reference)
         XCTAssertEqual(y.shape, [3, 40, 48])
-        let err = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        let err = (try maxAbsDifference(y.data, ref))
         XCTAssertLessThanOrEqual(err, 2e-3, "\(file): max abs error \(err)")
     }
 
@@ -59,7 +59,7 @@ final class CheckpointTests: XCTestCase {
         let stale = try XCTUnwrap(sd["conv_1.eval_conv.weight"])
         let folded = s.conv1.weight
         XCTAssertGreaterThan(
-            zip(stale.data, folded).map { abs($0 - $1) }.max()!, 0.1,
+            (try maxAbsDifference(stale.data, folded)), 0.1,
             "the fixture's eval_conv must differ from the fold")
     }
 
@@ -96,7 +96,7 @@ final class CheckpointTests: XCTestCase {
         let x = Tensor(channels: 3, height: 10, width: 12, data: try floats("input-3x10x12.f32"))
         let y = try SRArchitectures.detect(old).build(old).forward(x, workspace: Workspace())
         let ref = try floats("rrdb-tiny.output.f32")
-        XCTAssertLessThanOrEqual(zip(y.data, ref).map { abs($0 - $1) }.max()!, 2e-3)
+        XCTAssertLessThanOrEqual((try maxAbsDifference(y.data, ref)), 2e-3)
         // SPAN without its upsampler and conv_cat: not loaded, the error names SPAN and a missing key.
         var span = try StateDict.load(Self.dir.appendingPathComponent("span-tiny.pth"))
         span.names.removeAll { $0.hasPrefix("upsampler") || $0.hasPrefix("conv_cat") }

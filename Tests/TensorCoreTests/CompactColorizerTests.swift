@@ -123,7 +123,7 @@ func assertShippedColorizerMatchesTraining(
     let input = try floats("input.f32"), expected = try floats("chroma.f32")
     let (cb, cr) = net.decode(try net.logits(input, height: h, width: w, workspace: Workspace()))
     XCTAssertEqual(cb.count + cr.count, expected.count, file: file, line: line)
-    let err = zip(cb + cr, expected).map { abs($0 - $1) }.max() ?? .infinity
+    let err = (try maxAbsDifference(cb + cr, expected))
     let spread = expected.map { abs($0) }.max() ?? 0
     print(
         String(
@@ -138,7 +138,7 @@ func assertShippedColorizerMatchesTraining(
             net.decodePosterior(try net.logits(input, height: h, width: w, workspace: Workspace())),
             "the fixture has a posterior decoding the weights lack", file: file, line: line)
         XCTAssertEqual(d.cb.count + d.cr.count, expected.count, file: file, line: line)
-        let err = zip(d.cb + d.cr, expected).map { abs($0 - $1) }.max() ?? .infinity
+        let err = (try maxAbsDifference(d.cb + d.cr, expected))
         print(String(format: "%@ posterior mean: max abs chroma error %.2e", weights, err))
         XCTAssertLessThanOrEqual(err, bound, file: file, line: line)
     }

@@ -9,9 +9,9 @@ func randomTensor(_ c: Int, _ h: Int, _ w: Int, seed: UInt64) -> Tensor {
     return Tensor(channels: c, height: h, width: w, data: (0..<(c * h * w)).map { _ in g.nextUnit() * 2 - 1 })
 }
 
-func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
+func maxRelativeError(_ a: [Float], _ b: [Float]) throws -> Float {
     let scale = max(b.map { abs($0) }.max() ?? 1, 1e-6)
-    return zip(a, b).map { abs($0 - $1) }.max()! / scale
+    return (try maxAbsDifference(a, b)) / scale
 }
 
 final class ConvTests: XCTestCase {
@@ -36,7 +36,7 @@ final class ConvTests: XCTestCase {
                 let fast = try conv.forward(x, workspace: ws), ref = conv.reference(x)
                 XCTAssertEqual(fast.shape, ref.shape)
                 XCTAssertLessThanOrEqual(
-                    maxRelativeError(fast.data, ref.data), 1e-4, "\(ci)→\(co) k\(k) s\(s) p\(p) \(h)x\(w) \(act)")
+                    try maxRelativeError(fast.data, ref.data), 1e-4, "\(ci)→\(co) k\(k) s\(s) p\(p) \(h)x\(w) \(act)")
             }
         }
     }
@@ -97,7 +97,7 @@ final class NCNNTests: XCTestCase {
         let y = try net.forward(x, workspace: Workspace())
         let ref = try loadF32(file + ".output.f32")
         XCTAssertEqual(y.shape, [3, h * 4, w * 4])
-        let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        let maxErr = (try maxAbsDifference(y.data, ref))
         XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(model): max abs error \(maxErr)")
     }
 
@@ -119,7 +119,7 @@ final class NCNNTests: XCTestCase {
         let y = try net.forward(x, workspace: Workspace())
         let ref = try loadF32(file + ".output.f32")
         XCTAssertEqual(y.shape, [3, h * 4, w * 4], line: line)
-        let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        let maxErr = (try maxAbsDifference(y.data, ref))
         XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(param) on the graph runner: max abs error \(maxErr)", line: line)
     }
 
@@ -146,7 +146,7 @@ final class NCNNTests: XCTestCase {
             let ref = try loadF32(m + ".output.f32")
             XCTAssertEqual(y.shape, [3, (56 - 2 * border) * s, (64 - 2 * border) * s])
             XCTAssertEqual(y.data.count, ref.count)
-            let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+            let maxErr = (try maxAbsDifference(y.data, ref))
             XCTAssertLessThanOrEqual(maxErr, 2e-3, "\(m): max abs error \(maxErr)")
             let net = try GraphNetwork(model: model)
             XCTAssertEqual(net.scale, s)
@@ -169,7 +169,7 @@ final class NCNNTests: XCTestCase {
         let y = try graph.forward(x, workspace: Workspace())
         XCTAssertEqual(y.shape, [6, 34, 46])
         let ref = try loadF32("ops-graph.output.f32")
-        let maxErr = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        let maxErr = (try maxAbsDifference(y.data, ref))
         XCTAssertLessThanOrEqual(maxErr, 1e-4, "max abs error \(maxErr)")
     }
 
@@ -260,7 +260,7 @@ final class NCNNTests: XCTestCase {
             }
         }
         XCTAssertEqual(y.shape, [3, h * s, w * s])
-        let err = zip(y.data, ref).map { abs($0 - $1) }.max()!
+        let err = (try maxAbsDifference(y.data, ref))
         XCTAssertLessThanOrEqual(err, 1e-4, "max abs error \(err)")
         XCTAssertGreaterThan(ref.map(abs).max()!, 0.5)
     }

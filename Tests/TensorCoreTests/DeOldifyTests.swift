@@ -110,7 +110,7 @@ final class DeOldifyTests: XCTestCase {
         let t0 = Date()
         let out = try net.forward(input, workspace: Workspace())
         XCTAssertEqual(out.shape, [3, c.height, c.width])
-        let err = zip(out.data, expected).map { abs($0 - $1) }.max()!
+        let err = (try maxAbsDifference(out.data, expected))
         let spread = expected.map { abs($0) }.max()!
         print(
             String(

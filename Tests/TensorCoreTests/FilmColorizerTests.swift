@@ -27,12 +27,12 @@ final class FilmColorizerTests: XCTestCase {
         let decoded = try readFloat32(fx.appendingPathComponent("decoded.f32"))
         let logits = try net.logits(input, height: h, width: w, workspace: Workspace())
         XCTAssertEqual([logits.channels, logits.height, logits.width], [q, h / 4, w / 4])
-        let err = zip(logits.data, expected).map { abs($0 - $1) }.max()!
+        let err = (try maxAbsDifference(logits.data, expected))
         let spread = expected.map { abs($0) }.max()!
         XCTAssertLessThanOrEqual(err, 1e-4 * max(spread, 1), "logits: max abs error \(err) (spread \(spread))")
         let d = net.decodeWithCertainty(logits)
         let got = d.cb + d.cr + d.certainty
-        let derr = zip(got, decoded).map { abs($0 - $1) }.max()!
+        let derr = (try maxAbsDifference(got, decoded))
         XCTAssertLessThanOrEqual(derr, 1e-5, "decoded chroma and certainty")
         XCTAssertThrowsError(try net.logits(Array(input.prefix(8 * 96)), height: 8, width: 96, workspace: Workspace()))
     }

@@ -21,12 +21,12 @@ final class RAISRTests: XCTestCase {
         let got = model.upscaleLuma(y, width: w, height: h)
         XCTAssertEqual(got.count, expected.count)
         // accumulated in double, stored as float: within float rounding of the script's values
-        let worst = zip(got, expected).map { abs(Double($0) - $1) }.max() ?? 1
+        let worst = (try maxAbsDifference(got, expected))
         XCTAssertLessThanOrEqual(worst, 1e-6, "largest difference from the training script")
         // the census blending with the cheap (MATLAB bicubic) upscale, as the script blends
         let cheap = MatlabResize.resize(y.map { Float($0) }, width: w, height: h, scale: 4)
         let mixed = RAISR.censusBlend(cheap: cheap, refined: got, width: 4 * w, height: 4 * h)
-        let worstBlend = zip(mixed, blended).map { abs(Double($0) - $1) }.max() ?? 1
+        let worstBlend = (try maxAbsDifference(mixed, blended))
         XCTAssertLessThanOrEqual(worstBlend, 1e-5, "blended: largest difference from the training script")
         XCTAssertGreaterThan(zip(mixed, got).filter { $0 != $1 }.count, mixed.count / 20, "the blend changed little")
         // through the network interface: RGB in, RGB ×4 out; a gray picture stays gray
