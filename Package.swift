@@ -30,7 +30,9 @@ let package = Package(
             name: "CBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "FilmCore", swiftSettings: v6),
+        // the one lock type, shared by FilmCore (which re-exports it) and TensorCore
+        .target(name: "Locking", swiftSettings: v6),
+        .target(name: "FilmCore", dependencies: ["Locking"], swiftSettings: v6),
         .target(
             name: "MediaIO", dependencies: ["CFFmpeg", "FilmCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: v6),
@@ -38,7 +40,7 @@ let package = Package(
         .target(name: "CKernels"),
         // oneDNN (Debian's libdnnl-dev, C API 2.x) behind a small C bridge: the bf16 convolution path
         .target(name: "COneDNN", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels", "COneDNN"], swiftSettings: v6),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels", "COneDNN", "Locking"], swiftSettings: v6),
         .target(name: "Networks", dependencies: ["TensorCore", "FilmCore"], swiftSettings: v6),
         .target(
             name: "Restoration",

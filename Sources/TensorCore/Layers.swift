@@ -1,4 +1,5 @@
 import CBLAS
+import Locking
 import CKernels
 import Foundation
 
@@ -33,7 +34,7 @@ public enum Activation: Sendable, Equatable {
 /// H' = (H + 2p − k) / s + 1.
 ///
 /// `@unchecked Sendable` is safe because the weights are immutable, the Winograd cache is only
-/// reached under `winogradLock`, and `activation` is set while a network is being built, before
+/// reached through its `Locked`, and `activation` is set while a network is being built, before
 /// the layer is shared with any other thread.
 public final class Conv2d: @unchecked Sendable {
     public let name: String
@@ -45,29 +46,27 @@ public final class Conv2d: @unchecked Sendable {
     /// first use (a large network whose deep layers only see tiny maps never pays for them).
     var winograd: WinogradConv? {
         guard winogradEligible else { return nil }
-        winogradLock.lock()
-        defer { winogradLock.unlock() }
-        if winogradCache == nil {
-            winogradCache = WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels)
+        return winogradCache.withLock {
+            if $0.plain == nil {
+                $0.plain = WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels)
+            }
+            return $0.plain
         }
-        return winogradCache
     }
     /// The same weights ordered [ξ][in][out] for the channel-blocked path, made on its first use.
     var winogradBlocked: [Float]? {
         guard blockedEligible, let wg = winograd else { return nil }
-        winogradLock.lock()
-        defer { winogradLock.unlock() }
-        if winogradBlockedCache == nil { winogradBlockedCache = wg.weightsByInput() }
-        return winogradBlockedCache
+        return winogradCache.withLock {
+            if $0.blocked == nil { $0.blocked = wg.weightsByInput() }
+            return $0.blocked
+        }
     }
     let winogradEligible: Bool
     /// The channel-blocked path needs whole blocks of 8 input and 16 output channels.
     var blockedEligible: Bool { winogradEligible && inChannels % 8 == 0 && outChannels % 16 == 0 }
     /// This layer alone as oneDNN primitives, by input size and precision (the bf16 path).
     let dnnl = DNNLChainCache()
-    private var winogradCache: WinogradConv?
-    private var winogradBlockedCache: [Float]?
-    private let winogradLock = NSLock()
+    private let winogradCache = Locked<(plain: WinogradConv?, blocked: [Float]?)>((nil, nil))
 
     public init(
         name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,

@@ -1,5 +1,6 @@
 import COneDNN
 import Foundation
+import Locking
 
 /// The arithmetic the networks' convolutions use.
 /// - fp32: our own core (im2col/Winograd on OpenBLAS and the SIMD kernels), the reference.
@@ -64,23 +65,10 @@ public enum OneDNN {
 
     /// The kernels (impl_info) of the chains built since the last reset, with their layer counts: for the
     /// benchmarks to name what oneDNN chose.
-    public static var kernelTally: [String: Int] {
-        tallyLock.lock()
-        defer { tallyLock.unlock() }
-        return tally
-    }
-    public static func resetKernelTally() {
-        tallyLock.lock()
-        tally = [:]
-        tallyLock.unlock()
-    }
-    static func record(_ kernels: [String]) {
-        tallyLock.lock()
-        for k in kernels { tally[k, default: 0] += 1 }
-        tallyLock.unlock()
-    }
-    private static let tallyLock = NSLock()
-    nonisolated(unsafe) private static var tally: [String: Int] = [:]  // under tallyLock
+    public static var kernelTally: [String: Int] { tally.current }
+    public static func resetKernelTally() { tally.withLock { $0 = [:] } }
+    static func record(_ kernels: [String]) { tally.withLock { for k in kernels { $0[k, default: 0] += 1 } } }
+    private static let tally = Locked<[String: Int]>([:])
 
     /// Rounds each value to the nearest bf16 (ties to even), as the bf16 path stores activations.
     public static func roundToBF16(_ values: inout [Float]) {
@@ -187,36 +175,30 @@ public final class DNNLChain: @unchecked Sendable {
 
 /// The chains one network (or layer) has built, by input size and precision: made on first use, kept for the
 /// next frame (a handful of tile sizes per film), dropped together when too many sizes have been seen.
-public final class DNNLChainCache: @unchecked Sendable {
-    // @unchecked: every access is under `lock`.
+public final class DNNLChainCache: Sendable {
     private struct Key: Hashable {
         let height: Int, width: Int
         let precision: Precision
     }
-    private var chains: [Key: DNNLChain] = [:]
-    private let lock = NSLock()
+    private let chains = Locked<[Key: DNNLChain]>([:])
     private let limit: Int
 
     public init(limit: Int = 12) { self.limit = limit }
 
     public func chain(_ convs: [Conv2d], height: Int, width: Int, precision: Precision) throws -> DNNLChain {
         let key = Key(height: height, width: width, precision: precision)
-        lock.lock()
-        defer { lock.unlock() }
-        if let c = chains[key] { return c }
-        let c = try DNNLChain(convs, height: height, width: width, precision: precision)
-        OneDNN.record(c.implementations)
-        if chains.count >= limit { chains.removeAll() }
-        chains[key] = c
-        return c
+        return try chains.withLock { chains in
+            if let c = chains[key] { return c }
+            let c = try DNNLChain(convs, height: height, width: width, precision: precision)
+            OneDNN.record(c.implementations)
+            if chains.count >= limit { chains.removeAll() }
+            chains[key] = c
+            return c
+        }
     }
 
     /// Every chain built so far (for naming the kernels oneDNN chose).
-    public var built: [DNNLChain] {
-        lock.lock()
-        defer { lock.unlock() }
-        return Array(chains.values)
-    }
+    public var built: [DNNLChain] { Array(chains.current.values) }
 }
 
 /// Pins each array's storage for the duration of `body` (pointers to the first element of each).

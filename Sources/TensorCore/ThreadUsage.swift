@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 
 /// Which threads worked for which named part of a run (a pipeline step), for `bench pipeline`: the
 /// thread that runs a step tags itself; `Parallel.forEach` notes each worker that takes an iteration
@@ -7,19 +8,8 @@ import Foundation
 /// not counted. One lock per noted iteration: rows or tiles, not pixels.
 public enum ThreadUsage {
     private static let key = "filmrestore.thread-usage.tag"
-    private static let table = Table()
-
-    /// The tags' threads and BLAS widths behind one lock. `@unchecked Sendable`: every access to
-    /// `entries` is inside `withLock`.
-    private final class Table: @unchecked Sendable {
-        private let lock = NSLock()
-        private var entries: [String: (threads: Set<UInt64>, blas: Int)] = [:]
-        func withLock<R>(_ body: (inout [String: (threads: Set<UInt64>, blas: Int)]) -> R) -> R {
-            lock.lock()
-            defer { lock.unlock() }
-            return body(&entries)
-        }
-    }
+    /// The tags' threads and BLAS widths.
+    private static let table = Locked<[String: (threads: Set<UInt64>, blas: Int)]>([:])
 
     /// Tags the current thread (nil: untags it).
     public static func tag(_ name: String?) {

@@ -143,7 +143,9 @@ final class ProgressPrinter: Sendable {
 /// parent may have blocked them. Outside a run (`install`), a signal ends the process with its status.
 final class Interrupts {
     /// The first signal received (0: none), the run's handler, and the pipe's reader (kept alive).
-    private struct State {
+    /// `@unchecked Sendable`: its one non-Sendable field is a dispatch source, a libdispatch object (those are
+    /// thread-safe, only not declared Sendable).
+    private struct State: @unchecked Sendable {
         var signalled: Int32 = 0
         var handler: (@Sendable () -> Void)?
         var source: DispatchSourceRead?

@@ -103,8 +103,10 @@ public final class Pipeline {
 
         ThreadUsage.reset()
         let decodeStats = stats[0]
-        let source = HandOff(source), sink = HandOff(sink)
-        DispatchQueue(label: "filmrestore.decode").async(group: group) {
+        let decodeQueue = DispatchQueue(label: "filmrestore.decode"),
+            encodeQueue = DispatchQueue(label: "filmrestore.encode")
+        let source = HandOff(source, to: decodeQueue), sink = HandOff(sink, to: encodeQueue)
+        decodeQueue.async(group: group) {
             ThreadUsage.tag("decode")
             defer { ThreadUsage.tag(nil) }
             do {
@@ -120,9 +122,10 @@ public final class Pipeline {
             } catch { stop("decode", error) }
         }
         for (i, node) in nodes.enumerated() {
-            let input = queues[i], output = queues[i + 1], st = stats[i + 1], stage = HandOff(node.stage),
+            let queue = DispatchQueue(label: "filmrestore.stage.\(node.name)")
+            let input = queues[i], output = queues[i + 1], st = stats[i + 1], stage = HandOff(node.stage, to: queue),
                 name = node.name
-            DispatchQueue(label: "filmrestore.stage.\(node.name)").async(group: group) {
+            queue.async(group: group) {
                 ThreadUsage.tag(name)
                 defer { ThreadUsage.tag(nil) }
                 do {
@@ -149,7 +152,7 @@ public final class Pipeline {
             }
         }
         let encodeStats = stats[stats.count - 1], last = queues[nodes.count]
-        DispatchQueue(label: "filmrestore.encode").async(group: group) {
+        encodeQueue.async(group: group) {
             ThreadUsage.tag("encode")
             defer { ThreadUsage.tag(nil) }
             do {
@@ -177,10 +180,21 @@ public final class Pipeline {
 
 /// A value handed to the one queue that uses it while a run lasts (the source, the sink, a
 /// stage). `@unchecked Sendable` is safe because no other thread touches the value until `run`
-/// returns, and `run` returns only after that queue has finished (`group.wait()`).
+/// returns, and `run` returns only after that queue has finished (`group.wait()`); debug builds check
+/// every use is on that queue (as swift-nio checks a channel's event loop).
 struct HandOff<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+    private let handed: T
+    private let queue: DispatchQueue
+    init(_ value: T, to queue: DispatchQueue) {
+        handed = value
+        self.queue = queue
+    }
+    var value: T {
+        #if DEBUG
+            dispatchPrecondition(condition: .onQueue(queue))
+        #endif
+        return handed
+    }
 }
 
 /// The first error of a run; later ones (queues cancelled because of it) are ignored.
