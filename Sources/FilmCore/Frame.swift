@@ -21,6 +21,8 @@ public struct FrameProperties: Sendable, Hashable {
     /// True when the source frame was interlaced (and not yet deinterlaced).
     public var interlaced: Bool
     public var topFieldFirst: Bool
+    /// The film grain a cleanup measured and took out of this frame (for `grain` to put back), nil when none was.
+    public var grain: MeasuredGrain?
     /// Free-form values set by stages (e.g. "noise.sigma": "4.2").
     public var extra: [String: String]
 
@@ -36,6 +38,23 @@ public struct FrameProperties: Sendable, Hashable {
         self.interlaced = interlaced
         self.topFieldFirst = topFieldFirst
         self.extra = extra
+    }
+}
+
+/// Film grain as a cleanup measured it on one frame: its level by brightness and its size, at the picture size it
+/// was measured at (Restoration's `GrainProfile` makes and reads it).
+public struct MeasuredGrain: Sendable, Hashable {
+    /// σ (0…1 scale) in equal brightness bins of the cleaned luma.
+    public var sigma: [Float]
+    /// Lag-1 autocorrelation (0: white, independent pixels; towards 1: large clumps).
+    public var correlation: Float
+    public var width: Int, height: Int
+
+    public init(sigma: [Float], correlation: Float, width: Int, height: Int) {
+        self.sigma = sigma
+        self.correlation = correlation
+        self.width = width
+        self.height = height
     }
 }
 

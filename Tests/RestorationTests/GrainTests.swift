@@ -32,7 +32,7 @@ final class GrainTests: XCTestCase {
         XCTAssertEqual(back?.width, w)
         XCTAssertEqual(back?.correlation ?? 0, q.correlation, accuracy: 1e-4)
         XCTAssertEqual(back?.sigma[3] ?? 0, q.sigma[3], accuracy: 1e-6)
-        props.extra["grain.sigma"] = "nan,1,2"
+        props.grain?.sigma = [.nan, 1, 2]
         XCTAssertNil(GrainProfile(props), "a malformed property is not a profile")
     }
 
@@ -81,7 +81,7 @@ final class GrainTests: XCTestCase {
             "grain", options: ["amount": "0"], input: streamInfo(width: W, height: H, layout: .gray))
         XCTAssertEqual(try none.push(f).first?.planes[0], f.planes[0])
         var unmeasured = f
-        unmeasured.properties.extra = [:]
+        unmeasured.properties.grain = nil
         XCTAssertEqual(try stage.push(unmeasured).first?.planes[0], f.planes[0], "no measurement, no grain")
     }
 }

@@ -108,7 +108,7 @@ final class InterpolateTests: XCTestCase {
             let fit = try StageHarness(
                 "fit", options: ["size": "320x180", "background": "0.1", "fuse": fuse ? "true" : "false"],
                 input: interp.output)
-            FitStage.link([interp.stage, fit.stage])
+            interp.stage.link(next: fit.stage)
             for i in 0..<3 {
                 for f in try interp.push(movingSquare(offset: 8 * i, pts: Rational(Int64(i), 24))) { try fit.push(f) }
             }

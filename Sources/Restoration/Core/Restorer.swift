@@ -308,7 +308,7 @@ public final class Restorer {
             sizes.append("\(info.width)x\(info.height)")
         }
         stepSizes = sizes
-        FitStage.link(nodes.map(\.stage))
+        for (a, b) in zip(nodes, nodes.dropFirst()) { a.stage.link(next: b.stage) }
         outputStream = info
         var enc = job.preset.encoder
         if let c = job.codec {

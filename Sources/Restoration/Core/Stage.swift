@@ -31,6 +31,9 @@ public protocol Stage: AnyObject {
     func configure(_ input: StreamInfo) throws -> StreamInfo
     func process(_ frame: Frame, emit: (Frame) throws -> Void) throws
     func flush(emit: (Frame) throws -> Void) throws
+    /// Called once every stage is configured, with the stage after this one: a stage that can do part of the
+    /// next one's work (interpolation placing its frames where `fit` would) arranges it here. Default: nothing.
+    func link(next: any Stage)
 }
 
 extension Stage {
@@ -39,6 +42,7 @@ extension Stage {
     public var window: TemporalWindow { .none }
     public var modelFiles: [String] { [] }
     public func flush(emit: (Frame) throws -> Void) throws {}
+    public func link(next: any Stage) {}
 }
 
 /// Errors raised while building or running a pipeline. Every message fits on one line.

@@ -15,7 +15,6 @@ public struct GrainProfile: Sendable, Equatable {
     public var width: Int, height: Int
 
     public static let bins = 8
-    static let sigmaKey = "grain.sigma", correlationKey = "grain.correlation", sizeKey = "grain.measured-size"
 
     /// The grain's Gaussian size (standard deviation in pixels of the blur that, applied to white
     /// noise, gives this correlation: ρ = exp(−1 / (4 s²))).
@@ -62,22 +61,17 @@ public struct GrainProfile: Sendable, Equatable {
         return i + 1 < sigma.count ? sigma[i] * (1 - f) + sigma[i + 1] * f : sigma[i]
     }
 
-    /// Written into a frame's properties.
+    /// Written into a frame's properties (the typed `grain` property every stage passes on).
     public func store(in p: inout FrameProperties) {
-        p.extra[Self.sigmaKey] = sigma.map { String(format: "%.6f", $0) }.joined(separator: ",")
-        p.extra[Self.correlationKey] = String(format: "%.4f", correlation)
-        p.extra[Self.sizeKey] = "\(width)x\(height)"
+        p.grain = MeasuredGrain(sigma: sigma, correlation: correlation, width: width, height: height)
     }
 
-    /// Read from a frame's properties (nil when no stage measured the grain).
+    /// Read from a frame's properties (nil when no stage measured the grain, or the measure is not a profile).
     public init?(_ p: FrameProperties) {
-        guard let s = p.extra[Self.sigmaKey]?.split(separator: ",").compactMap({ Float($0) }), s.count == Self.bins,
-            s.allSatisfy({ $0.isFinite && $0 >= 0 && $0 < 1 }),
-            let c = p.extra[Self.correlationKey].flatMap(Float.init), c.isFinite,
-            let size = p.extra[Self.sizeKey]?.split(separator: "x").compactMap({ Int($0) }), size.count == 2,
-            size[0] > 0, size[1] > 0
+        guard let g = p.grain, g.sigma.count == Self.bins, g.sigma.allSatisfy({ $0.isFinite && $0 >= 0 && $0 < 1 }),
+            g.correlation.isFinite, g.width > 0, g.height > 0
         else { return nil }
-        self.init(sigma: s, correlation: min(max(c, 0), 0.99), width: size[0], height: size[1])
+        self.init(sigma: g.sigma, correlation: min(max(g.correlation, 0), 0.99), width: g.width, height: g.height)
     }
 
     public init(sigma: [Float], correlation: Float, width: Int, height: Int) {

@@ -92,18 +92,16 @@ public final class FitStage: Stage, SizeTarget {
     /// blur — and the copied frames, fitted with Lanczos, would not match the made ones.
     static let fusableScales: ClosedRange<Double> = 1...1.5
 
-    /// After every stage is configured: each `fit` (with `fuse`) right after a stage that can place its frames
-    /// (`FitFusable`) hands it its placement, when it enlarges by a `fusableScales` factor.
-    public static func link(_ stages: [any Stage]) {
-        for (a, b) in zip(stages, stages.dropFirst()) {
-            guard let fit = b as? FitStage, fit.fuse, let f = a as? FitFusable, let r = fit.resampler,
-                r.srcWidth != r.dstWidth || r.srcHeight != r.dstHeight,
-                fusableScales.contains(Double(r.dstWidth) / Double(r.srcWidth)),
-                fusableScales.contains(Double(r.dstHeight) / Double(r.srcHeight))
-            else { continue }
-            f.fuse(into: fit.placement)
-            fit.fusedUpstream = true
-        }
+    /// A stage that can place its frames (`FitFusable`) linking to the stage after it (`Stage.link(next:)`): a
+    /// `fit` (with `fuse`) hands it its placement, when it enlarges by a `fusableScales` factor.
+    public static func link(_ f: FitFusable, next: any Stage) {
+        guard let fit = next as? FitStage, fit.fuse, let r = fit.resampler,
+            r.srcWidth != r.dstWidth || r.srcHeight != r.dstHeight,
+            fusableScales.contains(Double(r.dstWidth) / Double(r.srcWidth)),
+            fusableScales.contains(Double(r.dstHeight) / Double(r.srcHeight))
+        else { return }
+        f.fuse(into: fit.placement)
+        fit.fusedUpstream = true
     }
 
     /// The frame property `areaKey` for a placement: the picture's visible part of the canvas.
@@ -156,7 +154,7 @@ public final class FitStage: Stage, SizeTarget {
     }
 }
 
-/// A stage that can make frames straight at the place a `fit` right after it puts them (see `FitStage.link`): the
+/// A stage that can make frames straight at the place a `fit` right after it puts them (see `Stage.link(next:)`): the
 /// frames it makes itself are then placed so, with `FitStage.areaKey` set, and the others left for the fit.
 public protocol FitFusable: AnyObject {
     func fuse(into placement: Placement)

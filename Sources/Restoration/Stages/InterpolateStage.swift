@@ -83,6 +83,9 @@ public final class InterpolateStage: Stage, FitFusable {
 
     public var window: TemporalWindow { TemporalWindow(past: 1, future: 1) }
 
+    /// Places its frames where a `fit` right after it would (one resampling per made frame).
+    public func link(next: any Stage) { FitStage.link(self, next: next) }
+
     public init(options: StageOptions) throws {
         rate = options.rate("rate")
         flowScaleOption = options.autoNumber("flow-scale")
