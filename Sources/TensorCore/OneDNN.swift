@@ -97,36 +97,25 @@ public final class DNNLChain: @unchecked Sendable {
         }
         OneDNN.prepare()
         var err = [CChar](repeating: 0, count: 256)
-        // The layers' arrays stay alive (and pinned) while the chain copies them.
-        let slopes: [[Float]] = convs.map {
+        // each layer's activation: its kind for the bridge and its slopes
+        let activations: [(kind: Int32, slopes: [Float])] = convs.map {
             switch $0.activation {
-            case .none: return [0]
-            case let .leakyReLU(s): return [s]
-            case let .prelu(s): return s
+            case .none: return (0, [0])
+            case let .leakyReLU(s): return (1, [s])
+            case let .prelu(s): return (2, s)
             }
         }
-        let counts = slopes.map(\.count)
-        let made: OpaquePointer? = withPinned(convs.map(\.weight)) { weights in
-            withPinned(convs.map(\.bias)) { biases in
-                withPinned(slopes) { slopes in
-                    var layers = [fr_dnnl_layer]()
-                    for (i, c) in convs.enumerated() {
-                        let kind: Int32
-                        switch c.activation {
-                        case .none: kind = 0
-                        case .leakyReLU: kind = 1
-                        case .prelu: kind = 2
-                        }
-                        layers.append(
-                            fr_dnnl_layer(
-                                ic: Int32(c.inChannels), oc: Int32(c.outChannels), kernel: Int32(c.kernel),
-                                stride: Int32(c.stride), padding: Int32(c.padding), weight: weights[i], bias: biases[i],
-                                activation: kind, slopes: slopes[i], nslopes: Int32(counts[i])))
-                    }
-                    return fr_dnnl_chain_create(
-                        layers, Int32(layers.count), height, width, precision.code, &err, err.count)
-                }
+        // weights, biases and slopes pinned (n each, in that order) while the chain copies them
+        let n = convs.count
+        let made: OpaquePointer? = withPinned(convs.map(\.weight) + convs.map(\.bias) + activations.map(\.slopes)) {
+            p in
+            let layers = convs.enumerated().map { i, c in
+                fr_dnnl_layer(
+                    ic: Int32(c.inChannels), oc: Int32(c.outChannels), kernel: Int32(c.kernel), stride: Int32(c.stride),
+                    padding: Int32(c.padding), weight: p[i], bias: p[n + i], activation: activations[i].kind,
+                    slopes: p[2 * n + i], nslopes: Int32(activations[i].slopes.count))
             }
+            return fr_dnnl_chain_create(layers, Int32(n), height, width, precision.code, &err, err.count)
         }
         guard let made else {
             throw TensorError.format(
@@ -196,16 +185,18 @@ public final class DNNLChainCache: Sendable {
             return c
         }
     }
-
-    /// Every chain built so far (for naming the kernels oneDNN chose).
-    public var built: [DNNLChain] { Array(chains.current.values) }
 }
 
 /// Pins each array's storage for the duration of `body` (pointers to the first element of each).
 private func withPinned<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> R) -> R {
-    func go(_ i: Int, _ acc: [UnsafePointer<Float>]) -> R {
-        if i == arrays.count { return body(acc) }
-        return arrays[i].withUnsafeBufferPointer { go(i + 1, acc + [$0.baseAddress!]) }
+    var pointers: [UnsafePointer<Float>] = []
+    pointers.reserveCapacity(arrays.count)
+    func go(_ i: Int) -> R {
+        if i == arrays.count { return body(pointers) }
+        return arrays[i].withUnsafeBufferPointer {
+            pointers.append($0.baseAddress!)
+            return go(i + 1)
+        }
     }
-    return go(0, [])
+    return go(0)
 }

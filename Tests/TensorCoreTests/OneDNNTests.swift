@@ -16,13 +16,10 @@ final class OneDNNTests: XCTestCase {
         print("oneDNN \(OneDNN.version) on \(OneDNN.isa): native bf16 \(OneDNN.bf16Available ? "runs" : "refused")")
     }
 
-    /// Deterministic values in ±1 (a linear congruential generator: tests repeat exactly).
+    /// Deterministic values in ±1 (TestSupport's seeded generator: tests repeat exactly).
     static func values(_ n: Int, seed: UInt64) -> [Float] {
-        var s = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        return (0..<n).map { _ in
-            s = s &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(bitPattern: s >> 11) % 2_000_001 - 1_000_000) / 1_000_000
-        }
+        var g = SplitMix64(seed)
+        return (0..<n).map { _ in g.nextUnit() * 2 - 1 }
     }
 
     static func conv(
@@ -35,9 +32,6 @@ final class OneDNNTests: XCTestCase {
             weight: values(oc * ic * k * k, seed: seed).map { $0 * scale }, bias: values(oc, seed: seed + 1),
             activation: activation)
     }
-
-    /// Largest absolute difference (throws on different counts or a NaN).
-    func maxError(_ a: [Float], _ b: [Float]) throws -> Float { try maxAbsDifference(a, b) }
 
     /// fp32 on oneDNN is the same arithmetic as the definition: every kernel size, stride, padding and activation.
     func test_fp32_singleLayers_matchTheDefinition() throws {
@@ -53,7 +47,7 @@ final class OneDNNTests: XCTestCase {
             let y = try chain.run(x)
             let ref = c.reference(x)
             XCTAssertEqual(y.shape, ref.shape, "case \(i)")
-            let err = try maxError(y.data, ref.data)
+            let err = try maxAbsDifference(y.data, ref.data)
             XCTAssertLessThanOrEqual(err, 2e-5, "case \(i): \(ic)→\(oc) k\(k) s\(s): max abs error \(err)")
             XCTAssertFalse(chain.implementations[0].isEmpty)
         }
@@ -73,13 +67,13 @@ final class OneDNNTests: XCTestCase {
         var ref = x
         for c in convs { ref = c.reference(ref) }
         let fp32 = try DNNLChain(convs, height: 30, width: 26, precision: .fp32).run(x)
-        XCTAssertLessThanOrEqual(try maxError(fp32.data, ref.data), 5e-5)
+        XCTAssertLessThanOrEqual(try maxAbsDifference(fp32.data, ref.data), 5e-5)
         var outputs: [Precision: [Float]] = [:]
         for p in Self.lowPrecisions {
             let chain = try DNNLChain(convs, height: 30, width: 26, precision: p)
             let y = try chain.run(x)
             let range = (ref.data.max()! - ref.data.min()!)
-            let err = try maxError(y.data, ref.data)
+            let err = try maxAbsDifference(y.data, ref.data)
             print(
                 "oneDNN chain \(p) (\(chain.implementations.joined(separator: ", "))): max abs error \(err), range \(range)"
             )
@@ -91,7 +85,7 @@ final class OneDNNTests: XCTestCase {
         }
         // the native kernels round as the emulation does: the two differ by summation order only
         if let native = outputs[.bf16], let emulated = outputs[.bf16Emulated] {
-            XCTAssertLessThanOrEqual(try maxError(native, emulated), 2e-3)
+            XCTAssertLessThanOrEqual(try maxAbsDifference(native, emulated), 2e-3)
         }
     }
 
@@ -134,7 +128,7 @@ final class OneDNNTests: XCTestCase {
             ws.precision = p
             let y = try c.forward(x, workspace: ws)
             XCTAssertEqual(ws.fallbacks, 0, ws.fallbackReason ?? "")
-            let err = try maxError(y.data, fp32.data)
+            let err = try maxAbsDifference(y.data, fp32.data)
             XCTAssertGreaterThan(err, 1e-4, "the \(p) path did not run")
             XCTAssertLessThanOrEqual(err, 0.05)
         }

@@ -62,8 +62,6 @@ public final class UpscaleStage: Stage, OutputAware {
     private var target: (any SizeTarget)?
     /// The frame is first resized to this (nil: the network takes it as it comes).
     private var preScale: Resampler?
-    /// The size the network works at (set by `configure`).
-    public private(set) var workingSize = (width: 0, height: 0)
     private var sampleAspect = Rational.one
 
     public init(options: StageOptions) throws {
@@ -108,7 +106,6 @@ public final class UpscaleStage: Stage, OutputAware {
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
         let s = network.scale
         let work = workingSize(for: input)
-        workingSize = (work.width, work.height)
         sampleAspect = work.sampleAspect
         preScale =
             work.width == input.width && work.height == input.height
