@@ -10,9 +10,9 @@
                                        const float *, const float *, float *, float *);                           \
     void fr_wino63_c8_block_conv_##suffix(const float *, long, long, long, const float *, long, long, long, long,  \
                                           const float *, const float *, float *, float *, long, int);              \
-    void fr_synth_row_##suffix(const float *, long, long, const int *, const int *, const float *, const float *, \
-                               const float *, long, long, long, const float *, float, long, float, float, float *,  \
-                               long);                                                                            \
+    void fr_synth_row_##suffix(const float *, long, long, const int *, const int *, const float *,                \
+                               const float *const *, const float *const *, long, long, long, const float *, float, \
+                               long, float, float, float *const *, long);                                        \
     void fr_resample_rows_##suffix(const float *, long, long, const int *, const float *, long, long, float *, long); \
     void fr_warp_rows_##suffix(const float *, long, long, long, const float *, const float *, long, long, float *); \
     void fr_im2col_##suffix(const float *, long, long, long, long, long, long, long, long, long, float *);
@@ -127,9 +127,9 @@ void fr_unpack_c8(const float *src, long C, long hw, float *dst) {
 }
 
 void fr_synth_row(const float *rows, long fw, long nr, const int *x0s, const int *x1s, const float *wxs,
-                  const float *A, const float *B, long nc, long h, long w, const float *bxs, float fy, long ow,
-                  float sx, float sy, float *out, long ostride) {
-    FR_DISPATCH(fr_synth_row, rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, bxs, fy, ow, sx, sy, out, ostride);
+                  const float *const *A, const float *const *B, long nc, long h, long w, const float *bxs, float fy,
+                  long ow, float sx, float sy, float *const *out, long ooff) {
+    FR_DISPATCH(fr_synth_row, rows, fw, nr, x0s, x1s, wxs, A, B, nc, h, w, bxs, fy, ow, sx, sy, out, ooff);
 }
 
 void fr_resample_rows(const float *src, long sw, long rows, const int *start, const float *wt, long hp, long dw,

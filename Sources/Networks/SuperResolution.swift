@@ -9,9 +9,19 @@ public protocol SuperResolutionNetwork: AnyObject, Sendable {
     /// results.
     var receptiveRadius: Int { get }
     func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor
+    /// The output as its three planes, each an array of its own (a frame's planes).
+    func forwardPlanes(_ x: Tensor, workspace: Workspace) throws -> [[Float]]
     func flops(height: Int, width: Int) -> Double
     /// Peak activation memory per input pixel (bytes), for choosing tile sizes.
     var bytesPerInputPixel: Int { get }
+}
+
+extension SuperResolutionNetwork {
+    /// The output tensor's planes copied out; a network that can write its planes directly does so.
+    public func forwardPlanes(_ x: Tensor, workspace: Workspace) throws -> [[Float]] {
+        let y = try forward(x, workspace: workspace)
+        return (0..<y.channels).map { y.plane($0) }
+    }
 }
 
 /// Where model files are looked up: $FILMRESTORE_MODELS, ./Models, the checkout's Models/ (beside

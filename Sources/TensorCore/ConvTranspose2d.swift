@@ -36,6 +36,9 @@ public final class ConvTranspose2d: Sendable {
         self.bias = bias ?? [Float](repeating: 0, count: outChannels)
     }
 
+    /// The most floats the column matrix of one band of input rows holds (4 Mi: 16 MiB).
+    public static let bandFloats = 1 << 22
+
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
         ((h - 1) * stride - 2 * padding + kernel, (w - 1) * stride - 2 * padding + kernel)
     }
@@ -49,46 +52,58 @@ public final class ConvTranspose2d: Sendable {
         let (oh, ow) = outputSize(x.height, x.width)
         let h = x.height, w = x.width, k = kernel, s = stride, p = padding
         let rows = outChannels * k * k, n = h * w
-        workspace.reserve(rows * n)
+        // Bands of input rows, so the column matrix stays within `Self.bandFloats` however large the frame
+        // (whole, it was 113 MB for RIFE's refinement at 720x540).
+        let band = max(1, min(h, Self.bandFloats / max(1, rows * w)))
+        workspace.reserve(rows * band * w)
         let cols = workspace.pointer
-        // cols[(o·k + ky)·k + kx][i] = Σ_c weight[c][o][ky][kx] · x[c][i]   (Wᵀ · X)
-        // Column blocks of the product side by side, one single-threaded sgemm each.
-        let parts = min(GEMM.workers, max(1, n / 256))
-        weight.withUnsafeBufferPointer { wp in
-            x.data.withUnsafeBufferPointer { xp in
-                GEMM.singleThreaded {
-                    Parallel.forEach(parts) { i in
-                        let j0 = n * i / parts, j1 = n * (i + 1) / parts
-                        cblas_sgemm(
-                            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(j1 - j0), Int32(inChannels), 1,
-                            wp.baseAddress, Int32(rows), xp.baseAddress! + j0, Int32(n), 0, cols + j0, Int32(n))
-                    }
-                }
-            }
-        }
         var out = Tensor(channels: outChannels, height: oh, width: ow)
         out.data.withUnsafeMutableBufferPointer { op in
             let o0 = op.baseAddress!
-            Parallel.forEach(outChannels) { o in
-                let dst = o0 + o * oh * ow
-                dst.update(repeating: bias[o], count: oh * ow)
-                for ky in 0..<k {
-                    for kx in 0..<k {
-                        let src = cols + ((o * k + ky) * k + kx) * n
-                        // ix·s − p + kx within [0, ow): no test in the inner loop
-                        let lo = min(w, max(0, Tensor.ceilDiv(p - kx, s))),
-                            hi = max(lo, min(w, Tensor.floorDiv(ow - 1 + p - kx, s) + 1))
-                        for iy in 0..<h {
-                            let oy = iy * s - p + ky
-                            if oy < 0 || oy >= oh { continue }
-                            let line = dst + oy * ow + (lo * s - p + kx), srow = src + iy * w
-                            for ix in lo..<hi { line[(ix - lo) * s] += srow[ix] }
+            Parallel.forEach(outChannels) { o in (o0 + o * oh * ow).update(repeating: bias[o], count: oh * ow) }
+            var r0 = 0
+            while r0 < h {
+                let r1 = min(h, r0 + band), bn = (r1 - r0) * w
+                // cols[(o·k + ky)·k + kx][i] = Σ_c weight[c][o][ky][kx] · x[c][r0·w + i]   (Wᵀ · X, this band)
+                // Column blocks of the product side by side, one single-threaded sgemm each.
+                let parts = min(GEMM.workers, max(1, bn / 256))
+                weight.withUnsafeBufferPointer { wp in
+                    x.data.withUnsafeBufferPointer { xp in
+                        GEMM.singleThreaded {
+                            Parallel.forEach(parts) { i in
+                                let j0 = bn * i / parts, j1 = bn * (i + 1) / parts
+                                cblas_sgemm(
+                                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(j1 - j0),
+                                    Int32(inChannels), 1, wp.baseAddress, Int32(rows),
+                                    xp.baseAddress! + r0 * w + j0, Int32(n), 0, cols + j0, Int32(bn))
+                            }
                         }
                     }
                 }
-                if let slope = activation.negativeSlope(o) {
-                    for i in 0..<(oh * ow) where dst[i] < 0 { dst[i] *= slope }
+                // col2im: each band's rows scattered into the output (bands touching one output row add up)
+                Parallel.forEach(outChannels) { o in
+                    let dst = o0 + o * oh * ow
+                    for ky in 0..<k {
+                        for kx in 0..<k {
+                            let src = cols + ((o * k + ky) * k + kx) * bn
+                            // ix·s − p + kx within [0, ow): no test in the inner loop
+                            let lo = min(w, max(0, Tensor.ceilDiv(p - kx, s))),
+                                hi = max(lo, min(w, Tensor.floorDiv(ow - 1 + p - kx, s) + 1))
+                            for iy in r0..<r1 {
+                                let oy = iy * s - p + ky
+                                if oy < 0 || oy >= oh { continue }
+                                let line = dst + oy * ow + (lo * s - p + kx), srow = src + (iy - r0) * w
+                                for ix in lo..<hi { line[(ix - lo) * s] += srow[ix] }
+                            }
+                        }
+                    }
                 }
+                r0 = r1
+            }
+            Parallel.forEach(outChannels) { o in
+                guard let slope = activation.negativeSlope(o) else { return }
+                let dst = o0 + o * oh * ow
+                for i in 0..<(oh * ow) where dst[i] < 0 { dst[i] *= slope }
             }
         }
         return out

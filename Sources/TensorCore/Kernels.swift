@@ -66,18 +66,20 @@ extension Kernels {
     /// One output row of IFNet's synthesis from low-resolution motion (the C kernel `fr_synth_row`, per
     /// instruction set): `fields` holds this row's vertically blended low-resolution fields, each `fieldWidth`
     /// floats (flow x₀ y₀ x₁ y₁, mask logit, then `residualPlanes` residual planes: 0, 1 or `channels`); output
-    /// column x (of `outWidth`, planes `outPlaneStride` apart) takes them at x0[x], x1[x] with weight wx[x] and
-    /// samples the frames (height×width) at (baseX[x], baseY) moved by the flow scaled by (scaleX, scaleY).
+    /// column x (of `outWidth`, at `out[c] + outOffset` in each plane) takes them at x0[x], x1[x] with weight wx[x]
+    /// and samples the frames (plane c of height×width at a[c], b[c]) at (baseX[x], baseY) moved by the flow
+    /// scaled by (scaleX, scaleY).
     public static func synthesizeRow(
         fields: UnsafePointer<Float>, fieldWidth: Int, residualPlanes: Int, x0: UnsafePointer<Int32>,
-        x1: UnsafePointer<Int32>, wx: UnsafePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        channels: Int, height: Int, width: Int, baseX: UnsafePointer<Float>, baseY: Float, outWidth: Int,
-        scaleX: Float, scaleY: Float, out: UnsafeMutablePointer<Float>, outPlaneStride: Int
+        x1: UnsafePointer<Int32>, wx: UnsafePointer<Float>, a: UnsafePointer<UnsafePointer<Float>?>,
+        b: UnsafePointer<UnsafePointer<Float>?>, channels: Int, height: Int, width: Int, baseX: UnsafePointer<Float>,
+        baseY: Float, outWidth: Int, scaleX: Float, scaleY: Float, out: UnsafePointer<UnsafeMutablePointer<Float>?>,
+        outOffset: Int
     ) {
         prepare()
         fr_synth_row(
             fields, fieldWidth, residualPlanes, x0, x1, wx, a, b, channels, height, width, baseX, baseY, outWidth,
-            scaleX, scaleY, out, outPlaneStride)
+            scaleX, scaleY, out, outOffset)
     }
 
     /// The horizontal pass of separable resampling (the C kernel `fr_resample_rows`, per instruction set) over

@@ -27,22 +27,73 @@ public struct Placement: Sendable, Hashable, CustomStringConvertible {
     /// given the buffer writes the picture's part (canvas columns `columns` of rows `rows` of every plane; the
     /// rest of those rows is already filled).
     public func canvas(planes: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
-        let W = canvasWidth, H = canvasHeight, cols = columns, rws = rows
-        return [Float](unsafeUninitializedCapacity: planes * W * H) { buf, count in
+        let n = canvasWidth * canvasHeight
+        return [Float](unsafeUninitializedCapacity: planes * n) { buf, count in
             let o = buf.baseAddress!
-            for p in 0..<planes {
-                for r in 0..<H {
-                    let row = o + (p * H + r) * W
-                    if !rws.contains(r) || cols.isEmpty {
-                        row.update(repeating: background, count: W)
-                    } else {
-                        row.update(repeating: background, count: cols.lowerBound)
-                        (row + cols.upperBound).update(repeating: background, count: W - cols.upperBound)
-                    }
-                }
-            }
-            if !cols.isEmpty && !rws.isEmpty { body(o) }
-            count = planes * W * H
+            for p in 0..<planes { fillBars(o + p * n) }
+            if !columns.isEmpty && !rows.isEmpty { body(o) }
+            count = planes * n
         }
+    }
+
+    /// `planes` canvases, each an array of its own (a frame's planes), made as `canvas` makes one: `body` is given
+    /// every plane's buffer at once.
+    public func canvases(planes: Int, _ body: ([UnsafeMutablePointer<Float>]) -> Void) -> [[Float]] {
+        let n = canvasWidth * canvasHeight
+        func make(_ i: Int, _ made: [UnsafeMutablePointer<Float>]) -> [[Float]] {
+            if i == planes {
+                if !columns.isEmpty && !rows.isEmpty { body(made) }
+                return []
+            }
+            var rest: [[Float]] = []
+            let plane = [Float](unsafeUninitializedCapacity: n) { buf, count in
+                fillBars(buf.baseAddress!)
+                rest = make(i + 1, made + [buf.baseAddress!])
+                count = n
+            }
+            return [plane] + rest
+        }
+        return make(0, [])
+    }
+
+    /// The bars of one canvas plane at `o` filled with the background (the picture's part left as it is).
+    private func fillBars(_ o: UnsafeMutablePointer<Float>) {
+        let W = canvasWidth, cols = columns, rws = rows
+        for r in 0..<canvasHeight {
+            let row = o + r * W
+            if !rws.contains(r) || cols.isEmpty {
+                row.update(repeating: background, count: W)
+            } else {
+                row.update(repeating: background, count: cols.lowerBound)
+                (row + cols.upperBound).update(repeating: background, count: W - cols.upperBound)
+            }
+        }
+    }
+}
+
+extension Array where Element == [Float] {
+    /// `body` given a pointer to each plane's floats (a frame's planes, each an array of its own).
+    public func withPlanePointers<R>(_ body: ([UnsafePointer<Float>]) -> R) -> R {
+        func go(_ i: Int, _ got: [UnsafePointer<Float>]) -> R {
+            i == count ? body(got) : self[i].withUnsafeBufferPointer { go(i + 1, got + [$0.baseAddress!]) }
+        }
+        return go(0, [])
+    }
+
+    /// `body` given a pointer to each plane's floats to write (each plane made unique first). The planes are moved
+    /// out one by one while `body` runs (no overlapping access to the array), then put back.
+    public mutating func withMutablePlanePointers<R>(_ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
+        var planes = self
+        self = []
+        func go(_ i: Int, _ got: [UnsafeMutablePointer<Float>]) -> R {
+            if i == planes.count { return body(got) }
+            var p = planes[i]
+            planes[i] = []
+            defer { planes[i] = p }
+            return p.withUnsafeMutableBufferPointer { go(i + 1, got + [$0.baseAddress!]) }
+        }
+        let r = go(0, [])
+        self = planes
+        return r
     }
 }

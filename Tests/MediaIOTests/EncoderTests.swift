@@ -60,6 +60,36 @@ final class EncoderTests: XCTestCase {
     func test_svtav1_10bit420_mkv() throws {
         try check("libsvtav1", container: "mkv", expectPixFmt: "yuv420p10le", minPSNR: 30, crf: 20, preset: "12")
     }
+    /// SVT-AV1's stream structure from a preset's options (the 4K presets' memory setting): passed to the
+    /// encoder (it runs and decodes back), left out for an encoder that has no such option, refused out of range.
+    func test_svtStructureOptions_reachSVT_areLeftOutElsewhere_andAreChecked() throws {
+        let options = ["hierarchical-levels": "2", "lookahead": "0"]
+        for (codec, preset) in [("libsvtav1", "12"), ("libx264", "ultrafast")] {
+            let src = frames(10)
+            let out = dir.file("structure-\(codec).mkv")
+            let w = try MediaWriter(
+                path: out, containerFor: out,
+                stream: streamInfo(width: 256, height: 144, fps: Rational(24), frames: 10),
+                settings: EncoderSettings(codec: codec, crf: 20, preset: preset, options: options), copyFrom: nil)
+            for f in src { try w.write(f) }
+            try w.finish()
+            let r = try MediaReader(path: out)
+            var back: [Frame] = []
+            while let f = try r.nextFrame() { back.append(f) }
+            XCTAssertEqual(back.count, 10, codec)
+            for (a, b) in zip(src, back) { XCTAssertGreaterThan(psnr(a, b), 30, codec) }
+        }
+        XCTAssertNoThrow(try EncoderSettings.check(option: "hierarchical-levels", value: "5"))
+        for (k, v) in [("hierarchical-levels", "1"), ("hierarchical-levels", "2:pin=1"), ("lookahead", "-1")] {
+            XCTAssertThrowsError(try EncoderSettings.check(option: k, value: v)) {
+                XCTAssertTrue("\($0)".contains("must be a whole number"), "\($0)")
+            }
+        }
+        XCTAssertThrowsError(try EncoderSettings.check(option: "svtav1-params", value: "lp=1")) {
+            XCTAssertTrue("\($0)".contains("is not allowed"), "\($0)")
+        }
+    }
+
     func test_prores_10bit422_mov() throws {
         try check("prores_ks", container: "mov", expectPixFmt: "yuv422p10le", minPSNR: 40)
     }

@@ -152,6 +152,39 @@ final class InterpolateTests: XCTestCase {
         }
     }
 
+    func test_beforeFitThatOnlyPads_newFramesAreMadeInTheCanvas_asUnfused() throws {
+        // 192x128 into a 240x128 canvas: no scaling, only bars (the 4K chain's fit-aware case, 2880x2160 in
+        // 3840x2160). Fused, the made frames come out of the interpolation in the canvas, sampled where the
+        // unfused chain samples them: every frame equal to the unfused chain's.
+        func chain(fuse: Bool) throws -> (FitStage, [Frame]) {
+            let interp = try harness(["rate": "96", "flow-scale": "0.5"], input: streamInfo(width: 192, height: 128))
+            let fit = try StageHarness(
+                "fit", options: ["size": "240x128", "background": "0.1", "fuse": fuse ? "true" : "false"],
+                input: interp.output)
+            interp.stage.link(next: fit.stage)
+            for i in 0..<3 {
+                for f in try interp.push(movingSquare(offset: 8 * i, pts: Rational(Int64(i), 24))) { try fit.push(f) }
+            }
+            for f in try interp.finish() { try fit.push(f) }
+            try fit.finish()
+            return (try XCTUnwrap(fit.stage as? FitStage), fit.emitted)
+        }
+        let (fusedFit, fused) = try chain(fuse: true)
+        let (plainFit, plain) = try chain(fuse: false)
+        XCTAssertTrue(fusedFit.fusedUpstream)
+        XCTAssertFalse(plainFit.fusedUpstream)
+        XCTAssertEqual(fused.count, 12)
+        XCTAssertEqual(fused.map(\.pts), plain.map(\.pts))
+        for (k, (a, b)) in zip(fused, plain).enumerated() {
+            XCTAssertEqual(a.properties.extra[FitStage.areaKey], "24,0,192,128")
+            XCTAssertEqual(a.properties.extra[FitStage.areaKey], b.properties.extra[FitStage.areaKey])
+            XCTAssertEqual(a.planes.count, b.planes.count)
+            for (p, q) in zip(a.planes, b.planes) {
+                XCTAssertLessThanOrEqual(try maxAbsDifference(p, q), 1e-5, "frame \(k)")
+            }
+        }
+    }
+
     func test_hardCut_noOutputMixesTheShots() throws {
         // Shot A: the moving square; shot B: another picture. scenecut marks B's first frame.
         var sources: [Frame] = []

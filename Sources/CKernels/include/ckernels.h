@@ -57,16 +57,16 @@ void fr_unpack_c8(const float *src, long C, long hw, float *dst);
 }
 #endif
 
-/// One output row of IFNet's synthesis from low-resolution motion: nc planes of ow floats at out (ostride floats
-/// apart), from the frames A and B (nc planes of h×w each) and `rows`, the low-resolution fields blended
+/// One output row of IFNet's synthesis from low-resolution motion: ow floats at out[c] + ooff in each of nc planes,
+/// from the frames A and B (plane c of h×w floats at A[c], B[c]) and `rows`, the low-resolution fields blended
 /// vertically for this row (fields of fw floats: flow x₀ y₀ x₁ y₁ in low-resolution pixels, the mask logit, then
 /// nr residual planes — 0, 1 (a gray frame's mean) or nc); output column x is the frames' point (bxs[x], fy)
 /// moved by the flow taken at x0s[x], x1s[x] with weight wxs[x] and scaled by (sx, sy); bilinear samples clamped
 /// to the picture, sigmoid mask, residual added and clamped to 0…1. At the frames' own size bxs[x] = x and fy is
 /// the row; at another size the point of the output pixel's centre (resampling in the same pass).
 void fr_synth_row(const float *rows, long fw, long nr, const int *x0s, const int *x1s, const float *wxs,
-                  const float *A, const float *B, long nc, long h, long w, const float *bxs, float fy, long ow,
-                  float sx, float sy, float *out, long ostride);
+                  const float *const *A, const float *const *B, long nc, long h, long w, const float *bxs, float fy,
+                  long ow, float sx, float sy, float *const *out, long ooff);
 
 
 /// The horizontal pass of separable resampling over `rows` rows of sw floats: out[y·ostride + x] =

@@ -129,10 +129,8 @@ public struct Preset {
                         throw RestoreError.preset("preset '\(name)': output.options must be a mapping")
                     }
                     for (ok, ov) in d {
-                        guard EncoderSettings.allowedOptions.contains(ok) else {
-                            throw RestoreError.preset(
-                                "preset '\(name)': output option '\(ok)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)"
-                            )
+                        do { try EncoderSettings.check(option: ok, value: "\(ov)") } catch {
+                            throw RestoreError.preset("preset '\(name)': \(error)")
                         }
                         e.options[ok] = "\(ov)"
                     }

@@ -381,10 +381,8 @@ public final class Restorer {
                     "--crf for \(enc.codec) must be \(range.lowerBound)…\(range.upperBound), not \(q)")
             }
         }
-        if let bad = enc.options.keys.sorted().first(where: { !EncoderSettings.allowedOptions.contains($0) }) {
-            throw RestoreError.preset(
-                "output option '\(bad)' is not allowed (allowed: \(EncoderSettings.allowedOptions.sorted().joined(separator: ", ")); none may name a file)"
-            )
+        for (k, v) in enc.options.sorted(by: { $0.key < $1.key }) {
+            do { try EncoderSettings.check(option: k, value: v) } catch { throw RestoreError.preset("\(error)") }
         }
         var notes: [String] = []
         if let dir = job.modelsDir {

@@ -96,7 +96,6 @@ public final class FitStage: Stage, SizeTarget {
     /// `fit` (with `fuse`) hands it its placement, when it enlarges by a `fusableScales` factor.
     public static func link(_ f: FitFusable, next: any Stage) {
         guard let fit = next as? FitStage, fit.fuse, let r = fit.resampler,
-            r.srcWidth != r.dstWidth || r.srcHeight != r.dstHeight,
             fusableScales.contains(Double(r.dstWidth) / Double(r.srcWidth)),
             fusableScales.contains(Double(r.dstHeight) / Double(r.srcHeight))
         else { return }

@@ -89,35 +89,34 @@ public final class GrainStage: Stage, SyntheticGrain {
         if gw != a.width || gh != a.height {
             noise = Resampler(from: gw, gh, to: a.width, a.height).resample(noise)
         }
-        let luma = f.luma
-        let fw = f.width
-        // The grain of each pixel, from the brightness it sits on.
-        let grain = [Float](unsafeUninitializedCapacity: a.width * a.height) { gb, count in
-            let g = gb.baseAddress!
-            Resampler.parallelRows(a.height) { y in
-                for x in 0..<a.width {
-                    let i = (a.y + y) * fw + a.x + x
-                    g[y * a.width + x] = k * profile.sigma(at: min(max(luma[i], 0), 1)) * noise[y * a.width + x]
-                }
-            }
-            count = a.width * a.height
-        }
+        let fw = f.width, np = f.planes.count
+        let m = YCbCrMatrix(.bt709), gray = f.layout == .gray || np < 3
         // Taking grain out: a sample at the end of the range was clipped there when the grain went
         // in, so what it held is not known; it is left as it is.
         let removing = k < 0
-        let planes = f.planes.map { plane -> [Float] in
-            var out = plane
-            out.withUnsafeMutableBufferPointer { ob in
-                let o = ob.baseAddress!
+        // Row by row: each pixel's grain from the brightness it sits on (BT.709 luma of the input), added to
+        // every plane; no frame-sized luma or grain buffer.
+        var planes = f.planes
+        planes.withMutablePlanePointers { out in
+            f.planes.withPlanePointers { src in
                 Resampler.parallelRows(a.height) { y in
-                    for x in 0..<a.width {
-                        let i = (a.y + y) * fw + a.x + x
-                        if removing && (o[i] <= 0.002 || o[i] >= 0.998) { continue }
-                        o[i] = min(max(o[i] + grain[y * a.width + x], 0), 1)
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: a.width) { g in
+                        let row = (a.y + y) * fw + a.x, nrow = y * a.width
+                        for x in 0..<a.width {
+                            let i = row + x
+                            let l = gray ? src[0][i] : m.kr * src[0][i] + m.kg * src[1][i] + m.kb * src[2][i]
+                            g[x] = k * profile.sigma(at: min(max(l, 0), 1)) * noise[nrow + x]
+                        }
+                        for o in out {
+                            for x in 0..<a.width {
+                                let i = row + x
+                                if removing && (o[i] <= 0.002 || o[i] >= 0.998) { continue }
+                                o[i] = min(max(o[i] + g[x], 0), 1)
+                            }
+                        }
                     }
                 }
             }
-            return out
         }
         return f.with(width: f.width, height: f.height, planes: planes)
     }

@@ -69,10 +69,10 @@ public final class InterpolateStage: Stage, FitFusable {
     private var nextIndex: Int64 = 0
     private var lastDominant = -1
     /// What the network needs of an input frame, made once and used for every instant between
-    /// the frame and its neighbours: its own planes as a tensor, and the RGB copy at the flow size
+    /// the frame and its neighbours: its own planes (the frame's, not a copy), and the RGB copy at the flow size
     /// padded to the network's alignment.
     private struct Prepared {
-        let planes: Tensor
+        let planes: [[Float]]
         let flowInput: Tensor
         /// The refinement's feature pyramid of the flow input, made on first use (`refineFeatures`).
         var features: [Tensor]?
@@ -222,22 +222,22 @@ public final class InterpolateStage: Stage, FitFusable {
         let features = refine && network.refinement != nil ? (try refineFeatures(na), try refineFeatures(nb)) : nil
         let (flow, mask, residual) = try motion(
             p0.flowInput, p1.flowInput, width: a.width, height: a.height, t: Float(t), features: features)
-        let x0 = p0.planes, x1 = p1.planes
-        let y: Tensor
-        if let pl = placement {
-            // in place at the output size: warp and scaling in one resampling
-            y = try IFNet.synthesize(x0, x1, lowFlow: flow, lowMask: mask, lowResidual: residual, placement: pl)
-        } else if flow.width == a.width && flow.height == a.height {
-            var full = try IFNet.synthesize(x0, x1, flow: flow, mask: mask)
+        let planes: [[Float]], width: Int, height: Int
+        if flow.width == a.width && flow.height == a.height && placement == nil {
+            var full = try IFNet.synthesize(
+                Tensor(planes: p0.planes, height: a.height, width: a.width),
+                Tensor(planes: p1.planes, height: a.height, width: a.width), flow: flow, mask: mask)
             if let r = residual { try IFNet.add(residual: r, to: &full) }
-            y = full
+            (planes, width, height) = ((0..<full.channels).map { full.plane($0) }, full.width, full.height)
         } else {
-            // flow-scale below 1: flow, mask and residual upsampled on the fly
-            y = try IFNet.synthesize(x0, x1, lowFlow: flow, lowMask: mask, lowResidual: residual)
+            // flow-scale below 1: flow, mask and residual upsampled on the fly; with a placement, in place at the
+            // output size (warp and scaling in one resampling); the frames' planes read and written as they are
+            planes = try IFNet.synthesize(
+                planes0: p0.planes, p1.planes, height: a.height, width: a.width, lowFlow: flow, lowMask: mask,
+                lowResidual: residual, placement: placement)
+            (width, height) = (placement?.canvasWidth ?? a.width, placement?.canvasHeight ?? a.height)
         }
-        let planes =
-            y.channels == 1 && a.layout.planeCount == 1 ? [y.data] : (0..<a.layout.planeCount).map { y.plane($0) }
-        var out = (t < 0.5 ? a : b).with(width: y.width, height: y.height, planes: planes)
+        var out = (t < 0.5 ? a : b).with(width: width, height: height, planes: planes)
         if let pl = placement {
             out.properties.sampleAspect = .one
             out.properties.extra[FitStage.areaKey] = FitStage.area(pl)
@@ -293,7 +293,7 @@ public final class InterpolateStage: Stage, FitFusable {
         }
         let (ph, pw) = IFNet.paddedSize(height: fh, width: fw, scaleList: scaleList)
         let flowInput = Tensor(planes: planes, height: fh, width: fw).padded(toHeight: ph, width: pw)
-        let p = Prepared(planes: Tensor(planes: f.planes, height: f.height, width: f.width), flowInput: flowInput)
+        let p = Prepared(planes: f.planes, flowInput: flowInput)
         prepared[number] = p
         return p
     }

@@ -36,6 +36,10 @@ public final class UpscaleStage: Stage, OutputAware {
                 "fit-aware", default: false,
                 "when a fit follows that would shrink the network's output by more than 1.3x: first resize the frame (Lanczos) so the output lands just above the fit's size; the network, interpolation and grain then work at that size"
             ),
+            .bool(
+                "back-project", default: true,
+                "with fit-aware's resize: the full-size frame's detail that the smaller network input lacked added back (one step of back-projection: the output made the frame's size, the difference enlarged and added)"
+            ),
             .precision,
             .modelsDir,
         ])
@@ -56,7 +60,9 @@ public final class UpscaleStage: Stage, OutputAware {
     public let network: any SuperResolutionNetwork
     public let modelFiles: [String]
     let tile: Int, pad: Int, budget: Int
-    let fitAware: Bool
+    let fitAware: Bool, backProject: Bool
+    /// The resamplings of `backProject` (output → frame size, and back), made for the first frame.
+    private var backProjection: (down: Resampler, up: Resampler)?
     private let workspace = Workspace()
     private var tileSize = 0
     private var target: (any SizeTarget)?
@@ -69,6 +75,7 @@ public final class UpscaleStage: Stage, OutputAware {
         tile = options.int("tile")
         budget = options.int("memory")
         fitAware = options.bool("fit-aware")
+        backProject = options.bool("back-project")
         workspace.precision = try options.precision()
         let denoise: Double? =
             model == SuperResolutionModels.general || options.has("denoise")
@@ -135,35 +142,76 @@ public final class UpscaleStage: Stage, OutputAware {
             frame.properties.sampleAspect = sampleAspect
         }
         let x = Tensor(planes: frame.promotedToRGB().planes, height: frame.height, width: frame.width)
-        let y = try upscale(x)
+        var rgb = try upscalePlanes(x)
         let s = network.scale, n = frame.width * s * frame.height * s
-        // clipped to 0…1 (gray: the mean of the three), in row bands on every core
+        // clipped to 0…1 in place (gray: the mean of the three), in row bands on every core
         let bands = 4 * ProcessInfo.processInfo.activeProcessorCount, band = (n + bands - 1) / bands
-        let planes: [[Float]] = y.data.withUnsafeBufferPointer { p in
+        let planes: [[Float]] = rgb.withMutablePlanePointers { p in
             if frame.layout == .gray {
                 return [
                     [Float](unsafeUninitializedCapacity: n) { b, c in
                         let o = b
                         Parallel.forEach(bands) { k in
                             for i in (k * band)..<min((k + 1) * band, n) {
-                                o[i] = min(max((p[i] + p[n + i] + p[2 * n + i]) / 3, 0), 1)
+                                o[i] = min(max((p[0][i] + p[1][i] + p[2][i]) / 3, 0), 1)
                             }
                         }
                         c = n
                     }
                 ]
             }
-            return (0..<3).map { ch in
-                [Float](unsafeUninitializedCapacity: n) { b, c in
-                    let o = b
-                    Parallel.forEach(bands) { k in
-                        for i in (k * band)..<min((k + 1) * band, n) { o[i] = min(max(p[ch * n + i], 0), 1) }
-                    }
-                    c = n
+            Parallel.forEach(bands) { k in
+                for ch in 0..<3 {
+                    for i in (k * band)..<min((k + 1) * band, n) { p[ch][i] = min(max(p[ch][i], 0), 1) }
+                }
+            }
+            return []
+        }
+        var out = planes.isEmpty ? rgb : planes
+        if backProject, preScale != nil {
+            backProject(&out, width: frame.width * s, height: frame.height * s, to: input)
+        }
+        try emit(frame.with(width: frame.width * s, height: frame.height * s, planes: out))
+    }
+
+    /// One step of iterative back-projection (Irani & Peleg 1991) onto the frame before `fit-aware` made it smaller:
+    /// the output made the frame's size (Lanczos, as the report's fidelity measures it), its difference from the
+    /// frame enlarged to the output's size and added. The detail the smaller network input lacked comes back from
+    /// the frame itself, so the output scaled back matches the frame as the unshrunk chain's does.
+    func backProject(_ planes: inout [[Float]], width: Int, height: Int, to source: Frame) {
+        let sw = source.width, sh = source.height
+        if backProjection.map({ $0.down.srcWidth != width || $0.down.srcHeight != height || $0.down.dstWidth != sw })
+            ?? true
+        {
+            backProjection = (
+                Resampler(from: width, height, to: sw, sh), Resampler(from: sw, sh, to: width, height)
+            )
+        }
+        guard let (down, up) = backProjection else { return }
+        let src = planes.count == 1 ? [source.luma] : source.promotedToRGB().planes
+        for c in planes.indices {
+            let small = down.resample(planes[c])
+            let d = [Float](unsafeUninitializedCapacity: small.count) { b, n in
+                for i in 0..<small.count { b[i] = src[c][i] - small[i] }
+                n = small.count
+            }
+            let u = up.resample(d)
+            planes[c].withUnsafeMutableBufferPointer { p in
+                Resampler.parallelRows(height) { y in
+                    for i in (y * width)..<((y + 1) * width) { p[i] = min(max(p[i] + u[i], 0), 1) }
                 }
             }
         }
-        try emit(frame.with(width: frame.width * s, height: frame.height * s, planes: planes))
+    }
+
+    /// The network's output as three planes: written there by the network when the frame is one tile, else the
+    /// stitched tiles' planes.
+    func upscalePlanes(_ x: Tensor) throws -> [[Float]] {
+        if x.width <= tileSize + 2 * pad && x.height <= tileSize + 2 * pad {
+            return try network.forwardPlanes(x, workspace: workspace)
+        }
+        let y = try upscale(x)
+        return (0..<y.channels).map { y.plane($0) }
     }
 
     /// Runs the network over overlapping tiles and stitches the centres.
