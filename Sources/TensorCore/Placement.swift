@@ -12,6 +12,40 @@ public struct Placement: Sendable, Hashable, CustomStringConvertible {
         (self.x, self.y, self.background) = (x, y, background)
     }
 
+    /// How a picture is fitted to a canvas of another shape.
+    public enum Fit: String, CaseIterable, Sendable {
+        /// Scaled to fit inside, the rest bars (letterbox/pillarbox).
+        case pad
+        /// Scaled to fill, the overhang cut.
+        case crop
+        /// Scaled to the canvas, the aspect ignored.
+        case stretch
+    }
+
+    /// A picture of display aspect `dar` fitted to a canvasWidth×canvasHeight canvas (the scaled size even,
+    /// centred; negative offsets: cropped).
+    public static func fitting(
+        displayAspect dar: Double, canvasWidth width: Int, canvasHeight height: Int, _ fit: Fit, background: Float = 0
+    ) -> Placement {
+        func even(_ v: Double) -> Int { max(2, Int((v / 2).rounded()) * 2) }
+        let outAspect = Double(width) / Double(height)
+        var sw = width, sh = height
+        switch fit {
+        case .stretch: break
+        case .crop:
+            if dar > outAspect { sw = even(Double(height) * dar) } else { sh = even(Double(width) / dar) }
+        case .pad:
+            if dar > outAspect {
+                sh = min(height, even(Double(width) / dar))
+            } else {
+                sw = min(width, even(Double(height) * dar))
+            }
+        }
+        return Placement(
+            canvasWidth: width, canvasHeight: height, width: sw, height: sh, x: (width - sw) / 2, y: (height - sh) / 2,
+            background: background)
+    }
+
     /// The picture unscaled, filling a canvas of its own size.
     public static func identity(width: Int, height: Int) -> Placement {
         Placement(canvasWidth: width, canvasHeight: height, width: width, height: height, x: 0, y: 0)

@@ -11,6 +11,29 @@ final class ReportTests: XCTestCase {
     override func setUp() { dir = TempDir("report") }
     override func tearDown() { dir.remove() }
 
+    /// The report asks the chain's placing stage where the picture is: pad (pillarbox), crop (the middle of the
+    /// source), stretch; an unknown chain is inferred from the shapes, a known one without a fit fills the frame.
+    func test_activeArea_fromTheFitsPlacement() throws {
+        let src = streamInfo(width: 640, height: 480)
+        func area(_ mode: String?, known: Bool = true) throws -> ActiveArea {
+            let placing = try mode.map {
+                try StageRegistry.make("fit", options: StageOptions(stage: "fit", values: ["mode": $0]))
+                    as? PicturePlacing
+            }
+            return ActiveArea.infer(
+                source: src, outputWidth: 1920, outputHeight: 1080, chain: known, placing: placing ?? nil)
+        }
+        let full = ActiveArea.Rect(x: 0, y: 0, width: 640, height: 480)
+        XCTAssertEqual(try area("pad").output, ActiveArea.Rect(x: 240, y: 0, width: 1440, height: 1080))
+        XCTAssertEqual(try area("pad").source, full)
+        XCTAssertEqual(try area("crop").output, ActiveArea.Rect(x: 0, y: 0, width: 1920, height: 1080))
+        XCTAssertEqual(try area("crop").source, ActiveArea.Rect(x: 0, y: 60, width: 640, height: 360))
+        XCTAssertEqual(try area("stretch").output, ActiveArea.Rect(x: 0, y: 0, width: 1920, height: 1080))
+        XCTAssertEqual(try area("stretch").source, full)
+        XCTAssertEqual(try area(nil, known: false), try area("pad"))
+        XCTAssertEqual(try area(nil, known: true), try area("stretch"))
+    }
+
     func test_report_flagsReplacedFrames_catchesDroppedFrameAndShiftedSound() throws {
         let input = dir.file("in.mp4")
         try testClip(input, seconds: 2, videoOptions: ["-qp", "0"])

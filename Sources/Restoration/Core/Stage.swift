@@ -1,4 +1,5 @@
 import FilmCore
+import TensorCore
 
 /// How many neighbouring frames a stage looks at around the frame it is making.
 public struct TemporalWindow: Sendable, Equatable {
@@ -99,4 +100,10 @@ public protocol SizeTarget: AnyObject {
 /// before any stage is configured, the first `SizeTarget` after it in the chain.
 public protocol OutputAware: AnyObject {
     func aim(at target: any SizeTarget)
+}
+
+/// A stage that places the picture in a canvas of another size (`fit`): what the restoration report asks to
+/// know which part of an output frame shows which part of the source.
+public protocol PicturePlacing {
+    func placement(displayAspect: Double, canvasWidth: Int, canvasHeight: Int) -> Placement
 }

@@ -1,5 +1,6 @@
 import Foundation
 import FilmCore
+import TensorCore
 
 /// Which part of an output frame shows which part of the source: the `fit` stage letterboxes,
 /// pillarboxes or crops, so fidelity compares only the picture, never the bars.
@@ -18,30 +19,35 @@ public struct ActiveArea: Codable, Sendable, Equatable {
     /// In source pixels.
     public var source: Rect
 
-    /// From the chain's last `fit` stage (its mode) or, when the chain is unknown, from the two
-    /// shapes (a picture of another shape in the output is taken as letterboxed or pillarboxed).
-    public static func infer(source: StreamInfo, outputWidth ow: Int, outputHeight oh: Int, fitMode: String?)
-        -> ActiveArea
-    {
-        let full = ActiveArea(
-            output: Rect(x: 0, y: 0, width: ow, height: oh),
-            source: Rect(x: 0, y: 0, width: source.width, height: source.height))
+    /// Where the source's picture is in the output, from the placement of the chain's last stage that places it
+    /// (`PicturePlacing`), given the output's size; a chain without one fills the output (stretch); an unknown
+    /// chain (`placing` nil) is inferred from the two shapes: a picture of another shape in the output is taken as
+    /// letterboxed or pillarboxed.
+    public static func infer(
+        source: StreamInfo, outputWidth ow: Int, outputHeight oh: Int, chain known: Bool, placing: PicturePlacing?
+    ) -> ActiveArea {
         let dar = source.displayAspect.doubleValue
-        let mode = fitMode ?? (abs(Double(ow) / Double(oh) / dar - 1) < 0.01 ? "stretch" : "pad")
-        let p = FitStage.placement(displayAspect: dar, width: ow, height: oh, mode: mode)
-        switch mode {
-        case "stretch": return full
-        case "crop":
-            // The scaled picture is larger than the output: the visible part, in source pixels.
-            let sx = Double(source.width) / Double(p.width), sy = Double(source.height) / Double(p.height)
-            let w = min(source.width, Int((Double(ow) * sx).rounded())),
-                h = min(source.height, Int((Double(oh) * sy).rounded()))
-            return ActiveArea(
-                output: full.output,
-                source: Rect(x: (source.width - w) / 2, y: (source.height - h) / 2, width: w, height: h))
-        default:
-            return ActiveArea(output: Rect(x: p.x, y: p.y, width: p.width, height: p.height), source: full.source)
+        let p: Placement
+        if let placing {
+            p = placing.placement(displayAspect: dar, canvasWidth: ow, canvasHeight: oh)
+        } else {
+            let sameShape = abs(Double(ow) / Double(oh) / dar - 1) < 0.01
+            p = .fitting(displayAspect: dar, canvasWidth: ow, canvasHeight: oh, known || sameShape ? .stretch : .pad)
         }
+        return ActiveArea(placement: p, source: source)
+    }
+
+    /// The visible part of a placed picture: in the canvas, and the same part in source pixels (all of the
+    /// source when padded or stretched; the middle when cropped).
+    public init(placement p: Placement, source: StreamInfo) {
+        let cols = p.columns, rows = p.rows
+        let sx = Double(source.width) / Double(max(p.width, 1)), sy = Double(source.height) / Double(max(p.height, 1))
+        let x = min(source.width - 1, max(0, Int((Double(cols.lowerBound - p.x) * sx).rounded())))
+        let y = min(source.height - 1, max(0, Int((Double(rows.lowerBound - p.y) * sy).rounded())))
+        output = Rect(x: cols.lowerBound, y: rows.lowerBound, width: cols.count, height: rows.count)
+        self.source = Rect(
+            x: x, y: y, width: min(source.width - x, Int((Double(cols.count) * sx).rounded())),
+            height: min(source.height - y, Int((Double(rows.count) * sy).rounded())))
     }
 
     /// A rectangle of a plane.

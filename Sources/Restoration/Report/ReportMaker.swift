@@ -83,8 +83,9 @@ public enum ReportMaker {
         var refInfo = srcReader.stream
         for n in nodes { refInfo = try n.stage.configure(refInfo) }
         let cleaned = refEntries.filter { spec($0)?.has(.analysis) == false }.map(\.name)
-        let fitMode: String? = chain.map { c in
-            c.last { spec($0)?.sizeOption != nil }.map { $0.options["mode"] ?? "pad" } ?? "stretch"
+        // The picture's place in the output: asked of the chain's last stage that sets the size, if it places it.
+        let placing = chain?.last { spec($0)?.sizeOption != nil }.flatMap {
+            (try? Restorer.makeNode($0, modelsDir: nil))?.stage as? PicturePlacing
         }
         // Synthetic grain is declared, not invented: when the chain ends with `grain`, the grain it
         // gave each compared frame (a known function of the frame's time, source frame and measured
@@ -95,7 +96,7 @@ public enum ReportMaker {
         }
         let area = ActiveArea.infer(
             source: srcReader.stream, outputWidth: outReader.stream.width, outputHeight: outReader.stream.height,
-            fitMode: fitMode)
+            chain: chain != nil, placing: placing)
 
         let total = audit.input.videoFrames
         let n = max(1, options.stills)

@@ -8,7 +8,7 @@ import TensorCore
 /// Right after `interpolate` (with `fuse`, the default), the frames the interpolation makes are synthesized
 /// straight into their place at the output size — the warp and the scaling in one bilinear resampling, once per
 /// output frame at the output size — and pass through here; the source frames it copies are fitted here.
-public final class FitStage: Stage, SizeTarget {
+public final class FitStage: Stage, SizeTarget, PicturePlacing {
     public static let spec = StageSpec(
         name: "fit",
         summary: "scale to the output size keeping the display aspect ratio (Lanczos), pad or crop",
@@ -16,7 +16,7 @@ public final class FitStage: Stage, SizeTarget {
         options: [
             .size("size", default: (3840, 2160), "output size WIDTHxHEIGHT (also 4k, 1080p, 720p)"),
             .choice(
-                "mode", ["pad", "crop", "stretch"], default: "pad",
+                "mode", Placement.Fit.allCases.map(\.rawValue), default: Placement.Fit.pad.rawValue,
                 "pad (letterbox/pillarbox), crop (fill and crop) or stretch"),
             .number("background", 0...1, default: 0, "gray level of the padding (0 black)"),
             .bool(
@@ -28,7 +28,7 @@ public final class FitStage: Stage, SizeTarget {
     public static let areaKey = "fit.area"
 
     let width: Int, height: Int
-    let mode: String
+    let mode: Placement.Fit
     let background: Float
     let fuse: Bool
     private var resampler: Resampler?
@@ -40,38 +40,21 @@ public final class FitStage: Stage, SizeTarget {
 
     public init(options: StageOptions) throws {
         (width, height) = options.size("size")
-        mode = options.choice("mode")
+        mode = Placement.Fit(rawValue: options.choice("mode")) ?? .pad
         background = Float(options.number("background"))
         fuse = options.bool("fuse")
     }
 
-    /// The size the picture is scaled to and where its top-left lands in a width×height output
-    /// (negative offsets: cropped).
-    static func placement(displayAspect dar: Double, width: Int, height: Int, mode: String) -> (
-        width: Int, height: Int, x: Int, y: Int
-    ) {
-        let outAspect = Double(width) / Double(height)
-        var sw = width, sh = height
-        switch mode {
-        case "stretch": break
-        case "crop":
-            if dar > outAspect { sw = even(Double(height) * dar) } else { sh = even(Double(width) / dar) }
-        default:
-            if dar > outAspect {
-                sh = min(height, even(Double(width) / dar))
-            } else {
-                sw = min(width, even(Double(height) * dar))
-            }
-        }
-        return (sw, sh, (width - sw) / 2, (height - sh) / 2)
+    /// Where a picture of this display aspect lands in a canvas of this size, by this stage's mode.
+    public func placement(displayAspect: Double, canvasWidth: Int, canvasHeight: Int) -> Placement {
+        .fitting(displayAspect: displayAspect, canvasWidth: canvasWidth, canvasHeight: canvasHeight, mode)
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
-        let (sw, sh, ox, oy) = Self.placement(
-            displayAspect: input.displayAspect.doubleValue, width: width, height: height, mode: mode)
-        resampler = Resampler(from: input.width, input.height, to: sw, sh)
-        placement = Placement(
-            canvasWidth: width, canvasHeight: height, width: sw, height: sh, x: ox, y: oy, background: background)
+        var p = placement(displayAspect: input.displayAspect.doubleValue, canvasWidth: width, canvasHeight: height)
+        p.background = background
+        resampler = Resampler(from: input.width, input.height, to: p.width, p.height)
+        placement = p
         fusedUpstream = false
         var out = input
         out.width = width
@@ -81,11 +64,9 @@ public final class FitStage: Stage, SizeTarget {
     }
 
     public func placedSize(displayAspect: Double) -> (width: Int, height: Int) {
-        let p = Self.placement(displayAspect: displayAspect, width: width, height: height, mode: mode)
+        let p = placement(displayAspect: displayAspect, canvasWidth: width, canvasHeight: height)
         return (p.width, p.height)
     }
-
-    static func even(_ v: Double) -> Int { max(2, Int((v / 2).rounded()) * 2) }
 
     /// The scalings a bilinear resampling does about as well as Lanczos: enlarging by at most 1.5 (at 1.125, the
     /// 4K chain's step, the two differ by 58 dB PSNR on real upscaled film). Smaller ones would alias, larger ones
