@@ -8,11 +8,11 @@ final class FormatInput {
     let path: String
 
     /// A file, or a picture sequence (a folder or a printf pattern: `ImageSequence`), opened with
-    /// FFmpeg's image2 demuxer at its first number and rate.
-    init(path: String) throws {
+    /// FFmpeg's image2 demuxer at its first number and rate (`sequenceRate`, else the sequence's own).
+    init(path: String, sequenceRate: Rational? = nil) throws {
         self.path = path
         var c: UnsafeMutablePointer<AVFormatContext>? = nil
-        if let seq = try ImageSequence.detect(path) {
+        if let seq = try ImageSequence.detect(path, rate: sequenceRate) {
             var opts: OpaquePointer? = nil
             defer { av_dict_free(&opts) }
             av_dict_set(&opts, "start_number", String(seq.firstNumber), 0)

@@ -26,13 +26,6 @@ public struct ImageSequence: Sendable, Equatable {
 
     public static let extensions: Set<String> = ["dpx", "tif", "tiff", "png", "exr", "jpg", "jpeg"]
 
-    /// Rates given with `--input-rate`, by pattern (read wherever the sequence is opened).
-    private static let rateOverrides = Locked<[String: Rational]>([:])
-    public static func setRate(_ rate: Rational?, for path: String) {
-        guard let p = try? detect(path) else { return }
-        rateOverrides.withLock { $0[p.pattern] = rate }
-    }
-
     /// Whether `path` names a sequence (a folder, or a name with a printf `%d` field).
     public static func looksLikeSequence(_ path: String) -> Bool {
         var isDir: ObjCBool = false
@@ -41,8 +34,9 @@ public struct ImageSequence: Sendable, Equatable {
     }
 
     /// The sequence `path` names, nil when it names a plain file; an error when it names a folder
-    /// or pattern that holds no usable sequence.
-    public static func detect(_ path: String) throws -> ImageSequence? {
+    /// or pattern that holds no usable sequence. `rate` (`--input-rate`) is the rate its frames are shown at;
+    /// nil: the DPX or EXR header's, else 24.
+    public static func detect(_ path: String, rate override: Rational? = nil) throws -> ImageSequence? {
         guard looksLikeSequence(path) else { return nil }
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -127,7 +121,6 @@ public struct ImageSequence: Sendable, Equatable {
             + suffix.replacingOccurrences(of: "%", with: "%%")
         let header = suffix.lowercased().hasSuffix(".dpx") ? DPXHeader(path: first.1) : nil
         let exr = suffix.lowercased().hasSuffix(".exr") ? EXRHeader(path: first.1) : nil
-        let override: Rational? = Self.rateOverrides.withLock { $0[pattern] }
         let rate: Rational, source: String
         if let r = override {
             rate = r

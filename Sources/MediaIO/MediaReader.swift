@@ -62,9 +62,10 @@ public final class MediaReader {
     /// After `seek`: frames before this time are decoded and dropped.
     private var seekTarget: (time: Rational, index: Int, fromStart: Bool)?
 
-    public init(path: String, threads: Int = 0) throws {
+    /// `sequenceRate`: the rate a picture sequence's frames are shown at (`--input-rate`; ignored for a video file).
+    public init(path: String, threads: Int = 0, sequenceRate: Rational? = nil) throws {
         self.path = path
-        input = try FormatInput(path: path)
+        input = try FormatInput(path: path, sequenceRate: sequenceRate)
         info = Self.describe(input)
         var decoder: UnsafePointer<AVCodec>? = nil
         let best = av_find_best_stream(input.pointer, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)

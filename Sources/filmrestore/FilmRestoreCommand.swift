@@ -263,6 +263,7 @@ struct Restore: ParsableCommand {
                                 / (restorer.outputStream.frameRate ?? restorer.outputStream.averageRate)
                         }
                 }
+                options.sourceRate = job.inputRate
                 let (r, images) = try ReportMaker.make(
                     source: input, output: output, chain: restorer.entries, run: run, options: options)
                 let json = try ReportPage.write(
@@ -344,6 +345,7 @@ struct Restore: ParsableCommand {
             let jf = try JobFile.load(jobPath)
             let path = jf.inputPath(jobPath: jobPath, override: input)
             var rj = RestoreJob(input: path, output: "", preset: jf.preset)
+            rj.inputRate = jf.inputRate
             rj.modelsDir = recipe.modelsDir
             rj.stagesResolved = true
             rj.queueCapacity = queueCapacity
@@ -450,7 +452,7 @@ struct Preview: ParsableCommand {
             defer { interrupt.cancel() }
             let summary = try restorer.run()
             // The still pair: the source frame at the start of the part, and what the chain made of it.
-            let sourceReader = try MediaReader(path: input)
+            let sourceReader = try MediaReader(path: input, sequenceRate: job.inputRate)
             guard let b = try sourceReader.nextFrame(notBefore: start), let a = try MediaReader(path: clip).nextFrame()
             else {
                 throw RestoreError.input("\(input): no frame at \(at)")
@@ -459,7 +461,8 @@ struct Preview: ParsableCommand {
             try SmallFile.write(Data(try StillImage.png(a)), to: after, force: force, inputs: job.inputs)
             // The part side by side with its source, for the eye (and for showing the archive).
             try BeforeAfterClip.write(
-                source: input, start: start, restored: clip, to: pair, force: force, inputs: job.inputs)
+                source: input, sourceRate: job.inputRate, start: start, restored: clip, to: pair, force: force,
+                inputs: job.inputs)
             let rate = restorer.reader.stream.frameRate ?? restorer.reader.stream.averageRate
             let sourceFrames = max(1, Int((length * rate).rounded))
             let perFrame = summary.seconds / Double(sourceFrames)
@@ -817,6 +820,7 @@ struct RecipeOptions: ParsableArguments {
 
     /// The preset with `--set` applied and the size, rate and encoder overrides.
     func makeJob(input: String, output: String) throws -> RestoreJob {
+        var sequenceRate: Rational? = nil
         if let r = inputRate {
             let v = try Limits.rate(r, flag: "--input-rate", range: Limits.inputRates)
             guard ImageSequence.looksLikeSequence(input) else {
@@ -824,7 +828,7 @@ struct RecipeOptions: ParsableArguments {
                     "--input-rate is for a picture sequence (a folder or a pattern like reel_%06d.dpx); a video file has its own rate"
                 )
             }
-            ImageSequence.setRate(v, for: input)
+            sequenceRate = v
         }
         var p = try PresetLibrary.load(preset)
         try applySettings(settings, to: &p)
@@ -834,6 +838,7 @@ struct RecipeOptions: ParsableArguments {
             }
         }
         var job = RestoreJob(input: input, output: output, preset: p)
+        job.inputRate = sequenceRate
         job.modelsDir = modelsDir
         job.readFiles = p.path.map { [$0] } ?? []
         if let s = size {

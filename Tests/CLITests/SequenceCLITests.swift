@@ -53,6 +53,26 @@ final class SequenceCLITests: CLITestCase {
                 "default (no rate in the files"))
     }
 
+    /// `--input-rate` travels with the job, not through a process-wide table: planned at 18 fps, every segment (a
+    /// process of its own, given no rate) restores at 18 fps, and the assembled film is the 24 scans at 18 fps.
+    func test_plannedSequence_keepsItsInputRate_inEverySegment() throws {
+        let (dpx, _) = try scans()
+        let job = dir.file("seq-job.json"), out = dir.file("seq-assembled.mkv")
+        var r = try cli(["plan", dpx, "--preset", "master-ffv1", "--segments", "2", "--input-rate", "18", "-o", job])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for i in 0..<2 {
+            r = try cli(["restore", "--job", job, "--segment", "\(i)", "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        r = try cli(["assemble", job, "-o", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let v = try XCTUnwrap(try probeStreams(out).first { $0.type == "video" })
+        XCTAssertEqual(v.rFrameRate, "18/1")
+        let times = try probeFrameTimes(out)
+        XCTAssertEqual(times.count, 24)
+        XCTAssertEqual((times.last ?? 0) - (times.first ?? 0), 23.0 / 18, accuracy: 0.002)
+    }
+
     func test_incompleteOrMixedSequences_areErrorsNamingTheProblem() throws {
         let (dpx, tiff) = try scans()
         try FileManager.default.removeItem(atPath: tiff + "/f_0007.tif")

@@ -11,11 +11,12 @@ public enum BeforeAfterClip {
     /// Each half is at most `maxHeight` rows (never enlarged past the restoration's height).
     @discardableResult
     public static func write(
-        source: String, start: Rational, restored: String, to path: String, maxHeight: Int = 540,
+        source: String, sourceRate: Rational? = nil, start: Rational, restored: String, to path: String,
+        maxHeight: Int = 540,
         force: Bool, inputs: [String]
     ) throws -> Int {
         let after = try MediaReader(path: restored)
-        let before = try MediaReader(path: source)
+        let before = try MediaReader(path: source, sequenceRate: sourceRate)
         let a = after.stream, b = before.stream
         // The halves share a height; each keeps its own display shape.
         let h = min(maxHeight, a.height) & ~1

@@ -6,6 +6,8 @@ import TensorCore
 /// What to restore, how, and where.
 public struct RestoreJob {
     public var input: String
+    /// The rate a picture-sequence input is shown at (`--input-rate`); nil: its header's, else 24.
+    public var inputRate: Rational?
     public var output: String
     public var preset: Preset
     /// Overrides the output size (every `fit` stage; adds one if the preset has none).
@@ -247,7 +249,7 @@ public final class Restorer {
     public init(job: RestoreJob) throws {
         self.job = job
         let fm = FileManager.default
-        do { sequence = try ImageSequence.detect(job.input) } catch let e as MediaError {
+        do { sequence = try ImageSequence.detect(job.input, rate: job.inputRate) } catch let e as MediaError {
             throw RestoreError.input(e.description)
         }
         if sequence == nil {
@@ -272,7 +274,7 @@ public final class Restorer {
         var entries = job.preset.stages
         if let s = job.size { Self.setRole(\.sizeOption, to: "\(s.width)x\(s.height)", in: &entries) }
         if let r = job.fps { Self.setRole(\.rateOption, to: r.description, in: &entries) }
-        do { reader = try MediaReader(path: job.input) } catch let e as MediaError {
+        do { reader = try MediaReader(path: job.input, sequenceRate: job.inputRate) } catch let e as MediaError {
             throw RestoreError.input("cannot read \(job.input): \(Self.shortReason(e, path: job.input))")
         }
         reader.frameNames = sequence?.files.map { ($0 as NSString).lastPathComponent }

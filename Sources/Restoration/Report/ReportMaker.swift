@@ -14,6 +14,8 @@ public struct ReportOptions: Sendable {
     /// Audit a part of the film (source times; the output is that part, starting at 0): nil for the whole film.
     public var partStart: Rational? = nil
     public var partEnd: Rational? = nil
+    /// The rate a picture-sequence source is shown at (`--input-rate`); nil: its header's, else 24.
+    public var sourceRate: Rational? = nil
     public init() {}
 }
 
@@ -64,7 +66,7 @@ public enum ReportMaker {
             ?? options.partEnd.map { (start: Rational.zero, end: Optional($0)) }
         let audit = try TimingAudit.run(input: source, output: output, part: part)
         let srcReader: MediaReader, outReader: MediaReader
-        do { srcReader = try MediaReader(path: source) } catch let e as MediaError {
+        do { srcReader = try MediaReader(path: source, sequenceRate: options.sourceRate) } catch let e as MediaError {
             throw RestoreError.input("cannot read \(source): \(e)")
         }
         do { outReader = try MediaReader(path: output) } catch let e as MediaError {

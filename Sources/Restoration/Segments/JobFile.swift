@@ -34,6 +34,9 @@ public struct JobFile: Codable, Sendable {
     public var sourceFrames: Int
     public var sourceDuration: Rational
     public var outputRate: Rational?
+    /// The rate a picture-sequence input was planned at (`--input-rate`), used by every segment; nil: its
+    /// header's, else 24.
+    public var inputRate: Rational? = nil
     public var expectedFrames: Int?
     /// Relative to the job file's folder unless absolute.
     public var segmentsDir: String
@@ -187,7 +190,7 @@ extension Restorer {
         let r = try recipe()
         return JobFile(
             recipe: r, fingerprint: r.fingerprint, context: .init(past: context.past, future: context.future),
-            sourceFrames: times.count, sourceDuration: duration, outputRate: outRate,
+            sourceFrames: times.count, sourceDuration: duration, outputRate: outRate, inputRate: job.inputRate,
             expectedFrames: expected, segmentsDir: segmentsDir, segments: segs,
             part: window.map { _ in JobFile.Part(start: startTime, end: after?.time) })
     }
