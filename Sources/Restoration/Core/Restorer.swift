@@ -500,6 +500,20 @@ public final class Restorer {
         var from: Rational
         var to: Rational?
         var frames: Int?
+
+        /// Whether an output frame belongs to the part, `written` of its frames being out already.
+        func keeps(_ f: Frame, written: Int) -> Bool {
+            f.pts >= from && (to.map { f.pts < $0 } ?? true) && (frames.map { written < $0 } ?? true)
+        }
+    }
+
+    /// Refuses to start over a work folder an interrupted run left, unless `--resume` continues it or `--force`
+    /// replaces it.
+    func refuseInterruptedRun(in work: String, resume: Bool) throws {
+        guard !resume, !job.force else { return }
+        throw RestoreError.output(
+            "an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over"
+        )
     }
 
     func rangeWindow(_ r: RestoreJob.TimeRange) throws -> RangeWindow {
@@ -684,8 +698,7 @@ public final class Restorer {
                         muxed.set(slot.writer!.packetsMuxed)
                         return
                     }
-                    guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ slot.written < $0 }) ?? true
-                    else { return }
+                    guard w.keeps(f, written: slot.written) else { return }
                     if slot.writer == nil {
                         slot.first = f.pts
                         slot.writer = try makeWriter(

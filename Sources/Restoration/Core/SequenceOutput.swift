@@ -228,10 +228,8 @@ extension Restorer {
                             "the interrupted restore in \(work) was made with another recipe (preset \($0.preset), \($0.width)x\($0.height)): --resume continues only the same input, preset and options; --force starts over"
                         } ?? "\(work) has no record of the run that made it: --force starts over")
                 }
-            } else if !job.force {
-                throw RestoreError.output(
-                    "an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over"
-                )
+            } else {
+                try refuseInterruptedRun(in: work, resume: false)
             }
             if !keep {
                 do { try fm.removeItem(atPath: work) } catch {
@@ -267,10 +265,7 @@ extension Restorer {
         try pipeline.run(
             source: windowedSource(window),
             sink: { f in
-                if let w = window {
-                    guard f.pts >= w.from, w.to.map({ f.pts < $0 }) ?? true, w.frames.map({ count.k < $0 }) ?? true
-                    else { return }
-                }
+                if let w = window, !w.keeps(f, written: count.k) { return }
                 let name = seq.name(sameFrames ? first + f.properties.sourceIndex : first + count.k)
                 let final = work + "/" + name
                 count.k += 1

@@ -172,11 +172,7 @@ extension Restorer {
         let work = Self.workFolder(for: job.output)
         let fm = FileManager.default
         if fm.fileExists(atPath: work) && !cp.resume {
-            guard job.force else {
-                throw RestoreError.output(
-                    "an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over"
-                )
-            }
+            try refuseInterruptedRun(in: work, resume: cp.resume)
             try? fm.removeItem(atPath: work)
         }
         let recipe = try self.recipe()
