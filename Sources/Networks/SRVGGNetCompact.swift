@@ -72,7 +72,8 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
 
     /// The output as three planes of its own, written there by the last step (no tensor to split).
     public func forwardPlanes(_ x: Tensor, workspace: Workspace) throws -> [[Float]] {
-        var planes = [[Float]](repeating: [Float](repeating: 0, count: x.height * scale * x.width * scale), count: 3)
+        let n = x.height * scale * x.width * scale
+        var planes = (0..<3).map { _ in [Float](repeating: 0, count: n) }
         var failure: Error?
         planes.withMutablePlanePointers {
             do { try run(x, workspace: workspace, into: $0) } catch { failure = error }

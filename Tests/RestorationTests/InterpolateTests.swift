@@ -98,28 +98,28 @@ final class InterpolateTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(p, 28)
     }
 
+    /// 24 → 96 fps on three 192x128 frames of a moving square, then fit into `size` (background 0.1), the fit
+    /// linked to the interpolation as the pipeline links them: both stages and what the fit emitted.
+    func interpolateThenFit(into size: String, fuse: Bool) throws -> (InterpolateStage, FitStage, [Frame]) {
+        let interp = try harness(["rate": "96", "flow-scale": "0.5"], input: streamInfo(width: 192, height: 128))
+        let fit = try StageHarness(
+            "fit", options: ["size": size, "background": "0.1", "fuse": fuse ? "true" : "false"], input: interp.output)
+        interp.stage.link(next: fit.stage)
+        for i in 0..<3 {
+            for f in try interp.push(movingSquare(offset: 8 * i, pts: Rational(Int64(i), 24))) { try fit.push(f) }
+        }
+        for f in try interp.finish() { try fit.push(f) }
+        try fit.finish()
+        return (try XCTUnwrap(interp.stage as? InterpolateStage), try XCTUnwrap(fit.stage as? FitStage), fit.emitted)
+    }
+
     func test_beforeFit_newFramesAreMadeInPlaceAtTheOutputSize() throws {
         // 24 → 96 fps, then fit 192x128 into 320x180 (pillarbox): with `fuse` the interpolated frames come out
         // of the interpolation already in the canvas (one bilinear resampling) and pass through fit; the copies
         // are fitted as before. Against the same chain unfused: same instants, sizes and areas, copies equal,
         // new frames close, both as near the truth.
-        func chain(fuse: Bool) throws -> (InterpolateStage, FitStage, [Frame]) {
-            let interp = try harness(["rate": "96", "flow-scale": "0.5"], input: streamInfo(width: 192, height: 128))
-            let fit = try StageHarness(
-                "fit", options: ["size": "320x180", "background": "0.1", "fuse": fuse ? "true" : "false"],
-                input: interp.output)
-            interp.stage.link(next: fit.stage)
-            for i in 0..<3 {
-                for f in try interp.push(movingSquare(offset: 8 * i, pts: Rational(Int64(i), 24))) { try fit.push(f) }
-            }
-            for f in try interp.finish() { try fit.push(f) }
-            try fit.finish()
-            return (
-                try XCTUnwrap(interp.stage as? InterpolateStage), try XCTUnwrap(fit.stage as? FitStage), fit.emitted
-            )
-        }
-        let (fusedInterp, fusedFit, fused) = try chain(fuse: true)
-        let (plainInterp, plainFit, plain) = try chain(fuse: false)
+        let (fusedInterp, fusedFit, fused) = try interpolateThenFit(into: "320x180", fuse: true)
+        let (plainInterp, plainFit, plain) = try interpolateThenFit(into: "320x180", fuse: false)
         XCTAssertEqual(fusedInterp.placement, fusedFit.placement)
         XCTAssertTrue(fusedFit.fusedUpstream)
         XCTAssertNil(plainInterp.placement)
@@ -156,21 +156,8 @@ final class InterpolateTests: XCTestCase {
         // 192x128 into a 240x128 canvas: no scaling, only bars (the 4K chain's fit-aware case, 2880x2160 in
         // 3840x2160). Fused, the made frames come out of the interpolation in the canvas, sampled where the
         // unfused chain samples them: every frame equal to the unfused chain's.
-        func chain(fuse: Bool) throws -> (FitStage, [Frame]) {
-            let interp = try harness(["rate": "96", "flow-scale": "0.5"], input: streamInfo(width: 192, height: 128))
-            let fit = try StageHarness(
-                "fit", options: ["size": "240x128", "background": "0.1", "fuse": fuse ? "true" : "false"],
-                input: interp.output)
-            interp.stage.link(next: fit.stage)
-            for i in 0..<3 {
-                for f in try interp.push(movingSquare(offset: 8 * i, pts: Rational(Int64(i), 24))) { try fit.push(f) }
-            }
-            for f in try interp.finish() { try fit.push(f) }
-            try fit.finish()
-            return (try XCTUnwrap(fit.stage as? FitStage), fit.emitted)
-        }
-        let (fusedFit, fused) = try chain(fuse: true)
-        let (plainFit, plain) = try chain(fuse: false)
+        let (_, fusedFit, fused) = try interpolateThenFit(into: "240x128", fuse: true)
+        let (_, plainFit, plain) = try interpolateThenFit(into: "240x128", fuse: false)
         XCTAssertTrue(fusedFit.fusedUpstream)
         XCTAssertFalse(plainFit.fusedUpstream)
         XCTAssertEqual(fused.count, 12)

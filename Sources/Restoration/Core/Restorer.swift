@@ -507,10 +507,10 @@ public final class Restorer {
         }
     }
 
-    /// Refuses to start over a work folder an interrupted run left, unless `--resume` continues it or `--force`
+    /// Refuses to start over (without `--resume`) a work folder an interrupted run left, unless `--force`
     /// replaces it.
-    func refuseInterruptedRun(in work: String, resume: Bool) throws {
-        guard !resume, !job.force else { return }
+    func refuseInterruptedRun(in work: String) throws {
+        guard !job.force else { return }
         throw RestoreError.output(
             "an interrupted restore of \(job.output) is in \(work): add --resume to continue it, or --force to start over"
         )

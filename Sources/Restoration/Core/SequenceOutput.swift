@@ -229,7 +229,7 @@ extension Restorer {
                         } ?? "\(work) has no record of the run that made it: --force starts over")
                 }
             } else {
-                try refuseInterruptedRun(in: work, resume: false)
+                try refuseInterruptedRun(in: work)
             }
             if !keep {
                 do { try fm.removeItem(atPath: work) } catch {

@@ -172,7 +172,7 @@ extension Restorer {
         let work = Self.workFolder(for: job.output)
         let fm = FileManager.default
         if fm.fileExists(atPath: work) && !cp.resume {
-            try refuseInterruptedRun(in: work, resume: cp.resume)
+            try refuseInterruptedRun(in: work)
             try? fm.removeItem(atPath: work)
         }
         let recipe = try self.recipe()

@@ -47,12 +47,13 @@ public final class FitStage: Stage, SizeTarget, PicturePlacing {
 
     /// Where a picture of this display aspect lands in a canvas of this size, by this stage's mode.
     public func placement(displayAspect: Double, canvasWidth: Int, canvasHeight: Int) -> Placement {
-        .fitting(displayAspect: displayAspect, canvasWidth: canvasWidth, canvasHeight: canvasHeight, mode)
+        .fitting(
+            displayAspect: displayAspect, canvasWidth: canvasWidth, canvasHeight: canvasHeight, mode,
+            background: background)
     }
 
     public func configure(_ input: StreamInfo) throws -> StreamInfo {
-        var p = placement(displayAspect: input.displayAspect.doubleValue, canvasWidth: width, canvasHeight: height)
-        p.background = background
+        let p = placement(displayAspect: input.displayAspect.doubleValue, canvasWidth: width, canvasHeight: height)
         resampler = Resampler(from: input.width, input.height, to: p.width, p.height)
         placement = p
         fusedUpstream = false
