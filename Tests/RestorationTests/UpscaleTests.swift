@@ -1,8 +1,9 @@
 import XCTest
 import FilmCore
-import Restoration
 import TensorCore
 import TestSupport
+
+@testable import Restoration
 
 final class UpscaleTests: XCTestCase {
     static var modelsDir: String {
@@ -117,6 +118,24 @@ final class UpscaleTests: XCTestCase {
         let maxErr = (try maxAbsDifference(a.planes.flatMap { $0 }, b.planes.flatMap { $0 }))
         XCTAssertLessThanOrEqual(maxErr, 1e-4)
         XCTAssertEqual(a.pts, f.pts)
+    }
+
+    /// A memory budget the frame does not fit cuts it into bands of whole rows (overlapping above and below
+    /// only), written straight into the output's planes: the same picture as the whole frame at once.
+    func test_upscale_memoryBudget_bandsOfRowsEqualTheWholeFrame() throws {
+        let f = syntheticFrame(width: 400, height: 300, index: 2)
+        let whole = try stage(input: streamInfo(width: 400, height: 300))
+        // 64 MiB at ~0.9 kB per input pixel: bands of 100 rows and 18 rows of overlap, 3 of them
+        let banded = try stage(["memory": "64"], input: streamInfo(width: 400, height: 300))
+        let a = try XCTUnwrap(try whole.push(f).first), b = try XCTUnwrap(try banded.push(f).first)
+        XCTAssertEqual(b.width, 1600)
+        XCTAssertEqual(b.height, 1200)
+        let maxErr = (try maxAbsDifference(a.planes.flatMap { $0 }, b.planes.flatMap { $0 }))
+        XCTAssertLessThanOrEqual(maxErr, 1e-4)
+        let up = try XCTUnwrap(banded.stage as? UpscaleStage)
+        let tile = up.tiling(width: 400, height: 300)
+        XCTAssertEqual(tile.width, 400)
+        XCTAssertEqual(tile.height, 100)
     }
 
     /// An ncnn graph on the graph runner (SPAN) tiles as the hand-written networks do: the

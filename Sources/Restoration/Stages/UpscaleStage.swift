@@ -64,7 +64,8 @@ public final class UpscaleStage: Stage, OutputAware {
     /// The resamplings of `backProject` (output → frame size, and back), made for the first frame.
     private var backProjection: (down: Resampler, up: Resampler)?
     private let workspace = Workspace()
-    private var tileSize = 0
+    /// The tile the network runs on, in input pixels without its overlap (the whole frame when it fits).
+    private var tileWidth = 0, tileHeight = 0
     private var target: (any SizeTarget)?
     /// The frame is first resized to this (nil: the network takes it as it comes).
     private var preScale: Resampler?
@@ -117,13 +118,7 @@ public final class UpscaleStage: Stage, OutputAware {
         preScale =
             work.width == input.width && work.height == input.height
             ? nil : Resampler(from: input.width, input.height, to: work.width, work.height)
-        if tile > 0 {
-            tileSize = tile
-        } else {
-            // The largest square tile (with its padding) whose activations fit the budget.
-            let pixels = budget * 1_048_576 / max(network.bytesPerInputPixel, 1)
-            tileSize = max(32, Int(Double(pixels).squareRoot()) - 2 * pad)
-        }
+        (tileWidth, tileHeight) = tiling(width: work.width, height: work.height)
         var out = input
         out.width = work.width * s
         out.height = work.height * s
@@ -204,33 +199,51 @@ public final class UpscaleStage: Stage, OutputAware {
         }
     }
 
-    /// The network's output as three planes: written there by the network when the frame is one tile, else the
-    /// stitched tiles' planes.
-    func upscalePlanes(_ x: Tensor) throws -> [[Float]] {
-        if x.width <= tileSize + 2 * pad && x.height <= tileSize + 2 * pad {
-            return try network.forwardPlanes(x, workspace: workspace)
+    /// The tiles a `width`×`height` frame is cut into: `tile`'s squares when it is set; else from the memory
+    /// budget, the whole frame when it fits, else bands of whole rows (overlapping above and below only, so
+    /// the least is computed twice), of even heights, or squares where even a band of 64 rows would not fit.
+    func tiling(width: Int, height: Int) -> (width: Int, height: Int) {
+        if tile > 0 { return (tile, tile) }
+        let pixels = budget * 1_048_576 / max(network.bytesPerInputPixel, 1)
+        if width * height <= pixels { return (width, height) }
+        let rows = pixels / width - 2 * pad
+        if rows >= 64 {
+            let bands = (height + rows - 1) / rows
+            return (width, (height + bands - 1) / bands)
         }
-        let y = try upscale(x)
-        return (0..<y.channels).map { y.plane($0) }
+        let side = max(32, Int(Double(pixels).squareRoot()) - 2 * pad)
+        return (side, side)
     }
 
-    /// Runs the network over overlapping tiles and stitches the centres.
-    public func upscale(_ x: Tensor) throws -> Tensor {
-        let s = network.scale
-        if x.width <= tileSize + 2 * pad && x.height <= tileSize + 2 * pad {
-            return try network.forward(x, workspace: workspace)
+    /// The network's output as three planes: written there by the network when the frame is one tile, else
+    /// each tile's centre copied into them.
+    func upscalePlanes(_ x: Tensor) throws -> [[Float]] {
+        let s = network.scale, tw = tileWidth, th = tileHeight
+        if x.width <= tw + 2 * pad && x.height <= th + 2 * pad {
+            return try network.forwardPlanes(x, workspace: workspace)
         }
-        var out = Tensor(channels: 3, height: x.height * s, width: x.width * s)
-        let t = tileSize
-        for ty in stride(from: 0, to: x.height, by: t) {
-            for tx in stride(from: 0, to: x.width, by: t) {
+        let ow = x.width * s
+        var out = (0..<3).map { _ in [Float](repeating: 0, count: ow * x.height * s) }
+        for ty in stride(from: 0, to: x.height, by: th) {
+            for tx in stride(from: 0, to: x.width, by: tw) {
                 let x0 = max(tx - pad, 0), y0 = max(ty - pad, 0)
-                let x1 = min(tx + t + pad, x.width), y1 = min(ty + t + pad, x.height)
+                let x1 = min(tx + tw + pad, x.width), y1 = min(ty + th + pad, x.height)
                 let r = try network.forward(
                     x.region(x: x0, y: y0, width: x1 - x0, height: y1 - y0), workspace: workspace)
-                // the tile's own region, without its padding, in output pixels
-                let cw = (min(tx + t, x.width) - tx) * s, ch = (min(ty + t, x.height) - ty) * s
-                out.copy(r, x: (tx - x0) * s, y: (ty - y0) * s, width: cw, height: ch, toX: tx * s, toY: ty * s)
+                // the tile's own region, without its overlap, in output pixels
+                let cw = (min(tx + tw, x.width) - tx) * s, ch = (min(ty + th, x.height) - ty) * s
+                let sx = (tx - x0) * s, sy = (ty - y0) * s
+                r.data.withUnsafeBufferPointer { src in
+                    for c in 0..<3 {
+                        out[c].withUnsafeMutableBufferPointer { dst in
+                            for row in 0..<ch {
+                                let from = c * r.plane + (sy + row) * r.width + sx
+                                let to = (ty * s + row) * ow + tx * s
+                                dst.baseAddress!.advanced(by: to).update(from: src.baseAddress! + from, count: cw)
+                            }
+                        }
+                    }
+                }
             }
         }
         return out
