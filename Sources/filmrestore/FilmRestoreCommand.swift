@@ -71,10 +71,14 @@ struct FilmRestore: ParsableCommand {
     static func keepLargeBuffersInTheHeap() {
         #if os(Linux)
             // <malloc.h>: M_TRIM_THRESHOLD −1, M_TOP_PAD −2, M_MMAP_THRESHOLD −3, M_ARENA_MAX −8
-            _ = glibcMallopt(-3, 32 << 20)
-            _ = glibcMallopt(-1, Int32.max)
-            _ = glibcMallopt(-2, 64 << 20)
-            if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil { _ = glibcMallopt(-8, 2) }
+            // glibc's own variables, where set, win (for measuring other settings).
+            let env = ProcessInfo.processInfo.environment
+            for (option, value, variable) in [
+                (Int32(-3), Int32(32 << 20), "MALLOC_MMAP_THRESHOLD_"), (-1, Int32.max, "MALLOC_TRIM_THRESHOLD_"),
+                (-2, 64 << 20, "MALLOC_TOP_PAD_"), (-8, 2, "MALLOC_ARENA_MAX"),
+            ] where env[variable] == nil {
+                _ = glibcMallopt(option, value)
+            }
         #endif
     }
 
