@@ -102,24 +102,14 @@ public final class Pipeline {
         if failure.error != nil { queues.forEach { $0.cancel() } }
 
         ThreadUsage.reset()
-        let decodeStats = stats[0]
         let decodeQueue = DispatchQueue(label: "filmrestore.decode"),
             encodeQueue = DispatchQueue(label: "filmrestore.encode")
         let source = HandOff(source, to: decodeQueue), sink = HandOff(sink, to: encodeQueue)
+        let decodeStats = stats[0], first = queues[0]
         decodeQueue.async(group: group) {
             ThreadUsage.tag("decode")
             defer { ThreadUsage.tag(nil) }
-            do {
-                while true {
-                    let t0 = DispatchTime.now()
-                    guard let f = try source.value() else { break }
-                    decodeStats.add(out: 1, busy: Self.seconds(since: t0))
-                    let t1 = DispatchTime.now()
-                    try queues[0].push(f)
-                    decodeStats.add(blocked: Self.seconds(since: t1))
-                }
-                queues[0].close()
-            } catch { stop("decode", error) }
+            do { try Self.decode(source.value, into: first, stats: decodeStats) } catch { stop("decode", error) }
         }
         for (i, node) in nodes.enumerated() {
             let queue = DispatchQueue(label: "filmrestore.stage.\(node.name)")
@@ -128,48 +118,69 @@ public final class Pipeline {
             queue.async(group: group) {
                 ThreadUsage.tag(name)
                 defer { ThreadUsage.tag(nil) }
-                do {
-                    // Time blocked on a full output queue is not the stage's work.
-                    var blocked = 0.0
-                    let emit: (Frame) throws -> Void = { f in
-                        let t = DispatchTime.now()
-                        try output.push(f)
-                        blocked += Self.seconds(since: t)
-                        st.add(out: 1)
-                    }
-                    var waited = DispatchTime.now()
-                    while let f = try input.pop() {
-                        let t0 = DispatchTime.now()
-                        blocked = 0
-                        st.add(in: 1, starved: Self.seconds(since: waited, to: t0))
-                        try stage.value.process(f, emit: emit)
-                        st.add(busy: Self.seconds(since: t0) - blocked, blocked: blocked)
-                        waited = DispatchTime.now()
-                    }
-                    try stage.value.flush(emit: emit)
-                    output.close()
-                } catch { stop(name, error) }
+                do { try Self.work(stage.value, from: input, to: output, stats: st) } catch { stop(name, error) }
             }
         }
         let encodeStats = stats[stats.count - 1], last = queues[nodes.count]
         encodeQueue.async(group: group) {
             ThreadUsage.tag("encode")
             defer { ThreadUsage.tag(nil) }
-            do {
-                var waited = DispatchTime.now()
-                while let f = try last.pop() {
-                    let t0 = DispatchTime.now()
-                    try sink.value(f)
-                    encodeStats.add(in: 1, busy: Self.seconds(since: t0), starved: Self.seconds(since: waited, to: t0))
-                    waited = DispatchTime.now()
-                }
-            } catch { stop("encode", error) }
+            do { try Self.encode(from: last, into: sink.value, stats: encodeStats) } catch { stop("encode", error) }
         }
         group.wait()
         for st in stats { st.setUsage(ThreadUsage.usage(st.name)) }
         if let (step, error) = failure.error {
             if case RestoreError.cancelled = error { throw RestoreError.cancelled }
             throw RestoreError.stageFailed(stage: step, underlying: error)
+        }
+    }
+
+    /// The decode step: frames from `source` into the first queue, which is closed at the end.
+    static func decode(_ source: () throws -> Frame?, into queue: BoundedQueue<Frame>, stats: StepStats) throws {
+        while true {
+            let t0 = DispatchTime.now()
+            guard let f = try source() else { break }
+            stats.add(out: 1, busy: seconds(since: t0))
+            let t1 = DispatchTime.now()
+            try queue.push(f)
+            stats.add(blocked: seconds(since: t1))
+        }
+        queue.close()
+    }
+
+    /// One stage's step: every frame of `input` through the stage into `output`, then its flush; `output` is
+    /// closed at the end. Time blocked on a full output queue is not the stage's work.
+    static func work(
+        _ stage: any Stage, from input: BoundedQueue<Frame>, to output: BoundedQueue<Frame>, stats st: StepStats
+    ) throws {
+        var blocked = 0.0
+        let emit: (Frame) throws -> Void = { f in
+            let t = DispatchTime.now()
+            try output.push(f)
+            blocked += seconds(since: t)
+            st.add(out: 1)
+        }
+        var waited = DispatchTime.now()
+        while let f = try input.pop() {
+            let t0 = DispatchTime.now()
+            blocked = 0
+            st.add(in: 1, starved: seconds(since: waited, to: t0))
+            try stage.process(f, emit: emit)
+            st.add(busy: seconds(since: t0) - blocked, blocked: blocked)
+            waited = DispatchTime.now()
+        }
+        try stage.flush(emit: emit)
+        output.close()
+    }
+
+    /// The encode step: every frame of the last queue to the sink.
+    static func encode(from queue: BoundedQueue<Frame>, into sink: (Frame) throws -> Void, stats: StepStats) throws {
+        var waited = DispatchTime.now()
+        while let f = try queue.pop() {
+            let t0 = DispatchTime.now()
+            try sink(f)
+            stats.add(in: 1, busy: seconds(since: t0), starved: seconds(since: waited, to: t0))
+            waited = DispatchTime.now()
         }
     }
 

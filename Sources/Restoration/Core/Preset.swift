@@ -102,44 +102,46 @@ public struct Preset {
                 throw RestoreError.unknownStage(s.name, known: StageRegistry.names)
             }
         }
-        if let out = root["output"] {
-            guard let o = out as? [String: Any] else {
-                throw RestoreError.preset("preset '\(name)': 'output' must be a mapping")
-            }
-            var e = EncoderSettings()
-            for (k, v) in o {
-                let s = "\(v)"
-                switch k {
-                case "codec": e.codec = s
-                case "crf":
-                    guard let c = Int(s) else {
-                        throw RestoreError.preset("preset '\(name)': output.crf must be a whole number")
-                    }
-                    e.crf = c
-                case "bitrate":
-                    guard let b = parseBitrate(s) else {
-                        throw RestoreError.preset(
-                            "preset '\(name)': output.bitrate must be like 20M or 8000k (1k…2000M)")
-                    }
-                    e.bitrate = b
-                case "preset": e.preset = s
-                case "pixel_format": e.pixelFormat = s
-                case "options":
-                    guard let d = v as? [String: Any] else {
-                        throw RestoreError.preset("preset '\(name)': output.options must be a mapping")
-                    }
-                    for (ok, ov) in d {
-                        do { try EncoderSettings.check(option: ok, value: "\(ov)") } catch {
-                            throw RestoreError.preset("preset '\(name)': \(error)")
-                        }
-                        e.options[ok] = "\(ov)"
-                    }
-                default: throw RestoreError.preset("preset '\(name)': unknown output setting '\(k)'")
-                }
-            }
-            p.encoder = e
-        }
+        if let out = root["output"] { p.encoder = try encoder(out, preset: name) }
         return p
+    }
+
+    /// A preset's `output` mapping: codec, crf, bitrate, preset, pixel format and the allowed encoder options.
+    static func encoder(_ out: Any, preset name: String) throws -> EncoderSettings {
+        guard let o = out as? [String: Any] else {
+            throw RestoreError.preset("preset '\(name)': 'output' must be a mapping")
+        }
+        var e = EncoderSettings()
+        for (k, v) in o {
+            let s = "\(v)"
+            switch k {
+            case "codec": e.codec = s
+            case "crf":
+                guard let c = Int(s) else {
+                    throw RestoreError.preset("preset '\(name)': output.crf must be a whole number")
+                }
+                e.crf = c
+            case "bitrate":
+                guard let b = parseBitrate(s) else {
+                    throw RestoreError.preset("preset '\(name)': output.bitrate must be like 20M or 8000k (1k…2000M)")
+                }
+                e.bitrate = b
+            case "preset": e.preset = s
+            case "pixel_format": e.pixelFormat = s
+            case "options":
+                guard let d = v as? [String: Any] else {
+                    throw RestoreError.preset("preset '\(name)': output.options must be a mapping")
+                }
+                for (ok, ov) in d {
+                    do { try EncoderSettings.check(option: ok, value: "\(ov)") } catch {
+                        throw RestoreError.preset("preset '\(name)': \(error)")
+                    }
+                    e.options[ok] = "\(ov)"
+                }
+            default: throw RestoreError.preset("preset '\(name)': unknown output setting '\(k)'")
+            }
+        }
+        return e
     }
 
     /// Counts the values `node` expands to (aliases counted each time they are used) and its depth.

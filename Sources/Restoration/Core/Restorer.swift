@@ -248,24 +248,7 @@ public final class Restorer {
     /// fail at once with one line.
     public init(job: RestoreJob) throws {
         self.job = job
-        let fm = FileManager.default
-        do { sequence = try ImageSequence.detect(job.input, rate: job.inputRate) } catch let e as MediaError {
-            throw RestoreError.input(e.description)
-        }
-        if sequence == nil {
-            guard fm.fileExists(atPath: job.input) else {
-                throw RestoreError.input("input \(job.input) does not exist")
-            }
-            guard fm.isReadableFile(atPath: job.input) else {
-                throw RestoreError.input("input \(job.input) is not readable")
-            }
-        }
-        sequenceOutput = try SequenceOutput.named(job.output)
-        if let so = sequenceOutput {
-            try so.checkFolder(inputs: Self.readFolders(job, sequence), force: job.force)
-        } else if !job.stagesResolved && !job.output.isEmpty {
-            _ = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
-        }
+        (sequence, sequenceOutput) = try Self.checkPaths(job)
         let missing = job.preset.unavailableStages
         if !missing.isEmpty {
             let what = missing.map { "\($0) (\(StageRegistry.planned[$0] ?? ""))" }
@@ -312,6 +295,33 @@ public final class Restorer {
         stepSizes = sizes
         for (a, b) in zip(nodes, nodes.dropFirst()) { a.stage.link(next: b.stage) }
         outputStream = info
+        let enc: EncoderSettings
+        (enc, keepsSourcePictures) = try Self.chooseEncoder(
+            job: job, stream: info, reader: reader, sequence: sequence, sequenceOutput: sequenceOutput, nodes: nodes)
+        encoder = enc
+        try Self.check(encoder: enc, job: job)
+        var notes: [String]
+        (notes, sourceTimecode) = Self.notes(
+            job: job, entries: entries, weightFiles: weightFiles, sequence: sequence, reader: reader)
+        if !MediaWriter.isImage(job.output) {
+            do {
+                if !job.output.isEmpty { try MediaWriter.checkContainer(enc, for: job.output) }
+                if let note = try MediaWriter.checkEncoder(enc, stream: info) { notes.append(note) }
+            } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
+        }
+        self.notes = notes
+        let first = Pipeline(nodes: nodes, capacity: job.queueCapacity)
+        currentPipeline = Locked(first)
+        canceller.attach(first.canceller)
+    }
+
+    /// The encoder: the preset's, or the one `--codec` names (without the preset's settings, which belong to its
+    /// codec), a picture sequence's or a still image's; `--crf`, `--bitrate` and `--encoder-preset` over it. A chain
+    /// that changes no picture into FFV1 keeps the source's own pictures (the second value).
+    static func chooseEncoder(
+        job: RestoreJob, stream info: StreamInfo, reader: MediaReader, sequence: ImageSequence?,
+        sequenceOutput: SequenceOutput?, nodes: [Pipeline.Node]
+    ) throws -> (EncoderSettings, Bool) {
         var enc = job.preset.encoder
         if let c = job.codec {
             // The preset's quality settings belong to its own codec (ffv1 and ProRes take no CRF).
@@ -350,6 +360,7 @@ public final class Restorer {
         // A chain that changes no picture (shots found, nothing else) into FFV1 with no other format
         // asked for (a job file's segment asks for the one its plan chose): the source's own
         // pictures, in its own pixel format.
+        var keeps = false
         let sourceInfo = reader.info
         let sourceVideo = sourceInfo.bestVideoStream.map { sourceInfo.streams[$0] }
         if let format = sourceVideo?.pixelFormat, sequenceOutput == nil, !MediaWriter.isImage(job.output),
@@ -360,15 +371,42 @@ public final class Restorer {
             MediaWriter.canKeepDecoded(pixelFormat: format, codec: enc.codec)
         {
             enc.pixelFormat = MediaWriter.unJPEG(format)
-            keepsSourcePictures = true
             reader.keepDecodedPictures = true
-        } else {
-            keepsSourcePictures = false
+            keeps = true
         }
         if let h = sequence?.header, h.isLog {
             enc.sourceTransfer = "\(h.transferName) (DPX transfer \(h.transfer)): a log scan, not converted"
         }
-        encoder = enc
+        return (enc, keeps)
+    }
+
+    /// The input (a file, or a picture sequence) is there and readable; the output may be written (nothing of the
+    /// input's, nothing left unasked). Returns the input's picture sequence and the output's, if either is one.
+    static func checkPaths(_ job: RestoreJob) throws -> (ImageSequence?, SequenceOutput?) {
+        let fm = FileManager.default
+        let sequence: ImageSequence?
+        do { sequence = try ImageSequence.detect(job.input, rate: job.inputRate) } catch let e as MediaError {
+            throw RestoreError.input(e.description)
+        }
+        if sequence == nil {
+            guard fm.fileExists(atPath: job.input) else {
+                throw RestoreError.input("input \(job.input) does not exist")
+            }
+            guard fm.isReadableFile(atPath: job.input) else {
+                throw RestoreError.input("input \(job.input) is not readable")
+            }
+        }
+        let sequenceOutput = try SequenceOutput.named(job.output)
+        if let so = sequenceOutput {
+            try so.checkFolder(inputs: Self.readFolders(job, sequence), force: job.force)
+        } else if !job.stagesResolved && !job.output.isEmpty {
+            _ = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
+        }
+        return (sequence, sequenceOutput)
+    }
+
+    /// The queue capacity, and the encoder's CRF and preset options, checked.
+    static func check(encoder enc: EncoderSettings, job: RestoreJob) throws {
         guard (1...64).contains(job.queueCapacity) else {
             throw RestoreError.output("--queue-capacity must be 1…64 frames, not \(job.queueCapacity)")
         }
@@ -386,6 +424,14 @@ public final class Restorer {
         for (k, v) in enc.options.sorted(by: { $0.key < $1.key }) {
             do { try EncoderSettings.check(option: k, value: v) } catch { throw RestoreError.preset("\(error)") }
         }
+    }
+
+    /// What the run notes before it starts (models taken from the shipped copy, the picture sequence read), and
+    /// the source's timecode when it is valid (else a note says it is dropped).
+    static func notes(
+        job: RestoreJob, entries: [Preset.StageEntry], weightFiles: [[String]], sequence: ImageSequence?,
+        reader: MediaReader
+    ) -> ([String], String?) {
         var notes: [String] = []
         if let dir = job.modelsDir {
             // A model the folder lacks comes from the copy shipped with the tool: said, never silent.
@@ -413,20 +459,9 @@ public final class Restorer {
             notes.append(
                 "the source's timecode \(tc) is not a valid timecode\(sourceRate.map { " at \($0) fps" } ?? ""): dropped, the output has none"
             )
-            sourceTimecode = nil
-        } else {
-            sourceTimecode = sequence?.timecode ?? reader.timecode
+            return (notes, nil)
         }
-        if !MediaWriter.isImage(job.output) {
-            do {
-                if !job.output.isEmpty { try MediaWriter.checkContainer(enc, for: job.output) }
-                if let note = try MediaWriter.checkEncoder(enc, stream: info) { notes.append(note) }
-            } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
-        }
-        self.notes = notes
-        let first = Pipeline(nodes: nodes, capacity: job.queueCapacity)
-        currentPipeline = Locked(first)
-        canceller.attach(first.canceller)
+        return (notes, sequence?.timecode ?? reader.timecode)
     }
 
     /// Makes `p` the running pipeline; a cancel that came before is passed on to it.
@@ -492,21 +527,6 @@ public final class Restorer {
             timecode: job.range == nil ? sourceTimecode : nil)
     }
 
-    /// Where a part of the film is decoded (from the context before it to the context after it) and
-    /// which output frames belong to it.
-    struct RangeWindow {
-        var decodeFrom: Rational
-        var decodeTo: Rational?
-        var from: Rational
-        var to: Rational?
-        var frames: Int?
-
-        /// Whether an output frame belongs to the part, `written` of its frames being out already.
-        func keeps(_ f: Frame, written: Int) -> Bool {
-            f.pts >= from && (to.map { f.pts < $0 } ?? true) && (frames.map { written < $0 } ?? true)
-        }
-    }
-
     /// Refuses to start over (without `--resume`) a work folder an interrupted run left, unless `--force`
     /// replaces it.
     func refuseInterruptedRun(in work: String) throws {
@@ -538,17 +558,7 @@ public final class Restorer {
     }
 
     /// The frames to decode: all of them, or those of a part's window with its context.
-    func windowedSource(_ window: RangeWindow?) -> () throws -> Frame? {
-        let reader = self.reader
-        return {
-            guard let w = window else { return try reader.nextFrame() }
-            while let f = try reader.nextFrame(notBefore: w.decodeFrom) {
-                if let e = w.decodeTo, f.pts >= e { return nil }
-                return f
-            }
-            return nil
-        }
-    }
+    func windowedSource(_ window: RangeWindow?) -> () throws -> Frame? { RangeWindow.source(reader, window) }
 
     /// What a DPX output picture says of itself: the source's transfer (a DPX scan's own codes,
     /// else the code of the video's curve), the rate, and its timecode (the source's first-frame
@@ -652,11 +662,34 @@ public final class Restorer {
     func runSinglePass(progressInterval: Double, progress: ((RestoreProgress) -> Void)?) throws -> RestoreSummary {
         let start = Date()
         let output = try OutputFile(path: job.output, inputs: job.inputs, force: job.force)
+        let window = try job.range.map { try rangeWindow($0) }
+        let reader = self.reader, job = self.job
+        let sink = FileSink(
+            output: output, part: window,
+            whenEmpty: { [self] in
+                guard window != nil else { return reader.framesSeen == 0 ? noFrames() : nil }
+                return RestoreError.input(
+                    "\(job.input): no frame in the range asked for (from \(String(format: "%.3f", job.range?.start.doubleValue ?? 0)) s; the film is \(String(format: "%.3f", reader.stream.duration?.doubleValue ?? 0)) s)"
+                )
+            }, makeWriter: try writerMaker(output))
+        let timer = progressTimer(every: progressInterval, since: start, framesDone: { sink.muxed.value }, progress)
+        defer { timer?.cancel() }
+        try RunLoop.run(pipeline, source: windowedSource(window), window: window, into: sink)
+        timer?.cancel()
+        let writer = sink.writer!
+        return finished(
+            since: start, written: writer.framesWritten, decoded: reader.framesDecoded, progress: progress,
+            totals: RunTotals(pipeline), copied: writer.copiedStreams,
+            notes: writer.skippedStreams.map { "#\($0.index): \($0.reason)" })
+    }
+
+    /// The single file's writer, made at the first frame written: a part of the film starts at 0, and its sound
+    /// is shifted alike.
+    func writerMaker(_ output: OutputFile) throws -> FileSink.MakeWriter {
         let metadata = try recipe().metadata
         let job = self.job, stream = outputStream, encoder = self.encoder, reader = self.reader,
-            pipeline = self.pipeline, keeps = keepsSourcePictures
-        /// Made at the first frame written: a part of the film starts at 0, and its sound is shifted alike.
-        func makeWriter(shift: Rational, span: Rational?) throws -> MediaWriter {
+            keeps = keepsSourcePictures
+        return { shift, span in
             do {
                 return try MediaWriter(
                     path: output.temporaryPath, containerFor: job.output, stream: stream, settings: encoder,
@@ -671,74 +704,24 @@ public final class Restorer {
                 throw RestoreError.output("cannot write \(job.output): \(e)")
             }
         }
-        final class Slot {
-            var writer: MediaWriter?
-            var written = 0
-            var first: Rational = .zero
-        }
-        let slot = Slot()
-        // Progress counts what the encoder has given back, so the ETA includes its drain.
-        let muxed = FrameCounter()
-        do {
-            if job.range == nil { slot.writer = try makeWriter(shift: .zero, span: nil) }
-        } catch {
-            output.discard()
-            throw error
-        }
-        let window = try job.range.map { try rangeWindow($0) }
-        let timer = progressTimer(every: progressInterval, since: start, framesDone: { muxed.value }, progress)
-        defer { timer?.cancel() }
-        do {
-            try pipeline.run(
-                source: windowedSource(window),
-                sink: { f in
-                    guard let w = window else {
-                        try slot.writer!.write(f)
-                        slot.written += 1
-                        muxed.set(slot.writer!.packetsMuxed)
-                        return
-                    }
-                    guard w.keeps(f, written: slot.written) else { return }
-                    if slot.writer == nil {
-                        slot.first = f.pts
-                        slot.writer = try makeWriter(
-                            shift: f.pts, span: w.to.map { $0 - f.pts } ?? Rational(Int64.max / 4, 1))
-                    }
-                    var g = f
-                    g.pts = f.pts - slot.first
-                    try slot.writer!.write(g)
-                    slot.written += 1
-                    muxed.set(slot.writer!.packetsMuxed)
-                })
-            if reader.framesSeen == 0 && window == nil { throw noFrames() }
-            guard let writer = slot.writer else {
-                throw RestoreError.input(
-                    "\(job.input): no frame in the range asked for (from \(String(format: "%.3f", job.range?.start.doubleValue ?? 0)) s; the film is \(String(format: "%.3f", reader.stream.duration?.doubleValue ?? 0)) s)"
-                )
-            }
-            try writer.finish()
-            try output.commit()
-        } catch {
-            output.discard()
-            throw error
-        }
-        let writer = slot.writer!
-        timer?.cancel()
-        if let cb = progress {
-            cb(
-                RestoreProgress(
-                    framesDone: writer.framesWritten, framesTotal: writer.framesWritten,
-                    elapsed: Date().timeIntervalSince(start),
-                    stepRates: pipeline.stepRates))
-        }
+    }
+
+    /// A finished run's summary, after its last progress report (every frame done).
+    func finished(
+        since start: Date, written: Int, decoded: Int, progress: ((RestoreProgress) -> Void)?, totals: RunTotals,
+        copied: [Int], notes: [String], reused: [SegmentRecord] = []
+    ) -> RestoreSummary {
+        let elapsed = Date().timeIntervalSince(start)
+        progress?(
+            RestoreProgress(
+                framesDone: written, framesTotal: written, elapsed: elapsed, stepRates: pipeline.stepRates))
         return RestoreSummary(
-            input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded,
-            framesWritten: writer.framesWritten, seconds: Date().timeIntervalSince(start),
-            queueHighWater: pipeline.queues.map(\.highWater), queueCapacity: pipeline.capacity,
-            copiedStreams: writer.copiedStreams,
-            skippedStreams: writer.skippedStreams.map { "#\($0.index): \($0.reason)" },
-            steps: sized(pipeline.stats.map(StepTime.init)), corruptPackets: reader.corruptPackets,
-            inputDamage: InputDamage.of(reader))
+            input: reader.stream, output: outputStream, framesDecoded: decoded, framesWritten: written,
+            seconds: elapsed, queueHighWater: totals.queueHighWater, queueCapacity: job.queueCapacity,
+            copiedStreams: copied, skippedStreams: notes, steps: sized(totals.steps),
+            corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
+            segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames },
+            segmentsMade: totals.segmentsMade)
     }
 }
 

@@ -198,9 +198,37 @@ extension Restorer {
         -> RestoreSummary
     {
         let began = Date()
+        let marker = try prepareWorkFolder(seq)
+        // A sequence in, the same frames out: the scans' numbers are kept (for a part too).
+        let sameFrames = sequence != nil && outputStream.frameRate == reader.stream.frameRate
+        let window = try job.range.map { try rangeWindow($0) }
+        let sink = PictureSequenceSink(
+            seq, marker: marker, resume: job.checkpoint?.resume ?? false, stream: outputStream, encoder: encoder,
+            numbering: sameFrames ? .source(first: sequence!.firstNumber) : .counted,
+            dpxFields: { [self] f in dpxFields(frame: f) },
+            publish: { [self] s in try publish(seq, s, range: window != nil) })
+        let timer = progressTimer(every: progressInterval, since: began, framesDone: { sink.pictures }, progress)
+        defer { timer?.cancel() }
+        try RunLoop.run(pipeline, source: windowedSource(window), window: window, into: sink)
+        timer?.cancel()
+        var notes = sink.notes
+        if sink.kept > 0 || sink.replaced > 0 {
+            notes.append(
+                "resumed: \(sink.kept) picture(s) kept from the interrupted run, \(sink.written) made now"
+                    + (sink.replaced > 0
+                        ? " (\(sink.replaced) found there were not pictures of this run and were made again)" : ""))
+        }
+        return finished(
+            since: began, written: sink.pictures, decoded: reader.framesDecoded, progress: progress,
+            totals: RunTotals(pipeline), copied: sink.copied, notes: notes)
+    }
+
+    /// The work folder the pictures are made in, with this run's marker: kept when resuming the same recipe,
+    /// else (a folder this tool made, with --force or nothing in it to resume) started over; a folder with
+    /// anything this tool did not make is refused.
+    func prepareWorkFolder(_ seq: SequenceOutput) throws -> SequenceOutput.Marker {
         let fm = FileManager.default
         let work = seq.workFolder
-        let resume = job.checkpoint?.resume ?? false
         let fingerprint = try recipe().fingerprint
         var marker = SequenceOutput.Marker(
             fingerprint: fingerprint, preset: job.preset.name, pattern: seq.namePattern, width: outputStream.width,
@@ -218,7 +246,7 @@ extension Restorer {
             }
             let old = seq.readMarker(in: work)
             var keep = false
-            if resume {
+            if job.checkpoint?.resume ?? false {
                 if let old, old.fingerprint == fingerprint {
                     keep = true
                     marker.pixelFormat = old.pixelFormat
@@ -248,80 +276,30 @@ extension Restorer {
         for n in (try? fm.contentsOfDirectory(atPath: work)) ?? [] where n.hasPrefix(".partial-") {
             unlink(work + "/" + n)
         }
-        // A sequence in, the same frames out: the scans' numbers are kept (for a part too).
-        let sameFrames = sequence != nil && outputStream.frameRate == reader.stream.frameRate
-        let first = sameFrames ? sequence!.firstNumber : 1
-        let encoder = self.encoder, stream = outputStream, pipeline = self.pipeline
-        let window = try job.range.map { try rangeWindow($0) }
-        final class Count {
-            var k = 0, kept = 0, written = 0, replaced = 0
-            var marker: SequenceOutput.Marker
-            init(_ m: SequenceOutput.Marker) { marker = m }
-            var firstPts: Rational?, endPts: Rational = .zero
-        }
-        let count = Count(marker)
-        let timer = progressTimer(every: progressInterval, since: began, framesDone: { count.k }, progress)
-        defer { timer?.cancel() }
-        try pipeline.run(
-            source: windowedSource(window),
-            sink: { f in
-                if let w = window, !w.keeps(f, written: count.k) { return }
-                let name = seq.name(sameFrames ? first + f.properties.sourceIndex : first + count.k)
-                let final = work + "/" + name
-                count.k += 1
-                if count.firstPts == nil { count.firstPts = f.pts }
-                count.endPts = f.pts + f.duration
-                if resume, FilePaths.kind(final) != nil {
-                    if Self.pictureMatches(final, count.marker) {
-                        count.kept += 1
-                        return
-                    }
-                    // Not a picture of this run (damaged, planted, another size): made again.
-                    unlink(final)
-                    count.replaced += 1
-                }
-                let partial = work + "/.partial-\(getpid())-" + name
-                do {
-                    let w = try MediaWriter(
-                        path: partial, containerFor: name, stream: stream, settings: encoder, copyFrom: nil)
-                    try w.write(f)
-                    try w.finish()
-                    if seq.ext == "dpx" { try DPXHeader.stamp(partial, fields: self.dpxFields(frame: f)) }
-                } catch {
-                    unlink(partial)
-                    throw error
-                }
-                guard rename(partial, final) == 0 else {
-                    throw RestoreError.output(
-                        "cannot rename \(partial) to \(final): \(String(cString: strerror(errno)))")
-                }
-                count.written += 1
-                if count.marker.pixelFormat == nil {
-                    // What a picture of this run reads back as: a kept picture must read back the same.
-                    count.marker.pixelFormat = try? MediaReader.probe(path: final).streams.first?.pixelFormat
-                    if count.marker.pixelFormat != nil { try seq.writeMarker(count.marker, in: work) }
-                }
-            })
-        timer?.cancel()
-        if count.k == 0 {
+        return marker
+    }
+
+    /// The finished pictures published: the sound of exactly these pictures beside them (a video in), then
+    /// the work folder renamed to the output folder in one step.
+    func publish(_ seq: SequenceOutput, _ sink: PictureSequenceSink, range: Bool) throws {
+        let fm = FileManager.default, work = seq.workFolder
+        guard let firstPts = sink.firstPts else {
             try? fm.removeItem(atPath: work)
-            throw window == nil ? noFrames() : RestoreError.input("\(job.input): no frame in the range asked for")
+            throw range ? RestoreError.input("\(job.input): no frame in the range asked for") : noFrames()
         }
-        var copied: [Int] = []
-        var notes: [String] = []
-        if sequence == nil, let firstPts = count.firstPts {
+        if sequence == nil {
             // The sound of exactly these pictures, from the first to the end of the last.
             let partial = work + "/.partial-\(getpid())-" + seq.soundName
             do {
                 if let r = try SoundExport.writeWAV(
                     from: job.input, to: partial, start: reader.startOffset + firstPts,
-                    duration: count.endPts - firstPts)
+                    duration: sink.endPts - firstPts)
                 {
                     guard rename(partial, work + "/" + seq.soundName) == 0 else {
                         throw RestoreError.output("cannot write \(seq.soundName)")
                     }
-                    copied = [r.sourceStream]
-                    notes.append(
+                    sink.copied = [r.sourceStream]
+                    sink.notes.append(
                         "sound: \(seq.soundName), \(r.channels) channel(s) at \(r.sampleRate) Hz, \(r.bitsPerSample)-bit, from the first picture"
                             + (r.paddedSamples > 0
                                 ? String(
@@ -356,22 +334,6 @@ extension Restorer {
                 "cannot rename \(work) to \(seq.folder): \(String(cString: strerror(errno))) (the pictures are kept in \(work))"
             )
         }
-        progress?(
-            RestoreProgress(
-                framesDone: count.k, framesTotal: count.k, elapsed: Date().timeIntervalSince(began),
-                stepRates: pipeline.stepRates))
-        if count.kept > 0 || count.replaced > 0 {
-            notes.append(
-                "resumed: \(count.kept) picture(s) kept from the interrupted run, \(count.written) made now"
-                    + (count.replaced > 0
-                        ? " (\(count.replaced) found there were not pictures of this run and were made again)" : ""))
-        }
-        return RestoreSummary(
-            input: reader.stream, output: outputStream, framesDecoded: reader.framesDecoded, framesWritten: count.k,
-            seconds: Date().timeIntervalSince(began), queueHighWater: pipeline.queues.map(\.highWater),
-            queueCapacity: pipeline.capacity, copiedStreams: copied, skippedStreams: notes,
-            steps: sized(pipeline.stats.map(StepTime.init)), corruptPackets: reader.corruptPackets,
-            inputDamage: InputDamage.of(reader))
     }
 
     /// Whether the picture at `path` is one this run would write: its header gives the run's size,
@@ -383,4 +345,83 @@ extension Restorer {
         return v.width == m.width && v.height == m.height && v.codec == m.codec
             && (m.pixelFormat == nil || v.pixelFormat == m.pixelFormat)
     }
+}
+
+/// The film as numbered pictures in the work folder: each picture written to a partial file and renamed into
+/// place; resuming, a picture already there that this run would write is kept, anything else there made again.
+/// Published (with its sound) at commit; on failure the pictures stay for --resume.
+final class PictureSequenceSink: FrameSink {
+    /// How pictures are numbered: on from the source scans' numbers (the same frames out), or 1, 2, 3…
+    enum Numbering {
+        case source(first: Int)
+        case counted
+    }
+    let seq: SequenceOutput, resume: Bool, stream: StreamInfo, encoder: EncoderSettings, numbering: Numbering
+    let dpxFields: (Frame) -> DPXHeader.Fields
+    let publish: (PictureSequenceSink) throws -> Void
+    private(set) var marker: SequenceOutput.Marker
+    /// Pictures handed in, kept from an interrupted run, made now, found not of this run and made again.
+    private let handed = Locked(0)
+    private(set) var kept = 0, written = 0, replaced = 0
+    private(set) var firstPts: Rational?, endPts: Rational = .zero
+    /// What publishing added: the sound's source stream and a note on it.
+    var copied: [Int] = [], notes: [String] = []
+
+    init(
+        _ seq: SequenceOutput, marker: SequenceOutput.Marker, resume: Bool, stream: StreamInfo,
+        encoder: EncoderSettings, numbering: Numbering, dpxFields: @escaping (Frame) -> DPXHeader.Fields,
+        publish: @escaping (PictureSequenceSink) throws -> Void
+    ) {
+        (self.seq, self.marker, self.resume, self.stream, self.encoder, self.numbering) =
+            (seq, marker, resume, stream, encoder, numbering)
+        (self.dpxFields, self.publish) = (dpxFields, publish)
+    }
+
+    /// Pictures handed in so far (read by the progress timer).
+    var pictures: Int { handed.current }
+
+    func write(_ f: Frame) throws {
+        let k = handed.withLock { n -> Int in
+            defer { n += 1 }
+            return n
+        }
+        let name: String
+        switch numbering {
+        case .source(let first): name = seq.name(first + f.properties.sourceIndex)
+        case .counted: name = seq.name(1 + k)
+        }
+        let work = seq.workFolder, final = work + "/" + name
+        if firstPts == nil { firstPts = f.pts }
+        endPts = f.pts + f.duration
+        if resume, FilePaths.kind(final) != nil {
+            if Restorer.pictureMatches(final, marker) {
+                kept += 1
+                return
+            }
+            // Not a picture of this run (damaged, planted, another size): made again.
+            unlink(final)
+            replaced += 1
+        }
+        let partial = work + "/.partial-\(getpid())-" + name
+        do {
+            let w = try MediaWriter(path: partial, containerFor: name, stream: stream, settings: encoder, copyFrom: nil)
+            try w.write(f)
+            try w.finish()
+            if seq.ext == "dpx" { try DPXHeader.stamp(partial, fields: dpxFields(f)) }
+        } catch {
+            unlink(partial)
+            throw error
+        }
+        guard rename(partial, final) == 0 else {
+            throw RestoreError.output("cannot rename \(partial) to \(final): \(String(cString: strerror(errno)))")
+        }
+        written += 1
+        if marker.pixelFormat == nil {
+            // What a picture of this run reads back as: a kept picture must read back the same.
+            marker.pixelFormat = try? MediaReader.probe(path: final).streams.first?.pixelFormat
+            if marker.pixelFormat != nil { try seq.writeMarker(marker, in: work) }
+        }
+    }
+
+    func commit() throws { try publish(self) }
 }

@@ -100,189 +100,50 @@ public enum ReportMaker {
             source: srcReader.stream, outputWidth: outReader.stream.width, outputHeight: outReader.stream.height,
             chain: chain != nil, placing: placing)
 
-        let total = audit.input.videoFrames
-        let n = max(1, options.stills)
-        // A part: its frames are numbered on from the film's (for a constant rate, exactly).
-        let srcRate = srcReader.stream.frameRate ?? srcReader.stream.averageRate
-        let base = part.map { Int(($0.start * srcRate).ceil) } ?? 0
-        let targets = (0..<n).map { base + min(max(total - 1, 0), Int((Double($0) + 0.5) / Double(n) * Double(total))) }
-        // A still is taken at the first frame from its target on that fidelity is measured at (an
-        // output frame at the same instant), within `reach` frames.
-        let reach = 10
-        let raw = RawFigures(keep: Set(targets.flatMap { $0..<($0 + reach) }))
-        let sourceInterval = (srcReader.stream.frameRate ?? srcReader.stream.averageRate).reciprocal
-        let outInterval = (outReader.stream.frameRate ?? outReader.stream.averageRate).reciprocal
-        // The same instant: within 2 % of a source frame (where `interpolate` copies the source frame
-        // instead of making one), or 1 ms (containers round times to milliseconds).
-        let sameInstant = max(0.02 * sourceInterval.doubleValue, 0.001) + 1e-6
-        let cursor = NearestFrames(outReader)
-        let work = Measurer(area: area, displayWidth: options.displayWidth)
-        // Naturalness of the stills' frames (the model is part of the checkout; without it, none).
-        let naturalness = try? NIQE.shipped()
+        let sink = try MeasurementSink(
+            audit: audit, source: srcReader, output: outReader, area: area, grain: grain, options: options,
+            part: part, partOrigin: part == nil ? nil : tags[Recipe.partOriginTag].flatMap { Rational(parsing: $0) },
+            interpolating: chain?.contains { spec($0)?.has(.synthesizesFrames) == true } ?? true)
         // A part is read from a little before it (the cleanup stages' context) to a little after.
         let lead = Rational(2)
         if let p = part, p.start > lead + Rational(2), let cfr = srcReader.stream.frameRate {
             let k = ((p.start - lead) * cfr).floor
             try srcReader.seek(to: Rational(k) / cfr - Rational(1, 2) / cfr, index: Int(k))
         }
-        let inPart: (Frame) -> Bool = { f in
-            part.map { f.pts >= $0.start && ($0.end.map { e in f.pts < e } ?? true) } ?? true
-        }
-        // Where the output's 0 is on the source's clock: the restore wrote it (interpolation may
-        // start a part between two source frames); else the part's first source frame.
-        var partOrigin: Rational? = part == nil ? nil : tags[Recipe.partOriginTag].flatMap { Rational(parsing: $0) }
-        // One interpolated frame, shown between its source frames (near the middle, when the output
-        // has more frames than the source).
-        let interpolating =
-            outInterval.doubleValue < 0.9 * sourceInterval.doubleValue
-            && (chain?.contains { spec($0)?.has(.synthesizesFrames) == true } ?? true)
-        let betweenFrom = base + total / 2
-        var betweenPending: (k: Int, before: Frame, middle: Frame)?
-        var between: (RestorationReport.Between, [[UInt8]])?
-
-        var frames: [RestorationReport.FrameFigures] = []
-        var stills: [(RestorationReport.Still, StillImages)] = []
-        var pending = targets[...]
-        var worst: (RestorationReport.Still, StillImages)?, worstFrames: (reference: Frame, output: Frame)?
-        let pipeline = Pipeline(nodes: nodes, capacity: 2)
-        try pipeline.run(
+        let raw = sink.raw
+        try RunLoop.run(
+            Pipeline(nodes: nodes, capacity: 2),
             source: {
                 guard let f = try srcReader.nextFrame(notBefore: part.map { $0.start - lead }) else { return nil }
                 if let e = part?.end, f.pts >= e + lead { return nil }
                 raw.record(f)
                 return f
-            },
-            sink: { c in
-                guard inPart(c) else { return }
-                if partOrigin == nil { partOrigin = c.pts }
-                let k = c.properties.sourceIndex
-                let y = c.luma
-                let before =
-                    raw.figures(k) ?? (
-                        PictureMeasures.mean(y), PictureMeasures.noiseSigma(y, width: c.width, height: c.height)
-                    )
-                var fig = RestorationReport.FrameFigures(
-                    index: k, time: c.pts.doubleValue, sceneCut: c.properties.sceneCut,
-                    brightnessBefore: before.mean, noiseBefore: before.noise, inventedDetail: false)
-                // The two files' clocks start at their first frames (the timing audit checks the sound against each).
-                let t = c.pts - (partOrigin ?? raw.firstTime ?? .zero) + (try cursor.firstTime() ?? .zero)
-                if let p = betweenPending {
-                    between = (
-                        RestorationReport.Between(
-                            index: p.k, time: p.before.pts.doubleValue, outputTime: p.middle.pts.doubleValue,
-                            nextTime: c.pts.doubleValue),
-                        work.triptych(p.before, p.middle, c)
-                    )
-                    betweenPending = nil
-                }
-                if let out = try cursor.frame(near: t, within: outInterval / Rational(2)) {
-                    let small = work.outputLuma(out)
-                    fig.outputTime = out.pts.doubleValue
-                    fig.brightnessAfter = PictureMeasures.mean(small)
-                    fig.noiseAfter = PictureMeasures.noiseSigma(
-                        small, width: area.source.width, height: area.source.height)
-                    if abs((out.pts - t).doubleValue) <= sameInstant {
-                        let ref = ActiveArea.crop(y, width: c.width, area.source)
-                        var compared = small
-                        if let g = grain, let clean = g.removingGrain(from: out, madeFor: c, area: area.output) {
-                            compared = work.outputLuma(clean)
-                            fig.grainRemoved = true
-                        }
-                        let sc = Fidelity.compare(compared, ref, width: area.source.width, height: area.source.height)
-                        fig.psnr = min(sc.psnr, 99)
-                        fig.ssim = sc.ssim
-                        fig.inventedDetail = fig.psnr! < options.thresholdPSNR || sc.ssim < options.thresholdSSIM
-                    }
-                    if let t = pending.first, k >= t, fig.psnr != nil || k >= t + reach - 1 {
-                        pending.removeFirst()
-                        let rawFrame = raw.take(k)
-                        let pct = Int(
-                            (100 * (c.pts - (partOrigin ?? .zero)).doubleValue / max(audit.input.videoDuration, 1e-9))
-                                .rounded())
-                        var still = work.still(
-                            label: "\(pct) % into the \(part == nil ? "film" : "part")", before: rawFrame ?? c,
-                            beforeIsSource: rawFrame != nil,
-                            reference: (y, c.width), output: out, figures: fig)
-                        if let m = naturalness {
-                            still.0.niqeSource = rawFrame.flatMap { m.score($0) }
-                            still.0.niqeReference = m.score(c)
-                            still.0.niqeOutput = m.score(out)
-                        }
-                        stills.append(still)
-                    }
-                    if let s = fig.ssim, s < (worst?.0.ssim ?? .infinity) {
-                        worst = work.still(
-                            label: "lowest-fidelity frame", before: c, beforeIsSource: false, reference: (y, c.width),
-                            output: out, figures: fig)
-                        worstFrames = (c, out)
-                    }
-                }
-                if interpolating, between == nil, betweenPending == nil, k >= betweenFrom {
-                    // The first output frame after this instant and before the next source frame.
-                    let half = sourceInterval / Rational(2)
-                    if let mid = try cursor.frame(near: t + half, within: half - Rational(1, 1000)),
-                        abs((mid.pts - t).doubleValue) > sameInstant
-                    {
-                        betweenPending = (k, c, mid)
-                    }
-                }
-                raw.forget(before: k - 64)
-                frames.append(fig)
-            })
-
-        // Flicker, before and after, over the same frames.
-        let times = frames.map(\.time), cuts = frames.map(\.sceneCut)
-        let fb = PictureMeasures.flicker(means: frames.map { $0.brightnessBefore }, times: times, cuts: cuts)
-        let fa = PictureMeasures.flicker(means: frames.map(\.brightnessAfter), times: times, cuts: cuts)
-        for i in frames.indices {
-            frames[i].flickerBefore = fb.deviations[i]
-            frames[i].flickerAfter = fa.deviations[i]
-        }
-        if var w = worst, let f = worstFrames, !stills.contains(where: { $0.0.index == w.0.index }) {
-            // its source frame as decoded is no longer held: the reference and the output
-            w.0.niqeReference = naturalness?.score(f.reference)
-            w.0.niqeOutput = naturalness?.score(f.output)
-            stills.append(w)
-        }
-
-        let measured = frames.filter { $0.psnr != nil }
-        func niqeMean(_ v: (RestorationReport.Still) -> Double?) -> Double? {
-            let s = stills.compactMap { v($0.0) }
-            return s.isEmpty ? nil : s.reduce(0, +) / Double(s.count)
-        }
-        let noiseAfter = frames.compactMap(\.noiseAfter)
-        let summary = RestorationReport.Summary(
-            flickerBefore: fb.index, flickerAfter: fa.index,
-            noiseBefore: frames.map(\.noiseBefore).reduce(0, +) / Double(max(frames.count, 1)),
-            noiseAfter: noiseAfter.isEmpty ? nil : noiseAfter.reduce(0, +) / Double(noiseAfter.count),
-            fidelityFrames: measured.count,
-            meanPSNR: measured.isEmpty ? nil : measured.map { $0.psnr! }.reduce(0, +) / Double(measured.count),
-            minPSNR: measured.map { $0.psnr! }.min(),
-            meanSSIM: measured.isEmpty ? nil : measured.map { $0.ssim! }.reduce(0, +) / Double(measured.count),
-            minSSIM: measured.map { $0.ssim! }.min(),
-            inventedFrames: measured.filter(\.inventedDetail).count,
-            thresholdPSNR: options.thresholdPSNR, thresholdSSIM: options.thresholdSSIM,
-            niqeSource: niqeMean(\.niqeSource), niqeReference: niqeMean(\.niqeReference),
-            niqeOutput: niqeMean(\.niqeOutput),
-            niqeFrames: stills.filter { $0.0.niqeOutput != nil }.count)
-        let reference =
-            cleaned.isEmpty
-            ? (chain == nil
-                ? "the source as decoded (the output does not say which stages made it)"
-                : "the source as decoded (the chain has no cleanup stages)")
-            : "the source after the chain's cleanup stages (\(cleaned.joined(separator: ", "))), re-run for this report"
+            }, into: sink)
+        let (summary, stills) = sink.summary()
         let iso = ISO8601DateFormatter()
         let report = RestorationReport(
             tool: FilmRestoreVersion.string, created: iso.string(from: Date()),
             source: summaryOf(source, srcReader.stream, audit.input),
             output: summaryOf(output, outReader.stream, audit.output),
-            provenance: provenance, reference: reference, referenceStages: cleaned, activeArea: area, run: run,
-            timing: .init(audit), summary: summary, stills: stills.map(\.0), frames: frames,
-            between: between?.0,
+            provenance: provenance, reference: describeReference(cleaned, known: chain != nil),
+            referenceStages: cleaned, activeArea: area, run: run,
+            timing: .init(audit), summary: summary, stills: stills.map(\.0), frames: sink.frames,
+            between: sink.between?.0,
             part: part.map {
-                .init(start: $0.start.doubleValue, end: $0.end?.doubleValue, origin: partOrigin?.doubleValue)
+                .init(start: $0.start.doubleValue, end: $0.end?.doubleValue, origin: sink.partOrigin?.doubleValue)
             })
-        return (report, ReportImages(stills: stills.map(\.1), between: between?.1 ?? []))
+        return (report, ReportImages(stills: stills.map(\.1), between: sink.between?.1 ?? []))
+    }
+
+    /// What fidelity is judged against, in words.
+    static func describeReference(_ cleaned: [String], known: Bool) -> String {
+        guard cleaned.isEmpty else {
+            return
+                "the source after the chain's cleanup stages (\(cleaned.joined(separator: ", "))), re-run for this report"
+        }
+        return known
+            ? "the source as decoded (the chain has no cleanup stages)"
+            : "the source as decoded (the output does not say which stages made it)"
     }
 
     static func summaryOf(_ path: String, _ s: StreamInfo, _ side: TimingAudit.Side) -> RestorationReport.FileSummary {

@@ -105,7 +105,7 @@ extension Restorer {
         try reader.rewind()
         // Every decoded frame's time by source index (a part decodes its context around it too),
         // and the frames to split: the film's, or the part's.
-        var timeOf: [Int: Rational] = [:], times: [Rational] = [], indices: [Int] = [], cuts: [Int] = []
+        var timeOf: [Int: Rational] = [:], times: [Rational] = [], indices: [Int] = []
         var end = Rational.zero
         let window = try job.range.map { try rangeWindow($0) }
         let inside: (Frame) -> Bool = { f in
@@ -117,7 +117,9 @@ extension Restorer {
         let p = Pipeline(nodes: front, capacity: job.queueCapacity)
         use(p)
         let source = windowedSource(window)
-        try p.run(
+        let shots = ShotSink(inside: inside)
+        try RunLoop.run(
+            p,
             source: {
                 // The decode step runs alone: no other thread touches these.
                 guard let f = try source() else { return nil }
@@ -130,12 +132,8 @@ extension Restorer {
                     firstAfter = (f.properties.sourceIndex, f.pts)
                 }
                 return f
-            },
-            sink: { f in
-                if f.properties.sceneCut && f.properties.sourceIndex > 0 && inside(f) {
-                    cuts.append(f.properties.sourceIndex)
-                }
-            })
+            }, into: shots)
+        let cuts = shots.cuts
         guard let startTime = times.first else {
             throw RestoreError.input(
                 window == nil ? "\(job.input) has no video frames" : "\(job.input): no frame in the range asked for")
@@ -148,27 +146,8 @@ extension Restorer {
         let segLength = duration.doubleValue / Double(n)
         let t = times.map { ($0 - startTime).doubleValue }  // increasing: the reader makes timestamps increase
         let position = Dictionary(uniqueKeysWithValues: indices.enumerated().map { ($1, $0) })
-        var bounds: [(index: Int, cut: Bool)] = []  // positions in `times`
-        let cutSet = Array(Set(cuts.compactMap { position[$0] })).filter { $0 > 0 }.sorted()
-        for k in 1..<n {
-            let ideal = segLength * Double(k)
-            let previous = bounds.last?.index ?? 0
-            let nearCut = cutSet.filter { $0 > previous && abs(t[$0] - ideal) <= segLength / 2 }.min {
-                abs(t[$0] - ideal) < abs(t[$1] - ideal)
-            }
-            if let c = nearCut {
-                bounds.append((c, true))
-                continue
-            }
-            // The frame nearest the ideal time after the previous boundary (binary search).
-            var lo = previous + 1, hi = t.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if t[mid] < ideal { lo = mid + 1 } else { hi = mid }
-            }
-            if lo > previous + 1 && (lo == t.count || ideal - t[lo - 1] <= t[lo] - ideal) { lo -= 1 }
-            if lo < t.count { bounds.append((lo, false)) }
-        }
+        let bounds = Self.segmentStarts(
+            times: t, cuts: cuts.compactMap { position[$0] }, segments: n, length: segLength)
         let boundaries = try bounds.map {
             try boundary(index: indices[$0.index], time: times[$0.index], sourceTime: lookup)
         }
@@ -193,6 +172,36 @@ extension Restorer {
             sourceFrames: times.count, sourceDuration: duration, outputRate: outRate, inputRate: job.inputRate,
             expectedFrames: expected, segmentsDir: segmentsDir, segments: segs,
             part: window.map { _ in JobFile.Part(start: startTime, end: after?.time) })
+    }
+
+    /// Where each of `segments` segments after the first starts, as positions in `times` (seconds from the start,
+    /// increasing): the scene cut (`cuts`: positions) nearest its ideal place within half a segment, else the frame
+    /// nearest it.
+    static func segmentStarts(times t: [Double], cuts: [Int], segments n: Int, length segLength: Double) -> [(
+        index: Int, cut: Bool
+    )] {
+        var bounds: [(index: Int, cut: Bool)] = []
+        let cutSet = Array(Set(cuts)).filter { $0 > 0 }.sorted()
+        for k in 1..<max(n, 1) {
+            let ideal = segLength * Double(k)
+            let previous = bounds.last?.index ?? 0
+            let nearCut = cutSet.filter { $0 > previous && abs(t[$0] - ideal) <= segLength / 2 }.min {
+                abs(t[$0] - ideal) < abs(t[$1] - ideal)
+            }
+            if let c = nearCut {
+                bounds.append((c, true))
+                continue
+            }
+            // The frame nearest the ideal time after the previous boundary (binary search).
+            var lo = previous + 1, hi = t.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if t[mid] < ideal { lo = mid + 1 } else { hi = mid }
+            }
+            if lo > previous + 1 && (lo == t.count || ideal - t[lo - 1] <= t[lo] - ideal) { lo -= 1 }
+            if lo < t.count { bounds.append((lo, false)) }
+        }
+        return bounds
     }
 
     /// Restores one segment of a job into its folder (nothing when it is already done).
@@ -301,5 +310,15 @@ public enum Assembler {
         return Result(
             frames: chain.reduce(0) { $0 + $1.frames }, duration: dur, copiedStreams: joined.copiedStreams,
             skippedStreams: joined.skippedStreams)
+    }
+}
+
+/// The shot finder's output during a job's plan: the source indices where shots begin (inside the part).
+final class ShotSink: FrameSink {
+    let inside: (Frame) -> Bool
+    private(set) var cuts: [Int] = []
+    init(inside: @escaping (Frame) -> Bool) { self.inside = inside }
+    func write(_ f: Frame) throws {
+        if f.properties.sceneCut && f.properties.sourceIndex > 0 && inside(f) { cuts.append(f.properties.sourceIndex) }
     }
 }

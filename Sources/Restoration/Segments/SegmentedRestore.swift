@@ -33,6 +33,10 @@ struct RunTotals {
     var queueHighWater: [Int] = []
     var steps: [StepTime] = []
 
+    init() {}
+    /// One pipeline's.
+    init(_ p: Pipeline) { add(p) }
+
     mutating func add(_ p: Pipeline) {
         let hw = p.queues.map(\.highWater)
         queueHighWater = queueHighWater.isEmpty ? hw : zip(queueHighWater, hw).map { max($0, $1) }
@@ -90,73 +94,25 @@ extension Restorer {
         let p = Pipeline(nodes: nodes, capacity: job.queueCapacity)
         use(p)
         if canceller.isCancelled { throw RestoreError.cancelled }
-
-        /// The segment being written.
-        final class Open {
-            let name: String, start: Boundary?, partial: String, began = Date()
-            var writer: MediaWriter?
-            var frames = 0, counted = 0
-            var firstPts: Rational?, endPts: Rational?
-            init(_ start: Boundary?, _ stretch: Stretch, _ store: SegmentStore) {
-                self.start = start
-                name = stretch.name(start)
-                partial = store.partialPath(name)
-            }
-        }
-        var current = Open(stretch.start, stretch, store)
-        var made = 0
-        let close: (Open, Boundary?) throws -> Void = { seg, end in
-            try seg.writer?.finish()
-            if let w = seg.writer {
-                counter.add(w.packetsMuxed - seg.counted)
-                seg.counted = w.packetsMuxed
-            }
-            let r = SegmentRecord(
-                fingerprint: store.fingerprint, start: seg.start, end: end, file: nil, bytes: nil, sha256: nil,
-                frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts,
-                seconds: Date().timeIntervalSince(seg.began),
-                colorTags: seg.writer?.colorTags)
-            try store.commit(seg.name, partial: seg.writer == nil ? nil : seg.partial, record: r)
-            made += 1
-        }
-        let sink: (Frame) throws -> Void = { [self] f in
-            if let s = stretch.start, f.pts < s.time { return }
-            if let e = stretch.end, f.pts >= e.time { return }
-            if let minS = stretch.minSeconds, let began = current.firstPts, current.frames > 0 {
-                let held = f.pts - began
-                if held >= minS && (f.properties.sceneCut || held >= (stretch.maxSeconds ?? minS * 6))
-                    && f.properties.sourceIndex > (current.start?.index ?? 0)
-                {
-                    let b = try boundary(index: f.properties.sourceIndex, time: f.pts, sourceTime: log.time)
-                    try close(current, b)
-                    current = Open(b, stretch, store)
-                }
-            }
-            if current.writer == nil {
-                current.writer = try MediaWriter(
-                    path: current.partial, containerFor: current.partial, stream: stream, settings: encoder,
-                    copyFrom: nil, keepDecodedPictures: keeps)
-            }
-            try current.writer!.write(f)
-            current.frames += 1
-            if current.firstPts == nil { current.firstPts = f.pts }
-            current.endPts = f.pts + f.duration
-            // Progress counts what the encoder has given back, so the ETA includes its drain.
-            counter.add(current.writer!.packetsMuxed - current.counted)
-            current.counted = current.writer!.packetsMuxed
-        }
-        defer { unlink(current.partial) }
-        try p.run(
+        let sink = SegmentSink(
+            stretch: stretch, store: store, counter: counter,
+            newWriter: { path in
+                try MediaWriter(
+                    path: path, containerFor: path, stream: stream, settings: encoder, copyFrom: nil,
+                    keepDecodedPictures: keeps)
+            },
+            boundary: { [self] f in try boundary(index: f.properties.sourceIndex, time: f.pts, sourceTime: log.time) })
+        try RunLoop.run(
+            p,
             source: {
                 guard let f = try reader.nextFrame() else { return nil }
                 if let s = stop, f.properties.sourceIndex > s { return nil }
                 log.add(f.properties.sourceIndex, f.pts)
                 return f
-            }, sink: sink)
-        try close(current, stretch.end)
+            }, into: sink)
         totals.add(p)
         totals.framesDecoded += reader.framesDecoded - decodedBefore
-        totals.segmentsMade += made
+        totals.segmentsMade += sink.made
     }
 
     /// The work folder of a checkpointed restore: beside the output, on its file system.
@@ -180,28 +136,9 @@ extension Restorer {
         store.removePartials()
         try writeJSON(recipe, to: work + "/recipe.json")
         let output = try OutputFile(path: job.output, inputs: job.inputs, force: job.force, temporaryDirectory: work)
-        var notes: [String] = []
-
         // What an interrupted run left: done segments of this recipe, chained from the film's start.
-        var done: [SegmentRecord] = []
-        var stale = 0
-        for n in store.names {
-            switch store.state(n) {
-            case .done(let r): done.append(r)
-            case .stale:
-                stale += 1
-                store.remove(n)
-            case .damaged(let why):
-                notes.append("segment \(n) is damaged (\(why)): made again")
-                store.remove(n)
-            case .missing: break
-            }
-        }
-        if stale > 0 {
-            notes.append(
-                "\(stale) segment(s) of an earlier run with another preset, model, input or version: made again")
-        }
-        let name: (Boundary?) -> String = { b in String(format: "part-%09d", b?.index ?? 0) }
+        let (initial, notes) = Self.leftovers(in: store)
+        var done = initial
         let seconds = Rational(parsing: String(format: "%.3f", max(cp.segmentSeconds, 0.001)))!
         var totals = RunTotals()
         let counter = FrameCounter()
@@ -209,8 +146,6 @@ extension Restorer {
         counter.add(Self.chain(done).reduce(0) { $0 + $1.frames })
         let timer = progressTimer(every: progressInterval, since: began, framesDone: { counter.value }, progress)
         defer { timer?.cancel() }
-
-        let initial = done
         do {
             var first = true
             while true {
@@ -222,7 +157,8 @@ extension Restorer {
                     $0.start!.index < $1.start!.index
                 }
                 let stretch = Stretch(
-                    start: position, end: after?.start, minSeconds: seconds, maxSeconds: seconds * 6, name: name)
+                    start: position, end: after?.start, minSeconds: seconds, maxSeconds: seconds * 6,
+                    name: { b in String(format: "part-%09d", b?.index ?? 0) })
                 try run(
                     stretch: stretch, nodes: first ? nodes : try freshNodes(), store: store, counter: counter,
                     totals: &totals)
@@ -247,7 +183,6 @@ extension Restorer {
             try? fm.removeItem(atPath: work)
             throw noFrames()
         }
-        let reused = chain.filter { initial.contains($0) }
         let joined: SegmentJoiner.Report
         do {
             joined = try Self.join(
@@ -260,21 +195,34 @@ extension Restorer {
         }
         try? fm.removeItem(atPath: work)
         timer?.cancel()
-        let written = chain.reduce(0) { $0 + $1.frames }
-        if let cb = progress {
-            cb(
-                RestoreProgress(
-                    framesDone: written, framesTotal: written, elapsed: Date().timeIntervalSince(began),
-                    stepRates: pipeline.stepRates))
+        return finished(
+            since: began, written: chain.reduce(0) { $0 + $1.frames }, decoded: totals.framesDecoded,
+            progress: progress, totals: totals, copied: joined.copiedStreams, notes: joined.skippedStreams + notes,
+            reused: chain.filter { initial.contains($0) })
+    }
+
+    /// The done segments an interrupted run left in `store`; segments of another recipe and damaged ones are
+    /// removed (to be made again), with a note saying so.
+    static func leftovers(in store: SegmentStore) -> (done: [SegmentRecord], notes: [String]) {
+        var done: [SegmentRecord] = [], notes: [String] = []
+        var stale = 0
+        for n in store.names {
+            switch store.state(n) {
+            case .done(let r): done.append(r)
+            case .stale:
+                stale += 1
+                store.remove(n)
+            case .damaged(let why):
+                notes.append("segment \(n) is damaged (\(why)): made again")
+                store.remove(n)
+            case .missing: break
+            }
         }
-        return RestoreSummary(
-            input: reader.stream, output: outputStream, framesDecoded: totals.framesDecoded, framesWritten: written,
-            seconds: Date().timeIntervalSince(began), queueHighWater: totals.queueHighWater,
-            queueCapacity: job.queueCapacity,
-            copiedStreams: joined.copiedStreams, skippedStreams: joined.skippedStreams + notes,
-            steps: sized(totals.steps), corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
-            segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames },
-            segmentsMade: totals.segmentsMade)
+        if stale > 0 {
+            notes.append(
+                "\(stale) segment(s) of an earlier run with another preset, model, input or version: made again")
+        }
+        return (done, notes)
     }
 
     /// The done segments that follow each other from the film's start.
@@ -362,5 +310,84 @@ extension Restorer {
             }
             previous = r
         }
+    }
+}
+
+/// A stretch of the film written into segment files of a `SegmentStore`: the output frames inside the
+/// stretch, a new segment begun at a scene cut once the current one holds its minimum time (mid-shot past
+/// its maximum), each segment committed to the store with its record when it closes.
+final class SegmentSink: FrameSink {
+    /// The segment being written.
+    final class Open {
+        let name: String, start: Boundary?, partial: String, began = Date()
+        var writer: MediaWriter?
+        var frames = 0, counted = 0
+        var firstPts: Rational?, endPts: Rational?
+        init(_ start: Boundary?, _ stretch: Restorer.Stretch, _ store: SegmentStore) {
+            self.start = start
+            name = stretch.name(start)
+            partial = store.partialPath(name)
+        }
+    }
+    let stretch: Restorer.Stretch, store: SegmentStore, counter: FrameCounter
+    let newWriter: (String) throws -> MediaWriter
+    /// The boundary a frame starts (with its context's start).
+    let boundary: (Frame) throws -> Boundary
+    private var current: Open
+    /// Segments committed.
+    private(set) var made = 0
+
+    init(
+        stretch: Restorer.Stretch, store: SegmentStore, counter: FrameCounter,
+        newWriter: @escaping (String) throws -> MediaWriter, boundary: @escaping (Frame) throws -> Boundary
+    ) {
+        (self.stretch, self.store, self.counter, self.newWriter, self.boundary) =
+            (stretch, store, counter, newWriter, boundary)
+        current = Open(stretch.start, stretch, store)
+    }
+
+    func write(_ f: Frame) throws {
+        if let s = stretch.start, f.pts < s.time { return }
+        if let e = stretch.end, f.pts >= e.time { return }
+        if let minS = stretch.minSeconds, let began = current.firstPts, current.frames > 0 {
+            let held = f.pts - began
+            if held >= minS && (f.properties.sceneCut || held >= (stretch.maxSeconds ?? minS * 6))
+                && f.properties.sourceIndex > (current.start?.index ?? 0)
+            {
+                let b = try boundary(f)
+                try close(current, b)
+                current = Open(b, stretch, store)
+            }
+        }
+        if current.writer == nil { current.writer = try newWriter(current.partial) }
+        try current.writer!.write(f)
+        current.frames += 1
+        if current.firstPts == nil { current.firstPts = f.pts }
+        current.endPts = f.pts + f.duration
+        // Progress counts what the encoder has given back, so the ETA includes its drain.
+        counter.add(current.writer!.packetsMuxed - current.counted)
+        current.counted = current.writer!.packetsMuxed
+    }
+
+    func commit() throws {
+        defer { unlink(current.partial) }
+        try close(current, stretch.end)
+    }
+
+    func discard() { unlink(current.partial) }
+
+    private func close(_ seg: Open, _ end: Boundary?) throws {
+        try seg.writer?.finish()
+        if let w = seg.writer {
+            counter.add(w.packetsMuxed - seg.counted)
+            seg.counted = w.packetsMuxed
+        }
+        let r = SegmentRecord(
+            fingerprint: store.fingerprint, start: seg.start, end: end, file: nil, bytes: nil, sha256: nil,
+            frames: seg.frames, firstPts: seg.firstPts, endPts: seg.endPts,
+            seconds: Date().timeIntervalSince(seg.began),
+            colorTags: seg.writer?.colorTags)
+        try store.commit(seg.name, partial: seg.writer == nil ? nil : seg.partial, record: r)
+        made += 1
     }
 }
