@@ -119,7 +119,9 @@ struct Restore: ParsableCommand {
     @OptionGroup var recipe: RecipeOptions
     @Option(
         name: .customLong("queue-capacity"),
-        help: "Frames each queue between stages holds, 1…64 (memory vs. smoothing).") var queueCapacity = 2
+        help:
+            "Frames each queue between stages holds, 1…64 (memory vs. smoothing); never more than 64 MiB of frames (a 4K frame is 100 MB: one)."
+    ) var queueCapacity = 2
     @Option(
         name: .customLong("stats-json"), help: "Write run statistics (frames, timings, peak memory) to this JSON file.")
     var statsJSON: String?

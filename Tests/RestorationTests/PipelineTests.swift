@@ -55,6 +55,33 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(p.queues[1].highWater, 3)
     }
 
+    /// A queue holds no more than `Pipeline.queueBytes` of frames (and at least one): 4K frames (100 MB) one at
+    /// a time, small ones as many as the capacity says; a slow consumer fills each queue to exactly that.
+    func test_pipeline_queuesOfLargeFrames_holdOneFrame() throws {
+        let big = 3840 * 2160 * 3 * 4, small = 640 * 480 * 3 * 4
+        let p = Pipeline(
+            nodes: [
+                Pipeline.Node(name: "upscale", stage: SlowStage(delay: 0)),
+                Pipeline.Node(name: "slow", stage: SlowStage(delay: 0.003)),
+                Pipeline.Node(name: "slower", stage: SlowStage(delay: 0.006)),
+            ], capacity: 3, frameBytes: [small, big, big, small])
+        XCTAssertEqual(p.queues.map(\.capacity), [3, 1, 1, 3])
+        var produced = 0
+        var received: [Int] = []
+        try p.run(
+            source: {
+                guard produced < 60 else { return nil }
+                defer { produced += 1 }
+                return Frame(
+                    width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(produced), 24),
+                    properties: FrameProperties(sourceIndex: produced))
+            }, sink: { received.append($0.properties.sourceIndex) })
+        XCTAssertEqual(received, Array(0..<60))
+        XCTAssertEqual(Array(p.queues.map(\.highWater).prefix(3)), [3, 1, 1])
+        XCTAssertEqual(Pipeline.frames(2, frameBytes: 1920 * 1080 * 3 * 4), 2)
+        XCTAssertEqual(Pipeline.frames(2, frameBytes: nil), 2)
+    }
+
     func test_pipeline_errorInAStage_stopsEverythingAndNamesTheStage() {
         let p = Pipeline(
             nodes: [

@@ -237,6 +237,8 @@ public final class Restorer {
     public let keepsSourcePictures: Bool
     /// The size of the frames each stage gives (in the order of `nodes`).
     public let stepSizes: [String]
+    /// The size of a frame entering each of the pipeline's queues (see `Pipeline.queueBytes`).
+    let queueFrameBytes: [Int]
     /// Frames of source each segment needs before its first frame and after its last, so every
     /// temporal stage sees what it would in one pass: the stages' windows added up, plus the
     /// scene-cut detector's two.
@@ -288,11 +290,14 @@ public final class Restorer {
         }
         var info = reader.stream
         var sizes: [String] = []
+        var bytes = [Self.frameBytes(info)]
         for n in nodes {
             info = try n.stage.configure(info)
             sizes.append("\(info.width)x\(info.height)")
+            bytes.append(Self.frameBytes(info))
         }
         stepSizes = sizes
+        queueFrameBytes = bytes
         for (a, b) in zip(nodes, nodes.dropFirst()) { a.stage.link(next: b.stage) }
         outputStream = info
         let enc: EncoderSettings
@@ -310,7 +315,7 @@ public final class Restorer {
             } catch let e as MediaError { throw RestoreError.output("cannot write \(job.output): \(e)") }
         }
         self.notes = notes
-        let first = Pipeline(nodes: nodes, capacity: job.queueCapacity)
+        let first = Pipeline(nodes: nodes, capacity: job.queueCapacity, frameBytes: queueFrameBytes)
         currentPipeline = Locked(first)
         canceller.attach(first.canceller)
     }
@@ -379,6 +384,9 @@ public final class Restorer {
         }
         return (enc, keeps)
     }
+
+    /// A frame of the stream in memory: planar 32-bit floats, one plane or three.
+    static func frameBytes(_ s: StreamInfo) -> Int { s.width * s.height * (s.layout == .gray ? 1 : 3) * 4 }
 
     /// The input (a file, or a picture sequence) is there and readable; the output may be written (nothing of the
     /// input's, nothing left unasked). Returns the input's picture sequence and the output's, if either is one.

@@ -114,7 +114,8 @@ extension Restorer {
         }
         var after: Boundary? = nil
         var firstAfter: (index: Int, time: Rational)? = nil
-        let p = Pipeline(nodes: front, capacity: job.queueCapacity)
+        let p = Pipeline(
+            nodes: front, capacity: job.queueCapacity, frameBytes: Array(queueFrameBytes.prefix(front.count + 1)))
         use(p)
         let source = windowedSource(window)
         let shots = ShotSink(inside: inside)

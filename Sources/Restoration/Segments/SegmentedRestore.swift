@@ -91,7 +91,7 @@ extension Restorer {
         // Decoding stops once the frames after the stretch that its last frames need are in.
         let stop = stretch.end.map { $0.index + context.future }
         let decodedBefore = reader.framesDecoded
-        let p = Pipeline(nodes: nodes, capacity: job.queueCapacity)
+        let p = Pipeline(nodes: nodes, capacity: job.queueCapacity, frameBytes: queueFrameBytes)
         use(p)
         if canceller.isCancelled { throw RestoreError.cancelled }
         let sink = SegmentSink(
