@@ -51,6 +51,14 @@ enum RunLoop {
     }
 }
 
+/// A counter shared between the encoder step and the progress timer.
+final class FrameCounter: Sendable {
+    private let n = Locked(0)
+    func add(_ k: Int) { n.withLock { $0 += k } }
+    func set(_ k: Int) { n.withLock { $0 = k } }
+    var value: Int { n.current }
+}
+
 /// Where a part of the film is decoded (from the context before it to the context after it) and
 /// which output frames belong to it.
 struct RangeWindow {

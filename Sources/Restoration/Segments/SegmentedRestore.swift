@@ -19,14 +19,6 @@ final class SourceLog: Sendable {
     func time(_ index: Int) -> Rational? { log.withLock { $0.times[index] } }
 }
 
-/// A counter shared between the encoder step and the progress timer.
-final class FrameCounter: Sendable {
-    private let n = Locked(0)
-    func add(_ k: Int) { n.withLock { $0 += k } }
-    func set(_ k: Int) { n.withLock { $0 = k } }
-    var value: Int { n.current }
-}
-
 /// Statistics of one or more runs, added up.
 struct RunTotals {
     var framesDecoded = 0, segmentsMade = 0
