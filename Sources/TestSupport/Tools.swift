@@ -301,3 +301,15 @@ where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
 public func maxAbsDifference(_ a: [Float], _ b: [Float]) throws -> Float {
     Float(try maxAbsDifference(a as [Float], b as [Float]) as Double)
 }
+
+/// A source of `count` small gray frames at 24 fps, numbered from 0 (their `sourceIndex`), then nil.
+public func numberedFrames(_ count: Int) -> () throws -> Frame? {
+    var n = 0
+    return {
+        guard n < count else { return nil }
+        defer { n += 1 }
+        return Frame(
+            width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(n), 24),
+            properties: FrameProperties(sourceIndex: n))
+    }
+}

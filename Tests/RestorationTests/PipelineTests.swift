@@ -39,16 +39,8 @@ final class PipelineTests: XCTestCase {
                 Pipeline.Node(name: "slow", stage: SlowStage(delay: 0.003)),
                 Pipeline.Node(name: "b", stage: SlowStage(delay: 0)),
             ], capacity: 3)
-        var produced = 0
         var received: [Int] = []
-        try p.run(
-            source: {
-                guard produced < 200 else { return nil }
-                defer { produced += 1 }
-                return Frame(
-                    width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(produced), 24),
-                    properties: FrameProperties(sourceIndex: produced))
-            }, sink: { received.append($0.properties.sourceIndex) })
+        try p.run(source: numberedFrames(200), sink: { received.append($0.properties.sourceIndex) })
         XCTAssertEqual(received, Array(0..<200))
         for q in p.queues { XCTAssertLessThanOrEqual(q.highWater, 3) }
         // the queue in front of the slow stage filled up: the producer really was held back
@@ -66,16 +58,8 @@ final class PipelineTests: XCTestCase {
                 Pipeline.Node(name: "slower", stage: SlowStage(delay: 0.006)),
             ], capacity: 3, frameBytes: [small, big, big, small])
         XCTAssertEqual(p.queues.map(\.capacity), [3, 1, 1, 3])
-        var produced = 0
         var received: [Int] = []
-        try p.run(
-            source: {
-                guard produced < 60 else { return nil }
-                defer { produced += 1 }
-                return Frame(
-                    width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(produced), 24),
-                    properties: FrameProperties(sourceIndex: produced))
-            }, sink: { received.append($0.properties.sourceIndex) })
+        try p.run(source: numberedFrames(60), sink: { received.append($0.properties.sourceIndex) })
         XCTAssertEqual(received, Array(0..<60))
         XCTAssertEqual(Array(p.queues.map(\.highWater).prefix(3)), [3, 1, 1])
         XCTAssertEqual(Pipeline.frames(2, frameBytes: 1920 * 1080 * 3 * 4), 2)

@@ -22,22 +22,10 @@ private final class RecordingSink: FrameSink {
 }
 
 final class RunLoopTests: XCTestCase {
-    /// `count` frames at 24 fps, numbered from 0.
-    private func frames(_ count: Int) -> () throws -> Frame? {
-        var n = 0
-        return {
-            guard n < count else { return nil }
-            defer { n += 1 }
-            return Frame(
-                width: 4, height: 4, layout: .gray, fill: [0], pts: Rational(Int64(n), 24),
-                properties: FrameProperties(sourceIndex: n))
-        }
-    }
-
     func test_runLoop_opensWritesEveryFrameInOrderThenCommits() throws {
         let sink = RecordingSink()
         let p = Pipeline(nodes: [Pipeline.Node(name: "a", stage: SlowStage(delay: 0))], capacity: 2)
-        let n = try RunLoop.run(p, source: frames(50), into: sink)
+        let n = try RunLoop.run(p, source: numberedFrames(50), into: sink)
         XCTAssertEqual(n, 50)
         XCTAssertEqual(sink.frames, Array(0..<50))
         XCTAssertEqual(sink.calls, ["open", "write", "commit"])
@@ -46,7 +34,7 @@ final class RunLoopTests: XCTestCase {
     func test_runLoop_aStageFails_sinkDiscardedNeverCommitted() {
         let sink = RecordingSink()
         let p = Pipeline(nodes: [Pipeline.Node(name: "explode", stage: FailingStage())], capacity: 2)
-        XCTAssertThrowsError(try RunLoop.run(p, source: frames(50), into: sink)) { e in
+        XCTAssertThrowsError(try RunLoop.run(p, source: numberedFrames(50), into: sink)) { e in
             XCTAssertEqual("\(e)", "stage 'explode' failed: boom at frame 5")
         }
         XCTAssertEqual(sink.calls.last, "discard")
@@ -60,7 +48,7 @@ final class RunLoopTests: XCTestCase {
         let sink = RecordingSink()
         sink.failOnCommit = true
         let p = Pipeline(nodes: [], capacity: 2)
-        XCTAssertThrowsError(try RunLoop.run(p, source: frames(3), into: sink))
+        XCTAssertThrowsError(try RunLoop.run(p, source: numberedFrames(3), into: sink))
         XCTAssertEqual(sink.calls, ["open", "write", "commit", "discard"])
     }
 
@@ -70,11 +58,11 @@ final class RunLoopTests: XCTestCase {
         let p = Pipeline(nodes: [], capacity: 2)
         let w = RangeWindow(
             decodeFrom: .zero, decodeTo: nil, from: Rational(10, 24), to: Rational(30, 24), frames: nil)
-        XCTAssertEqual(try RunLoop.run(p, source: frames(50), window: w, into: sink), 20)
+        XCTAssertEqual(try RunLoop.run(p, source: numberedFrames(50), window: w, into: sink), 20)
         XCTAssertEqual(sink.frames, Array(10..<30))
         let capped = RecordingSink()
         let w2 = RangeWindow(decodeFrom: .zero, decodeTo: nil, from: Rational(10, 24), to: nil, frames: 7)
-        try RunLoop.run(Pipeline(nodes: [], capacity: 2), source: frames(50), window: w2, into: capped)
+        try RunLoop.run(Pipeline(nodes: [], capacity: 2), source: numberedFrames(50), window: w2, into: capped)
         XCTAssertEqual(capped.frames, Array(10..<17))
     }
 }
