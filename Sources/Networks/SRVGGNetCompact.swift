@@ -82,6 +82,23 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
         return planes
     }
 
+    /// The output's planes averaged into one, written there by the last step.
+    public func forwardGray(_ x: Tensor, workspace: Workspace) throws -> [Float] {
+        let n = x.height * scale * x.width * scale
+        var failure: Error?
+        let plane = [Float](unsafeUninitializedCapacity: n) { b, count in
+            do { try run(x, workspace: workspace, into: [b.baseAddress!]) } catch { failure = error }
+            count = n
+        }
+        if let failure { throw failure }
+        return plane
+    }
+
+    /// The 3×3 layers after the first run channel-blocked (per-worker scratch only); the first layer's
+    /// columns (27 floats a pixel) take bands of 4 Mi floats.
+    public var workspaceFloats: Int { 1 << 20 }
+
+    /// The body and the output step into `out`: three planes, or one that gets their mean.
     private func run(_ x: Tensor, workspace: Workspace, into out: [UnsafeMutablePointer<Float>]) throws {
         guard x.channels == 3 else { throw TensorError.shape("SRVGGNetCompact takes RGB, got \(x.channels) channels") }
         if workspace.precision != .fp32 {
@@ -127,9 +144,10 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
         return out
     }
 
-    /// The same into three output planes (`out[c]`, each (h·s)×(w·s)).
+    /// The same into three output planes (`out[c]`, each (h·s)×(w·s)), or into one plane their mean.
     static func shuffleAddingUpsampled(_ f: Tensor, _ x: Tensor, _ s: Int, into out: [UnsafeMutablePointer<Float>]) {
         let h = x.height, w = x.width, ow = w * s
+        if out.count == 1 { return shuffleAveraging(f, x, s, into: out[0]) }
         f.data.withUnsafeBufferPointer { fp in
             x.data.withUnsafeBufferPointer { xp in
                 for c in 0..<3 {
@@ -140,6 +158,30 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
                             for j in 0..<s {
                                 let src = fp.baseAddress! + ((c * s * s + i * s + j) * h + y) * w
                                 for xx in 0..<w { dst[xx * s + j] = src[xx] + skip[xx] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The mean of the three output planes into `out` ((h·s)×(w·s)).
+    static func shuffleAveraging(_ f: Tensor, _ x: Tensor, _ s: Int, into out: UnsafeMutablePointer<Float>) {
+        let h = x.height, w = x.width, ow = w * s, third: Float = 1.0 / 3
+        f.data.withUnsafeBufferPointer { fp in
+            x.data.withUnsafeBufferPointer { xp in
+                for y in 0..<h {
+                    let skip = (0..<3).map { xp.baseAddress! + ($0 * h + y) * w }
+                    for i in 0..<s {
+                        let dst = out + (y * s + i) * ow
+                        for j in 0..<s {
+                            let src = (0..<3).map { fp.baseAddress! + (($0 * s * s + i * s + j) * h + y) * w }
+                            for xx in 0..<w {
+                                dst[xx * s + j] =
+                                    ((src[0][xx] + skip[0][xx]) + (src[1][xx] + skip[1][xx])
+                                        + (src[2][xx] + skip[2][xx]))
+                                    * third
                             }
                         }
                     }

@@ -11,9 +11,13 @@ public protocol SuperResolutionNetwork: AnyObject, Sendable {
     func forward(_ x: Tensor, workspace: Workspace) throws -> Tensor
     /// The output as its three planes, each an array of its own (a frame's planes).
     func forwardPlanes(_ x: Tensor, workspace: Workspace) throws -> [[Float]]
+    /// The output's three planes averaged into one (a black-and-white frame's luma), unclipped.
+    func forwardGray(_ x: Tensor, workspace: Workspace) throws -> [Float]
     func flops(height: Int, width: Int) -> Double
     /// Peak activation memory per input pixel (bytes), for choosing tile sizes.
     var bytesPerInputPixel: Int { get }
+    /// The column-matrix workspace the network wants (floats; `Workspace`'s default unless its layers need less).
+    var workspaceFloats: Int { get }
 }
 
 extension SuperResolutionNetwork {
@@ -22,6 +26,18 @@ extension SuperResolutionNetwork {
         let y = try forward(x, workspace: workspace)
         return (0..<y.channels).map { y.plane($0) }
     }
+
+    public func forwardGray(_ x: Tensor, workspace: Workspace) throws -> [Float] {
+        let y = try forward(x, workspace: workspace)
+        return y.data.withUnsafeBufferPointer { p in
+            [Float](unsafeUninitializedCapacity: y.plane) { b, n in
+                for i in 0..<y.plane { b[i] = (p[i] + p[y.plane + i] + p[2 * y.plane + i]) / 3 }
+                n = y.plane
+            }
+        }
+    }
+
+    public var workspaceFloats: Int { 1 << 24 }
 }
 
 /// Where model files are looked up: $FILMRESTORE_MODELS, ./Models, the checkout's Models/ (beside

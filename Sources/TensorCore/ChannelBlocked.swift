@@ -45,9 +45,7 @@ extension Conv2d {
         guard x.channels == inChannels else {
             throw TensorError.shape("\(name) expects \(inChannels) channels, got \(x.channels)")
         }
-        guard ChannelBlocked.supports(self, height: x.height, width: x.width), let wg = winograd,
-            let ut = winogradBlocked
-        else {
+        guard ChannelBlocked.supports(self, height: x.height, width: x.width), let (wg, ut) = winogradBlocked else {
             throw TensorError.shape("\(name) cannot run channel-blocked on \(x.width)x\(x.height)")
         }
         out.reshape(channels: outChannels, height: x.height, width: x.width)

@@ -53,11 +53,15 @@ public final class Conv2d: @unchecked Sendable {
             return $0.plain
         }
     }
-    /// The same weights ordered [ξ][in][out] for the channel-blocked path, made on its first use.
-    var winogradBlocked: [Float]? {
-        guard blockedEligible, let wg = winograd else { return nil }
+    /// The same weights ordered [ξ][in][out] for the channel-blocked path, made on its first use (with the
+    /// layer's shape; the plain order is not kept for it: a network that runs blocked holds one copy).
+    var winogradBlocked: (conv: WinogradConv, ut: [Float])? {
+        guard blockedEligible else { return nil }
         return winogradCache.withLock {
-            if $0.blocked == nil { $0.blocked = wg.weightsByInput() }
+            if $0.blocked == nil {
+                let wg = $0.plain ?? WinogradConv(weight: weight, inChannels: inChannels, outChannels: outChannels)
+                $0.blocked = (wg.shapeOnly, wg.weightsByInput())
+            }
             return $0.blocked
         }
     }
@@ -66,7 +70,7 @@ public final class Conv2d: @unchecked Sendable {
     var blockedEligible: Bool { winogradEligible && inChannels % 8 == 0 && outChannels % 16 == 0 }
     /// This layer alone as oneDNN primitives, by input size and precision (the bf16 path).
     let dnnl = DNNLChainCache()
-    private let winogradCache = Locked<(plain: WinogradConv?, blocked: [Float]?)>((nil, nil))
+    private let winogradCache = Locked<(plain: WinogradConv?, blocked: (conv: WinogradConv, ut: [Float])?)>((nil, nil))
 
     public init(
         name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,

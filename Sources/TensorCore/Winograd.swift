@@ -39,6 +39,13 @@ struct WinogradConv {
         self.u = u
     }
 
+    private init(inChannels c: Int, outChannels k: Int, u: [Float]) {
+        (inChannels, outChannels, self.u) = (c, k, u)
+    }
+
+    /// The layer's shape without its weights in the plain order (for the channel-blocked path, which has its own).
+    var shapeOnly: WinogradConv { WinogradConv(inChannels: inChannels, outChannels: outChannels, u: []) }
+
     /// Floats of workspace per tile (V and M).
     var floatsPerTile: Int { 64 * (inChannels + outChannels) }
 

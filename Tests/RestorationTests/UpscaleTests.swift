@@ -138,6 +138,26 @@ final class UpscaleTests: XCTestCase {
         XCTAssertEqual(tile.height, 100)
     }
 
+    /// A black-and-white frame's output is the mean of the network's three planes, made as the network writes
+    /// them (one plane, not three), whole or in bands of rows: the same as the colour frame's planes averaged.
+    func test_upscale_grayFrame_isTheMeanOfTheThreePlanes_wholeAndBanded() throws {
+        let g = syntheticFrame(width: 400, height: 300, index: 3, layout: .gray)
+        let colour = g.with(width: 400, height: 300, layout: .rgb, planes: [g.luma, g.luma, g.luma])
+        for options in [[:], ["memory": "64"]] {
+            let grayStage = try stage(options, input: streamInfo(width: 400, height: 300, layout: .gray))
+            let rgbStage = try stage(options, input: streamInfo(width: 400, height: 300))
+            let a = try XCTUnwrap(try grayStage.push(g).first), b = try XCTUnwrap(try rgbStage.push(colour).first)
+            XCTAssertEqual(a.planes.count, 1)
+            XCTAssertEqual(b.planes.count, 3)
+            let mean = (0..<b.planes[0].count).map { (b.planes[0][$0] + b.planes[1][$0] + b.planes[2][$0]) / 3 }
+            // the colour planes are clipped before their mean, the gray one after: equal where none is clipped
+            let clippedNowhere = mean.indices.filter { i in b.planes.allSatisfy { $0[i] > 0 && $0[i] < 1 } }
+            XCTAssertGreaterThan(clippedNowhere.count, mean.count / 2)
+            let err = clippedNowhere.map { abs(a.planes[0][$0] - mean[$0]) }.max() ?? 1
+            XCTAssertLessThanOrEqual(err, 1e-5, "options \(options)")
+        }
+    }
+
     /// An ncnn graph on the graph runner (SPAN) tiles as the hand-written networks do: the
     /// receptive radius comes from the graph.
     func test_upscale_graphModel_tiledEqualsUntiled() throws {

@@ -63,7 +63,7 @@ public final class UpscaleStage: Stage, OutputAware {
     let fitAware: Bool, backProject: Bool
     /// The resamplings of `backProject` (output → frame size, and back), made for the first frame.
     private var backProjection: (down: Resampler, up: Resampler)?
-    private let workspace = Workspace()
+    private let workspace: Workspace
     /// The tile the network runs on, in input pixels without its overlap (the whole frame when it fits).
     private var tileWidth = 0, tileHeight = 0
     private var target: (any SizeTarget)?
@@ -77,7 +77,7 @@ public final class UpscaleStage: Stage, OutputAware {
         budget = options.int("memory")
         fitAware = options.bool("fit-aware")
         backProject = options.bool("back-project")
-        workspace.precision = try options.precision()
+        let precision = try options.precision()
         let denoise: Double? =
             model == SuperResolutionModels.general || options.has("denoise")
             ? options.number("denoise", default: SuperResolutionModels.defaultDenoise) : nil
@@ -87,6 +87,8 @@ public final class UpscaleStage: Stage, OutputAware {
             (network, modelFiles) = (loaded.value, loaded.files)
         } catch let e as TensorError { throw options.invalid(e.description) }
         pad = options.int("tile-pad", default: min(network.receptiveRadius, 32))
+        workspace = Workspace(floats: network.workspaceFloats)
+        workspace.precision = precision
     }
 
     public func aim(at target: any SizeTarget) { self.target = target }
@@ -137,32 +139,18 @@ public final class UpscaleStage: Stage, OutputAware {
             frame.properties.sampleAspect = sampleAspect
         }
         let x = Tensor(planes: frame.promotedToRGB().planes, height: frame.height, width: frame.width)
-        var rgb = try upscalePlanes(x)
+        // gray: the mean of the network's three planes, made as they are written
+        var out = try upscalePlanes(x, gray: frame.layout == .gray)
         let s = network.scale, n = frame.width * s * frame.height * s
-        // clipped to 0…1 in place (gray: the mean of the three), in row bands on every core
+        // clipped to 0…1 in place, in row bands on every core
         let bands = 4 * ProcessInfo.processInfo.activeProcessorCount, band = (n + bands - 1) / bands
-        let planes: [[Float]] = rgb.withMutablePlanePointers { p in
-            if frame.layout == .gray {
-                return [
-                    [Float](unsafeUninitializedCapacity: n) { b, c in
-                        let o = b
-                        Parallel.forEach(bands) { k in
-                            for i in (k * band)..<min((k + 1) * band, n) {
-                                o[i] = min(max((p[0][i] + p[1][i] + p[2][i]) / 3, 0), 1)
-                            }
-                        }
-                        c = n
-                    }
-                ]
-            }
+        out.withMutablePlanePointers { p in
             Parallel.forEach(bands) { k in
-                for ch in 0..<3 {
-                    for i in (k * band)..<min((k + 1) * band, n) { p[ch][i] = min(max(p[ch][i], 0), 1) }
+                for plane in p {
+                    for i in (k * band)..<min((k + 1) * band, n) { plane[i] = min(max(plane[i], 0), 1) }
                 }
             }
-            return []
         }
-        var out = planes.isEmpty ? rgb : planes
         if backProject, preScale != nil {
             backProject(&out, width: frame.width * s, height: frame.height * s, to: input)
         }
@@ -215,15 +203,17 @@ public final class UpscaleStage: Stage, OutputAware {
         return (side, side)
     }
 
-    /// The network's output as three planes: written there by the network when the frame is one tile, else
-    /// each tile's centre copied into them.
-    func upscalePlanes(_ x: Tensor) throws -> [[Float]] {
+    /// The network's output as three planes, or with `gray` one plane their mean: written there by the network
+    /// when the frame is one tile, else each tile's centre copied into them.
+    func upscalePlanes(_ x: Tensor, gray: Bool = false) throws -> [[Float]] {
         let s = network.scale, tw = tileWidth, th = tileHeight
         if x.width <= tw + 2 * pad && x.height <= th + 2 * pad {
-            return try network.forwardPlanes(x, workspace: workspace)
+            return gray
+                ? [try network.forwardGray(x, workspace: workspace)]
+                : try network.forwardPlanes(x, workspace: workspace)
         }
         let ow = x.width * s
-        var out = (0..<3).map { _ in [Float](repeating: 0, count: ow * x.height * s) }
+        var out = (0..<(gray ? 1 : 3)).map { _ in [Float](repeating: 0, count: ow * x.height * s) }
         for ty in stride(from: 0, to: x.height, by: th) {
             for tx in stride(from: 0, to: x.width, by: tw) {
                 let x0 = max(tx - pad, 0), y0 = max(ty - pad, 0)
@@ -234,12 +224,15 @@ public final class UpscaleStage: Stage, OutputAware {
                 let cw = (min(tx + tw, x.width) - tx) * s, ch = (min(ty + th, x.height) - ty) * s
                 let sx = (tx - x0) * s, sy = (ty - y0) * s
                 r.data.withUnsafeBufferPointer { src in
-                    for c in 0..<3 {
+                    for c in out.indices {
                         out[c].withUnsafeMutableBufferPointer { dst in
                             for row in 0..<ch {
-                                let from = c * r.plane + (sy + row) * r.width + sx
-                                let to = (ty * s + row) * ow + tx * s
-                                dst.baseAddress!.advanced(by: to).update(from: src.baseAddress! + from, count: cw)
+                                let from = src.baseAddress! + c * r.plane + (sy + row) * r.width + sx
+                                let to = dst.baseAddress! + (ty * s + row) * ow + tx * s
+                                if !gray { to.update(from: from, count: cw) }
+                                for i in 0..<(gray ? cw : 0) {
+                                    to[i] = (from[i] + from[r.plane + i] + from[2 * r.plane + i]) / 3
+                                }
                             }
                         }
                     }
