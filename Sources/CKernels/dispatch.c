@@ -8,8 +8,8 @@
                                           long, long, const float *, const float *, float *, float *);            \
     void fr_wino63_block_conv_##suffix(const float *, long, long, long, const float *, long, long, long, long,     \
                                        const float *, const float *, float *, float *);                           \
-    void fr_wino63_c8_block_conv_##suffix(const float *, long, long, long, const float *, long, long, long, long,  \
-                                          const float *, const float *, float *, float *, long, int);              \
+    void fr_wino63_c8_block_conv_##suffix(const float *, long, long, long, long, const float *, long, long, long,  \
+                                          long, const float *, const float *, float *, long, float *, long, int);  \
     void fr_synth_row_##suffix(const float *, long, long, const int *, const int *, const float *,                \
                                const float *const *, const float *const *, long, long, long, const float *, float, \
                                long, float, float, float *const *, long);                                        \
@@ -102,10 +102,11 @@ long fr_wino63_c8_block_scratch(long C, long K) {
     return 64 * (nt * C + 16) + 64 * (nt * K + 16);
 }
 
-void fr_wino63_c8_block_conv(const float *x, long C, long h, long w, const float *ut, long K, long n, long tr,
-                             long tc0, const float *bias, const float *slopes, float *out, float *scratch) {
+void fr_wino63_c8_block_conv(const float *x, long C, long h, long w, long xrows, const float *ut, long K, long n,
+                             long tr, long tc0, const float *bias, const float *slopes, float *out, long orows,
+                             float *scratch) {
     long nt = fr_wino63_c8_block_tiles();
-    FR_DISPATCH(fr_wino63_c8_block_conv, x, C, h, w, ut, K, n, tr, tc0, bias, slopes, out, scratch, nt, 1);
+    FR_DISPATCH(fr_wino63_c8_block_conv, x, C, h, w, xrows, ut, K, n, tr, tc0, bias, slopes, out, orows, scratch, nt, 1);
 }
 
 void fr_pack_c8(const float *src, long C, long hw, float *dst) {

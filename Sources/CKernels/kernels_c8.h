@@ -115,9 +115,9 @@ static void FR_NAME(c8_output_tile)(const float *M, long ms, long j, long K, lon
     }
 }
 
-void FR_NAME(fr_wino63_c8_block_conv)(const float *x, long C, long h, long w, const float *ut, long K, long n,
-                                      long tr, long tc0, const float *bias, const float *slopes, float *out,
-                                      float *scratch, long nt, int pf) {
+void FR_NAME(fr_wino63_c8_block_conv)(const float *x, long C, long h, long w, long xrows, const float *ut, long K,
+                                      long n, long tr, long tc0, const float *bias, const float *slopes, float *out,
+                                      long orows, float *scratch, long nt, int pf) {
     // nt: the block width (the product's tiles, a multiple of 6; n ≤ nt of them real); pf: prefetch
     // rows one cache line longer than the block's data, as in the planar path
     long vs = nt * C + 16, ms = nt * K + 16;
@@ -128,10 +128,10 @@ void FR_NAME(fr_wino63_c8_block_conv)(const float *x, long C, long h, long w, co
     if (x0 < 0) x0 = 0;
     if (x1 > w) x1 = w;
     for (long cb = 0; cb < C / 8; cb++) {
-        const float *plane = x + cb * h * w * 8;
+        const float *plane = x + cb * xrows * w * 8;
         if (pf && cb + 1 < C / 8) {
             // the next channel block's rows of this block, while this one is transformed
-            const float *next = plane + h * w * 8;
+            const float *next = plane + xrows * w * 8;
             for (long r = 0; r < 8; r++) {
                 long y = y0 + r;
                 if (y < 0 || y >= h) continue;
@@ -144,7 +144,7 @@ void FR_NAME(fr_wino63_c8_block_conv)(const float *x, long C, long h, long w, co
     }
     FR_NAME(c8_product)(V, vs, C, ut, K, M, ms, nt);
     for (long kb = 0; kb < K / 8; kb++) {
-        float *plane = out + kb * h * w * 8;
+        float *plane = out + kb * orows * w * 8;
         for (long j = 0; j < n; j++)
             FR_NAME(c8_output_tile)(M, ms, j, K, kb, tr * 6, (tc0 + j) * 6, h, w, bias + kb * 8, slopes + kb * 8, plane);
     }

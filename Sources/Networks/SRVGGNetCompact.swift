@@ -16,8 +16,9 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
     public var numFeat: Int { body[0].outChannels }
     public var numConv: Int { body.count - 2 }
     public var receptiveRadius: Int { body.count }
-    /// Two feature maps, the shuffled output and the skip path, in fp32.
-    public var bytesPerInputPixel: Int { 4 * (2 * numFeat + 2 * 3 * scale * scale + 3) }
+    /// One feature map (the body runs in place), the shuffled output twice (a tile's, then the frame's) and the
+    /// skip path, in fp32.
+    public var bytesPerInputPixel: Int { 4 * (numFeat + 2 * 3 * scale * scale + 3) }
 
     public init(body: [Conv2d], scale: Int) throws {
         guard scale >= 1, scale <= 8 else { throw TensorError.shape("SRVGGNetCompact: scale \(scale) (1…8)") }
@@ -105,6 +106,7 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
             let f = try dnnl.chain(body, height: x.height, width: x.width, precision: workspace.precision).run(x)
             return Self.shuffleAddingUpsampled(f, x, scale, into: out)
         }
+        if canRunInPlace(height: x.height, width: x.width) { return try runInPlace(x, workspace: workspace, into: out) }
         // Two activation buffers from the workspace, ping-ponged through the body.
         var a = workspace.takeBuffer(), b = workspace.takeBuffer()
         defer {
@@ -134,6 +136,37 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
         Self.shuffleAddingUpsampled(a, x, scale, into: out)
     }
 
+    /// Whether the body can run on one map overwritten in place (`InPlaceBlocked`): a first layer that keeps the
+    /// size, then layers that run channel-blocked and never widen the map (the published models, on maps of
+    /// 24x24 pixels or more).
+    func canRunInPlace(height h: Int, width w: Int) -> Bool {
+        var channels = body[0].outChannels
+        guard channels % 8 == 0, body[0].stride == 1, body[0].padding * 2 + 1 == body[0].kernel else { return false }
+        for conv in body.dropFirst() {
+            guard InPlaceBlocked.supports(conv, channels: channels, height: h, width: w) else { return false }
+            channels = conv.outChannels
+        }
+        return true
+    }
+
+    /// The body on one map: the first layer in bands of rows packed into it, every later layer in place, the
+    /// output step reading it where it lies (half the activation memory of the ping-pong).
+    private func runInPlace(_ x: Tensor, workspace: Workspace, into out: [UnsafeMutablePointer<Float>]) throws {
+        let h = x.height, w = x.width, r = body[0].padding, band = 32
+        var map = InPlaceBlocked(channels: numFeat, height: h, width: w, storage: workspace.takeBuffer())
+        defer { workspace.giveBack(map.storage) }
+        var part = Tensor(channels: 0, height: 0, width: 0)
+        for y0 in stride(from: 0, to: h, by: band) {
+            // rows y0 ..< y1 need r rows of input either side; the zeros padding the part's edges reach only
+            // output rows outside them
+            let y1 = min(y0 + band, h), a = max(y0 - r, 0), b = min(y1 + r, h)
+            try body[0].forward(x.region(x: 0, y: a, width: w, height: b - a), into: &part, workspace: workspace)
+            map.pack(rows: y0..<y1, from: part, firstRow: y0 - a)
+        }
+        for conv in body.dropFirst() { try map.apply(conv, workspace: workspace) }
+        map.withRows { row in Self.shuffleAddingUpsampled(features: row, step: 8, x, scale, into: out) }
+    }
+
     /// pixel_shuffle(f, s) + nearest_upsample(x, s) in one pass, without zero-filling the output.
     static func shuffleAddingUpsampled(_ f: Tensor, _ x: Tensor, _ s: Int) -> Tensor {
         let oh = x.height * s, ow = x.width * s
@@ -146,43 +179,38 @@ public final class SRVGGNetCompact: SuperResolutionNetwork, Sendable {
 
     /// The same into three output planes (`out[c]`, each (h·s)×(w·s)), or into one plane their mean.
     static func shuffleAddingUpsampled(_ f: Tensor, _ x: Tensor, _ s: Int, into out: [UnsafeMutablePointer<Float>]) {
-        let h = x.height, w = x.width, ow = w * s
-        if out.count == 1 { return shuffleAveraging(f, x, s, into: out[0]) }
+        let h = x.height, w = x.width
         f.data.withUnsafeBufferPointer { fp in
-            x.data.withUnsafeBufferPointer { xp in
-                for c in 0..<3 {
-                    for y in 0..<h {
-                        for i in 0..<s {
-                            let dst = out[c] + (y * s + i) * ow
-                            let skip = xp.baseAddress! + (c * h + y) * w
-                            for j in 0..<s {
-                                let src = fp.baseAddress! + ((c * s * s + i * s + j) * h + y) * w
-                                for xx in 0..<w { dst[xx * s + j] = src[xx] + skip[xx] }
-                            }
-                        }
-                    }
-                }
-            }
+            shuffleAddingUpsampled(features: { c, y in fp.baseAddress! + (c * h + y) * w }, step: 1, x, s, into: out)
         }
     }
 
-    /// The mean of the three output planes into `out` ((h·s)×(w·s)).
-    static func shuffleAveraging(_ f: Tensor, _ x: Tensor, _ s: Int, into out: UnsafeMutablePointer<Float>) {
+    /// The same with the features read through `features(c, y)` (row y of channel c, its pixels `step` floats
+    /// apart): planar or channel-blocked.
+    static func shuffleAddingUpsampled(
+        features: (Int, Int) -> UnsafePointer<Float>, step: Int, _ x: Tensor, _ s: Int,
+        into out: [UnsafeMutablePointer<Float>]
+    ) {
         let h = x.height, w = x.width, ow = w * s, third: Float = 1.0 / 3
-        f.data.withUnsafeBufferPointer { fp in
-            x.data.withUnsafeBufferPointer { xp in
-                for y in 0..<h {
-                    let skip = (0..<3).map { xp.baseAddress! + ($0 * h + y) * w }
-                    for i in 0..<s {
-                        let dst = out + (y * s + i) * ow
-                        for j in 0..<s {
-                            let src = (0..<3).map { fp.baseAddress! + (($0 * s * s + i * s + j) * h + y) * w }
+        x.data.withUnsafeBufferPointer { xp in
+            for y in 0..<h {
+                let skip = (0..<3).map { xp.baseAddress! + ($0 * h + y) * w }
+                for i in 0..<s {
+                    for j in 0..<s {
+                        let src = (0..<3).map { features($0 * s * s + i * s + j, y) }
+                        if out.count == 1 {
+                            let dst = out[0] + (y * s + i) * ow
                             for xx in 0..<w {
+                                let k = xx * step
                                 dst[xx * s + j] =
-                                    ((src[0][xx] + skip[0][xx]) + (src[1][xx] + skip[1][xx])
-                                        + (src[2][xx] + skip[2][xx]))
+                                    ((src[0][k] + skip[0][xx]) + (src[1][k] + skip[1][xx]) + (src[2][k] + skip[2][xx]))
                                     * third
                             }
+                            continue
+                        }
+                        for c in 0..<3 {
+                            let dst = out[c] + (y * s + i) * ow, sc = src[c], kc = skip[c]
+                            for xx in 0..<w { dst[xx * s + j] = sc[xx * step] + kc[xx] }
                         }
                     }
                 }

@@ -58,3 +58,83 @@ extension Conv2d {
         }
     }
 }
+
+/// A channel-blocked map that a chain of 3×3 convolutions overwrites in place, so the chain holds one map
+/// where it held two (an upscaler's 64-channel activations at 756x567 are 110 MB each). Every plane has
+/// `shift` spare rows; the picture sits in rows `shift ..< shift + height` or `0 ..< height` of each, the two
+/// alternating from layer to layer: each convolution writes its output `shift` rows away from its input, in
+/// bands of tile rows taken from the side the output moves toward, so no band overwrites rows a later band
+/// reads (see `WinogradConv.blockedInPlace`). A layer may narrow the map (K ≤ C): its planes are the first K / 8.
+public struct InPlaceBlocked {
+    /// The planes (channels × (height + shift) × width floats at least), e.g. a workspace's buffer.
+    public private(set) var storage: Tensor
+    public private(set) var channels: Int
+    public let height: Int, width: Int, shift: Int
+    /// The row of each plane where the picture starts (0 or `shift`).
+    public private(set) var top: Int
+
+    /// `storage` given this shape (its contents unspecified), the picture at the planes' bottom.
+    public init(channels: Int, height: Int, width: Int, storage: Tensor) {
+        (self.channels, self.height, self.width) = (channels, height, width)
+        shift = Self.shift(width: width)
+        self.storage = storage
+        self.storage.reshape(channels: channels, height: height + shift, width: width)
+        top = shift
+    }
+
+    /// Spare rows for bands of 4 tile rows, or more where a band of 4 has fewer than four blocks a worker.
+    static func shift(width: Int) -> Int {
+        let blockTiles = fr_wino63_c8_block_tiles()
+        let perRow = ((width + 5) / 6 + blockTiles - 1) / blockTiles
+        return 6 * max(4, (4 * GEMM.workers + perRow - 1) / perRow) + 1
+    }
+
+    /// Whether `conv` can run in place on a map of `channels` channels of this size.
+    public static func supports(_ conv: Conv2d, channels: Int, height: Int, width: Int) -> Bool {
+        ChannelBlocked.supports(conv, height: height, width: width) && conv.inChannels == channels
+            && conv.outChannels <= channels
+    }
+
+    /// The layer applied, its output in place of its input.
+    public mutating func apply(_ conv: Conv2d, workspace: Workspace) throws {
+        guard Self.supports(conv, channels: channels, height: height, width: width),
+            let (wg, ut) = conv.winogradBlocked
+        else {
+            throw TensorError.shape("\(conv.name) cannot run in place on \(channels) channels at \(width)x\(height)")
+        }
+        let (from, to) = (top, top == 0 ? shift : 0)
+        let (h, w, rows) = (height, width, height + shift)
+        storage.data.withUnsafeMutableBufferPointer { p in
+            wg.blockedInPlace(
+                p.baseAddress!, height: h, width: w, planeRows: rows, from: from, to: to, ut: ut, bias: conv.bias,
+                activation: conv.activation, workspace: workspace)
+        }
+        (top, channels) = (to, conv.outChannels)
+    }
+
+    /// Picture rows `rows` written from `planar`: `channels` planes of `planarRows` rows of `width`, row
+    /// `firstRow` of each being the picture's row `rows.lowerBound`.
+    public mutating func pack(rows: Range<Int>, from planar: Tensor, firstRow: Int) {
+        let (w, pr, rowsPerPlane, top) = (width, planar.height, height + shift, top)
+        precondition(planar.channels == channels && planar.width == w && firstRow + rows.count <= pr)
+        planar.data.withUnsafeBufferPointer { s in
+            storage.data.withUnsafeMutableBufferPointer { d in
+                for c in 0..<channels {
+                    for (k, y) in rows.enumerated() {
+                        let src = s.baseAddress! + (c * pr + firstRow + k) * w
+                        let dst = d.baseAddress! + ((c / 8 * rowsPerPlane + top + y) * w) * 8 + c % 8
+                        for x in 0..<w { dst[x * 8] = src[x] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `body` given channel c's row y of the picture (its pixels 8 floats apart).
+    public func withRows<R>(_ body: (_ row: (Int, Int) -> UnsafePointer<Float>) -> R) -> R {
+        let (w, rowsPerPlane, top) = (width, height + shift, top)
+        return storage.data.withUnsafeBufferPointer { p in
+            body { c, y in p.baseAddress! + ((c / 8 * rowsPerPlane + top + y) * w) * 8 + c % 8 }
+        }
+    }
+}

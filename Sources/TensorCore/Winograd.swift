@@ -60,30 +60,35 @@ struct WinogradConv {
         _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
         bias: [Float], activation: Activation, workspace: Workspace
     ) {
+        let C = inChannels, K = outChannels
         runBlocks(
-            fr_wino63_block_conv, x, height: h, width: w, out: out, weights: u, bias: bias, activation: activation,
-            tiles: Self.blockTiles, scratch: fr_wino63_block_scratch(inChannels, outChannels), workspace: workspace)
+            weights: u, bias: bias, activation: activation, height: h, width: w, tiles: Self.blockTiles,
+            scratch: fr_wino63_block_scratch(C, K), workspace: workspace
+        ) { tr, tc0, n, up, bp, sp, buffer in
+            fr_wino63_block_conv(x, C, h, w, up, K, n, tr, tc0, bp, sp, out, buffer)
+        }
     }
 
-    /// A C block kernel (`fr_wino63_block_conv`, `fr_wino63_c8_block_conv`: the same arguments) over every
-    /// block of `tiles` tiles, with this layer's weights in the kernel's order, bias and activation slopes.
+    /// `kernel(tileRow, firstTile, tiles, weights, bias, slopes, buffer)` (a C block kernel) over every block of
+    /// `tiles` tiles of the tile rows of each of `bands` in turn (all of them by default), with this layer's
+    /// weights in the kernel's order, bias and activation slopes.
     private func runBlocks(
+        weights: [Float], bias: [Float], activation: Activation, height h: Int, width w: Int,
+        bands: [Range<Int>]? = nil, tiles: Int, scratch: Int, workspace: Workspace,
         _ kernel: (
-            UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?,
-            UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?
-        ) -> Void,
-        _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>, weights: [Float],
-        bias: [Float], activation: Activation, tiles: Int, scratch: Int, workspace: Workspace
+            Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>
+        ) -> Void
     ) {
-        let C = inChannels, K = outChannels
-        let slopes = Self.slopes(activation, K)
+        let slopes = Self.slopes(activation, outChannels)
         weights.withUnsafeBufferPointer { up in
             bias.withUnsafeBufferPointer { bp in
                 slopes.withUnsafeBufferPointer { sp in
-                    Self.forEachBlock(height: h, width: w, tiles: tiles, scratch: scratch, workspace: workspace) {
-                        tr, tc0, n, buffer in
-                        kernel(
-                            x, C, h, w, up.baseAddress!, K, n, tr, tc0, bp.baseAddress!, sp.baseAddress!, out, buffer)
+                    for rows in bands ?? [0..<((h + 5) / 6)] {
+                        Self.forEachBlock(
+                            height: h, width: w, tileRows: rows, tiles: tiles, scratch: scratch, workspace: workspace
+                        ) { tr, tc0, n, buffer in
+                            kernel(tr, tc0, n, up.baseAddress!, bp.baseAddress!, sp.baseAddress!, buffer)
+                        }
                     }
                 }
             }
@@ -107,22 +112,53 @@ struct WinogradConv {
         _ x: UnsafePointer<Float>, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>, ut: [Float],
         bias: [Float], activation: Activation, workspace: Workspace
     ) {
-        runBlocks(
-            fr_wino63_c8_block_conv, x, height: h, width: w, out: out, weights: ut, bias: bias, activation: activation,
-            tiles: fr_wino63_c8_block_tiles(), scratch: fr_wino63_c8_block_scratch(inChannels, outChannels),
+        blocked(
+            x, planeRows: h, height: h, width: w, out: out, planeRows: h, ut: ut, bias: bias, activation: activation,
             workspace: workspace)
+    }
+
+    /// The channel-blocked convolution in place (see `InPlaceBlocked`): input and output share planes of
+    /// `planeRows` = h + `shift` rows, the input in rows `from` ..< `from` + h of each, the output written to
+    /// rows `to` ..< `to` + h, {from, to} = {0, shift}. The output moves `shift` rows away from the input, so
+    /// bands of tile rows (at most (shift − 1) / 6 of them, taken from the side the output moves toward)
+    /// write only rows no later band reads. K ≤ C: the output's planes are the first K / 8.
+    func blockedInPlace(
+        _ buffer: UnsafeMutablePointer<Float>, height h: Int, width w: Int, planeRows: Int, from: Int, to: Int,
+        ut: [Float], bias: [Float], activation: Activation, workspace: Workspace
+    ) {
+        let shift = planeRows - h, band = max(1, (shift - 1) / 6), tilesY = (h + 5) / 6
+        precondition(shift > 6 && Set([from, to]) == Set([0, shift]) && outChannels <= inChannels)
+        var bands = stride(from: 0, to: tilesY, by: band).map { $0..<min($0 + band, tilesY) }
+        if to > from { bands.reverse() }
+        blocked(
+            buffer + from * w * 8, planeRows: planeRows, height: h, width: w, out: buffer + to * w * 8,
+            planeRows: planeRows, bands: bands, ut: ut, bias: bias, activation: activation, workspace: workspace)
+    }
+
+    private func blocked(
+        _ x: UnsafePointer<Float>, planeRows xrows: Int, height h: Int, width w: Int, out: UnsafeMutablePointer<Float>,
+        planeRows orows: Int, bands: [Range<Int>]? = nil, ut: [Float], bias: [Float], activation: Activation,
+        workspace: Workspace
+    ) {
+        let C = inChannels, K = outChannels
+        runBlocks(
+            weights: ut, bias: bias, activation: activation, height: h, width: w, bands: bands,
+            tiles: fr_wino63_c8_block_tiles(), scratch: fr_wino63_c8_block_scratch(C, K), workspace: workspace
+        ) { tr, tc0, n, up, bp, sp, buffer in
+            fr_wino63_c8_block_conv(x, C, h, w, xrows, up, K, n, tr, tc0, bp, sp, out, orows, buffer)
+        }
     }
 
     /// Runs `body(tileRow, firstTile, tiles, buffer)` for every block of up to `tiles` tiles of a tile row
     /// of an h×w picture, on `GEMM.workers` workers that take the blocks in turn, each with its own buffer
     /// of `scratch` floats in `workspace`.
     static func forEachBlock(
-        height h: Int, width w: Int, tiles blockTiles: Int = blockTiles, scratch: Int, workspace: Workspace,
-        _ body: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+        height h: Int, width w: Int, tileRows: Range<Int>? = nil, tiles blockTiles: Int = blockTiles, scratch: Int,
+        workspace: Workspace, _ body: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
     ) {
         Kernels.prepare()
-        let tilesX = (w + 5) / 6, tilesY = (h + 5) / 6
-        let perRow = (tilesX + blockTiles - 1) / blockTiles, blocks = perRow * tilesY
+        let tilesX = (w + 5) / 6, rows = tileRows ?? 0..<((h + 5) / 6)
+        let perRow = (tilesX + blockTiles - 1) / blockTiles, blocks = perRow * rows.count
         let workers = min(GEMM.workers, blocks)
         workspace.reserve(workers * scratch)
         let buffers = workspace.pointer
@@ -130,7 +166,7 @@ struct WinogradConv {
         Parallel.forEach(workers) { wi in
             while case let b = next.wrappingAdd(1, ordering: .relaxed).oldValue, b < blocks {
                 let tc0 = (b % perRow) * blockTiles
-                body(b / perRow, tc0, min(blockTiles, tilesX - tc0), buffers + wi * scratch)
+                body(rows.lowerBound + b / perRow, tc0, min(blockTiles, tilesX - tc0), buffers + wi * scratch)
             }
         }
     }

@@ -125,7 +125,7 @@ final class UpscaleTests: XCTestCase {
     func test_upscale_memoryBudget_bandsOfRowsEqualTheWholeFrame() throws {
         let f = syntheticFrame(width: 400, height: 300, index: 2)
         let whole = try stage(input: streamInfo(width: 400, height: 300))
-        // 64 MiB at ~0.9 kB per input pixel: bands of 100 rows and 18 rows of overlap, 3 of them
+        // 64 MiB at ~0.65 kB per input pixel: bands of 150 rows and 18 rows of overlap, 2 of them
         let banded = try stage(["memory": "64"], input: streamInfo(width: 400, height: 300))
         let a = try XCTUnwrap(try whole.push(f).first), b = try XCTUnwrap(try banded.push(f).first)
         XCTAssertEqual(b.width, 1600)
@@ -135,7 +135,7 @@ final class UpscaleTests: XCTestCase {
         let up = try XCTUnwrap(banded.stage as? UpscaleStage)
         let tile = up.tiling(width: 400, height: 300)
         XCTAssertEqual(tile.width, 400)
-        XCTAssertEqual(tile.height, 100)
+        XCTAssertEqual(tile.height, 150)
     }
 
     /// A black-and-white frame's output is the mean of the network's three planes, made as the network writes

@@ -254,4 +254,41 @@ final class KernelISATests: XCTestCase {
         XCTAssertThrowsError(try odd.forwardBlocked(p, into: &o, workspace: ws))
         XCTAssertThrowsError(try ChannelBlocked.pack(randomTensor(3, 4, 4, seed: 1), into: &o))
     }
+
+    /// A chain of convolutions on one map overwritten in place (`InPlaceBlocked`: the picture moving between
+    /// the planes' top and bottom, bands of tile rows from the side it moves toward) gives each layer's
+    /// direct sum: three layers (32→32, 32→32, 32→16: up, down, up), with partial tiles, on pictures of many
+    /// bands and of less than one, on every instruction set.
+    func test_inPlaceBlockedChain_eachISA_matchesTheLayersOneAfterAnother() throws {
+        var g = SplitMix64(29)
+        let ws = Workspace(floats: 1 << 14)
+        let layers = try [(32, 32), (32, 32), (32, 16)].enumerated().map { i, shape in
+            try Conv2d(
+                name: "c\(i)", inChannels: shape.0, outChannels: shape.1, kernel: 3, stride: 1, padding: 1,
+                weight: (0..<(shape.0 * shape.1 * 9)).map { _ in g.nextUnit() - 0.5 },
+                bias: (0..<shape.1).map { _ in g.nextUnit() - 0.5 }, activation: .prelu([0.2]))
+        }
+        for isa in available {
+            for (h, w) in [(131, 37), (24, 40), (200, 25)] {
+                let x = randomTensor(32, h, w, seed: UInt64(h))
+                var expected = x
+                for conv in layers { expected = conv.reference(expected) }
+                var map = InPlaceBlocked(
+                    channels: 32, height: h, width: w, storage: Tensor(channels: 0, height: 0, width: 0))
+                XCTAssertGreaterThan(map.shift, 6)
+                map.pack(rows: 0..<h, from: x, firstRow: 0)
+                try Kernels.using(isa) { for conv in layers { try map.apply(conv, workspace: ws) } }
+                XCTAssertEqual(map.channels, 16)
+                XCTAssertEqual(map.top, 0)  // three moves from the bottom: up, down, up
+                let got = map.withRows { row in
+                    (0..<16).flatMap { c in (0..<h).flatMap { y in (0..<w).map { row(c, y)[$0 * 8] } } }
+                }
+                XCTAssertLessThanOrEqual(
+                    try maxRelativeError(got, expected.data), 1e-4, "\(isa) \(h)x\(w)")
+            }
+        }
+        // a layer that would widen the map is refused
+        var map = InPlaceBlocked(channels: 16, height: 30, width: 30, storage: Tensor(channels: 0, height: 0, width: 0))
+        XCTAssertThrowsError(try map.apply(layers[0], workspace: ws))
+    }
 }

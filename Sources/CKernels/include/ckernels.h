@@ -44,9 +44,12 @@ void fr_wino63_block_product(const float *v, long xs, long ldv, long C, const fl
 /// A 3×3 convolution (stride 1, padding 1) of a block of n ≤ fr_wino63_c8_block_tiles() tiles, tc0 ..< tc0+n
 /// of tile row tr, by Winograd F(6,3) with eight channels per vector: x C channels, out K channels (a multiple
 /// of 16), both c8; ut the transformed weights [64][C][K]; bias[k], then x < 0 ? x·slopes[k] : x.
+/// The planes of x and out are xrows·w·8 and orows·w·8 floats apart (h for a tensor of its own; more where
+/// input and output share one buffer, shifted by some rows: a convolution in place, see `Winograd.swift`).
 /// `scratch`: fr_wino63_c8_block_scratch(C, K) floats.
-void fr_wino63_c8_block_conv(const float *x, long C, long h, long w, const float *ut, long K, long n, long tr,
-                             long tc0, const float *bias, const float *slopes, float *out, float *scratch);
+void fr_wino63_c8_block_conv(const float *x, long C, long h, long w, long xrows, const float *ut, long K, long n,
+                             long tr, long tc0, const float *bias, const float *slopes, float *out, long orows,
+                             float *scratch);
 long fr_wino63_c8_block_scratch(long C, long K);
 long fr_wino63_c8_block_tiles(void);
 /// Planar (C planes of hw) to c8 and back; C a multiple of 8.
