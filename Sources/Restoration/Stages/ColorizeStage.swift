@@ -132,11 +132,12 @@ public final class BinColorizerPredictor: ColorPredictor {
 /// (block matching on luma) wherever the moved luma agrees with the current one; it starts afresh at
 /// scene cuts. Color input passes through unless `force`.
 ///
-/// Reference mode needs no weights: `reference: keyframe.png` (or a folder of pictures whose names
-/// carry the source frame number they show, e.g. `frame-0120.png`) gives each frame the chroma of the
-/// reference aligned onto it where the reference shows the same scene, and elsewhere the chroma of
-/// reference pixels with the same luminance and texture (remapped luminance statistics, as Welsh et
-/// al.). A reference overrides a model.
+/// Keyframes: `reference: keyframe.png` (or a folder of pictures whose names carry the source frame number they
+/// show, e.g. `frame-0120.png`, as `filmrestore keyframes` writes them for a colourist) colour each frame from
+/// the keyframes themselves: every pixel matched anywhere in the keyframes before and after it (PatchMatch on
+/// luminance at two scales, sure as the match is close), combined with the colour carried along the motion
+/// from the previous frame (as sure as it was, fading unless confirmed, dropped where a sure keyframe match
+/// contradicts it); where neither is sure, the model's colour scaled by its certainty, or gray. Cuts reset.
 public final class ColorizeStage: Stage {
     public static let spec = StageSpec(
         name: "colorize",
@@ -152,7 +153,8 @@ public final class ColorizeStage: Stage {
             ),
             .path(
                 "reference", .input,
-                "a colored picture of the scene, or a folder of colored keyframes named by source frame number; overrides model"
+                "a colored picture of the scene, or a folder of colored keyframes named by source frame number "
+                    + "(as `filmrestore keyframes` names them); the model then colours only what no keyframe shows"
             ),
             .integer(
                 "render-size", 64...2048, .multiple(of: 32), default: nil,
@@ -195,7 +197,10 @@ public final class ColorizeStage: Stage {
     /// The previous output of the shot: its luma, chroma and how sure its colour is.
     private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float]?, width: Int, height: Int)?
     private var lastResampler: Resampler?
-    private var preparedReference: PreparedReference?
+    /// Keyframes at the matching size, by their place in `references` (made when first needed).
+    private var preparedKeyframes: [Int: PreparedKeyframe] = [:]
+    /// Each keyframe's matches for the shot's last frame, and back (where the next frame's searches start).
+    private var lastMatches: [Int: [Int32]] = [:], lastReverse: [Int: [Int32]] = [:]
     /// Frames passed through because they were already in color, and frames colorized.
     public private(set) var passedThrough = 0, colorized = 0
 
@@ -203,18 +208,14 @@ public final class ColorizeStage: Stage {
         stability = Float(options.number("stability"))
         confidence = Float(options.number("confidence"))
         force = options.bool("force")
-        if let reference = options.path("reference") {
-            references = try Self.loadReferences(reference)
-            predictor = nil
-            modelFiles = []
-        } else {
-            references = []
-            let loaded = try Self.loadModel(options.model("model"), modelsDir: options.modelsFolder)
-            (predictor, modelFiles) = (loaded.value, loaded.files)
-        }
+        // with keyframes, the model colours what no keyframe shows (scaled by its certainty)
+        references = try options.path("reference").map(Self.loadReferences) ?? []
+        let loaded = try Self.loadModel(options.model("model"), modelsDir: options.modelsFolder)
+        (predictor, modelFiles) = (loaded.value, loaded.files)
         // the default render size: for our own colorizers short side 96 (the least chroma error at colourfulness
         // ≥ 0.6 of 64, 96, 128 on the tuning half of the held-out photos); 320 for DeOldify and references
-        renderSize = options.int("render-size", default: predictor is BinColorizerPredictor ? 96 : 320)
+        renderSize = options.int(
+            "render-size", default: predictor is BinColorizerPredictor && references.isEmpty ? 96 : 320)
         if let ours = predictor as? BinColorizerPredictor {
             ours.mirrorAverage = options.bool("mirror")
             ours.posteriorMean = options.choice("decoding") == "posterior"
@@ -224,12 +225,12 @@ public final class ColorizeStage: Stage {
 
     /// For tests and embedding: any predictor.
     public init(
-        predictor: ColorPredictor, renderSize: Int = 320, stability: Float = 0.85, confidence: Float = 0,
-        force: Bool = false
+        predictor: ColorPredictor?, references: [(frame: Int, picture: Frame)] = [], renderSize: Int = 320,
+        stability: Float = 0.85, confidence: Float = 0, force: Bool = false
     ) {
         self.predictor = predictor
         self.confidence = confidence
-        self.references = []
+        self.references = references.map { ($0.frame, $0.picture.promotedToRGB()) }.sorted { $0.0 < $1.0 }
         self.modelFiles = []
         self.renderSize = renderSize
         self.stability = stability
@@ -342,27 +343,19 @@ public final class ColorizeStage: Stage {
             try emit(frame)
             return
         }
-        if frame.properties.sceneCut { previous = nil }
+        if frame.properties.sceneCut || colorized + passedThrough == 0 {
+            previous = nil
+            (lastMatches, lastReverse) = ([:], [:])
+        }
         // chroma at render size, brought to full size along the luminance's edges
-        var (cb, cr, sure) = try predict(
-            luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
-        // steadiness: the previous output's chroma moved onto this frame, where the move is reliable;
-        // where this frame is less sure of its colour than the previous one was, more of the previous
-        // is kept (a region that became uncertain keeps the shot's last sure colour), and the
-        // certainty moves with it
-        if stability > 0, let p = previous, p.width == w, p.height == h {
-            // a certainty plane only where the model tells one (nil: sure everywhere, nothing to move)
-            let planes = p.sure.map { [p.cb, p.cr, $0] } ?? [p.cb, p.cr]
-            let moved = matcher.align(planes: planes, width: w, height: h, luma: p.luma, toLuma: luma)
-            let agree = Self.agreement(luma, moved.luma, width: w, height: h)
-            let before: [Float]? = moved.planes.count > 2 ? moved.planes[2] : nil
-            for i in 0..<n where moved.valid[i] {
-                let now = sure?[i] ?? 1, was = before?[i] ?? 1
-                let k = agree[i] * (stability + (1 - stability) * max(was - now, 0))
-                cb[i] += k * (moved.planes[0][i] - cb[i])
-                cr[i] += k * (moved.planes[1][i] - cr[i])
-                if sure != nil { sure![i] = now + k * (was - now) }
-            }
+        var (cb, cr, sure): ([Float], [Float], [Float]?)
+        if !references.isEmpty {
+            (cb, cr, sure) = try keyframeColour(
+                luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
+        } else {
+            (cb, cr, sure) = try predict(
+                luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
+            carry(&cb, &cr, &sure, luma: luma, width: w, height: h)
         }
         // the original luminance with the new chroma, chroma reduced where it would leave the RGB cube
         var r = [Float](repeating: 0, count: n), g = r, b = r
@@ -392,6 +385,27 @@ public final class ColorizeStage: Stage {
         try emit(out)
     }
 
+    /// The model's colour made steady: the previous output's chroma moved onto this frame, where the move is
+    /// reliable; where this frame is less sure of its colour than the previous one was, more of the previous is
+    /// kept (a region that became uncertain keeps the shot's last sure colour), and the certainty moves with it.
+    func carry(
+        _ cb: inout [Float], _ cr: inout [Float], _ sure: inout [Float]?, luma: [Float], width w: Int, height h: Int
+    ) {
+        guard stability > 0, let p = previous, p.width == w, p.height == h else { return }
+        // a certainty plane only where the model tells one (nil: sure everywhere, nothing to move)
+        let planes = p.sure.map { [p.cb, p.cr, $0] } ?? [p.cb, p.cr]
+        let moved = matcher.align(planes: planes, width: w, height: h, luma: p.luma, toLuma: luma)
+        let agree = Self.agreement(luma, moved.luma, width: w, height: h)
+        let before: [Float]? = moved.planes.count > 2 ? moved.planes[2] : nil
+        for i in 0..<(w * h) where moved.valid[i] {
+            let now = sure?[i] ?? 1, was = before?[i] ?? 1
+            let k = agree[i] * (stability + (1 - stability) * max(was - now, 0))
+            cb[i] += k * (moved.planes[0][i] - cb[i])
+            cr[i] += k * (moved.planes[1][i] - cr[i])
+            if sure != nil { sure![i] = now + k * (was - now) }
+        }
+    }
+
     /// Mean chroma magnitude of a color frame.
     static func chromaMagnitude(_ f: Frame, _ m: YCbCrMatrix) -> Float {
         let n = f.width * f.height
@@ -415,9 +429,35 @@ public final class ColorizeStage: Stage {
         }
     }
 
+    /// With keyframes: a pixel's colour from its keyframe match (`matched`, sure as `match`), the colour carried
+    /// along the motion from the previous frame (`carried`, as sure as it was where the moved luma agrees, weighed
+    /// stability / (1 − stability) times a sure match's weight: the steadiness) and the fallback (the model's
+    /// colour scaled by its certainty, or gray: the rest of the match's weight), each by its weight; and how sure
+    /// the result is for the next frame. A sure match that disagrees with the carried colour (|ΔCb| + |ΔCr| of
+    /// 0.06 or more) takes its place, so a colour carried onto the wrong thing does not stay there; unconfirmed,
+    /// the carried colour loses 5 % of its certainty a frame and gives way to the fallback within seconds.
+    static func combine(
+        matched: (Float, Float), match: Float, carried: (Float, Float)?, was: Float, agree: Float,
+        fallback: (Float, Float), stability: Float
+    ) -> (cb: Float, cr: Float, sure: Float) {
+        let f = 1 - match
+        var (wsum, cb, cr) = (Float(1), match * matched.0 + f * fallback.0, match * matched.1 + f * fallback.1)
+        var sure = match
+        if let c = carried, stability > 0 {
+            let differ = abs(c.0 - matched.0) + abs(c.1 - matched.1)
+            let held = agree * was * (1 - match * min(differ / 0.06, 1))
+            let wp = min(stability, 0.99) / (1 - min(stability, 0.99)) * held
+            (wsum, cb, cr) = (wsum + wp, cb + wp * c.0, cr + wp * c.1)
+            sure = max(sure, 0.95 * held)
+        }
+        return (cb / wsum, cr / wsum, sure)
+    }
+
     /// The render size for a picture: short side `renderSize` (never above the picture's own,
     /// rounded to 32), long side in proportion, a multiple of 32.
-    func renderDimensions(_ w: Int, _ h: Int) -> (Int, Int) {
+    func renderDimensions(_ w: Int, _ h: Int) -> (Int, Int) { Self.renderDimensions(w, h, short: renderSize) }
+
+    static func renderDimensions(_ w: Int, _ h: Int, short renderSize: Int) -> (Int, Int) {
         let short = max(32, min(renderSize, (min(w, h) + 31) / 32 * 32))
         let long = max(32, Int((Double(short) * Double(max(w, h)) / Double(min(w, h)) / 32).rounded()) * 32)
         return w >= h ? (long, short) : (short, long)
@@ -431,10 +471,7 @@ public final class ColorizeStage: Stage {
         let (rw, rh) = renderDimensions(w, h)
         let small = resampler(from: w, h, to: rw, rh).resample(luma)
         var low: (cb: [Float], cr: [Float], certainty: [Float]?)
-        if !references.isEmpty {
-            let c = referenceChroma(small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
-            low = (c.0, c.1, nil)
-        } else if let p = predictor {
+        if let p = predictor {
             low = try p.chromaAndCertainty(gray: small, width: rw, height: rh, matrix: matrix)
         } else {
             let zero = [Float](repeating: 0, count: w * h)
@@ -463,129 +500,135 @@ public final class ColorizeStage: Stage {
     }
 
     // MARK: reference mode
-    /// A keyframe at render size in the frame's matrix, with its transfer table: made once per
-    /// keyframe, size and matrix, and kept while frames use it.
-    struct PreparedReference {
-        let keyframe: Int, width: Int, height: Int, matrix: YCbCrMatrix
-        let luma: [Float], cb: [Float], cr: [Float]
-        let transfer: ChromaTransfer
+    /// A keyframe at the matching size in the frame's matrix: its luma features and its chroma.
+    struct PreparedKeyframe {
+        let width: Int, height: Int, matrix: YCbCrMatrix
+        let features: PatchFeatures
+        let cb: [Float], cr: [Float]
+        /// The luma's standard deviation over 5×5 (plain areas match anywhere in themselves).
+        let texture: [Float]
+        /// Whether `features` are the film's own frame's (see `keyframeColour`).
+        var ownFrame = false
     }
 
-    func prepared(forSource index: Int, width w: Int, height h: Int, matrix: YCbCrMatrix) -> PreparedReference {
-        // the last keyframe at or before the frame, else the first
-        let k = references.lastIndex(where: { $0.frame <= index }) ?? 0
-        if let p = preparedReference, p.keyframe == k, p.width == w, p.height == h, p.matrix == matrix { return p }
+    /// Whether two pictures' features are of the same picture: their luma (the features' centre values) differs
+    /// by less than 0.03 on average.
+    static func samePicture(_ a: PatchFeatures, _ b: PatchFeatures) -> Bool {
+        guard a.width == b.width, a.height == b.height else { return false }
+        let d = PatchFeatures.dims
+        var s: Float = 0
+        for p in 0..<(a.width * a.height) { s += abs(a.values[p * d + 4] - b.values[p * d + 4]) }
+        return s / Float(a.width * a.height) < 0.03
+    }
+
+    /// Keyframe `k` (its place in `references`) at the matching size, made once per size and matrix.
+    func prepared(_ k: Int, width w: Int, height h: Int, matrix: YCbCrMatrix) -> PreparedKeyframe {
+        if let p = preparedKeyframes[k], p.width == w, p.height == h, p.matrix == matrix { return p }
         let ref = references[k].picture
         let rs = Resampler(from: ref.width, ref.height, to: w, h)
         let planes = ref.planes.map { rs.resample($0) }
         let n = w * h
         var ry = [Float](repeating: 0, count: n), rcb = ry, rcr = ry
         for i in 0..<n { (ry[i], rcb[i], rcr[i]) = matrix.ycbcr(r: planes[0][i], g: planes[1][i], b: planes[2][i]) }
-        let p = PreparedReference(
-            keyframe: k, width: w, height: h, matrix: matrix, luma: ry, cb: rcb, cr: rcr,
-            transfer: ChromaTransfer(referenceLuma: ry, cb: rcb, cr: rcr, width: w, height: h))
-        preparedReference = p
+        let p = PreparedKeyframe(
+            width: w, height: h, matrix: matrix, features: PatchFeatures(luma: ry, width: w, height: h), cb: rcb,
+            cr: rcr, texture: Self.localVariance(ry, width: w, height: h, radius: 2).map { $0.squareRoot() })
+        preparedKeyframes[k] = p
         return p
     }
 
-    func referenceChroma(_ gray: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) -> (
-        [Float], [Float]
-    ) {
-        let ref = prepared(forSource: sourceIndex, width: w, height: h, matrix: matrix)
-        // 1. statistics: chroma of reference pixels by (remapped luminance, local texture)
-        var (cb, cr) = ref.transfer.apply(to: gray, width: w, height: h)
-        // 2. the same scene: the reference aligned onto the frame, trusted where its luma agrees
-        let moved = matcher.align(planes: [ref.cb, ref.cr], width: w, height: h, luma: ref.luma, toLuma: gray)
-        let agree = Self.agreement(gray, moved.luma, width: w, height: h)
-        for i in 0..<(w * h) where moved.valid[i] {
-            cb[i] += agree[i] * (moved.planes[0][i] - cb[i])
-            cr[i] += agree[i] * (moved.planes[1][i] - cr[i])
-        }
-        return (cb, cr)
+    /// The keyframes a frame is matched against: the last at or before it and the next after it (a colourist
+    /// may colour a later frame of the shot, where something first appears); a keyframe of another shot
+    /// matches badly and gives little. On equal matches the one before wins.
+    func candidateKeyframes(for index: Int) -> [Int] {
+        let before = references.lastIndex { $0.frame <= index }, after = references.firstIndex { $0.frame > index }
+        return [before, after].compactMap { $0 }
     }
-}
 
-/// Color transfer by luminance and texture statistics (Welsh, Ashikhmin & Mueller 2002): the
-/// reference's luminance is remapped to the target's mean and spread; each target pixel takes the
-/// mean chroma of reference pixels with similar luminance and local standard deviation (a table of
-/// 32 × 8 bins, empty bins filled from the nearest luminance bin that has pixels).
-struct ChromaTransfer {
-    static let lumaBins = 32, textureBins = 8
-    var table: [(cb: Float, cr: Float)]
-    let refMean: Float, refStd: Float
-
-    init(referenceLuma y: [Float], cb: [Float], cr: [Float], width w: Int, height h: Int) {
-        let sd = Self.localStd(y, width: w, height: h)
-        (refMean, refStd) = Self.meanStd(y)
-        var sum = [(Double, Double, Double)](repeating: (0, 0, 0), count: Self.lumaBins * Self.textureBins)
-        for i in 0..<y.count {
-            let b = Self.bin(Self.normalized(y[i], refMean, refStd), sd[i])
-            sum[b].0 += Double(cb[i])
-            sum[b].1 += Double(cr[i])
-            sum[b].2 += 1
-        }
-        table = [(cb: Float, cr: Float)](repeating: (0, 0), count: sum.count)
-        for t in 0..<Self.textureBins {
-            for l in 0..<Self.lumaBins {
-                // the nearest filled bin: this texture first, then any texture, by luminance distance
-                var found: (Float, Float)? = nil
-                search: for d in 0..<Self.lumaBins {
-                    for ll in [l - d, l + d] where ll >= 0 && ll < Self.lumaBins {
-                        let s = sum[t * Self.lumaBins + ll]
-                        if s.2 > 0 {
-                            found = (Float(s.0 / s.2), Float(s.1 / s.2))
-                            break search
-                        }
-                    }
-                    for tt in 0..<Self.textureBins {
-                        for ll in [l - d, l + d] where ll >= 0 && ll < Self.lumaBins {
-                            let s = sum[tt * Self.lumaBins + ll]
-                            if s.2 > 0 {
-                                found = (Float(s.0 / s.2), Float(s.1 / s.2))
-                                break search
-                            }
-                        }
-                    }
+    /// A frame's colour from the keyframes, and how sure each pixel's colour is. Every pixel is matched anywhere
+    /// in each candidate keyframe (`PatchMatch` at half the render size, from the last frame's matches), and the
+    /// keyframe back onto the frame; the surest match gives the colour, sure as its cost is low (exp(−cost /
+    /// 0.004): two pictures of the same thing under film grain of σ 0.03 differ by about 0.002, still 0.6 sure),
+    /// as it comes back (within 2.5 pixels, where the keyframe is textured) and as the colours matched around it
+    /// agree. That colour, the one carried along the motion and the fallback (the model's colour scaled by its
+    /// certainty, or gray) are combined pixel by pixel (`combine`).
+    func keyframeColour(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws
+        -> ([Float], [Float], [Float]?)
+    {
+        let (rw, rh) = renderDimensions(w, h)
+        let small = resampler(from: w, h, to: rw, rh).resample(luma)
+        let mw = max(16, rw / 2), mh = max(16, rh / 2), m = mw * mh
+        let down = Resampler(from: rw, rh, to: mw, mh), up = Resampler(from: mw, mh, to: rw, rh)
+        let features = PatchFeatures(luma: down.resample(small), width: mw, height: mh)
+        var best = [Float](repeating: 0, count: m), mcb = best, mcr = best
+        for k in candidateKeyframes(for: sourceIndex) {
+            var key = prepared(k, width: mw, height: mh, matrix: matrix)
+            // the keyframe's own frame: matched from now on by the frame's luminance (the colourist's picture
+            // may have shifted it a little), where the two are plainly the same picture
+            if references[k].frame == sourceIndex, !key.ownFrame, Self.samePicture(key.features, features) {
+                key = PreparedKeyframe(
+                    width: mw, height: mh, matrix: matrix, features: features, cb: key.cb, cr: key.cr,
+                    texture: key.texture, ownFrame: true)
+                preparedKeyframes[k] = key
+            }
+            let seed = UInt64(sourceIndex &* 31 &+ k)
+            let (nnf, cost) = PatchMatch.match(features, in: key.features, initial: lastMatches[k], seed: seed)
+            // and back: a match is only sure if the keyframe's pixel finds its way back here (where the
+            // keyframe is textured; a plain area matches anywhere in itself): what the keyframe does not show
+            // matches something that is elsewhere in the frame
+            let (back, _) = PatchMatch.match(key.features, in: features, initial: lastReverse[k], seed: seed &+ 7)
+            (lastMatches[k], lastReverse[k]) = (nnf, back)
+            for p in 0..<m {
+                let q = Int(nnf[p]), r = Int(back[q])
+                let dx = Float(r % mw - p % mw), dy = Float(r / mw - p / mw)
+                let cycle = max(exp(-(dx * dx + dy * dy) / 6.25), 1 - min(key.texture[q] / 0.03, 1))
+                let c = exp(-cost[p] / 0.004) * cycle
+                if c > best[p] {
+                    best[p] = c
+                    mcb[p] = key.cb[q]
+                    mcr[p] = key.cr[q]
                 }
-                table[t * Self.lumaBins + l] = found ?? (0, 0)
             }
         }
-    }
-
-    /// Luminance as z-score mapped to 0…1 (±2.5 σ).
-    static func normalized(_ v: Float, _ mean: Float, _ std: Float) -> Float {
-        min(max((v - mean) / max(std, 1e-3) / 5 + 0.5, 0), 1)
-    }
-
-    static func bin(_ l: Float, _ sd: Float) -> Int {
-        let li = min(Int(l * Float(lumaBins)), lumaBins - 1)
-        let ti = min(Int(min(sd / 0.12, 1) * Float(textureBins)), textureBins - 1)
-        return ti * lumaBins + li
-    }
-
-    static func meanStd(_ v: [Float]) -> (Float, Float) {
-        let m = v.reduce(0, +) / Float(max(v.count, 1))
-        let s = (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Float(max(v.count, 1))).squareRoot()
-        return (m, s)
-    }
-
-    /// Standard deviation over each 5×5 neighbourhood.
-    static func localStd(_ y: [Float], width w: Int, height h: Int) -> [Float] {
-        let m = boxMean(y, width: w, height: h, radius: 2)
-        let m2 = boxMean(y.map { $0 * $0 }, width: w, height: h, radius: 2)
-        return zip(m, m2).map { max($1 - $0 * $0, 0).squareRoot() }
-    }
-
-    func apply(to gray: [Float], width w: Int, height h: Int) -> ([Float], [Float]) {
-        let (m, s) = Self.meanStd(gray)
-        let sd = Self.localStd(gray, width: w, height: h)
-        var cb = [Float](repeating: 0, count: gray.count), cr = cb
-        for i in 0..<gray.count {
-            let e = table[Self.bin(Self.normalized(gray[i], m, s), sd[i])]
-            cb[i] = e.cb
-            cr[i] = e.cr
+        // sure as the match is close and comes back, and the colours matched around it agree (3×3 spread)
+        let spread = zip(Self.localVariance(mcb, width: mw, height: mh), Self.localVariance(mcr, width: mw, height: mh))
+        let conf = up.resample(zip(best, spread).map { c, v in c / (1 + (v.0 + v.1) / (0.03 * 0.03)) })
+        // what no keyframe shows: the model's colour scaled by its certainty, where there is a model
+        var fallback: (cb: [Float], cr: [Float])?
+        if let p = predictor, conf.contains(where: { $0 < 0.5 }) {
+            let auto = try p.chromaAndCertainty(gray: small, width: rw, height: rh, matrix: matrix)
+            let s = (0..<(rw * rh)).map { min(max(auto.certainty?[$0] ?? 1, 0), 1) }
+            fallback = (zip(auto.cb, s).map(*), zip(auto.cr, s).map(*))
         }
-        return (cb, cr)
+        func toFull(_ v: [Float]) -> [Float] {
+            GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
+        }
+        let (cb, cr) = (toFull(up.resample(mcb)), toFull(up.resample(mcr)))
+        let sure = resampler(from: rw, rh, to: w, h).resample(conf)
+        let fb = fallback.map { (toFull($0.cb), toFull($0.cr)) }
+        // the colour carried along the motion from the previous output
+        var carried: (planes: [[Float]], valid: [Bool], agree: [Float])?
+        if stability > 0, let p = previous, p.width == w, p.height == h, let psure = p.sure {
+            let moved = matcher.align(planes: [p.cb, p.cr, psure], width: w, height: h, luma: p.luma, toLuma: luma)
+            carried = (moved.planes, moved.valid, Self.agreement(luma, moved.luma, width: w, height: h))
+        }
+        var out = (cb: cb, cr: cr, sure: sure)
+        for i in 0..<(w * h) {
+            let c = carried.flatMap { $0.valid[i] ? $0 : nil }
+            let r = Self.combine(
+                matched: (cb[i], cr[i]), match: min(max(sure[i], 0), 1),
+                carried: c.map { ($0.planes[0][i], $0.planes[1][i]) }, was: c?.planes[2][i] ?? 0,
+                agree: c?.agree[i] ?? 0, fallback: fb.map { ($0.0[i], $0.1[i]) } ?? (0, 0), stability: stability)
+            (out.cb[i], out.cr[i], out.sure[i]) = r
+        }
+        return out
+    }
+
+    /// The variance over each (2r + 1)² neighbourhood.
+    static func localVariance(_ v: [Float], width w: Int, height h: Int, radius r: Int = 1) -> [Float] {
+        let m = boxMean(v, width: w, height: h, radius: r),
+            m2 = boxMean(v.map { $0 * $0 }, width: w, height: h, radius: r)
+        return zip(m, m2).map { max($1 - $0 * $0, 0) }
     }
 }
 
