@@ -9,6 +9,7 @@ never trained on, never used to choose a default), rendered gray, colorized by `
   flicker (mean |change| of the frame-mean Cb and Cr between consecutive frames) of ours and of the truth.
 
     python3 Tools/eval_colorizer_clips.py [--clips 5] [--set colorize.confidence=0] [--bin .build/release/filmrestore]
+    python3 Tools/eval_colorizer_clips.py --half tune --keyframe --set colorize.match-tolerance=0.01   # choosing a default
 Needs numpy, pillow and ffmpeg.
 """
 import argparse, hashlib, math, os, subprocess, sys, tempfile
@@ -49,9 +50,12 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "filmrestore"))
     ap.add_argument("--clips", type=int, default=5)
     ap.add_argument("--set", action="append", default=[], help="STAGE.KEY=VALUE for the colorize preset")
+    ap.add_argument("--half", choices=["report", "tune"], default="report",
+                    help="which half of the held-out photos: report (scores) or tune (choosing defaults)")
+    ap.add_argument("--keyframe", action="store_true", help="the clip's first frame in true colour as colorize.reference")
     a = ap.parse_args()
     names = sorted(n for n in os.listdir(a.data) if n.lower().endswith((".jpg", ".jpeg", ".png")) and split_of(n) == "val")
-    report = names[1::2]
+    report = names[1::2] if a.half == "report" else names[0::2]
     picked = report[:: max(1, len(report) // a.clips)][: a.clips]
     sets = [x for kv in a.set for x in ("--set", kv)]
     rows = []
@@ -63,7 +67,12 @@ def main():
             gray, out = os.path.join(d, "gray.mkv"), os.path.join(d, "out.mkv")
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-r", "24",
                             "-i", raw, "-vf", "format=gray", "-c:v", "ffv1", gray], check=True)
-            r = subprocess.run([a.bin, "restore", gray, "-o", out, "--preset", "colorize", "--codec", "ffv1", "--force", "--quiet"] + sets,
+            key = []
+            if a.keyframe:
+                os.makedirs(os.path.join(d, "keys"), exist_ok=True)
+                Image.fromarray(truth[0]).save(os.path.join(d, "keys", "frame-000000.png"))
+                key = ["--set", "colorize.reference=" + os.path.join(d, "keys")]
+            r = subprocess.run([a.bin, "restore", gray, "-o", out, "--preset", "colorize", "--codec", "ffv1", "--force", "--quiet"] + sets + key,
                                capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"{name}: {r.stderr.strip()}")

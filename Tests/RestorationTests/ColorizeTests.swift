@@ -183,10 +183,10 @@ final class ColorizeTests: XCTestCase {
                     "reference mode: chroma RMSE %.4f vs constant mean chroma %.4f (%.0f%% lower) where the reference shows the scene; where it does not, %.4f vs gray %.4f; luma PSNR %.1f dB",
                 ours, constant, 100 * (1 - ours / constant), oursUnseen, grayUnseen,
                 psnr(Self.matrix.luma(out.planes), frame.planes[0])))
-        // one frame, nothing carried: where a match is less than sure its colour is mixed with the model's
-        // (measured 59 % below the constant guess; the strip 0.18 against gray's 0.155)
-        XCTAssertLessThanOrEqual(ours, 0.45 * constant)
-        XCTAssertLessThanOrEqual(oursUnseen, 1.25 * grayUnseen)
+        // measured 92 % below the constant guess; the strip 0.105 against gray's 0.155
+        XCTAssertLessThanOrEqual(ours, 0.3 * constant)
+        // what the reference hardly shows is not coloured confidently wrong: no worse than gray
+        XCTAssertLessThanOrEqual(oursUnseen, grayUnseen)
         XCTAssertGreaterThanOrEqual(psnr(Self.matrix.luma(out.planes), frame.planes[0]), 45)
     }
 

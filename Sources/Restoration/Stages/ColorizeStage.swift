@@ -181,24 +181,32 @@ public final class ColorizeStage: Stage {
                 "mirror", default: false,
                 "FilmRestore's own colorizers: also predict the mirror image and average the two (left-right "
                     + "consistent colour; twice the network time, no measured gain on the held-out photos)"),
+            .number(
+                "match-tolerance", 0.0005...0.1, default: Double(defaultMatchTolerance),
+                note: "0.03: chosen on the tune half of the held-out photos' camera moves (0.004, 0.01, 0.03, 0.1)",
+                "keyframes: how far a frame's patch may be from its match in a keyframe and still be trusted (mean "
+                    + "squared luma difference at which the match counts 37 % sure; film grain of σ 0.03 makes about 0.002)"
+            ),
             .bool("force", default: false, "colorize input that already has color"),
             .precision,
             .modelsDir,
         ])
 
+    static let defaultMatchTolerance: Float = 0.03
     let predictor: ColorPredictor?
     public let modelFiles: [String]
     let references: [(frame: Int, picture: Frame)]
     let renderSize: Int
     let stability: Float
     let confidence: Float
+    let matchTolerance: Float
     let force: Bool
     let matcher = BlockMatcher()
     /// The previous output of the shot: its luma, chroma and how sure its colour is.
     private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float]?, width: Int, height: Int)?
     private var lastResampler: Resampler?
     /// Keyframes at the matching size, by their place in `references` (made when first needed).
-    private var preparedKeyframes: [Int: PreparedKeyframe] = [:]
+    private var preparedKeyframes: [String: PreparedKeyframe] = [:]
     /// Each keyframe's matches for the shot's last frame, and back (where the next frame's searches start).
     private var lastMatches: [Int: [Int32]] = [:], lastReverse: [Int: [Int32]] = [:]
     /// Frames passed through because they were already in color, and frames colorized.
@@ -207,6 +215,7 @@ public final class ColorizeStage: Stage {
     public init(options: StageOptions) throws {
         stability = Float(options.number("stability"))
         confidence = Float(options.number("confidence"))
+        matchTolerance = Float(options.number("match-tolerance"))
         force = options.bool("force")
         // with keyframes, the model colours what no keyframe shows (scaled by its certainty)
         references = try options.path("reference").map(Self.loadReferences) ?? []
@@ -230,6 +239,7 @@ public final class ColorizeStage: Stage {
     ) {
         self.predictor = predictor
         self.confidence = confidence
+        self.matchTolerance = Self.defaultMatchTolerance
         self.references = references.map { ($0.frame, $0.picture.promotedToRGB()) }.sorted { $0.0 < $1.0 }
         self.modelFiles = []
         self.renderSize = renderSize
@@ -432,25 +442,25 @@ public final class ColorizeStage: Stage {
     /// With keyframes: a pixel's colour from its keyframe match (`matched`, sure as `match`), the colour carried
     /// along the motion from the previous frame (`carried`, as sure as it was where the moved luma agrees, weighed
     /// stability / (1 − stability) times a sure match's weight: the steadiness) and the fallback (the model's
-    /// colour scaled by its certainty, or gray: the rest of the match's weight), each by its weight; and how sure
-    /// the result is for the next frame. A sure match that disagrees with the carried colour (|ΔCb| + |ΔCr| of
+    /// colour scaled by its certainty, or gray: where neither of the others is sure), each by its weight; and how
+    /// sure the result is for the next frame. A sure match that disagrees with the carried colour (|ΔCb| + |ΔCr| of
     /// 0.06 or more) takes its place, so a colour carried onto the wrong thing does not stay there; unconfirmed,
     /// the carried colour loses 5 % of its certainty a frame and gives way to the fallback within seconds.
     static func combine(
         matched: (Float, Float), match: Float, carried: (Float, Float)?, was: Float, agree: Float,
         fallback: (Float, Float), stability: Float
     ) -> (cb: Float, cr: Float, sure: Float) {
-        let f = 1 - match
-        var (wsum, cb, cr) = (Float(1), match * matched.0 + f * fallback.0, match * matched.1 + f * fallback.1)
-        var sure = match
+        var held: Float = 0
         if let c = carried, stability > 0 {
-            let differ = abs(c.0 - matched.0) + abs(c.1 - matched.1)
-            let held = agree * was * (1 - match * min(differ / 0.06, 1))
-            let wp = min(stability, 0.99) / (1 - min(stability, 0.99)) * held
-            (wsum, cb, cr) = (wsum + wp, cb + wp * c.0, cr + wp * c.1)
-            sure = max(sure, 0.95 * held)
+            held = agree * was * (1 - match * min((abs(c.0 - matched.0) + abs(c.1 - matched.1)) / 0.06, 1))
         }
-        return (cb / wsum, cr / wsum, sure)
+        let wp = min(stability, 0.99) / (1 - min(stability, 0.99)) * held, wf = (1 - match) * (1 - held)
+        let c = carried ?? (0, 0)
+        let wsum = match + wf + wp
+        return (
+            (match * matched.0 + wf * fallback.0 + wp * c.0) / wsum,
+            (match * matched.1 + wf * fallback.1 + wp * c.1) / wsum, max(match, 0.95 * held)
+        )
     }
 
     /// The render size for a picture: short side `renderSize` (never above the picture's own,
@@ -504,7 +514,7 @@ public final class ColorizeStage: Stage {
     struct PreparedKeyframe {
         let width: Int, height: Int, matrix: YCbCrMatrix
         let features: PatchFeatures
-        let cb: [Float], cr: [Float]
+        let luma: [Float], cb: [Float], cr: [Float]
         /// The luma's standard deviation over 5×5 (plain areas match anywhere in themselves).
         let texture: [Float]
         /// Whether `features` are the film's own frame's (see `keyframeColour`).
@@ -523,7 +533,7 @@ public final class ColorizeStage: Stage {
 
     /// Keyframe `k` (its place in `references`) at the matching size, made once per size and matrix.
     func prepared(_ k: Int, width w: Int, height h: Int, matrix: YCbCrMatrix) -> PreparedKeyframe {
-        if let p = preparedKeyframes[k], p.width == w, p.height == h, p.matrix == matrix { return p }
+        if let p = preparedKeyframes["\(k) \(w)x\(h)"], p.matrix == matrix { return p }
         let ref = references[k].picture
         let rs = Resampler(from: ref.width, ref.height, to: w, h)
         let planes = ref.planes.map { rs.resample($0) }
@@ -531,9 +541,10 @@ public final class ColorizeStage: Stage {
         var ry = [Float](repeating: 0, count: n), rcb = ry, rcr = ry
         for i in 0..<n { (ry[i], rcb[i], rcr[i]) = matrix.ycbcr(r: planes[0][i], g: planes[1][i], b: planes[2][i]) }
         let p = PreparedKeyframe(
-            width: w, height: h, matrix: matrix, features: PatchFeatures(luma: ry, width: w, height: h), cb: rcb,
+            width: w, height: h, matrix: matrix, features: PatchFeatures(luma: ry, width: w, height: h), luma: ry,
+            cb: rcb,
             cr: rcr, texture: Self.localVariance(ry, width: w, height: h, radius: 2).map { $0.squareRoot() })
-        preparedKeyframes[k] = p
+        preparedKeyframes["\(k) \(w)x\(h)"] = p
         return p
     }
 
@@ -548,10 +559,10 @@ public final class ColorizeStage: Stage {
     /// A frame's colour from the keyframes, and how sure each pixel's colour is. Every pixel is matched anywhere
     /// in each candidate keyframe (`PatchMatch` at half the render size, from the last frame's matches), and the
     /// keyframe back onto the frame; the surest match gives the colour, sure as its cost is low (exp(−cost /
-    /// 0.004): two pictures of the same thing under film grain of σ 0.03 differ by about 0.002, still 0.6 sure),
-    /// as it comes back (within 2.5 pixels, where the keyframe is textured) and as the colours matched around it
-    /// agree. That colour, the one carried along the motion and the fallback (the model's colour scaled by its
-    /// certainty, or gray) are combined pixel by pixel (`combine`).
+    /// `match-tolerance`)), as it comes back (within 2.5 pixels, where the keyframe is textured) and as the
+    /// colours matched around it agree; or each keyframe moved onto the frame by block matching, where that is
+    /// surer (its moved luma agreeing with the frame's). That colour, the one carried along the motion and the
+    /// fallback (the model's colour scaled by its certainty, or gray) are combined pixel by pixel (`combine`).
     func keyframeColour(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws
         -> ([Float], [Float], [Float]?)
     {
@@ -567,9 +578,9 @@ public final class ColorizeStage: Stage {
             // may have shifted it a little), where the two are plainly the same picture
             if references[k].frame == sourceIndex, !key.ownFrame, Self.samePicture(key.features, features) {
                 key = PreparedKeyframe(
-                    width: mw, height: mh, matrix: matrix, features: features, cb: key.cb, cr: key.cr,
+                    width: mw, height: mh, matrix: matrix, features: features, luma: key.luma, cb: key.cb, cr: key.cr,
                     texture: key.texture, ownFrame: true)
-                preparedKeyframes[k] = key
+                preparedKeyframes["\(k) \(mw)x\(mh)"] = key
             }
             let seed = UInt64(sourceIndex &* 31 &+ k)
             let (nnf, cost) = PatchMatch.match(features, in: key.features, initial: lastMatches[k], seed: seed)
@@ -582,7 +593,7 @@ public final class ColorizeStage: Stage {
                 let q = Int(nnf[p]), r = Int(back[q])
                 let dx = Float(r % mw - p % mw), dy = Float(r / mw - p / mw)
                 let cycle = max(exp(-(dx * dx + dy * dy) / 6.25), 1 - min(key.texture[q] / 0.03, 1))
-                let c = exp(-cost[p] / 0.004) * cycle
+                let c = exp(-cost[p] / matchTolerance) * cycle
                 if c > best[p] {
                     best[p] = c
                     mcb[p] = key.cb[q]
@@ -592,18 +603,33 @@ public final class ColorizeStage: Stage {
         }
         // sure as the match is close and comes back, and the colours matched around it agree (3×3 spread)
         let spread = zip(Self.localVariance(mcb, width: mw, height: mh), Self.localVariance(mcr, width: mw, height: mh))
-        let conf = up.resample(zip(best, spread).map { c, v in c / (1 + (v.0 + v.1) / (0.03 * 0.03)) })
+        var conf = up.resample(zip(best, spread).map { c, v in c / (1 + (v.0 + v.1) / (0.03 * 0.03)) })
+        var (rcb, rcr) = (up.resample(mcb), up.resample(mcr))
+        // and each keyframe moved onto the frame by block matching (the motion near it), sure where the moved
+        // luma agrees with the frame's: the surer of the two gives the colour
+        for k in candidateKeyframes(for: sourceIndex) {
+            let key = prepared(k, width: rw, height: rh, matrix: matrix)
+            let moved = matcher.align(planes: [key.cb, key.cr], width: rw, height: rh, luma: key.luma, toLuma: small)
+            let agree = Self.agreement(small, moved.luma, width: rw, height: rh)
+            for i in 0..<(rw * rh) where moved.valid[i] && agree[i] > conf[i] {
+                (conf[i], rcb[i], rcr[i]) = (agree[i], moved.planes[0][i], moved.planes[1][i])
+            }
+        }
         // what no keyframe shows: the model's colour scaled by its certainty, where there is a model
         var fallback: (cb: [Float], cr: [Float])?
         if let p = predictor, conf.contains(where: { $0 < 0.5 }) {
-            let auto = try p.chromaAndCertainty(gray: small, width: rw, height: rh, matrix: matrix)
-            let s = (0..<(rw * rh)).map { min(max(auto.certainty?[$0] ?? 1, 0), 1) }
-            fallback = (zip(auto.cb, s).map(*), zip(auto.cr, s).map(*))
+            // at the model's own working size (our colorizers: short side 96), brought to the render size
+            let (aw, ah) = p is BinColorizerPredictor ? Self.renderDimensions(w, h, short: 96) : (rw, rh)
+            let auto = try p.chromaAndCertainty(
+                gray: Resampler(from: rw, rh, to: aw, ah).resample(small), width: aw, height: ah, matrix: matrix)
+            let s = (0..<(aw * ah)).map { min(max(auto.certainty?[$0] ?? 1, 0), 1) }
+            let back = Resampler(from: aw, ah, to: rw, rh)
+            fallback = (back.resample(zip(auto.cb, s).map(*)), back.resample(zip(auto.cr, s).map(*)))
         }
         func toFull(_ v: [Float]) -> [Float] {
             GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
         }
-        let (cb, cr) = (toFull(up.resample(mcb)), toFull(up.resample(mcr)))
+        let (cb, cr) = (toFull(rcb), toFull(rcr))
         let sure = resampler(from: rw, rh, to: w, h).resample(conf)
         let fb = fallback.map { (toFull($0.cb), toFull($0.cr)) }
         // the colour carried along the motion from the previous output
