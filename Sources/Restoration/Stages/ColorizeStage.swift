@@ -582,12 +582,21 @@ public final class ColorizeStage: Stage {
                     texture: key.texture, ownFrame: true)
                 preparedKeyframes["\(k) \(mw)x\(mh)"] = key
             }
-            let seed = UInt64(sourceIndex &* 31 &+ k)
-            let (nnf, cost) = PatchMatch.match(features, in: key.features, initial: lastMatches[k], seed: seed)
             // and back: a match is only sure if the keyframe's pixel finds its way back here (where the
             // keyframe is textured; a plain area matches anywhere in itself): what the keyframe does not show
-            // matches something that is elsewhere in the frame
-            let (back, _) = PatchMatch.match(key.features, in: features, initial: lastReverse[k], seed: seed &+ 7)
+            // matches something that is elsewhere in the frame. The two searches side by side; two rounds where
+            // the last frame's matches are the start (most are still good), four from scratch.
+            let seed = UInt64(sourceIndex &* 31 &+ k), starts = (lastMatches[k], lastReverse[k])
+            var found: [(nnf: [Int32], cost: [Float])] = [([], []), ([], [])]
+            found.withUnsafeMutableBufferPointer { out in
+                Parallel.forEach(2) { d in
+                    let start = d == 0 ? starts.0 : starts.1
+                    out[d] = PatchMatch.match(
+                        d == 0 ? features : key.features, in: d == 0 ? key.features : features, initial: start,
+                        iterations: start == nil ? 4 : 2, seed: seed &+ UInt64(7 * d))
+                }
+            }
+            let (nnf, cost, back) = (found[0].nnf, found[0].cost, found[1].nnf)
             (lastMatches[k], lastReverse[k]) = (nnf, back)
             for p in 0..<m {
                 let q = Int(nnf[p]), r = Int(back[q])
