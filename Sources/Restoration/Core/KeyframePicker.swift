@@ -31,18 +31,21 @@ public final class KeyframePicker {
         }
         let cuts = Pipeline.Node(name: "scenecut", stage: try StageRegistry.make("scenecut", text: [:]))
         let predictor = perShot > 1 ? try ColorizeStage.loadModel("film", modelsDir: modelsDir).value : nil
-        let sink = KeyframeSink(perShot: perShot, certainty: predictor.map(Self.certainty))
-        try RunLoop.run(Pipeline(nodes: [cuts]), source: { try reader.nextFrame() }, into: sink)
-        guard !sink.picked.isEmpty else { throw RestoreError.input("\(input): no frames") }
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw RestoreError.output("cannot make the folder \(folder): \(error.localizedDescription)")
         }
-        return try sink.picked.sorted { $0.frame.properties.sourceIndex < $1.frame.properties.sourceIndex }.map { p in
+        // each pick written as soon as it is final (a shot's first frame at once, the others at the shot's end):
+        // memory stays flat however many shots the film has
+        let (folder, force, input) = (self.folder, self.force, self.input)
+        let sink = KeyframeSink(perShot: perShot, certainty: predictor.map(Self.certainty)) { p in
             let k = p.frame.properties.sourceIndex
             let path = folder + "/" + String(format: "frame-%06d.png", k)
             try SmallFile.write(Data(try StillImage.png(p.frame)), to: path, force: force, inputs: [input])
             return Pick(frame: k, shot: p.shot, certainty: p.certainty, path: path)
         }
+        try RunLoop.run(Pipeline(nodes: [cuts]), source: { try reader.nextFrame() }, into: sink)
+        guard !sink.written.isEmpty else { throw RestoreError.input("\(input): no frames") }
+        return sink.written.sorted { $0.frame < $1.frame }
     }
 
     /// The colorizer's mean certainty on a frame, seen at its working size (short side 96).
@@ -59,7 +62,8 @@ public final class KeyframePicker {
     }
 }
 
-/// The picker's sink: each shot's first frame, and (`perShot` > 1) its least sure frames kept as they come.
+/// The picker's sink: each shot's first frame, and (`perShot` > 1) its least sure frames kept as they come; each
+/// handed to `save` once final.
 final class KeyframeSink: FrameSink {
     struct Picked {
         let frame: Frame, shot: Int
@@ -67,22 +71,25 @@ final class KeyframeSink: FrameSink {
     }
     let perShot: Int
     let certainty: ((Frame) throws -> Double)?
-    private(set) var picked: [Picked] = []
+    let save: (Picked) throws -> KeyframePicker.Pick
+    private(set) var written: [KeyframePicker.Pick] = []
     private var shot = 0, shotFirst = 0, candidates: [Picked] = []
     /// Frames apart picks must be (half a second at the source rate, as the frames' times tell).
     private var gap = 12
 
-    init(perShot: Int, certainty: ((Frame) throws -> Double)?) {
-        (self.perShot, self.certainty) = (perShot, certainty)
+    init(
+        perShot: Int, certainty: ((Frame) throws -> Double)?, save: @escaping (Picked) throws -> KeyframePicker.Pick
+    ) {
+        (self.perShot, self.certainty, self.save) = (perShot, certainty, save)
     }
 
     func write(_ f: Frame) throws {
         if f.properties.sceneCut || shot == 0 {
-            closeShot()
+            try closeShot()
             shot += 1
             shotFirst = f.properties.sourceIndex
             if f.duration > .zero { gap = max(1, Int((0.5 / f.duration.doubleValue).rounded())) }
-            picked.append(Picked(frame: f, shot: shot, certainty: try certainty?(f)))
+            written.append(try save(Picked(frame: f, shot: shot, certainty: try certainty?(f))))
             return
         }
         guard perShot > 1, let certainty, f.properties.sourceIndex - shotFirst >= gap else { return }
@@ -91,10 +98,10 @@ final class KeyframeSink: FrameSink {
         candidates = Self.leastSure(candidates, count: perShot - 1, gap: gap)
     }
 
-    func commit() throws { closeShot() }
+    func commit() throws { try closeShot() }
 
-    private func closeShot() {
-        picked += candidates
+    private func closeShot() throws {
+        for c in candidates { written.append(try save(c)) }
         candidates = []
     }
 
