@@ -556,18 +556,11 @@ public final class ColorizeStage: Stage {
         return [before, after].compactMap { $0 }
     }
 
-    /// A frame's colour from the keyframes, and how sure each pixel's colour is. Every pixel is matched anywhere
-    /// in each candidate keyframe (`PatchMatch` at half the render size, from the last frame's matches), and the
-    /// keyframe back onto the frame; the surest match gives the colour, sure as its cost is low (exp(−cost /
-    /// `match-tolerance`)), as it comes back (within 2.5 pixels, where the keyframe is textured) and as the
-    /// colours matched around it agree; or each keyframe moved onto the frame by block matching, where that is
-    /// surer (its moved luma agreeing with the frame's). That colour, the one carried along the motion and the
-    /// fallback (the model's colour scaled by its certainty, or gray) are combined pixel by pixel (`combine`).
-    func keyframeColour(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws
-        -> ([Float], [Float], [Float]?)
+    /// The keyframes' colour for a frame at render size (`small`, its luma) and how sure each pixel's is (see
+    /// `keyframeColour`).
+    func matchKeyframes(_ small: [Float], width rw: Int, height rh: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws
+        -> (conf: [Float], cb: [Float], cr: [Float])
     {
-        let (rw, rh) = renderDimensions(w, h)
-        let small = resampler(from: w, h, to: rw, rh).resample(luma)
         let mw = max(16, rw / 2), mh = max(16, rh / 2), m = mw * mh
         let down = Resampler(from: rw, rh, to: mw, mh), up = Resampler(from: mw, mh, to: rw, rh)
         let features = PatchFeatures(luma: down.resample(small), width: mw, height: mh)
@@ -624,6 +617,23 @@ public final class ColorizeStage: Stage {
                 (conf[i], rcb[i], rcr[i]) = (agree[i], moved.planes[0][i], moved.planes[1][i])
             }
         }
+        return (conf, rcb, rcr)
+    }
+
+    /// A frame's colour from the keyframes, and how sure each pixel's colour is. Every pixel is matched anywhere
+    /// in each candidate keyframe (`PatchMatch` at half the render size, from the last frame's matches), and the
+    /// keyframe back onto the frame; the surest match gives the colour, sure as its cost is low (exp(−cost /
+    /// `match-tolerance`)), as it comes back (within 2.5 pixels, where the keyframe is textured) and as the
+    /// colours matched around it agree; or each keyframe moved onto the frame by block matching, where that is
+    /// surer (its moved luma agreeing with the frame's). That colour, the one carried along the motion and the
+    /// fallback (the model's colour scaled by its certainty, or gray) are combined pixel by pixel (`combine`).
+    func keyframeColour(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws
+        -> ([Float], [Float], [Float]?)
+    {
+        let (rw, rh) = renderDimensions(w, h)
+        let small = resampler(from: w, h, to: rw, rh).resample(luma)
+        let (conf, rcb, rcr) = try matchKeyframes(
+            small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
         // what no keyframe shows: the model's colour scaled by its certainty, where there is a model
         var fallback: (cb: [Float], cr: [Float])?
         if let p = predictor, conf.contains(where: { $0 < 0.5 }) {
