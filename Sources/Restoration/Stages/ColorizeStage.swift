@@ -182,17 +182,16 @@ public final class ColorizeStage: Stage {
                 "FilmRestore's own colorizers: also predict the mirror image and average the two (left-right "
                     + "consistent colour; twice the network time, no measured gain on the held-out photos)"),
             .number(
-                "match-tolerance", 0.0005...0.1, default: Double(defaultMatchTolerance),
-                note: "0.03: chosen on the tune half of the held-out photos' camera moves (0.004, 0.01, 0.03, 0.1)",
+                "match-tolerance", 0.0005...0.1, default: defaultMatchTolerance,
                 "keyframes: how far a frame's patch may be from its match in a keyframe and still be trusted (mean "
-                    + "squared luma difference at which the match counts 37 % sure; film grain of σ 0.03 makes about 0.002)"
-            ),
+                    + "squared luma difference at which the match counts 37 % sure; film grain of σ 0.03 makes about "
+                    + "0.002); the default chosen on the tune half of the held-out photos' camera moves"),
             .bool("force", default: false, "colorize input that already has color"),
             .precision,
             .modelsDir,
         ])
 
-    static let defaultMatchTolerance: Float = 0.03
+    static let defaultMatchTolerance = 0.03
     let predictor: ColorPredictor?
     public let modelFiles: [String]
     let references: [(frame: Int, picture: Frame)]
@@ -239,7 +238,7 @@ public final class ColorizeStage: Stage {
     ) {
         self.predictor = predictor
         self.confidence = confidence
-        self.matchTolerance = Self.defaultMatchTolerance
+        self.matchTolerance = Float(Self.defaultMatchTolerance)
         self.references = references.map { ($0.frame, $0.picture.promotedToRGB()) }.sorted { $0.0 < $1.0 }
         self.modelFiles = []
         self.renderSize = renderSize
