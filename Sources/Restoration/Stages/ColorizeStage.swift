@@ -203,7 +203,9 @@ public final class ColorizeStage: Stage {
     let matcher = BlockMatcher()
     /// The previous output of the shot: its luma, chroma and how sure its colour is.
     private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float]?, width: Int, height: Int)?
-    private var lastResampler: Resampler?
+    /// Resamplers between the sizes a frame's colour passes through (full, render, matching, the model's),
+    /// made for the first frame and kept.
+    private var resamplers: [[Int]: Resampler] = [:]
     /// Keyframes at the matching size, by their place in `references` (made when first needed).
     private var preparedKeyframes: [String: PreparedKeyframe] = [:]
     /// Each keyframe's matches for the shot's last frame, and back (where the next frame's searches start).
@@ -502,9 +504,9 @@ public final class ColorizeStage: Stage {
 
     /// The resampler between two sizes, kept for the next frame of the same sizes.
     func resampler(from w: Int, _ h: Int, to rw: Int, _ rh: Int) -> Resampler {
-        if let r = lastResampler, r.srcWidth == w, r.srcHeight == h, r.dstWidth == rw, r.dstHeight == rh { return r }
+        if let r = resamplers[[w, h, rw, rh]] { return r }
         let r = Resampler(from: w, h, to: rw, rh)
-        lastResampler = r
+        resamplers[[w, h, rw, rh]] = r
         return r
     }
 
@@ -561,7 +563,7 @@ public final class ColorizeStage: Stage {
         -> (conf: [Float], cb: [Float], cr: [Float])
     {
         let mw = max(16, rw / 2), mh = max(16, rh / 2), m = mw * mh
-        let down = Resampler(from: rw, rh, to: mw, mh), up = Resampler(from: mw, mh, to: rw, rh)
+        let down = resampler(from: rw, rh, to: mw, mh), up = resampler(from: mw, mh, to: rw, rh)
         let features = PatchFeatures(luma: down.resample(small), width: mw, height: mh)
         var best = [Float](repeating: 0, count: m), mcb = best, mcr = best
         for k in candidateKeyframes(for: sourceIndex) {
@@ -639,9 +641,9 @@ public final class ColorizeStage: Stage {
             // at the model's own working size (our colorizers: short side 96), brought to the render size
             let (aw, ah) = p is BinColorizerPredictor ? Self.renderDimensions(w, h, short: 96) : (rw, rh)
             let auto = try p.chromaAndCertainty(
-                gray: Resampler(from: rw, rh, to: aw, ah).resample(small), width: aw, height: ah, matrix: matrix)
+                gray: resampler(from: rw, rh, to: aw, ah).resample(small), width: aw, height: ah, matrix: matrix)
             let s = (0..<(aw * ah)).map { min(max(auto.certainty?[$0] ?? 1, 0), 1) }
-            let back = Resampler(from: aw, ah, to: rw, rh)
+            let back = resampler(from: aw, ah, to: rw, rh)
             fallback = (back.resample(zip(auto.cb, s).map(*)), back.resample(zip(auto.cr, s).map(*)))
         }
         func toFull(_ v: [Float]) -> [Float] {
