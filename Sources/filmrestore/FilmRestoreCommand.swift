@@ -256,6 +256,7 @@ struct Restore: ParsableCommand {
                     peakMemoryMiB: Double(peak) / 1024, steps: summary.steps)
                 run.inputDamage = summary.inputDamage
                 run.projectedSeconds = projected
+                run.shotColour = summary.shotColour.isEmpty ? nil : summary.shotColour
                 var options = ReportOptions()
                 options.stills = reportStills
                 options.thresholdPSNR = minPSNR
@@ -399,6 +400,15 @@ struct Restore: ParsableCommand {
                 "source": a.mean, "output": b.mean, "source_frames": a.scores.count, "output_frames": b.scores.count,
                 "note": "NIQE, mean over frames spread over each file: lower is more natural; not a fidelity measure",
             ]
+        }
+        if !s.shotColour.isEmpty {
+            obj["colour_by_shot"] = s.shotColour.map {
+                [
+                    "first_frame": $0.firstFrame, "time": $0.time, "frames": $0.frames,
+                    "mean_certainty": $0.meanCertainty, "least_frame": $0.leastFrame,
+                    "least_certainty": $0.leastCertainty,
+                ] as [String: Any]
+            }
         }
         if let d = s.inputDamage {
             obj["input_damaged"] = [

@@ -9,6 +9,49 @@ final class ReportCLITests: XCTestCase {
     override func setUp() { dir = TempDir("report-cli") }
     override func tearDown() { dir.remove() }
 
+    /// A colorized film's report tells, shot by shot, how sure the colour is (two generated shots, a cut between):
+    /// both shots, their first frames and lengths, a certainty between 0 and 1 — on the page as in the JSON, and
+    /// the least sure frame no surer than the shot's mean.
+    func test_colorizedReport_certaintyByShot() throws {
+        let clip = dir.file("two-shots.mkv")
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=12:duration=1", "-f", "lavfi", "-i",
+            "mandelbrot=size=160x120:rate=12", "-filter_complex",
+            "[0]format=gray[a];[1]trim=end_frame=12,setpts=PTS-STARTPTS,format=gray[b];[a][b]concat=n=2:v=1[v]",
+            "-map", "[v]", "-c:v", "ffv1", clip,
+        ])
+        let out = dir.file("colour.mkv"), page = dir.file("colour.html"), stats = dir.file("colour-stats.json")
+        let r = try runProcess(
+            CLITests.binary,
+            [
+                "restore", clip, "-o", out, "--preset", "colorize", "--codec", "ffv1", "--report", page, "--stats-json",
+                stats,
+            ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("colour.json"))))
+                as? [String: Any])
+        let shots = try XCTUnwrap((json["run"] as? [String: Any])?["shotColour"] as? [[String: Any]])
+        XCTAssertEqual(shots.map { $0["firstFrame"] as? Int }, [0, 12])
+        XCTAssertEqual(shots.map { $0["frames"] as? Int }, [12, 12])
+        for s in shots {
+            let mean = try XCTUnwrap(s["meanCertainty"] as? Double),
+                least = try XCTUnwrap(s["leastCertainty"] as? Double)
+            XCTAssertGreaterThan(mean, 0.01)
+            XCTAssertLessThan(mean, 0.99)
+            XCTAssertLessThanOrEqual(least, mean + 1e-9)
+        }
+        XCTAssertNotEqual(
+            shots[0]["meanCertainty"] as? Double, shots[1]["meanCertainty"] as? Double, "each shot its own figure")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        let shown = Self.keyedValues(html)
+        XCTAssertTrue(shown.contains { $0.key == "run.shotColour.1.meanCertainty" }, "the page shows the shots")
+        XCTAssertEqual(Self.mismatches(shown, json), [])
+        let figures = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
+        XCTAssertEqual((figures["colour_by_shot"] as? [[String: Any]])?.count, 2)
+    }
+
     func test_restoreReport_pageEqualsJSON_andRendersInChromium() throws {
         let input = dir.file("in.mp4")
         try testClip(input, seconds: 2, tone: 330, videoOptions: ["-vf", "noise=alls=12:allf=t"])

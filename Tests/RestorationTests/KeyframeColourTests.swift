@@ -229,3 +229,74 @@ final class KeyframePickerTests: XCTestCase {
         XCTAssertThrowsError(try KeyframePicker(input: clip, folder: dir.file("k2"), perShot: 0))
     }
 }
+
+/// `PatchMatch` against the exhaustive search it approximates (every position tried with the plain sum).
+final class PatchMatchTests: XCTestCase {
+    /// A textured picture and the same one moved by (5, −3) with a square of another texture pasted in: nearly every
+    /// pixel's best match is found, no match is better than the exhaustive one, and the costs returned are the plain
+    /// sum's at the positions returned.
+    func test_patchMatch_findsTheExhaustiveBest_onAMovedPicture() {
+        let w = 56, h = 40
+        func texture(_ x: Int, _ y: Int) -> Float {
+            let (fx, fy) = (Float(x), Float(y))
+            return 0.5 + 0.2 * sin(fx * 0.37 + 0.5 * sin(fy * 0.23)) * cos(fy * 0.29) + 0.1 * sin((fx - 2 * fy) * 0.11)
+        }
+        let key = PatchFeatures(
+            luma: (0..<(w * h)).map { texture($0 % w, $0 / w) }, width: w, height: h)
+        let frame = PatchFeatures(
+            luma: (0..<(w * h)).map { i in
+                let x = i % w, y = i / w
+                if (30..<42).contains(x), (6..<18).contains(y) { return 0.2 + 0.3 * Float((x ^ y) & 1) }
+                return texture(x + 5, y - 3)
+            }, width: w, height: h)
+        let fast = PatchMatch.match(frame, in: key, iterations: 4, seed: 3)
+        let exact = PatchMatch.exhaustive(frame, in: key)
+        var found = 0  // pixels whose best match was found
+        for p in 0..<(w * h) {
+            let plain = PatchFeatures.cost(frame, p, key, Int(fast.nnf[p]))
+            XCTAssertEqual(fast.cost[p], plain, accuracy: 1e-6 + 1e-4 * plain, "pixel \(p): vector cost vs plain sum")
+            XCTAssertGreaterThanOrEqual(fast.cost[p], exact.cost[p] - 1e-6, "pixel \(p) beat the exhaustive search")
+            if fast.cost[p] <= exact.cost[p] + 1e-5 { found += 1 }
+        }
+        // where the picture moved whole (an exact match exists) it is found; elsewhere (the borders, the pasted
+        // square) the best is found or one within film grain's cost (0.002)
+        let exactly = (0..<(w * h)).filter { exact.cost[$0] < 1e-6 }
+        XCTAssertGreaterThan(exactly.count, 500)
+        XCTAssertGreaterThanOrEqual(
+            Double(exactly.filter { fast.cost[$0] < 1e-6 }.count) / Double(exactly.count), 0.99,
+            "share of the moved pixels whose exact match was found")
+        XCTAssertGreaterThan(Double(found) / Double(w * h), 0.6, "share of pixels whose best match was found")
+        XCTAssertGreaterThan(
+            Double((0..<(w * h)).filter { fast.cost[$0] <= exact.cost[$0] + 0.002 }.count) / Double(w * h), 0.97,
+            "share of pixels within 0.002 of the best")
+        // and started from that answer, two more rounds keep it (no pixel gets worse)
+        let again = PatchMatch.match(frame, in: key, initial: fast.nnf, iterations: 2, seed: 4)
+        for p in 0..<(w * h) { XCTAssertLessThanOrEqual(again.cost[p], fast.cost[p] + 1e-6) }
+    }
+}
+
+/// The report's colour by shot, from the certainty `colorize` leaves on each frame.
+final class ShotColourTallyTests: XCTestCase {
+    func test_tally_shotsStartAtCuts_madeFramesCountedOnce_framesWithoutCertaintySkipped() {
+        let tally = ShotColourTally()
+        // source frames 0…5, a cut at 3; frames made between source frames repeat their source index
+        let seen: [(k: Int, cut: Bool, c: String?)] = [
+            (0, false, "0.5"), (0, false, "0.9"), (1, false, "0.3"), (2, false, "0.4"), (3, true, "0.8"),
+            (4, false, nil), (5, false, "0.6"),
+        ]
+        for (i, s) in seen.enumerated() {
+            var f = Frame(width: 2, height: 2, layout: .gray, fill: [0], pts: Rational(Int64(i), 24))
+            f.properties.sourceIndex = s.k
+            f.properties.sceneCut = s.cut
+            if let c = s.c { f.properties.extra[ColorizeStage.certaintyKey] = c }
+            tally.see(f)
+        }
+        XCTAssertEqual(tally.shots.map(\.firstFrame), [0, 3])
+        XCTAssertEqual(tally.shots.map(\.frames), [3, 2])
+        XCTAssertEqual(tally.shots[0].meanCertainty, 0.4, accuracy: 1e-12)
+        XCTAssertEqual(tally.shots[1].meanCertainty, 0.7, accuracy: 1e-12)
+        XCTAssertEqual(tally.shots.map(\.leastFrame), [1, 5])
+        XCTAssertEqual(tally.shots[0].time, 0, accuracy: 1e-12)
+        XCTAssertEqual(tally.shots[1].time, 4.0 / 24, accuracy: 1e-12)
+    }
+}

@@ -137,6 +137,9 @@ public struct RestoreSummary {
     public var segmentsReused = 0
     public var framesReused = 0
     public var segmentsMade = 0
+    /// The colour's certainty by shot, over the frames made in this run (empty without `colorize`, or with a
+    /// colorizer that cannot tell).
+    public var shotColour: [ShotColour] = []
 }
 
 /// What a damaged input lost: the output holds every frame that decoded, and this says how much
@@ -232,6 +235,8 @@ public final class Restorer {
     /// The source's first-frame timecode when it is valid at the source's rate (an invalid one is
     /// dropped, with a note).
     public let sourceTimecode: String?
+    /// The colour's certainty by shot, tallied from the frames of the run as they reach the output.
+    let shotColour = ShotColourTally()
     /// No stage changes the picture and the encoder holds the source's pixel format (FFV1): the
     /// decoded pictures are written as they are, so the master decodes to exactly the source.
     public let keepsSourcePictures: Bool
@@ -682,7 +687,8 @@ public final class Restorer {
             }, makeWriter: try writerMaker(output))
         let timer = progressTimer(every: progressInterval, since: start, framesDone: { sink.muxed.value }, progress)
         defer { timer?.cancel() }
-        try RunLoop.run(pipeline, source: windowedSource(window), window: window, into: sink)
+        try RunLoop.run(
+            pipeline, source: windowedSource(window), window: window, into: sink, observe: shotColour.see)
         timer?.cancel()
         let writer = sink.writer!
         return finished(
@@ -729,7 +735,7 @@ public final class Restorer {
             copiedStreams: copied, skippedStreams: notes, steps: sized(totals.steps),
             corruptPackets: reader.corruptPackets, inputDamage: InputDamage.of(reader),
             segmentsReused: reused.count, framesReused: reused.reduce(0) { $0 + $1.frames },
-            segmentsMade: totals.segmentsMade)
+            segmentsMade: totals.segmentsMade, shotColour: shotColour.shots)
     }
 }
 

@@ -25,11 +25,11 @@ extension FrameSink {
 /// stages, into a sink. Every way a film is written or measured runs through `run`.
 enum RunLoop {
     /// Runs `pipeline` from `source` into `sink`; with `window`, only the output frames of that part of the
-    /// film reach the sink. Returns the frames the sink was given.
+    /// film reach the sink, and `observe` sees each of them first. Returns the frames the sink was given.
     @discardableResult
     static func run(
         _ pipeline: Pipeline, source: @escaping () throws -> Frame?, window: RangeWindow? = nil,
-        into sink: any FrameSink
+        into sink: any FrameSink, observe: ((Frame) -> Void)? = nil
     ) throws -> Int {
         final class Count { var n = 0 }
         let written = Count()
@@ -39,6 +39,7 @@ enum RunLoop {
                 source: source,
                 sink: { f in
                     if let w = window, !w.keeps(f, written: written.n) { return }
+                    observe?(f)
                     try sink.write(f)
                     written.n += 1
                 })

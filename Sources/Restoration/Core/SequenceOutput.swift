@@ -209,7 +209,8 @@ extension Restorer {
             publish: { [self] s in try publish(seq, s, range: window != nil) })
         let timer = progressTimer(every: progressInterval, since: began, framesDone: { sink.pictures }, progress)
         defer { timer?.cancel() }
-        try RunLoop.run(pipeline, source: windowedSource(window), window: window, into: sink)
+        try RunLoop.run(
+            pipeline, source: windowedSource(window), window: window, into: sink, observe: shotColour.see)
         timer?.cancel()
         var notes = sink.notes
         if sink.kept > 0 || sink.replaced > 0 {

@@ -9,16 +9,17 @@ import Foundation
 /// 5×5 (the 13×13 around it: where it is). The cost of a match is the mean squared difference of the two
 /// features; `match` returns for every pixel the best position found and its cost.
 struct PatchFeatures {
-    static let dims = 18
+    /// The values of a pixel's feature, and the floats it takes (the last six are zero: three 8-wide loads).
+    static let dims = 18, stride = 24
     let width: Int, height: Int
-    /// `dims` values a pixel, pixel after pixel.
+    /// `stride` values a pixel, pixel after pixel.
     let values: [Float]
 
     init(luma: [Float], width w: Int, height h: Int) {
         precondition(luma.count == w * h && w > 0 && h > 0)
         let blur = boxMean(luma, width: w, height: h, radius: 2)
         let fine = [(-1, -1), (0, -1), (1, -1), (-1, 0), (0, 0), (1, 0), (-1, 1), (0, 1), (1, 1)]
-        let d = Self.dims
+        let d = Self.stride
         values = [Float](unsafeUninitializedCapacity: w * h * d) { out, n in
             for y in 0..<h {
                 for x in 0..<w {
@@ -29,11 +30,26 @@ struct PatchFeatures {
                         let cx = min(max(x + 4 * dx, 0), w - 1), cy = min(max(y + 4 * dy, 0), h - 1)
                         out[o + 9 + k] = blur[cy * w + cx]
                     }
+                    for k in Self.dims..<d { out[o + k] = 0 }
                 }
             }
             n = w * h * d
         }
         (width, height) = (w, h)
+    }
+
+    /// Pixel `p`'s luma (the feature's centre value).
+    @inline(__always) func luma(_ p: Int) -> Float { values[p * Self.stride + 4] }
+
+    /// The cost of matching pixel `p` of `a` with pixel `q` of `b`: the mean squared difference of their
+    /// features (the plain sum, the reference for `PatchMatch`'s vector one).
+    static func cost(_ a: PatchFeatures, _ p: Int, _ b: PatchFeatures, _ q: Int) -> Float {
+        var s: Float = 0
+        for k in 0..<dims {
+            let e = a.values[p * stride + k] - b.values[q * stride + k]
+            s += e * e
+        }
+        return s / Float(dims)
     }
 }
 
@@ -44,75 +60,119 @@ enum PatchMatch {
     static func match(
         _ a: PatchFeatures, in b: PatchFeatures, initial: [Int32]? = nil, iterations: Int = 4, seed: UInt64 = 1
     ) -> (nnf: [Int32], cost: [Float]) {
-        let aw = a.width, ah = a.height, bw = b.width, bh = b.height, n = aw * ah, d = PatchFeatures.dims
+        let aw = a.width, ah = a.height, bw = b.width, bh = b.height, n = aw * ah, d = PatchFeatures.stride
         var rng = seed &+ 0x9E37_79B9_7F4A_7C15
-        func random(_ bound: Int) -> Int {
-            // SplitMix64
+        /// A number in 0..<bound (SplitMix64, scaled by a multiply: no division).
+        @inline(__always) func random(_ bound: Int) -> Int {
             rng = rng &+ 0x9E37_79B9_7F4A_7C15
             var z = rng
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(bound))
+            return Int((((z ^ (z >> 31)) >> 32) &* UInt64(bound)) >> 32)
         }
-        var nnf = [Int32](repeating: 0, count: n), cost = [Float](repeating: .infinity, count: n)
+        // the matches as coordinates (no division in the loops), joined into indices at the end
+        var mx = [Int32](repeating: 0, count: n), my = mx, cost = [Float](repeating: .infinity, count: n)
         a.values.withUnsafeBufferPointer { av in
             b.values.withUnsafeBufferPointer { bv in
-                /// The cost of p ↦ q, or at least `limit` (the sum stops once past it).
-                @inline(__always) func distance(_ p: Int, _ q: Int, _ limit: Float) -> Float {
-                    let x = av.baseAddress! + p * d, y = bv.baseAddress! + q * d
-                    var s: Float = 0
-                    for k in 0..<9 {
-                        let e = x[k] - y[k]
-                        s += e * e
-                    }
-                    if s >= limit * Float(d) { return .infinity }
-                    for k in 9..<d {
-                        let e = x[k] - y[k]
-                        s += e * e
-                    }
-                    return s / Float(d)
-                }
-                @inline(__always) func consider(_ p: Int, _ qx: Int, _ qy: Int) {
-                    guard qx >= 0, qx < bw, qy >= 0, qy < bh else { return }
-                    let q = qy * bw + qx
-                    let c = distance(p, q, cost[p])
-                    if c < cost[p] {
-                        cost[p] = c
-                        nnf[p] = Int32(q)
-                    }
-                }
-                for p in 0..<n {
-                    let x = p % aw, y = p / aw
-                    if let initial, initial.count == n, Int(initial[p]) < bw * bh {
-                        consider(p, Int(initial[p]) % bw, Int(initial[p]) / bw)
-                    }
-                    consider(p, min(x * bw / aw, bw - 1), min(y * bh / ah, bh - 1))
-                    consider(p, random(bw), random(bh))
-                }
-                for it in 0..<iterations {
-                    let forward = it % 2 == 0, step = forward ? 1 : -1
-                    for k in 0..<n {
-                        let p = forward ? k : n - 1 - k
-                        let x = p % aw, y = p / aw
-                        // propagation: the neighbour's match, shifted back by the step to it
-                        let nx = x - step, ny = y - step
-                        if nx >= 0, nx < aw {
-                            let q = Int(nnf[y * aw + nx])
-                            consider(p, q % bw + step, q / bw)
+                mx.withUnsafeMutableBufferPointer { mx in
+                    my.withUnsafeMutableBufferPointer { my in
+                        cost.withUnsafeMutableBufferPointer { cost in
+                            let base = UnsafeRawPointer(av.baseAddress!), other = UnsafeRawPointer(bv.baseAddress!)
+                            /// The cost of p ↦ q: three 8-wide differences (the padding is zero in both).
+                            @inline(__always) func distance(_ p: Int, _ q: Int) -> Float {
+                                let x = base + p * d * 4, y = other + q * d * 4
+                                var e = x.loadUnaligned(as: SIMD8<Float>.self) - y.loadUnaligned(as: SIMD8<Float>.self)
+                                var s = e * e
+                                e =
+                                    x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                                    - y.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                                s += e * e
+                                e =
+                                    x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                                    - y.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                                s += e * e
+                                return s.sum() * (1 / Float(PatchFeatures.dims))
+                            }
+                            @inline(__always) func consider(_ p: Int, _ qx: Int, _ qy: Int) {
+                                guard qx >= 0, qx < bw, qy >= 0, qy < bh else { return }
+                                let c = distance(p, qy * bw + qx)
+                                if c < cost[p] {
+                                    cost[p] = c
+                                    mx[p] = Int32(qx)
+                                    my[p] = Int32(qy)
+                                }
+                            }
+                            let start = initial.flatMap { $0.count == n ? $0 : nil }
+                            for y in 0..<ah {
+                                for x in 0..<aw {
+                                    let p = y * aw + x
+                                    if let start, start[p] >= 0, Int(start[p]) < bw * bh {
+                                        consider(p, Int(start[p]) % bw, Int(start[p]) / bw)
+                                    }
+                                    consider(p, min(x * bw / aw, bw - 1), min(y * bh / ah, bh - 1))
+                                    consider(p, random(bw), random(bh))
+                                }
+                            }
+                            var radii: [Int] = []
+                            var r = max(bw, bh)
+                            while r >= 1 {
+                                radii.append(r)
+                                r /= 2
+                            }
+                            let candidates = UnsafeMutablePointer<Int>.allocate(capacity: radii.count)
+                            let costs = UnsafeMutablePointer<Float>.allocate(capacity: radii.count)
+                            defer {
+                                candidates.deallocate()
+                                costs.deallocate()
+                            }
+                            for it in 0..<iterations {
+                                let forward = it % 2 == 0, step = forward ? 1 : -1
+                                for k in 0..<ah {
+                                    let y = forward ? k : ah - 1 - k
+                                    for j in 0..<aw {
+                                        let x = forward ? j : aw - 1 - j, p = y * aw + x
+                                        // propagation: the neighbour's match, shifted back by the step to it
+                                        let nx = x - step, ny = y - step
+                                        if nx >= 0, nx < aw {
+                                            consider(p, Int(mx[p - step]) + step, Int(my[p - step]))
+                                        }
+                                        if ny >= 0, ny < ah {
+                                            consider(p, Int(mx[p - step * aw]), Int(my[p - step * aw]) + step)
+                                        }
+                                        // random search around the best so far, in windows halving from the whole
+                                        // picture (clamped to it): the candidates first, then their costs (loads
+                                        // that do not wait for one another), then the least
+                                        let qx = Int(mx[p]), qy = Int(my[p])
+                                        for (i, r) in radii.enumerated() {
+                                            let cx = min(max(qx + random(2 * r + 1) - r, 0), bw - 1)
+                                            let cy = min(max(qy + random(2 * r + 1) - r, 0), bh - 1)
+                                            candidates[i] = cy * bw + cx
+                                        }
+                                        for i in 0..<radii.count { costs[i] = distance(p, candidates[i]) }
+                                        for i in 0..<radii.count where costs[i] < cost[p] {
+                                            cost[p] = costs[i]
+                                            mx[p] = Int32(candidates[i] % bw)
+                                            my[p] = Int32(candidates[i] / bw)
+                                        }
+                                    }
+                                }
+                            }
                         }
-                        if ny >= 0, ny < ah {
-                            let q = Int(nnf[ny * aw + x])
-                            consider(p, q % bw, q / bw + step)
-                        }
-                        // random search around the best so far, in windows halving from the whole picture
-                        var r = max(bw, bh)
-                        let q = Int(nnf[p]), qx = q % bw, qy = q / bw
-                        while r >= 1 {
-                            consider(p, qx + random(2 * r + 1) - r, qy + random(2 * r + 1) - r)
-                            r /= 2
-                        }
                     }
                 }
+            }
+        }
+        return ((0..<n).map { my[$0] * Int32(bw) + mx[$0] }, cost)
+    }
+
+    /// The exact answer, by trying every position: the reference `match` is tested against (slow: for tests).
+    static func exhaustive(_ a: PatchFeatures, in b: PatchFeatures) -> (nnf: [Int32], cost: [Float]) {
+        var nnf = [Int32](repeating: 0, count: a.width * a.height)
+        var cost = [Float](repeating: .infinity, count: a.width * a.height)
+        for p in nnf.indices {
+            for q in 0..<(b.width * b.height) {
+                let c = PatchFeatures.cost(a, p, b, q)
+                if c < cost[p] { (cost[p], nnf[p]) = (c, Int32(q)) }
             }
         }
         return (nnf, cost)

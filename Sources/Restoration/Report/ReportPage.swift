@@ -173,6 +173,29 @@ public enum ReportPage {
         }
         return h
             + "</table>\n<p class=\"note\">Steps run at once, each on its own queue: busy times overlap and add up to more than the run.</p>\n"
+            + colourBlock(r.shotColour)
+    }
+
+    /// The colour's certainty by shot, least sure first (at most 20 shown; every shot is in the JSON).
+    static func colourBlock(_ shots: [ShotColour]?) -> String {
+        guard let shots, !shots.isEmpty else { return "" }
+        let order = shots.indices.sorted { shots[$0].meanCertainty < shots[$1].meanCertainty }
+        var h = """
+            <h3>Colour, shot by shot</h3>
+            <p>How sure the colorizer was of each shot's colour (the mean over the shot of its per-pixel certainty: \
+            0 unsure, 1 sure; where it is unsure, the colour falls toward gray). The least sure shots are the ones to \
+            give a keyframe: <code>filmrestore keyframes</code> writes their frames for colouring, and \
+            <code>colorize.reference</code> reads them back. \(shots.count) shot\(shots.count == 1 ? "" : "s")\
+            \(shots.count > 20 ? ", the 20 least sure shown" : ""):</p>
+            <table><tr><th>shot from frame</th><th>at</th><th>frames</th><th>mean certainty</th><th>least sure frame</th></tr>
+
+            """
+        for i in order.prefix(20) {
+            let s = shots[i], k = "run.shotColour.\(i)"
+            h +=
+                "<tr><td>\(int("\(k).firstFrame", s.firstFrame))</td><td>\(num("\(k).time", s.time, 2, " s"))</td><td>\(int("\(k).frames", s.frames))</td><td>\(num("\(k).meanCertainty", s.meanCertainty, 3, ""))</td><td>\(int("\(k).leastFrame", s.leastFrame)) (\(num("\(k).leastCertainty", s.leastCertainty, 3, "")))</td></tr>\n"
+        }
+        return h + "</table>\n"
     }
 
     static func filesBlock(_ r: RestorationReport) -> String {

@@ -24,6 +24,8 @@ public struct RestorationReport: Codable, Sendable {
         /// The time the whole film takes (or was projected to take early in the run) at this run's
         /// speed; for a part, its measured time per frame times the film's frames.
         public var projectedSeconds: Double?
+        /// How sure the colour is, shot by shot (nil: nothing was colorized by a colorizer that can tell).
+        public var shotColour: [ShotColour]?
         public struct Step: Codable, Sendable {
             public var name: String
             public var seconds: Double

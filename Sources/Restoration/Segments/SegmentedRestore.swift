@@ -101,7 +101,7 @@ extension Restorer {
                 if let s = stop, f.properties.sourceIndex > s { return nil }
                 log.add(f.properties.sourceIndex, f.pts)
                 return f
-            }, into: sink)
+            }, into: sink, observe: shotColour.see)
         totals.add(p)
         totals.framesDecoded += reader.framesDecoded - decodedBefore
         totals.segmentsMade += sink.made

@@ -192,6 +192,9 @@ public final class ColorizeStage: Stage {
         ])
 
     static let defaultMatchTolerance = 0.03
+    /// The frame property in which each colorized frame carries how sure its colour is: the mean over the picture
+    /// of the per-pixel certainty (0…1; absent with a colorizer that cannot tell). The report shows it by shot.
+    public static let certaintyKey = "colour.certainty"
     let predictor: ColorPredictor?
     public let modelFiles: [String]
     let references: [(frame: Int, picture: Frame)]
@@ -393,6 +396,9 @@ public final class ColorizeStage: Stage {
         colorized += 1
         var out = frame.with(width: w, height: h, layout: .rgb, planes: [r, g, b])
         out.properties = frame.properties
+        if let s = sure, !s.isEmpty {
+            out.properties.extra[Self.certaintyKey] = String(format: "%.4f", s.reduce(0, +) / Float(s.count))
+        }
         try emit(out)
     }
 
@@ -526,9 +532,8 @@ public final class ColorizeStage: Stage {
     /// by less than 0.03 on average.
     static func samePicture(_ a: PatchFeatures, _ b: PatchFeatures) -> Bool {
         guard a.width == b.width, a.height == b.height else { return false }
-        let d = PatchFeatures.dims
         var s: Float = 0
-        for p in 0..<(a.width * a.height) { s += abs(a.values[p * d + 4] - b.values[p * d + 4]) }
+        for p in 0..<(a.width * a.height) { s += abs(a.luma(p) - b.luma(p)) }
         return s / Float(a.width * a.height) < 0.03
     }
 
