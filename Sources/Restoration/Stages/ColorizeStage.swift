@@ -583,8 +583,8 @@ public final class ColorizeStage: Stage {
             }
             // and back: a match is only sure if the keyframe's pixel finds its way back here (where the
             // keyframe is textured; a plain area matches anywhere in itself): what the keyframe does not show
-            // matches something that is elsewhere in the frame. The two searches side by side; two rounds where
-            // the last frame's matches are the start (most are still good), four from scratch.
+            // matches something that is elsewhere in the frame. The two searches side by side; one round where
+            // the last frame's matches are the start (most are still good; frames take turns scanning forward and back), four from scratch.
             let seed = UInt64(sourceIndex &* 31 &+ k), starts = (lastMatches[k], lastReverse[k])
             var found: [(nnf: [Int32], cost: [Float])] = [([], []), ([], [])]
             found.withUnsafeMutableBufferPointer { out in
@@ -592,7 +592,8 @@ public final class ColorizeStage: Stage {
                     let start = d == 0 ? starts.0 : starts.1
                     out[d] = PatchMatch.match(
                         d == 0 ? features : key.features, in: d == 0 ? key.features : features, initial: start,
-                        iterations: start == nil ? 4 : 2, seed: seed &+ UInt64(7 * d))
+                        iterations: start == nil ? 4 : 1, seed: seed &+ UInt64(7 * d),
+                        backwardFirst: start != nil && sourceIndex % 2 == 1)
                 }
             }
             let (nnf, cost, back) = (found[0].nnf, found[0].cost, found[1].nnf)
