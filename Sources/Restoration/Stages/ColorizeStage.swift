@@ -172,7 +172,11 @@ public final class ColorizeStage: Stage {
                     + "photos' mean colour by itself where the model is unsure) or annealed (Zhang et al.'s annealed "
                     + "mean: vivid everywhere; use with confidence 0.55)"),
             .number(
-                "confidence", 0...1, default: 0,
+                "confidence", 0...1, default: 0.35,
+                note:
+                    "chosen on the tune half of the held-out photos (24 camera moves, Tools/eval_colorizer_clips.py "
+                    + "--half tune): 0, 0.25, 0.35, 0.45 gave the worst clip −7.2, −6.5, −5.1, −4.1 dB against gray at "
+                    + "colourfulness 0.63, 0.62, 0.54, 0.43 of the truth's; 0.35 is the safest that keeps 0.5",
                 "colour where the model is sure: a pixel's chroma is also scaled by min(1, certainty / confidence), "
                     + "certainty being 1 − the normalized entropy of the model's colour distribution; uncertain "
                     + "regions fall toward gray. Either way, a region less sure than on the previous frame keeps more "
@@ -186,6 +190,12 @@ public final class ColorizeStage: Stage {
                 "keyframes: how far a frame's patch may be from its match in a keyframe and still be trusted (mean "
                     + "squared luma difference at which the match counts 37 % sure; film grain of σ 0.03 makes about "
                     + "0.002); the default chosen on the tune half of the held-out photos' camera moves"),
+            .number(
+                "disagreement", 0...0.5, default: 0.04,
+                "the model's colour falls toward gray where it changes from one frame to the next on the same "
+                    + "thing (followed along the motion): by exp(−(Δ / disagreement)²), Δ the change |ΔCb| + |ΔCr| of "
+                    + "its colour where the motion is reliable — a model that flips between colours is guessing. "
+                    + "0.04 (about one colour bin of the model apart); 0: off"),
             .bool("force", default: false, "colorize input that already has color"),
             .precision,
             .modelsDir,
@@ -202,10 +212,15 @@ public final class ColorizeStage: Stage {
     let stability: Float
     let confidence: Float
     let matchTolerance: Float
+    let disagreement: Float
     let force: Bool
     let matcher = BlockMatcher()
     /// The previous output of the shot: its luma, chroma and how sure its colour is.
     private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float]?, width: Int, height: Int)?
+    /// The mean certainty of the model on the frame last predicted (nil: a model that cannot tell).
+    private var modelCertainty: Float?
+    /// The model's own colour on the previous frame (before it was made steady), where its changes are told.
+    private var previousModel: (cb: [Float], cr: [Float])?
     /// Resamplers between the sizes a frame's colour passes through (full, render, matching, the model's),
     /// made for the first frame and kept.
     private var resamplers: [[Int]: Resampler] = [:]
@@ -220,6 +235,7 @@ public final class ColorizeStage: Stage {
         stability = Float(options.number("stability"))
         confidence = Float(options.number("confidence"))
         matchTolerance = Float(options.number("match-tolerance"))
+        disagreement = Float(options.number("disagreement"))
         force = options.bool("force")
         // with keyframes, the model colours what no keyframe shows (scaled by its certainty)
         references = try options.path("reference").map(Self.loadReferences) ?? []
@@ -239,9 +255,10 @@ public final class ColorizeStage: Stage {
     /// For tests and embedding: any predictor.
     public init(
         predictor: ColorPredictor?, references: [(frame: Int, picture: Frame)] = [], renderSize: Int = 320,
-        stability: Float = 0.85, confidence: Float = 0, force: Bool = false
+        stability: Float = 0.85, confidence: Float = 0, disagreement: Float = 0, force: Bool = false
     ) {
         self.predictor = predictor
+        self.disagreement = disagreement
         self.confidence = confidence
         self.matchTolerance = Float(Self.defaultMatchTolerance)
         self.references = references.map { ($0.frame, $0.picture.promotedToRGB()) }.sorted { $0.0 < $1.0 }
@@ -359,16 +376,21 @@ public final class ColorizeStage: Stage {
         }
         if frame.properties.sceneCut || colorized + passedThrough == 0 {
             previous = nil
+            previousModel = nil
             (lastMatches, lastReverse) = ([:], [:])
         }
         // chroma at render size, brought to full size along the luminance's edges
         var (cb, cr, sure): ([Float], [Float], [Float]?)
+        // how sure the frame's colour is, for the report: the model's certainty, or how surely the keyframes matched
+        let certainty: Float?
         if !references.isEmpty {
             (cb, cr, sure) = try keyframeColour(
                 luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
+            certainty = sure.map { $0.reduce(0, +) / Float(max($0.count, 1)) }
         } else {
             (cb, cr, sure) = try predict(
                 luma: luma, width: w, height: h, matrix: matrix, sourceIndex: frame.properties.sourceIndex)
+            certainty = modelCertainty
             carry(&cb, &cr, &sure, luma: luma, width: w, height: h)
         }
         // the original luminance with the new chroma, chroma reduced where it would leave the RGB cube
@@ -396,8 +418,8 @@ public final class ColorizeStage: Stage {
         colorized += 1
         var out = frame.with(width: w, height: h, layout: .rgb, planes: [r, g, b])
         out.properties = frame.properties
-        if let s = sure, !s.isEmpty {
-            out.properties.extra[Self.certaintyKey] = String(format: "%.4f", s.reduce(0, +) / Float(s.count))
+        if let c = certainty {
+            out.properties.extra[Self.certaintyKey] = String(format: "%.4f", c)
         }
         try emit(out)
     }
@@ -408,13 +430,27 @@ public final class ColorizeStage: Stage {
     func carry(
         _ cb: inout [Float], _ cr: inout [Float], _ sure: inout [Float]?, luma: [Float], width w: Int, height h: Int
     ) {
+        let model = (cb: cb, cr: cr)
+        defer { previousModel = model }
         guard stability > 0, let p = previous, p.width == w, p.height == h else { return }
-        // a certainty plane only where the model tells one (nil: sure everywhere, nothing to move)
-        let planes = p.sure.map { [p.cb, p.cr, $0] } ?? [p.cb, p.cr]
+        // a certainty plane only where the model tells one (nil: sure everywhere, nothing to move); the model's own
+        // last colour where its changes are told
+        var planes = p.sure.map { [p.cb, p.cr, $0] } ?? [p.cb, p.cr]
+        let told = disagreement > 0 ? previousModel.flatMap { $0.cb.count == w * h ? $0 : nil } : nil
+        if let m = told { planes += [m.cb, m.cr] }
         let moved = matcher.align(planes: planes, width: w, height: h, luma: p.luma, toLuma: luma)
         let agree = Self.agreement(luma, moved.luma, width: w, height: h)
-        let before: [Float]? = moved.planes.count > 2 ? moved.planes[2] : nil
+        let before: [Float]? = p.sure != nil ? moved.planes[2] : nil
+        let last = told.map { _ in (moved.planes[planes.count - 2], moved.planes[planes.count - 1]) }
         for i in 0..<(w * h) where moved.valid[i] {
+            if let (lb, lr) = last {
+                // the model changed its mind on the same thing: it is guessing, toward gray (and as unsure)
+                let d = (abs(lb[i] - cb[i]) + abs(lr[i] - cr[i])) / disagreement
+                let g = 1 - agree[i] * (1 - exp(-d * d))
+                cb[i] *= g
+                cr[i] *= g
+                if sure != nil { sure![i] *= g }
+            }
             let now = sure?[i] ?? 1, was = before?[i] ?? 1
             let k = agree[i] * (stability + (1 - stability) * max(was - now, 0))
             cb[i] += k * (moved.planes[0][i] - cb[i])
@@ -497,6 +533,7 @@ public final class ColorizeStage: Stage {
         func up(_ v: [Float]) -> [Float] {
             GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
         }
+        modelCertainty = low.certainty.map { $0.reduce(0, +) / Float(max($0.count, 1)) }
         guard let certainty = low.certainty else { return (up(low.cb), up(low.cr), nil) }
         // without scaling, the certainty still tells the steadiness where the colour became less sure
         guard confidence > 0 else { return (up(low.cb), up(low.cr), up(certainty).map { min(max($0, 0), 1) }) }
