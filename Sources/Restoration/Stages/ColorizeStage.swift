@@ -530,19 +530,27 @@ public final class ColorizeStage: Stage {
             let zero = [Float](repeating: 0, count: w * h)
             return (zero, zero, nil)
         }
-        func up(_ v: [Float]) -> [Float] {
+        /// The planes to full size along the luminance's edges, side by side.
+        func up(_ v: [[Float]]) -> [[Float]] {
             GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
         }
         modelCertainty = low.certainty.map { $0.reduce(0, +) / Float(max($0.count, 1)) }
-        guard let certainty = low.certainty else { return (up(low.cb), up(low.cr), nil) }
+        guard let certainty = low.certainty else {
+            let full = up([low.cb, low.cr])
+            return (full[0], full[1], nil)
+        }
         // without scaling, the certainty still tells the steadiness where the colour became less sure
-        guard confidence > 0 else { return (up(low.cb), up(low.cr), up(certainty).map { min(max($0, 0), 1) }) }
+        guard confidence > 0 else {
+            let full = up([low.cb, low.cr, certainty])
+            return (full[0], full[1], full[2].map { min(max($0, 0), 1) })
+        }
         let scale = certainty.map { min($0 / confidence, 1) }
         for i in 0..<scale.count {
             low.cb[i] *= scale[i]
             low.cr[i] *= scale[i]
         }
-        return (up(low.cb), up(low.cr), up(scale).map { min(max($0, 0), 1) })
+        let full = up([low.cb, low.cr, scale])
+        return (full[0], full[1], full[2].map { min(max($0, 0), 1) })
     }
 
     /// The resampler between two sizes, kept for the next frame of the same sizes.
@@ -689,12 +697,13 @@ public final class ColorizeStage: Stage {
             let back = resampler(from: aw, ah, to: rw, rh)
             fallback = (back.resample(zip(auto.cb, s).map(*)), back.resample(zip(auto.cr, s).map(*)))
         }
-        func toFull(_ v: [Float]) -> [Float] {
-            GuidedUpsampler.upsample(v, guide: small, width: rw, height: rh, to: luma, width: w, height: h)
-        }
-        let (cb, cr) = (toFull(rcb), toFull(rcr))
+        // the matched colour and the fallback's to full size, side by side
+        let full = GuidedUpsampler.upsample(
+            [rcb, rcr] + (fallback.map { [$0.cb, $0.cr] } ?? []), guide: small, width: rw, height: rh, to: luma,
+            width: w, height: h)
+        let (cb, cr) = (full[0], full[1])
         let sure = resampler(from: rw, rh, to: w, h).resample(conf)
-        let fb = fallback.map { (toFull($0.cb), toFull($0.cr)) }
+        let fb = fallback.map { _ in (full[2], full[3]) }
         // the colour carried along the motion from the previous output
         var carried: (planes: [[Float]], valid: [Bool], agree: [Float])?
         if stability > 0, let p = previous, p.width == w, p.height == h, let psure = p.sure {
@@ -733,22 +742,39 @@ enum GuidedUpsampler {
         _ p: [Float], guide i: [Float], width w: Int, height h: Int,
         to full: [Float], width fw: Int, height fh: Int, radius: Int = 1, eps: Float = 2e-3
     ) -> [Float] {
-        let mi = boxMean(i, width: w, height: h, radius: radius), mp = boxMean(p, width: w, height: h, radius: radius)
+        upsample([p], guide: i, width: w, height: h, to: full, width: fw, height: fh, radius: radius, eps: eps)[0]
+    }
+
+    /// Several planes along the same guide: the guide's window statistics made once, the planes side by side.
+    static func upsample(
+        _ planes: [[Float]], guide i: [Float], width w: Int, height h: Int,
+        to full: [Float], width fw: Int, height fh: Int, radius: Int = 1, eps: Float = 2e-3
+    ) -> [[Float]] {
+        let mi = boxMean(i, width: w, height: h, radius: radius)
         let mii = boxMean(zip(i, i).map(*), width: w, height: h, radius: radius)
-        let mip = boxMean(zip(i, p).map(*), width: w, height: h, radius: radius)
-        var a = [Float](repeating: 0, count: w * h), b = a
-        for k in 0..<(w * h) {
-            let v = mii[k] - mi[k] * mi[k], c = mip[k] - mi[k] * mp[k]
-            a[k] = c / (v + eps)
-            b[k] = mp[k] - a[k] * mi[k]
+        var out = [[Float]](repeating: [], count: planes.count)
+        out.withUnsafeMutableBufferPointer { out in
+            Parallel.forEach(planes.count) { c in
+                let p = planes[c]
+                let mp = boxMean(p, width: w, height: h, radius: radius)
+                let mip = boxMean(zip(i, p).map(*), width: w, height: h, radius: radius)
+                var a = [Float](repeating: 0, count: w * h), b = a
+                for k in 0..<(w * h) {
+                    let v = mii[k] - mi[k] * mi[k], c = mip[k] - mi[k] * mp[k]
+                    a[k] = c / (v + eps)
+                    b[k] = mp[k] - a[k] * mi[k]
+                }
+                let ma = boxMean(a, width: w, height: h, radius: radius)
+                let mb = boxMean(b, width: w, height: h, radius: radius)
+                let ta = Tensor(channels: 2, height: h, width: w, data: ma + mb)
+                let up = Ops.resizeBilinear(ta, height: fh, width: fw)
+                let n = fw * fh
+                out[c] = [Float](unsafeUninitializedCapacity: n) { o, count in
+                    for k in 0..<n { o[k] = up.data[k] * full[k] + up.data[n + k] }
+                    count = n
+                }
+            }
         }
-        let ma = boxMean(a, width: w, height: h, radius: radius), mb = boxMean(b, width: w, height: h, radius: radius)
-        let ta = Tensor(channels: 2, height: h, width: w, data: ma + mb)
-        let up = Ops.resizeBilinear(ta, height: fh, width: fw)
-        let n = fw * fh
-        return [Float](unsafeUninitializedCapacity: n) { out, count in
-            for k in 0..<n { out[k] = up.data[k] * full[k] + up.data[n + k] }
-            count = n
-        }
+        return out
     }
 }
