@@ -63,10 +63,12 @@ enum PatchMatch {
     /// previous answer of the same sizes to start from (the last frame's, for a shot: its matches are
     /// mostly still good); else each pixel starts at its own position and at one random one. Each iteration scans
     /// the picture one way, the next the other way, the first backward when `backwardFirst` (a shot's frames take
-    /// turns, so one iteration a frame still spreads good matches both ways).
+    /// turns, so one iteration a frame still spreads good matches both ways). The random search tries windows
+    /// halving from the whole picture down to one pixel; `halfTheWindows` 0 or 1 tries every other one of them (those
+    /// at even or odd places: two frames taking turns try them all, at half the cost a frame).
     static func match(
         _ a: PatchFeatures, in b: PatchFeatures, initial: [Int32]? = nil, iterations: Int = 4, seed: UInt64 = 1,
-        backwardFirst: Bool = false
+        backwardFirst: Bool = false, halfTheWindows: Int? = nil
     ) -> (nnf: [Int32], cost: [Float]) {
         let aw = a.width, ah = a.height, bw = b.width, bh = b.height, n = aw * ah, d = PatchFeatures.stride
         var rng = seed &+ 0x9E37_79B9_7F4A_7C15
@@ -129,6 +131,9 @@ enum PatchMatch {
                             while r >= 1 {
                                 radii.append(r)
                                 r /= 2
+                            }
+                            if let h = halfTheWindows {
+                                radii = radii.enumerated().filter { $0.offset % 2 == h % 2 }.map(\.element)
                             }
                             let candidates = UnsafeMutablePointer<Int>.allocate(capacity: radii.count)
                             let costs = UnsafeMutablePointer<Float>.allocate(capacity: radii.count)

@@ -217,6 +217,9 @@ public final class ColorizeStage: Stage {
     let matcher = BlockMatcher()
     /// The previous output of the shot: its luma, chroma and how sure its colour is.
     private var previous: (luma: [Float], cb: [Float], cr: [Float], sure: [Float]?, width: Int, height: Int)?
+    /// Keyframes: the model's colour (scaled by its certainty) at render size as last made in the shot, and whether
+    /// the next frame may use it (it is made every other frame).
+    private var lastFallback: (cb: [Float], cr: [Float], fresh: Bool)?
     /// The mean certainty of the model on the frame last predicted (nil: a model that cannot tell).
     private var modelCertainty: Float?
     /// The model's own colour on the previous frame (before it was made steady), where its changes are told.
@@ -370,6 +373,7 @@ public final class ColorizeStage: Stage {
         let luma = frame.layout == .gray ? frame.planes[0] : matrix.luma(frame.planes)
         if frame.layout == .rgb && !force && Self.chromaMagnitude(frame, matrix) > 0.02 {
             previous = nil
+            lastFallback = nil
             passedThrough += 1
             try emit(frame)
             return
@@ -377,6 +381,7 @@ public final class ColorizeStage: Stage {
         if frame.properties.sceneCut || colorized + passedThrough == 0 {
             previous = nil
             previousModel = nil
+            lastFallback = nil
             (lastMatches, lastReverse) = ([:], [:])
         }
         // chroma at render size, brought to full size along the luminance's edges
@@ -629,7 +634,8 @@ public final class ColorizeStage: Stage {
             // and back: a match is only sure if the keyframe's pixel finds its way back here (where the
             // keyframe is textured; a plain area matches anywhere in itself): what the keyframe does not show
             // matches something that is elsewhere in the frame. The two searches side by side; one round where
-            // the last frame's matches are the start (most are still good; frames take turns scanning forward and back), four from scratch.
+            // the last frame's matches are the start (most are still good; frames take turns scanning forward and back, and trying every other window of the
+            // random search), four from scratch.
             let seed = UInt64(sourceIndex &* 31 &+ k), starts = (lastMatches[k], lastReverse[k])
             var found: [(nnf: [Int32], cost: [Float])] = [([], []), ([], [])]
             found.withUnsafeMutableBufferPointer { out in
@@ -638,7 +644,8 @@ public final class ColorizeStage: Stage {
                     out[d] = PatchMatch.match(
                         d == 0 ? features : key.features, in: d == 0 ? key.features : features, initial: start,
                         iterations: start == nil ? 4 : 1, seed: seed &+ UInt64(7 * d),
-                        backwardFirst: start != nil && sourceIndex % 2 == 1)
+                        backwardFirst: start != nil && sourceIndex % 2 == 1,
+                        halfTheWindows: start == nil ? nil : sourceIndex / 2 % 2)
                 }
             }
             let (nnf, cost, back) = (found[0].nnf, found[0].cost, found[1].nnf)
@@ -688,7 +695,12 @@ public final class ColorizeStage: Stage {
             small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
         // what no keyframe shows: the model's colour scaled by its certainty, where there is a model
         var fallback: (cb: [Float], cr: [Float])?
-        if let p = predictor, conf.contains(where: { $0 < 0.5 }) {
+        if let last = lastFallback, last.fresh, last.cb.count == rw * rh {
+            // made on the previous frame of the shot: muted colour at a seventh of the render size, used where no
+            // match is sure; made every other frame (the model is most of the keyframe mode's time after the search)
+            fallback = (last.cb, last.cr)
+            lastFallback?.fresh = false
+        } else if let p = predictor, conf.contains(where: { $0 < 0.5 }) {
             // at the model's own working size (our colorizers: short side 96), brought to the render size
             let (aw, ah) = p is BinColorizerPredictor ? Self.renderDimensions(w, h, short: 96) : (rw, rh)
             let auto = try p.chromaAndCertainty(
@@ -696,6 +708,7 @@ public final class ColorizeStage: Stage {
             let s = (0..<(aw * ah)).map { min(max(auto.certainty?[$0] ?? 1, 0), 1) }
             let back = resampler(from: aw, ah, to: rw, rh)
             fallback = (back.resample(zip(auto.cb, s).map(*)), back.resample(zip(auto.cr, s).map(*)))
+            lastFallback = (fallback!.cb, fallback!.cr, true)
         }
         // the matched colour and the fallback's to full size, side by side
         let full = GuidedUpsampler.upsample(
@@ -711,12 +724,15 @@ public final class ColorizeStage: Stage {
             carried = (moved.planes, moved.valid, Self.agreement(luma, moved.luma, width: w, height: h))
         }
         var out = (cb: cb, cr: cr, sure: sure)
+        // the planes taken out of their optionals once (not per pixel): empty where there is none
+        let (valid, moved, agree) = (carried?.valid ?? [], carried?.planes ?? [], carried?.agree ?? [])
+        let (fcb, fcr) = (fb?.0 ?? [], fb?.1 ?? [])
         for i in 0..<(w * h) {
-            let c = carried.flatMap { $0.valid[i] ? $0 : nil }
+            let c = !valid.isEmpty && valid[i]
             let r = Self.combine(
                 matched: (cb[i], cr[i]), match: min(max(sure[i], 0), 1),
-                carried: c.map { ($0.planes[0][i], $0.planes[1][i]) }, was: c?.planes[2][i] ?? 0,
-                agree: c?.agree[i] ?? 0, fallback: fb.map { ($0.0[i], $0.1[i]) } ?? (0, 0), stability: stability)
+                carried: c ? (moved[0][i], moved[1][i]) : nil, was: c ? moved[2][i] : 0, agree: c ? agree[i] : 0,
+                fallback: fcb.isEmpty ? (0, 0) : (fcb[i], fcr[i]), stability: stability)
             (out.cb[i], out.cr[i], out.sure[i]) = r
         }
         return out
