@@ -446,9 +446,10 @@ public final class ColorizeStage: Stage {
         let moved = matcher.align(planes: planes, width: w, height: h, luma: p.luma, toLuma: luma)
         let agree = Self.agreement(luma, moved.luma, width: w, height: h)
         let before: [Float]? = p.sure != nil ? moved.planes[2] : nil
-        let last = told.map { _ in (moved.planes[planes.count - 2], moved.planes[planes.count - 1]) }
+        // the planes taken out of their optionals once (not per pixel): empty where there is none
+        let (lb, lr) = told == nil ? ([], []) : (moved.planes[planes.count - 2], moved.planes[planes.count - 1])
         for i in 0..<(w * h) where moved.valid[i] {
-            if let (lb, lr) = last {
+            if !lb.isEmpty {
                 // the model changed its mind on the same thing: it is guessing, toward gray (and as unsure)
                 let d = (abs(lb[i] - cb[i]) + abs(lr[i] - cr[i])) / disagreement
                 let g = 1 - agree[i] * (1 - exp(-d * d))
