@@ -59,6 +59,16 @@ public func ffmpeg(_ args: [String]) throws {
 /// A clip made by FFmpeg's lavfi: the `testsrc2` picture and a sine tone, H.264 (ultrafast) and AAC
 /// (whose priming delay gives the file a real, non-zero sound-to-picture offset). `videoOptions` go
 /// before the encoder options (a filter, a quantizer).
+/// Two shots of 12 frames each at 12 fps (a moving test card, then a cut to a fractal), gray, lossless (FFV1).
+public func twoShotGrayClip(_ path: String) throws {
+    try ffmpeg([
+        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=12:duration=1", "-f", "lavfi", "-i",
+        "mandelbrot=size=160x120:rate=12", "-filter_complex",
+        "[0]format=gray[a];[1]trim=end_frame=12,setpts=PTS-STARTPTS,format=gray[b];[a][b]concat=n=2:v=1[v]",
+        "-map", "[v]", "-c:v", "ffv1", path,
+    ])
+}
+
 public func testClip(
     _ path: String, size: String = "160x120", rate: String = "24", seconds: Double, tone: Int = 440,
     videoOptions: [String] = []

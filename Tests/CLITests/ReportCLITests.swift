@@ -14,12 +14,7 @@ final class ReportCLITests: XCTestCase {
     /// the least sure frame no surer than the shot's mean.
     func test_colorizedReport_certaintyByShot() throws {
         let clip = dir.file("two-shots.mkv")
-        try ffmpeg([
-            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=12:duration=1", "-f", "lavfi", "-i",
-            "mandelbrot=size=160x120:rate=12", "-filter_complex",
-            "[0]format=gray[a];[1]trim=end_frame=12,setpts=PTS-STARTPTS,format=gray[b];[a][b]concat=n=2:v=1[v]",
-            "-map", "[v]", "-c:v", "ffv1", clip,
-        ])
+        try twoShotGrayClip(clip)
         let out = dir.file("colour.mkv"), page = dir.file("colour.html"), stats = dir.file("colour-stats.json")
         let r = try runProcess(
             CLITests.binary,

@@ -177,12 +177,7 @@ final class KeyframePickerTests: XCTestCase {
     /// Two shots of 12 frames each (a moving test card, then a cut to a fractal), gray, lossless.
     func twoShots(_ dir: TempDir) throws -> String {
         let clip = dir.file("two-shots.mkv")
-        try ffmpeg([
-            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=12:duration=1", "-f", "lavfi", "-i",
-            "mandelbrot=size=160x120:rate=12", "-filter_complex",
-            "[0]format=gray[a];[1]trim=end_frame=12,setpts=PTS-STARTPTS,format=gray[b];[a][b]concat=n=2:v=1[v]",
-            "-map", "[v]", "-c:v", "ffv1", clip,
-        ])
+        try twoShotGrayClip(clip)
         return clip
     }
 
