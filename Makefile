@@ -5,7 +5,7 @@ SWIFT        ?= swift
 # Release: the numeric code is 10-100x slower in debug builds.
 BUILD_FLAGS  ?= -c release -Xswiftc -enable-testing
 # chromium: the restoration report's page is checked in a real (headless) browser by the tests.
-APT_PACKAGES := pkg-config python3 python3-pip ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev libdnnl-dev chromium
+APT_PACKAGES := pkg-config python3 python3-pip ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev libdnnl-dev libsqlite3-dev chromium chromium-driver
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4

@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -46,10 +49,20 @@ let package = Package(
             name: "Restoration",
             dependencies: ["FilmCore", "MediaIO", "TensorCore", "Networks", .product(name: "Yams", package: "Yams")],
             swiftSettings: v6),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // `filmrestore serve`: the browser workbench (Hummingbird 2 on swift-nio; the job queue in SQLite)
+        .target(
+            name: "Workbench",
+            dependencies: [
+                "Restoration", "MediaIO", "FilmCore", "CSQLite", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: v6),
         .executableTarget(
             name: "filmrestore",
             dependencies: [
-                "Restoration", "MediaIO", "FilmCore", "TensorCore",
+                "Restoration", "MediaIO", "FilmCore", "TensorCore", "Workbench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: v6),
@@ -64,7 +77,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "filmrestore", "TestSupport", "MediaIO", "FilmCore", "Restoration",
+                "filmrestore", "TestSupport", "MediaIO", "FilmCore", "Restoration", "Workbench",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: v6),

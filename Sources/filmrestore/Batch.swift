@@ -8,11 +8,6 @@ import Restoration
 /// film that fails, even by crashing, never stops the others). Finished outputs are skipped, so the
 /// same command continues a batch; the run ends with a table and a non-zero exit if any failed.
 enum Batch {
-    static let videoExtensions: Set<String> = [
-        "mkv", "mp4", "mov", "avi", "mxf", "ts", "m2ts", "mts", "mpg", "mpeg", "webm", "m4v", "dv", "nut", "wmv", "flv",
-        "ogv", "3gp",
-    ]
-
     /// Whether `input` is a folder of films (video files or sequence folders, no pictures of its own).
     static func isBatch(_ input: String) -> Bool {
         var isDir: ObjCBool = false
@@ -33,7 +28,7 @@ enum Batch {
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
             if isDir.boolValue { return ((try? ImageSequence.detect(path)) ?? nil) != nil ? path : nil }
-            return videoExtensions.contains((name as NSString).pathExtension.lowercased()) ? path : nil
+            return FilmFiles.videoExtensions.contains((name as NSString).pathExtension.lowercased()) ? path : nil
         }
     }
 

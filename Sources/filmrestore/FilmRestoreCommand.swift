@@ -14,7 +14,7 @@ struct FilmRestore: ParsableCommand {
         version: FilmRestoreVersion.string,
         subcommands: [
             Restore.self, Preview.self, Plan.self, Assemble.self, Report.self, Probe.self, Presets.self, Stages.self,
-            Niqe.self, Keyframes.self, Bench.self,
+            Niqe.self, Keyframes.self, Bench.self, Serve.self,
         ])
 
     static func main() {

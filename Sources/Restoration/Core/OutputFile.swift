@@ -84,6 +84,14 @@ public final class OutputFile {
     }
 }
 
+/// What names a film: the video files a batch or the workbench's library takes (by extension).
+public enum FilmFiles {
+    public static let videoExtensions: Set<String> = [
+        "mkv", "mp4", "mov", "avi", "mxf", "ts", "m2ts", "mts", "mpg", "mpeg", "webm", "m4v", "dv", "nut", "wmv", "flv",
+        "ogv", "3gp",
+    ]
+}
+
 /// Path identity and publishing, shared by every file the tool writes.
 public enum FilePaths {
     /// The same file: the same inode (hard links, symbolic links, `./a` and `a`), or, when one does
