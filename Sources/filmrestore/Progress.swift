@@ -32,6 +32,12 @@ final class ProgressPrinter: Sendable {
     }
 
     func line(_ s: String) {
+        // JSON progress: the run's lines (what it reads and writes, notes, a resume's reused segments) as
+        // `{"note": …}` objects between the progress objects.
+        if enabled, style == .json, let d = try? JSONSerialization.data(withJSONObject: ["note": s]) {
+            FileHandle.standardError.write(d + Data("\n".utf8))
+            return
+        }
         guard enabled, style == .line else { return }
         state.withLock { st in
             if st.drewInPlace {

@@ -183,8 +183,10 @@ final class CommandLineTests: CLITestCase {
         let frames = objects.compactMap { $0["frame"] as? Int }
         XCTAssertEqual(frames, frames.sorted())
         XCTAssertEqual(frames.last, 72)
-        XCTAssertEqual(objects.last?["total"] as? Int, 72)
-        XCTAssertNotNil(objects.first?["steps"] as? [String: Any])
+        XCTAssertEqual(objects.last { $0["frame"] != nil }?["total"] as? Int, 72)
+        XCTAssertNotNil(objects.first { $0["frame"] != nil }?["steps"] as? [String: Any])
+        let notes = objects.compactMap { $0["note"] as? String }
+        XCTAssertTrue(notes.contains { $0.hasPrefix("\(input): ") }, "the run's first line, as a note: \(notes)")
     }
 
     func test_everyVideoOutput_isColorTagged_andQuietMeansQuiet() throws {
