@@ -5,7 +5,7 @@ SWIFT        ?= swift
 # Release: the numeric code is 10-100x slower in debug builds.
 BUILD_FLAGS  ?= -c release -Xswiftc -enable-testing
 # chromium: the restoration report's page is checked in a real (headless) browser by the tests.
-APT_PACKAGES := pkg-config python3 python3-pip ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev libdnnl-dev libsqlite3-dev chromium chromium-driver
+APT_PACKAGES := pkg-config python3 python3-pip ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libopenblas-dev libdnnl-dev libsqlite3-dev curl chromium chromium-driver
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/filmrestore
 SAMPLE       := Samples/oldfilm-sample.mp4
@@ -13,7 +13,7 @@ DEMO_OUT     := out/oldfilm-sample-4k60.mp4
 DEMO_REPORT  := out/oldfilm-sample-4k60.html
 DEMO_PRESET  := upscale-4k60
 
-.PHONY: lint format test-tsan test-slurm install setup build test demo parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
+.PHONY: lint format test-tsan test-slurm install setup build test demo serve parallel-demo bench bench-peers bench-cleanup bench-colorize sample clean models
 
 ## setup: install the Debian packages the build needs (skipped when all are present)
 setup:
@@ -74,6 +74,11 @@ demo: build models
 	$(BIN) restore $(SAMPLE) -o $(DEMO_OUT) --preset $(DEMO_PRESET) --force --report $(DEMO_REPORT)
 	@$(BIN) probe $(DEMO_OUT)
 	Tools/check-report-page.sh $(DEMO_REPORT) out/oldfilm-sample-4k60-report.png
+
+## serve: the workbench in a browser on the sample folder (SERVE_PORT, default 8080): open the address it prints
+SERVE_PORT ?= 8080
+serve: build models
+	$(BIN) serve --root Samples --port $(SERVE_PORT)
 
 ## parallel-demo: the demo as a cluster would run it: plan SEGMENTS segments at scene cuts, restore them as PARALLEL local processes (deploy/local/parallel.sh), assemble without re-encoding
 SEGMENTS     ?= 4

@@ -57,8 +57,9 @@ enum WorkbenchPage {
         .options input, .options select { width: 100%; box-sizing: border-box; }
         .options .changed { outline: 2px solid #d9a441; }
         .preset-help { color: #9a9a9a; margin: 4px 0; }
-        .wipe { position: relative; display: inline-block; max-width: 100%; line-height: 0; }
-        .wipe img { max-width: 100%; display: block; } .wipe img.after { position: absolute; left: 0; top: 0; width: 100%; height: 100%; }
+        .wipe { position: relative; display: block; width: 100%; line-height: 0; background: #000; }
+        .wipe img { width: 100%; display: block; } .wipe img.after { position: absolute; left: 0; top: 0; height: 100%; }
+        .wipe .divider { position: absolute; top: 0; bottom: 0; width: 2px; margin-left: -1px; background: #d9a441; }
         .wipe-slider { width: 100%; }
         .result .caption { color: #bbb; } .error { color: #ff7b72; }
         progress { width: 160px; } button { padding: 4px 12px; }
@@ -171,12 +172,13 @@ enum WorkbenchPage {
           const before = el("img", { className: "before", src: result.before, alt: "before" });
           const after = el("img", { className: "after", src: result.after, alt: "after" });
           const slider = el("input", { type: "range", className: "wipe-slider", min: 0, max: 100, value: 50 });
-          const move = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; };
+          const divider = el("div", { className: "divider" });
+          const move = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; divider.style.left = `${slider.value}%`; };
           slider.addEventListener("input", move); move();
           const projected = result.projected_seconds != null ? `, whole film about ${clock(result.projected_seconds)}` : "";
           const perFrame = result.seconds_per_frame != null ? `${result.seconds_per_frame.toFixed(2)} s per frame` : "";
           return [el("p", { className: "caption", textContent: `${caption}: before | after at ${result.at.toFixed(2)} s — ${perFrame}${projected}` }),
-            el("div", { className: "wipe" }, before, after), slider];
+            el("div", { className: "wipe" }, before, after, divider), slider];
         }
 
         async function preview() {
