@@ -51,6 +51,9 @@ public final class WorkbenchServer: Sendable {
     let outputsFolder: String
     let stateFolder: String
     private let posters = Locked([String: [UInt8]]())
+    /// Previews running now: at most `maxPreviews` at once (each is a restore of its own), more are 429.
+    private let previews = Locked(0)
+    let maxPreviews = 2
 
     public init(_ c: WorkbenchConfiguration) throws {
         configuration = c
@@ -119,6 +122,16 @@ public final class WorkbenchServer: Sendable {
         router.get("/api/stages") { _, _ in try Self.json(Catalogue.stages()) }
         router.post("/api/previews") { request, context in
             let body = try await Self.decode(PreviewRequest.self, request, context, limit: self.configuration.maxBody)
+            let admitted = self.previews.withLock {
+                guard $0 < self.maxPreviews else { return false }
+                $0 += 1
+                return true
+            }
+            guard admitted else {
+                throw WorkbenchError(
+                    status: 429, description: "\(self.maxPreviews) previews are running: try again when one ends")
+            }
+            defer { self.previews.withLock { $0 -= 1 } }
             return try Self.json(try await self.preview(body))
         }
         router.get("/api/previews/:id/:still") { _, context in

@@ -17,6 +17,8 @@ struct Serve: ParsableCommand {
     @Option(help: "The address to listen on (default: this machine only).") var host = "127.0.0.1"
     @Option(help: "The port (0: any free one).") var port = 8080
     @Option(help: "Restores run at once, 1…16.") var jobs = 1
+    @Option(help: "The folder (inside ROOT, relative to it) the outputs and their reports go to.") var outputs =
+        "restored"
     @Option(
         name: .customLong("token-file"),
         help: "Read the token from this file (default: a fresh random token at each start).") var tokenFile: String?
@@ -52,6 +54,7 @@ struct Serve: ParsableCommand {
         c.host = host
         c.port = port
         c.jobs = jobs
+        c.outputs = outputs
         c.modelsDir = modelsDir.map { FilePaths.resolved($0) }
         c.segmentSeconds = segmentSeconds
         let server: WorkbenchServer

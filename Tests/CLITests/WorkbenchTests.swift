@@ -138,6 +138,17 @@ final class WorkbenchAPITests: CLITestCase {
         XCTAssertTrue((crashed["error"] as? String ?? "").contains("signal 9"), "\(crashed)")
         XCTAssertEqual(try wb.request("GET", "/api/films").status, 200)
         XCTAssertEqual(wb.stop(SIGTERM), 0)
+
+        // A server that cannot start says why on one line.
+        for (args, text) in [
+            (["--root", dir.file("none")], "does not exist"), (["--root", root, "--port", "70000"], "--port"),
+            (["--root", root, "--outputs", "../out"], "inside the root"),
+        ] {
+            let r = try cli(["serve"] + args)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.hasPrefix("filmrestore: error: ") && r.stderr.contains(text), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
     }
 
     /// The pid of a running `filmrestore restore` whose output ends with `name`.
