@@ -45,7 +45,7 @@ public final class JobStore: @unchecked Sendable {
             """
             CREATE TABLE IF NOT EXISTS jobs (
               id TEXT PRIMARY KEY, seq INTEGER NOT NULL, film TEXT NOT NULL, film_path TEXT NOT NULL,
-              preset TEXT NOT NULL, settings TEXT NOT NULL, output TEXT NOT NULL UNIQUE, report TEXT NOT NULL,
+              preset TEXT NOT NULL, settings TEXT NOT NULL, output TEXT NOT NULL, report TEXT NOT NULL,
               state TEXT NOT NULL, frame INTEGER NOT NULL DEFAULT 0, frames INTEGER, eta REAL, error TEXT,
               pid INTEGER, attempts INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)
             """)
@@ -57,19 +57,37 @@ public final class JobStore: @unchecked Sendable {
         return try body()
     }
 
-    /// Adds a queued job; fails when another job has the same output.
+    /// Adds a queued job; fails (`WorkbenchError` 409) when a queued, running or finished job writes the same
+    /// output or report. The output of a job that failed or was cancelled is free again (a new job of the same
+    /// recipe resumes from its segments).
     public func add(_ job: WorkbenchJob) throws {
         let settings = String(decoding: try JSONEncoder().encode(job.settings), as: UTF8.self)
         try locked {
-            let seq = (try db.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs").first?["n"]?.int) ?? 1
-            try db.execute(
-                "INSERT INTO jobs (id, seq, film, film_path, preset, settings, output, report, state, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    .text(job.id), .integer(Int64(seq)), .text(job.film), .text(job.filmPath), .text(job.preset),
-                    .text(settings), .text(job.output), .text(job.report), .text(job.state.rawValue),
-                    .real(job.created),
-                ])
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                try insert(job, settings)
+                try db.execute("COMMIT")
+            } catch {
+                _ = try? db.execute("ROLLBACK")
+                throw error
+            }
         }
+    }
+
+    private func insert(_ job: WorkbenchJob, _ settings: String) throws {
+        let taken = try db.execute(
+            "SELECT id FROM jobs WHERE (output IN (?, ?) OR report IN (?, ?)) AND state IN ('queued', 'running', 'done')",
+            [.text(job.output), .text(job.report), .text(job.output), .text(job.report)])
+        if let other = taken.first?["id"]?.string {
+            throw WorkbenchError.conflict("job \(other) writes \(job.output): give this one another output name")
+        }
+        let seq = (try db.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM jobs").first?["n"]?.int) ?? 1
+        try db.execute(
+            "INSERT INTO jobs (id, seq, film, film_path, preset, settings, output, report, state, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                .text(job.id), .integer(Int64(seq)), .text(job.film), .text(job.filmPath), .text(job.preset),
+                .text(settings), .text(job.output), .text(job.report), .text(job.state.rawValue), .real(job.created),
+            ])
     }
 
     public func job(_ id: String) throws -> WorkbenchJob? {

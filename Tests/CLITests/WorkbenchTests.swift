@@ -101,6 +101,8 @@ final class WorkbenchAPITests: CLITestCase {
         XCTAssertTrue(streams.contains { $0.type == "audio" }, "the sound is copied")
         let report = try wb.request("GET", "/files/" + (try XCTUnwrap(done["report"] as? String)))
         XCTAssertEqual(report.status, 200)
+        XCTAssertEqual(
+            report.headers["content-security-policy"], "sandbox allow-scripts", "pages under the root run apart")
         XCTAssertTrue(report.headers["content-type"]?.hasPrefix("text/html") ?? false)
         XCTAssertTrue(report.text.contains("<html"))
         // No second job writes the same output; none writes over an existing file.
@@ -298,6 +300,10 @@ final class WorkbenchSecurityTests: CLITestCase {
         XCTAssertEqual(try s.startNext()?.attempts, 2, "resumed: a second attempt, first in the queue")
         XCTAssertTrue(try s.setState("b", .cancelled, from: [.queued]))
         XCTAssertFalse(try s.setState("b", .running, from: [.queued]), "a cancelled job does not start")
+        XCTAssertNoThrow(try s.add(job("d", "restored/b.mkv")), "a cancelled job's output is free again")
+        XCTAssertThrowsError(try s.add(job("e", "restored/b.mkv"))) {
+            XCTAssertEqual(($0 as? WorkbenchError)?.status, 409)
+        }
     }
 }
 
