@@ -93,13 +93,18 @@ public final class FilmLibrary: Sendable {
 
     /// The film at `path`, probed (nil when FFmpeg cannot read it: it is not listed).
     func film(at path: String) -> LibraryFilm? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        let stamp = "\(st.st_size):\(st.st_mtim.tv_sec):\(st.st_mtim.tv_nsec)"
+        guard let stamp = Self.stamp(path) else { return nil }
         if let c = cache.withLock({ $0[path] }), c.stamp == stamp { return c.film }
         let f = Self.probe(path, relative: root.relative(path))
         cache.withLock { $0[path] = (stamp, f) }
         return f
+    }
+
+    /// A file's version: its size and modification time (a folder of scans: the folder's).
+    public static func stamp(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return "\(st.st_size):\(st.st_mtim.tv_sec):\(st.st_mtim.tv_nsec)"
     }
 
     static func probe(_ path: String, relative: String) -> LibraryFilm? {

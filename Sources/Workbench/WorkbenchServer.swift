@@ -111,11 +111,12 @@ public final class WorkbenchServer: Sendable {
         router.get("/app.css") { _, _ in Self.text(WorkbenchPage.style, type: "text/css; charset=utf-8") }
         router.get("/api/films") { _, _ in try Self.json(self.library.films()) }
         router.get("/api/films/:id/poster") { _, context in
-            let id = try context.parameters.require("id")
-            if let png = self.posters.withLock({ $0[id] }) { return Self.bytes(png, type: "image/png") }
-            let (film, path) = try self.library.film(id: id)
+            let (film, path) = try self.library.film(id: try context.parameters.require("id"))
+            // kept per version of the film's file
+            let key = film.id + " " + (FilmLibrary.stamp(path) ?? "")
+            if let png = self.posters.withLock({ $0[key] }) { return Self.bytes(png, type: "image/png") }
             let png = try FilmLibrary.poster(path, film: film)
-            self.posters.withLock { $0[id] = png }
+            self.posters.withLock { $0[key] = png }
             return Self.bytes(png, type: "image/png")
         }
         router.get("/api/presets") { _, _ in try Self.json(Catalogue.presets()) }
