@@ -224,6 +224,9 @@ public final class ColorizeStage: Stage {
     private var modelCertainty: Float?
     /// The model's own colour on the previous frame (before it was made steady), where its changes are told.
     private var previousModel: (cb: [Float], cr: [Float])?
+    /// With keyframes: the previous frame's colour at the render size, before it was brought to full size (its
+    /// small luma, chroma and how sure it is), carried onto the next frame at that size.
+    private var previousRender: (luma: [Float], cb: [Float], cr: [Float], sure: [Float], width: Int, height: Int)?
     /// Resamplers between the sizes a frame's colour passes through (full, render, matching, the model's),
     /// made for the first frame and kept.
     private var resamplers: [[Int]: Resampler] = [:]
@@ -373,6 +376,7 @@ public final class ColorizeStage: Stage {
         let luma = frame.layout == .gray ? frame.planes[0] : matrix.luma(frame.planes)
         if frame.layout == .rgb && !force && Self.chromaMagnitude(frame, matrix) > 0.02 {
             previous = nil
+            previousRender = nil
             lastFallback = nil
             passedThrough += 1
             try emit(frame)
@@ -380,6 +384,7 @@ public final class ColorizeStage: Stage {
         }
         if frame.properties.sceneCut || colorized + passedThrough == 0 {
             previous = nil
+            previousRender = nil
             previousModel = nil
             lastFallback = nil
             (lastMatches, lastReverse) = ([:], [:])
@@ -419,7 +424,8 @@ public final class ColorizeStage: Stage {
             g[i] = min(max(gg, 0), 1)
             b[i] = min(max(bb, 0), 1)
         }
-        previous = (luma, cb, cr, sure, w, h)
+        // (with keyframes, the colour is carried at the render size: `previousRender`)
+        previous = references.isEmpty ? (luma, cb, cr, sure, w, h) : nil
         colorized += 1
         var out = frame.with(width: w, height: h, layout: .rgb, planes: [r, g, b])
         out.properties = frame.properties
@@ -686,7 +692,10 @@ public final class ColorizeStage: Stage {
     /// `match-tolerance`)), as it comes back (within 2.5 pixels, where the keyframe is textured) and as the
     /// colours matched around it agree; or each keyframe moved onto the frame by block matching, where that is
     /// surer (its moved luma agreeing with the frame's). That colour, the one carried along the motion and the
-    /// fallback (the model's colour scaled by its certainty, or gray) are combined pixel by pixel (`combine`).
+    /// fallback (the model's colour scaled by its certainty, or gray) are combined pixel by pixel (`combine`) at
+    /// the render size, and the result is brought to full size along the luminance's edges (`GuidedUpsampler`).
+    /// The colour is carried at the render size too: the block matching of the previous frame onto this one at
+    /// full size was a fifth of the stage's time (640x480), and two planes upsampled instead of four.
     func keyframeColour(luma: [Float], width w: Int, height h: Int, matrix: YCbCrMatrix, sourceIndex: Int) throws
         -> ([Float], [Float], [Float]?)
     {
@@ -711,32 +720,28 @@ public final class ColorizeStage: Stage {
             fallback = (back.resample(zip(auto.cb, s).map(*)), back.resample(zip(auto.cr, s).map(*)))
             lastFallback = (fallback!.cb, fallback!.cr, true)
         }
-        // the matched colour and the fallback's to full size, side by side
-        let full = GuidedUpsampler.upsample(
-            [rcb, rcr] + (fallback.map { [$0.cb, $0.cr] } ?? []), guide: small, width: rw, height: rh, to: luma,
-            width: w, height: h)
-        let (cb, cr) = (full[0], full[1])
-        let sure = resampler(from: rw, rh, to: w, h).resample(conf)
-        let fb = fallback.map { _ in (full[2], full[3]) }
-        // the colour carried along the motion from the previous output
+        // the colour carried along the motion from the previous frame, at the render size
         var carried: (planes: [[Float]], valid: [Bool], agree: [Float])?
-        if stability > 0, let p = previous, p.width == w, p.height == h, let psure = p.sure {
-            let moved = matcher.align(planes: [p.cb, p.cr, psure], width: w, height: h, luma: p.luma, toLuma: luma)
-            carried = (moved.planes, moved.valid, Self.agreement(luma, moved.luma, width: w, height: h))
+        if stability > 0, let p = previousRender, p.width == rw, p.height == rh {
+            let moved = matcher.align(planes: [p.cb, p.cr, p.sure], width: rw, height: rh, luma: p.luma, toLuma: small)
+            carried = (moved.planes, moved.valid, Self.agreement(small, moved.luma, width: rw, height: rh))
         }
-        var out = (cb: cb, cr: cr, sure: sure)
+        // combined pixel by pixel at the render size, then brought to full size along the luminance's edges
+        var (cb, cr, sure) = (rcb, rcr, conf)
         // the planes taken out of their optionals once (not per pixel): empty where there is none
         let (valid, moved, agree) = (carried?.valid ?? [], carried?.planes ?? [], carried?.agree ?? [])
-        let (fcb, fcr) = (fb?.0 ?? [], fb?.1 ?? [])
-        for i in 0..<(w * h) {
+        let (fcb, fcr) = (fallback?.cb ?? [], fallback?.cr ?? [])
+        for i in 0..<(rw * rh) {
             let c = !valid.isEmpty && valid[i]
-            let r = Self.combine(
-                matched: (cb[i], cr[i]), match: min(max(sure[i], 0), 1),
+            (cb[i], cr[i], sure[i]) = Self.combine(
+                matched: (rcb[i], rcr[i]), match: min(max(conf[i], 0), 1),
                 carried: c ? (moved[0][i], moved[1][i]) : nil, was: c ? moved[2][i] : 0, agree: c ? agree[i] : 0,
                 fallback: fcb.isEmpty ? (0, 0) : (fcb[i], fcr[i]), stability: stability)
-            (out.cb[i], out.cr[i], out.sure[i]) = r
         }
-        return out
+        previousRender = (small, cb, cr, sure, rw, rh)
+        let full = GuidedUpsampler.upsample(
+            [cb, cr], guide: small, width: rw, height: rh, to: luma, width: w, height: h)
+        return (full[0], full[1], sure)
     }
 
     /// The variance over each (2r + 1)² neighbourhood.
