@@ -190,8 +190,9 @@ private final class StderrReader: Sendable {
     func take(_ data: Data) {
         guard !data.isEmpty else { return }
         state.withLock { st in
-            st.log?.seekToEndOfFile()
-            st.log?.write(data)
+            // the throwing calls: a handle closed by a late read is an error here, never a trap
+            _ = try? st.log?.seekToEnd()
+            try? st.log?.write(contentsOf: data)
             st.pending.append(data)
             while let nl = st.pending.firstIndex(of: 10) {
                 let line = String(decoding: st.pending[st.pending.startIndex..<nl], as: UTF8.self)
@@ -201,7 +202,12 @@ private final class StderrReader: Sendable {
         }
     }
 
-    func finishLog() { state.withLock { try? $0.log?.close() } }
+    func finishLog() {
+        state.withLock {
+            try? $0.log?.close()
+            $0.log = nil
+        }
+    }
 
     private func handle(_ line: String, _ st: inout State) {
         if line.hasPrefix("filmrestore: ") {
