@@ -1,5 +1,6 @@
 import FilmCore
 import Foundation
+import Restoration
 
 /// Runs the queue: each job is a `filmrestore restore` of its own, a child process (a job that fails,
 /// even by crashing, never stops the server), with `--progress json` read from its stderr, at most
@@ -109,6 +110,8 @@ public final class JobRunner: Sendable {
             running.withLock { $0.processes[job.id] = p }
             try p.run()
             try? store.setProcess(job.id, pid: p.processIdentifier)
+            // cancelled while it was starting: stopped now (cancel did not see its process yet)
+            if (try? store.job(job.id))?.state == .cancelled { kill(p.processIdentifier, SIGTERM) }
         } catch {
             running.withLock { $0.processes[job.id] = nil }
             fail(job.id, "cannot start the restore: \(error)")
@@ -132,7 +135,7 @@ public final class JobRunner: Sendable {
         if p.terminationReason == .exit && status == 0 {
             if let j = try? store.job(id), let n = j.frames { try? store.setProgress(id, frame: n, frames: n, eta: 0) }
             _ = try? store.setState(id, .done, from: [.running])
-        } else if p.terminationReason == .exit && status == 3 {
+        } else if p.terminationReason == .exit && status == InputDamage.exitStatus {
             // Written from damaged input: done, and said so.
             _ = try? store.setState(id, .done, error: lastError ?? "the input is damaged", from: [.running])
         } else {
