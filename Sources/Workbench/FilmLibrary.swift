@@ -38,6 +38,8 @@ public final class FilmLibrary: Sendable {
     /// Folders (relative to the root) that are not searched: the workbench's outputs.
     let skipped: Set<String>
     private let cache = Locked([String: (stamp: String, film: LibraryFilm?)]())
+    /// id → path, as the last walk found them.
+    private let known = Locked([String: String]())
     private let maxDepth = 6
 
     public init(root: RootFolder, skipping: Set<String>) {
@@ -50,19 +52,29 @@ public final class FilmLibrary: Sendable {
         SHA256.hash(data: Data(relative.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
     }
 
-    public func films() -> [LibraryFilm] {
-        var found: [String] = []
-        walk(root.path, depth: 0, into: &found)
-        return found.sorted().compactMap(film(at:))
-    }
+    public func films() -> [LibraryFilm] { walked().sorted().compactMap(film(at:)) }
 
+    /// The film with this id: where the last walk found it (a poster, a preview or a job names a film the
+    /// page has just listed), else found by walking the root again.
     public func film(id: String) throws -> (film: LibraryFilm, absolute: String) {
-        var found: [String] = []
-        walk(root.path, depth: 0, into: &found)
-        for path in found where Self.id(for: root.relative(path)) == id {
+        if let path = known.withLock({ $0[id] }), let real = RootFolder.realPath(path), root.contains(real),
+            let f = film(at: path)
+        {
+            return (f, path)
+        }
+        for path in walked() where Self.id(for: root.relative(path)) == id {
             if let f = film(at: path) { return (f, path) }
         }
         throw WorkbenchError.notFound("no film \(id) under the root")
+    }
+
+    /// Every film's path under the root, found now; the ids they answer to are remembered.
+    private func walked() -> [String] {
+        var found: [String] = []
+        walk(root.path, depth: 0, into: &found)
+        let ids = Dictionary(found.map { (Self.id(for: root.relative($0)), $0) }) { a, _ in a }
+        known.withLock { $0 = ids }
+        return found
     }
 
     private func walk(_ folder: String, depth: Int, into found: inout [String]) {

@@ -641,8 +641,8 @@ public final class ColorizeStage: Stage {
             // and back: a match is only sure if the keyframe's pixel finds its way back here (where the
             // keyframe is textured; a plain area matches anywhere in itself): what the keyframe does not show
             // matches something that is elsewhere in the frame. The two searches side by side; one round where
-            // the last frame's matches are the start (most are still good; frames take turns scanning forward and back, and trying every other window of the
-            // random search), four from scratch.
+            // the last frame's matches are the start (most are still good; frames take turns scanning forward
+            // and back, and trying every other window of the random search), four from scratch.
             let seed = UInt64(sourceIndex &* 31 &+ k), starts = (lastMatches[k], lastReverse[k])
             var found: [(nnf: [Int32], cost: [Float])] = [([], []), ([], [])]
             found.withUnsafeMutableBufferPointer { out in
