@@ -77,12 +77,18 @@ final class KeyframeColourTests: XCTestCase {
         }
     }
 
-    func colourise(_ scenes: [Scene], keyframes: [Int]) throws -> [Frame] {
+    func colourise(
+        _ scenes: [Scene], keyframes: [Int], predictor: ColorPredictor? = nil, cuts: Set<Int> = []
+    ) throws -> [Frame] {
         let stage = ColorizeStage(
-            predictor: nil, references: keyframes.map { ($0, scenes[$0].colour()) }, renderSize: 128)
+            predictor: predictor, references: keyframes.map { ($0, scenes[$0].colour()) }, renderSize: 128)
         let h = try StageHarness(
             stage: stage, input: streamInfo(width: scenes[0].width, height: scenes[0].height, layout: .gray))
-        for (k, s) in scenes.enumerated() { try h.push(s.gray(index: k)) }
+        for (k, s) in scenes.enumerated() {
+            var f = s.gray(index: k)
+            f.properties.sceneCut = f.properties.sceneCut || cuts.contains(k)
+            try h.push(f)
+        }
         try h.finish()
         return h.emitted
     }
@@ -149,6 +155,57 @@ final class KeyframeColourTests: XCTestCase {
             let wall = meanChroma(out[k]) { x, _ in x >= 200 - 12 * k + 8 }
             XCTAssertLessThan(abs(wall.cb) + abs(wall.cr), 0.03, "frame \(k), the wall: \(wall)")
         }
+    }
+
+    /// One colour everywhere, sure of it, counting the frames it is asked about.
+    final class CountingPredictor: ColorPredictor {
+        let name = "counting test predictor"
+        static let colour = (cb: Float(-0.1), cr: Float(0.1))
+        private(set) var calls = 0
+        func chroma(gray: [Float], width: Int, height: Int, matrix: YCbCrMatrix) throws -> (cb: [Float], cr: [Float]) {
+            calls += 1
+            return (
+                [Float](repeating: Self.colour.cb, count: gray.count),
+                [Float](repeating: Self.colour.cr, count: gray.count)
+            )
+        }
+    }
+
+    /// The same fast pan with a model: the wall no keyframe shows takes the model's colour (more than half of it,
+    /// not gray, not the colour the pan carried), what the keyframe shows keeps the keyframe's; the model is asked every
+    /// `fallbackEvery` frames of a shot (frames 0, 4, 8, …), again from the first frame after a cut.
+    func test_fastPan_withAModel_theWallTakesTheModelsColour_madeEveryFourthFrameOfAShot() throws {
+        XCTAssertEqual(ColorizeStage.fallbackEvery, 4)
+        let scenes = (0..<20).map { k -> Scene in
+            var s = Scene(width: 192, height: 128, panX: 12 * k)
+            s.checks(x0: 200 - 12 * k, x1: 192)
+            return s
+        }
+        let model = CountingPredictor()
+        let out = try colourise(scenes, keyframes: [0], predictor: model)
+        XCTAssertEqual(out.count, 20)
+        XCTAssertEqual(model.calls, 5)
+        let kept = meanChroma(out[3]) { x, _ in x < 150 }
+        XCTAssertLessThan(abs(kept.cb - Self.background.cb) + abs(kept.cr - Self.background.cr), 0.04, "\(kept)")
+        let m = CountingPredictor.colour
+        for k in [16, 19] {
+            let wall = meanChroma(out[k]) { x, _ in x >= 200 - 12 * k + 8 }
+            // its share of the model's colour (along it) and how far it strays from that direction; gray would be
+            // 0 along, the background the pan carried −0.9
+            let along = (wall.cb * m.cb + wall.cr * m.cr) / (m.cb * m.cb + m.cr * m.cr)
+            let off = abs(wall.cb - along * m.cb) + abs(wall.cr - along * m.cr)
+            print(
+                String(
+                    format: "frame %d, the wall: (%.3f, %.3f): %.2f of the model's colour, %.3f off it", k, wall.cb,
+                    wall.cr, along, off))
+            XCTAssertGreaterThan(along, 0.5, "frame \(k), the wall: \(wall)")
+            XCTAssertLessThan(along, 1.05, "frame \(k), the wall: \(wall)")
+            XCTAssertLessThan(off, 0.02, "frame \(k), the wall: \(wall)")
+        }
+        // a cut at frame 10: 0, 4, 8, then 10, 14, 18
+        let again = CountingPredictor()
+        _ = try colourise(scenes, keyframes: [0], predictor: again, cuts: [10])
+        XCTAssertEqual(again.calls, 6)
     }
 
     /// Two keyframes of one shot: frame 0 shows a red disc, frame 16 also a blue dotted one that came in from the
