@@ -640,12 +640,13 @@ public final class ColorizeStage: Stage {
 
     /// The keyframes' colour for a frame at render size (`small`, its luma) from matching it anywhere in each
     /// candidate keyframe, and how sure each pixel's is (see `keyframeColour`). The keyframes must be prepared at
-    /// the search size (`searchDimensions`) first: the search runs beside other work that reads the prepared ones.
-    func searchKeyframes(_ small: [Float], width rw: Int, height rh: Int, matrix: YCbCrMatrix, sourceIndex: Int)
-        -> (conf: [Float], cb: [Float], cr: [Float])
-    {
+    /// the search size (`searchDimensions`) first, and the resamplers to it and back are given (`resampler`): the
+    /// search runs beside other work, which only reads the prepared keyframes.
+    func searchKeyframes(
+        _ small: [Float], width rw: Int, height rh: Int, matrix: YCbCrMatrix, sourceIndex: Int,
+        down: Resampler, up: Resampler
+    ) -> (conf: [Float], cb: [Float], cr: [Float]) {
         let (mw, mh) = Self.searchDimensions(rw, rh), m = mw * mh
-        let down = Resampler(from: rw, rh, to: mw, mh), up = Resampler(from: mw, mh, to: rw, rh)
         let features = PatchFeatures(luma: down.resample(small), width: mw, height: mh)
         var best = [Float](repeating: 0, count: m), mcb = best, mcr = best
         for k in candidateKeyframes(for: sourceIndex) {
@@ -717,7 +718,8 @@ public final class ColorizeStage: Stage {
             _ = prepared(k, width: mw, height: mh, matrix: matrix)
             return prepared(k, width: rw, height: rh, matrix: matrix)
         }
-        let previous = stability > 0 ? previousRender.flatMap { $0.width == rw && $0.height == rh ? $0 : nil } : nil
+        let carriedFrom =
+            stability > 0 ? previousRender.flatMap { $0.width == rw && $0.height == rh ? $0 : nil } : nil
         // what no keyframe shows: the model's colour scaled by its certainty, made every `fallbackEvery` frames
         // (between, the shot's last one is used: muted colour at a seventh of the render size, where no match is
         // sure)
@@ -727,6 +729,13 @@ public final class ColorizeStage: Stage {
             lastFallback?.age += 1
         }
         let model = fallback == nil ? predictor : nil
+        // the resamplers, from the stage's cache (not safe to fill side by side): to the search size and back, and
+        // to the model's working size (our colorizers: short side 96 of the frame's shape) and back
+        let search = (down: resampler(from: rw, rh, to: mw, mh), up: resampler(from: mw, mh, to: rw, rh))
+        let (aw, ah) = model is BinColorizerPredictor ? Self.renderDimensions(w, h, short: 96) : (rw, rh)
+        let modelSize = model.map { _ in
+            (to: resampler(from: rw, rh, to: aw, ah), back: resampler(from: aw, ah, to: rw, rh))
+        }
         // independent work side by side (one after another, the two cores were a third idle): every pixel matched
         // anywhere in the keyframes (`searchKeyframes`), each keyframe moved onto the frame by block matching (the
         // motion near it), the colour carried along the motion from the previous frame, and the model's colour
@@ -736,7 +745,9 @@ public final class ColorizeStage: Stage {
         aligned.withUnsafeMutableBufferPointer { aligned in
             Parallel.forEach(keys.count + 3) { t in
                 if t == 0 {
-                    searched = searchKeyframes(small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex)
+                    searched = searchKeyframes(
+                        small, width: rw, height: rh, matrix: matrix, sourceIndex: sourceIndex, down: search.down,
+                        up: search.up)
                 } else if t <= keys.count {
                     // one vector per block (a pixel does not pick among its neighbours' vectors, as the carried
                     // colour's does): on the tune half's camera moves chroma 37.29 dB against 36.93 with the
@@ -745,13 +756,13 @@ public final class ColorizeStage: Stage {
                     aligned[t - 1] = Moved(
                         [key.cb, key.cr], from: key.luma, onto: small, width: rw, height: rh, matcher, perPixel: false)
                 } else if t == keys.count + 1 {
-                    if let p = previous {
+                    if let p = carriedFrom {
                         carried = Moved(
                             [p.cb, p.cr, p.sure], from: p.luma, onto: small, width: rw, height: rh, matcher)
                     }
-                } else if let model {
+                } else if let model, let modelSize {
                     modelled = Result {
-                        try Self.fallbackColour(model, small, width: rw, height: rh, frame: (w, h), matrix: matrix)
+                        try Self.fallbackColour(model, small, to: modelSize.to, back: modelSize.back, matrix: matrix)
                     }
                 }
             }
@@ -794,17 +805,13 @@ public final class ColorizeStage: Stage {
     static let fallbackEvery = 4
 
     /// The model's colour for a frame at render size (`small`, its luma), scaled by the model's certainty: made at
-    /// the model's own working size (our colorizers: short side 96 of the frame's shape), brought to the render
-    /// size.
+    /// the model's own working size (`to`'s), brought back to the render size (`back`).
     static func fallbackColour(
-        _ model: ColorPredictor, _ small: [Float], width rw: Int, height rh: Int, frame: (Int, Int),
-        matrix: YCbCrMatrix
+        _ model: ColorPredictor, _ small: [Float], to: Resampler, back: Resampler, matrix: YCbCrMatrix
     ) throws -> (cb: [Float], cr: [Float]) {
-        let (aw, ah) = model is BinColorizerPredictor ? renderDimensions(frame.0, frame.1, short: 96) : (rw, rh)
-        let auto = try model.chromaAndCertainty(
-            gray: Resampler(from: rw, rh, to: aw, ah).resample(small), width: aw, height: ah, matrix: matrix)
+        let (aw, ah) = (to.dstWidth, to.dstHeight)
+        let auto = try model.chromaAndCertainty(gray: to.resample(small), width: aw, height: ah, matrix: matrix)
         let s = (0..<(aw * ah)).map { min(max(auto.certainty?[$0] ?? 1, 0), 1) }
-        let back = Resampler(from: aw, ah, to: rw, rh)
         return (back.resample(zip(auto.cb, s).map(*)), back.resample(zip(auto.cr, s).map(*)))
     }
 
